@@ -1,0 +1,43 @@
+import pytest
+import torch
+from torch import nn
+
+from ibdetect.encoders import CNNEncoder, MLPEncoder
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (16, 8, 4)])
+def test_mlp_encoder_maps_rows_to_embeddings(hidden):
+    encoder = MLPEncoder(input_shape=(5,), embedding_dim=3, hidden_layer_sizes=hidden)
+    assert encoder(torch.randn(4, 5)).shape == (4, 3)
+
+
+@pytest.mark.parametrize("input_shape", [(1, 28, 28), (3, 8, 8), (1, 8, 12)])
+def test_cnn_encoder_reshapes_flat_rows_to_images(input_shape):
+    encoder = CNNEncoder(input_shape=input_shape, embedding_dim=6, channels=(4, 2))
+    n_values = input_shape[0] * input_shape[1] * input_shape[2]
+    flat = torch.randn(3, n_values)
+    assert encoder(flat).shape == (3, 6)
+    encoder.eval()
+    torch.testing.assert_close(encoder(flat), encoder(flat.reshape(3, *input_shape)))
+
+
+@pytest.mark.parametrize("encoder", [
+    MLPEncoder(input_shape=(5,)),
+    CNNEncoder(input_shape=(1, 16, 16)),
+])
+def test_encoders_have_no_bias_nor_affine_normalisation(encoder):
+    # Either would let a network map every input onto a fixed centre.
+    for module in encoder.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            assert module.bias is None
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            assert not module.affine
+
+
+@pytest.mark.parametrize("input_shape, match", [
+    ((784,), "channels, height, width"),
+    ((1, 3, 3), "too small"),
+])
+def test_cnn_encoder_rejects_unusable_shapes(input_shape, match):
+    with pytest.raises(ValueError, match=match):
+        CNNEncoder(input_shape=input_shape)
