@@ -1,0 +1,566 @@
+"""The scikit-learn estimator: multi-class deep data description with the IB loss."""
+
+import copy
+import math
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from .encoders import CNNEncoder, MLPEncoder
+from .losses import ANOMALY, DeepMCDDLoss, DeepSVDDLoss, IBLoss
+from .metrics import is_anomaly
+from .net import DeepDescriptionModule, DeepDescriptionNet
+
+__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
+
+# The label of the single centre when normal samples carry no class labels:
+# scikit-learn's inlier label.
+INLIER = 1
+
+
+class EmbeddingCollapseWarning(UserWarning):
+    """The network maps all training samples to (almost) the same point."""
+
+
+class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator):
+    """Anomaly detector that describes each known normal class by a compact region.
+
+    A neural encoder maps samples to an embedding where every known normal class
+    has a centre. Training with the Information Bottleneck (IB) loss pulls each
+    sample to its own centre (compactness) and, through a softmax over the
+    distances to all centres, away from the others (separation). A sample far
+    from every centre, such as one of a class never seen in training, is an
+    anomaly.
+
+    Parameters
+    ----------
+    encoder : {"mlp", "cnn"}, callable or torch.nn.Module, default="mlp"
+        The network. ``"mlp"`` is a fully connected network for tabular rows,
+        ``"cnn"`` a LeNet-type convolutional network for images (needs
+        ``input_shape``). A callable (e.g. an ``nn.Module`` subclass) is called
+        as ``encoder(input_shape=..., embedding_dim=...)`` and must return a
+        module mapping a batch to ``(n, embedding_dim)``. A module instance is
+        copied in ``fit``, never trained in place. Avoid biases and affine
+        normalisation in your own encoder when ``y`` has a single class.
+    hidden_layer_sizes : tuple of int, default=None
+        Width of each hidden layer for ``"mlp"`` (None: ``(256, 128)``), or
+        output channels of each convolutional block for ``"cnn"``
+        (None: ``(8, 4)``). Ignored for other encoders.
+    embedding_dim : int, default=32
+        Size of the embedding. Ignored for a module instance.
+    input_shape : tuple of int, default=None
+        Shape of one sample, e.g. ``(1, 28, 28)``. Rows of ``X`` (which stays
+        2-D, so that scalers and pipelines work) are reshaped to it before the
+        encoder. None means ``(n_features,)``.
+    loss : {"ib", "mcdd", "svdd"}, default="ib"
+        ``"ib"``: the IB loss ``d_y/(2 s^2) + (beta - 1) CE``. ``"mcdd"``:
+        Deep-MCDD's ``mcdd_lambda * d_y/(2 s^2) + CE``. ``"svdd"``: one-class
+        Deep SVDD with one fixed centre; class labels are ignored.
+    beta : float, default=2.0
+        IB trade-off between separation and compactness, > 1. Used by ``"ib"``.
+    margin : float, default=0.0
+        Margin, in squared embedding distance, by which a sample's own centre
+        must beat the others in the separation term. Used by ``"ib"``.
+    mcdd_lambda : float, default=1.0
+        Weight of the compactness term of ``"mcdd"``.
+    anomaly_weight : float, default=1.0
+        Weight of the term pushing known anomalies (label ``-1``) away from all
+        centres.
+    priors : array-like of shape (n_classes,), default=None
+        Prior probability of each known class, in the order of ``classes_``;
+        None uses the class frequencies in ``y``.
+    max_epochs : int, default=50
+        Number of passes over the training data.
+    batch_size : int, default=128
+        Samples per training step; also bounds the memory of inference.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimiser.
+    weight_decay : float, default=1e-5
+        L2 penalty on the encoder's weights (not on the centres). It pins the
+        scale of the embedding.
+    validation_fraction : float, default=None
+        Fraction of the training data held out (stratified by class) to report
+        a validation loss each epoch, e.g. for a skorch ``EarlyStopping``
+        callback. None trains on everything.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
+    contamination : "auto" or float, default="auto"
+        Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
+        the expected fraction of anomalies in the training data. ``"auto"``
+        puts Tukey's fence on the logarithm of the training distances of the
+        normal samples: a sample is anomalous when its log distance to the
+        nearest centre exceeds ``Q3 + 1.5 IQR``, or the 99th percentile when
+        that is lower. It flags 1-2% of the training data; new normal samples,
+        which lie a little farther out than the training ones, are flagged
+        more often (5-10% on the digits demo).
+    device : str, default="auto"
+        Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
+        available, else ``"cpu"``. The chosen one is ``device_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and batch order. With an int, refitting on
+        the CPU gives bit-identical results. torch's global random state is left
+        untouched.
+    verbose : int, default=0
+        0 prints nothing; 1 prints one line per epoch with the loss and its
+        parts.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Label of each centre: the known normal classes in ``y``, or ``[1]``
+        when fitted without labels (``y=None`` or ``loss="svdd"``).
+    centers_ : ndarray of shape (n_classes, embedding_dim)
+        The class centres in the embedding.
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` has string column
+        names.
+    net_ : DeepDescriptionNet
+        The fitted skorch net; its ``history`` holds the training curves.
+    device_ : str
+        Device of the fitted network.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : Tree-based unsupervised detector.
+    sklearn.neighbors.LocalOutlierFactor : Density-based detector.
+
+    Notes
+    -----
+    With one class the IB loss is exactly Deep SVDD's; divided by
+    ``beta - 1`` it is Deep-MCDD's with ``mcdd_lambda = 1 / (beta - 1)``.
+
+    References
+    ----------
+    .. [1] S. Ando and A. Yamamoto, "Anomaly Detection via Few-Shot Learning on
+       Normality", ECML PKDD 2022.
+    .. [2] L. Ruff et al., "Deep One-Class Classification", ICML 2018.
+    .. [3] D. Lee et al., "Multi-class Data Description for Out-of-distribution
+       Detection", KDD 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ibdetect import IBDeepDescription
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.normal(-3, 1, (100, 4)), rng.normal(3, 1, (100, 4))])
+    >>> y = np.repeat([0, 1], 100)
+    >>> detector = IBDeepDescription(max_epochs=20, random_state=0).fit(X, y)
+    >>> detector.classes_
+    array([0, 1])
+    >>> detector.predict([[-3, -3, -3, -3], [30, -30, 30, -30]])
+    array([ 1, -1])
+    """
+
+    _parameter_constraints = {
+        "encoder": [StrOptions({"mlp", "cnn"}), callable],
+        "hidden_layer_sizes": ["array-like", None],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "input_shape": ["array-like", None],
+        "loss": [StrOptions({"ib", "mcdd", "svdd"})],
+        "beta": [Interval(Real, 1, None, closed="neither")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "mcdd_lambda": [Interval(Real, 0, None, closed="neither")],
+        "anomaly_weight": [Interval(Real, 0, None, closed="left")],
+        "priors": ["array-like", None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "callbacks": [list, None],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        encoder="mlp",
+        hidden_layer_sizes=None,
+        embedding_dim=32,
+        input_shape=None,
+        loss="ib",
+        beta=2.0,
+        margin=0.0,
+        mcdd_lambda=1.0,
+        anomaly_weight=1.0,
+        priors=None,
+        max_epochs=50,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-5,
+        validation_fraction=None,
+        callbacks=None,
+        contamination="auto",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.embedding_dim = embedding_dim
+        self.input_shape = input_shape
+        self.loss = loss
+        self.beta = beta
+        self.margin = margin
+        self.mcdd_lambda = mcdd_lambda
+        self.anomaly_weight = anomaly_weight
+        self.priors = priors
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.contamination = contamination
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the encoder and centres on normal data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples, mostly or only normal.
+        y : array-like of shape (n_samples,), default=None
+            Labels of the known normal classes (ints or strings), one centre
+            each; ``-1`` marks a known anomaly, pushed away from all centres.
+            None means every sample is normal and unlabelled: one centre, as in
+            Deep SVDD.
+
+        Returns
+        -------
+        self : IBDeepDescription
+            The fitted detector.
+        """
+        X, targets = self._validate_training_data(X, y)
+        input_shape = self._check_input_shape()
+        device = _resolve_device(self.device)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        with _seeded_torch(seed, device):
+            self.net_ = self._build_net(X, targets, input_shape, device, seed)
+            self.net_.fit(X, targets)
+        self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
+        self.offset_ = self._fit_offset(X, targets)
+        return self
+
+    def score_samples(self, X):
+        """Normality of each sample: minus its squared distance to the nearest centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher means more normal.
+        """
+        return -self.class_distances(X).min(axis=1)
+
+    def decision_function(self, X):
+        """Normality score shifted so that anomalies are negative.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``: negative for anomalies, positive
+            for normal samples.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label each sample as normal (+1) or anomalous (-1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 for normal samples, -1 for anomalies.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def predict_class(self, X):
+        """Known class of the nearest centre, whether the sample is normal or not.
+
+        Combine with :meth:`predict` to tell "normal, of class k" from "anomaly".
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        classes : ndarray of shape (n_samples,)
+            An element of ``classes_`` for each sample.
+        """
+        return self.classes_[self.class_distances(X).argmin(axis=1)]
+
+    def class_distances(self, X):
+        """Squared distance of each sample's embedding to each class centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.net_.squared_distances(X)
+
+    def transform(self, X):
+        """Embed samples, e.g. to plot them or to feed another estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, embedding_dim)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.net_.embed(X)
+
+    @property
+    def device_(self):
+        """Device of the fitted network, e.g. ``"cpu"`` or ``"cuda"``.
+
+        A model fitted on a GPU and loaded where there is none reports ``"cpu"``.
+        """
+        check_is_fitted(self)
+        return str(self.net_.device)
+
+    @property
+    def _n_features_out(self):
+        return self.centers_.shape[1]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The network computes in float32 whatever the input's precision.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # -- fitting, step by step -------------------------------------------------
+
+    def _validate_training_data(self, X, y):
+        """Check X and y; set ``classes_``; return X and integer targets.
+
+        Targets are the index of each sample's class in ``classes_``, or -1 for
+        a known anomaly.
+        """
+        if y is None:
+            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+            self.classes_ = np.array([INLIER])
+            return X, np.zeros(len(X), dtype=np.int64)
+        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
+        y = column_or_1d(y)
+        known_anomaly = is_anomaly(y)
+        if known_anomaly.all():
+            raise ValueError(
+                f"y marks all samples as known anomalies ({ANOMALY}); at least one "
+                "sample must be normal."
+            )
+        # Checked without the -1s, which may sit among string labels.
+        check_classification_targets(y[~known_anomaly])
+        targets = np.full(len(y), ANOMALY, dtype=np.int64)
+        if self.loss == "svdd":
+            self.classes_ = np.array([INLIER])
+            targets[~known_anomaly] = 0
+        else:
+            self.classes_, targets[~known_anomaly] = np.unique(y[~known_anomaly], return_inverse=True)
+        return X, targets
+
+    def _check_input_shape(self):
+        if self.input_shape is None:
+            if self.encoder == "cnn":
+                raise ValueError(
+                    "encoder='cnn' needs input_shape=(channels, height, width), e.g. "
+                    "(1, 28, 28) for MNIST rows of 784 pixels."
+                )
+            return (self.n_features_in_,)
+        input_shape = tuple(int(size) for size in self.input_shape)
+        if math.prod(input_shape) != self.n_features_in_:
+            raise ValueError(
+                f"input_shape={input_shape} holds {math.prod(input_shape)} values, but X "
+                f"has {self.n_features_in_} features per sample."
+            )
+        return input_shape
+
+    def _build_net(self, X, targets, input_shape, device, seed):
+        encoder = self._build_encoder(input_shape)
+        n_classes = len(self.classes_)
+        return DeepDescriptionNet(
+            module=DeepDescriptionModule,
+            module__encoder=encoder,
+            module__n_centers=n_classes,
+            module__embedding_dim=_embedding_dim(encoder, X[:2]),
+            # One fixed centre is Deep SVDD's safeguard against collapse; with
+            # several, the cross-entropy keeps learned centres apart.
+            module__learn_centers=n_classes > 1,
+            **self._criterion_params(targets),
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            # Decay would drag learned centres to the origin.
+            optimizer__param_groups=[("centers", {"weight_decay": 0.0})],
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=self._train_split(seed),
+            callbacks=copy.deepcopy(self.callbacks),
+            device=device,
+            verbose=self.verbose,
+        )
+
+    def _build_encoder(self, input_shape):
+        if isinstance(self.encoder, nn.Module):
+            return copy.deepcopy(self.encoder)
+        builders = {"mlp": _build_mlp, "cnn": _build_cnn}
+        if isinstance(self.encoder, str):
+            return builders[self.encoder](input_shape, self.embedding_dim, self.hidden_layer_sizes)
+        encoder = self.encoder(input_shape=input_shape, embedding_dim=self.embedding_dim)
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(
+                f"encoder must build a torch.nn.Module, got {type(encoder).__name__}."
+            )
+        return encoder
+
+    def _criterion_params(self, targets):
+        common = {"criterion__anomaly_weight": self.anomaly_weight}
+        if self.loss == "svdd":
+            return {"criterion": DeepSVDDLoss, **common}
+        common["criterion__priors"] = self._class_priors(targets)
+        if self.loss == "mcdd":
+            return {"criterion": DeepMCDDLoss, "criterion__lambda_": self.mcdd_lambda, **common}
+        return {"criterion": IBLoss, "criterion__beta": self.beta, "criterion__margin": self.margin, **common}
+
+    def _class_priors(self, targets):
+        if self.priors is None:
+            counts = np.bincount(targets[targets != ANOMALY], minlength=len(self.classes_))
+            return counts / counts.sum()
+        priors = np.asarray(self.priors, dtype=np.float64)
+        if priors.shape != self.classes_.shape or (priors <= 0).any():
+            raise ValueError(
+                f"priors must hold {len(self.classes_)} positive values, one per class "
+                f"in classes_, got {self.priors!r}."
+            )
+        return priors
+
+    def _train_split(self, seed):
+        if self.validation_fraction is None:
+            return None
+        return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+
+    def _fit_offset(self, X, targets):
+        scores = -self.net_.squared_distances(X).min(axis=1)
+        normal_scores = scores[targets != ANOMALY]
+        if np.ptp(normal_scores) <= 1e-6 * max(1.0, np.abs(normal_scores).max()):
+            warnings.warn(
+                "All training samples are embedded at the same distance from the "
+                "centres: the embedding collapsed and scores cannot rank samples. Use "
+                "a bias-free encoder, fewer epochs, a lower lr or more weight_decay.",
+                EmbeddingCollapseWarning,
+            )
+        if self.contamination == "auto":
+            return -_auto_threshold(-normal_scores)
+        return np.percentile(scores, 100.0 * self.contamination)
+
+
+def _auto_threshold(distances):
+    """Distance beyond which a sample is anomalous, from normal training distances.
+
+    Tukey's upper fence, ``Q3 + 1.5 IQR``, on the log distances (squared
+    distances are positive and skewed to the right; their logarithm is closer
+    to symmetric), but no farther out than the 99th percentile, so that some
+    training samples, at least 1%, always lie beyond it.
+    """
+    log_distances = np.log(np.maximum(distances, np.finfo(np.float64).tiny))
+    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
+    return np.exp(min(q3 + 1.5 * (q3 - q1), q99))
+
+
+def _build_mlp(input_shape, embedding_dim, hidden_layer_sizes):
+    kwargs = {} if hidden_layer_sizes is None else {"hidden_layer_sizes": tuple(hidden_layer_sizes)}
+    return MLPEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
+
+
+def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
+    kwargs = {} if hidden_layer_sizes is None else {"channels": tuple(hidden_layer_sizes)}
+    return CNNEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
+
+
+@torch.no_grad()
+def _embedding_dim(encoder, X_sample):
+    """Size of the encoder's output, from one forward pass in evaluation mode."""
+    was_training = encoder.training
+    embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
+    encoder.train(was_training)
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"The encoder must return embeddings of shape (n_samples, dim), got "
+            f"shape {tuple(embeddings.shape)}."
+        )
+    return embeddings.shape[1]
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    return device
+
+
+@contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch for the duration of a fit, then restore its global random state."""
+    cuda_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        # Only the generators in use are seeded, so that no other device's
+        # random state changes.
+        torch.default_generator.manual_seed(seed)
+        for cuda_device in cuda_devices:
+            with torch.cuda.device(cuda_device):
+                torch.cuda.manual_seed(seed)
+        yield

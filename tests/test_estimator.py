@@ -1,0 +1,336 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST
+from torch import nn
+
+from ibdetect import EmbeddingCollapseWarning, IBDeepDescription
+from ibdetect.encoders import CNNEncoder
+from ibdetect.metrics import anomaly_roc_auc_score
+
+
+def roc_auc(detector, X_normal, X_unseen):
+    X = np.vstack([X_normal, X_unseen])
+    y = np.r_[np.zeros(len(X_normal)), -np.ones(len(X_unseen))]
+    return anomaly_roc_auc_score(y, detector.decision_function(X))
+
+
+@pytest.mark.parametrize("loss", ["ib", "mcdd", "svdd"])
+def test_unseen_class_scores_below_known_classes(blobs, loss):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(loss=loss, **{**FAST, "max_epochs": 20}).fit(X, y)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+    assert (detector.predict(X_unseen) == -1).mean() > 0.9
+    assert (detector.predict(X) == 1).mean() > 0.9
+
+
+def test_fit_without_labels_describes_one_class(blobs):
+    X, _, X_unseen = blobs
+    detector = IBDeepDescription(**{**FAST, "max_epochs": 20}).fit(X)
+    assert detector.classes_.tolist() == [1]
+    assert detector.centers_.shape == (1, 8)
+    assert roc_auc(detector, X, X_unseen) > 0.9
+
+
+def test_fitted_attributes(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    assert detector.classes_.tolist() == [0, 1, 2]
+    assert detector.centers_.shape == (3, 8)
+    assert isinstance(detector.centers_, np.ndarray)
+    assert detector.n_features_in_ == 6
+    assert detector.device_ == "cpu"
+    assert np.isfinite(detector.offset_)
+    assert len(detector.net_.history) == FAST["max_epochs"]
+
+
+def test_string_labels_and_nearest_class(blobs):
+    X, y, _ = blobs
+    names = np.array(["ant", "bee", "cat"])[y]
+    detector = IBDeepDescription(**{**FAST, "max_epochs": 20}).fit(X, names)
+    assert detector.classes_.tolist() == ["ant", "bee", "cat"]
+    assert (detector.predict_class(X) == names).mean() > 0.95
+
+
+def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind():
+    # An unseen class close to class 0, of which 20 samples are labelled -1.
+    rng = np.random.RandomState(0)
+    centres = np.array([[-6, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0], [0, 6, 0, 0, 0, 0]])
+    X = np.vstack([rng.normal(c, 1.0, (40, 6)) for c in centres])
+    y = np.repeat([0, 1, 2], 40)
+    X_near = rng.normal([-6, 0, 2.5, 0, 0, 0], 1.0, (60, 6))
+    X_train = np.vstack([X, X_near[:20]])
+    y_train = np.r_[y, -np.ones(20, dtype=int)]
+    params = {**FAST, "max_epochs": 20}
+    semi_supervised = IBDeepDescription(**params).fit(X_train, y_train)
+    assert semi_supervised.classes_.tolist() == [0, 1, 2]
+    normal_only = IBDeepDescription(**params).fit(X, y)
+    # Judged on the 40 samples of that class that were not labelled.
+    gain = roc_auc(semi_supervised, X, X_near[20:]) - roc_auc(normal_only, X, X_near[20:])
+    assert gain > 0.05
+
+
+def test_object_labels_with_known_anomalies(blobs):
+    X, y, X_unseen = blobs
+    labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
+    y_train = np.concatenate([labels, np.array([-1] * 5, dtype=object)])
+    detector = IBDeepDescription(**FAST).fit(np.vstack([X, X_unseen[:5]]), y_train)
+    assert detector.classes_.tolist() == ["ant", "bee", "cat"]
+
+
+def test_svdd_ignores_class_labels(blobs):
+    X, y, _ = blobs
+    labelled = IBDeepDescription(loss="svdd", **FAST).fit(X, y)
+    unlabelled = IBDeepDescription(loss="svdd", **FAST).fit(X)
+    assert labelled.classes_.tolist() == [1]
+    np.testing.assert_array_equal(labelled.score_samples(X), unlabelled.score_samples(X))
+
+
+def test_outlier_api_is_consistent(blobs):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    X_all = np.vstack([X, X_unseen])
+    scores = detector.score_samples(X_all)
+    distances = detector.class_distances(X_all)
+    np.testing.assert_allclose(scores, -distances.min(axis=1))
+    np.testing.assert_allclose(detector.decision_function(X_all), scores - detector.offset_)
+    np.testing.assert_array_equal(detector.predict(X_all), np.where(scores < detector.offset_, -1, 1))
+    np.testing.assert_array_equal(detector.predict_class(X_all), detector.classes_[distances.argmin(1)])
+    embeddings = detector.transform(X_all)
+    assert embeddings.shape == (len(X_all), 8) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(
+        ((embeddings[:, None] - detector.centers_[None]) ** 2).sum(-1), distances, rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_sets_fraction_flagged_in_training(blobs, contamination):
+    X, y, _ = blobs
+    detector = IBDeepDescription(contamination=contamination, **FAST).fit(X, y)
+    assert (detector.predict(X) == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
+
+
+def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    log_distances = np.log(-detector.score_samples(X))
+    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
+    assert detector.offset_ == pytest.approx(-np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
+    assert 0.01 <= (detector.predict(X) == -1).mean() <= 0.05
+
+
+def test_refit_with_same_seed_is_bit_identical(blobs):
+    X, y, _ = blobs
+    first = IBDeepDescription(**FAST).fit(X, y).score_samples(X)
+    second = IBDeepDescription(**FAST).fit(X, y).score_samples(X)
+    np.testing.assert_array_equal(first, second)
+    other_seed = IBDeepDescription(**{**FAST, "random_state": 1}).fit(X, y).score_samples(X)
+    assert not np.array_equal(first, other_seed)
+
+
+def test_fit_leaves_global_random_state_alone(blobs):
+    X, y, _ = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    IBDeepDescription(**FAST).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_dataframe_input_records_feature_names(blobs):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    detector = IBDeepDescription(**FAST).fit(frame, y)
+    assert detector.feature_names_in_.tolist() == list(frame.columns)
+    assert detector.get_feature_names_out().tolist() == [f"ibdeepdescription{i}" for i in range(8)]
+    with pytest.raises(ValueError, match="Feature names unseen at fit time"):
+        detector.score_samples(frame.rename(columns={"f0": "other"}))
+
+
+def test_cnn_encoder_on_image_rows():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 64).astype(np.float32)
+    y = np.repeat([0, 1], 20)
+    detector = IBDeepDescription(encoder="cnn", input_shape=(1, 8, 8), max_epochs=2, random_state=0)
+    detector.fit(X, y)
+    assert isinstance(detector.net_.module_.encoder, CNNEncoder)
+    assert detector.score_samples(X).shape == (40,)
+
+
+class TwoLayerEncoder(nn.Module):
+    def __init__(self, input_shape, embedding_dim, width=16):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(input_shape[0], width), nn.Tanh(), nn.Linear(width, embedding_dim))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_custom_encoder_class(blobs):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(encoder=TwoLayerEncoder, embedding_dim=5, max_epochs=20, random_state=0)
+    detector.fit(X, y)
+    assert isinstance(detector.net_.module_.encoder, TwoLayerEncoder)
+    assert detector.centers_.shape == (3, 5)
+    assert roc_auc(detector, X, X_unseen) > 0.9
+
+
+def test_custom_encoder_instance_is_copied_not_trained(blobs):
+    X, y, _ = blobs
+    encoder = TwoLayerEncoder(input_shape=(6,), embedding_dim=3)
+    before = [p.detach().clone() for p in encoder.parameters()]
+    detector = IBDeepDescription(encoder=encoder, max_epochs=2, random_state=0).fit(X, y)
+    assert detector.centers_.shape == (3, 3)
+    assert detector.net_.module_.encoder is not encoder
+    assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+
+
+def test_verbose_zero_prints_nothing_and_one_prints_epochs(blobs, capsys):
+    X, y, _ = blobs
+    IBDeepDescription(**FAST).fit(X, y)
+    assert capsys.readouterr().out == ""
+    IBDeepDescription(**{**FAST, "verbose": 1}).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_compactness" in out and "train_separation" in out
+    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == FAST["max_epochs"]
+
+
+def test_validation_fraction_reports_validation_loss(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(validation_fraction=0.25, **FAST).fit(X, y)
+    row = detector.net_.history[-1]
+    assert np.isfinite(row["valid_loss"]) and row["valid_separation"] >= 0
+
+
+def test_skorch_callbacks_are_used(blobs):
+    from skorch.callbacks import EarlyStopping
+
+    X, y, _ = blobs
+    stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=1e9)
+    detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
+    assert len(detector.net_.history) < 30
+    assert stopper.misses_ == 0  # the user's callback is copied, not trained
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_is_resolved_without_touching_the_parameter(blobs, device):
+    X, y, _ = blobs
+    detector = IBDeepDescription(device=device, **FAST).fit(X, y)
+    assert detector.device == device
+    assert detector.device_ == ("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        IBDeepDescription(device="cuda", **FAST).fit(X, y)
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_rejected(blobs, bad):
+    X, y, _ = blobs
+    X = X.copy()
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(**FAST).fit(blobs[0], y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        detector.score_samples(X)
+
+
+def test_wrong_number_of_features_at_predict(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="X has 5 features, but IBDeepDescription is expecting 6"):
+        detector.predict(X[:, :5])
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.zeros(10), "Expected 2D array"),
+    (np.zeros((0, 3)), "0 sample"),
+    (np.zeros((1, 3)), "1 sample"),
+])
+def test_unusable_shapes_are_rejected(X, match):
+    with pytest.raises(ValueError, match=match):
+        IBDeepDescription(**FAST).fit(X)
+
+
+def test_mismatched_y_length(blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        IBDeepDescription(**FAST).fit(X, y[:-1])
+
+
+def test_only_known_anomalies_is_rejected(blobs):
+    X, _, _ = blobs
+    with pytest.raises(ValueError, match="at least one sample must be normal"):
+        IBDeepDescription(**FAST).fit(X, -np.ones(len(X)))
+
+
+def test_continuous_targets_are_rejected(blobs):
+    X, _, _ = blobs
+    with pytest.raises(ValueError, match="Unknown label type"):
+        IBDeepDescription(**FAST).fit(X, np.linspace(0, 1, len(X)))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"beta": 1.0}, "'beta' parameter"),
+    ({"beta": 0.5}, "'beta' parameter"),
+    ({"contamination": 0.7}, "'contamination' parameter"),
+    ({"loss": "softmax"}, "'loss' parameter"),
+    ({"encoder": "resnet"}, "'encoder' parameter"),
+    ({"batch_size": 1}, "'batch_size' parameter"),
+])
+def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=match):
+        IBDeepDescription(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"encoder": "cnn"}, "needs input_shape"),
+    ({"input_shape": (1, 2, 2)}, "holds 4 values"),
+    ({"priors": [0.5, 0.5]}, "priors must hold 3 positive values"),
+    ({"device": "gpu"}, "not a torch device"),
+])
+def test_inconsistent_parameters_are_clear_errors(blobs, params, match):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=match):
+        IBDeepDescription(**{**FAST, **params}).fit(X, y)
+
+
+def test_non_finite_training_loss_names_the_epoch(blobs):
+    X, y, _ = blobs
+    with pytest.raises(FloatingPointError, match=r"epoch \d+"):
+        IBDeepDescription(**{**FAST, "lr": 1e30}).fit(X * 1e30, y)
+
+
+class ConstantEncoder(nn.Module):
+    """Ignores its input: the embedding has collapsed by construction."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.point = nn.Parameter(torch.ones(embedding_dim))
+
+    def forward(self, x):
+        return self.point.expand(len(x), -1)
+
+
+def test_collapsed_embedding_warns(blobs):
+    X, y, _ = blobs
+    with pytest.warns(EmbeddingCollapseWarning, match="collapsed"):
+        IBDeepDescription(encoder=ConstantEncoder, max_epochs=1, random_state=0).fit(X)
+
+
+def test_healthy_fit_does_not_warn(blobs):
+    X, y, _ = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmbeddingCollapseWarning)
+        IBDeepDescription(**FAST).fit(X, y)
