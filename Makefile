@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Every target creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# A range in pyproject.toml, a pin here: this release's CPU wheel installs
+# without downloading a multi-gigabyte CUDA build.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: install install-test demo test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Install torch first, pinned, unless some torch is already there.
+$(VENV)/.torch: | $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_PIN)
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(PY) -m ibdetect.demo
+
+test: install-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
