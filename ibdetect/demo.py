@@ -5,7 +5,7 @@ an anomaly. The detector trains on 60% of the known digits, with their labels,
 and scores the other 40% together with all unseen digits. IsolationForest, the
 usual first choice, runs on the same split for comparison.
 
-Run it with ``python -m ibdetect.demo``.
+Run it with ``ibdetect demo`` or ``python -m ibdetect.demo``.
 """
 
 import argparse
@@ -19,9 +19,10 @@ from sklearn.model_selection import train_test_split
 from .estimator import IBDeepDescription
 from .metrics import anomaly_average_precision_score, anomaly_roc_auc_score
 
-__all__ = ["digits_split", "main", "run_digits_demo"]
+__all__ = ["add_arguments", "digits_split", "main", "run_digits_demo", "run_from_args"]
 
 KNOWN_DIGITS = range(6)
+DESCRIPTION = "Detect unseen digits (6-9) after training on known digits (0-5)."
 
 
 def digits_split(random_state=0):
@@ -103,19 +104,39 @@ def format_results(results):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Detect unseen digits (6-9) after training on known digits (0-5)."
-    )
+def add_arguments(parser):
+    """Add the demo's options to an argparse parser.
+
+    Shared by ``python -m ibdetect.demo`` and ``ibdetect demo``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
     parser.add_argument("--random-state", type=int, default=0, help="seed of split and models")
     parser.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: the estimator's)")
-    args = parser.parse_args(argv)
+
+
+def run_from_args(args):
+    """Run the demo with the options of :func:`add_arguments` and print the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Holds ``random_state`` and ``max_epochs``.
+    """
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     print(
         "Digits: train on 60% of digits 0-5 with their labels; test on the other 40%\n"
         "and on all digits 6-9 (unseen classes = anomalies).\n"
     )
     print(format_results(run_digits_demo(args.random_state, **params)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    add_arguments(parser)
+    run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
