@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(PY) -m ibdetect.demo
+	$(VENV)/bin/ibdetect demo
 
 test: install-test
 	$(PY) -m pytest -q
