@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
 
 from .losses import ANOMALY, IBLoss, squared_distances
@@ -240,7 +241,10 @@ class DeepDescriptionNet(NeuralNet):
 
         Runs the encoder in evaluation mode over the normal samples (targets
         ``>= 0``), batch by batch, so memory stays bounded by the batch size.
+        BatchNorm statistics are first estimated on ``dataset``: the embedding
+        the centres are taken from is then the one training starts from.
         """
+        self._refresh_batch_norm_statistics(dataset)
         module = self.module_
         n_centers, dim = module.centers.shape
         sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
@@ -261,6 +265,26 @@ class DeepDescriptionNet(NeuralNet):
             centers = _away_from_zero(centers, CENTER_EPS)
         module.centers.copy_(centers.to(module.centers.dtype))
         module.centers_initialized.fill_(True)
+
+    @torch.no_grad()
+    def _refresh_batch_norm_statistics(self, dataset):
+        # Before any training step the running statistics are the defaults
+        # (mean 0, variance 1): evaluation mode would then leave activations
+        # unnormalised, at the scale of the raw input, far from where training
+        # puts them. One pass in training mode with a cumulative average sets
+        # them to the statistics of the data.
+        norms = [m for m in self.module_.modules() if isinstance(m, _BatchNorm)]
+        if not norms:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        self.module_.train()
+        for X_batch, _ in self.get_iterator(dataset, training=False):
+            self.module_(X_batch.to(self.device))
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
 
     @torch.no_grad()
     def embed(self, X):
