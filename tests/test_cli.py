@@ -167,7 +167,9 @@ def test_verbose_fit_shows_a_progress_bar_on_stderr(in_tmp, capsys):
     write_labelled_csv("train.csv", X, y)
     status, out, err = run(capsys, "fit train.csv --label-column label -o m.joblib -v", *FIT_OPTIONS)
     assert status == 0
-    assert "100%" in err and "train_loss" in err
+    # tqdm redraws at most every 0.1 s and erases the bar at the end, so which
+    # percentages show depends on the machine's speed; its first draw does not.
+    assert "it/s]" in err and "|" in err
     # The per-epoch table, then the summary.
     assert "train_compactness" in out and out.endswith("epochs: 2).\n")
 
