@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # without downloading a multi-gigabyte CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install install-test demo test clean
+.PHONY: install install-test install-docs demo test docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,15 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(VENV)/.installed-docs: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+install-docs: $(VENV)/.installed-docs
 
 demo: install
 	$(PY) -m ibdetect.demo
@@ -34,5 +40,13 @@ demo: install
 test: install-test
 	$(PY) -m pytest -q
 
+# Warnings are errors (-W), every one of them is reported (--keep-going), and
+# every cross-reference must resolve (-n). The gallery runs each example.
+SPHINXOPTS ?= -W --keep-going -n
+
+docs: install-docs
+	$(PY) -m sphinx -b html $(SPHINXOPTS) docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf docs/_build docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
