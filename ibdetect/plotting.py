@@ -75,11 +75,7 @@ def plot_feature_projection(X, y=None, *, ax=None, title="Raw features"):
     ax : matplotlib.axes.Axes
         The axes drawn on.
     """
-    ax = _axes(ax)
-    points = _pca(X).transform(X)
-    _scatter_classes(ax, points, y)
-    _finish_projection(ax, title)
-    return ax
+    return _plot_projection(_axes(ax), X, y, title)
 
 
 def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
@@ -107,14 +103,7 @@ def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
     ax : matplotlib.axes.Axes
         The axes drawn on.
     """
-    ax = _axes(ax)
-    embeddings = detector.transform(X)
-    pca = _pca(embeddings)
-    _scatter_classes(ax, pca.transform(embeddings), y)
-    centers = pca.transform(detector.centers_.astype(embeddings.dtype))
-    ax.scatter(centers[:, 0], centers[:, 1], zorder=3, **_CENTER_STYLE)
-    _finish_projection(ax, title)
-    return ax
+    return _plot_projection(_axes(ax), detector.transform(X), y, title, centers=detector.centers_)
 
 
 def plot_embedding_comparison(detector, X, y=None):
@@ -223,10 +212,18 @@ def plot_training_curves(detector, *, ax=None):
     return ax
 
 
-def _pca(points):
+def _plot_projection(ax, points, y, title, centers=None):
+    """Scatter points, and centres if given, on the points' first two principal components."""
     # A fixed seed keeps the randomised solver, picked for large inputs,
     # reproducible.
-    return PCA(n_components=2, random_state=0).fit(points)
+    pca = PCA(n_components=2, random_state=0).fit(points)
+    _scatter_classes(ax, pca.transform(points), y)
+    if centers is not None:
+        projected = pca.transform(np.asarray(centers, dtype=pca.mean_.dtype))
+        ax.scatter(projected[:, 0], projected[:, 1], zorder=3, **_CENTER_STYLE)
+    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    ax.legend(loc="best", fontsize="small")
+    return ax
 
 
 def _scatter_classes(ax, points, y):
@@ -242,7 +239,3 @@ def _scatter_classes(ax, points, y):
     if anomalous.any():
         ax.scatter(points[anomalous, 0], points[anomalous, 1], s=14, alpha=0.7, **_ANOMALY_STYLE)
 
-
-def _finish_projection(ax, title):
-    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
-    ax.legend(loc="best", fontsize="small")
