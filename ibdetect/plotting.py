@@ -5,17 +5,6 @@ called; install it with ``pip install ibdetect[plot]``.
 
 Labels follow the convention of :mod:`ibdetect.metrics`: ``-1`` marks an
 anomaly, any other label a normal sample of that class.
-
-Examples
---------
->>> from ibdetect import IBDeepDescription
->>> from ibdetect.demo import digits_split
->>> from ibdetect.plotting import plot_score_histograms
->>> X_train, y_train, X_test, y_test = digits_split(random_state=0)
->>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X_train, y_train)
->>> ax = plot_score_histograms(detector, X_test, y_test)
->>> ax.get_xlabel()
-'decision_function'
 """
 
 import numpy as np
@@ -156,6 +145,17 @@ def plot_score_histograms(detector, X, y, *, ax=None, bins=30):
     -------
     ax : matplotlib.axes.Axes
         The axes drawn on.
+
+    Examples
+    --------
+    >>> from ibdetect import IBDeepDescription
+    >>> from ibdetect.demo import digits_split
+    >>> from ibdetect.plotting import plot_score_histograms
+    >>> X_train, y_train, X_test, y_test = digits_split(random_state=0)
+    >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X_train, y_train)
+    >>> ax = plot_score_histograms(detector, X_test, y_test)
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['normal: 434', 'anomaly (-1): 714', 'threshold']
     """
     ax = _axes(ax)
     scores = detector.decision_function(X)
