@@ -43,9 +43,13 @@ test: install-test
 # Warnings are errors (-W), every one of them is reported (--keep-going), and
 # every cross-reference must resolve (-n). The gallery runs each example.
 SPHINXOPTS ?= -W --keep-going -n
+# The examples train small networks, which gain little from several torch
+# threads; with one, the build does not slow many times over when other jobs
+# share the cores (threads that wait for each other spin).
+DOCS_THREADS ?= 1
 
 docs: install-docs
-	$(PY) -m sphinx -b html $(SPHINXOPTS) docs docs/_build/html
+	OMP_NUM_THREADS=$(DOCS_THREADS) $(PY) -m sphinx -b html $(SPHINXOPTS) docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
