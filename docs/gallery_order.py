@@ -18,7 +18,8 @@ class ExampleOrder:
     """
 
     def __init__(self, src_dir):
-        self.src_dir = src_dir
+        # sphinx-gallery passes the gallery's folder; one order serves all.
+        pass
 
     def __call__(self, filename):
         position = ORDER.index(filename) if filename in ORDER else len(ORDER)
