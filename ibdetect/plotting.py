@@ -1,0 +1,241 @@
+"""Plots of a fitted detector: its embedding, its scores and its training curves.
+
+matplotlib is an optional dependency, imported only when a function here is
+called; install it with ``pip install ibdetect[plot]``.
+
+Labels follow the convention of :mod:`ibdetect.metrics`: ``-1`` marks an
+anomaly, any other label a normal sample of that class.
+"""
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from .metrics import is_anomaly
+
+__all__ = [
+    "plot_embedding",
+    "plot_embedding_comparison",
+    "plot_feature_projection",
+    "plot_score_histograms",
+    "plot_training_curves",
+]
+
+# Anomalies are drawn in one neutral style, distinct from every class colour.
+_ANOMALY_STYLE = {"marker": "x", "color": "0.35", "label": "anomaly (-1)"}
+_CENTER_STYLE = {"marker": "*", "s": 250, "color": "black", "edgecolors": "white", "label": "centres"}
+
+
+def _pyplot():
+    """Import matplotlib.pyplot, or say how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "ibdetect.plotting needs matplotlib; install it with "
+            "`pip install ibdetect[plot]` (or `pip install matplotlib`)."
+        ) from exc
+    return plt
+
+
+def _axes(ax):
+    """The given axes, or new ones on a new figure."""
+    if ax is None:
+        _, ax = _pyplot().subplots()
+    return ax
+
+
+def plot_feature_projection(X, y=None, *, ax=None, title="Raw features"):
+    """Scatter the samples on the first two principal components of their features.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Samples, ``n_features >= 2``.
+    y : array-like of shape (n_samples,), default=None
+        Labels: one colour per class, ``-1`` drawn as anomalies. None draws
+        every sample in one colour.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    title : str, default="Raw features"
+        Title of the axes.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    return _plot_projection(_axes(ax), X, y, title)
+
+
+def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
+    """Scatter the embeddings and the class centres on their first two principal components.
+
+    The principal components are those of ``detector.transform(X)``; the
+    centres ``detector.centers_`` are projected onto the same components.
+
+    Parameters
+    ----------
+    detector : IBDeepDescription
+        A fitted detector.
+    X : array-like of shape (n_samples, n_features)
+        Samples to embed.
+    y : array-like of shape (n_samples,), default=None
+        Labels: one colour per class, ``-1`` drawn as anomalies. None draws
+        every sample in one colour.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    title : str, default="Learned embedding"
+        Title of the axes.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    return _plot_projection(_axes(ax), detector.transform(X), y, title, centers=detector.centers_)
+
+
+def plot_embedding_comparison(detector, X, y=None):
+    """Show the raw features and the learned embedding side by side.
+
+    Both panels are 2-D principal component projections: on the left of
+    ``X`` itself (:func:`plot_feature_projection`), on the right of
+    ``detector.transform(X)`` with the class centres (:func:`plot_embedding`).
+
+    Parameters
+    ----------
+    detector : IBDeepDescription
+        A fitted detector.
+    X : array-like of shape (n_samples, n_features)
+        Samples to project.
+    y : array-like of shape (n_samples,), default=None
+        Labels: one colour per class, ``-1`` drawn as anomalies.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure with its two axes.
+    """
+    fig, (raw_ax, embedding_ax) = _pyplot().subplots(1, 2, figsize=(11, 5), layout="constrained")
+    plot_feature_projection(X, y, ax=raw_ax)
+    plot_embedding(detector, X, y, ax=embedding_ax)
+    return fig
+
+
+def plot_score_histograms(detector, X, y, *, ax=None, bins=30):
+    """Histograms of ``decision_function`` for normal and anomalous samples.
+
+    A dashed vertical line marks the threshold 0 of ``predict``: samples to
+    its left are flagged as anomalies.
+
+    Parameters
+    ----------
+    detector : IBDeepDescription
+        A fitted detector.
+    X : array-like of shape (n_samples, n_features)
+        Samples to score.
+    y : array-like of shape (n_samples,)
+        Labels; ``-1`` marks an anomaly, any other value a normal sample.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    bins : int, default=30
+        Number of bins, shared by both histograms.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> from ibdetect import IBDeepDescription
+    >>> from ibdetect.demo import digits_split
+    >>> from ibdetect.plotting import plot_score_histograms
+    >>> X_train, y_train, X_test, y_test = digits_split(random_state=0)
+    >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X_train, y_train)
+    >>> ax = plot_score_histograms(detector, X_test, y_test)
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['normal: 434', 'anomaly (-1): 714', 'threshold']
+    """
+    ax = _axes(ax)
+    scores = detector.decision_function(X)
+    anomalous = is_anomaly(y)
+    edges = np.histogram_bin_edges(scores, bins=bins)
+    for mask, label in ((~anomalous, "normal"), (anomalous, "anomaly (-1)")):
+        ax.hist(scores[mask], bins=edges, alpha=0.6, label=f"{label}: {mask.sum()}")
+    ax.axvline(0.0, color="black", linestyle="--", label="threshold")
+    ax.set(xlabel="decision_function", ylabel="samples")
+    ax.legend()
+    return ax
+
+
+# History columns drawn by plot_training_curves, with their legend labels.
+_CURVES = {
+    "train_loss": "total",
+    "train_compactness": "compactness",
+    "train_separation": "separation",
+    "train_anomaly": "known anomalies",
+    "valid_loss": "validation total",
+}
+
+
+def plot_training_curves(detector, *, ax=None):
+    """Training loss and its parts per epoch, from ``detector.net_.history``.
+
+    Draws the total training loss, its compactness and separation parts (and
+    the known-anomaly part when the training data had ``-1`` labels), and the
+    validation loss when ``validation_fraction`` was set. The parts are
+    unweighted, as in :class:`~ibdetect.losses.LossTerms`, so they do not add
+    up to the total unless all weights are 1.
+
+    Parameters
+    ----------
+    detector : IBDeepDescription
+        A fitted detector.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    ax = _axes(ax)
+    history = detector.net_.history
+    epochs = history[:, "epoch"]
+    for key, label in _CURVES.items():
+        if key in history[-1]:
+            linestyle = "--" if key.startswith("valid") else "-"
+            ax.plot(epochs, history[:, key], linestyle=linestyle, marker=".", label=label)
+    ax.set(xlabel="epoch", ylabel="loss (mean per sample)")
+    ax.legend()
+    return ax
+
+
+def _plot_projection(ax, points, y, title, centers=None):
+    """Scatter points, and centres if given, on the points' first two principal components."""
+    # A fixed seed keeps the randomised solver, picked for large inputs,
+    # reproducible.
+    pca = PCA(n_components=2, random_state=0).fit(points)
+    _scatter_classes(ax, pca.transform(points), y)
+    if centers is not None:
+        projected = pca.transform(np.asarray(centers, dtype=pca.mean_.dtype))
+        ax.scatter(projected[:, 0], projected[:, 1], zorder=3, **_CENTER_STYLE)
+    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _scatter_classes(ax, points, y):
+    """One scatter per class in the axes' colour cycle, then the anomalies."""
+    if y is None:
+        ax.scatter(points[:, 0], points[:, 1], s=10, label="samples")
+        return
+    y = np.asarray(y)
+    anomalous = is_anomaly(y)
+    for label in np.unique(y[~anomalous]):
+        members = ~anomalous & (y == label)
+        ax.scatter(points[members, 0], points[members, 1], s=10, alpha=0.7, label=str(label))
+    if anomalous.any():
+        ax.scatter(points[anomalous, 0], points[anomalous, 1], s=14, alpha=0.7, **_ANOMALY_STYLE)
+
