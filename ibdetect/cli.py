@@ -40,7 +40,8 @@ from . import __version__, demo
 from .estimator import IBDeepDescription
 from .losses import ANOMALY
 
-__all__ = ["CommandError", "Data", "build_parser", "describe_model", "load_model", "main", "read_data"]
+# The command line is the interface; these functions serve it and the tests.
+__all__ = ["main"]
 
 PROG = "ibdetect"
 SECURITY_NOTE = (

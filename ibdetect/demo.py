@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from .estimator import IBDeepDescription
 from .metrics import anomaly_average_precision_score, anomaly_roc_auc_score
 
-__all__ = ["add_arguments", "digits_split", "main", "run_digits_demo", "run_from_args"]
+__all__ = ["digits_split", "main", "run_digits_demo"]
 
 KNOWN_DIGITS = range(6)
 DESCRIPTION = "Detect unseen digits (6-9) after training on known digits (0-5)."
@@ -134,6 +134,13 @@ def run_from_args(args):
 
 
 def main(argv=None):
+    """Run the demo from the command line (``python -m ibdetect.demo``).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Options such as ``["--max-epochs", "5"]``; None reads ``sys.argv``.
+    """
     parser = argparse.ArgumentParser(description=DESCRIPTION)
     add_arguments(parser)
     run_from_args(parser.parse_args(argv))
