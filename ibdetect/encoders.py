@@ -8,14 +8,18 @@ bounded activation follows the last layer for the same reason.
 An encoder is any ``torch.nn.Module`` taking a batch of shape ``(n, *input_shape)``
 or ``(n, prod(input_shape))`` and returning ``(n, embedding_dim)``. The
 estimator builds the ones here from ``input_shape`` and ``embedding_dim``
-keyword arguments; a user's encoder class is called the same way.
+keyword arguments; a user's encoder class is called the same way. An encoder
+with a ``decoder()`` method, as the ones here have, can be pretrained as an
+autoencoder: the method returns a new module mapping embeddings back to flat
+rows of ``prod(input_shape)`` values. Decoders are thrown away after
+pretraining, so they may use biases.
 """
 
 import math
 
 from torch import nn
 
-__all__ = ["CNNEncoder", "MLPEncoder"]
+__all__ = ["CNNDecoder", "CNNEncoder", "MLPDecoder", "MLPEncoder"]
 
 
 class MLPEncoder(nn.Module):
@@ -59,9 +63,51 @@ class MLPEncoder(nn.Module):
             n_in = width
         layers.append(nn.Linear(n_in, embedding_dim, bias=False))
         self.layers = nn.Sequential(*layers)
+        self.input_shape = tuple(input_shape)
+        self.embedding_dim = embedding_dim
+        self.hidden_layer_sizes = tuple(hidden_layer_sizes)
+        self.negative_slope = negative_slope
 
     def forward(self, x):
         return self.layers(x.flatten(1))
+
+    def decoder(self):
+        """A new :class:`MLPDecoder` mirroring this encoder's layers."""
+        return MLPDecoder(
+            output_shape=self.input_shape,
+            embedding_dim=self.embedding_dim,
+            hidden_layer_sizes=self.hidden_layer_sizes[::-1],
+            negative_slope=self.negative_slope,
+        )
+
+
+class MLPDecoder(nn.Module):
+    """Fully connected decoder from embeddings back to flat rows.
+
+    Parameters
+    ----------
+    output_shape : tuple of int
+        Shape of one reconstructed sample; the output is flat.
+    embedding_dim : int
+        Size of the embedding.
+    hidden_layer_sizes : tuple of int
+        Width of each hidden layer, from the embedding outwards.
+    negative_slope : float, default=0.01
+        Slope of the LeakyReLU for negative inputs.
+    """
+
+    def __init__(self, output_shape, embedding_dim, hidden_layer_sizes, negative_slope=0.01):
+        super().__init__()
+        layers = []
+        n_in = embedding_dim
+        for width in hidden_layer_sizes:
+            layers += [nn.Linear(n_in, width), nn.BatchNorm1d(width), nn.LeakyReLU(negative_slope)]
+            n_in = width
+        layers.append(nn.Linear(n_in, math.prod(output_shape)))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.layers(z)
 
 
 class CNNEncoder(nn.Module):
@@ -108,6 +154,10 @@ class CNNEncoder(nn.Module):
                 f"that each halve the size; use fewer channels."
             )
         self.input_shape = tuple(input_shape)
+        self.embedding_dim = embedding_dim
+        self.channels = tuple(channels)
+        self.kernel_size = kernel_size
+        self.negative_slope = negative_slope
         blocks = []
         for n_out in channels:
             blocks += [
@@ -124,3 +174,56 @@ class CNNEncoder(nn.Module):
     def forward(self, x):
         x = x.reshape(-1, *self.input_shape)
         return self.head(self.features(x).flatten(1))
+
+    def decoder(self):
+        """A new :class:`CNNDecoder` mirroring this encoder's blocks."""
+        return CNNDecoder(
+            output_shape=self.input_shape,
+            embedding_dim=self.embedding_dim,
+            channels=self.channels[::-1],
+            kernel_size=self.kernel_size,
+            negative_slope=self.negative_slope,
+        )
+
+
+class CNNDecoder(nn.Module):
+    """Convolutional decoder from embeddings back to flat rows of images.
+
+    A linear layer makes small feature maps; each block then doubles their size
+    (``Upsample -> Conv2d -> BatchNorm2d -> LeakyReLU``); a last convolution
+    gives the image channels, resized to the exact image size.
+
+    Parameters
+    ----------
+    output_shape : tuple of int
+        ``(channels, height, width)`` of one image; the output is flat.
+    embedding_dim : int
+        Size of the embedding.
+    channels : tuple of int
+        Channels of each block, from the embedding outwards.
+    kernel_size : int, default=5
+    negative_slope : float, default=0.01
+    """
+
+    def __init__(self, output_shape, embedding_dim, channels, kernel_size=5, negative_slope=0.01):
+        super().__init__()
+        n_channels, height, width = output_shape
+        shrink = 2 ** len(channels)
+        self.output_shape = tuple(output_shape)
+        self.start_shape = (channels[0], height // shrink, width // shrink)
+        self.head = nn.Linear(embedding_dim, math.prod(self.start_shape))
+        blocks = []
+        for n_in, n_out in zip(channels, channels[1:] + channels[-1:]):
+            blocks += [
+                nn.Upsample(scale_factor=2),
+                nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2),
+                nn.BatchNorm2d(n_out),
+                nn.LeakyReLU(negative_slope),
+            ]
+        blocks.append(nn.Conv2d(channels[-1], n_channels, kernel_size, padding=kernel_size // 2))
+        self.features = nn.Sequential(*blocks)
+
+    def forward(self, z):
+        x = self.features(self.head(z).view(-1, *self.start_shape))
+        # Halving rounds odd sizes down; doubling back may fall short of them.
+        return nn.functional.interpolate(x, size=self.output_shape[1:]).flatten(1)

@@ -17,7 +17,15 @@ from torch.utils.data import Subset
 
 from .losses import ANOMALY, IBLoss, squared_distances
 
-__all__ = ["DeepDescriptionModule", "DeepDescriptionNet", "TensorBatchIterator", "TensorDataset"]
+__all__ = [
+    "Autoencoder",
+    "AutoencoderNet",
+    "DeepDescriptionModule",
+    "DeepDescriptionNet",
+    "TensorBatchIterator",
+    "TensorBatchNet",
+    "TensorDataset",
+]
 
 # Deep SVDD's fix: a fixed centre coordinate this close to zero is moved to
 # +-eps, since zero coordinates are trivially matched by zero weights.
@@ -50,6 +58,9 @@ class DeepDescriptionModule(nn.Module):
             self.register_buffer("centers", centers)
         # Saved with the weights, so that resumed training keeps the centres.
         self.register_buffer("centers_initialized", torch.tensor(False))
+        # Embeddings of training samples, for neighbour distances; empty until
+        # DeepDescriptionNet.set_reference fills it.
+        self.register_buffer("reference", torch.zeros(0, embedding_dim))
 
     def forward(self, x):
         return self.encoder(x)
@@ -142,35 +153,25 @@ class TensorBatchIterator:
                 yield self.dataset[order[start:stop]]
 
 
-class DeepDescriptionNet(NeuralNet):
-    """skorch net training a :class:`DeepDescriptionModule` with a description loss.
+class TensorBatchNet(NeuralNet):
+    """skorch ``NeuralNet`` fed with tensor slices, that stops on a non-finite loss.
 
-    The criterion is called as ``criterion(embeddings, target, centers)`` and
-    returns :class:`~ibdetect.losses.LossTerms`; targets are class indices, or
-    ``-1`` for known anomalies. Before the first epoch the centres are set to
-    the class means of the embeddings of the training data (fixed centres then
-    move away from zero by ``CENTER_EPS`` per coordinate). Each epoch's history
-    row gets ``train_compactness``, ``train_separation`` and, when known
-    anomalies are present, ``train_anomaly`` (and the ``valid_`` ones with a
-    validation split). A non-finite batch loss stops training with a
-    ``FloatingPointError`` naming the epoch.
+    The defaults differ from NeuralNet's in ``train_split=None``,
+    ``iterator_train`` and ``iterator_valid`` (:class:`TensorBatchIterator`) and
+    ``iterator_train__shuffle=True``. A non-finite batch loss stops training
+    with a ``FloatingPointError`` naming the epoch.
 
     Parameters
     ----------
-    module : DeepDescriptionModule class or instance
-    criterion : DescriptionLoss class or instance, default=IBLoss
+    module : torch.nn.Module class or instance
     **kwargs
-        Any other ``skorch.NeuralNet`` parameter. The defaults differ from
-        NeuralNet's in ``train_split=None``, ``iterator_train`` and
-        ``iterator_valid`` (:class:`TensorBatchIterator`) and
-        ``iterator_train__shuffle=True``.
+        Any other ``skorch.NeuralNet`` parameter.
     """
 
     def __init__(
         self,
         module,
         *args,
-        criterion=IBLoss,
         train_split=None,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
@@ -180,7 +181,6 @@ class DeepDescriptionNet(NeuralNet):
         super().__init__(
             module,
             *args,
-            criterion=criterion,
             train_split=train_split,
             iterator_train=iterator_train,
             iterator_valid=iterator_valid,
@@ -191,6 +191,41 @@ class DeepDescriptionNet(NeuralNet):
         if isinstance(X, (TensorDataset, Subset)):
             return X
         return TensorDataset(X, y)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        key = "train_loss" if training else "valid_loss"
+        loss = self.history[-1, "batches", -1, key]
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"The {key} became {loss} at epoch {len(self.history)}, batch "
+                f"{len(self.history[-1, 'batches'])}. Training diverged; lower lr, "
+                "scale the input features, or raise weight_decay."
+            )
+
+
+class DeepDescriptionNet(TensorBatchNet):
+    """skorch net training a :class:`DeepDescriptionModule` with a description loss.
+
+    The criterion is called as ``criterion(embeddings, target, centers)`` and
+    returns :class:`~ibdetect.losses.LossTerms`; targets are class indices, or
+    ``-1`` for known anomalies. Before the first epoch the centres are set to
+    the class means of the embeddings of the training data (fixed centres then
+    move away from zero by ``CENTER_EPS`` per coordinate). Each epoch's history
+    row gets ``train_compactness``, ``train_separation`` and, when known
+    anomalies are present, ``train_anomaly`` (and the ``valid_`` ones with a
+    validation split).
+
+    Parameters
+    ----------
+    module : DeepDescriptionModule class or instance
+    criterion : DescriptionLoss class or instance, default=IBLoss
+    **kwargs
+        Any other parameter of :class:`TensorBatchNet` and ``skorch.NeuralNet``.
+    """
+
+    def __init__(self, module, *args, criterion=IBLoss, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target = y_true.to(self.device)
@@ -223,17 +258,6 @@ class DeepDescriptionNet(NeuralNet):
             self.history.record(f"{prefix}_separation", separation)
             if self._has_anomalies_:
                 self.history.record(f"{prefix}_anomaly", anomaly)
-
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        super().on_batch_end(net, batch=batch, training=training, **kwargs)
-        key = "train_loss" if training else "valid_loss"
-        loss = self.history[-1, "batches", -1, key]
-        if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"The {key} became {loss} at epoch {len(self.history)}, batch "
-                f"{len(self.history[-1, 'batches'])}. Training diverged; lower lr, "
-                "scale the input features, or raise weight_decay."
-            )
 
     @torch.no_grad()
     def initialize_centers(self, dataset):
@@ -300,10 +324,76 @@ class DeepDescriptionNet(NeuralNet):
         centers = self.module_.centers.double()
         return self._map_batches(X, lambda embeddings: squared_distances(embeddings.double(), centers))
 
+    @torch.no_grad()
+    def set_reference(self, X):
+        """Keep the embeddings of ``X`` as the reference of :meth:`neighbor_distances`."""
+        self.module_.reference = torch.as_tensor(self.embed(X), device=self.device)
+
+    @torch.no_grad()
+    def neighbor_distances(self, X, n_neighbors):
+        """Squared distance of each embedding to its ``n_neighbors``-th nearest reference.
+
+        Computed in float64, batch by batch: memory grows with the batch size
+        times the number of references, not with ``len(X)``.
+        """
+        reference = self.module_.reference.double()
+        if not 0 < n_neighbors <= len(reference):
+            raise ValueError(
+                f"n_neighbors={n_neighbors} needs between 1 and the {len(reference)} "
+                "reference embeddings."
+            )
+
+        def nth_nearest(embeddings):
+            distances = torch.cdist(embeddings.double(), reference).square()
+            return distances.topk(n_neighbors, dim=1, largest=False).values[:, -1]
+
+        return self._map_batches(X, nth_nearest)
+
     def _map_batches(self, X, func):
         # Only one batch's intermediate results live on the device at a time.
         outputs = [func(y_pred).cpu() for y_pred in self.forward_iter(X, device=None)]
         return torch.cat(outputs).numpy()
+
+
+class Autoencoder(nn.Module):
+    """An encoder followed by a decoder; returns flat reconstructions.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+    decoder : torch.nn.Module
+        Maps embeddings back to flat rows of the encoder's input size.
+    """
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class AutoencoderNet(TensorBatchNet):
+    """skorch net training an :class:`Autoencoder` to reconstruct its input.
+
+    The loss is the criterion (mean squared error by default) between the
+    reconstruction and the flat input; targets are not used. Training it moves
+    the encoder's weights, which is how deep data description pretrains them.
+
+    Parameters
+    ----------
+    module : Autoencoder class or instance
+    criterion : torch loss class or instance, default=torch.nn.MSELoss
+    **kwargs
+        Any other parameter of :class:`TensorBatchNet` and ``skorch.NeuralNet``.
+    """
+
+    def __init__(self, module, *args, criterion=nn.MSELoss, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, X.to(self.device).flatten(1))
 
 
 def _away_from_zero(centers, eps):

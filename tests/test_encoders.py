@@ -41,3 +41,17 @@ def test_encoders_have_no_bias_nor_affine_normalisation(encoder):
 def test_cnn_encoder_rejects_unusable_shapes(input_shape, match):
     with pytest.raises(ValueError, match=match):
         CNNEncoder(input_shape=input_shape)
+
+
+@pytest.mark.parametrize("encoder, sample_shape", [
+    (MLPEncoder(input_shape=(7,), embedding_dim=3, hidden_layer_sizes=(5, 4)), (7,)),
+    (CNNEncoder(input_shape=(1, 28, 28), embedding_dim=6), (1, 28, 28)),
+    (CNNEncoder(input_shape=(3, 9, 11), embedding_dim=6, channels=(4,)), (3, 9, 11)),
+])
+def test_decoders_map_embeddings_back_to_flat_samples(encoder, sample_shape):
+    decoder = encoder.decoder()
+    embeddings = encoder(torch.randn(5, *sample_shape))
+    n_values = torch.Size(sample_shape).numel()
+    assert decoder(embeddings).shape == (5, n_values)
+    # A new decoder each call: pretraining one never touches another.
+    assert decoder is not encoder.decoder()

@@ -6,6 +6,8 @@ from torch.utils.data import Subset
 from ibdetect.encoders import MLPEncoder
 from ibdetect.losses import ANOMALY, DeepSVDDLoss, IBLoss
 from ibdetect.net import (
+    Autoencoder,
+    AutoencoderNet,
     CENTER_EPS,
     DeepDescriptionModule,
     DeepDescriptionNet,
@@ -148,3 +150,31 @@ def test_inference_memory_is_bounded_by_batch_size(data):
     assert distances.shape == (len(X), 2)
     assert max(sizes) <= 7 + 1
     assert sum(sizes) == len(X)
+
+
+def test_autoencoder_pretraining_trains_the_shared_encoder(data):
+    X, _ = data
+    encoder = MLPEncoder(input_shape=(4,), embedding_dim=3, hidden_layer_sizes=(8,))
+    before = [p.detach().clone() for p in encoder.parameters()]
+    net = AutoencoderNet(
+        module=Autoencoder, module__encoder=encoder, module__decoder=encoder.decoder(),
+        optimizer=torch.optim.Adam, lr=1e-2, max_epochs=20, batch_size=16,
+    ).fit(X)
+    losses = [row["train_loss"] for row in net.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert net.module_.encoder is encoder
+    assert not all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+
+
+def test_neighbor_distances_are_squared_distances_to_the_nth_nearest_reference(data):
+    X, y = data
+    net = make_net().fit(X, y)
+    net.set_reference(X[:20])
+    reference = net.embed(X[:20]).astype(np.float64)
+    queries = net.embed(X[30:35]).astype(np.float64)
+    brute = ((queries[:, None] - reference[None]) ** 2).sum(-1)
+    for n in (1, 3, 20):
+        expected = np.sort(brute, axis=1)[:, n - 1]
+        np.testing.assert_allclose(net.neighbor_distances(X[30:35], n), expected, rtol=1e-4, atol=1e-8)
+    with pytest.raises(ValueError, match="n_neighbors=21"):
+        net.neighbor_distances(X[:2], 21)
