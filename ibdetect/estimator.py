@@ -25,13 +25,17 @@ from torch import nn
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import ANOMALY, DeepMCDDLoss, DeepSVDDLoss, IBLoss
 from .metrics import is_anomaly
-from .net import DeepDescriptionModule, DeepDescriptionNet
+from .net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
 
 # The label of the single centre when normal samples carry no class labels:
 # scikit-learn's inlier label.
 INLIER = 1
+
+# The "knn" score keeps the embeddings of at most this many training samples
+# (a random subset of larger training sets): 20,000 x 32 float32 is 2.6 MB.
+MAX_REFERENCE_SAMPLES = 20_000
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -50,10 +54,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     Parameters
     ----------
-    encoder : {"mlp", "cnn"}, callable or torch.nn.Module, default="mlp"
+    encoder : {"auto", "mlp", "cnn"}, callable or torch.nn.Module, default="mlp"
         The network. ``"mlp"`` is a fully connected network for tabular rows,
         ``"cnn"`` a LeNet-type convolutional network for images (needs
-        ``input_shape``). A callable (e.g. an ``nn.Module`` subclass) is called
+        ``input_shape``); ``"auto"`` picks ``"cnn"`` when ``input_shape`` has
+        three dimensions (channels, height, width) and ``"mlp"`` otherwise. A callable (e.g. an ``nn.Module`` subclass) is called
         as ``encoder(input_shape=..., embedding_dim=...)`` and must return a
         module mapping a batch to ``(n, embedding_dim)``. A module instance is
         copied in ``fit``, never trained in place. Avoid biases and affine
@@ -87,6 +92,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         None uses the class frequencies in ``y``.
     max_epochs : int, default=50
         Number of passes over the training data.
+    pretrain_epochs : int, default=0
+        Epochs of autoencoder pretraining before the centres are placed: the
+        encoder is trained with a mirrored decoder to reconstruct the normal
+        training samples, as Deep SVDD does. 0 skips it. Needs an encoder with
+        a ``decoder()`` method, as the built-in ones have.
     batch_size : int, default=128
         Samples per training step; also bounds the memory of inference.
     lr : float, default=1e-3
@@ -100,15 +110,25 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         callback. None trains on everything.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
+    anomaly_score : {"distance", "knn"}, default="distance"
+        How far a sample lies from the normal data. ``"distance"``: the
+        squared distance of its embedding to the nearest class centre.
+        ``"knn"``: the squared distance to its ``n_neighbors``-th nearest
+        training embedding, which follows the shape of each class rather than
+        a sphere around its centre; the model then keeps the embeddings of up
+        to 20,000 normal training samples.
+    n_neighbors : int, default=5
+        Neighbour rank used by ``anomaly_score="knn"``.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data. ``"auto"``
-        puts Tukey's fence on the logarithm of the training distances of the
-        normal samples: a sample is anomalous when its log distance to the
-        nearest centre exceeds ``Q3 + 1.5 IQR``, or the 99th percentile when
-        that is lower. It flags 1-2% of the training data; new normal samples,
-        which lie a little farther out than the training ones, are flagged
-        more often (5-10% on the digits demo).
+        puts Tukey's fence on the logarithm of the distances (as
+        ``anomaly_score`` measures them) of the normal training samples: a
+        sample is anomalous when its log distance exceeds ``Q3 + 1.5 IQR``, or
+        the 99th percentile when that is lower. With ``"knn"`` each training
+        sample is measured without itself among the references, as a new
+        sample would be. New normal samples lie a little farther out than the
+        training ones, so they are flagged more often than the training data.
     device : str, default="auto"
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
         available, else ``"cpu"``. The chosen one is ``device_``.
@@ -134,8 +154,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` has string column
         names.
+    anomaly_score_ : str
+        The anomaly score in use, ``"distance"`` or ``"knn"``.
     net_ : DeepDescriptionNet
         The fitted skorch net; its ``history`` holds the training curves.
+    pretrain_history_ : skorch.History
+        Reconstruction loss per epoch of the autoencoder pretraining; only when
+        ``pretrain_epochs > 0``.
     device_ : str
         Device of the fitted network.
 
@@ -172,7 +197,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     """
 
     _parameter_constraints = {
-        "encoder": [StrOptions({"mlp", "cnn"}), callable],
+        "encoder": [StrOptions({"auto", "mlp", "cnn"}), callable],
         "hidden_layer_sizes": ["array-like", None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "input_shape": ["array-like", None],
@@ -183,11 +208,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "anomaly_weight": [Interval(Real, 0, None, closed="left")],
         "priors": ["array-like", None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
+        "anomaly_score": [StrOptions({"distance", "knn"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
         "random_state": ["random_state"],
@@ -208,11 +236,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         anomaly_weight=1.0,
         priors=None,
         max_epochs=50,
+        pretrain_epochs=0,
         batch_size=128,
         lr=1e-3,
         weight_decay=1e-5,
         validation_fraction=None,
         callbacks=None,
+        anomaly_score="distance",
+        n_neighbors=5,
         contamination="auto",
         device="auto",
         random_state=None,
@@ -229,11 +260,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.anomaly_weight = anomaly_weight
         self.priors = priors
         self.max_epochs = max_epochs
+        self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
+        self.anomaly_score = anomaly_score
+        self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.device = device
         self.random_state = random_state
@@ -263,14 +297,25 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         with _seeded_torch(seed, device):
-            self.net_ = self._build_net(X, targets, input_shape, device, seed)
+            encoder = self._build_encoder(input_shape)
+            if self.pretrain_epochs:
+                self.pretrain_history_ = self._pretrain(encoder, X[targets != ANOMALY], device)
+            self.net_ = self._build_net(encoder, X, targets, device, seed)
             self.net_.fit(X, targets)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
+        self._warn_if_collapsed(X[targets != ANOMALY])
+        self.anomaly_score_ = self.anomaly_score
+        if self.anomaly_score_ == "knn":
+            self._set_reference(X[targets != ANOMALY], seed)
         self.offset_ = self._fit_offset(X, targets)
         return self
 
     def score_samples(self, X):
-        """Normality of each sample: minus its squared distance to the nearest centre.
+        """Normality of each sample: minus its squared distance to the normal data.
+
+        The distance is to the nearest class centre, or to the
+        ``n_neighbors``-th nearest training embedding with
+        ``anomaly_score="knn"``.
 
         Parameters
         ----------
@@ -281,7 +326,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         scores : ndarray of shape (n_samples,)
             Higher means more normal.
         """
-        return -self.class_distances(X).min(axis=1)
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return -self._distances_to_normal(X)
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.
@@ -424,8 +471,28 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return input_shape
 
-    def _build_net(self, X, targets, input_shape, device, seed):
-        encoder = self._build_encoder(input_shape)
+    def _pretrain(self, encoder, X_normal, device):
+        """Train ``encoder`` as the first half of an autoencoder; return the history."""
+        if not callable(getattr(encoder, "decoder", None)):
+            raise ValueError(
+                "pretrain_epochs > 0 needs an encoder with a decoder() method, as the "
+                f"built-in encoders have; {type(encoder).__name__} has none."
+            )
+        autoencoder = AutoencoderNet(
+            module=Autoencoder,
+            module__encoder=encoder,
+            module__decoder=encoder.decoder(),
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.pretrain_epochs,
+            batch_size=self.batch_size,
+            device=device,
+            verbose=self.verbose,
+        )
+        return autoencoder.fit(X_normal).history
+
+    def _build_net(self, encoder, X, targets, device, seed):
         n_classes = len(self.classes_)
         return DeepDescriptionNet(
             module=DeepDescriptionModule,
@@ -453,6 +520,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if isinstance(self.encoder, nn.Module):
             return copy.deepcopy(self.encoder)
         builders = {"mlp": _build_mlp, "cnn": _build_cnn}
+        if self.encoder == "auto":
+            return builders["cnn" if len(input_shape) == 3 else "mlp"](
+                input_shape, self.embedding_dim, self.hidden_layer_sizes
+            )
         if isinstance(self.encoder, str):
             return builders[self.encoder](input_shape, self.embedding_dim, self.hidden_layer_sizes)
         encoder = self.encoder(input_shape=input_shape, embedding_dim=self.embedding_dim)
@@ -488,19 +559,37 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             return None
         return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
 
-    def _fit_offset(self, X, targets):
-        scores = -self.net_.squared_distances(X).min(axis=1)
-        normal_scores = scores[targets != ANOMALY]
-        if np.ptp(normal_scores) <= 1e-6 * max(1.0, np.abs(normal_scores).max()):
+    def _set_reference(self, X_normal, seed):
+        """Keep embeddings of (at most MAX_REFERENCE_SAMPLES) normal samples for "knn"."""
+        if len(X_normal) > MAX_REFERENCE_SAMPLES:
+            keep = np.random.RandomState(seed).choice(len(X_normal), MAX_REFERENCE_SAMPLES, replace=False)
+            X_normal = X_normal[np.sort(keep)]
+        self.net_.set_reference(X_normal)
+
+    def _distances_to_normal(self, X, leave_one_out=False):
+        """Squared distance of each sample to the normal data, as ``score`` measures it."""
+        if self.anomaly_score_ == "knn":
+            # A training sample is its own nearest reference: look one further.
+            return self.net_.neighbor_distances(X, self.n_neighbors + leave_one_out)
+        return self.net_.squared_distances(X).min(axis=1)
+
+    def _warn_if_collapsed(self, X_normal):
+        distances = self.net_.squared_distances(X_normal).min(axis=1)
+        if np.ptp(distances) <= 1e-6 * max(1.0, distances.max()):
             warnings.warn(
                 "All training samples are embedded at the same distance from the "
                 "centres: the embedding collapsed and scores cannot rank samples. Use "
                 "a bias-free encoder, fewer epochs, a lower lr or more weight_decay.",
                 EmbeddingCollapseWarning,
             )
+
+    def _fit_offset(self, X, targets):
         if self.contamination == "auto":
-            return -_auto_threshold(-normal_scores)
-        return np.percentile(scores, 100.0 * self.contamination)
+            # A threshold for new samples, which are not among the references.
+            normal_distances = self._distances_to_normal(X[targets != ANOMALY], leave_one_out=True)
+            return -_auto_threshold(normal_distances)
+        # The fraction of the training data to flag, as scikit-learn defines it.
+        return np.percentile(-self._distances_to_normal(X), 100.0 * self.contamination)
 
 
 def _auto_threshold(distances):

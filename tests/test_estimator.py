@@ -334,3 +334,66 @@ def test_healthy_fit_does_not_warn(blobs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", EmbeddingCollapseWarning)
         IBDeepDescription(**FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("input_shape, expected", [(None, "MLPEncoder"), ((1, 2, 3), "CNNEncoder")])
+def test_auto_encoder_follows_input_shape(blobs, input_shape, expected):
+    X, y, _ = blobs
+    detector = IBDeepDescription(
+        encoder="auto", input_shape=input_shape, hidden_layer_sizes=(2,), max_epochs=1, random_state=0
+    )
+    detector.fit(X, y)
+    assert type(detector.net_.module_.encoder).__name__ == expected
+
+
+def test_pretraining_fits_an_autoencoder_first(blobs):
+    X, y, X_unseen = blobs
+    X_train = np.vstack([X, X_unseen[:5]])
+    y_train = np.r_[y, -np.ones(5, dtype=int)]
+    detector = IBDeepDescription(pretrain_epochs=4, **FAST).fit(X_train, y_train)
+    losses = [row["train_loss"] for row in detector.pretrain_history_]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert not hasattr(IBDeepDescription(**FAST).fit(X, y), "pretrain_history_")
+    # Pretraining changes the starting point of the description.
+    plain = IBDeepDescription(**FAST).fit(X_train, y_train)
+    assert not np.allclose(detector.centers_, plain.centers_)
+
+
+def test_pretraining_needs_a_decoder(blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="decoder"):
+        IBDeepDescription(encoder=TwoLayerEncoder, pretrain_epochs=1, max_epochs=1).fit(X, y)
+
+
+def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, **FAST).fit(X, y)
+    reference = detector.transform(X).astype(np.float64)
+    queries = detector.transform(X_unseen).astype(np.float64)
+    brute = np.sort(((queries[:, None] - reference[None]) ** 2).sum(-1), axis=1)[:, 2]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), brute, rtol=1e-4)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def test_knn_threshold_leaves_each_training_sample_out(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=1, **FAST).fit(X, y)
+    # Each training sample is its own nearest reference: its score is 0. The
+    # threshold is set without it, so it is not 0 and flags only a few.
+    np.testing.assert_allclose(detector.score_samples(X), 0, atol=1e-6)
+    assert detector.offset_ < 0
+
+
+def test_knn_reference_is_bounded(blobs, monkeypatch):
+    import ibdetect.estimator
+
+    monkeypatch.setattr(ibdetect.estimator, "MAX_REFERENCE_SAMPLES", 50)
+    X, y, X_unseen = blobs
+    X_train = np.vstack([X, X_unseen[:5]])
+    y_train = np.r_[y, -np.ones(5, dtype=int)]
+    detector = IBDeepDescription(anomaly_score="knn", **FAST).fit(X_train, y_train)
+    assert detector.net_.module_.reference.shape == (50, FAST["embedding_dim"])
+    unbounded = IBDeepDescription(anomaly_score="knn", **FAST)
+    monkeypatch.setattr(ibdetect.estimator, "MAX_REFERENCE_SAMPLES", 10_000)
+    # Only normal samples are references, never the known anomalies.
+    assert unbounded.fit(X_train, y_train).net_.module_.reference.shape[0] == len(X)
