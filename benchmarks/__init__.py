@@ -1,0 +1,4 @@
+"""Detection benchmarks of IBDeepDescription against its peers.
+
+Run ``python -m benchmarks.run --help``; see ``benchmarks/README.md``.
+"""

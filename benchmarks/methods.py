@@ -1,0 +1,133 @@
+"""The detectors compared, each configured as a user would call it.
+
+Every method is fitted on the training rows (with their class labels when it
+can use them) and returns a normality score per test row: higher means more
+normal, as scikit-learn's ``score_samples``.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import IsolationForest
+from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
+from sklearn.neural_network import MLPClassifier
+from sklearn.svm import OneClassSVM
+
+from ibdetect import IBDeepDescription
+
+
+class KNNDistance(BaseEstimator):
+    """Normality as minus the distance to the k-th nearest training sample."""
+
+    def __init__(self, n_neighbors=5):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X, y=None):
+        self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(X)
+        return self
+
+    def score_samples(self, X):
+        distances, _ = self.neighbors_.kneighbors(X)
+        return -distances[:, -1]
+
+
+class MaxSoftmaxProbability(BaseEstimator):
+    """A softmax classifier's confidence: its maximum class probability."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.classifier_ = MLPClassifier(random_state=self.random_state).fit(X, y)
+        return self
+
+    def score_samples(self, X):
+        return self.classifier_.predict_proba(X).max(axis=1)
+
+
+class PyODDetector(BaseEstimator):
+    """Adapter for a PyOD detector, whose ``decision_function`` grows with abnormality."""
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def fit(self, X, y=None):
+        self.detector.fit(X)
+        return self
+
+    def score_samples(self, X):
+        return -self.detector.decision_function(X)
+
+
+def _pyod_deep_svdd(dataset, seed):
+    from pyod.models.deep_svdd import DeepSVDD
+
+    # verbose=0 only silences the per-epoch log; everything else is PyOD's default.
+    return PyODDetector(DeepSVDD(n_features=dataset.X.shape[1], random_state=seed, verbose=0))
+
+
+def _has_pyod():
+    try:
+        import pyod  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Method:
+    """A detector of the benchmark.
+
+    Attributes
+    ----------
+    name : str
+    build : callable
+        ``build(dataset, seed)`` returns an unfitted estimator with ``fit`` and
+        ``score_samples``.
+    uses_labels : bool
+        Whether ``fit`` gets the class labels of the training rows.
+    needs_classes : int
+        The least number of known classes it works with (a classifier needs 2).
+    available : callable
+        Whether its optional dependencies are installed.
+    """
+
+    name: str
+    build: Callable
+    uses_labels: bool = False
+    needs_classes: int = 1
+    available: Callable = field(default=lambda: True)
+
+    def fit_score(self, X_train, y_train, X_test, seed, dataset):
+        """Fit on the training rows; return the fitted estimator and test normality."""
+        estimator = self.build(dataset, seed)
+        if self.uses_labels:
+            estimator.fit(X_train, y_train)
+        else:
+            estimator.fit(X_train)
+        return estimator, np.asarray(estimator.score_samples(X_test))
+
+
+def _ib(**params):
+    return lambda dataset, seed: IBDeepDescription(random_state=seed, **params)
+
+
+def _ib_cnn(dataset, seed):
+    return IBDeepDescription(encoder="cnn", input_shape=dataset.image_shape, random_state=seed)
+
+
+METHODS = [
+    Method("IsolationForest", lambda dataset, seed: IsolationForest(random_state=seed)),
+    Method("OneClassSVM", lambda dataset, seed: OneClassSVM(gamma="scale")),
+    Method("LOF", lambda dataset, seed: LocalOutlierFactor(novelty=True)),
+    Method("kNN (k=5)", lambda dataset, seed: KNNDistance(n_neighbors=5)),
+    Method("MSP (MLPClassifier)", lambda dataset, seed: MaxSoftmaxProbability(random_state=seed),
+           uses_labels=True, needs_classes=2),
+    Method("PyOD DeepSVDD", _pyod_deep_svdd, available=_has_pyod),
+    Method("ibdetect svdd", _ib(loss="svdd"), uses_labels=True),
+    Method("ibdetect mcdd", _ib(loss="mcdd"), uses_labels=True),
+    Method("ibdetect ib", _ib(), uses_labels=True),
+    Method("ibdetect ib (cnn)", _ib_cnn, uses_labels=True),
+]

@@ -1,0 +1,154 @@
+"""Run every method on the same splits and write the tables as Markdown and JSON.
+
+    python -m benchmarks.run --mnist ../shared/data/mnist10k.npz
+
+writes ``docs/benchmarks.md`` and ``docs/benchmarks.json`` and prints the
+tables. ``--help`` lists the options to run a part of it.
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+import ibdetect
+
+from . import data, protocols
+from .methods import METHODS
+from .report import render_markdown
+
+FEWSHOT_SIZES = (5, 10, 20, 50)
+
+
+def build_splits(protocol, y, seed):
+    """The splits of a protocol as ``(setting, split)`` pairs."""
+    if protocol == "multiclass":
+        return [("", split) for split in protocols.multiclass_splits(y, seed=seed)]
+    if protocol == "oneclass":
+        return [("", split) for split in protocols.oneclass_splits(y, seed=seed)]
+    if protocol == "fewshot":
+        return [
+            (f"n={n}", split)
+            for n in FEWSHOT_SIZES
+            for split in protocols.fewshot_splits(y, n, seed=seed)
+        ]
+    raise ValueError(f"unknown protocol {protocol!r}")
+
+
+def evaluate(method, dataset, split, seed, max_epochs=None):
+    """Fit one method on one split; return its scores and times."""
+    X, y = dataset.X, dataset.y
+    estimator = method.build(dataset, seed)
+    if max_epochs is not None and isinstance(estimator, ibdetect.IBDeepDescription):
+        estimator.set_params(max_epochs=max_epochs)
+    start = time.perf_counter()
+    if method.uses_labels:
+        estimator.fit(X[split.train], y[split.train])
+    else:
+        estimator.fit(X[split.train])
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    normality = np.asarray(estimator.score_samples(X[split.test]))
+    score_seconds = time.perf_counter() - start
+    anomaly_score = -normality
+    return {
+        "roc_auc": roc_auc_score(split.test_is_anomaly, anomaly_score),
+        "average_precision": average_precision_score(split.test_is_anomaly, anomaly_score),
+        "fit_seconds": fit_seconds,
+        "score_seconds": score_seconds,
+    }
+
+
+def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=None, log=print):
+    """Evaluate ``methods`` on every split; return one record per (method, split)."""
+    records = []
+    for dataset in datasets:
+        for protocol in protocol_names:
+            splits = build_splits(protocol, dataset.y, seed)
+            if max_splits is not None:
+                splits = _first_per_setting(splits, max_splits)
+            n_known = lambda split: len(np.unique(dataset.y[split.train]))  # noqa: E731
+            for method in methods:
+                for setting, split in splits:
+                    if n_known(split) < method.needs_classes:
+                        continue
+                    result = evaluate(method, dataset, split, seed, max_epochs)
+                    records.append({
+                        "dataset": dataset.name, "protocol": protocol, "setting": setting,
+                        "split": split.name, "method": method.name, **result,
+                    })
+                    log(f"{dataset.name:7} {protocol:10} {setting:5} {split.name:24} "
+                        f"{method.name:22} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
+    return records
+
+
+def _first_per_setting(splits, max_splits):
+    kept, counts = [], {}
+    for setting, split in splits:
+        counts[setting] = counts.get(setting, 0) + 1
+        if counts[setting] <= max_splits:
+            kept.append((setting, split))
+    return kept
+
+
+def environment():
+    """What the numbers were measured with."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, "
+                   f"{torch.get_num_threads()} torch threads, "
+                   f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}",
+        "python": platform.python_version(),
+        "versions": {"ibdetect": ibdetect.__version__, "torch": torch.__version__,
+                     "scikit-learn": sklearn.__version__, "numpy": np.__version__},
+    }
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", metavar="PATH", help="MNIST .npz (X (n, 28, 28), y); without it only digits runs")
+    parser.add_argument("--datasets", nargs="+", choices=["digits", "mnist"], default=None,
+                        help="default: digits, and mnist when --mnist is given")
+    parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot"],
+                        default=["multiclass", "oneclass", "fewshot"])
+    parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
+                        help="subset of: " + "; ".join(m.name for m in METHODS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-splits", type=int, default=None, help="first N splits of each setting (smoke runs)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="override ibdetect's epochs (smoke runs)")
+    parser.add_argument("--output-dir", default="docs", help="where benchmarks.md and benchmarks.json go")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    names = args.datasets or (["digits", "mnist"] if args.mnist else ["digits"])
+    if "mnist" in names and not args.mnist:
+        sys.exit("benchmarks: error: --datasets mnist needs --mnist PATH")
+    datasets = [data.digits() if name == "digits" else data.mnist(args.mnist) for name in names]
+    methods = [m for m in METHODS if m.available() and (args.methods is None or m.name in args.methods)]
+    unknown = set(args.methods or []) - {m.name for m in METHODS}
+    if unknown:
+        sys.exit(f"benchmarks: error: unknown methods {sorted(unknown)}")
+    records = run(datasets, args.protocols, methods, args.seed, args.max_splits, args.max_epochs)
+    command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+    report = {"command": command.strip(), **environment(), "records": records}
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "benchmarks.json").write_text(json.dumps(report, indent=1) + "\n")
+    markdown = render_markdown(report)
+    (output / "benchmarks.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

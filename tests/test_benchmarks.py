@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import protocols, run
+from benchmarks.report import render_markdown
+
+
+@pytest.fixture
+def labels():
+    # 10 classes of uneven sizes, as in real data sets.
+    rng = np.random.RandomState(0)
+    return rng.permutation(np.concatenate([np.full(40 + 3 * k, k) for k in range(10)]))
+
+
+def check_split(split, y, known):
+    train, test = set(split.train.tolist()), set(split.test.tolist())
+    assert not train & test, "a sample is both in training and test"
+    assert set(np.unique(y[split.train])) == set(known), "an unseen class leaked into training"
+    np.testing.assert_array_equal(split.test_is_anomaly, ~np.isin(y[split.test], known))
+    # Every sample of an unseen class is tested.
+    unseen = np.flatnonzero(~np.isin(y, known))
+    assert set(unseen.tolist()) <= test
+
+
+def test_multiclass_splits(labels):
+    splits = protocols.multiclass_splits(labels, n_known=6, n_splits=5, seed=0)
+    assert len(splits) == 5 and len({s.name for s in splits}) == 5
+    for split in splits:
+        known = [int(k) for k in split.name.removeprefix("known=").split(",")]
+        assert len(known) == 6
+        check_split(split, labels, known)
+        n_known = np.isin(labels, known).sum()
+        assert len(split.train) == pytest.approx(0.6 * n_known, abs=1)
+        assert len(split.train) + (~split.test_is_anomaly).sum() == n_known
+
+
+def test_oneclass_splits(labels):
+    splits = protocols.oneclass_splits(labels, seed=0)
+    assert [s.name for s in splits] == [f"normal={k}" for k in range(10)]
+    for k, split in enumerate(splits):
+        check_split(split, labels, [k])
+
+
+@pytest.mark.parametrize("n", [5, 20])
+def test_fewshot_splits_keep_the_multiclass_test_sets(labels, n):
+    full = protocols.multiclass_splits(labels, seed=3)
+    few = protocols.fewshot_splits(labels, n, seed=3)
+    for split, reference in zip(few, full):
+        assert set(split.train.tolist()) <= set(reference.train.tolist())
+        np.testing.assert_array_equal(split.test, reference.test)
+        assert np.all(np.bincount(labels[split.train])[np.unique(labels[split.train])] == n)
+
+
+def test_splits_are_reproducible(labels):
+    first = protocols.multiclass_splits(labels, seed=1)
+    again = protocols.multiclass_splits(labels, seed=1)
+    other = protocols.multiclass_splits(labels, seed=2)
+    assert [s.name for s in first] == [s.name for s in again]
+    assert all(np.array_equal(a.train, b.train) for a, b in zip(first, again))
+    assert [s.name for s in first] != [s.name for s in other]
+
+
+def test_smoke_run_writes_tables(tmp_path, capsys):
+    run.main([
+        "--datasets", "digits", "--max-splits", "1", "--max-epochs", "1",
+        "--methods", "IsolationForest", "kNN (k=5)", "MSP (MLPClassifier)", "ibdetect ib",
+        "--output-dir", str(tmp_path),
+    ])
+    report = json.loads((tmp_path / "benchmarks.json").read_text())
+    methods = {r["method"] for r in report["records"]}
+    assert methods == {"IsolationForest", "kNN (k=5)", "MSP (MLPClassifier)", "ibdetect ib"}
+    # MSP needs two known classes, so it sits out the one-class protocol.
+    assert {r["protocol"] for r in report["records"] if r["method"].startswith("MSP")} == {"multiclass", "fewshot"}
+    assert all(0 <= r["roc_auc"] <= 1 for r in report["records"])
+    markdown = (tmp_path / "benchmarks.md").read_text()
+    assert markdown == render_markdown(report)
+    assert "### Few-shot" in markdown and "| ibdetect ib |" in markdown
+    assert "python -m benchmarks.run --datasets digits" in markdown
+    assert markdown in capsys.readouterr().out
