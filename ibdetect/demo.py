@@ -68,7 +68,8 @@ def run_digits_demo(random_state=0, **params):
     """
     X_train, y_train, X_test, y_test = digits_split(random_state)
     detectors = {
-        "IBDeepDescription": IBDeepDescription(random_state=random_state, **params),
+        # Rows are 8x8 images: input_shape lets encoder="auto" pick the CNN.
+        "IBDeepDescription": IBDeepDescription(input_shape=(1, 8, 8), random_state=random_state, **params),
         "IsolationForest": IsolationForest(random_state=random_state),
     }
     unseen = y_test == -1

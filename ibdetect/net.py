@@ -22,6 +22,7 @@ __all__ = [
     "AutoencoderNet",
     "DeepDescriptionModule",
     "DeepDescriptionNet",
+    "LeadingSplit",
     "TensorBatchIterator",
     "TensorBatchNet",
     "TensorDataset",
@@ -95,6 +96,25 @@ def _as_tensor(values):
     # torch.from_numpy shares memory; a read-only array (e.g. a memmap) is copied
     # because torch cannot promise not to write to it.
     return torch.from_numpy(values if values.flags.writeable else values.copy())
+
+
+class LeadingSplit:
+    """skorch ``train_split``: the first ``n_train`` samples train, the rest validate.
+
+    Unlike a split holding the validation data, it pickles as one integer, so
+    a saved model does not carry its validation set.
+
+    Parameters
+    ----------
+    n_train : int
+    """
+
+    def __init__(self, n_train):
+        self.n_train = n_train
+
+    def __call__(self, dataset, y=None, **fit_params):
+        indices = np.arange(len(dataset))
+        return Subset(dataset, indices[: self.n_train]), Subset(dataset, indices[self.n_train:])
 
 
 class TensorBatchIterator:

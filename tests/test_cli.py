@@ -146,7 +146,8 @@ def test_npz_images_are_flattened_and_set_input_shape(in_tmp, capsys, image_shap
     model = joblib.load("m.joblib")
     assert model.input_shape == input_shape
     assert model.classes_.tolist() == [3, 7]
-    assert isinstance(model.net_.module_.encoder, CNNEncoder) == ("cnn" in options)
+    # encoder="auto" makes images (a 3-D input_shape) go through the CNN.
+    assert isinstance(model.net_.module_.encoder, CNNEncoder) == (len(input_shape) == 3)
     assert run(capsys, "score m.joblib images.npz -o s.csv")[0] == 0
     np.testing.assert_array_equal(written_scores("s.csv"), model.decision_function(images.reshape(30, -1)))
 
@@ -329,7 +330,7 @@ class OneErrorLine:
     ("score model.joblib renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
     ("score model.joblib narrow.npy -o s", 1, "X has 3 features, but IBDeepDescription is expecting 4"),
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
-    ("fit train.csv --encoder resnet -o m", 2, "expected cnn|mlp, got 'resnet' (see 'ibdetect fit --help')"),
+    ("fit train.csv --encoder resnet -o m", 2, "expected auto|cnn|mlp, got 'resnet' (see 'ibdetect fit --help')"),
     ("fit train.csv", 2, "the following arguments are required: -o/--output"),
     ("", 2, "the following arguments are required: COMMAND"),
 ])

@@ -54,7 +54,11 @@ def test_string_labels_and_nearest_class(blobs):
     assert (detector.predict_class(X) == names).mean() > 0.95
 
 
-def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind():
+# The known-anomaly term pushes anomalies away from the centres, which the
+# "distance" score reads directly; "knn" gains less (measured: 0.77 -> 0.95
+# against 0.88 -> 0.90 ROC AUC here), as the user guide says.
+@pytest.mark.parametrize("anomaly_score, min_gain", [("distance", 0.1), ("knn", 0.005)])
+def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_score, min_gain):
     # An unseen class close to class 0, of which 20 samples are labelled -1.
     rng = np.random.RandomState(0)
     centres = np.array([[-6, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0], [0, 6, 0, 0, 0, 0]])
@@ -63,13 +67,13 @@ def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind():
     X_near = rng.normal([-6, 0, 2.5, 0, 0, 0], 1.0, (60, 6))
     X_train = np.vstack([X, X_near[:20]])
     y_train = np.r_[y, -np.ones(20, dtype=int)]
-    params = {**FAST, "max_epochs": 20}
+    params = {**FAST, "max_epochs": 20, "anomaly_score": anomaly_score}
     semi_supervised = IBDeepDescription(**params).fit(X_train, y_train)
     assert semi_supervised.classes_.tolist() == [0, 1, 2]
     normal_only = IBDeepDescription(**params).fit(X, y)
     # Judged on the 40 samples of that class that were not labelled.
     gain = roc_auc(semi_supervised, X, X_near[20:]) - roc_auc(normal_only, X, X_near[20:])
-    assert gain > 0.05
+    assert gain > min_gain
 
 
 def test_object_labels_with_known_anomalies(blobs):
@@ -90,7 +94,7 @@ def test_svdd_ignores_class_labels(blobs):
 
 def test_outlier_api_is_consistent(blobs):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="distance", **FAST).fit(X, y)
     X_all = np.vstack([X, X_unseen])
     scores = detector.score_samples(X_all)
     distances = detector.class_distances(X_all)
@@ -114,7 +118,7 @@ def test_contamination_sets_fraction_flagged_in_training(blobs, contamination):
 
 def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs):
     X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="distance", validation_fraction=None, **FAST).fit(X, y)
     log_distances = np.log(-detector.score_samples(X))
     q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
     assert detector.offset_ == pytest.approx(-np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
@@ -377,7 +381,8 @@ def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
 
 def test_knn_threshold_leaves_each_training_sample_out(blobs):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=1, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=1, validation_fraction=None, **FAST)
+    detector.fit(X, y)
     # Each training sample is its own nearest reference: its score is 0. The
     # threshold is set without it, so it is not 0 and flags only a few.
     np.testing.assert_allclose(detector.score_samples(X), 0, atol=1e-6)
@@ -393,7 +398,38 @@ def test_knn_reference_is_bounded(blobs, monkeypatch):
     y_train = np.r_[y, -np.ones(5, dtype=int)]
     detector = IBDeepDescription(anomaly_score="knn", **FAST).fit(X_train, y_train)
     assert detector.net_.module_.reference.shape == (50, FAST["embedding_dim"])
-    unbounded = IBDeepDescription(anomaly_score="knn", **FAST)
+    unbounded = IBDeepDescription(anomaly_score="knn", validation_fraction=None, **FAST)
     monkeypatch.setattr(ibdetect.estimator, "MAX_REFERENCE_SAMPLES", 10_000)
     # Only normal samples are references, never the known anomalies.
     assert unbounded.fit(X_train, y_train).net_.module_.reference.shape[0] == len(X)
+
+
+def test_held_out_samples_set_the_auto_threshold_for_new_samples():
+    from ibdetect.demo import digits_split
+
+    X_train, y_train, X_test, y_test = digits_split(random_state=0)
+    X_new = X_test[y_test != -1]  # new samples of the known digits
+    flagged = {}
+    for fraction in (None, 0.2):
+        detector = IBDeepDescription(
+            validation_fraction=fraction, input_shape=(1, 8, 8), hidden_layer_sizes=(16, 32),
+            max_epochs=20, random_state=0,
+        ).fit(X_train, y_train)
+        flagged[fraction] = (detector.predict(X_new) == -1).mean()
+    # The CNN fits its training digits more tightly than new ones; calibrated
+    # on digits it never trained on, the threshold allows for that (measured:
+    # 5.8% of new normal digits flagged without a held-out part, 1.8% with).
+    assert flagged[0.2] < flagged[None] / 2
+
+
+@pytest.mark.parametrize("counts, fraction, expected", [
+    ([10, 20, 3], 0.1, [1, 2, 0]),
+    ([5, 5], 0.25, [1, 1]),
+    ([1, 40], 0.5, [0, 20]),
+])
+def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
+    from ibdetect.estimator import _stratified_hold_out
+
+    targets = np.repeat(np.arange(len(counts)), counts)
+    held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected

@@ -35,7 +35,7 @@ def labelled(blobs):
 @pytest.fixture
 def detector(blobs):
     X, y, _ = blobs
-    return IBDeepDescription(**FAST).fit(X, y)
+    return IBDeepDescription(validation_fraction=None, **FAST).fit(X, y)
 
 
 def scatter_sizes(ax):
