@@ -9,6 +9,7 @@ tables. ``--help`` lists the options to run a part of it.
 import argparse
 import datetime
 import json
+import os
 import platform
 import shlex
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from joblib import Parallel, delayed
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import ibdetect
@@ -44,8 +46,10 @@ def build_splits(protocol, y, seed):
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
-def evaluate(method, dataset, split, seed, max_epochs=None):
+def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
     """Fit one method on one split; return its scores and times."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     X, y = dataset.X, dataset.y
     estimator = method.build(dataset, seed)
     if max_epochs is not None and isinstance(estimator, ibdetect.IBDeepDescription):
@@ -68,26 +72,35 @@ def evaluate(method, dataset, split, seed, max_epochs=None):
     }
 
 
-def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=None, log=print):
-    """Evaluate ``methods`` on every split; return one record per (method, split)."""
-    records = []
+def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=None, jobs=1, log=print):
+    """Evaluate ``methods`` on every split; return one record per (method, split).
+
+    With ``jobs > 1`` the fits run in that many processes with one torch
+    thread each, which uses the cores better than threads for small networks.
+    """
+    tasks = []
     for dataset in datasets:
         for protocol in protocol_names:
             splits = build_splits(protocol, dataset.y, seed)
             if max_splits is not None:
                 splits = _first_per_setting(splits, max_splits)
-            n_known = lambda split: len(np.unique(dataset.y[split.train]))  # noqa: E731
             for method in methods:
                 for setting, split in splits:
-                    if n_known(split) < method.needs_classes:
-                        continue
-                    result = evaluate(method, dataset, split, seed, max_epochs)
-                    records.append({
-                        "dataset": dataset.name, "protocol": protocol, "setting": setting,
-                        "split": split.name, "method": method.name, **result,
-                    })
-                    log(f"{dataset.name:7} {protocol:10} {setting:5} {split.name:24} "
-                        f"{method.name:22} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
+                    if len(np.unique(dataset.y[split.train])) >= method.needs_classes:
+                        tasks.append((dataset, protocol, setting, split, method))
+    threads = 1 if jobs > 1 else None
+    results = Parallel(n_jobs=jobs)(
+        delayed(evaluate)(method, dataset, split, seed, max_epochs, threads)
+        for dataset, _, _, split, method in tasks
+    )
+    records = []
+    for (dataset, protocol, setting, split, method), result in zip(tasks, results):
+        records.append({
+            "dataset": dataset.name, "protocol": protocol, "setting": setting,
+            "split": split.name, "method": method.name, **result,
+        })
+        log(f"{dataset.name:7} {protocol:10} {setting:5} {split.name:24} "
+            f"{method.name:28} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
     return records
 
 
@@ -100,17 +113,28 @@ def _first_per_setting(splits, max_splits):
     return kept
 
 
-def environment():
+def environment(jobs):
     """What the numbers were measured with."""
+    threads = f"{jobs} processes with 1 torch thread each" if jobs > 1 else f"{torch.get_num_threads()} torch threads"
     return {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, "
-                   f"{torch.get_num_threads()} torch threads, "
+        "machine": f"{platform.machine()}, {_cpu_name()}, {os.cpu_count()} cores, {threads}, "
                    f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}",
         "python": platform.python_version(),
         "versions": {"ibdetect": ibdetect.__version__, "torch": torch.__version__,
                      "scikit-learn": sklearn.__version__, "numpy": np.__version__},
     }
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def parse_args(argv):
@@ -125,6 +149,7 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-splits", type=int, default=None, help="first N splits of each setting (smoke runs)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override ibdetect's epochs (smoke runs)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes running fits side by side")
     parser.add_argument("--output-dir", default="docs", help="where benchmarks.md and benchmarks.json go")
     return parser.parse_args(argv)
 
@@ -139,9 +164,9 @@ def main(argv=None):
     unknown = set(args.methods or []) - {m.name for m in METHODS}
     if unknown:
         sys.exit(f"benchmarks: error: unknown methods {sorted(unknown)}")
-    records = run(datasets, args.protocols, methods, args.seed, args.max_splits, args.max_epochs)
+    records = run(datasets, args.protocols, methods, args.seed, args.max_splits, args.max_epochs, args.jobs)
     command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report = {"command": command.strip(), **environment(), "records": records}
+    report = {"command": command.strip(), **environment(args.jobs), "records": records}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmarks.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -79,3 +79,15 @@ def test_smoke_run_writes_tables(tmp_path, capsys):
     assert "### Few-shot" in markdown and "| ibdetect ib |" in markdown
     assert "python -m benchmarks.run --datasets digits" in markdown
     assert markdown in capsys.readouterr().out
+
+
+def test_parallel_run_gives_the_same_records():
+    from benchmarks import data
+    from benchmarks.methods import METHODS
+
+    methods = [m for m in METHODS if m.name in ("IsolationForest", "kNN (k=5)")]
+    kwargs = {"max_splits": 2, "log": lambda line: None}
+    sequential = run.run([data.digits()], ["multiclass"], methods, **kwargs)
+    parallel = run.run([data.digits()], ["multiclass"], methods, jobs=2, **kwargs)
+    key = lambda r: (r["method"], r["split"])  # noqa: E731
+    assert [(key(r), r["roc_auc"]) for r in sequential] == [(key(r), r["roc_auc"]) for r in parallel]
