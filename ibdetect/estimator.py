@@ -76,8 +76,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``"ib"``: the IB loss ``d_y/(2 s^2) + (beta - 1) CE``. ``"mcdd"``:
         Deep-MCDD's ``mcdd_lambda * d_y/(2 s^2) + CE``. ``"svdd"``: one-class
         Deep SVDD with one fixed centre; class labels are ignored.
-    beta : float, default=2.0
+    beta : float, default=4.0
         IB trade-off between separation and compactness, > 1. Used by ``"ib"``.
+        The default, chosen on the benchmark, weighs separation three times as
+        much as compactness; ``beta=2`` is the Deep-MCDD loss with
+        ``mcdd_lambda=1``.
     margin : float, default=0.0
         Margin, in squared embedding distance, by which a sample's own centre
         must beat the others in the separation term. Used by ``"ib"``.
@@ -235,7 +238,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         embedding_dim=32,
         input_shape=None,
         loss="ib",
-        beta=2.0,
+        beta=4.0,
         margin=0.0,
         mcdd_lambda=1.0,
         anomaly_weight=1.0,
