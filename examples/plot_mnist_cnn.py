@@ -3,9 +3,9 @@ Images: a convolutional encoder on MNIST
 ========================================
 
 Each image stays one flat row of ``X``, so scalers, pipelines and
-cross-validation work as for any table. ``encoder="cnn"`` with
-``input_shape=(1, 28, 28)`` reshapes the rows to one-channel 28x28 images
-before a LeNet-type convolutional network.
+cross-validation work as for any table. ``input_shape=(1, 28, 28)`` reshapes
+the rows to one-channel 28x28 images, and makes the default
+``encoder="auto"`` a LeNet-type convolutional network.
 
 The example reads 10,000 MNIST digits from an ``.npz`` file with arrays ``X``
 (uint8 images) and ``y`` (digits). It looks for ``../shared/data/mnist10k.npz``
@@ -65,15 +65,8 @@ if X is not None:
     X_test = np.vstack([X_test_known, X[~known]])
     y_test = np.r_[y_test_known, np.full((~known).sum(), -1)]
 
-    # A larger learning rate than the estimator's default gets the small
-    # convolutional network to a useful embedding in a few epochs.
-    detector = IBDeepDescription(
-        encoder="cnn",
-        input_shape=(1, 28, 28),
-        lr=1e-2,
-        max_epochs=5 if QUICK else 20,
-        random_state=0,
-    )
+    # input_shape makes the default encoder="auto" a convolutional network.
+    detector = IBDeepDescription(input_shape=(1, 28, 28), max_epochs=5 if QUICK else 20, random_state=0)
     detector.fit(X_train, y_train)
     scores = detector.decision_function(X_test)
     print(f"trained on {len(X_train)} images for {detector.max_epochs} epochs on {detector.device_}")
@@ -86,9 +79,9 @@ if X is not None:
 # ----------
 # The ROC AUC judges only the ranking. How many samples of each group are
 # flagged depends on the threshold at 0, which ``contamination`` places (as
-# ``offset_``) from the training data. Where the histograms show a gap that
-# the threshold misses, set ``contamination`` or pick a threshold on
-# validation data.
+# ``offset_``) from the normal samples that ``validation_fraction`` held out
+# of training. Where the histograms show a gap that the threshold misses, set
+# ``contamination`` instead.
 if X is not None:
     plot_score_histograms(detector, X_test, y_test)
     plt.show()

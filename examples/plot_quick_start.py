@@ -34,10 +34,12 @@ print(f"test: {(y_test != -1).sum()} known digits, {(y_test == -1).sum()} unseen
 # %%
 # Fit
 # ---
-# ``fit(X, y)`` places one centre per known class. A fifth of the training data
-# is held out to follow a validation loss during training.
+# ``fit(X, y)`` places one centre per known class. The rows are 8x8 images,
+# and ``input_shape`` says so: the encoder is then a convolutional network. A
+# tenth of each class is held out to follow a validation loss during training
+# and to set the threshold of ``predict``.
 detector = IBDeepDescription(
-    validation_fraction=0.2, random_state=0, **({"max_epochs": 10} if QUICK else {})
+    input_shape=(1, 8, 8), random_state=0, **({"max_epochs": 10} if QUICK else {})
 )
 detector.fit(X_train, y_train)
 

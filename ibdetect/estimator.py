@@ -47,9 +47,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     A neural encoder maps samples to an embedding where every known normal class
     has a centre. Training with the Information Bottleneck (IB) loss pulls each
     sample to its own centre (compactness) and, through a softmax over the
-    distances to all centres, away from the others (separation). A sample far
-    from every centre, such as one of a class never seen in training, is an
-    anomaly.
+    distances to all centres, away from the others (separation). A sample that
+    lands far from these compact regions, such as one of a class never seen in
+    training, is an anomaly: by default its distance to its nearest training
+    embeddings measures how far.
 
     Parameters
     ----------
