@@ -58,8 +58,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         The network. ``"mlp"`` is a fully connected network for tabular rows,
         ``"cnn"`` a LeNet-type convolutional network for images (needs
         ``input_shape``); ``"auto"`` picks ``"cnn"`` when ``input_shape`` has
-        three dimensions (channels, height, width) and ``"mlp"`` otherwise. A callable (e.g. an ``nn.Module`` subclass) is called
-        as ``encoder(input_shape=..., embedding_dim=...)`` and must return a
+        three dimensions (channels, height, width) and ``"mlp"`` otherwise.
+
+        A callable (e.g. an ``nn.Module`` subclass) is called as
+        ``encoder(input_shape=..., embedding_dim=...)`` and must return a
         module mapping a batch to ``(n, embedding_dim)``. A module instance is
         copied in ``fit``, never trained in place. Avoid biases and affine
         normalisation in your own encoder when ``y`` has a single class.
@@ -474,7 +476,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
                     "(1, 28, 28) for MNIST rows of 784 pixels."
                 )
             return (self.n_features_in_,)
-        input_shape = tuple(int(size) for size in self.input_shape)
+        input_shape = _positive_ints(self.input_shape, "input_shape")
+        if not input_shape:
+            raise ValueError("input_shape must hold at least one dimension.")
         if math.prod(input_shape) != self.n_features_in_:
             raise ValueError(
                 f"input_shape={input_shape} holds {math.prod(input_shape)} values, but X "
@@ -552,12 +556,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if isinstance(self.encoder, nn.Module):
             return copy.deepcopy(self.encoder)
         builders = {"mlp": _build_mlp, "cnn": _build_cnn}
-        if self.encoder == "auto":
-            return builders["cnn" if len(input_shape) == 3 else "mlp"](
-                input_shape, self.embedding_dim, self.hidden_layer_sizes
-            )
         if isinstance(self.encoder, str):
-            return builders[self.encoder](input_shape, self.embedding_dim, self.hidden_layer_sizes)
+            hidden = self.hidden_layer_sizes
+            if hidden is not None:
+                hidden = _positive_ints(hidden, "hidden_layer_sizes")
+            name = ("cnn" if len(input_shape) == 3 else "mlp") if self.encoder == "auto" else self.encoder
+            return builders[name](input_shape, self.embedding_dim, hidden)
         encoder = self.encoder(input_shape=input_shape, embedding_dim=self.embedding_dim)
         if not isinstance(encoder, nn.Module):
             raise TypeError(
@@ -656,13 +660,21 @@ def _auto_threshold(distances):
     return np.exp(min(q3 + 1.5 * (q3 - q1), q99))
 
 
+def _positive_ints(values, name):
+    """``values`` as a tuple of ints, or a ValueError that names the parameter."""
+    sizes = tuple(np.ravel(values).tolist())
+    if not all(isinstance(size, Integral) and not isinstance(size, bool) and size > 0 for size in sizes):
+        raise ValueError(f"{name} must hold positive integers, got {values!r}.")
+    return sizes
+
+
 def _build_mlp(input_shape, embedding_dim, hidden_layer_sizes):
-    kwargs = {} if hidden_layer_sizes is None else {"hidden_layer_sizes": tuple(hidden_layer_sizes)}
+    kwargs = {} if hidden_layer_sizes is None else {"hidden_layer_sizes": hidden_layer_sizes}
     return MLPEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
 
 
 def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
-    kwargs = {} if hidden_layer_sizes is None else {"channels": tuple(hidden_layer_sizes)}
+    kwargs = {} if hidden_layer_sizes is None else {"channels": hidden_layer_sizes}
     return CNNEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
 
 

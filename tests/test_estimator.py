@@ -76,6 +76,16 @@ def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_s
     assert gain > min_gain
 
 
+def test_text_minus_one_marks_known_anomalies(blobs):
+    # As in a label column read from a CSV file: "-1" is text among class names.
+    X, y, X_unseen = blobs
+    labels = np.array(["ant", "bee", "cat"])[y]
+    y_train = np.concatenate([labels, np.full(5, "-1")])
+    detector = IBDeepDescription(**FAST).fit(np.vstack([X, X_unseen[:5]]), y_train)
+    assert detector.classes_.tolist() == ["ant", "bee", "cat"]
+    assert "train_anomaly" in detector.net_.history[-1]
+
+
 def test_object_labels_with_known_anomalies(blobs):
     X, y, X_unseen = blobs
     labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
@@ -301,6 +311,10 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
 @pytest.mark.parametrize("params, match", [
     ({"encoder": "cnn"}, "needs input_shape"),
     ({"input_shape": (1, 2, 2)}, "holds 4 values"),
+    ({"input_shape": (-1, -6)}, "input_shape must hold positive integers"),
+    ({"hidden_layer_sizes": (1.5,)}, "hidden_layer_sizes must hold positive integers"),
+    ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes must hold positive integers"),
+    ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes must hold positive integers"),
     ({"priors": [0.5, 0.5]}, "priors must hold 3 positive values"),
     ({"device": "gpu"}, "not a torch device"),
 ])
