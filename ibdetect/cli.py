@@ -38,7 +38,6 @@ from skorch.callbacks import ProgressBar
 
 from . import __version__, demo
 from .estimator import IBDeepDescription
-from .losses import ANOMALY
 
 # The command line is the interface; these functions serve it and the tests.
 __all__ = ["main"]
@@ -211,18 +210,26 @@ def _add_estimator_options(parser, estimator_class):
 
 
 def _parameter_docs(estimator_class):
-    """Each parameter's description in the numpydoc Parameters section of the class docstring."""
+    """Each parameter's description in the numpydoc Parameters section of the class docstring.
+
+    Only a description's first paragraph is kept: later ones are for Python
+    users (e.g. passing objects), which an option cannot do.
+    """
     lines = inspect.cleandoc(estimator_class.__doc__ or "").splitlines()
     docs, name, section = {}, None, None
     for line, next_line in zip(lines, lines[1:] + [""]):
         if next_line and set(next_line) == {"-"}:
             section = line.strip()
-        elif section != "Parameters" or set(line) <= {"-"}:
+        elif section != "Parameters":
+            continue
+        elif not line.strip():
+            name = None
+        elif set(line) == {"-"}:
             continue
         elif not line.startswith(" "):
             name = line.split(" : ")[0].strip()
             docs[name] = ""
-        else:
+        elif name is not None:
             docs[name] += " " + line.strip()
     return {name: text.strip().replace("``", "") for name, text in docs.items()}
 
@@ -305,7 +312,9 @@ def _read_csv(path, label_column, with_labels):
     for line, row in rows:
         where = f"{path}, line {line}"
         if len(row) != len(header):
-            raise CommandError(f"{where}: {len(row)} field(s), but the header has {len(header)}")
+            # A quote left open swallows the lines after it into one field.
+            hint = " (a quote left open?)" if any("\n" in field for field in row) else ""
+            raise CommandError(f"{where}: {len(row)} field(s), but the header has {len(header)}{hint}")
         cells = [cell for i, cell in enumerate(row) if i != label_index]
         features.append(_floats(cells, feature_names, where))
         if label_index is not None:
@@ -316,14 +325,16 @@ def _read_csv(path, label_column, with_labels):
 
 
 def _csv_rows(path):
-    """Line number and fields of each non-blank row of a CSV file."""
+    """Line number (where it starts) and fields of each non-blank row of a CSV file."""
     # utf-8-sig drops the byte order mark that some spreadsheets write.
     with open(path, newline="", encoding="utf-8-sig") as file:
         reader = csv.reader(file)
         try:
+            start = 1
             for row in reader:
                 if row:
-                    yield reader.line_num, row
+                    yield start, row
+                start = reader.line_num + 1
         except csv.Error as exc:
             raise CommandError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
@@ -366,13 +377,12 @@ def _label_text(cell, where):
 def _as_labels(texts):
     """Labels as ``fit`` takes them: ints when all texts are integers, else strings.
 
-    Among strings, ``"-1"`` becomes the int -1, the known-anomaly marker, which
-    ``fit`` does not recognise as text.
+    Among strings, ``fit`` reads ``"-1"`` as the known-anomaly marker.
     """
     try:
         return np.array([int(text) for text in texts])
     except ValueError:
-        return np.array([ANOMALY if text == str(ANOMALY) else text for text in texts], dtype=object)
+        return np.array(texts, dtype=object)
 
 
 def _read_npy(path, label_column, with_labels):
@@ -460,12 +470,17 @@ def load_model(path):
         model = joblib.load(path)
     except OSError:
         raise
-    except Exception as exc:
+    except (ImportError, AttributeError) as exc:
+        # A pickle naming code that is not here: most often a model saved by
+        # another version of ibdetect or of its dependencies.
+        raise CommandError(
+            f"{path} needs code this installation lacks ({_first_line(exc)}); "
+            "was it saved with other versions of ibdetect or its dependencies?"
+        ) from None
+    except Exception:
         # Unpickling bytes that are not a pickle fails with about any exception
-        # type (KeyError, struct.error, ...): the fault is the file's, not ours.
-        detail = _first_line(exc)
-        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        raise CommandError(f"{path} is not a model file ({reason})") from None
+        # type (KeyError, struct.error, ...), whose message says nothing useful.
+        raise CommandError(f"{path} is not a model file") from None
     if not isinstance(model, IBDeepDescription):
         raise CommandError(f"{path} holds a {type(model).__name__}, not an IBDeepDescription model")
     try:

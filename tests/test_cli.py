@@ -184,6 +184,7 @@ def workdir(tmp_path_factory):
     fit = ["fit", folder / "train.csv", "--label-column", "label", "-o", folder / "model.joblib"]
     assert main([str(arg) for arg in fit] + [*FIT_OPTIONS, "--validation-fraction", "0.25"]) == 0
     write_csv(folder / "ragged.csv", ["a", "b"], [[1, 2], [3]])
+    (folder / "open_quote.csv").write_text('a,b,c\n1,2,3\n4,"5,6\n7,8,9\n')
     write_csv(folder / "text.csv", ["a", "b"], [[1, "x"]])
     write_csv(folder / "nan.csv", ["a", "b"], [[1, "nan"], [2, 3], [4, 5]])
     write_csv(folder / "twice.csv", ["a", "b", "a"], [[1, 2, 3]])
@@ -195,6 +196,9 @@ def workdir(tmp_path_factory):
     np.save(folder / "narrow.npy", X[:, :3])
     np.savez(folder / "unnamed.npz", X[:, :3])
     (folder / "random.bin").write_bytes(np.random.RandomState(0).bytes(256))
+    # A pickle of a class from a module that does not exist, as a model saved
+    # by another version can be.
+    (folder / "foreign.joblib").write_bytes(b"cibdetect_no_such_module\nModel\n.")
     joblib.dump({"not": "a model"}, folder / "dict.joblib")
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
     return folder
@@ -245,8 +249,11 @@ def test_every_parameter_a_shell_can_express_is_an_option(capsys):
         option = "--" + name.replace("_", "-")
         # Python objects cannot come from a shell; -v/--verbose is a flag of fit's own.
         assert (option in estimator_section) == (name not in {"callbacks", "verbose"}), name
-    # Documented from the estimator's docstring.
-    assert "Number of passes over the training data. (default: 50)" in " ".join(estimator_section.split())
+    # Documented from the estimator's docstring: the first paragraph only, as
+    # the later ones are about Python objects.
+    text = " ".join(estimator_section.split())
+    assert "Number of passes over the training data. (default: 50)" in text
+    assert '"mlp" otherwise. (default: auto)' in text and "callable" not in text
 
 
 class Toy(BaseEstimator):
@@ -312,6 +319,7 @@ class OneErrorLine:
     ("score missing.joblib train.csv -o s", 1, "missing.joblib: No such file or directory"),
     ("fit data.txt -o m", 1, "data.txt: unknown data format '.txt'; use .csv, .npy or .npz"),
     ("fit ragged.csv -o m", 1, "ragged.csv, line 3: 1 field(s), but the header has 2"),
+    ("fit open_quote.csv -o m", 1, "open_quote.csv, line 3: 2 field(s), but the header has 3 (a quote left open?)"),
     ("fit text.csv -o m", 1, "text.csv, line 2: column 'b' holds 'x', not a number"),
     ("fit empty.csv -o m", 1, "empty.csv is empty; expected a header row"),
     ("fit binary.csv -o m", 1, "binary.csv is not a UTF-8 text file"),
@@ -323,7 +331,10 @@ class OneErrorLine:
     ("fit nan.csv -o m", 1, "cannot fit a model on nan.csv: Input X contains NaN."),
     ("fit train.csv --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
     (f"fit train.csv -o {os.path.join('nowhere', 'm')}", 1, "there is no folder 'nowhere'"),
-    ("info random.bin", 1, "random.bin is not a model file ("),
+    ("info random.bin", 1, "random.bin is not a model file\n"),
+    ("info foreign.joblib", 1, "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
+    ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
+    ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
     ("score model.joblib train.csv -o s", 1, "unexpected label (name a label column with --label-column)"),
