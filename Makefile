@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# A range in pyproject.toml, a pin here: this release's CPU wheel installs
-# without downloading a multi-gigabyte CUDA build.
+# A range in pyproject.toml, a pin here. Where pip's index offers this release
+# as a multi-gigabyte CUDA build (PyPI on Linux x86-64), pass PyTorch's CPU
+# index: make TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu demo
 TORCH_PIN := torch==2.13.0
+TORCH_INDEX_URL ?=
 
 .PHONY: install install-test install-docs demo test docs clean
 
@@ -13,7 +15,7 @@ $(PY):
 
 # Install torch first, pinned, unless some torch is already there.
 $(VENV)/.torch: | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_PIN)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_PIN) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
