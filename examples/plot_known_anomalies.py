@@ -38,8 +38,9 @@ y_with_anomalies = np.r_[y_train, np.full(len(labelled), -1)]
 # The test keeps every unseen digit except the ten labelled eights.
 test_unseen = np.setdiff1d(np.flatnonzero(~known), labelled)
 
-# The known anomalies are pushed away from the centres, so score by the
-# distance to the nearest centre (the default "knn" score gains less).
+# The known anomalies are pushed away from the centres, so both detectors
+# score by the distance to the nearest centre: the default
+# anomaly_score="auto" picks it only for the one trained with anomalies.
 params = {"anomaly_score": "distance", "random_state": 0, **({"max_epochs": 10} if QUICK else {})}
 detectors = {
     "known classes only": IBDeepDescription(**params).fit(X_train, y_train),

@@ -119,13 +119,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         trains on everything.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
-    anomaly_score : {"knn", "distance"}, default="knn"
+    anomaly_score : {"auto", "knn", "distance"}, default="auto"
         How far a sample lies from the normal data. ``"distance"``: the
         squared distance of its embedding to the nearest class centre.
         ``"knn"``: the squared distance to its ``n_neighbors``-th nearest
         training embedding, which follows the shape of each class rather than
         a sphere around its centre; the model then keeps the embeddings of up
-        to 20,000 normal training samples.
+        to 20,000 normal training samples. ``"auto"`` is ``"distance"`` when
+        ``y`` holds known anomalies (``-1``), which training pushes away from
+        the centres, and ``"knn"`` otherwise.
     n_neighbors : int, default=5
         Neighbour rank used by ``anomaly_score="knn"``.
     contamination : "auto" or float, default="auto"
@@ -166,7 +168,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Names of the features seen during ``fit``, when ``X`` has string column
         names.
     anomaly_score_ : str
-        The anomaly score in use, ``"distance"`` or ``"knn"``.
+        The anomaly score in use, ``"distance"`` or ``"knn"``: ``anomaly_score``
+        with ``"auto"`` resolved.
     net_ : DeepDescriptionNet
         The fitted skorch net; its ``history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -225,7 +228,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
-        "anomaly_score": [StrOptions({"distance", "knn"})],
+        "anomaly_score": [StrOptions({"auto", "distance", "knn"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
@@ -253,7 +256,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         weight_decay=1e-5,
         validation_fraction=0.1,
         callbacks=None,
-        anomaly_score="knn",
+        anomaly_score="auto",
         n_neighbors=5,
         contamination="auto",
         device="auto",
@@ -317,7 +320,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             self._train_net(X_train, targets_train, validation)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
         self._warn_if_collapsed(X_train[normal])
-        self.anomaly_score_ = self.anomaly_score
+        self.anomaly_score_ = self._resolve_anomaly_score(targets)
         if self.anomaly_score_ == "knn":
             self._set_reference(X_train[normal], seed)
         self.offset_ = self._fit_offset(X, X_train[normal], validation)
@@ -467,6 +470,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         else:
             self.classes_, targets[~known_anomaly] = np.unique(y[~known_anomaly], return_inverse=True)
         return X, targets
+
+    def _resolve_anomaly_score(self, targets):
+        if self.anomaly_score != "auto":
+            return self.anomaly_score
+        # The known-anomaly term acts on the distances to the centres, which
+        # the "distance" score reads directly; "knn" gains much less from it.
+        return "distance" if np.any(targets == ANOMALY) else "knn"
 
     def _check_input_shape(self):
         if self.input_shape is None:

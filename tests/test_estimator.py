@@ -86,6 +86,15 @@ def test_text_minus_one_marks_known_anomalies(blobs):
     assert "train_anomaly" in detector.net_.history[-1]
 
 
+@pytest.mark.parametrize("with_anomalies, expected", [(False, "knn"), (True, "distance")])
+def test_auto_anomaly_score_follows_known_anomalies(blobs, with_anomalies, expected):
+    X, y, X_unseen = blobs
+    if with_anomalies:
+        X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    assert detector.anomaly_score == "auto" and detector.anomaly_score_ == expected
+
+
 def test_object_labels_with_known_anomalies(blobs):
     X, y, X_unseen = blobs
     labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
