@@ -375,14 +375,19 @@ def _label_text(cell, where):
 
 
 def _as_labels(texts):
-    """Labels as ``fit`` takes them: ints when all texts are integers, else strings.
+    """Labels as ``fit`` takes them: ints when all texts are whole numbers, else strings.
 
-    Among strings, ``fit`` reads ``"-1"`` as the known-anomaly marker.
+    Whole numbers written as floats (``"-1.0"``, as pandas writes an integer
+    column that has a gap) are ints too, so that ``-1.0`` still marks a known
+    anomaly. Among strings, ``fit`` reads ``"-1"`` as that marker.
     """
     try:
-        return np.array([int(text) for text in texts])
+        numbers = np.array([float(text) for text in texts])
     except ValueError:
         return np.array(texts, dtype=object)
+    if np.all(np.isfinite(numbers) & (numbers == np.round(numbers))):
+        return numbers.astype(np.int64)
+    return np.array(texts, dtype=object)
 
 
 def _read_npy(path, label_column, with_labels):

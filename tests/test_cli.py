@@ -76,7 +76,7 @@ def python_view(model, X, names=FEATURES):
 # -- fit, score, info ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("names, anomaly", [([0, 1, 2], -1), (["ant", "bee", "cat"], "-1")])
+@pytest.mark.parametrize("names, anomaly", [([0, 1, 2], -1), ([0.0, 1.0, 2.0], -1.0), (["ant", "bee", "cat"], "-1")])
 def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     X, y = make_data()
     labels = np.array(names, dtype=object)[y]
