@@ -68,7 +68,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     hidden_layer_sizes : tuple of int, default=None
         Width of each hidden layer for ``"mlp"`` (None: ``(256, 128)``), or
         output channels of each convolutional block for ``"cnn"``
-        (None: ``(32, 64)``). Ignored for other encoders.
+        (None: ``(32, 64)``). An empty tuple leaves only the final linear
+        layer. Ignored for other encoders.
     embedding_dim : int, default=32
         Size of the embedding. Ignored for a module instance.
     input_shape : tuple of int, default=None
@@ -671,11 +672,14 @@ def _auto_threshold(distances):
 
 
 def _positive_ints(values, name):
-    """``values`` as a tuple of ints, or a ValueError that names the parameter."""
-    sizes = tuple(np.ravel(values).tolist())
+    """``values`` (an int or a flat sequence of ints) as a tuple of ints.
+
+    Raises a ValueError that names the parameter otherwise.
+    """
+    sizes = tuple(values) if np.iterable(values) else (values,)
     if not all(isinstance(size, Integral) and not isinstance(size, bool) and size > 0 for size in sizes):
         raise ValueError(f"{name} must hold positive integers, got {values!r}.")
-    return sizes
+    return tuple(int(size) for size in sizes)
 
 
 def _build_mlp(input_shape, embedding_dim, hidden_layer_sizes):

@@ -324,6 +324,7 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
     ({"hidden_layer_sizes": (1.5,)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes must hold positive integers"),
+    ({"hidden_layer_sizes": [[16, 8]]}, "hidden_layer_sizes must hold positive integers"),
     ({"priors": [0.5, 0.5]}, "priors must hold 3 positive values"),
     ({"device": "gpu"}, "not a torch device"),
 ])
