@@ -117,7 +117,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         each epoch (e.g. for a skorch ``EarlyStopping`` callback), and
         ``contamination="auto"`` sets the threshold on its normal samples, so
         that new normal samples are flagged at about the intended rate. None
-        trains on everything.
+        trains on everything. When no class is large enough to lose a
+        sample, as with a few labelled samples per class, nothing is held
+        out and the threshold is set on the training samples.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
     anomaly_score : {"auto", "knn", "distance"}, default="auto"
