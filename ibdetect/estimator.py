@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from torch import nn
 
 from .encoders import CNNEncoder, MLPEncoder
-from .losses import ANOMALY, DeepMCDDLoss, DeepSVDDLoss, IBLoss
+from .losses import ANOMALY, DeepMCDDLoss, DeepSVDDLoss, IBLoss, squared_distances
 from .metrics import is_anomaly
 from .net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, LeadingSplit
 
@@ -322,11 +322,16 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             self.net_ = self._build_net(encoder, X_train, targets_train, validation, device)
             self._train_net(X_train, targets_train, validation)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
-        self._warn_if_collapsed(X_train[normal])
+        # One pass over the normal training samples serves the collapse check,
+        # the k-NN reference and the threshold.
+        X_train_normal = X_train[normal]
+        embeddings = self.net_.embed(X_train_normal)
+        center_distances = self._nearest_center_distances(embeddings)
+        _warn_if_collapsed(center_distances)
         self.anomaly_score_ = self._resolve_anomaly_score(targets)
         if self.anomaly_score_ == "knn":
-            self._set_reference(X_train[normal], seed)
-        self.offset_ = self._fit_offset(X, X_train[normal], validation)
+            self._set_reference(embeddings, seed)
+        self.offset_ = self._fit_offset(X, validation, X_train_normal, center_distances)
         return self
 
     def score_samples(self, X):
@@ -603,18 +608,23 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _set_reference(self, X_normal, seed):
-        """Keep embeddings of (at most MAX_REFERENCE_SAMPLES) normal samples for "knn"."""
-        if len(X_normal) <= self.n_neighbors:
+    def _set_reference(self, embeddings, seed):
+        """Keep (at most MAX_REFERENCE_SAMPLES of) the normal training embeddings for "knn"."""
+        if len(embeddings) <= self.n_neighbors:
             raise ValueError(
                 f"anomaly_score='knn' with n_neighbors={self.n_neighbors} needs more than "
-                f"{self.n_neighbors} normal training samples, got {len(X_normal)}; lower "
+                f"{self.n_neighbors} normal training samples, got {len(embeddings)}; lower "
                 "n_neighbors or use anomaly_score='distance'."
             )
-        if len(X_normal) > MAX_REFERENCE_SAMPLES:
-            keep = np.random.RandomState(seed).choice(len(X_normal), MAX_REFERENCE_SAMPLES, replace=False)
-            X_normal = X_normal[np.sort(keep)]
-        self.net_.set_reference(X_normal)
+        if len(embeddings) > MAX_REFERENCE_SAMPLES:
+            keep = np.random.RandomState(seed).choice(len(embeddings), MAX_REFERENCE_SAMPLES, replace=False)
+            embeddings = embeddings[np.sort(keep)]
+        self.net_.set_reference(embeddings)
+
+    def _nearest_center_distances(self, embeddings):
+        # As net_.squared_distances computes them: float64 from float32 embeddings.
+        embeddings, centers = torch.from_numpy(embeddings).double(), torch.from_numpy(self.centers_).double()
+        return squared_distances(embeddings, centers).min(dim=1).values.numpy()
 
     def _distances_to_normal(self, X, leave_one_out=False):
         """Squared distance of each sample to the normal data, as ``score`` measures it."""
@@ -623,17 +633,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             return self.net_.neighbor_distances(X, self.n_neighbors + leave_one_out)
         return self.net_.squared_distances(X).min(axis=1)
 
-    def _warn_if_collapsed(self, X_normal):
-        distances = self.net_.squared_distances(X_normal).min(axis=1)
-        if np.ptp(distances) <= 1e-6 * max(1.0, distances.max()):
-            warnings.warn(
-                "All training samples are embedded at the same distance from the "
-                "centres: the embedding collapsed and scores cannot rank samples. Use "
-                "a bias-free encoder, fewer epochs, a lower lr or more weight_decay.",
-                EmbeddingCollapseWarning,
-            )
-
-    def _fit_offset(self, X, X_train_normal, validation):
+    def _fit_offset(self, X, validation, X_train_normal, center_distances):
+        """The threshold of ``predict``; ``center_distances`` are those of ``X_train_normal``."""
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
             return np.percentile(-self._distances_to_normal(X), 100.0 * self.contamination)
@@ -642,9 +643,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             # then allows for how much farther out new samples fall.
             X_valid, targets_valid = validation
             return -_auto_threshold(self._distances_to_normal(X_valid[targets_valid != ANOMALY]))
+        if self.anomaly_score_ == "distance":
+            return -_auto_threshold(center_distances)
         # Each training sample is left out of its own neighbours, as a new
         # sample would be.
         return -_auto_threshold(self._distances_to_normal(X_train_normal, leave_one_out=True))
+
+
+def _warn_if_collapsed(distances):
+    """Warn when the normal training samples all lie at the same distance from the centres."""
+    if np.ptp(distances) <= 1e-6 * max(1.0, distances.max()):
+        warnings.warn(
+            "All training samples are embedded at the same distance from the "
+            "centres: the embedding collapsed and scores cannot rank samples. Use "
+            "a bias-free encoder, fewer epochs, a lower lr or more weight_decay.",
+            EmbeddingCollapseWarning,
+        )
 
 
 def _stratified_hold_out(targets, fraction, rng):

@@ -345,9 +345,9 @@ class DeepDescriptionNet(TensorBatchNet):
         return self._map_batches(X, lambda embeddings: squared_distances(embeddings.double(), centers))
 
     @torch.no_grad()
-    def set_reference(self, X):
-        """Keep the embeddings of ``X`` as the reference of :meth:`neighbor_distances`."""
-        self.module_.reference = torch.as_tensor(self.embed(X), device=self.device)
+    def set_reference(self, embeddings):
+        """Keep ``embeddings`` (as :meth:`embed` returns them) as the reference of :meth:`neighbor_distances`."""
+        self.module_.reference = torch.as_tensor(embeddings, device=self.device)
 
     @torch.no_grad()
     def neighbor_distances(self, X, n_neighbors):

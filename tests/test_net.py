@@ -169,7 +169,7 @@ def test_autoencoder_pretraining_trains_the_shared_encoder(data):
 def test_neighbor_distances_are_squared_distances_to_the_nth_nearest_reference(data):
     X, y = data
     net = make_net().fit(X, y)
-    net.set_reference(X[:20])
+    net.set_reference(net.embed(X[:20]))
     reference = net.embed(X[:20]).astype(np.float64)
     queries = net.embed(X[30:35]).astype(np.float64)
     brute = ((queries[:, None] - reference[None]) ** 2).sum(-1)
