@@ -150,6 +150,8 @@ class CNNEncoder(nn.Module):
                 f"CNNEncoder needs input_shape=(channels, height, width), got {input_shape}."
             )
         n_channels, height, width = input_shape
+        if not channels:
+            raise ValueError("CNNEncoder needs at least one convolutional block in channels.")
         if min(height, width) < 2 ** len(channels):
             raise ValueError(
                 f"Images of {height}x{width} are too small for {len(channels)} blocks "

@@ -68,8 +68,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     hidden_layer_sizes : tuple of int, default=None
         Width of each hidden layer for ``"mlp"`` (None: ``(256, 128)``), or
         output channels of each convolutional block for ``"cnn"``
-        (None: ``(32, 64)``). An empty tuple leaves only the final linear
-        layer. Ignored for other encoders.
+        (None: ``(32, 64)``). For ``"mlp"``, an empty tuple leaves only the
+        final linear layer; ``"cnn"`` needs at least one block. Ignored for
+        other encoders.
     embedding_dim : int, default=32
         Size of the embedding. Ignored for a module instance.
     input_shape : tuple of int, default=None

@@ -34,13 +34,14 @@ def test_encoders_have_no_bias_nor_affine_normalisation(encoder):
             assert not module.affine
 
 
-@pytest.mark.parametrize("input_shape, match", [
-    ((784,), "channels, height, width"),
-    ((1, 3, 3), "too small"),
+@pytest.mark.parametrize("input_shape, channels, match", [
+    ((784,), (8, 4), "channels, height, width"),
+    ((1, 3, 3), (8, 4), "too small"),
+    ((1, 8, 8), (), "at least one convolutional block"),
 ])
-def test_cnn_encoder_rejects_unusable_shapes(input_shape, match):
+def test_cnn_encoder_rejects_unusable_shapes(input_shape, channels, match):
     with pytest.raises(ValueError, match=match):
-        CNNEncoder(input_shape=input_shape)
+        CNNEncoder(input_shape=input_shape, channels=channels)
 
 
 @pytest.mark.parametrize("encoder, sample_shape", [
