@@ -8,7 +8,6 @@ normal, as scikit-learn's ``score_samples``.
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
@@ -99,15 +98,6 @@ class Method:
     uses_labels: bool = False
     needs_classes: int = 1
     available: Callable = field(default=lambda: True)
-
-    def fit_score(self, X_train, y_train, X_test, seed, dataset):
-        """Fit on the training rows; return the fitted estimator and test normality."""
-        estimator = self.build(dataset, seed)
-        if self.uses_labels:
-            estimator.fit(X_train, y_train)
-        else:
-            estimator.fit(X_train)
-        return estimator, np.asarray(estimator.score_samples(X_test))
 
 
 def _ib(**params):
