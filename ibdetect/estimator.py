@@ -314,14 +314,17 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         input_shape = self._check_input_shape()
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        X_train, targets_train, validation = self._hold_out(X, targets, seed)
+        # The net trains on the leading n_train samples and validates on the rest.
+        X_fit, targets_fit, n_train = self._hold_out(X, targets, seed)
+        X_train, targets_train = X_fit[:n_train], targets_fit[:n_train]
+        validation = (X_fit[n_train:], targets_fit[n_train:]) if n_train < len(X_fit) else None
         normal = targets_train != ANOMALY
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
             if self.pretrain_epochs:
                 self.pretrain_history_ = self._pretrain(encoder, X_train[normal], device)
             self.net_ = self._build_net(encoder, X_train, targets_train, validation, device)
-            self._train_net(X_train, targets_train, validation)
+            self.net_.fit(X_fit, targets_fit)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
         # One pass over the normal training samples serves the collapse check,
         # the k-NN reference and the threshold.
@@ -527,25 +530,19 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return autoencoder.fit(X_normal).history
 
     def _hold_out(self, X, targets, seed):
-        """Split off ``validation_fraction`` of each class (and of the known anomalies).
+        """Hold out ``validation_fraction`` of each class (and of the known anomalies).
 
-        Returns the training part and ``(X_valid, targets_valid)``, or None
-        when nothing is held out.
+        Returns ``X`` and ``targets`` reordered so that the training samples
+        come first, each part in its original order, and the number of
+        training samples; all of them when nothing is held out.
         """
         if self.validation_fraction is None:
-            return X, targets, None
+            return X, targets, len(X)
         held_out = _stratified_hold_out(targets, self.validation_fraction, np.random.RandomState(seed))
         if not np.any(held_out & (targets != ANOMALY)):
-            return X, targets, None
-        return X[~held_out], targets[~held_out], (X[held_out], targets[held_out])
-
-    def _train_net(self, X_train, targets_train, validation):
-        """Fit the net, on the training part and validating on the held-out one."""
-        if validation is None:
-            return self.net_.fit(X_train, targets_train)
-        X_valid, targets_valid = validation
-        # The net's LeadingSplit validates on what follows the training part.
-        return self.net_.fit(np.concatenate([X_train, X_valid]), np.concatenate([targets_train, targets_valid]))
+            return X, targets, len(X)
+        order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
+        return X[order], targets[order], int((~held_out).sum())
 
     def _build_net(self, encoder, X, targets, validation, device):
         n_classes = len(self.classes_)
