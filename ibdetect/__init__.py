@@ -1,7 +1,23 @@
 """Anomaly detection by multi-class deep data description with an Information Bottleneck loss."""
 
-from .estimator import EmbeddingCollapseWarning, IBDeepDescription
-
 __version__ = "0.1.0"
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "__version__"]
+
+# The estimator imports torch, which takes seconds: it is imported when first
+# asked for, so that the command line's help and version come at once.
+_LAZY = {"EmbeddingCollapseWarning": "._estimator", "IBDeepDescription": "._estimator"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
 
-from .estimator import IBDeepDescription
+from ._estimator import IBDeepDescription
 from .metrics import anomaly_average_precision_score, anomaly_roc_auc_score
 
 __all__ = ["digits_split", "main", "run_digits_demo"]

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._labels import ANOMALY
+
 __all__ = [
     "ANOMALY",
     "DeepMCDDLoss",
@@ -30,9 +32,6 @@ __all__ = [
     "LossTerms",
     "squared_distances",
 ]
-
-#: Target value that marks a known anomaly (scikit-learn's outlier label).
-ANOMALY = -1
 
 # Keeps the inverse-distance term of known anomalies finite at a centre.
 _ANOMALY_EPS = 1e-6
@@ -62,8 +61,7 @@ class LossTerms(NamedTuple):
     ``total = compactness_weight * compactness + separation_weight * separation
     + anomaly_weight * anomaly``. Each part is averaged over all samples of the
     batch (a sample the part does not apply to counts as zero), so the parts of
-    a batch add up to its total. With ``reduction="none"`` every field holds one
-    value per sample instead.
+    a batch add up to its total.
     """
 
     total: torch.Tensor
@@ -85,17 +83,15 @@ class DescriptionLoss(nn.Module):
         Additive margin, in squared-distance units, subtracted from the
         true-class logit: the own centre must be closer than the others by
         ``margin`` before the separation term stops pushing.
-    temperature : float, default=0.5
-        The variance ``s^2`` of the class Gaussians. Only ``d / s^2`` matters,
-        and the embedding scale is free, so the default (logits ``-d``) rarely
-        needs changing.
+    variance : float, default=0.5
+        The variance ``s^2`` of the class Gaussians: distances enter the loss
+        as ``d / (2 s^2)``. Only ``d / s^2`` matters, and the embedding scale
+        is free, so the default (logits ``-d``) rarely needs changing.
     anomaly_weight : float, default=1.0
         Weight ``eta`` of the inverse-distance term of known anomalies.
     priors : array-like of shape (n_centers,), default=None
         Class priors ``pi_k`` added as ``log pi_k`` to the logits. None means
         uniform priors.
-    reduction : {"mean", "sum", "none"}, default="mean"
-        How the per-sample terms are reduced.
     """
 
     def __init__(
@@ -104,29 +100,23 @@ class DescriptionLoss(nn.Module):
         separation_weight=1.0,
         *,
         margin=0.0,
-        temperature=0.5,
+        variance=0.5,
         anomaly_weight=1.0,
         priors=None,
-        reduction="mean",
     ):
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}.")
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(
-                f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}."
-            )
+        if not variance > 0:
+            raise ValueError(f"variance must be > 0, got {variance}.")
         self.compactness_weight = compactness_weight
         self.separation_weight = separation_weight
         self.margin = margin
-        self.temperature = temperature
+        self.variance = variance
         self.anomaly_weight = anomaly_weight
-        self.reduction = reduction
         log_priors = None
         if priors is not None:
             priors = torch.as_tensor(priors, dtype=torch.float64)
-            if (priors <= 0).any():
-                raise ValueError("priors must be positive.")
+            if not torch.isfinite(priors).all() or (priors <= 0).any():
+                raise ValueError(f"priors must be positive and finite, got {priors.tolist()}.")
             log_priors = torch.log(priors / priors.sum())
         # A buffer, so that it follows the loss to the training device.
         self.register_buffer("log_priors", log_priors)
@@ -148,7 +138,7 @@ class DescriptionLoss(nn.Module):
         """
         target = self._prepare_target(target.long(), len(centers))
         distances = squared_distances(embeddings, centers)
-        scaled = distances / (2 * self.temperature)
+        scaled = distances / (2 * self.variance)
         is_normal = target != ANOMALY
         own_class = target.clamp_min(0)
         zero = scaled.new_zeros(())
@@ -166,7 +156,7 @@ class DescriptionLoss(nn.Module):
             + self.separation_weight * separation
             + self.anomaly_weight * anomaly
         )
-        return LossTerms(*(self._reduce(t) for t in (total, compactness, separation, anomaly)))
+        return LossTerms(*(term.mean() for term in (total, compactness, separation, anomaly)))
 
     def _prepare_target(self, target, n_centers):
         """Hook for losses that reinterpret the targets (see DeepSVDDLoss)."""
@@ -183,17 +173,10 @@ class DescriptionLoss(nn.Module):
             logits = logits + self.log_priors.to(logits.dtype)
         if self.margin:
             penalty = F.one_hot(own_class, logits.shape[1]).to(logits.dtype)
-            logits = logits - penalty * (self.margin / (2 * self.temperature))
+            logits = logits - penalty * (self.margin / (2 * self.variance))
         # cross_entropy works through log_softmax (logsumexp), so it stays
         # finite for logits in the hundreds of millions.
         return F.cross_entropy(logits, own_class, reduction="none")
-
-    def _reduce(self, values):
-        if self.reduction == "mean":
-            return values.mean()
-        if self.reduction == "sum":
-            return values.sum()
-        return values
 
 
 class IBLoss(DescriptionLoss):
@@ -206,10 +189,11 @@ class IBLoss(DescriptionLoss):
 
     Parameters
     ----------
-    beta : float, default=2.0
+    beta : float, default=4.0
         IB trade-off, > 1. Larger values favour separating the classes over
-        compacting each of them.
-    margin, temperature, anomaly_weight, priors, reduction
+        compacting each of them. The default is the estimator's, chosen on
+        the benchmark; ``beta=2`` is Deep-MCDD's loss with ``lambda=1``.
+    margin, variance, anomaly_weight, priors
         As in :class:`DescriptionLoss`.
 
     Examples
@@ -226,13 +210,12 @@ class IBLoss(DescriptionLoss):
 
     def __init__(
         self,
-        beta=2.0,
+        beta=4.0,
         *,
         margin=0.0,
-        temperature=0.5,
+        variance=0.5,
         anomaly_weight=1.0,
         priors=None,
-        reduction="mean",
     ):
         if not beta > 1:
             raise ValueError(
@@ -243,10 +226,9 @@ class IBLoss(DescriptionLoss):
             compactness_weight=1.0,
             separation_weight=beta - 1.0,
             margin=margin,
-            temperature=temperature,
+            variance=variance,
             anomaly_weight=anomaly_weight,
             priors=priors,
-            reduction=reduction,
         )
         self.beta = beta
 
@@ -259,17 +241,16 @@ class DeepSVDDLoss(DescriptionLoss):
 
     Parameters
     ----------
-    temperature, anomaly_weight, reduction
+    variance, anomaly_weight
         As in :class:`DescriptionLoss`.
     """
 
-    def __init__(self, *, temperature=0.5, anomaly_weight=1.0, reduction="mean"):
+    def __init__(self, *, variance=0.5, anomaly_weight=1.0):
         super().__init__(
             compactness_weight=1.0,
             separation_weight=0.0,
-            temperature=temperature,
+            variance=variance,
             anomaly_weight=anomaly_weight,
-            reduction=reduction,
         )
 
     def _prepare_target(self, target, n_centers):
@@ -288,7 +269,7 @@ class DeepMCDDLoss(DescriptionLoss):
     ----------
     lambda_ : float, default=1.0
         Weight of the compactness term relative to the cross-entropy.
-    temperature, anomaly_weight, priors, reduction
+    variance, anomaly_weight, priors
         As in :class:`DescriptionLoss`.
     """
 
@@ -296,17 +277,15 @@ class DeepMCDDLoss(DescriptionLoss):
         self,
         lambda_=1.0,
         *,
-        temperature=0.5,
+        variance=0.5,
         anomaly_weight=1.0,
         priors=None,
-        reduction="mean",
     ):
         super().__init__(
             compactness_weight=lambda_,
             separation_weight=1.0,
-            temperature=temperature,
+            variance=variance,
             anomaly_weight=anomaly_weight,
             priors=priors,
-            reduction=reduction,
         )
         self.lambda_ = lambda_

@@ -19,7 +19,7 @@ Examples
 import numpy as np
 from sklearn.metrics import average_precision_score, make_scorer, roc_auc_score
 
-from .losses import ANOMALY
+from ._labels import is_anomaly
 
 __all__ = [
     "anomaly_average_precision_score",
@@ -28,36 +28,6 @@ __all__ = [
     "anomaly_roc_auc_scorer",
     "is_anomaly",
 ]
-
-
-def is_anomaly(y):
-    """Boolean mask of the labels that mark a known anomaly: -1, or the text ``"-1"``.
-
-    Among string labels, such as a column read from a CSV file, the anomaly
-    marker arrives as the text ``"-1"``; it counts as the number -1.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-
-    Returns
-    -------
-    mask : ndarray of bool of shape (n_samples,)
-
-    Examples
-    --------
-    >>> from ibdetect.metrics import is_anomaly
-    >>> is_anomaly([0, -1, 2]).tolist()
-    [False, True, False]
-    >>> is_anomaly(["cat", "-1", -1]).tolist()
-    [False, True, True]
-    """
-    y = np.asarray(y)
-    if y.dtype.kind in "iuf":
-        return y == ANOMALY
-    # Compare one by one: numpy will not compare a string array with an int.
-    markers = (ANOMALY, str(ANOMALY))
-    return np.array([label in markers for label in y.ravel()], dtype=bool).reshape(y.shape)
 
 
 def anomaly_roc_auc_score(y_true, y_score):

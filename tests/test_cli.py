@@ -14,7 +14,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ibdetect import IBDeepDescription, __version__
-from ibdetect.cli import SCORE_COLUMNS, _add_estimator_options, build_parser, main
+from ibdetect.cli import build_parser, main
+from ibdetect.cli._commands import SCORE_COLUMNS
+from ibdetect.cli._options import add_estimator_options
 from ibdetect.encoders import CNNEncoder
 
 # Small and quick, like the estimator tests' FAST settings.
@@ -163,16 +165,17 @@ def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
     assert "train_anomaly" in model.net_.history[-1]
 
 
-def test_verbose_fit_shows_a_progress_bar_on_stderr(in_tmp, capsys):
+def test_verbose_fit_logs_plain_lines_when_not_on_a_terminal(in_tmp, capsys):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     status, out, err = run(capsys, "fit train.csv --label-column label -o m.joblib -v", *FIT_OPTIONS)
     assert status == 0
-    # tqdm redraws at most every 0.1 s and erases the bar at the end, so which
-    # percentages show depends on the machine's speed; its first draw does not.
-    assert "it/s]" in err and "|" in err
-    # The per-epoch table, then the summary.
-    assert "train_compactness" in out and out.endswith("epochs: 2).\n")
+    # A header, its rule, one line per epoch, then the summary; no bar, no
+    # carriage returns and no colour codes in a redirected log.
+    lines = out.splitlines()
+    assert "train_compactness" in lines[0] and len(lines) == 2 + 2 + 1
+    assert lines[-1].endswith("epochs: 2).")
+    assert "\r" not in out + err and "\x1b" not in out + err
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +239,7 @@ def test_info_describes_the_model(workdir, capsys):
     (["--random-state", "none"], {"random_state": None}),
 ])
 def test_estimator_options(options, params):
-    args = build_parser().parse_args(["fit", "data.csv", "-o", "m.joblib", *options])
+    args = build_parser("fit").parse_args(["fit", "data.csv", "-o", "m.joblib", *options])
     assert args.params == params
     IBDeepDescription(**params)  # they are the estimator's parameters
 
@@ -289,7 +292,7 @@ class Toy(BaseEstimator):
 ])
 def test_options_follow_any_estimators_parameter_constraints(option, text, value):
     parser = argparse.ArgumentParser()
-    _add_estimator_options(parser, Toy)
+    add_estimator_options(parser, Toy)
     assert parser.parse_args([option, text]).params == {option[2:]: value}
     # Python objects only: no option.
     assert "--hook" not in parser.format_help() and "--extras" not in parser.format_help()

@@ -414,18 +414,18 @@ def test_knn_threshold_leaves_each_training_sample_out(blobs):
 
 
 def test_knn_reference_is_bounded(blobs, monkeypatch):
-    import ibdetect.estimator
+    import ibdetect._estimator
 
-    monkeypatch.setattr(ibdetect.estimator, "MAX_REFERENCE_SAMPLES", 50)
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
     X, y, X_unseen = blobs
     X_train = np.vstack([X, X_unseen[:5]])
     y_train = np.r_[y, -np.ones(5, dtype=int)]
     detector = IBDeepDescription(anomaly_score="knn", **FAST).fit(X_train, y_train)
-    assert detector.net_.module_.reference.shape == (50, FAST["embedding_dim"])
+    assert detector.reference_embeddings_.shape == (50, FAST["embedding_dim"])
     unbounded = IBDeepDescription(anomaly_score="knn", validation_fraction=None, **FAST)
-    monkeypatch.setattr(ibdetect.estimator, "MAX_REFERENCE_SAMPLES", 10_000)
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 10_000)
     # Only normal samples are references, never the known anomalies.
-    assert unbounded.fit(X_train, y_train).net_.module_.reference.shape[0] == len(X)
+    assert unbounded.fit(X_train, y_train).reference_embeddings_.shape[0] == len(X)
 
 
 def test_held_out_samples_set_the_auto_threshold_for_new_samples():
@@ -452,7 +452,7 @@ def test_held_out_samples_set_the_auto_threshold_for_new_samples():
     ([1, 40], 0.5, [0, 20]),
 ])
 def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
-    from ibdetect.estimator import _stratified_hold_out
+    from ibdetect._estimator import _stratified_hold_out
 
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))

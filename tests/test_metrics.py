@@ -11,7 +11,10 @@ from ibdetect.metrics import anomaly_average_precision_score, anomaly_roc_auc_sc
     (np.array(["a", -1, "b"], dtype=object), [False, True, False]),
     # A label column read from a CSV file holds the marker as text.
     (np.array(["a", "-1", "b"]), [False, True, False]),
-    (np.array(["-1.0", "1", " -1"]), [False, False, False]),
+    # So does one written as a float or with blanks around it.
+    (np.array(["-1.0", "1", " -1", "-1.5"]), [True, False, True, False]),
+    (np.array([b"-1", b"a"], dtype=object), [True, False]),
+    (np.array([True, False]), [False, False]),
 ])
 def test_is_anomaly_for_every_label_type(y, expected):
     assert is_anomaly(y).tolist() == expected

@@ -5,14 +5,14 @@ from torch.utils.data import Subset
 
 from ibdetect.encoders import MLPEncoder
 from ibdetect.losses import ANOMALY, DeepSVDDLoss, IBLoss
-from ibdetect.net import (
+from ibdetect._net import (
     Autoencoder,
     AutoencoderNet,
     CENTER_EPS,
     DeepDescriptionModule,
     DeepDescriptionNet,
-    TensorBatchIterator,
-    TensorDataset,
+    _TensorBatchIterator as TensorBatchIterator,
+    _TensorDataset as TensorDataset,
 )
 
 
@@ -123,7 +123,9 @@ def test_history_logs_the_loss_parts(data):
     # batch loss weighted by batch size.
     batches = row["batches"]
     mean_loss = sum(b["train_loss"] * b["train_batch_size"] for b in batches) / len(X)
-    assert mean_loss == pytest.approx(row["train_compactness"] + row["train_separation"], rel=1e-5)
+    beta = net.criterion_.beta
+    expected = row["train_compactness"] + (beta - 1) * row["train_separation"]
+    assert mean_loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_history_logs_known_anomaly_part_when_present(data):
@@ -145,9 +147,9 @@ def test_inference_memory_is_bounded_by_batch_size(data):
     net = make_net(batch_size=7).fit(X, y)
     sizes = []
     handle = net.module_.encoder.register_forward_hook(lambda m, i, o: sizes.append(len(o)))
-    distances = net.squared_distances(X)
+    embeddings = net.embed(X)
     handle.remove()
-    assert distances.shape == (len(X), 2)
+    assert embeddings.shape == (len(X), 3) and embeddings.dtype == np.float32
     assert max(sizes) <= 7 + 1
     assert sum(sizes) == len(X)
 
@@ -164,17 +166,3 @@ def test_autoencoder_pretraining_trains_the_shared_encoder(data):
     assert losses[-1] < 0.5 * losses[0]
     assert net.module_.encoder is encoder
     assert not all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
-
-
-def test_neighbor_distances_are_squared_distances_to_the_nth_nearest_reference(data):
-    X, y = data
-    net = make_net().fit(X, y)
-    net.set_reference(net.embed(X[:20]))
-    reference = net.embed(X[:20]).astype(np.float64)
-    queries = net.embed(X[30:35]).astype(np.float64)
-    brute = ((queries[:, None] - reference[None]) ** 2).sum(-1)
-    for n in (1, 3, 20):
-        expected = np.sort(brute, axis=1)[:, n - 1]
-        np.testing.assert_allclose(net.neighbor_distances(X[30:35], n), expected, rtol=1e-4, atol=1e-8)
-    with pytest.raises(ValueError, match="n_neighbors=21"):
-        net.neighbor_distances(X[:2], 21)

@@ -17,14 +17,14 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch import nn
 
+from ._labels import ANOMALY, encode_labels
+from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _LeadingSplit
+from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
 from .encoders import CNNEncoder, MLPEncoder
-from .losses import ANOMALY, DeepMCDDLoss, DeepSVDDLoss, IBLoss, squared_distances
-from .metrics import is_anomaly
-from .net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, LeadingSplit
+from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
 
@@ -174,6 +174,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     anomaly_score_ : str
         The anomaly score in use, ``"distance"`` or ``"knn"``: ``anomaly_score``
         with ``"auto"`` resolved.
+    reference_embeddings_ : ndarray of shape (n_reference, embedding_dim)
+        Embeddings of (at most 20,000 of) the normal training samples, the
+        neighbours of the ``"knn"`` score; only when ``anomaly_score_`` is
+        ``"knn"``.
     net_ : DeepDescriptionNet
         The fitted skorch net; its ``history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -295,6 +299,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def fit(self, X, y=None):
         """Train the encoder and centres on normal data.
 
+        A fit that raises leaves the detector as it was: a fitted detector
+        keeps its previous model, an unfitted one stays unfitted.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -310,32 +317,37 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self : IBDeepDescription
             The fitted detector.
         """
+        with _all_or_nothing(self):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
+        # Data checks first: nothing here needs a trained network.
         X, targets = self._validate_training_data(X, y)
         input_shape = self._check_input_shape()
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        anomaly_score = self._resolve_anomaly_score(targets)
         # The net trains on the leading n_train samples and validates on the rest.
-        X_fit, targets_fit, n_train = self._hold_out(X, targets, seed)
-        X_train, targets_train = X_fit[:n_train], targets_fit[:n_train]
-        validation = (X_fit[n_train:], targets_fit[n_train:]) if n_train < len(X_fit) else None
-        normal = targets_train != ANOMALY
+        X, targets, n_train = self._hold_out(X, targets, seed)
+        self._check_n_neighbors(anomaly_score, targets[:n_train])
+
+        normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
             if self.pretrain_epochs:
-                self.pretrain_history_ = self._pretrain(encoder, X_train[normal], device)
-            self.net_ = self._build_net(encoder, X_train, targets_train, validation, device)
-            self.net_.fit(X_fit, targets_fit)
-        self.centers_ = self.net_.module_.centers.detach().cpu().numpy()
-        # One pass over the normal training samples serves the collapse check,
-        # the k-NN reference and the threshold.
-        X_train_normal = X_train[normal]
-        embeddings = self.net_.embed(X_train_normal)
-        center_distances = self._nearest_center_distances(embeddings)
-        _warn_if_collapsed(center_distances)
-        self.anomaly_score_ = self._resolve_anomaly_score(targets)
-        if self.anomaly_score_ == "knn":
-            self._set_reference(embeddings, seed)
-        self.offset_ = self._fit_offset(X, validation, X_train_normal, center_distances)
+                self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
+            self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
+            self.net_.fit(X, targets)
+        self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
+        self.anomaly_score_ = anomaly_score
+
+        # The only pass of the trained encoder over the training data: the
+        # collapse check, the k-NN reference and the threshold all read it.
+        embeddings = self.net_.embed(X)
+        _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
+        if anomaly_score == "knn":
+            self.reference_embeddings_ = _subsample(embeddings[normal_train], MAX_REFERENCE_SAMPLES, seed)
+        self.offset_ = -self._fit_threshold(embeddings, targets, n_train)
         return self
 
     def score_samples(self, X):
@@ -354,9 +366,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         scores : ndarray of shape (n_samples,)
             Higher means more normal.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return -self._distances_to_normal(X)
+        return -self._distances_to_normal(self.transform(X))
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.
@@ -415,9 +425,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         distances : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.net_.squared_distances(X)
+        return center_distances(self.transform(X), self.centers_)
 
     def transform(self, X):
         """Embed samples, e.g. to plot them or to feed another estimator.
@@ -466,21 +474,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             self.classes_ = np.array([INLIER])
             return X, np.zeros(len(X), dtype=np.int64)
         X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
-        y = column_or_1d(y)
-        known_anomaly = is_anomaly(y)
-        if known_anomaly.all():
-            raise ValueError(
-                f"y marks all samples as known anomalies ({ANOMALY}); at least one "
-                "sample must be normal."
-            )
-        # Checked without the -1s, which may sit among string labels.
-        check_classification_targets(y[~known_anomaly])
-        targets = np.full(len(y), ANOMALY, dtype=np.int64)
-        if self.loss == "svdd":
-            self.classes_ = np.array([INLIER])
-            targets[~known_anomaly] = 0
-        else:
-            self.classes_, targets[~known_anomaly] = np.unique(y[~known_anomaly], return_inverse=True)
+        self.classes_, targets = encode_labels(column_or_1d(y), one_class=self.loss == "svdd")
         return X, targets
 
     def _resolve_anomaly_score(self, targets):
@@ -489,6 +483,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # The known-anomaly term acts on the distances to the centres, which
         # the "distance" score reads directly; "knn" gains much less from it.
         return "distance" if np.any(targets == ANOMALY) else "knn"
+
+    def _check_n_neighbors(self, anomaly_score, train_targets):
+        n_normal = int(np.sum(train_targets != ANOMALY))
+        if anomaly_score == "knn" and n_normal <= self.n_neighbors:
+            raise ValueError(
+                f"anomaly_score='knn' with n_neighbors={self.n_neighbors} needs more than "
+                f"{self.n_neighbors} normal training samples, got {n_normal}; lower "
+                "n_neighbors or use anomaly_score='distance'."
+            )
 
     def _check_input_shape(self):
         if self.input_shape is None:
@@ -544,17 +547,18 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
         return X[order], targets[order], int((~held_out).sum())
 
-    def _build_net(self, encoder, X, targets, validation, device):
+    def _build_net(self, encoder, X_train, targets, validate, device):
         n_classes = len(self.classes_)
+        n_train = len(X_train)
         return DeepDescriptionNet(
             module=DeepDescriptionModule,
             module__encoder=encoder,
             module__n_centers=n_classes,
-            module__embedding_dim=_embedding_dim(encoder, X[:2]),
+            module__embedding_dim=_embedding_dim(encoder, X_train[:2]),
             # One fixed centre is Deep SVDD's safeguard against collapse; with
             # several, the cross-entropy keeps learned centres apart.
             module__learn_centers=n_classes > 1,
-            **self._criterion_params(targets),
+            **self._criterion_params(targets[:n_train]),
             optimizer=torch.optim.Adam,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -562,7 +566,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             optimizer__param_groups=[("centers", {"weight_decay": 0.0})],
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=None if validation is None else LeadingSplit(len(X)),
+            train_split=_LeadingSplit(n_train) if validate else None,
             callbacks=copy.deepcopy(self.callbacks),
             device=device,
             verbose=self.verbose,
@@ -606,46 +610,33 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _set_reference(self, embeddings, seed):
-        """Keep (at most MAX_REFERENCE_SAMPLES of) the normal training embeddings for "knn"."""
-        if len(embeddings) <= self.n_neighbors:
-            raise ValueError(
-                f"anomaly_score='knn' with n_neighbors={self.n_neighbors} needs more than "
-                f"{self.n_neighbors} normal training samples, got {len(embeddings)}; lower "
-                "n_neighbors or use anomaly_score='distance'."
-            )
-        if len(embeddings) > MAX_REFERENCE_SAMPLES:
-            keep = np.random.RandomState(seed).choice(len(embeddings), MAX_REFERENCE_SAMPLES, replace=False)
-            embeddings = embeddings[np.sort(keep)]
-        self.net_.set_reference(embeddings)
+    def _fit_threshold(self, embeddings, targets, n_train):
+        """The distance beyond which ``predict`` flags a sample.
 
-    def _nearest_center_distances(self, embeddings):
-        # As net_.squared_distances computes them: float64 from float32 embeddings.
-        embeddings, centers = torch.from_numpy(embeddings).double(), torch.from_numpy(self.centers_).double()
-        return squared_distances(embeddings, centers).min(dim=1).values.numpy()
-
-    def _distances_to_normal(self, X, leave_one_out=False):
-        """Squared distance of each sample to the normal data, as ``score`` measures it."""
-        if self.anomaly_score_ == "knn":
-            # A training sample is its own nearest reference: look one further.
-            return self.net_.neighbor_distances(X, self.n_neighbors + leave_one_out)
-        return self.net_.squared_distances(X).min(axis=1)
-
-    def _fit_offset(self, X, validation, X_train_normal, center_distances):
-        """The threshold of ``predict``; ``center_distances`` are those of ``X_train_normal``."""
+        ``embeddings`` and ``targets`` are those of every sample ``fit`` got,
+        the ``n_train`` training samples first, then the held-out ones.
+        """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
-            return np.percentile(-self._distances_to_normal(X), 100.0 * self.contamination)
-        if validation is not None:
+            return np.percentile(self._distances_to_normal(embeddings), 100.0 * (1.0 - self.contamination))
+        normal = targets != ANOMALY
+        if n_train < len(targets):
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
-            X_valid, targets_valid = validation
-            return -_auto_threshold(self._distances_to_normal(X_valid[targets_valid != ANOMALY]))
-        if self.anomaly_score_ == "distance":
-            return -_auto_threshold(center_distances)
-        # Each training sample is left out of its own neighbours, as a new
-        # sample would be.
-        return -_auto_threshold(self._distances_to_normal(X_train_normal, leave_one_out=True))
+            return auto_threshold(self._distances_to_normal(embeddings[n_train:][normal[n_train:]]))
+        if self.anomaly_score_ == "knn":
+            # Each reference sample is left out of its own neighbours, as a new
+            # sample would be.
+            return auto_threshold(self._distances_to_normal(self.reference_embeddings_, skip_self=True))
+        return auto_threshold(self._distances_to_normal(embeddings[normal]))
+
+    def _distances_to_normal(self, embeddings, skip_self=False):
+        """Squared distance of each embedding to the normal data, as ``anomaly_score_`` measures it."""
+        if self.anomaly_score_ == "knn":
+            return kth_neighbor_distances(
+                embeddings, self.reference_embeddings_, self.n_neighbors, skip_self=skip_self
+            )
+        return nearest_center_distances(embeddings, self.centers_)
 
 
 def _warn_if_collapsed(distances):
@@ -659,6 +650,33 @@ def _warn_if_collapsed(distances):
         )
 
 
+@contextmanager
+def _all_or_nothing(estimator):
+    """Run a fit that either completes or leaves ``estimator`` as it was.
+
+    Fitted attributes (those ending in an underscore) are dropped first, so
+    that none of a previous fit outlives a successful one; if the fit raises,
+    every attribute is put back.
+    """
+    before = dict(vars(estimator))
+    for name in [name for name in before if name.endswith("_") and not name.startswith("__")]:
+        delattr(estimator, name)
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
+
+
+def _subsample(rows, max_rows, seed):
+    """At most ``max_rows`` of ``rows``, drawn at random, in their original order."""
+    if len(rows) <= max_rows:
+        return rows
+    keep = np.random.RandomState(seed).choice(len(rows), max_rows, replace=False)
+    return rows[np.sort(keep)]
+
+
 def _stratified_hold_out(targets, fraction, rng):
     """Mask of ``floor(fraction * n)`` random samples of each target value.
 
@@ -670,19 +688,6 @@ def _stratified_hold_out(targets, fraction, rng):
         members = np.flatnonzero(targets == value)
         held_out[rng.choice(members, int(fraction * len(members)), replace=False)] = True
     return held_out
-
-
-def _auto_threshold(distances):
-    """Distance beyond which a sample is anomalous, from normal training distances.
-
-    Tukey's upper fence, ``Q3 + 1.5 IQR``, on the log distances (squared
-    distances are positive and skewed to the right; their logarithm is closer
-    to symmetric), but no farther out than the 99th percentile, so that some
-    training samples, at least 1%, always lie beyond it.
-    """
-    log_distances = np.log(np.maximum(distances, np.finfo(np.float64).tiny))
-    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
-    return np.exp(min(q3 + 1.5 * (q3 - q1), q99))
 
 
 def _positive_ints(values, name):

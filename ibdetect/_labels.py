@@ -1,0 +1,95 @@
+"""The one rule for labels: which label marks a known anomaly, and how labels become targets.
+
+The Python API, the scorers and the command line all read labels through
+these functions, so that a label means the same wherever it is given.
+"""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+
+#: The label, and the training target, of a known anomaly: scikit-learn's
+#: outlier label.
+ANOMALY = -1
+
+
+def is_anomaly(y):
+    """Boolean mask of the labels that mark a known anomaly.
+
+    The marker is the number -1, whatever its type (``-1``, ``-1.0``,
+    ``np.int8(-1)``), or a text that reads as that number once stripped of
+    surrounding blanks (``"-1"``, ``" -1"``, ``"-1.0"``), as labels read from a
+    text file often are. No other label is an anomaly.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from ibdetect.metrics import is_anomaly
+    >>> is_anomaly([0, -1, 2]).tolist()
+    [False, True, False]
+    >>> is_anomaly(["cat", "-1", " -1.0", -1]).tolist()
+    [False, True, True, True]
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == ANOMALY
+    if y.dtype.kind == "b":
+        return np.zeros(y.shape, dtype=bool)
+    flags = [_is_marker(label) for label in y.ravel()]
+    return np.array(flags, dtype=bool).reshape(y.shape)
+
+
+def _is_marker(label):
+    if isinstance(label, (bytes, str)):
+        try:
+            return float(label.strip()) == ANOMALY
+        except ValueError:
+            return False
+    return isinstance(label, Real) and not isinstance(label, bool) and label == ANOMALY
+
+
+def encode_labels(y, one_class=False):
+    """The known classes in ``y`` and each sample's target.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Labels of the known normal classes; the anomaly marker (see
+        :func:`is_anomaly`) for known anomalies.
+    one_class : bool, default=False
+        Whether every normal sample belongs to one class, whatever its label.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        The sorted normal labels, or ``[1]`` (scikit-learn's inlier label)
+        with ``one_class``.
+    targets : ndarray of int64 of shape (n_samples,)
+        The index of each sample's class in ``classes``, or ``ANOMALY``.
+
+    Raises
+    ------
+    ValueError
+        Every label marks an anomaly, or the normal labels are not class labels.
+    """
+    anomalous = is_anomaly(y)
+    if anomalous.all():
+        raise ValueError(
+            f"y marks all samples as known anomalies ({ANOMALY}); at least one sample must be normal."
+        )
+    targets = np.full(len(y), ANOMALY, dtype=np.int64)
+    if one_class:
+        targets[~anomalous] = 0
+        return np.array([1]), targets
+    # Checked without the anomaly markers, which may sit among string labels.
+    check_classification_targets(y[~anomalous])
+    classes, targets[~anomalous] = np.unique(y[~anomalous], return_inverse=True)
+    return classes, targets

@@ -1,0 +1,395 @@
+"""The skorch nets that train an encoder and its class centres.
+
+:class:`DeepDescriptionModule` holds the encoder and the centres, so that skorch
+moves, saves and restores them together. :class:`DeepDescriptionNet` is a
+skorch ``NeuralNet`` whose loss needs the centres: it initialises them from a
+first forward pass, logs the parts of the loss per epoch and stops on a
+non-finite loss. The nets train and embed; measuring distances from the
+embeddings is the estimator's job. Batches are slices of tensors, drawn
+without any per-sample Python work, so a training epoch costs about what a
+hand-written loop does.
+"""
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import Subset
+
+from ._progress import epoch_logger
+from .losses import ANOMALY, IBLoss
+
+__all__ = ["Autoencoder", "AutoencoderNet", "DeepDescriptionModule", "DeepDescriptionNet"]
+
+# Deep SVDD's fix: a fixed centre coordinate this close to zero is moved to
+# +-eps, since zero coordinates are trivially matched by zero weights.
+CENTER_EPS = 0.1
+
+
+class DeepDescriptionModule(nn.Module):
+    """An encoder together with the centres of the classes it describes.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps a batch of samples to embeddings of size ``embedding_dim``.
+    n_centers : int
+        Number of centres, one per known normal class.
+    embedding_dim : int
+        Size of the encoder's output.
+    learn_centers : bool, default=True
+        Whether the centres are trained with the encoder (a parameter) or fixed
+        after initialisation (a buffer). One fixed centre is Deep SVDD.
+    """
+
+    def __init__(self, encoder, n_centers, embedding_dim, learn_centers=True):
+        super().__init__()
+        self.encoder = encoder
+        centers = torch.zeros(n_centers, embedding_dim)
+        if learn_centers:
+            self.centers = nn.Parameter(centers)
+        else:
+            self.register_buffer("centers", centers)
+        # Saved with the weights, so that resumed training keeps the centres.
+        self.register_buffer("centers_initialized", torch.tensor(False))
+
+    def forward(self, x):
+        return self.encoder(x)
+
+
+class _TensorDataset(torch.utils.data.Dataset):
+    """Samples and optional targets held as tensors, for batch slicing.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of shape (n_samples, ...)
+    y : array-like or torch.Tensor of shape (n_samples,), default=None
+    """
+
+    def __init__(self, X, y=None):
+        self.X = _as_tensor(X)
+        self.y = None if y is None else _as_tensor(y)
+        if self.y is not None and len(self.y) != len(self.X):
+            raise ValueError(f"X has {len(self.X)} samples but y has {len(self.y)}.")
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.X[index], (None if self.y is None else self.y[index])
+
+
+def _as_tensor(values):
+    if isinstance(values, torch.Tensor):
+        return values
+    values = np.asarray(values)
+    # torch.from_numpy shares memory; a read-only array (e.g. a memmap) is copied
+    # because torch cannot promise not to write to it.
+    return torch.from_numpy(values if values.flags.writeable else values.copy())
+
+
+class _LeadingSplit:
+    """skorch ``train_split``: the first ``n_train`` samples train, the rest validate.
+
+    Unlike a split holding the validation data, it pickles as one integer, so
+    a saved model does not carry its validation set.
+
+    Parameters
+    ----------
+    n_train : int
+    """
+
+    def __init__(self, n_train):
+        self.n_train = n_train
+
+    def __call__(self, dataset, y=None, **fit_params):
+        indices = np.arange(len(dataset))
+        return Subset(dataset, indices[: self.n_train]), Subset(dataset, indices[self.n_train:])
+
+
+class _TensorBatchIterator:
+    """Iterate over a ``TensorDataset`` (or a ``Subset`` of one) in batches.
+
+    A drop-in for ``torch.utils.data.DataLoader`` as skorch's ``iterator_train``
+    and ``iterator_valid``: each batch is one indexing operation on the tensors,
+    shuffled with torch's random generator, so seeding torch seeds the order.
+
+    Parameters
+    ----------
+    dataset : _TensorDataset or torch.utils.data.Subset of one
+    batch_size : int, default=128
+    shuffle : bool, default=False
+        Draw a new random order on each pass.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False):
+        if isinstance(dataset, Subset):
+            self.indices = torch.as_tensor(dataset.indices, dtype=torch.long)
+            dataset = dataset.dataset
+        else:
+            self.indices = None
+        if not isinstance(dataset, _TensorDataset):
+            raise TypeError(f"Expected a _TensorDataset, got {type(dataset).__name__}.")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return len(self._batch_bounds())
+
+    def _n_samples(self):
+        return len(self.dataset) if self.indices is None else len(self.indices)
+
+    def _batch_bounds(self):
+        n_samples = self._n_samples()
+        starts = list(range(0, n_samples, self.batch_size))
+        bounds = [(start, min(start + self.batch_size, n_samples)) for start in starts]
+        # BatchNorm cannot train on a batch of one sample: merge a trailing
+        # single sample into the previous batch instead of dropping it.
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], n_samples)]
+        return bounds
+
+    def __iter__(self):
+        order = None
+        if self.shuffle:
+            order = torch.randperm(self._n_samples())
+        if self.indices is not None:
+            order = self.indices if order is None else self.indices[order]
+        for start, stop in self._batch_bounds():
+            if order is None:
+                yield self.dataset[start:stop]
+            else:
+                yield self.dataset[order[start:stop]]
+
+
+class _TensorBatchNet(NeuralNet):
+    """skorch ``NeuralNet`` fed with tensor slices, that stops on a non-finite loss.
+
+    The defaults differ from NeuralNet's in ``train_split=None``,
+    ``iterator_train`` and ``iterator_valid`` (:class:`_TensorBatchIterator`) and
+    ``iterator_train__shuffle=True``. A non-finite batch loss stops training
+    with a ``FloatingPointError`` naming the epoch.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+    **kwargs
+        Any other ``skorch.NeuralNet`` parameter.
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        train_split=None,
+        iterator_train=_TensorBatchIterator,
+        iterator_valid=_TensorBatchIterator,
+        **kwargs,
+    ):
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module,
+            *args,
+            train_split=train_split,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            **kwargs,
+        )
+
+    @property
+    def _default_callbacks(self):
+        # skorch's PrintLog draws a table with colour codes; the epoch logger
+        # draws a bar over epochs on a terminal and plain lines elsewhere.
+        return [
+            (name, epoch_logger() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, (_TensorDataset, Subset)):
+            return X
+        return _TensorDataset(X, y)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        key = "train_loss" if training else "valid_loss"
+        loss = self.history[-1, "batches", -1, key]
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"The {key} became {loss} at epoch {len(self.history)}, batch "
+                f"{len(self.history[-1, 'batches'])}. Training diverged; lower lr, "
+                "scale the input features, or raise weight_decay."
+            )
+
+
+class DeepDescriptionNet(_TensorBatchNet):
+    """skorch net training a :class:`DeepDescriptionModule` with a description loss.
+
+    The criterion is called as ``criterion(embeddings, target, centers)`` and
+    returns :class:`~ibdetect.losses.LossTerms`; targets are class indices, or
+    ``-1`` for known anomalies. Before the first epoch the centres are set to
+    the class means of the embeddings of the training data (fixed centres then
+    move away from zero by ``CENTER_EPS`` per coordinate). Each epoch's history
+    row gets ``train_compactness``, ``train_separation`` and, when known
+    anomalies are present, ``train_anomaly`` (and the ``valid_`` ones with a
+    validation split).
+
+    Parameters
+    ----------
+    module : DeepDescriptionModule class or instance
+    criterion : DescriptionLoss class or instance, default=IBLoss
+    **kwargs
+        Any other parameter of :class:`_TensorBatchNet` and ``skorch.NeuralNet``.
+    """
+
+    def __init__(self, module, *args, criterion=IBLoss, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        target = y_true.to(self.device)
+        terms = self.criterion_(y_pred, target, self.module_.centers)
+        self._accumulate_terms(terms, len(target), training)
+        return terms.total
+
+    # Loss parts are summed on the device and read once per epoch, so logging
+    # them adds no synchronisation to the batches. Private state ends in "_"
+    # because skorch treats every other attribute as a parameter.
+    def _accumulate_terms(self, terms, batch_size, training):
+        parts = torch.stack([terms.compactness, terms.separation, terms.anomaly]).detach()
+        sums, count = self._term_sums_.get(training, (0.0, 0))
+        self._term_sums_[training] = (sums + parts * batch_size, count + batch_size)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        self._term_sums_ = {}
+        if not self.module_.centers_initialized:
+            self.initialize_centers(dataset_train)
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        # Emptied after reading so that no device tensor is left to pickle.
+        term_sums, self._term_sums_ = self._term_sums_, {}
+        for training, (sums, count) in term_sums.items():
+            prefix = "train" if training else "valid"
+            compactness, separation, anomaly = (sums / count).tolist()
+            self.history.record(f"{prefix}_compactness", compactness)
+            self.history.record(f"{prefix}_separation", separation)
+            if self._has_anomalies_:
+                self.history.record(f"{prefix}_anomaly", anomaly)
+
+    @torch.no_grad()
+    def initialize_centers(self, dataset):
+        """Set the centres to the class means of the embeddings of ``dataset``.
+
+        Runs the encoder in evaluation mode over the normal samples (targets
+        ``>= 0``), batch by batch, so memory stays bounded by the batch size.
+        BatchNorm statistics are first estimated on ``dataset``: the embedding
+        the centres are taken from is then the one training starts from.
+        """
+        self._refresh_batch_norm_statistics(dataset)
+        module = self.module_
+        n_centers, dim = module.centers.shape
+        sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
+        counts = torch.zeros(n_centers, dtype=torch.float64, device=self.device)
+        self._has_anomalies_ = False
+        for X_batch, y_batch in self.get_iterator(dataset, training=False):
+            target = y_batch.to(self.device)
+            normal = target != ANOMALY
+            self._has_anomalies_ |= bool((~normal).any())
+            embeddings = self.evaluation_step((X_batch, y_batch)).double()
+            sums.index_add_(0, target[normal], embeddings[normal])
+            counts.index_add_(0, target[normal], torch.ones_like(target[normal], dtype=torch.float64))
+        if (counts == 0).any():
+            missing = torch.nonzero(counts == 0).flatten().tolist()
+            raise ValueError(f"No training sample of centre(s) {missing}; cannot place them.")
+        centers = sums / counts.unsqueeze(1)
+        if not isinstance(module.centers, nn.Parameter):
+            centers = _away_from_zero(centers, CENTER_EPS)
+        module.centers.copy_(centers.to(module.centers.dtype))
+        module.centers_initialized.fill_(True)
+
+    @torch.no_grad()
+    def _refresh_batch_norm_statistics(self, dataset):
+        # Before any training step the running statistics are the defaults
+        # (mean 0, variance 1): evaluation mode would then leave activations
+        # unnormalised, at the scale of the raw input, far from where training
+        # puts them. One pass in training mode with a cumulative average sets
+        # them to the statistics of the data.
+        norms = [m for m in self.module_.modules() if isinstance(m, _BatchNorm)]
+        if not norms:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        self.module_.train()
+        for X_batch, _ in self.get_iterator(dataset, training=False):
+            self.module_(X_batch.to(self.device))
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+    @torch.no_grad()
+    def embed(self, X):
+        """Embeddings of ``X`` as a float32 array of shape (n_samples, embedding_dim).
+
+        The encoder runs in evaluation mode, one batch at a time; each batch's
+        embeddings are copied into one preallocated array, so memory holds the
+        result and a single batch, whatever ``len(X)``.
+        """
+        embeddings, start = None, 0
+        for batch in self.forward_iter(X, training=False, device=None):
+            if embeddings is None:
+                embeddings = np.empty((len(X), batch.shape[1]), dtype=np.float32)
+            embeddings[start:start + len(batch)] = batch.cpu().numpy()
+            start += len(batch)
+        return embeddings
+
+
+
+class Autoencoder(nn.Module):
+    """An encoder followed by a decoder; returns flat reconstructions.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+    decoder : torch.nn.Module
+        Maps embeddings back to flat rows of the encoder's input size.
+    """
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class AutoencoderNet(_TensorBatchNet):
+    """skorch net training an :class:`Autoencoder` to reconstruct its input.
+
+    The loss is the criterion (mean squared error by default) between the
+    reconstruction and the flat input; targets are not used. Training it moves
+    the encoder's weights, which is how deep data description pretrains them.
+
+    Parameters
+    ----------
+    module : Autoencoder class or instance
+    criterion : torch loss class or instance, default=torch.nn.MSELoss
+    **kwargs
+        Any other parameter of :class:`_TensorBatchNet` and ``skorch.NeuralNet``.
+    """
+
+    def __init__(self, module, *args, criterion=nn.MSELoss, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, X.to(self.device).flatten(1))
+
+
+def _away_from_zero(centers, eps):
+    small = centers.abs() < eps
+    signs = torch.where(centers < 0, -1.0, 1.0).to(centers.dtype)
+    return torch.where(small, signs * eps, centers)

@@ -1,0 +1,331 @@
+"""The commands of ``ibdetect``: what each one does once its arguments are parsed.
+
+Importing this module imports torch (through the estimator), which takes
+seconds; the entry point imports it only to run a command or to describe
+``fit``'s options.
+"""
+
+import csv
+import os
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from .. import demo
+from .._estimator import IBDeepDescription
+from ..io import read_data
+from ._errors import CommandError
+from ._options import add_estimator_options, format_value
+
+SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
+# The name that stands for standard output in place of a file.
+STDOUT = "-"
+
+
+# -- fit ------------------------------------------------------------------------
+
+
+def add_fit_arguments(parser):
+    parser.add_argument("data", metavar="DATA", help="training data: .csv, .npy or .npz")
+    _add_label_column(parser, "the CSV column or .npz array of labels (.npz default: y)")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show training progress on stderr: a bar over epochs on a terminal, a line per epoch elsewhere",
+    )
+    add_estimator_options(parser, IBDeepDescription)
+
+
+def fit(args):
+    # Checked before training, so that a typo costs no training time.
+    _check_output(args.output, inputs=[args.data], allow_stdout=False)
+    data = _read(args.data, label_column=args.label_column)
+    params = dict(args.params)
+    if data.input_shape is not None:
+        params.setdefault("input_shape", data.input_shape)
+    if args.verbose:
+        params["verbose"] = 1
+    model = IBDeepDescription(**params)
+    with _estimator_errors(f"cannot fit a model on {args.data}"):
+        model.fit(data.X, data.y)
+    if data.feature_names is not None:
+        # What fit records from a DataFrame's columns: the model then checks
+        # column names whether it is used here or from Python.
+        model.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+    _write_atomically(args.output, lambda file: joblib.dump(model, file), binary=True)
+    print(
+        f"Saved the model to {args.output} (classes: {len(model.classes_)}, "
+        f"features: {model.n_features_in_}, epochs: {len(model.net_.history)})."
+    )
+
+
+# -- score ----------------------------------------------------------------------
+
+
+def add_score_arguments(parser):
+    _add_model(parser)
+    parser.add_argument("data", metavar="DATA", help="data to score: .csv, .npy or .npz")
+    _add_label_column(parser, "a CSV column to leave out when present, e.g. the labels of the training file")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
+    )
+
+
+def score(args):
+    _check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
+    model = load_model(args.model)
+    ignored = [] if args.label_column is None else [args.label_column]
+    data = _read(args.data, with_labels=False, ignore_columns=ignored)
+    X = _model_columns(model, data, args.data)
+    with _estimator_errors(f"cannot score {args.data}"), _columns_matched():
+        scores = model.decision_function(X)
+        classes = model.predict_class(X)
+    # predict's rule, applied to the scores at hand: negative means anomaly.
+    predictions = np.where(scores < 0, -1, 1)
+    columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
+    header = list(SCORE_COLUMNS)
+    if data.ids is not None:
+        header, columns = [data.id_name, *header], [data.ids.tolist(), *columns]
+
+    def write(file):
+        writer = csv.writer(file)
+        writer.writerow(header)
+        # Python floats are written with all the digits that tell them apart.
+        writer.writerows(zip(*columns))
+
+    _write_atomically(args.output, write, binary=False)
+    n_anomalies = int((predictions == -1).sum())
+    # The report goes to stderr when the scores take stdout.
+    report = sys.stderr if args.output == STDOUT else sys.stdout
+    print(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+
+
+# -- info -------------------------------------------------------------------------
+
+
+def add_info_arguments(parser):
+    _add_model(parser)
+
+
+def info(args):
+    print(describe_model(load_model(args.model)))
+
+
+def describe_model(model):
+    """A text report on a fitted model: data, score, threshold, parameters, training.
+
+    Parameters
+    ----------
+    model : IBDeepDescription
+        A fitted model.
+
+    Returns
+    -------
+    report : str
+    """
+    names = getattr(model, "feature_names_in_", None)
+    lines = [
+        f"estimator: {type(model).__name__}",
+        f"classes: {', '.join(str(label) for label in model.classes_)}",
+        f"features: {model.n_features_in_}" + ("" if names is None else f" ({', '.join(names)})"),
+        f"anomaly score: {model.anomaly_score_}",
+        f"device: {model.device_}",
+        f"offset: {model.offset_:.6g}",
+        "parameters:",
+    ]
+    lines += [f"  {name:<20} {format_value(value)}" for name, value in model.get_params(deep=False).items()]
+    return "\n".join(lines + _history_lines(model.net_.history))
+
+
+def _history_lines(history):
+    """Number of epochs and the first and last value of each loss in a skorch history."""
+    if not len(history):
+        return ["epochs: 0"]
+    # An epoch cut short (an interrupted fit) has no duration.
+    seconds = sum(row.get("dur", 0.0) for row in history)
+    lines = [f"epochs: {len(history)} ({seconds:.1f} s)"]
+    first, last = history[0], history[-1]
+    # Losses and their parts are the real-valued entries, except the duration.
+    keys = [
+        key for key, value in last.items()
+        if key != "dur" and isinstance(value, Real) and not isinstance(value, Integral) and key in first
+    ]
+    # train_loss, then its parts, then the same for valid_.
+    keys.sort(key=lambda key: (key.split("_")[0], not key.endswith("_loss"), key))
+    lines += [f"  {key:<20} {first[key]:.6g} -> {last[key]:.6g}" for key in keys]
+    return lines
+
+
+# -- demo ---------------------------------------------------------------------------
+
+
+def add_demo_arguments(parser):
+    demo.add_arguments(parser)
+
+
+def run_demo(args):
+    with _estimator_errors("demo"):
+        demo.run_from_args(args)
+
+
+# -- models and files -----------------------------------------------------------------
+
+
+def load_model(path):
+    """Load a fitted :class:`~ibdetect.IBDeepDescription` saved with joblib.
+
+    Loading runs code stored in the file: only load files you trust.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    model : IBDeepDescription
+
+    Raises
+    ------
+    CommandError
+        The file does not unpickle, or holds something other than a fitted model.
+    """
+    try:
+        model = joblib.load(path)
+    except OSError:
+        raise
+    except (ImportError, AttributeError) as exc:
+        # A pickle naming code that is not here: most often a model saved by
+        # another version of ibdetect or of its dependencies.
+        raise CommandError(
+            f"{path} needs code this installation lacks ({_first_line(exc)}); "
+            "was it saved with other versions of ibdetect or its dependencies?"
+        ) from None
+    except Exception:
+        # Unpickling bytes that are not a pickle fails with about any exception
+        # type (KeyError, struct.error, ...), whose message says nothing useful.
+        raise CommandError(f"{path} is not a model file") from None
+    if not isinstance(model, IBDeepDescription):
+        raise CommandError(f"{path} holds a {type(model).__name__}, not an IBDeepDescription model")
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise CommandError(f"{path} holds an IBDeepDescription that was never fitted") from None
+    return model
+
+
+def _read(path, **kwargs):
+    try:
+        return read_data(path, **kwargs)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _check_output(output, inputs, allow_stdout):
+    """Refuse an output that is missing its folder or would replace one of the inputs."""
+    if output == STDOUT:
+        if allow_stdout:
+            return
+        raise CommandError("a model cannot be written to standard output; name a file with --output")
+    folder = Path(output).parent
+    if not folder.is_dir():
+        raise CommandError(f"{output}: there is no folder {str(folder)!r}")
+    for path in inputs:
+        if _same_file(output, path):
+            raise CommandError(f"{output} is also an input of this command; write to another file")
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        # One of them does not exist (yet): they can only be the same by name.
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _write_atomically(path, write, binary):
+    """Write ``path`` through ``write(file)`` so that it is whole or untouched.
+
+    The content goes to a temporary file in the same folder, which replaces
+    ``path`` only once it is complete: a failure half way (a full disk, an
+    interrupt) leaves any previous file as it was.
+    """
+    if path == STDOUT:
+        write(sys.stdout.buffer if binary else sys.stdout)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        mode = "wb" if binary else "w"
+        extra = {} if binary else {"newline": "", "encoding": "utf-8"}
+        with os.fdopen(handle, mode, **extra) as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _estimator_errors(context):
+    """Report the estimator's rejection of parameters or data as a CommandError."""
+    try:
+        yield
+    except (ValueError, FloatingPointError) as exc:
+        raise CommandError(f"{context}: {_first_line(exc)}") from None
+
+
+def _first_line(exc):
+    # scikit-learn appends lines of advice (e.g. on imputing NaN) that do not
+    # apply here; the first line says what is wrong.
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _model_columns(model, data, path):
+    """The data's features in the model's column order, matched by name when both have names."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or data.feature_names is None:
+        # Only the number of columns can be checked, which the estimator does.
+        return data.X
+    names = list(names)
+    missing = [name for name in names if name not in data.feature_names]
+    unexpected = [name for name in data.feature_names if name not in names]
+    if missing or unexpected:
+        problems = [
+            f"{what} {', '.join(columns)}"
+            for what, columns in [("missing", missing), ("unexpected", unexpected)]
+            if columns
+        ]
+        hint = " (name a label column with --label-column)" if unexpected else ""
+        raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
+    return data.X[:, [data.feature_names.index(name) for name in names]]
+
+
+@contextmanager
+def _columns_matched():
+    # The columns were matched by name, or the data has no names: scikit-learn
+    # would warn that the plain array passed on has no feature names.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+        yield
+
+
+def _add_model(parser):
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model saved by 'ibdetect fit' (a pickle: trusted files only)"
+    )
+
+
+def _add_label_column(parser, help_text):
+    parser.add_argument("--label-column", metavar="NAME", help=help_text)

@@ -1,0 +1,13 @@
+"""The failures a user can fix, each reported as one line on stderr with its exit status."""
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked: a missing file, a bad value, unusable data."""
+
+    exit_status = 1
+
+
+class UsageError(CommandError):
+    """A command line that does not parse."""
+
+    exit_status = 2

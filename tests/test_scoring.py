@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from ibdetect._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
+
+
+def brute_force(embeddings, reference):
+    diff = embeddings.astype(np.float64)[:, None, :] - reference.astype(np.float64)[None, :, :]
+    return (diff**2).sum(-1)
+
+
+@pytest.fixture
+def points():
+    rng = np.random.RandomState(0)
+    # A compact cluster far from the origin, where the expansion
+    # |a|^2 - 2ab + |b|^2 in float32 or about the origin loses the digits of
+    # the small distances.
+    reference = (rng.normal(size=(300, 8)) * 0.01 + 50.0).astype(np.float32)
+    queries = (rng.normal(size=(40, 8)) * 0.01 + 50.0).astype(np.float32)
+    return queries, reference
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 5, 300])
+@pytest.mark.parametrize("working_memory", [None, 0.001])
+def test_kth_neighbor_distances_match_brute_force(points, n_neighbors, working_memory):
+    queries, reference = points
+    expected = np.sort(brute_force(queries, reference), axis=1)[:, n_neighbors - 1]
+    found = kth_neighbor_distances(queries, reference, n_neighbors, working_memory=working_memory)
+    np.testing.assert_allclose(found, expected, rtol=1e-6)
+
+
+def test_skip_self_leaves_each_reference_out_of_its_own_neighbours(points):
+    _, reference = points
+    distances = brute_force(reference, reference)
+    np.fill_diagonal(distances, np.inf)
+    expected = np.sort(distances, axis=1)[:, 2]
+    found = kth_neighbor_distances(reference, reference, 3, skip_self=True)
+    np.testing.assert_allclose(found, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_neighbors, skip_self", [(0, False), (301, False), (300, True)])
+def test_impossible_neighbour_ranks_are_rejected(points, n_neighbors, skip_self):
+    queries, reference = points
+    with pytest.raises(ValueError, match=f"n_neighbors={n_neighbors}"):
+        kth_neighbor_distances(queries, reference, n_neighbors, skip_self=skip_self)
+
+
+def test_blocks_are_bounded_by_working_memory(points, monkeypatch):
+    queries, reference = points
+    import torch
+
+    shapes = []
+    addmm = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: shapes.append(a[1].shape) or addmm(*a, **k))
+    kth_neighbor_distances(queries, reference, 1, working_memory=0.01)
+    # 0.01 MiB holds 2 rows of 300 float64 distances and their copy.
+    assert max(shape[0] for shape in shapes) == 2
+    assert sum(shape[0] for shape in shapes) == len(queries)
+
+
+@pytest.mark.parametrize("working_memory", [None, 0.0001])
+def test_center_distances_match_brute_force(points, working_memory):
+    queries, reference = points
+    centers = reference[:3].astype(np.float64)
+    expected = brute_force(queries, centers)
+    np.testing.assert_allclose(center_distances(queries, centers, working_memory), expected, rtol=1e-12)
+    np.testing.assert_allclose(nearest_center_distances(queries, centers), expected.min(axis=1), rtol=1e-12)
+
+
+def test_auto_threshold_is_tukeys_fence_on_log_distances_capped_at_the_99th_percentile():
+    # log distances 0..99: Q1 24.75, Q3 74.25, fence 148.5, beyond the 99th
+    # percentile (98.01), which therefore wins.
+    distances = np.exp(np.arange(100.0))
+    assert auto_threshold(distances) == pytest.approx(np.exp(98.01))
+    # Tightly grouped log distances and a tenth far out: the fence wins.
+    log_distances = np.r_[np.linspace(0.0, 1.0, 90), np.full(10, 50.0)]
+    q1, q3 = np.percentile(log_distances, [25, 75])
+    assert auto_threshold(np.exp(log_distances)) == pytest.approx(np.exp(q3 + 1.5 * (q3 - q1)))
