@@ -341,9 +341,13 @@ def _parse_idx(raw, path):
 
 def _read_npz(path, subset):
     # allow_pickle=False: unpickling a file can run any code it holds.
-    with np.load(path, allow_pickle=False) as archive:
-        if not hasattr(archive, "files"):
-            raise ValueError(f"{path} holds a single array, not an .npz archive of images and labels")
+    archive = np.load(path, allow_pickle=False)
+    if not hasattr(archive, "files"):
+        raise ValueError(
+            f"{path} holds a single array, not an .npz archive; save the images and labels together, "
+            "as np.savez(path, X=images, y=labels) does"
+        )
+    with archive:
         keys = set(archive.files)
         if {"X", "y"} <= keys:
             if subset is not None:

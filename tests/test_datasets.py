@@ -181,6 +181,14 @@ def test_npz_without_the_expected_arrays_names_what_it_holds(tmp_path, images):
         load_mnist(path)
 
 
+def test_single_array_file_named_npz_is_refused(tmp_path, images):
+    path = tmp_path / "images.npz"
+    with open(path, "wb") as file:
+        np.save(file, images)
+    with pytest.raises(ValueError, match="single array, not an .npz archive"):
+        load_mnist(path)
+
+
 def test_npz_of_flat_rows_is_refused(tmp_path, images, labels):
     path = tmp_path / "flat.npz"
     np.savez(path, X=images.reshape(7, -1), y=labels)
