@@ -6,10 +6,11 @@ fitting and keeps images images.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
+
+from ibdetect.datasets import load_mnist, load_mnist_sample
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,16 @@ def digits():
     return Dataset("digits", (X / 16.0).astype(np.float32), y, (1, 8, 8))
 
 
-def mnist(path):
-    """10,000 MNIST digits from an ``.npz`` with ``X`` (n, 28, 28) uint8 and ``y``.
+def mnist(path=None):
+    """MNIST digits: the 10,000 shipped with ibdetect, or those of ``path``.
 
     Parameters
     ----------
-    path : str or Path
-        Location of the file; nothing is downloaded.
+    path : str or Path, default=None
+        Your own MNIST files, anything :func:`ibdetect.datasets.load_mnist`
+        reads (a folder of IDX files, an ``.npz``); None loads the sample of
+        :func:`ibdetect.datasets.load_mnist_sample`. Nothing is downloaded.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MNIST file not found: {path} (pass --mnist PATH)")
-    with np.load(path) as data:
-        images, y = data["X"], data["y"]
-    X = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    return Dataset("mnist", X, np.asarray(y), (1,) + images.shape[1:])
+    loaded = load_mnist(path) if path is not None else load_mnist_sample()
+    X = loaded.data.astype(np.float32) / 255.0
+    return Dataset("mnist", X, loaded.target, (1,) + loaded.images.shape[1:])

@@ -1,6 +1,6 @@
 """Run every method on the same splits and write the tables as Markdown and JSON.
 
-    python -m benchmarks.run --mnist ../shared/data/mnist10k.npz
+    python -m benchmarks.run
 
 writes ``docs/benchmarks.md`` and ``docs/benchmarks.json`` and prints the
 tables. ``--help`` lists the options to run a part of it.
@@ -139,9 +139,10 @@ def _cpu_name():
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist", metavar="PATH", help="MNIST .npz (X (n, 28, 28), y); without it only digits runs")
-    parser.add_argument("--datasets", nargs="+", choices=["digits", "mnist"], default=None,
-                        help="default: digits, and mnist when --mnist is given")
+    parser.add_argument("--mnist", metavar="PATH",
+                        help="your own MNIST files, anything ibdetect.datasets.load_mnist reads; "
+                             "default: the 10,000 digits shipped with ibdetect")
+    parser.add_argument("--datasets", nargs="+", choices=["digits", "mnist"], default=["digits", "mnist"])
     parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot"],
                         default=["multiclass", "oneclass", "fewshot"])
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
@@ -156,10 +157,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    names = args.datasets or (["digits", "mnist"] if args.mnist else ["digits"])
-    if "mnist" in names and not args.mnist:
-        sys.exit("benchmarks: error: --datasets mnist needs --mnist PATH")
-    datasets = [data.digits() if name == "digits" else data.mnist(args.mnist) for name in names]
+    datasets = [data.digits() if name == "digits" else data.mnist(args.mnist) for name in args.datasets]
     methods = [m for m in METHODS if m.available() and (args.methods is None or m.name in args.methods)]
     unknown = set(args.methods or []) - {m.name for m in METHODS}
     if unknown:

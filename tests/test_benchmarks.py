@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import protocols, run
+from benchmarks import data, protocols, run
 from benchmarks.report import render_markdown
 
 
@@ -85,7 +85,6 @@ def test_smoke_run_writes_tables(tmp_path, capsys):
 
 
 def test_parallel_run_gives_the_same_records():
-    from benchmarks import data
     from benchmarks.methods import METHODS
 
     methods = [m for m in METHODS if m.name in ("IsolationForest", "kNN (k=5)")]
@@ -94,3 +93,38 @@ def test_parallel_run_gives_the_same_records():
     parallel = run.run([data.digits()], ["multiclass"], methods, jobs=2, **kwargs)
     key = lambda r: (r["method"], r["split"])  # noqa: E731
     assert [(key(r), r["roc_auc"]) for r in sequential] == [(key(r), r["roc_auc"]) for r in parallel]
+
+
+def test_mnist_defaults_to_the_shipped_sample():
+    mnist = data.mnist()
+    assert mnist.X.shape == (10000, 784) and mnist.X.dtype == np.float32
+    assert mnist.X.min() == 0 and mnist.X.max() == 1
+    assert mnist.image_shape == (1, 28, 28)
+    assert np.bincount(mnist.y).min() > 800
+    assert run.parse_args([]).datasets == ["digits", "mnist"]
+
+
+def test_mnist_option_reads_a_users_file(tmp_path):
+    images = np.arange(12 * 5 * 5, dtype=np.uint8).reshape(12, 5, 5)
+    path = tmp_path / "mine.npz"
+    np.savez(path, X=images, y=np.arange(12) % 3)
+    mnist = data.mnist(path)
+    np.testing.assert_allclose(mnist.X, images.reshape(12, 25) / 255, rtol=1e-6)
+    assert mnist.image_shape == (1, 5, 5)
+    np.testing.assert_array_equal(mnist.y, np.arange(12) % 3)
+
+
+def test_smoke_run_on_the_mnist_of_a_given_file(tmp_path):
+    sample = data.mnist()
+    # 30 images of each digit keep the run short.
+    rows = np.concatenate([np.flatnonzero(sample.y == digit)[:30] for digit in range(10)])
+    path = tmp_path / "small.npz"
+    images = np.round(sample.X[rows] * 255).astype(np.uint8).reshape(-1, 28, 28)
+    np.savez(path, X=images, y=sample.y[rows])
+    run.main([
+        "--mnist", str(path), "--datasets", "mnist", "--protocols", "multiclass", "--max-splits", "1",
+        "--methods", "IsolationForest", "--output-dir", str(tmp_path),
+    ])
+    report = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert [(r["dataset"], r["method"]) for r in report["records"]] == [("mnist", "IsolationForest")]
+    assert report["command"].startswith("python -m benchmarks.run --mnist")
