@@ -10,6 +10,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from conftest import make_blobs
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -34,9 +35,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 def make_data(n_per_class=20):
     """Three separated classes in 4-D and their integer labels."""
-    rng = np.random.RandomState(0)
-    X = np.vstack([rng.normal(centre, 1.0, (n_per_class, 4)) for centre in (-5, 0, 5)])
-    return X, np.repeat([0, 1, 2], n_per_class)
+    return make_blobs([[-5] * 4, [0] * 4, [5] * 4], n_per_class)
 
 
 def write_csv(path, header, rows):

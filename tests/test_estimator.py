@@ -34,9 +34,8 @@ def test_fit_without_labels_describes_one_class(blobs):
     assert roc_auc(detector, X, X_unseen) > 0.9
 
 
-def test_fitted_attributes(blobs):
-    X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+def test_fitted_attributes(fitted_blobs):
+    detector, _ = fitted_blobs
     assert detector.classes_.tolist() == [0, 1, 2]
     assert detector.centers_.shape == (3, 8)
     assert isinstance(detector.centers_, np.ndarray)
@@ -44,6 +43,8 @@ def test_fitted_attributes(blobs):
     assert detector.device_ == "cpu"
     assert np.isfinite(detector.offset_)
     assert len(detector.net_.history) == FAST["max_epochs"]
+    assert detector.anomaly_score_ == "knn"
+    assert detector.reference_embeddings_.shape[1] == 8
 
 
 def test_string_labels_and_nearest_class(blobs):
@@ -263,14 +264,19 @@ def test_non_finite_input_is_rejected(blobs, bad):
     X[3, 2] = bad
     with pytest.raises(ValueError, match="NaN|infinity"):
         IBDeepDescription(**FAST).fit(X, y)
-    detector = IBDeepDescription(**FAST).fit(blobs[0], y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_rejected_at_scoring(fitted_blobs, bad):
+    detector, (X, _, _) = fitted_blobs
+    X = X.copy()
+    X[3, 2] = bad
     with pytest.raises(ValueError, match="NaN|infinity"):
         detector.score_samples(X)
 
 
-def test_wrong_number_of_features_at_predict(blobs):
-    X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+def test_wrong_number_of_features_at_predict(fitted_blobs):
+    detector, (X, _, _) = fitted_blobs
     with pytest.raises(ValueError, match="X has 5 features, but IBDeepDescription is expecting 6"):
         detector.predict(X[:, :5])
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import make_blobs
 from torch.utils.data import Subset
 
 from ibdetect.encoders import MLPEncoder
@@ -31,10 +32,7 @@ def make_net(n_centers=2, learn_centers=True, criterion=IBLoss, **kwargs):
 
 @pytest.fixture
 def data():
-    rng = np.random.RandomState(0)
-    X = np.vstack([rng.normal(-2, 1, (30, 4)), rng.normal(2, 1, (30, 4))]).astype(np.float32)
-    y = np.repeat([0, 1], 30)
-    return X, y
+    return make_blobs([[-2] * 4, [2] * 4], 30, dtype=np.float32)
 
 
 @pytest.mark.parametrize("n_samples, batch_size", [(10, 3), (10, 5), (1, 4), (9, 4), (40, 128)])

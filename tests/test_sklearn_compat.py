@@ -68,8 +68,9 @@ def test_grid_search_with_sklearn_roc_auc_on_plus_minus_one_labels(blobs):
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
         error_score="raise",
     ).fit(X, y_pm)
-    assert search.best_params_["beta"] in (1.5, 4.0)
-    assert search.best_score_ > 0.9
+    # Every candidate is scored, none NaN, and the best is the best of them.
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and search.best_score_ == scores.max() > 0.9
     assert search.best_estimator_.classes_.tolist() == [1]
 
 
