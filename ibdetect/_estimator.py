@@ -162,6 +162,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     classes_ : ndarray of shape (n_classes,)
         Label of each centre: the known normal classes in ``y``, or ``[1]``
         when fitted without labels (``y=None`` or ``loss="svdd"``).
+    normal_labels_ : ndarray of shape (n_labels,) or None
+        The distinct labels of the normal samples in ``y`` (``classes_``,
+        except with ``loss="svdd"``, whose one centre stands for all of
+        them); None when fitted without labels. Scorers count a test label
+        outside it as an anomaly.
     centers_ : ndarray of shape (n_classes, embedding_dim)
         The class centres in the embedding.
     offset_ : float
@@ -472,9 +477,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if y is None:
             X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
             self.classes_ = np.array([INLIER])
+            self.normal_labels_ = None
             return X, np.zeros(len(X), dtype=np.int64)
         X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
-        self.classes_, targets = encode_labels(column_or_1d(y), one_class=self.loss == "svdd")
+        y = column_or_1d(y)
+        self.classes_, targets = encode_labels(y, one_class=self.loss == "svdd")
+        # With one centre for every label, classes_ no longer says which
+        # labels were normal in training; scorers need to know.
+        self.normal_labels_ = self.classes_ if self.loss != "svdd" else np.unique(y[targets != ANOMALY])
         return X, targets
 
     def _resolve_anomaly_score(self, targets):
