@@ -150,12 +150,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
         available, else ``"cpu"``. The chosen one is ``device_``.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and batch order. With an int, refitting on
-        the CPU gives bit-identical results. torch's global random state is left
-        untouched.
+        Seeds weight initialisation and batch order. With an int, a refit on
+        the same device with the same number of torch threads gives
+        bit-identical results (another thread count changes the last digits).
+        torch's global random state is left untouched.
     verbose : int, default=0
-        0 prints nothing; 1 prints one line per epoch with the loss and its
-        parts.
+        0 prints nothing; 1 shows training progress: a bar over the epochs on
+        a terminal, one plain line per epoch with the loss and its parts
+        elsewhere.
 
     Attributes
     ----------

@@ -9,6 +9,7 @@ anomaly, any other label a normal sample of that class.
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
 
 from .metrics import is_anomaly
 
@@ -75,8 +76,9 @@ def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
 
     Parameters
     ----------
-    detector : IBDeepDescription
-        A fitted detector.
+    detector : IBDeepDescription or Pipeline
+        A fitted detector, or a fitted pipeline that ends in one (its
+        earlier steps, such as a scaler, then transform ``X`` first).
     X : array-like of shape (n_samples, n_features)
         Samples to embed.
     y : array-like of shape (n_samples,), default=None
@@ -92,7 +94,9 @@ def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
     ax : matplotlib.axes.Axes
         The axes drawn on.
     """
-    return _plot_projection(_axes(ax), detector.transform(X), y, title, centers=detector.centers_)
+    # A pipeline's transform runs its earlier steps, then the detector's.
+    embeddings = detector.transform(X)
+    return _plot_projection(_axes(ax), embeddings, y, title, centers=_detector_of(detector).centers_)
 
 
 def plot_embedding_comparison(detector, X, y=None):
@@ -104,8 +108,9 @@ def plot_embedding_comparison(detector, X, y=None):
 
     Parameters
     ----------
-    detector : IBDeepDescription
-        A fitted detector.
+    detector : IBDeepDescription or Pipeline
+        A fitted detector, or a fitted pipeline that ends in one (its
+        earlier steps, such as a scaler, then transform ``X`` first).
     X : array-like of shape (n_samples, n_features)
         Samples to project.
     y : array-like of shape (n_samples,), default=None
@@ -130,8 +135,9 @@ def plot_score_histograms(detector, X, y, *, ax=None, bins=30):
 
     Parameters
     ----------
-    detector : IBDeepDescription
-        A fitted detector.
+    detector : IBDeepDescription or Pipeline
+        A fitted detector, or a fitted pipeline that ends in one (its
+        earlier steps, such as a scaler, then transform ``X`` first).
     X : array-like of shape (n_samples, n_features)
         Samples to score.
     y : array-like of shape (n_samples,)
@@ -190,8 +196,8 @@ def plot_training_curves(detector, *, ax=None):
 
     Parameters
     ----------
-    detector : IBDeepDescription
-        A fitted detector.
+    detector : IBDeepDescription or Pipeline
+        A fitted detector, or a fitted pipeline that ends in one.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None creates a new figure.
 
@@ -201,7 +207,7 @@ def plot_training_curves(detector, *, ax=None):
         The axes drawn on.
     """
     ax = _axes(ax)
-    history = detector.net_.history
+    history = _detector_of(detector).net_.history
     epochs = history[:, "epoch"]
     for key, label in _CURVES.items():
         if key in history[-1]:
@@ -210,6 +216,11 @@ def plot_training_curves(detector, *, ax=None):
     ax.set(xlabel="epoch", ylabel="loss (mean per sample)")
     ax.legend()
     return ax
+
+
+def _detector_of(estimator):
+    """The detector itself, or the last step of a pipeline that ends in one."""
+    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
 
 
 def _plot_projection(ax, points, y, title, centers=None):

@@ -190,6 +190,7 @@ def workdir(tmp_path_factory):
     write_csv(folder / "text.csv", ["a", "b"], [[1, "x"]])
     write_csv(folder / "nan.csv", ["a", "b"], [[1, "nan"], [2, 3], [4, 5]])
     write_csv(folder / "twice.csv", ["a", "b", "a"], [[1, 2, 3]])
+    write_csv(folder / "gap.csv", ["a", "", "c"], [[1, 2, 3]])
     write_csv(folder / "renamed.csv", ["f0", "f1", "f2", "g3"], X.tolist())
     (folder / "empty.csv").write_text("")
     (folder / "binary.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
@@ -211,13 +212,71 @@ def test_info_describes_the_model(workdir, capsys):
     status, out, err = run(capsys, "info", workdir / "model.joblib")
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    for expected in ["classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu",
+    for expected in ["classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu", "anomaly score: knn",
                      f"offset: {model.offset_:.6g}", "  max_epochs           2", "  hidden_layer_sizes   16"]:
         assert expected in lines
     history = model.net_.history
     assert any(line.startswith("epochs: 2 (") for line in lines)
     for key in ["train_loss", "train_compactness", "train_separation", "valid_loss"]:
         assert f"  {key:<20} {history[0, key]:.6g} -> {history[-1, key]:.6g}" in lines
+
+
+def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, capsys):
+    pd = pytest.importorskip("pandas")
+    X, y = make_data()
+    frame = pd.DataFrame(X, columns=FEATURES, index=[f"row{i}" for i in range(len(X))])
+    frame.assign(label=y).to_csv("train.csv")
+    assert run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)[0] == 0
+    model = joblib.load("m.joblib")
+    assert model.feature_names_in_.tolist() == FEATURES
+    frame.iloc[::-1].to_csv("new.csv")
+    assert run(capsys, "score m.joblib new.csv -o s.csv")[0] == 0
+    scores = pd.read_csv("s.csv", index_col="id")
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    # Joined back on the ids, each row has the score Python gives it.
+    expected, _, _ = python_view(model, X)
+    np.testing.assert_array_equal(scores.loc[frame.index, "decision_function"], expected)
+
+
+def test_scores_to_standard_output(workdir, capsys):
+    status, out, err = run(capsys, "score", workdir / "model.joblib", workdir / "train.csv",
+                           "--label-column", "label", "-o", "-")
+    assert status == 0
+    header, *rows = out.splitlines()
+    assert header == ",".join(SCORE_COLUMNS) and len(rows) == 60
+    assert err.startswith("Wrote the scores of 60 rows to -")
+
+
+def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    assert run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)[0] == 0
+    before = Path("m.joblib").read_bytes()
+
+    def disk_full(model, file):
+        file.write(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(joblib, "dump", disk_full)
+    status, _, err = run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)
+    assert status == 1 and "No space left on device" in err
+    assert Path("m.joblib").read_bytes() == before
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["m.joblib", "train.csv"]
+
+
+def test_help_and_version_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from ibdetect.cli import main\n"
+        "for argv in (['--help'], ['--version']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch' in sys.modules, 'sklearn' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-1] == "False False"
 
 
 # -- options ------------------------------------------------------------------
@@ -345,12 +404,21 @@ class OneErrorLine:
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
     ("fit train.csv --encoder resnet -o m", 2, "expected auto|cnn|mlp, got 'resnet' (see 'ibdetect fit --help')"),
     ("fit train.csv", 2, "the following arguments are required: -o/--output"),
+    ("fit train.csv -o train.csv", 1, "train.csv is also an input of this command; write to another file"),
+    ("score model.joblib train.csv --label-column label -o model.joblib", 1, "model.joblib is also an input"),
+    ("score model.joblib train.csv --label-column label -o ./train.csv", 1, "./train.csv is also an input"),
+    ("fit train.csv -o -", 1, "a model cannot be written to standard output"),
+    ("fit gap.csv -o m", 1, "gap.csv: column 2 has no name; only the first column may be unnamed"),
     ("", 2, "the following arguments are required: COMMAND"),
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
     monkeypatch.chdir(workdir)
+    inputs = {name: (workdir / name).read_bytes() for name in ("train.csv", "model.joblib")}
     assert run(capsys, argv) == (status, "", OneErrorLine(message))
     assert not (workdir / "m").exists() and not (workdir / "s").exists()
+    # Nothing was written over an input, and no temporary file was left.
+    assert {name: (workdir / name).read_bytes() for name in inputs} == inputs
+    assert not list(workdir.glob(".*.tmp"))
 
 
 def test_unexpected_exceptions_are_not_hidden(workdir, monkeypatch):

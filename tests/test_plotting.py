@@ -168,3 +168,20 @@ def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, ibdetect.plotting; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_plots_accept_a_pipeline_ending_in_the_detector(blobs):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, X_unseen = blobs
+    pipeline = make_pipeline(StandardScaler(), IBDeepDescription(**FAST)).fit(X, y)
+    ax = plot_embedding(pipeline, X, y)
+    # The embedding of the scaled rows, as the pipeline computes it.
+    by_hand = plot_embedding(pipeline[-1], pipeline[0].transform(X), y)
+    for drawn, expected in zip(ax.collections, by_hand.collections):
+        np.testing.assert_array_equal(drawn.get_offsets(), expected.get_offsets())
+    assert scatter_sizes(ax) == {"0": 40, "1": 40, "2": 40, "centres": 3}
+    ax = plot_training_curves(pipeline)
+    assert len(ax.lines[0].get_xdata()) == FAST["max_epochs"]
+    plot_score_histograms(pipeline, np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen))])
