@@ -241,7 +241,9 @@ class DeepDescriptionNet(_TensorBatchNet):
     module : DeepDescriptionModule class or instance
     criterion : DescriptionLoss class or instance, default=IBLoss
     **kwargs
-        Any other parameter of :class:`_TensorBatchNet` and ``skorch.NeuralNet``.
+        Any other ``skorch.NeuralNet`` parameter. The defaults differ from
+        NeuralNet's in ``train_split=None`` and in batches sliced from tensors,
+        shuffled on each training pass.
     """
 
     def __init__(self, module, *args, criterion=IBLoss, **kwargs):
@@ -379,7 +381,9 @@ class AutoencoderNet(_TensorBatchNet):
     module : Autoencoder class or instance
     criterion : torch loss class or instance, default=torch.nn.MSELoss
     **kwargs
-        Any other parameter of :class:`_TensorBatchNet` and ``skorch.NeuralNet``.
+        Any other ``skorch.NeuralNet`` parameter. The defaults differ from
+        NeuralNet's in ``train_split=None`` and in batches sliced from tensors,
+        shuffled on each training pass.
     """
 
     def __init__(self, module, *args, criterion=nn.MSELoss, **kwargs):
