@@ -5,6 +5,7 @@ ORDER = [
     "plot_embedding.py",
     "plot_compare_losses.py",
     "plot_grid_search.py",
+    "plot_false_alarms.py",
     "plot_known_anomalies.py",
     "plot_mnist_cnn.py",
     "plot_persistence.py",

@@ -17,9 +17,11 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch import nn
 
+from ._conformal import conformal_pvalues
 from ._labels import ANOMALY, encode_labels
 from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _LeadingSplit
 from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
@@ -192,6 +194,23 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``pretrain_epochs > 0``.
     device_ : str
         Device of the fitted network.
+    threshold_ : float
+        The distance (as ``anomaly_score_`` measures it) beyond which
+        ``predict`` flags a sample: ``-offset_``.
+    decision_scores_ : ndarray of shape (n_samples,)
+        ``decision_function`` of each sample given to ``fit``, in the order of
+        ``X``, held-out and known anomalies included: negative for anomalies,
+        as in scikit-learn (PyOD's attribute of this name is the other way
+        round, higher for anomalies). The network trained on most of these
+        samples, so they score as more normal than new samples would.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of each sample given to ``fit``, in the order of ``X``:
+        -1 for anomalies, +1 for normal samples (PyOD uses 1 and 0).
+    calibration_scores_ : ndarray of shape (n_calibration,)
+        Distances, as ``anomaly_score_`` measures them and sorted, of the
+        normal samples held out by ``validation_fraction``, which the network
+        never trained on: the reference of ``pvalues`` and
+        ``predict_proba``. Only when some were held out.
 
     See Also
     --------
@@ -335,7 +354,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
         # The net trains on the leading n_train samples and validates on the rest.
-        X, targets, n_train = self._hold_out(X, targets, seed)
+        X, targets, n_train, order = self._hold_out(X, targets, seed)
         self._check_n_neighbors(anomaly_score, targets[:n_train])
 
         normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
@@ -355,6 +374,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if anomaly_score == "knn":
             self.reference_embeddings_ = _subsample(embeddings[normal_train], MAX_REFERENCE_SAMPLES, seed)
         self.offset_ = -self._fit_threshold(embeddings, targets, n_train)
+        self._score_fit_data(embeddings, targets, n_train, order)
         return self
 
     def score_samples(self, X):
@@ -402,7 +422,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         labels : ndarray of shape (n_samples,)
             +1 for normal samples, -1 for anomalies.
         """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        return _outlier_labels(self.decision_function(X))
 
     def predict_class(self, X):
         """Known class of the nearest centre, whether the sample is normal or not.
@@ -433,6 +453,95 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             Columns in the order of ``classes_``.
         """
         return center_distances(self.transform(X), self.centers_)
+
+    def pvalues(self, X):
+        """Conformal p-value of each sample against the held-out normal samples.
+
+        The p-value is the share of the held-out normal samples
+        (``calibration_scores_``) lying at least as far from the normal data
+        as the sample: ``(1 + #{at least as far}) / (1 + n_calibration)``.
+        Flagging the samples with ``pvalues(X) <= alpha`` flags at most a
+        fraction ``alpha`` of new normal samples, on average over fits, when
+        new normal samples are exchangeable with the training data (drawn
+        from the same distribution, independently). The user guide's
+        "Calibrated false alarms" section says how much a single fit can
+        deviate, and how the number of held-out samples limits ``alpha``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        pvalues : ndarray of shape (n_samples,)
+            In ``(0, 1]``; small for anomalies. The smallest possible value is
+            ``1 / (n_calibration + 1)``.
+
+        Raises
+        ------
+        ValueError
+            When ``fit`` held out no normal sample (``validation_fraction=None``,
+            or classes too small to lose one): the guarantee needs samples the
+            network never trained on.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ibdetect import IBDeepDescription
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(0, 1, (400, 4))
+        >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
+        >>> len(detector.calibration_scores_)
+        40
+
+        A sample farther out than all 40 gets the smallest p-value, 1/41:
+
+        >>> detector.pvalues([[9, -9, 9, -9]]) * 41
+        array([1.])
+        """
+        check_is_fitted(self)
+        self._check_calibrated()
+        return conformal_pvalues(self.calibration_scores_, -self.score_samples(X))
+
+    @available_if(lambda detector: detector._can_calibrate())
+    def predict_proba(self, X):
+        """Probability-like anomaly degree of each sample, from its p-value.
+
+        Columns ``[normal, anomaly]``, as PyOD orders them: ``pvalues(X)`` and
+        ``1 - pvalues(X)``. The anomaly column is the share of held-out normal
+        samples that lie closer to the normal data than the sample, a rank
+        among normal samples. It is **not** the posterior probability that
+        the sample is an anomaly, which would depend on how common anomalies
+        are and what they look like, neither of which the model knows.
+        Available only when ``fit`` held out normal samples, as for
+        :meth:`pvalues`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Each row sums to 1.
+        """
+        pvalues = self.pvalues(X)
+        return np.column_stack([pvalues, 1.0 - pvalues])
+
+    @property
+    def threshold_(self):
+        """Distance, as ``anomaly_score_`` measures it, beyond which ``predict`` flags a sample.
+
+        It is ``-offset_``: ``score_samples`` is minus this distance.
+        """
+        check_is_fitted(self)
+        return -self.offset_
+
+    @property
+    def labels_(self):
+        """``predict`` of each sample given to ``fit``, in their order: -1 for anomalies, +1 otherwise."""
+        check_is_fitted(self)
+        return _outlier_labels(self.decision_scores_)
 
     def transform(self, X):
         """Embed samples, e.g. to plot them or to feed another estimator.
@@ -548,16 +657,17 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Hold out ``validation_fraction`` of each class (and of the known anomalies).
 
         Returns ``X`` and ``targets`` reordered so that the training samples
-        come first, each part in its original order, and the number of
-        training samples; all of them when nothing is held out.
+        come first, each part in its original order, the number of training
+        samples (all of them when nothing is held out), and the order: the
+        original row of each reordered one.
         """
         if self.validation_fraction is None:
-            return X, targets, len(X)
+            return X, targets, len(X), np.arange(len(X))
         held_out = _stratified_hold_out(targets, self.validation_fraction, np.random.RandomState(seed))
         if not np.any(held_out & (targets != ANOMALY)):
-            return X, targets, len(X)
+            return X, targets, len(X), np.arange(len(X))
         order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
-        return X[order], targets[order], int((~held_out).sum())
+        return X[order], targets[order], int((~held_out).sum()), order
 
     def _build_net(self, encoder, X_train, targets, validate, device):
         n_classes = len(self.classes_)
@@ -642,6 +752,36 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             return auto_threshold(self._distances_to_normal(self.reference_embeddings_, skip_self=True))
         return auto_threshold(self._distances_to_normal(embeddings[normal]))
 
+    def _score_fit_data(self, embeddings, targets, n_train, order):
+        """Set ``decision_scores_`` and, when samples were held out, ``calibration_scores_``.
+
+        ``embeddings`` and ``targets`` are in the order ``_hold_out`` made,
+        training samples first; ``order`` maps them back to the rows of ``X``.
+        """
+        distances = self._distances_to_normal(embeddings)
+        self.decision_scores_ = np.empty_like(distances)
+        self.decision_scores_[order] = -distances - self.offset_
+        held_out_normal = distances[n_train:][targets[n_train:] != ANOMALY]
+        if len(held_out_normal):
+            self.calibration_scores_ = np.sort(held_out_normal)
+
+    def _can_calibrate(self):
+        """Whether ``predict_proba`` is available: not yet fitted (so that it
+        raises ``NotFittedError``), or fitted with a calibration set."""
+        if hasattr(self, "offset_"):
+            self._check_calibrated()
+        return True
+
+    def _check_calibrated(self):
+        if not hasattr(self, "calibration_scores_"):
+            raise ValueError(
+                "P-values need normal samples held out of training, and this fit held "
+                f"out none (validation_fraction={self.validation_fraction!r}; a "
+                "fraction holds out nothing of a class smaller than 1 / fraction). "
+                "Refit with a validation_fraction that holds out samples, e.g. 0.2: "
+                "samples the network trained on would make every p-value too large."
+            )
+
     def _distances_to_normal(self, embeddings, skip_self=False):
         """Squared distance of each embedding to the normal data, as ``anomaly_score_`` measures it."""
         if self.anomaly_score_ == "knn":
@@ -649,6 +789,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
                 embeddings, self.reference_embeddings_, self.n_neighbors, skip_self=skip_self
             )
         return nearest_center_distances(embeddings, self.centers_)
+
+
+def _outlier_labels(decision):
+    """scikit-learn's outlier labels: -1 where ``decision`` is negative, +1 elsewhere."""
+    return np.where(decision < 0, -1, 1)
 
 
 def _warn_if_collapsed(distances):

@@ -128,3 +128,11 @@ def test_smoke_run_on_the_mnist_of_a_given_file(tmp_path):
     report = json.loads((tmp_path / "benchmarks.json").read_text())
     assert [(r["dataset"], r["method"]) for r in report["records"]] == [("mnist", "IsolationForest")]
     assert report["command"].startswith("python -m benchmarks.run --mnist")
+
+
+def test_known_class_splits_draw_the_rows_of_fixed_classes_afresh(labels):
+    splits = protocols.known_class_splits(labels, [0, 3], n_splits=3, seed=0)
+    assert len(splits) == 3
+    for split in splits:
+        check_split(split, labels, [0, 3])
+    assert not np.array_equal(splits[0].train, splits[1].train)

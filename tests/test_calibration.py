@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+from conftest import FAST, make_blobs
+
+from ibdetect import IBDeepDescription
+from ibdetect._conformal import conformal_pvalues
+
+
+def brute_force_pvalues(calibration, scores):
+    return np.array([(1 + np.sum(calibration >= score)) / (1 + len(calibration)) for score in scores])
+
+
+def test_conformal_pvalues_match_the_formula_with_ties():
+    rng = np.random.RandomState(0)
+    # Rounded to one decimal, so that many scores tie with calibration scores.
+    calibration = rng.normal(size=50).round(1)
+    scores = np.r_[rng.normal(size=200).round(1), calibration[:5], -10.0, 10.0]
+    np.testing.assert_allclose(conformal_pvalues(calibration, scores), brute_force_pvalues(calibration, scores))
+
+
+def test_conformal_pvalues_at_the_extremes():
+    calibration = np.array([3.0, 1.0, 2.0])
+    # Farther than every calibration score: 1/4; closer than all: 1; a tie
+    # counts as at least as far.
+    np.testing.assert_allclose(conformal_pvalues(calibration, [4.0, 0.0, 2.0]), [0.25, 1.0, 0.75])
+
+
+def test_pvalues_use_the_held_out_normal_samples(fitted_blobs):
+    detector, (X, _, X_unseen) = fitted_blobs
+    # A tenth of each class of 40, rounded down.
+    assert len(detector.calibration_scores_) == 3 * 4
+    assert np.all(np.diff(detector.calibration_scores_) >= 0)
+    X_all = np.vstack([X, X_unseen])
+    expected = brute_force_pvalues(detector.calibration_scores_, -detector.score_samples(X_all))
+    np.testing.assert_allclose(detector.pvalues(X_all), expected)
+
+
+def test_pvalues_lie_in_the_unit_interval_and_fall_with_the_distance(fitted_blobs):
+    detector, (X, _, X_unseen) = fitted_blobs
+    X_all = np.vstack([X, X_unseen])
+    pvalues = detector.pvalues(X_all)
+    assert np.all((pvalues > 0) & (pvalues <= 1))
+    by_distance = np.argsort(-detector.score_samples(X_all), kind="stable")
+    assert np.all(np.diff(pvalues[by_distance]) <= 0)
+    assert pvalues.min() == pytest.approx(1 / (len(detector.calibration_scores_) + 1))
+    assert np.median(detector.pvalues(X_unseen)) < np.median(detector.pvalues(X))
+
+
+def test_predict_proba_is_the_pvalue_and_its_complement(fitted_blobs):
+    detector, (X, _, X_unseen) = fitted_blobs
+    X_all = np.vstack([X, X_unseen])
+    proba = detector.predict_proba(X_all)
+    assert proba.shape == (len(X_all), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba[:, 0], detector.pvalues(X_all))
+
+
+def test_no_held_out_samples_no_pvalues(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(validation_fraction=None, **FAST).fit(X, y)
+    assert not hasattr(detector, "calibration_scores_")
+    with pytest.raises(ValueError, match="validation_fraction=None"):
+        detector.pvalues(X)
+    # predict_proba is absent, as scikit-learn's optional methods are.
+    assert not hasattr(detector, "predict_proba")
+
+
+def test_classes_too_small_to_hold_out_give_no_pvalues(blobs):
+    X, y, _ = blobs
+    # 0.02 of 40 samples rounds down to none.
+    detector = IBDeepDescription(validation_fraction=0.02, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction=0.02"):
+        detector.pvalues(X)
+
+
+def test_unfitted_pvalues_and_predict_proba_raise_not_fitted(blobs):
+    from sklearn.exceptions import NotFittedError
+
+    X, _, _ = blobs
+    for method in ("pvalues", "predict_proba"):
+        with pytest.raises(NotFittedError):
+            getattr(IBDeepDescription(), method)(X)
+
+
+def with_known_anomalies(blobs):
+    X, y, X_unseen = blobs
+    return np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen), dtype=int)]
+
+
+@pytest.mark.parametrize(
+    "validation_fraction, anomalies", [(None, False), (0.1, False), (0.25, False), (0.25, True)]
+)
+def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fraction, anomalies):
+    X, y = with_known_anomalies(blobs) if anomalies else blobs[:2]
+    # Shuffled, so that holding out a part reorders the rows in fit.
+    shuffle = np.random.RandomState(0).permutation(len(X))
+    X, y = X[shuffle], y[shuffle]
+    detector = IBDeepDescription(validation_fraction=validation_fraction, **FAST).fit(X, y)
+    # Embedding in other batches rounds float32 differently.
+    np.testing.assert_allclose(detector.decision_scores_, detector.decision_function(X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(detector.labels_, detector.predict(X))
+    np.testing.assert_array_equal(detector.labels_ == -1, -detector.score_samples(X) > detector.threshold_)
+    assert detector.threshold_ == -detector.offset_
+
+
+def test_flag_rate_of_new_normal_samples_is_about_alpha():
+    # Exchangeable data: the held-out half and the new samples come from the
+    # training distribution.
+    X, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=0)
+    X_new, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=1)
+    detector = IBDeepDescription(validation_fraction=0.5, **FAST).fit(X)
+    assert len(detector.calibration_scores_) == 1000
+    alpha = 0.1
+    flagged = np.mean(detector.pvalues(X_new) <= alpha)
+    # The rate varies with the 1,000 calibration samples and the 2,000 new
+    # ones, each by a binomial standard deviation of about 0.01.
+    assert abs(flagged - alpha) < 0.04
