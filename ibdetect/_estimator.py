@@ -767,20 +767,27 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def _can_calibrate(self):
         """Whether ``predict_proba`` is available: not yet fitted (so that it
-        raises ``NotFittedError``), or fitted with a calibration set."""
-        if hasattr(self, "offset_"):
-            self._check_calibrated()
+        raises ``NotFittedError``), or fitted with a calibration set.
+
+        ``hasattr(detector, "predict_proba")`` is then False for a detector
+        without one, as scikit-learn's tools expect, and the error says why.
+        """
+        if hasattr(self, "offset_") and not hasattr(self, "calibration_scores_"):
+            raise AttributeError(self._uncalibrated_message())
         return True
 
     def _check_calibrated(self):
         if not hasattr(self, "calibration_scores_"):
-            raise ValueError(
-                "P-values need normal samples held out of training, and this fit held "
-                f"out none (validation_fraction={self.validation_fraction!r}; a "
-                "fraction holds out nothing of a class smaller than 1 / fraction). "
-                "Refit with a validation_fraction that holds out samples, e.g. 0.2: "
-                "samples the network trained on would make every p-value too large."
-            )
+            raise ValueError(self._uncalibrated_message())
+
+    def _uncalibrated_message(self):
+        return (
+            "P-values need normal samples held out of training, and this fit held "
+            f"out none (validation_fraction={self.validation_fraction!r}; a "
+            "fraction holds out nothing of a class smaller than 1 / fraction). "
+            "Refit with a validation_fraction that holds out samples, e.g. 0.2: "
+            "samples the network trained on would make every p-value too large."
+        )
 
     def _distances_to_normal(self, embeddings, skip_self=False):
         """Squared distance of each embedding to the normal data, as ``anomaly_score_`` measures it."""

@@ -61,8 +61,11 @@ def test_no_held_out_samples_no_pvalues(blobs):
     assert not hasattr(detector, "calibration_scores_")
     with pytest.raises(ValueError, match="validation_fraction=None"):
         detector.pvalues(X)
-    # predict_proba is absent, as scikit-learn's optional methods are.
+    # predict_proba is absent, as scikit-learn's optional methods are, and
+    # reaching for it says why.
     assert not hasattr(detector, "predict_proba")
+    with pytest.raises(AttributeError, match="validation_fraction=None"):
+        detector.predict_proba(X)
 
 
 def test_classes_too_small_to_hold_out_give_no_pvalues(blobs):
