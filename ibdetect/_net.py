@@ -3,8 +3,8 @@
 :class:`DeepDescriptionModule` holds the encoder and the centres, so that skorch
 moves, saves and restores them together. :class:`DeepDescriptionNet` is a
 skorch ``NeuralNet`` whose loss needs the centres: it initialises them from a
-first forward pass, logs the parts of the loss per epoch and stops on a
-non-finite loss. The nets train and embed; measuring distances from the
+first forward pass, logs the parts of the loss per epoch and stops on a loss
+that diverges. The nets train and embed; measuring distances from the
 embeddings is the estimator's job. Batches are slices of tensors, drawn
 without any per-sample Python work, so a training epoch costs about what a
 hand-written loop does.
@@ -25,6 +25,11 @@ __all__ = ["Autoencoder", "AutoencoderNet", "DeepDescriptionModule", "DeepDescri
 # Deep SVDD's fix: a fixed centre coordinate this close to zero is moved to
 # +-eps, since zero coordinates are trivially matched by zero weights.
 CENTER_EPS = 0.1
+
+# A training batch loss this many times the first one has diverged. Far too
+# high a learning rate makes the loss jump by orders of magnitude after the
+# first steps, and it can stay finite for a whole fit.
+DIVERGENCE_FACTOR = 1e6
 
 
 class DeepDescriptionModule(nn.Module):
@@ -165,12 +170,13 @@ class _TensorBatchIterator:
 
 
 class _TensorBatchNet(NeuralNet):
-    """skorch ``NeuralNet`` fed with tensor slices, that stops on a non-finite loss.
+    """skorch ``NeuralNet`` fed with tensor slices, that stops on a diverging loss.
 
     The defaults differ from NeuralNet's in ``train_split=None``,
     ``iterator_train`` and ``iterator_valid`` (:class:`_TensorBatchIterator`) and
-    ``iterator_train__shuffle=True``. A non-finite batch loss stops training
-    with a ``FloatingPointError`` naming the epoch.
+    ``iterator_train__shuffle=True``. A batch loss that is not finite, or a
+    training batch loss more than ``DIVERGENCE_FACTOR`` times the first one of
+    the fit, stops training with a ``FloatingPointError`` naming the epoch.
 
     Parameters
     ----------
@@ -215,13 +221,28 @@ class _TensorBatchNet(NeuralNet):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         key = "train_loss" if training else "valid_loss"
-        loss = self.history[-1, "batches", -1, key]
-        if not np.isfinite(loss):
+        problem = self._divergence(key, self.history[-1, "batches", -1, key])
+        if problem is not None:
             raise FloatingPointError(
-                f"The {key} became {loss} at epoch {len(self.history)}, batch "
+                f"The {key} {problem} at epoch {len(self.history)}, batch "
                 f"{len(self.history[-1, 'batches'])}. Training diverged; lower lr, "
                 "scale the input features, or raise weight_decay."
             )
+
+    def _divergence(self, key, loss):
+        """What is wrong with the batch loss ``loss``, or None when it looks sane."""
+        if not np.isfinite(loss):
+            return f"became {loss}"
+        first = self._first_batch_loss() if key == "train_loss" else None
+        if first is not None and first > 0 and loss > DIVERGENCE_FACTOR * first:
+            return f"grew to {loss:.3g}, over {DIVERGENCE_FACTOR:.0e} times the first batch's {first:.3g},"
+        return None
+
+    def _first_batch_loss(self):
+        # The loss of the network as initialised, before any step: the scale
+        # a sane training stays below.
+        batches = self.history[0].get("batches", [])
+        return batches[0].get("train_loss") if batches else None
 
 
 class DeepDescriptionNet(_TensorBatchNet):

@@ -457,3 +457,10 @@ def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
     assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+@pytest.mark.parametrize("lr", [1e3, 1e7])
+def test_loss_that_grows_without_bound_is_divergence(blobs, lr):
+    X, y, _ = blobs
+    with pytest.raises(FloatingPointError, match="over 1e\\+06 times the first batch's"):
+        IBDeepDescription(**{**FAST, "lr": lr}).fit(X, y)
