@@ -464,3 +464,38 @@ def test_loss_that_grows_without_bound_is_divergence(blobs, lr):
     X, y, _ = blobs
     with pytest.raises(FloatingPointError, match="over 1e\\+06 times the first batch's"):
         IBDeepDescription(**{**FAST, "lr": lr}).fit(X, y)
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+# name: (parameters that make fit fail, the error, whether the failure is
+# patched in after training)
+FAILURES = {
+    "divergence": ({"lr": 1e20}, FloatingPointError, False),
+    "too many neighbours": ({"anomaly_score": "knn", "n_neighbors": 500}, ValueError, False),
+    "interrupt after training": ({}, KeyboardInterrupt, True),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure):
+    X, y, X_unseen = blobs
+    bad_params, error, after_training = FAILURES[failure]
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    expected = detector.decision_function(X_unseen)
+    attributes = dict(vars(detector))
+    unfitted = IBDeepDescription(**{**FAST, **bad_params})
+    if after_training:
+        monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupt)
+    with pytest.raises(error):
+        detector.set_params(**bad_params).fit(X, y)
+    with pytest.raises(error):
+        unfitted.fit(X, y)
+    monkeypatch.undo()
+    detector.set_params(**{name: IBDeepDescription().get_params()[name] for name in bad_params})
+    assert vars(detector).keys() == attributes.keys()
+    assert all(vars(detector)[name] is value for name, value in attributes.items() if name.endswith("_"))
+    np.testing.assert_array_equal(detector.decision_function(X_unseen), expected)
+    assert not [name for name in vars(unfitted) if name.endswith("_")]
