@@ -192,6 +192,9 @@ def workdir(tmp_path_factory):
     write_csv(folder / "nan.csv", ["a", "b"], [[1, "nan"], [2, 3], [4, 5]])
     write_csv(folder / "twice.csv", ["a", "b", "a"], [[1, 2, 3]])
     write_csv(folder / "renamed.csv", ["f0", "f1", "f2", "g3"], X.tolist())
+    extreme = X.copy()
+    extreme[5, 2] = 1e12
+    write_labelled_csv(folder / "extreme.csv", extreme, y)
     (folder / "empty.csv").write_text("")
     (folder / "binary.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     (folder / "data.txt").write_text("1,2\n")
@@ -337,6 +340,8 @@ class OneErrorLine:
     ("info random.bin", 1, "random.bin is not a model file\n"),
     ("info foreign.joblib", 1, "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
     ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
+    ("fit train.csv --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
+    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none -o m", 1, "the embedding collapsed"),
     ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),

@@ -357,6 +357,17 @@ def test_collapsed_embedding_warns(blobs):
         IBDeepDescription(encoder=ConstantEncoder, max_epochs=1, random_state=0).fit(X)
 
 
+@pytest.mark.parametrize("value", [1e12, -1e20])
+def test_one_extreme_feature_value_collapsing_the_rest_warns(blobs, value):
+    # Batch normalisation scales by the outlier, which squeezes every other
+    # sample onto one point; the outlier itself still lies far out.
+    X, y, _ = blobs
+    X = X.copy()
+    X[5, 2] = value
+    with pytest.warns(EmbeddingCollapseWarning, match="extreme feature values"):
+        IBDeepDescription(**FAST).fit(X, y)
+
+
 def test_healthy_fit_does_not_warn(blobs):
     X, y, _ = blobs
     with warnings.catch_warnings():

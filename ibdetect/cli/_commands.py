@@ -20,7 +20,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .. import demo
-from .._estimator import IBDeepDescription
+from .._estimator import EmbeddingCollapseWarning, IBDeepDescription
 from ..io import read_data
 from ._errors import CommandError
 from ._options import add_estimator_options, format_value
@@ -54,7 +54,10 @@ def fit(args):
     if args.verbose:
         params["verbose"] = 1
     model = IBDeepDescription(**params)
-    with _estimator_errors(f"cannot fit a model on {args.data}"):
+    with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings():
+        # A collapsed model scores every row alike: saving it would only
+        # move the failure to whoever uses the scores.
+        warnings.simplefilter("error", EmbeddingCollapseWarning)
         model.fit(data.X, data.y)
     if data.feature_names is not None:
         # What fit records from a DataFrame's columns: the model then checks
@@ -278,10 +281,10 @@ def _write_atomically(path, write, binary):
 
 @contextmanager
 def _estimator_errors(context):
-    """Report the estimator's rejection of parameters or data as a CommandError."""
+    """Report the estimator's rejection of parameters or data, or a failed training, as a CommandError."""
     try:
         yield
-    except (ValueError, FloatingPointError) as exc:
+    except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         raise CommandError(f"{context}: {_first_line(exc)}") from None
 
 
