@@ -26,7 +26,7 @@ from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, 
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 
-__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
+__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning"]
 
 # The label of the single centre when normal samples carry no class labels:
 # scikit-learn's inlier label.
@@ -45,6 +45,10 @@ COLLAPSE_SPREAD = 1e-3
 
 class EmbeddingCollapseWarning(UserWarning):
     """The network maps most training samples to (almost) the same point."""
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training stopped early on a keyboard interrupt; the fit used what was learned."""
 
 
 class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator):
@@ -306,7 +310,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Train the encoder and centres on normal data.
 
         A fit that raises leaves the detector as it was: a fitted detector
-        keeps its previous model, an unfitted one stays unfitted.
+        keeps its previous model, an unfitted one stays unfitted. A keyboard
+        interrupt (Ctrl-C) during training stops it early: the fit then
+        completes on what the network learned and warns with
+        :class:`TrainingInterruptedWarning`.
 
         Parameters
         ----------
@@ -343,7 +350,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             if self.pretrain_epochs:
                 self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
             self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
-            self.net_.fit(X, targets)
+            self._train(X, targets)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
         self.anomaly_score_ = anomaly_score
 
@@ -536,7 +543,28 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             device=device,
             verbose=self.verbose,
         )
-        return autoencoder.fit(X_normal).history
+        autoencoder.fit(X_normal)
+        if autoencoder.training_interrupted_:
+            # Nothing of the description is trained yet: stop the whole fit.
+            raise KeyboardInterrupt
+        return autoencoder.history
+
+    def _train(self, X, targets):
+        """Train ``net_``; on a keyboard interrupt, keep what it learned and warn.
+
+        An interrupt before the centres were placed leaves nothing to keep:
+        it then propagates and the fit changes nothing.
+        """
+        self.net_.fit(X, targets)
+        if not self.net_.training_interrupted_:
+            return
+        if not self.net_.module_.centers_initialized:
+            raise KeyboardInterrupt
+        warnings.warn(
+            f"Training was interrupted in epoch {len(self.net_.history)} of {self.max_epochs}; "
+            "the detector is fitted on what the network learned until then.",
+            TrainingInterruptedWarning,
+        )
 
     def _hold_out(self, X, targets, seed):
         """Hold out ``validation_fraction`` of each class (and of the known anomalies).

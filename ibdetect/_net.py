@@ -10,6 +10,10 @@ without any per-sample Python work, so a training epoch costs about what a
 hand-written loop does.
 """
 
+import signal
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -178,6 +182,11 @@ class _TensorBatchNet(NeuralNet):
     training batch loss more than ``DIVERGENCE_FACTOR`` times the first one of
     the fit, stops training with a ``FloatingPointError`` naming the epoch.
 
+    skorch ends training quietly on a ``KeyboardInterrupt``, whether Ctrl-C
+    or a callback such as ``EarlyStopping`` raised it. After ``fit`` or
+    ``partial_fit``, ``training_interrupted_`` says whether it was Ctrl-C
+    (SIGINT, noted when training runs in the main thread).
+
     Parameters
     ----------
     module : torch.nn.Module class or instance
@@ -217,6 +226,15 @@ class _TensorBatchNet(NeuralNet):
         if isinstance(X, (_TensorDataset, Subset)):
             return X
         return _TensorDataset(X, y)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # partial_fit swallows a KeyboardInterrupt and returns as if training
+        # had finished. Callbacks raise one on purpose to stop training early
+        # (EarlyStopping does), so only the signal itself tells that the user
+        # pressed Ctrl-C.
+        self.training_interrupted_ = False
+        with _noting_interrupts(self):
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
@@ -281,6 +299,12 @@ class DeepDescriptionNet(_TensorBatchNet):
         parts = torch.stack([terms.compactness, terms.separation, terms.anomaly]).detach()
         sums, count = self._term_sums_.get(training, (0.0, 0))
         self._term_sums_[training] = (sums + parts * batch_size, count + batch_size)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        # An interrupted epoch leaves its sums behind; no device tensor may
+        # stay to be pickled.
+        self._term_sums_ = {}
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
@@ -408,6 +432,29 @@ class AutoencoderNet(_TensorBatchNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, X.to(self.device).flatten(1))
+
+
+@contextmanager
+def _noting_interrupts(net):
+    """Set ``net.training_interrupted_`` when SIGINT arrives, then handle it as before.
+
+    Python lets only the main thread set signal handlers; elsewhere, and
+    when SIGINT is ignored or left to the system, nothing changes.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def note_and_pass_on(signum, frame):
+        net.training_interrupted_ = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note_and_pass_on)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _away_from_zero(centers, eps):

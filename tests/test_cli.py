@@ -2,6 +2,7 @@ import argparse
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from numbers import Integral, Real
@@ -366,6 +367,39 @@ def test_unexpected_exceptions_are_not_hidden(workdir, monkeypatch):
     monkeypatch.setattr(IBDeepDescription, "fit", broken_fit)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["fit", str(workdir / "train.csv"), "-o", str(workdir / "m")])
+
+
+def press_ctrl_c_in_epoch_2(monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    on_epoch_end = DeepDescriptionNet.on_epoch_end
+
+    def interrupted(self, net, **kwargs):
+        on_epoch_end(self, net, **kwargs)
+        if len(self.history) == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(DeepDescriptionNet, "on_epoch_end", interrupted)
+
+
+def press_ctrl_c_after_training(monkeypatch):
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupted)
+
+
+@pytest.mark.parametrize("press_ctrl_c, message", [
+    (press_ctrl_c_in_epoch_2, "training was interrupted; nothing was written"),
+    (press_ctrl_c_after_training, "interrupted; nothing was written"),
+])
+def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_ctrl_c, message):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    press_ctrl_c(monkeypatch)
+    status, out, err = run(capsys, "fit train.csv --label-column label -o m --max-epochs 4")
+    assert (status, out, err) == (130, "", OneErrorLine(message))
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["train.csv"]
 
 
 # -- help, version, demo, console script ----------------------------------------

@@ -1,12 +1,14 @@
+import signal
 import warnings
 
 import numpy as np
 import pytest
 import torch
 from conftest import FAST
+from skorch.callbacks import Callback
 from torch import nn
 
-from ibdetect import EmbeddingCollapseWarning, IBDeepDescription
+from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ibdetect.encoders import CNNEncoder
 from ibdetect.metrics import anomaly_roc_auc_score
 
@@ -233,7 +235,10 @@ def test_skorch_callbacks_are_used(blobs):
 
     X, y, _ = blobs
     stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=1e9)
-    detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
+    with warnings.catch_warnings():
+        # EarlyStopping stops training with a KeyboardInterrupt of its own.
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
     assert len(detector.net_.history) < 30
     assert stopper.misses_ == 0  # the user's callback is copied, not trained
 
@@ -510,3 +515,35 @@ def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure):
     assert all(vars(detector)[name] is value for name, value in attributes.items() if name.endswith("_"))
     np.testing.assert_array_equal(detector.decision_function(X_unseen), expected)
     assert not [name for name in vars(unfitted) if name.endswith("_")]
+
+
+class InterruptAtEpoch(Callback):
+    """Presses Ctrl-C at the end of an epoch: sends SIGINT, which raises KeyboardInterrupt."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_interrupted_training_warns_and_completes_the_fit(blobs):
+    X, y, X_unseen = blobs
+    with pytest.warns(TrainingInterruptedWarning, match="interrupted in epoch 2 of 5"):
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+    assert len(detector.net_.history) == 2
+    np.testing.assert_array_equal(detector.centers_, detector.net_.module_.centers.detach().numpy())
+    assert np.isfinite(detector.offset_) and len(detector.reference_embeddings_) > 0
+    assert roc_auc(detector, X, X_unseen) > 0.9
+
+
+def test_interrupt_before_the_centres_are_placed_stops_the_fit(blobs, monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    X, y, _ = blobs
+    monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", lambda *args: signal.raise_signal(signal.SIGINT))
+    detector = IBDeepDescription(**FAST)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(X, y)
+    assert not [name for name in vars(detector) if name.endswith("_")]

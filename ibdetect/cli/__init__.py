@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from .. import __version__
-from ._errors import CommandError, UsageError
+from ._errors import CommandError, Interrupted, UsageError
 
 __all__ = ["main"]
 
@@ -120,8 +120,9 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 when the command failed, 2 when the arguments do not parse.
-        ``--help`` and ``--version`` exit through ``SystemExit``.
+        0 on success, 1 when the command failed, 2 when the arguments do not
+        parse, 130 when Ctrl-C stopped it. ``--help`` and ``--version`` exit
+        through ``SystemExit``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -129,6 +130,8 @@ def main(argv=None):
         args.run(args)
     except CommandError as exc:
         return _report(str(exc), exc.exit_status)
+    except KeyboardInterrupt:
+        return _report("interrupted; nothing was written", Interrupted.exit_status)
     except OSError as exc:
         message = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
         return _report(message, 1)

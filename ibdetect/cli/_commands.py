@@ -20,9 +20,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .. import demo
-from .._estimator import EmbeddingCollapseWarning, IBDeepDescription
+from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ..io import read_data
-from ._errors import CommandError
+from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
@@ -55,9 +55,10 @@ def fit(args):
         params["verbose"] = 1
     model = IBDeepDescription(**params)
     with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings():
-        # A collapsed model scores every row alike: saving it would only
-        # move the failure to whoever uses the scores.
+        # A collapsed model scores every row alike, and an interrupted one is
+        # not what was asked for: saving either would hide the failure.
         warnings.simplefilter("error", EmbeddingCollapseWarning)
+        warnings.simplefilter("error", TrainingInterruptedWarning)
         model.fit(data.X, data.y)
     if data.feature_names is not None:
         # What fit records from a DataFrame's columns: the model then checks
@@ -284,6 +285,8 @@ def _estimator_errors(context):
     """Report the estimator's rejection of parameters or data, or a failed training, as a CommandError."""
     try:
         yield
+    except TrainingInterruptedWarning:
+        raise Interrupted("training was interrupted; nothing was written") from None
     except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         raise CommandError(f"{context}: {_first_line(exc)}") from None
 
