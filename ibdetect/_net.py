@@ -300,6 +300,13 @@ class DeepDescriptionNet(_TensorBatchNet):
         sums, count = self._term_sums_.get(training, (0.0, 0))
         self._term_sums_[training] = (sums + parts * batch_size, count + batch_size)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        # Read from the targets of each fit, not when the centres are placed:
+        # centres restored from a checkpoint or kept from an earlier fit skip
+        # that step.
+        self._has_anomalies_ = y is not None and bool(torch.as_tensor(y).eq(ANOMALY).any())
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
         # An interrupted epoch leaves its sums behind; no device tensor may
@@ -338,11 +345,9 @@ class DeepDescriptionNet(_TensorBatchNet):
         n_centers, dim = module.centers.shape
         sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
         counts = torch.zeros(n_centers, dtype=torch.float64, device=self.device)
-        self._has_anomalies_ = False
         for X_batch, y_batch in self.get_iterator(dataset, training=False):
             target = y_batch.to(self.device)
             normal = target != ANOMALY
-            self._has_anomalies_ |= bool((~normal).any())
             embeddings = self.evaluation_step((X_batch, y_batch)).double()
             sums.index_add_(0, target[normal], embeddings[normal])
             counts.index_add_(0, target[normal], torch.ones_like(target[normal], dtype=torch.float64))

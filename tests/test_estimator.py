@@ -547,3 +547,20 @@ def test_interrupt_before_the_centres_are_placed_stops_the_fit(blobs, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         detector.fit(X, y)
     assert not [name for name in vars(detector) if name.endswith("_")]
+
+
+@pytest.mark.parametrize("with_anomalies", [False, True])
+def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies):
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    X, y, X_unseen = blobs
+    if with_anomalies:
+        X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
+    checkpoint = Checkpoint(dirname=str(tmp_path), monitor=None)
+    callbacks = [checkpoint, LoadInitState(checkpoint)]
+    first = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
+    # The second fit starts from the saved weights, centres and history.
+    resumed = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
+    assert len(resumed.net_.history) == 2 * FAST["max_epochs"]
+    assert ("train_anomaly" in resumed.net_.history[-1]) == with_anomalies
+    assert resumed.net_.history[-1, "train_loss"] < first.net_.history[-1, "train_loss"]
