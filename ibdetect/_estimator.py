@@ -163,6 +163,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Seeds weight initialisation and batch order. With an int, refitting on
         the CPU gives bit-identical results. torch's global random state is left
         untouched.
+    warm_start : bool, default=False
+        When True and the detector is fitted, ``fit`` continues training its
+        network (weights and centres, with a fresh optimiser) for
+        ``max_epochs`` more epochs on the data it is given, then places the
+        threshold and the k-NN reference anew; the training history goes on
+        where it ended. The data must have the same features and classes, and
+        the other parameters must build the same network. When False, or
+        before the first fit, ``fit`` trains a new network.
     verbose : int, default=0
         0 prints nothing; 1 prints one line per epoch with the loss and its
         parts.
@@ -251,6 +259,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
         "random_state": ["random_state"],
+        "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -279,6 +288,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         contamination="auto",
         device="auto",
         random_state=None,
+        warm_start=False,
         verbose=0,
     ):
         self.encoder = encoder
@@ -303,6 +313,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.contamination = contamination
         self.device = device
         self.random_state = random_state
+        self.warm_start = warm_start
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -313,7 +324,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         keeps its previous model, an unfitted one stays unfitted. A keyboard
         interrupt (Ctrl-C) during training stops it early: the fit then
         completes on what the network learned and warns with
-        :class:`TrainingInterruptedWarning`.
+        :class:`TrainingInterruptedWarning`. With ``warm_start=True``, a
+        fitted detector trains on from where its network stopped.
 
         Parameters
         ----------
@@ -330,10 +342,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self : IBDeepDescription
             The fitted detector.
         """
+        # What a warm start continues from: taken before the fit drops it, and
+        # only read, so that a fit that fails leaves it intact.
+        previous = copy.copy(self) if self.warm_start and hasattr(self, "net_") else None
         with _all_or_nothing(self):
-            return self._fit(X, y)
+            return self._fit(X, y, previous)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, previous=None):
         # Data checks first: nothing here needs a trained network.
         X, targets = self._validate_training_data(X, y)
         input_shape = self._check_input_shape()
@@ -347,10 +362,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
-            if self.pretrain_epochs:
+            if self.pretrain_epochs and previous is None:
                 self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
             self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
-            self._train(X, targets)
+            self._train(X, targets, previous)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
         self.anomaly_score_ = anomaly_score
 
@@ -549,20 +564,26 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             raise KeyboardInterrupt
         return autoencoder.history
 
-    def _train(self, X, targets):
-        """Train ``net_``; on a keyboard interrupt, keep what it learned and warn.
+    def _train(self, X, targets, previous):
+        """Train ``net_``, from scratch or on from the network of ``previous``.
 
-        An interrupt before the centres were placed leaves nothing to keep:
-        it then propagates and the fit changes nothing.
+        On a keyboard interrupt, keep what the network learned and warn. An
+        interrupt before the centres were placed leaves nothing to keep: it
+        then propagates and the fit changes nothing.
         """
-        self.net_.fit(X, targets)
+        if previous is None:
+            self.net_.fit(X, targets)
+        else:
+            self._continue_from(previous)
+            self.net_.partial_fit(X, targets)
         if not self.net_.training_interrupted_:
             return
         if not self.net_.module_.centers_initialized:
             raise KeyboardInterrupt
         warnings.warn(
             f"Training was interrupted in epoch {len(self.net_.history)} of {self.max_epochs}; "
-            "the detector is fitted on what the network learned until then.",
+            "the detector is fitted on what the network learned until then. Fit again "
+            "with warm_start=True to train on.",
             TrainingInterruptedWarning,
         )
 
@@ -622,6 +643,28 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
                 f"encoder must build a torch.nn.Module, got {type(encoder).__name__}."
             )
         return encoder
+
+    def _continue_from(self, previous):
+        """Initialise ``net_`` with the weights, centres and history of ``previous``, an earlier fit."""
+        if previous.n_features_in_ != self.n_features_in_ or not np.array_equal(previous.classes_, self.classes_):
+            raise ValueError(
+                f"warm_start=True continues the previous fit, which had {previous.n_features_in_} "
+                f"features and classes {previous.classes_.tolist()}; this data has "
+                f"{self.n_features_in_} and {self.classes_.tolist()}. Set warm_start=False to start over."
+            )
+        self.net_.initialize()
+        try:
+            self.net_.module_.load_state_dict(previous.net_.module_.state_dict())
+        except RuntimeError as exc:
+            # torch lists each mismatch on a line of its own after a heading.
+            mismatch = str(exc).strip().splitlines()[-1].strip().rstrip(".")
+            raise ValueError(
+                "warm_start=True continues the previous network, but the parameters now build a "
+                f"different one ({mismatch}). Set warm_start=False to start over."
+            ) from None
+        self.net_.history = copy.deepcopy(previous.net_.history)
+        if hasattr(previous, "pretrain_history_"):
+            self.pretrain_history_ = previous.pretrain_history_
 
     def _criterion_params(self, targets):
         common = {"criterion__anomaly_weight": self.anomaly_weight}

@@ -564,3 +564,58 @@ def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies):
     assert len(resumed.net_.history) == 2 * FAST["max_epochs"]
     assert ("train_anomaly" in resumed.net_.history[-1]) == with_anomalies
     assert resumed.net_.history[-1, "train_loss"] < first.net_.history[-1, "train_loss"]
+
+
+def test_warm_start_trains_on_from_the_fitted_network(blobs, monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    first_net = detector.net_
+    first_losses = [row["train_loss"] for row in first_net.history]
+    # The centres are kept, not placed anew on the current embedding.
+    monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", interrupt)
+    detector.set_params(warm_start=True).fit(X, y)
+    losses = [row["train_loss"] for row in detector.net_.history]
+    assert losses[: FAST["max_epochs"]] == first_losses and len(losses) == 2 * FAST["max_epochs"]
+    assert losses[FAST["max_epochs"]] < first_losses[0]
+    # The first network is left as it was.
+    assert detector.net_ is not first_net and len(first_net.history) == FAST["max_epochs"]
+    # The reference (and the threshold) come from the network as it is now.
+    embeddings = {tuple(row) for row in detector.transform(X)}
+    assert all(tuple(row) in embeddings for row in detector.reference_embeddings_)
+
+
+def test_warm_start_resumes_an_interrupted_fit(blobs):
+    X, y, _ = blobs
+    with pytest.warns(TrainingInterruptedWarning):
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+    detector.set_params(callbacks=None, warm_start=True).fit(X, y)
+    assert len(detector.net_.history) == 2 + FAST["max_epochs"]
+
+
+def test_warm_start_before_the_first_fit_trains_a_new_network(blobs):
+    X, y, _ = blobs
+    cold = IBDeepDescription(**FAST).fit(X, y)
+    warm = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    np.testing.assert_array_equal(warm.decision_function(X), cold.decision_function(X))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda X, y: (X, np.where(y == 2, 5, y)), "which had 6 features and classes \\[0, 1, 2\\]"),
+    (lambda X, y: (X[:, :5], y), "this data has 5 and"),
+])
+def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change, match):
+    X, y, _ = blobs
+    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    expected = detector.decision_function(X)
+    with pytest.raises(ValueError, match=match):
+        detector.fit(*change(X, y))
+    np.testing.assert_array_equal(detector.decision_function(X), expected)
+
+
+def test_warm_start_with_another_network_is_an_error(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=True continues the previous network.*size mismatch"):
+        detector.set_params(hidden_layer_sizes=(16,)).fit(X, y)
