@@ -18,6 +18,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import Callback
 from torch import nn
 
 from ._labels import ANOMALY, encode_labels
@@ -132,7 +133,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         sample, as with a few labelled samples per class, nothing is held
         out and the threshold is set on the training samples.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
+        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``, as
+        skorch takes them: instances, classes or ``(name, callback)`` pairs.
     anomaly_score : {"auto", "knn", "distance"}, default="auto"
         How far a sample lies from the normal data. ``"distance"``: the
         squared distance of its embedding to the nearest class centre.
@@ -158,7 +160,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         several times more often (on the digits demo: 23% instead of 1.6%).
     device : str, default="auto"
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
-        available, else ``"cpu"``. The chosen one is ``device_``.
+        available, else ``"cpu"``. The chosen one is ``device_``. A device
+        this machine cannot use is an error before any training.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. With an int, refitting on
         the CPU gives bit-identical results. torch's global random state is left
@@ -352,6 +355,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # Data checks first: nothing here needs a trained network.
         X, targets = self._validate_training_data(X, y)
         input_shape = self._check_input_shape()
+        self._check_priors()
+        _check_callbacks(self.callbacks)
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
@@ -676,14 +681,24 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return {"criterion": IBLoss, "criterion__beta": self.beta, "criterion__margin": self.margin, **common}
 
     def _class_priors(self, targets):
-        if self.priors is None:
+        priors = self._check_priors()
+        if priors is None:
             counts = np.bincount(targets[targets != ANOMALY], minlength=len(self.classes_))
             return counts / counts.sum()
-        priors = np.asarray(self.priors, dtype=np.float64)
-        if priors.shape != self.classes_.shape or (priors <= 0).any():
+        return priors
+
+    def _check_priors(self):
+        """``priors`` as an array of one positive value per class; None when unset or unused."""
+        if self.priors is None or self.loss == "svdd":
+            return None
+        try:
+            priors = np.asarray(self.priors, dtype=np.float64)
+        except (TypeError, ValueError):
+            priors = None
+        if priors is None or priors.shape != self.classes_.shape or not np.all(np.isfinite(priors) & (priors > 0)):
             raise ValueError(
-                f"priors must hold {len(self.classes_)} positive values, one per class "
-                f"in classes_, got {self.priors!r}."
+                f"priors must hold {len(self.classes_)} positive, finite values, one per "
+                f"class in classes_, got {self.priors!r}."
             )
         return priors
 
@@ -754,6 +769,22 @@ def _all_or_nothing(estimator):
         raise
 
 
+def _check_callbacks(callbacks):
+    """Raise a TypeError naming ``callbacks`` unless it holds skorch callbacks, as skorch takes them."""
+    for item in callbacks or []:
+        # skorch takes a callback, its class, or a (name, callback) pair, and
+        # skips a pair whose callback is None.
+        name, callback = item if isinstance(item, (tuple, list)) and len(item) == 2 else (None, item)
+        if name is not None and not isinstance(name, str):
+            callback = item
+        is_callback = isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))
+        if not (is_callback or (callback is None and name is not None)):
+            raise TypeError(
+                "callbacks must hold skorch callbacks (instances or subclasses of "
+                f"skorch.callbacks.Callback) or (name, callback) pairs, got {item!r}."
+            )
+
+
 def _subsample(rows, max_rows, seed):
     """At most ``max_rows`` of ``rows``, drawn at random, in their original order."""
     if len(rows) <= max_rows:
@@ -800,13 +831,19 @@ def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
 def _embedding_dim(encoder, X_sample):
     """Size of the encoder's output, from one forward pass in evaluation mode."""
     was_training = encoder.training
-    embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
-    encoder.train(was_training)
-    if embeddings.ndim != 2:
+    try:
+        embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
+    except RuntimeError as exc:
+        # Most often a first layer sized for another number of features.
         raise ValueError(
-            f"The encoder must return embeddings of shape (n_samples, dim), got "
-            f"shape {tuple(embeddings.shape)}."
-        )
+            f"The encoder cannot embed a batch of shape {tuple(X_sample.shape)}: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
+    finally:
+        encoder.train(was_training)
+    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise ValueError(f"The encoder must return embeddings of shape (n_samples, dim), got {shape}.")
     return embeddings.shape[1]
 
 
@@ -819,6 +856,14 @@ def _resolve_device(device):
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    try:
+        torch.ones(1, device=resolved).sum().item()
+    except Exception as exc:
+        # A device torch names but cannot use here fails in many ways
+        # (RuntimeError, AssertionError, ...), each deep inside training.
+        raise ValueError(
+            f"device={device!r} cannot be used here ({str(exc).strip().splitlines()[0]}); use 'auto' or 'cpu'."
+        ) from None
     return device
 
 

@@ -322,6 +322,31 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
         IBDeepDescription(**{**FAST, **params}).fit(X, y)
 
 
+class WrongInputSize(nn.Module):
+    """Built for 5 features, whatever input_shape says."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.linear = nn.Linear(5, embedding_dim)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class ThreeDimensionalOutput(WrongInputSize):
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__(input_shape, embedding_dim)
+        self.linear = nn.Linear(input_shape[0], embedding_dim)
+
+    def forward(self, x):
+        return self.linear(x).unsqueeze(1)
+
+
+class TupleOutput(ThreeDimensionalOutput):
+    def forward(self, x):
+        return self.linear(x), x
+
+
 @pytest.mark.parametrize("params, match", [
     ({"encoder": "cnn"}, "needs input_shape"),
     ({"input_shape": (1, 2, 2)}, "holds 4 values"),
@@ -330,13 +355,39 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
     ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": [[16, 8]]}, "hidden_layer_sizes must hold positive integers"),
-    ({"priors": [0.5, 0.5]}, "priors must hold 3 positive values"),
+    ({"priors": [0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.nan, 0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.nan, 0.5, 0.5], "pretrain_epochs": 1}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.inf, 0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": ["a", "b", "c"]}, "priors must hold 3 positive, finite values"),
     ({"device": "gpu"}, "not a torch device"),
+    ({"device": "tpu"}, "not a torch device"),
+    ({"device": "meta"}, "device='meta' cannot be used here"),
+    ({"encoder": WrongInputSize}, "The encoder cannot embed a batch of shape \\(2, 6\\): mat1 and mat2"),
+    ({"encoder": WrongInputSize(input_shape=(6,), embedding_dim=3)}, "The encoder cannot embed a batch"),
+    ({"encoder": ThreeDimensionalOutput}, "must return embeddings of shape \\(n_samples, dim\\), got \\(2, 1, 8\\)"),
+    ({"encoder": TupleOutput}, "must return embeddings of shape \\(n_samples, dim\\), got tuple"),
 ])
 def test_inconsistent_parameters_are_clear_errors(blobs, params, match):
     X, y, _ = blobs
     with pytest.raises(ValueError, match=match):
         IBDeepDescription(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "cuda:7"])
+def test_a_device_this_machine_lacks_is_a_clear_error(blobs, device):
+    if torch.device(device).type == "cuda" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the device")
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=f"device='{device}'"):
+        IBDeepDescription(**{**FAST, "device": device}).fit(X, y)
+
+
+@pytest.mark.parametrize("callbacks", [[object()], ["EarlyStopping"], [("stop", 3)], [(1, None)]])
+def test_callbacks_that_are_not_skorch_callbacks_are_a_type_error(blobs, callbacks):
+    X, y, _ = blobs
+    with pytest.raises(TypeError, match="callbacks must hold skorch callbacks"):
+        IBDeepDescription(**{**FAST, "callbacks": callbacks}).fit(X, y)
 
 
 def test_non_finite_training_loss_names_the_epoch(blobs):
