@@ -106,6 +106,21 @@ def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     assert [row[2] for row in rows] == [str(label) for label in classes]
 
 
+def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, capsys):
+    pd = pytest.importorskip("pandas")
+    X, y = make_data()
+    labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
+    labels[[0, 25, 50]] = [" -1", "-1.0", "-1"]
+    write_labelled_csv("train.csv", X, labels)
+    assert run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)[0] == 0
+    from_cli = joblib.load("m.joblib")
+    params = {"max_epochs": 2, "hidden_layer_sizes": (16,), "embedding_dim": 4, "random_state": 0}
+    from_python = IBDeepDescription(**params).fit(pd.DataFrame(X, columns=FEATURES), labels)
+    # All three are known anomalies, not classes, to both.
+    assert from_cli.classes_.tolist() == from_python.classes_.tolist() == ["ant", "bee", "cat"]
+    np.testing.assert_array_equal(python_view(from_cli, X)[0], python_view(from_python, X)[0])
+
+
 def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys):
     X, y = make_data()
     write_csv("train.csv", ["a", "b", "c", "d", "e"], np.c_[X, y].tolist())
