@@ -217,6 +217,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     With one class the IB loss is exactly Deep SVDD's; divided by
     ``beta - 1`` it is Deep-MCDD's with ``mcdd_lambda = 1 / (beta - 1)``.
 
+    :func:`ibdetect.persistence.save` writes a fitted detector to a file that
+    :func:`ibdetect.persistence.load` reads without running code from it.
+    ``joblib.dump`` works too, but loading a pickle runs code that the file
+    chooses: load only pickles you trust.
+
     References
     ----------
     .. [1] S. Ando and A. Yamamoto, "Anomaly Detection via Few-Shot Learning on
@@ -631,6 +636,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             device=device,
             verbose=self.verbose,
         )
+
+    def _initialized_net(self, device):
+        """A net built as ``fit`` builds it for the fitted attributes, initialised but untrained.
+
+        Only ``n_features_in_`` and ``classes_`` (with the parameters) shape
+        it; trained weights are loaded into it afterwards. torch's global
+        random state is left as it was.
+        """
+        n_classes = len(self.classes_)
+        # One row per class: the criterion's class priors come out uniform,
+        # to be replaced with the trained state like every weight.
+        rows = np.zeros((n_classes, self.n_features_in_), dtype=np.float32)
+        with _seeded_torch(0, device):
+            encoder = self._build_encoder(self._check_input_shape())
+            net = self._build_net(encoder, rows, np.arange(n_classes), validate=False, device=device)
+            return net.initialize()
 
     def _build_encoder(self, input_shape):
         if isinstance(self.encoder, nn.Module):
