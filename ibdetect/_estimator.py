@@ -393,7 +393,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         The distance is to the nearest class centre, or to the
         ``n_neighbors``-th nearest training embedding with
-        ``anomaly_score="knn"``.
+        ``anomaly_score="knn"``. A sample so far out that the network's
+        float32 arithmetic overflows gets the lowest score a float64 holds.
 
         Parameters
         ----------
@@ -402,9 +403,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher means more normal.
+            Higher means more normal; always finite.
         """
-        return -self._distances_to_normal(self.transform(X))
+        distances = self._distances_to_normal(self.transform(X))
+        # An overflowed embedding gives an infinite or NaN distance; NaN would
+        # compare as normal in predict, so both become the farthest distance.
+        farthest = np.finfo(np.float64).max
+        return -np.nan_to_num(distances, nan=farthest, posinf=farthest)
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.

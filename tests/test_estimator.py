@@ -670,3 +670,15 @@ def test_warm_start_with_another_network_is_an_error(blobs):
     detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="warm_start=True continues the previous network.*size mismatch"):
         detector.set_params(hidden_layer_sizes=(16,)).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs):
+    # Found by the property tests: the float32 network turns this finite
+    # row into NaN, and a NaN score compared as normal in predict.
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    huge = np.array([[-1, -1, -1, -1, -1, 1]]) * float(np.finfo(np.float32).max)
+    assert not np.isfinite(detector.transform(huge)).all()
+    assert np.isfinite(detector.decision_function(huge)).all()
+    assert detector.predict(huge).tolist() == [-1]
