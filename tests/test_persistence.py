@@ -288,6 +288,18 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
     assert set(info.versions) == {"ibdetect", "numpy", "scikit-learn", "skorch", "torch"}
 
 
+def test_saved_tensors_are_cpu_copies(fitted):
+    # What save writes is moved off the model's device and shares no memory
+    # with it, so a model on a GPU saves as one on the CPU would.
+    from ibdetect.persistence import _tensors
+
+    detector, _ = fitted
+    tensors = _tensors(detector)
+    model_pointers = {value.data_ptr() for value in detector.net_.module_.state_dict().values()}
+    assert all(value.device.type == "cpu" for value in tensors.values())
+    assert not model_pointers & {value.data_ptr() for value in tensors.values()}
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_model_fitted_on_cuda_loads_on_the_cpu_from_the_safe_format(blobs, tmp_path):
     X, y, _ = blobs
