@@ -38,7 +38,9 @@ def _signed_log(Z):
 PREPROCESSING = {
     "none": [],
     "standard": [StandardScaler()],
-    f"robust, clip +-{CLIP:g}": [RobustScaler(), FunctionTransformer(np.clip, kw_args={"a_min": -CLIP, "a_max": CLIP})],
+    f"robust, clip +-{CLIP:g}": [
+        RobustScaler(), FunctionTransformer(np.clip, kw_args={"a_min": -CLIP, "a_max": CLIP})
+    ],
     "robust, signed log": [RobustScaler(), FunctionTransformer(_signed_log)],
 }
 

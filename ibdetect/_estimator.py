@@ -796,15 +796,15 @@ def _all_or_nothing(estimator):
 
 
 def _check_callbacks(callbacks):
-    """Raise a TypeError naming ``callbacks`` unless it holds skorch callbacks, as skorch takes them."""
+    """Raise a TypeError naming ``callbacks`` unless skorch would take each of them."""
     for item in callbacks or []:
-        # skorch takes a callback, its class, or a (name, callback) pair, and
-        # skips a pair whose callback is None.
-        name, callback = item if isinstance(item, (tuple, list)) and len(item) == 2 else (None, item)
-        if name is not None and not isinstance(name, str):
-            callback = item
-        is_callback = isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))
-        if not (is_callback or (callback is None and name is not None)):
+        # A callback, its class, or a (name, callback) pair, which skorch
+        # skips when the callback is None.
+        named = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+        callback = item[1] if named else item
+        if named and callback is None:
+            continue
+        if not (isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))):
             raise TypeError(
                 "callbacks must hold skorch callbacks (instances or subclasses of "
                 f"skorch.callbacks.Callback) or (name, callback) pairs, got {item!r}."

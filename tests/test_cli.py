@@ -231,9 +231,10 @@ def workdir(tmp_path_factory):
 
 def test_score_leaves_out_the_label_column_the_model_was_fitted_with(workdir, capsys, tmp_path):
     X, _ = make_data()
-    status, _, err = run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", tmp_path / "s.csv")
+    model = workdir / "model.ibdetect"
+    status, _, err = run(capsys, "score", model, workdir / "train.csv", "-o", tmp_path / "s.csv")
     assert (status, err) == (0, "")
-    np.testing.assert_array_equal(written_scores(tmp_path / "s.csv"), python_view(load(workdir / "model.ibdetect"), X)[0])
+    np.testing.assert_array_equal(written_scores(tmp_path / "s.csv"), python_view(load(model), X)[0])
 
 
 def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path):
@@ -243,7 +244,9 @@ def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path):
         status, _, err = run(capsys, "score --trust-pickle --label-column label", workdir / model, data,
                              "-o", tmp_path / f"{model}.csv")
         assert (status, err) == (0, "")
-    np.testing.assert_array_equal(written_scores(tmp_path / "model.ibdetect.csv"), written_scores(tmp_path / "model.joblib.csv"))
+    np.testing.assert_array_equal(
+        written_scores(tmp_path / "model.ibdetect.csv"), written_scores(tmp_path / "model.joblib.csv")
+    )
 
 
 class Payload:
@@ -424,7 +427,8 @@ class OneErrorLine:
      "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
     ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("fit train.csv --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
-    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none -o m", 1, "the embedding collapsed"),
+    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none -o m", 1,
+     "the embedding collapsed"),
     ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),

@@ -78,7 +78,9 @@ BAD_FITS = {
     "y of another length": lambda X, y, row, column: (X, y[: row % len(y)], {}),
     "only known anomalies": lambda X, y, row, column: (X, -np.ones(len(y), dtype=int), {}),
     "one sample": lambda X, y, row, column: (X[row % len(X):][:1], y[row % len(y):][:1], {}),
-    "more neighbours than samples": lambda X, y, row, column: (X, y, {"anomaly_score": "knn", "n_neighbors": 200 + row}),
+    "more neighbours than samples": lambda X, y, row, column: (
+        X, y, {"anomaly_score": "knn", "n_neighbors": 200 + row}
+    ),
     "divergence": lambda X, y, row, column: (X, y, {"lr": 1e20}),
 }
 

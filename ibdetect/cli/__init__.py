@@ -5,8 +5,8 @@ on a CSV, ``.npy`` or ``.npz`` file and saves it as a model file of
 :mod:`ibdetect.persistence`, which loads without running code. ``ibdetect
 score`` writes each row's decision function, -1/+1 prediction and nearest
 known class to a CSV, ``ibdetect info`` describes a saved model and
-``ibdetect demo`` runs the digits demo. Every estimator parameter that a shell can express is an option of
-``fit`` (see ``ibdetect fit --help``).
+``ibdetect demo`` runs the digits demo. Every estimator parameter that a
+shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 
 Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a

@@ -233,7 +233,8 @@ def load_model(path, trust_pickle=False):
     if head == MODEL_FILE_MAGIC:
         return _load_model_file(path)
     if not trust_pickle:
-        what = "a pickle (joblib) file" if head.startswith(PICKLE_MAGICS) else "not a model file written by 'ibdetect fit'"
+        is_pickle = head.startswith(PICKLE_MAGICS)
+        what = "a pickle (joblib) file" if is_pickle else "not a model file written by 'ibdetect fit'"
         raise CommandError(
             f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
