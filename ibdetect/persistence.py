@@ -26,8 +26,8 @@ import safetensors.torch
 import sklearn
 import skorch
 import torch
-from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
 from torch import nn
 
 from . import __version__
@@ -104,7 +104,6 @@ def save(model, file, *, metadata=None):
     >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X)
     >>> file = io.BytesIO()
     >>> save(detector, file)
-    >>> _ = file.seek(0)
     >>> loaded = load(file)
     >>> bool((loaded.decision_function(X) == detector.decision_function(X)).all())
     True
@@ -181,7 +180,6 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     >>> X = np.random.RandomState(0).normal(size=(50, 3))
     >>> file = io.BytesIO()
     >>> save(IBDeepDescription(max_epochs=2, random_state=0).fit(X), file)
-    >>> _ = file.seek(0)
     >>> load(file).device_
     'cpu'
     """
@@ -355,8 +353,6 @@ def _read(file, with_tensors=True):
     Anything but a model file of a format this version reads is a ValueError.
     """
     name = _file_name(file)
-    if hasattr(file, "seek"):
-        file.seek(0)
     try:
         with zipfile.ZipFile(file) as archive:
             header = json.loads(archive.read(HEADER_MEMBER).decode("utf-8"))
