@@ -2,11 +2,15 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "__version__"]
+__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning", "__version__"]
 
 # The estimator imports torch, which takes seconds: it is imported when first
 # asked for, so that the command line's help and version come at once.
-_LAZY = {"EmbeddingCollapseWarning": "._estimator", "IBDeepDescription": "._estimator"}
+_LAZY = {
+    "EmbeddingCollapseWarning": "._estimator",
+    "IBDeepDescription": "._estimator",
+    "TrainingInterruptedWarning": "._estimator",
+}
 
 
 def __getattr__(name):

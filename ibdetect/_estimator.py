@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import Callback
 from torch import nn
 
 from ._conformal import conformal_pvalues
@@ -28,7 +29,7 @@ from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, 
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 
-__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
+__all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning"]
 
 # The label of the single centre when normal samples carry no class labels:
 # scikit-learn's inlier label.
@@ -38,9 +39,19 @@ INLIER = 1
 # (a random subset of larger training sets): 20,000 x 32 float32 is 2.6 MB.
 MAX_REFERENCE_SAMPLES = 20_000
 
+# The embedding has collapsed when the inter-quartile range of the normal
+# training samples' distances to the centres is below this fraction of their
+# median. Healthy fits measure 0.5 to 1.2; a single feature value of 1e9 or
+# more among values near 1 gives 4e-5 or less.
+COLLAPSE_SPREAD = 1e-3
+
 
 class EmbeddingCollapseWarning(UserWarning):
-    """The network maps all training samples to (almost) the same point."""
+    """The network maps most training samples to (almost) the same point."""
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training stopped early on a keyboard interrupt; the fit used what was learned."""
 
 
 class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator):
@@ -124,7 +135,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         sample, as with a few labelled samples per class, nothing is held
         out and the threshold is set on the training samples.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``.
+        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``, as
+        skorch takes them: instances, classes or ``(name, callback)`` pairs.
     anomaly_score : {"auto", "knn", "distance"}, default="auto"
         How far a sample lies from the normal data. ``"distance"``: the
         squared distance of its embedding to the nearest class centre.
@@ -150,12 +162,21 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         several times more often (on the digits demo: 23% instead of 1.6%).
     device : str, default="auto"
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
-        available, else ``"cpu"``. The chosen one is ``device_``.
+        available, else ``"cpu"``. The chosen one is ``device_``. A device
+        this machine cannot use is an error before any training.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. With an int, a refit on
         the same device with the same number of torch threads gives
         bit-identical results (another thread count changes the last digits).
         torch's global random state is left untouched.
+    warm_start : bool, default=False
+        When True and the detector is fitted, ``fit`` continues training its
+        network (weights and centres, with a fresh optimiser) for
+        ``max_epochs`` more epochs on the data it is given, then places the
+        threshold and the k-NN reference anew; the training history goes on
+        where it ended. The data must have the same features and classes, and
+        the other parameters must build the same network. When False, or
+        before the first fit, ``fit`` trains a new network.
     verbose : int, default=0
         0 prints nothing; 1 shows training progress: a bar over the epochs on
         a terminal, one plain line per epoch with the loss and its parts
@@ -222,6 +243,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     With one class the IB loss is exactly Deep SVDD's; divided by
     ``beta - 1`` it is Deep-MCDD's with ``mcdd_lambda = 1 / (beta - 1)``.
 
+    :func:`ibdetect.persistence.save` writes a fitted detector to a file that
+    :func:`ibdetect.persistence.load` reads without running code from it.
+    ``joblib.dump`` works too, but loading a pickle runs code that the file
+    chooses: load only pickles you trust.
+
     References
     ----------
     .. [1] S. Ando and A. Yamamoto, "Anomaly Detection via Few-Shot Learning on
@@ -267,6 +293,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
         "random_state": ["random_state"],
+        "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -295,6 +322,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         contamination="auto",
         device="auto",
         random_state=None,
+        warm_start=False,
         verbose=0,
     ):
         self.encoder = encoder
@@ -319,6 +347,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.contamination = contamination
         self.device = device
         self.random_state = random_state
+        self.warm_start = warm_start
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -326,7 +355,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Train the encoder and centres on normal data.
 
         A fit that raises leaves the detector as it was: a fitted detector
-        keeps its previous model, an unfitted one stays unfitted.
+        keeps its previous model, an unfitted one stays unfitted. A keyboard
+        interrupt (Ctrl-C) during training stops it early: the fit then
+        completes on what the network learned and warns with
+        :class:`TrainingInterruptedWarning`. With ``warm_start=True``, a
+        fitted detector trains on from where its network stopped.
 
         Parameters
         ----------
@@ -343,13 +376,18 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self : IBDeepDescription
             The fitted detector.
         """
+        # What a warm start continues from: taken before the fit drops it, and
+        # only read, so that a fit that fails leaves it intact.
+        previous = copy.copy(self) if self.warm_start and hasattr(self, "net_") else None
         with _all_or_nothing(self):
-            return self._fit(X, y)
+            return self._fit(X, y, previous)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, previous=None):
         # Data checks first: nothing here needs a trained network.
         X, targets = self._validate_training_data(X, y)
         input_shape = self._check_input_shape()
+        self._check_priors()
+        _check_callbacks(self.callbacks)
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
@@ -360,10 +398,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
-            if self.pretrain_epochs:
+            if self.pretrain_epochs and previous is None:
                 self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
             self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
-            self.net_.fit(X, targets)
+            self._train(X, targets, previous)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
         self.anomaly_score_ = anomaly_score
 
@@ -382,7 +420,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         The distance is to the nearest class centre, or to the
         ``n_neighbors``-th nearest training embedding with
-        ``anomaly_score="knn"``.
+        ``anomaly_score="knn"``. A sample so far out that the network's
+        float32 arithmetic overflows gets the lowest score a float64 holds.
 
         Parameters
         ----------
@@ -391,9 +430,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher means more normal.
+            Higher means more normal; always finite.
         """
-        return -self._distances_to_normal(self.transform(X))
+        distances = self._distances_to_normal(self.transform(X))
+        # An overflowed embedding gives an infinite or NaN distance; NaN would
+        # compare as normal in predict, so both become the farthest distance.
+        farthest = np.finfo(np.float64).max
+        return -np.nan_to_num(distances, nan=farthest, posinf=farthest)
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.
@@ -651,7 +694,34 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             device=device,
             verbose=self.verbose,
         )
-        return autoencoder.fit(X_normal).history
+        autoencoder.fit(X_normal)
+        if autoencoder.training_interrupted_:
+            # Nothing of the description is trained yet: stop the whole fit.
+            raise KeyboardInterrupt
+        return autoencoder.history
+
+    def _train(self, X, targets, previous):
+        """Train ``net_``, from scratch or on from the network of ``previous``.
+
+        On a keyboard interrupt, keep what the network learned and warn. An
+        interrupt before the centres were placed leaves nothing to keep: it
+        then propagates and the fit changes nothing.
+        """
+        if previous is None:
+            self.net_.fit(X, targets)
+        else:
+            self._continue_from(previous)
+            self.net_.partial_fit(X, targets)
+        if not self.net_.training_interrupted_:
+            return
+        if not self.net_.module_.centers_initialized:
+            raise KeyboardInterrupt
+        warnings.warn(
+            f"Training was interrupted in epoch {len(self.net_.history)} of {self.max_epochs}; "
+            "the detector is fitted on what the network learned until then. Fit again "
+            "with warm_start=True to train on.",
+            TrainingInterruptedWarning,
+        )
 
     def _hold_out(self, X, targets, seed):
         """Hold out ``validation_fraction`` of each class (and of the known anomalies).
@@ -694,6 +764,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             verbose=self.verbose,
         )
 
+    def _initialized_net(self, device):
+        """A net built as ``fit`` builds it for the fitted attributes, initialised but untrained.
+
+        Only ``n_features_in_`` and ``classes_`` (with the parameters) shape
+        it; trained weights are loaded into it afterwards. torch's global
+        random state is left as it was.
+        """
+        n_classes = len(self.classes_)
+        # One row per class: the criterion's class priors come out uniform,
+        # to be replaced with the trained state like every weight.
+        rows = np.zeros((n_classes, self.n_features_in_), dtype=np.float32)
+        with _seeded_torch(0, device):
+            encoder = self._build_encoder(self._check_input_shape())
+            net = self._build_net(encoder, rows, np.arange(n_classes), validate=False, device=device)
+            return net.initialize()
+
     def _build_encoder(self, input_shape):
         if isinstance(self.encoder, nn.Module):
             return copy.deepcopy(self.encoder)
@@ -711,6 +797,28 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return encoder
 
+    def _continue_from(self, previous):
+        """Initialise ``net_`` with the weights, centres and history of ``previous``, an earlier fit."""
+        if previous.n_features_in_ != self.n_features_in_ or not np.array_equal(previous.classes_, self.classes_):
+            raise ValueError(
+                f"warm_start=True continues the previous fit, which had {previous.n_features_in_} "
+                f"features and classes {previous.classes_.tolist()}; this data has "
+                f"{self.n_features_in_} and {self.classes_.tolist()}. Set warm_start=False to start over."
+            )
+        self.net_.initialize()
+        try:
+            self.net_.module_.load_state_dict(previous.net_.module_.state_dict())
+        except RuntimeError as exc:
+            # torch lists each mismatch on a line of its own after a heading.
+            mismatch = str(exc).strip().splitlines()[-1].strip().rstrip(".")
+            raise ValueError(
+                "warm_start=True continues the previous network, but the parameters now build a "
+                f"different one ({mismatch}). Set warm_start=False to start over."
+            ) from None
+        self.net_.history = copy.deepcopy(previous.net_.history)
+        if hasattr(previous, "pretrain_history_"):
+            self.pretrain_history_ = previous.pretrain_history_
+
     def _criterion_params(self, targets):
         common = {"criterion__anomaly_weight": self.anomaly_weight}
         if self.loss == "svdd":
@@ -721,14 +829,24 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return {"criterion": IBLoss, "criterion__beta": self.beta, "criterion__margin": self.margin, **common}
 
     def _class_priors(self, targets):
-        if self.priors is None:
+        priors = self._check_priors()
+        if priors is None:
             counts = np.bincount(targets[targets != ANOMALY], minlength=len(self.classes_))
             return counts / counts.sum()
-        priors = np.asarray(self.priors, dtype=np.float64)
-        if priors.shape != self.classes_.shape or (priors <= 0).any():
+        return priors
+
+    def _check_priors(self):
+        """``priors`` as an array of one positive value per class; None when unset or unused."""
+        if self.priors is None or self.loss == "svdd":
+            return None
+        try:
+            priors = np.asarray(self.priors, dtype=np.float64)
+        except (TypeError, ValueError):
+            priors = None
+        if priors is None or priors.shape != self.classes_.shape or not np.all(np.isfinite(priors) & (priors > 0)):
             raise ValueError(
-                f"priors must hold {len(self.classes_)} positive values, one per class "
-                f"in classes_, got {self.priors!r}."
+                f"priors must hold {len(self.classes_)} positive, finite values, one per "
+                f"class in classes_, got {self.priors!r}."
             )
         return priors
 
@@ -804,12 +922,20 @@ def _outlier_labels(decision):
 
 
 def _warn_if_collapsed(distances):
-    """Warn when the normal training samples all lie at the same distance from the centres."""
-    if np.ptp(distances) <= 1e-6 * max(1.0, distances.max()):
+    """Warn when most normal training samples lie at the same distance from the centres.
+
+    The spread of the bulk (the inter-quartile range) is what counts: a few
+    samples far out cannot hide the collapse of all the others, which is
+    what one extreme feature value does through batch normalisation.
+    """
+    q1, median, q3 = np.percentile(distances, [25, 50, 75])
+    if q3 - q1 <= COLLAPSE_SPREAD * median:
         warnings.warn(
-            "All training samples are embedded at the same distance from the "
-            "centres: the embedding collapsed and scores cannot rank samples. Use "
-            "a bias-free encoder, fewer epochs, a lower lr or more weight_decay.",
+            "Most training samples are embedded at the same distance from the "
+            "centres: the embedding collapsed and scores cannot rank samples. A "
+            "few extreme feature values can cause this: scale the features "
+            "robustly or clip them. Otherwise use a bias-free encoder, fewer "
+            "epochs, a lower lr or more weight_decay.",
             EmbeddingCollapseWarning,
         )
 
@@ -831,6 +957,22 @@ def _all_or_nothing(estimator):
         vars(estimator).clear()
         vars(estimator).update(before)
         raise
+
+
+def _check_callbacks(callbacks):
+    """Raise a TypeError naming ``callbacks`` unless skorch would take each of them."""
+    for item in callbacks or []:
+        # A callback, its class, or a (name, callback) pair, which skorch
+        # skips when the callback is None.
+        named = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+        callback = item[1] if named else item
+        if named and callback is None:
+            continue
+        if not (isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))):
+            raise TypeError(
+                "callbacks must hold skorch callbacks (instances or subclasses of "
+                f"skorch.callbacks.Callback) or (name, callback) pairs, got {item!r}."
+            )
 
 
 def _subsample(rows, max_rows, seed):
@@ -879,13 +1021,19 @@ def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
 def _embedding_dim(encoder, X_sample):
     """Size of the encoder's output, from one forward pass in evaluation mode."""
     was_training = encoder.training
-    embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
-    encoder.train(was_training)
-    if embeddings.ndim != 2:
+    try:
+        embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
+    except RuntimeError as exc:
+        # Most often a first layer sized for another number of features.
         raise ValueError(
-            f"The encoder must return embeddings of shape (n_samples, dim), got "
-            f"shape {tuple(embeddings.shape)}."
-        )
+            f"The encoder cannot embed a batch of shape {tuple(X_sample.shape)}: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
+    finally:
+        encoder.train(was_training)
+    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise ValueError(f"The encoder must return embeddings of shape (n_samples, dim), got {shape}.")
     return embeddings.shape[1]
 
 
@@ -898,6 +1046,14 @@ def _resolve_device(device):
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    try:
+        torch.ones(1, device=resolved).sum().item()
+    except Exception as exc:
+        # A device torch names but cannot use here fails in many ways
+        # (RuntimeError, AssertionError, ...), each deep inside training.
+        raise ValueError(
+            f"device={device!r} cannot be used here ({str(exc).strip().splitlines()[0]}); use 'auto' or 'cpu'."
+        ) from None
     return device
 
 

@@ -3,12 +3,16 @@
 :class:`DeepDescriptionModule` holds the encoder and the centres, so that skorch
 moves, saves and restores them together. :class:`DeepDescriptionNet` is a
 skorch ``NeuralNet`` whose loss needs the centres: it initialises them from a
-first forward pass, logs the parts of the loss per epoch and stops on a
-non-finite loss. The nets train and embed; measuring distances from the
+first forward pass, logs the parts of the loss per epoch and stops on a loss
+that diverges. The nets train and embed; measuring distances from the
 embeddings is the estimator's job. Batches are slices of tensors, drawn
 without any per-sample Python work, so a training epoch costs about what a
 hand-written loop does.
 """
+
+import signal
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,6 +29,11 @@ __all__ = ["Autoencoder", "AutoencoderNet", "DeepDescriptionModule", "DeepDescri
 # Deep SVDD's fix: a fixed centre coordinate this close to zero is moved to
 # +-eps, since zero coordinates are trivially matched by zero weights.
 CENTER_EPS = 0.1
+
+# A training batch loss this many times the first one has diverged. Far too
+# high a learning rate makes the loss jump by orders of magnitude after the
+# first steps, and it can stay finite for a whole fit.
+DIVERGENCE_FACTOR = 1e6
 
 
 class DeepDescriptionModule(nn.Module):
@@ -165,12 +174,18 @@ class _TensorBatchIterator:
 
 
 class _TensorBatchNet(NeuralNet):
-    """skorch ``NeuralNet`` fed with tensor slices, that stops on a non-finite loss.
+    """skorch ``NeuralNet`` fed with tensor slices, that stops on a diverging loss.
 
     The defaults differ from NeuralNet's in ``train_split=None``,
     ``iterator_train`` and ``iterator_valid`` (:class:`_TensorBatchIterator`) and
-    ``iterator_train__shuffle=True``. A non-finite batch loss stops training
-    with a ``FloatingPointError`` naming the epoch.
+    ``iterator_train__shuffle=True``. A batch loss that is not finite, or a
+    training batch loss more than ``DIVERGENCE_FACTOR`` times the first one of
+    the fit, stops training with a ``FloatingPointError`` naming the epoch.
+
+    skorch ends training quietly on a ``KeyboardInterrupt``, whether Ctrl-C
+    or a callback such as ``EarlyStopping`` raised it. After ``fit`` or
+    ``partial_fit``, ``training_interrupted_`` says whether it was Ctrl-C
+    (SIGINT, noted when training runs in the main thread).
 
     Parameters
     ----------
@@ -212,16 +227,40 @@ class _TensorBatchNet(NeuralNet):
             return X
         return _TensorDataset(X, y)
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # partial_fit swallows a KeyboardInterrupt and returns as if training
+        # had finished. Callbacks raise one on purpose to stop training early
+        # (EarlyStopping does), so only the signal itself tells that the user
+        # pressed Ctrl-C.
+        self.training_interrupted_ = False
+        with _noting_interrupts(self):
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         key = "train_loss" if training else "valid_loss"
-        loss = self.history[-1, "batches", -1, key]
-        if not np.isfinite(loss):
+        problem = self._divergence(key, self.history[-1, "batches", -1, key])
+        if problem is not None:
             raise FloatingPointError(
-                f"The {key} became {loss} at epoch {len(self.history)}, batch "
+                f"The {key} {problem} at epoch {len(self.history)}, batch "
                 f"{len(self.history[-1, 'batches'])}. Training diverged; lower lr, "
                 "scale the input features, or raise weight_decay."
             )
+
+    def _divergence(self, key, loss):
+        """What is wrong with the batch loss ``loss``, or None when it looks sane."""
+        if not np.isfinite(loss):
+            return f"became {loss}"
+        first = self._first_batch_loss() if key == "train_loss" else None
+        if first is not None and first > 0 and loss > DIVERGENCE_FACTOR * first:
+            return f"grew to {loss:.3g}, over {DIVERGENCE_FACTOR:.0e} times the first batch's {first:.3g},"
+        return None
+
+    def _first_batch_loss(self):
+        # The loss of the network as initialised, before any step: the scale
+        # a sane training stays below.
+        batches = self.history[0].get("batches", [])
+        return batches[0].get("train_loss") if batches else None
 
 
 class DeepDescriptionNet(_TensorBatchNet):
@@ -263,6 +302,19 @@ class DeepDescriptionNet(_TensorBatchNet):
         sums, count = self._term_sums_.get(training, (0.0, 0))
         self._term_sums_[training] = (sums + parts * batch_size, count + batch_size)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        # Read from the targets of each fit, not when the centres are placed:
+        # centres restored from a checkpoint or kept from an earlier fit skip
+        # that step.
+        self._has_anomalies_ = y is not None and bool(torch.as_tensor(y).eq(ANOMALY).any())
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        # An interrupted epoch leaves its sums behind; no device tensor may
+        # stay to be pickled.
+        self._term_sums_ = {}
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
         self._term_sums_ = {}
@@ -295,11 +347,9 @@ class DeepDescriptionNet(_TensorBatchNet):
         n_centers, dim = module.centers.shape
         sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
         counts = torch.zeros(n_centers, dtype=torch.float64, device=self.device)
-        self._has_anomalies_ = False
         for X_batch, y_batch in self.get_iterator(dataset, training=False):
             target = y_batch.to(self.device)
             normal = target != ANOMALY
-            self._has_anomalies_ |= bool((~normal).any())
             embeddings = self.evaluation_step((X_batch, y_batch)).double()
             sums.index_add_(0, target[normal], embeddings[normal])
             counts.index_add_(0, target[normal], torch.ones_like(target[normal], dtype=torch.float64))
@@ -391,6 +441,29 @@ class AutoencoderNet(_TensorBatchNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, X.to(self.device).flatten(1))
+
+
+@contextmanager
+def _noting_interrupts(net):
+    """Set ``net.training_interrupted_`` when SIGINT arrives, then handle it as before.
+
+    Python lets only the main thread set signal handlers; elsewhere, and
+    when SIGINT is ignored or left to the system, nothing changes.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def note_and_pass_on(signum, frame):
+        net.training_interrupted_ = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note_and_pass_on)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _away_from_zero(centers, eps):

@@ -2,6 +2,7 @@ import argparse
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from numbers import Integral, Real
@@ -19,11 +20,13 @@ from ibdetect.cli import build_parser, main
 from ibdetect.cli._commands import SCORE_COLUMNS
 from ibdetect.cli._options import add_estimator_options
 from ibdetect.encoders import CNNEncoder
+from ibdetect import persistence
+from ibdetect.persistence import load, read_info
 
 # Small and quick, like the estimator tests' FAST settings.
 FIT_OPTIONS = "--max-epochs 2 --hidden-layer-sizes 16 --embedding-dim 4 --random-state 0".split()
 FEATURES = ["f0", "f1", "f2", "f3"]
-SECURITY_NOTE = "Only load model files you trust."
+SECURITY_NOTE = "A pickle (joblib) file runs code stored in it when loaded: it loads only with --trust-pickle."
 
 
 @pytest.fixture
@@ -84,16 +87,16 @@ def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     labels[::10] = anomaly
     write_labelled_csv("train.csv", X, labels)
 
-    status, out, err = run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)
+    status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
     assert (status, err) == (0, "")
-    assert out == "Saved the model to m.joblib (classes: 3, features: 4, epochs: 2).\n"
-    model = joblib.load("m.joblib")
+    assert out == "Saved the model to m.ibdetect (classes: 3, features: 4, epochs: 2).\n"
+    model = load("m.ibdetect")
     # Integer labels stay ints; the -1 rows are known anomalies, not a class.
     assert model.classes_.tolist() == names
     assert "train_anomaly" in model.net_.history[-1]
     assert model.feature_names_in_.tolist() == FEATURES
 
-    status, out, err = run(capsys, "score m.joblib train.csv --label-column label -o s.csv")
+    status, out, err = run(capsys, "score m.ibdetect train.csv --label-column label -o s.csv")
     scores, predictions, classes = python_view(model, X)
     assert (status, err) == (0, "")
     assert out == f"Wrote the scores of 60 rows to s.csv (anomalies: {(predictions == -1).sum()}).\n"
@@ -104,11 +107,26 @@ def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     assert [row[2] for row in rows] == [str(label) for label in classes]
 
 
+def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, capsys):
+    pd = pytest.importorskip("pandas")
+    X, y = make_data()
+    labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
+    labels[[0, 25, 50]] = [" -1", "-1.0", "-1"]
+    write_labelled_csv("train.csv", X, labels)
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    from_cli = load("m.ibdetect")
+    params = {"max_epochs": 2, "hidden_layer_sizes": (16,), "embedding_dim": 4, "random_state": 0}
+    from_python = IBDeepDescription(**params).fit(pd.DataFrame(X, columns=FEATURES), labels)
+    # All three are known anomalies, not classes, to both.
+    assert from_cli.classes_.tolist() == from_python.classes_.tolist() == ["ant", "bee", "cat"]
+    np.testing.assert_array_equal(python_view(from_cli, X)[0], python_view(from_python, X)[0])
+
+
 def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys):
     X, y = make_data()
     write_csv("train.csv", ["a", "b", "c", "d", "e"], np.c_[X, y].tolist())
-    assert run(capsys, "fit train.csv -o m.joblib", *FIT_OPTIONS)[0] == 0
-    model = joblib.load("m.joblib")
+    assert run(capsys, "fit train.csv -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    model = load("m.ibdetect")
     assert model.classes_.tolist() == [1]
     assert model.feature_names_in_.tolist() == ["a", "b", "c", "d", "e"]
 
@@ -116,20 +134,20 @@ def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys
 def test_score_matches_columns_by_name(in_tmp, capsys):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
-    run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)
+    run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
     # Columns reversed, and no label column: each row keeps its score.
     write_csv("new.csv", FEATURES[::-1], X[:, ::-1].tolist())
-    assert run(capsys, "score m.joblib new.csv -o s.csv")[0] == 0
-    expected, _, _ = python_view(joblib.load("m.joblib"), X)
+    assert run(capsys, "score m.ibdetect new.csv -o s.csv")[0] == 0
+    expected, _, _ = python_view(load("m.ibdetect"), X)
     np.testing.assert_array_equal(written_scores("s.csv"), expected)
 
 
 def test_npy_features(in_tmp, capsys):
     X, _ = make_data()
     np.save("train.npy", X)
-    assert run(capsys, "fit train.npy -o m.joblib", *FIT_OPTIONS)[0] == 0
-    assert run(capsys, "score m.joblib train.npy -o s.csv")[0] == 0
-    model = joblib.load("m.joblib")
+    assert run(capsys, "fit train.npy -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    assert run(capsys, "score m.ibdetect train.npy -o s.csv")[0] == 0
+    model = load("m.ibdetect")
     assert model.classes_.tolist() == [1] and not hasattr(model, "feature_names_in_")
     np.testing.assert_array_equal(written_scores("s.csv"), model.decision_function(X))
 
@@ -142,14 +160,14 @@ def test_npy_features(in_tmp, capsys):
 def test_npz_images_are_flattened_and_set_input_shape(in_tmp, capsys, image_shape, options, input_shape):
     images = np.random.RandomState(0).rand(30, *image_shape).astype(np.float32)
     np.savez("images.npz", X=images, y=np.repeat([3, 7], 15))
-    status, _, err = run(capsys, "fit images.npz -o m.joblib --max-epochs 1", *options)
+    status, _, err = run(capsys, "fit images.npz -o m.ibdetect --max-epochs 1", *options)
     assert (status, err) == (0, "")
-    model = joblib.load("m.joblib")
+    model = load("m.ibdetect")
     assert model.input_shape == input_shape
     assert model.classes_.tolist() == [3, 7]
     # encoder="auto" makes images (a 3-D input_shape) go through the CNN.
     assert isinstance(model.net_.module_.encoder, CNNEncoder) == (len(input_shape) == 3)
-    assert run(capsys, "score m.joblib images.npz -o s.csv")[0] == 0
+    assert run(capsys, "score m.ibdetect images.npz -o s.csv")[0] == 0
     np.testing.assert_array_equal(written_scores("s.csv"), model.decision_function(images.reshape(30, -1)))
 
 
@@ -158,8 +176,8 @@ def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
     target = np.array(["ant", "bee", "cat"])[y]
     target[::10] = "-1"
     np.savez("train.npz", X=X, target=target)
-    assert run(capsys, "fit train.npz --label-column target -o m.joblib", *FIT_OPTIONS)[0] == 0
-    model = joblib.load("m.joblib")
+    assert run(capsys, "fit train.npz --label-column target -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    model = load("m.ibdetect")
     assert model.classes_.tolist() == ["ant", "bee", "cat"]
     assert "train_anomaly" in model.net_.history[-1]
 
@@ -167,7 +185,7 @@ def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
 def test_verbose_fit_logs_plain_lines_when_not_on_a_terminal(in_tmp, capsys):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
-    status, out, err = run(capsys, "fit train.csv --label-column label -o m.joblib -v", *FIT_OPTIONS)
+    status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect -v", *FIT_OPTIONS)
     assert status == 0
     # A header, its rule, one line per epoch, then the summary; no bar, no
     # carriage returns and no colour codes in a redirected log.
@@ -183,7 +201,7 @@ def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     X, y = make_data()
     write_labelled_csv(folder / "train.csv", X, y)
-    fit = ["fit", folder / "train.csv", "--label-column", "label", "-o", folder / "model.joblib"]
+    fit = ["fit", folder / "train.csv", "--label-column", "label", "-o", folder / "model.ibdetect"]
     assert main([str(arg) for arg in fit] + [*FIT_OPTIONS, "--validation-fraction", "0.25"]) == 0
     write_csv(folder / "ragged.csv", ["a", "b"], [[1, 2], [3]])
     (folder / "open_quote.csv").write_text('a,b,c\n1,2,3\n4,"5,6\n7,8,9\n')
@@ -192,6 +210,9 @@ def workdir(tmp_path_factory):
     write_csv(folder / "twice.csv", ["a", "b", "a"], [[1, 2, 3]])
     write_csv(folder / "gap.csv", ["a", "", "c"], [[1, 2, 3]])
     write_csv(folder / "renamed.csv", ["f0", "f1", "f2", "g3"], X.tolist())
+    extreme = X.copy()
+    extreme[5, 2] = 1e12
+    write_labelled_csv(folder / "extreme.csv", extreme, y)
     (folder / "empty.csv").write_text("")
     (folder / "binary.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     (folder / "data.txt").write_text("1,2\n")
@@ -204,15 +225,77 @@ def workdir(tmp_path_factory):
     (folder / "foreign.joblib").write_bytes(b"cibdetect_no_such_module\nModel\n.")
     joblib.dump({"not": "a model"}, folder / "dict.joblib")
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
+    joblib.dump(load(folder / "model.ibdetect"), folder / "model.joblib")
+    write_csv(folder / "extra.csv", [*FEATURES, "note"], [[*row, 0] for row in X.tolist()])
     return folder
 
 
+def test_score_leaves_out_the_label_column_the_model_was_fitted_with(workdir, capsys, tmp_path):
+    X, _ = make_data()
+    model = workdir / "model.ibdetect"
+    status, _, err = run(capsys, "score", model, workdir / "train.csv", "-o", tmp_path / "s.csv")
+    assert (status, err) == (0, "")
+    np.testing.assert_array_equal(written_scores(tmp_path / "s.csv"), python_view(load(model), X)[0])
+
+
+def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path):
+    X, _ = make_data()
+    data = workdir / "train.csv"
+    for model in ["model.ibdetect", "model.joblib"]:
+        status, _, err = run(capsys, "score --trust-pickle --label-column label", workdir / model, data,
+                             "-o", tmp_path / f"{model}.csv")
+        assert (status, err) == (0, "")
+    np.testing.assert_array_equal(
+        written_scores(tmp_path / "model.ibdetect.csv"), written_scores(tmp_path / "model.joblib.csv")
+    )
+
+
+class Payload:
+    """Unpickles by creating a file: what a malicious model file could do instead."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.marker),)
+
+
+@pytest.mark.parametrize("name", ["evil.joblib", "evil.ibdetect"])
+@pytest.mark.parametrize("command", ["info {model}", "score {model} train.csv -o s.csv"])
+def test_a_pickle_never_runs_without_trust_pickle(workdir, tmp_path, monkeypatch, capsys, name, command):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(workdir / "train.csv", "train.csv")
+    joblib.dump(Payload(tmp_path / "payload_ran"), name)
+    status, out, err = run(capsys, command.format(model=name))
+    assert (status, out, err) == (1, "", OneErrorLine(f"{name} is a pickle (joblib) file"))
+    assert "--trust-pickle" in err
+    assert not (tmp_path / "payload_ran").exists()
+    # The payload is live: trusting the file runs it.
+    status, _, err = run(capsys, command.format(model=name), "--trust-pickle")
+    assert (status, err) == (1, OneErrorLine(f"{name} holds a NoneType, not an IBDeepDescription model"))
+    assert (tmp_path / "payload_ran").exists()
+
+
+def test_a_model_file_from_other_versions_loads_with_a_one_line_warning(workdir, tmp_path, capsys):
+    from test_persistence import rewrite
+
+    shutil.copy(workdir / "model.ibdetect", tmp_path / "old.ibdetect")
+    rewrite(tmp_path / "old.ibdetect", lambda header: header["versions"].update(torch="1.0.0"))
+    status, out, err = run(capsys, "info", tmp_path / "old.ibdetect")
+    assert status == 0 and "saved with: " in out and "torch 1.0.0" in out
+    assert err.startswith("ibdetect: warning: ") and err.count("\n") == 1 and "torch 1.0.0 (here" in err
+
+
 def test_info_describes_the_model(workdir, capsys):
-    model = joblib.load(workdir / "model.joblib")
-    status, out, err = run(capsys, "info", workdir / "model.joblib")
+    model = load(workdir / "model.ibdetect")
+    status, out, err = run(capsys, "info", workdir / "model.ibdetect")
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    for expected in ["classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu", "anomaly score: knn",
+    versions = read_info(workdir / "model.ibdetect").versions
+    assert versions["ibdetect"] == __version__
+    for expected in ["saved with: " + ", ".join(f"{package} {version}" for package, version in versions.items()),
+                     "label column: label", "anomaly score: knn",
+                     "classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu",
                      f"offset: {model.offset_:.6g}", "  max_epochs           2", "  hidden_layer_sizes   16"]:
         assert expected in lines
     history = model.net_.history
@@ -226,11 +309,11 @@ def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, 
     X, y = make_data()
     frame = pd.DataFrame(X, columns=FEATURES, index=[f"row{i}" for i in range(len(X))])
     frame.assign(label=y).to_csv("train.csv")
-    assert run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)[0] == 0
-    model = joblib.load("m.joblib")
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    model = load("m.ibdetect")
     assert model.feature_names_in_.tolist() == FEATURES
     frame.iloc[::-1].to_csv("new.csv")
-    assert run(capsys, "score m.joblib new.csv -o s.csv")[0] == 0
+    assert run(capsys, "score m.ibdetect new.csv -o s.csv")[0] == 0
     scores = pd.read_csv("s.csv", index_col="id")
     assert list(scores.columns) == list(SCORE_COLUMNS)
     # Joined back on the ids, each row has the score Python gives it.
@@ -239,8 +322,7 @@ def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, 
 
 
 def test_scores_to_standard_output(workdir, capsys):
-    status, out, err = run(capsys, "score", workdir / "model.joblib", workdir / "train.csv",
-                           "--label-column", "label", "-o", "-")
+    status, out, err = run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", "-")
     assert status == 0
     header, *rows = out.splitlines()
     assert header == ",".join(SCORE_COLUMNS) and len(rows) == 60
@@ -250,18 +332,18 @@ def test_scores_to_standard_output(workdir, capsys):
 def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
-    assert run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)[0] == 0
-    before = Path("m.joblib").read_bytes()
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    before = Path("m.ibdetect").read_bytes()
 
-    def disk_full(model, file):
+    def disk_full(model, file, **kwargs):
         file.write(b"half a model")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(joblib, "dump", disk_full)
-    status, _, err = run(capsys, "fit train.csv --label-column label -o m.joblib", *FIT_OPTIONS)
+    monkeypatch.setattr(persistence, "save", disk_full)
+    status, _, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
     assert status == 1 and "No space left on device" in err
-    assert Path("m.joblib").read_bytes() == before
-    assert sorted(path.name for path in in_tmp.iterdir()) == ["m.joblib", "train.csv"]
+    assert Path("m.ibdetect").read_bytes() == before
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["m.ibdetect", "train.csv"]
 
 
 def test_help_and_version_do_not_import_torch():
@@ -297,7 +379,7 @@ def test_help_and_version_do_not_import_torch():
     (["--random-state", "none"], {"random_state": None}),
 ])
 def test_estimator_options(options, params):
-    args = build_parser("fit").parse_args(["fit", "data.csv", "-o", "m.joblib", *options])
+    args = build_parser("fit").parse_args(["fit", "data.csv", "-o", "m.ibdetect", *options])
     assert args.params == params
     IBDeepDescription(**params)  # they are the estimator's parameters
 
@@ -308,8 +390,9 @@ def test_every_parameter_a_shell_can_express_is_an_option(capsys):
     estimator_section = capsys.readouterr().out.split("estimator options:")[1]
     for name in IBDeepDescription().get_params():
         option = "--" + name.replace("_", "-")
-        # Python objects cannot come from a shell; -v/--verbose is a flag of fit's own.
-        assert (option in estimator_section) == (name not in {"callbacks", "verbose"}), name
+        # Python objects cannot come from a shell; -v/--verbose is a flag of
+        # fit's own, and a new model has nothing to warm-start from.
+        assert (option in estimator_section) == (name not in {"callbacks", "verbose", "warm_start"}), name
     # Documented from the estimator's docstring: the first paragraph only, as
     # the later ones are about Python objects.
     text = " ".join(estimator_section.split())
@@ -392,20 +475,29 @@ class OneErrorLine:
     ("fit nan.csv -o m", 1, "cannot fit a model on nan.csv: Input X contains NaN."),
     ("fit train.csv --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
     (f"fit train.csv -o {os.path.join('nowhere', 'm')}", 1, "there is no folder 'nowhere'"),
-    ("info random.bin", 1, "random.bin is not a model file\n"),
-    ("info foreign.joblib", 1, "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
+    ("info random.bin", 1, "random.bin is not a model file written by 'ibdetect fit'; loading a pickle"),
+    ("info random.bin --trust-pickle", 1, "random.bin is not a model file\n"),
+    ("info model.joblib", 1, "model.joblib is a pickle (joblib) file; loading a pickle runs code stored in it, "
+                             "so it loads only with --trust-pickle"),
+    ("score model.joblib train.csv -o s", 1, "model.joblib is a pickle (joblib) file"),
+    ("info foreign.joblib", 1, "foreign.joblib is not a model file written by 'ibdetect fit'"),
+    ("info foreign.joblib --trust-pickle", 1,
+     "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
     ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
+    ("fit train.csv --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
+    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none -o m", 1,
+     "the embedding collapsed"),
     ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
-    ("info dict.joblib", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
-    ("info unfitted.joblib", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
-    ("score model.joblib train.csv -o s", 1, "unexpected label (name a label column with --label-column)"),
-    ("score model.joblib renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
-    ("score model.joblib narrow.npy -o s", 1, "X has 3 features, but IBDeepDescription is expecting 4"),
+    ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
+    ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
+    ("score model.ibdetect extra.csv -o s", 1, "unexpected note (name a label column with --label-column)"),
+    ("score model.ibdetect renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
+    ("score model.ibdetect narrow.npy -o s", 1, "X has 3 features, but IBDeepDescription is expecting 4"),
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
     ("fit train.csv --encoder resnet -o m", 2, "expected auto|cnn|mlp, got 'resnet' (see 'ibdetect fit --help')"),
     ("fit train.csv", 2, "the following arguments are required: -o/--output"),
     ("fit train.csv -o train.csv", 1, "train.csv is also an input of this command; write to another file"),
-    ("score model.joblib train.csv --label-column label -o model.joblib", 1, "model.joblib is also an input"),
+    ("score model.ibdetect train.csv -o model.ibdetect", 1, "model.ibdetect is also an input"),
     ("score model.joblib train.csv --label-column label -o ./train.csv", 1, "./train.csv is also an input"),
     ("fit train.csv -o -", 1, "a model cannot be written to standard output"),
     ("fit gap.csv -o m", 1, "gap.csv: column 2 has no name; only the first column may be unnamed"),
@@ -413,7 +505,7 @@ class OneErrorLine:
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
     monkeypatch.chdir(workdir)
-    inputs = {name: (workdir / name).read_bytes() for name in ("train.csv", "model.joblib")}
+    inputs = {name: (workdir / name).read_bytes() for name in ("train.csv", "model.ibdetect", "model.joblib")}
     assert run(capsys, argv) == (status, "", OneErrorLine(message))
     assert not (workdir / "m").exists() and not (workdir / "s").exists()
     # Nothing was written over an input, and no temporary file was left.
@@ -430,6 +522,39 @@ def test_unexpected_exceptions_are_not_hidden(workdir, monkeypatch):
         main(["fit", str(workdir / "train.csv"), "-o", str(workdir / "m")])
 
 
+def press_ctrl_c_in_epoch_2(monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    on_epoch_end = DeepDescriptionNet.on_epoch_end
+
+    def interrupted(self, net, **kwargs):
+        on_epoch_end(self, net, **kwargs)
+        if len(self.history) == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(DeepDescriptionNet, "on_epoch_end", interrupted)
+
+
+def press_ctrl_c_after_training(monkeypatch):
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupted)
+
+
+@pytest.mark.parametrize("press_ctrl_c, message", [
+    (press_ctrl_c_in_epoch_2, "training was interrupted; nothing was written"),
+    (press_ctrl_c_after_training, "interrupted; nothing was written"),
+])
+def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_ctrl_c, message):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    press_ctrl_c(monkeypatch)
+    status, out, err = run(capsys, "fit train.csv --label-column label -o m --max-epochs 4")
+    assert (status, out, err) == (130, "", OneErrorLine(message))
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["train.csv"]
+
+
 # -- help, version, demo, console script ----------------------------------------
 
 
@@ -440,8 +565,9 @@ def test_every_command_has_help(capsys, command):
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
     assert out.startswith(" ".join(["usage: ibdetect", *command]))
-    # Every command that reads or writes a model says that models are pickles.
-    assert (SECURITY_NOTE in " ".join(out.split())) == (command != ["demo"])
+    # Every command that reads or writes a model says how pickles load
+    # (compared without blanks: help text wraps inside an option's name).
+    assert ("".join(SECURITY_NOTE.split()) in "".join(out.split())) == (command != ["demo"])
 
 
 def test_version(capsys):

@@ -1,12 +1,14 @@
+import signal
 import warnings
 
 import numpy as np
 import pytest
 import torch
 from conftest import FAST
+from skorch.callbacks import Callback
 from torch import nn
 
-from ibdetect import EmbeddingCollapseWarning, IBDeepDescription
+from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ibdetect.encoders import CNNEncoder
 from ibdetect.metrics import anomaly_roc_auc_score
 
@@ -234,7 +236,10 @@ def test_skorch_callbacks_are_used(blobs):
 
     X, y, _ = blobs
     stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=1e9)
-    detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
+    with warnings.catch_warnings():
+        # EarlyStopping stops training with a KeyboardInterrupt of its own.
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
     assert len(detector.net_.history) < 30
     assert stopper.misses_ == 0  # the user's callback is copied, not trained
 
@@ -323,6 +328,31 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
         IBDeepDescription(**{**FAST, **params}).fit(X, y)
 
 
+class WrongInputSize(nn.Module):
+    """Built for 5 features, whatever input_shape says."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.linear = nn.Linear(5, embedding_dim)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class ThreeDimensionalOutput(WrongInputSize):
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__(input_shape, embedding_dim)
+        self.linear = nn.Linear(input_shape[0], embedding_dim)
+
+    def forward(self, x):
+        return self.linear(x).unsqueeze(1)
+
+
+class TupleOutput(ThreeDimensionalOutput):
+    def forward(self, x):
+        return self.linear(x), x
+
+
 @pytest.mark.parametrize("params, match", [
     ({"encoder": "cnn"}, "needs input_shape"),
     ({"input_shape": (1, 2, 2)}, "holds 4 values"),
@@ -331,13 +361,39 @@ def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
     ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes must hold positive integers"),
     ({"hidden_layer_sizes": [[16, 8]]}, "hidden_layer_sizes must hold positive integers"),
-    ({"priors": [0.5, 0.5]}, "priors must hold 3 positive values"),
+    ({"priors": [0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.nan, 0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.nan, 0.5, 0.5], "pretrain_epochs": 1}, "priors must hold 3 positive, finite values"),
+    ({"priors": [np.inf, 0.5, 0.5]}, "priors must hold 3 positive, finite values"),
+    ({"priors": ["a", "b", "c"]}, "priors must hold 3 positive, finite values"),
     ({"device": "gpu"}, "not a torch device"),
+    ({"device": "tpu"}, "not a torch device"),
+    ({"device": "meta"}, "device='meta' cannot be used here"),
+    ({"encoder": WrongInputSize}, "The encoder cannot embed a batch of shape \\(2, 6\\): mat1 and mat2"),
+    ({"encoder": WrongInputSize(input_shape=(6,), embedding_dim=3)}, "The encoder cannot embed a batch"),
+    ({"encoder": ThreeDimensionalOutput}, "must return embeddings of shape .*, got \\(2, 1, 8\\)"),
+    ({"encoder": TupleOutput}, "must return embeddings of shape \\(n_samples, dim\\), got tuple"),
 ])
 def test_inconsistent_parameters_are_clear_errors(blobs, params, match):
     X, y, _ = blobs
     with pytest.raises(ValueError, match=match):
         IBDeepDescription(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "cuda:7"])
+def test_a_device_this_machine_lacks_is_a_clear_error(blobs, device):
+    if torch.device(device).type == "cuda" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the device")
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=f"device='{device}'"):
+        IBDeepDescription(**{**FAST, "device": device}).fit(X, y)
+
+
+@pytest.mark.parametrize("callbacks", [[object()], ["EarlyStopping"], [("stop", 3)], [(1, None)]])
+def test_callbacks_that_are_not_skorch_callbacks_are_a_type_error(blobs, callbacks):
+    X, y, _ = blobs
+    with pytest.raises(TypeError, match="callbacks must hold skorch callbacks"):
+        IBDeepDescription(**{**FAST, "callbacks": callbacks}).fit(X, y)
 
 
 def test_non_finite_training_loss_names_the_epoch(blobs):
@@ -361,6 +417,17 @@ def test_collapsed_embedding_warns(blobs):
     X, y, _ = blobs
     with pytest.warns(EmbeddingCollapseWarning, match="collapsed"):
         IBDeepDescription(encoder=ConstantEncoder, max_epochs=1, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("value", [1e12, -1e20])
+def test_one_extreme_feature_value_collapsing_the_rest_warns(blobs, value):
+    # Batch normalisation scales by the outlier, which squeezes every other
+    # sample onto one point; the outlier itself still lies far out.
+    X, y, _ = blobs
+    X = X.copy()
+    X[5, 2] = value
+    with pytest.warns(EmbeddingCollapseWarning, match="extreme feature values"):
+        IBDeepDescription(**FAST).fit(X, y)
 
 
 def test_healthy_fit_does_not_warn(blobs):
@@ -463,3 +530,161 @@ def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
     assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+@pytest.mark.parametrize("lr", [1e3, 1e7])
+def test_loss_that_grows_without_bound_is_divergence(blobs, lr):
+    X, y, _ = blobs
+    with pytest.raises(FloatingPointError, match="over 1e\\+06 times the first batch's"):
+        IBDeepDescription(**{**FAST, "lr": lr}).fit(X, y)
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+# name: (parameters that make fit fail, the error, whether the failure is
+# patched in after training)
+FAILURES = {
+    "divergence": ({"lr": 1e20}, FloatingPointError, False),
+    "too many neighbours": ({"anomaly_score": "knn", "n_neighbors": 500}, ValueError, False),
+    "interrupt after training": ({}, KeyboardInterrupt, True),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure):
+    X, y, X_unseen = blobs
+    bad_params, error, after_training = FAILURES[failure]
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    expected = detector.decision_function(X_unseen)
+    attributes = dict(vars(detector))
+    unfitted = IBDeepDescription(**{**FAST, **bad_params})
+    if after_training:
+        monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupt)
+    with pytest.raises(error):
+        detector.set_params(**bad_params).fit(X, y)
+    with pytest.raises(error):
+        unfitted.fit(X, y)
+    monkeypatch.undo()
+    detector.set_params(**{name: IBDeepDescription().get_params()[name] for name in bad_params})
+    assert vars(detector).keys() == attributes.keys()
+    assert all(vars(detector)[name] is value for name, value in attributes.items() if name.endswith("_"))
+    np.testing.assert_array_equal(detector.decision_function(X_unseen), expected)
+    assert not [name for name in vars(unfitted) if name.endswith("_")]
+
+
+class InterruptAtEpoch(Callback):
+    """Presses Ctrl-C at the end of an epoch: sends SIGINT, which raises KeyboardInterrupt."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_interrupted_training_warns_and_completes_the_fit(blobs):
+    X, y, X_unseen = blobs
+    with pytest.warns(TrainingInterruptedWarning, match="interrupted in epoch 2 of 5"):
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+    assert len(detector.net_.history) == 2
+    np.testing.assert_array_equal(detector.centers_, detector.net_.module_.centers.detach().numpy())
+    assert np.isfinite(detector.offset_) and len(detector.reference_embeddings_) > 0
+    assert roc_auc(detector, X, X_unseen) > 0.9
+
+
+def test_interrupt_before_the_centres_are_placed_stops_the_fit(blobs, monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    X, y, _ = blobs
+    monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", lambda *args: signal.raise_signal(signal.SIGINT))
+    detector = IBDeepDescription(**FAST)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(X, y)
+    assert not [name for name in vars(detector) if name.endswith("_")]
+
+
+@pytest.mark.parametrize("with_anomalies", [False, True])
+def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies):
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    X, y, X_unseen = blobs
+    if with_anomalies:
+        X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
+    checkpoint = Checkpoint(dirname=str(tmp_path), monitor=None)
+    callbacks = [checkpoint, LoadInitState(checkpoint)]
+    first = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
+    # The second fit starts from the saved weights, centres and history.
+    resumed = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
+    assert len(resumed.net_.history) == 2 * FAST["max_epochs"]
+    assert ("train_anomaly" in resumed.net_.history[-1]) == with_anomalies
+    assert resumed.net_.history[-1, "train_loss"] < first.net_.history[-1, "train_loss"]
+
+
+def test_warm_start_trains_on_from_the_fitted_network(blobs, monkeypatch):
+    from ibdetect.net import DeepDescriptionNet
+
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    first_net = detector.net_
+    first_losses = [row["train_loss"] for row in first_net.history]
+    # The centres are kept, not placed anew on the current embedding.
+    monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", interrupt)
+    detector.set_params(warm_start=True).fit(X, y)
+    losses = [row["train_loss"] for row in detector.net_.history]
+    assert losses[: FAST["max_epochs"]] == first_losses and len(losses) == 2 * FAST["max_epochs"]
+    assert losses[FAST["max_epochs"]] < first_losses[0]
+    # The first network is left as it was.
+    assert detector.net_ is not first_net and len(first_net.history) == FAST["max_epochs"]
+    # The reference (and the threshold) come from the network as it is now.
+    embeddings = {tuple(row) for row in detector.transform(X)}
+    assert all(tuple(row) in embeddings for row in detector.reference_embeddings_)
+
+
+def test_warm_start_resumes_an_interrupted_fit(blobs):
+    X, y, _ = blobs
+    with pytest.warns(TrainingInterruptedWarning):
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+    detector.set_params(callbacks=None, warm_start=True).fit(X, y)
+    assert len(detector.net_.history) == 2 + FAST["max_epochs"]
+
+
+def test_warm_start_before_the_first_fit_trains_a_new_network(blobs):
+    X, y, _ = blobs
+    cold = IBDeepDescription(**FAST).fit(X, y)
+    warm = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    np.testing.assert_array_equal(warm.decision_function(X), cold.decision_function(X))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda X, y: (X, np.where(y == 2, 5, y)), "which had 6 features and classes \\[0, 1, 2\\]"),
+    (lambda X, y: (X[:, :5], y), "this data has 5 and"),
+])
+def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change, match):
+    X, y, _ = blobs
+    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    expected = detector.decision_function(X)
+    with pytest.raises(ValueError, match=match):
+        detector.fit(*change(X, y))
+    np.testing.assert_array_equal(detector.decision_function(X), expected)
+
+
+def test_warm_start_with_another_network_is_an_error(blobs):
+    X, y, _ = blobs
+    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=True continues the previous network.*size mismatch"):
+        detector.set_params(hidden_layer_sizes=(16,)).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs):
+    # Found by the property tests: the float32 network turns this finite
+    # row into NaN, and a NaN score compared as normal in predict.
+    X, y, _ = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    huge = np.array([[-1, -1, -1, -1, -1, 1]]) * float(np.finfo(np.float32).max)
+    assert not np.isfinite(detector.transform(huge)).all()
+    assert np.isfinite(detector.decision_function(huge)).all()
+    assert detector.predict(huge).tolist() == [-1]

@@ -164,3 +164,12 @@ def test_autoencoder_pretraining_trains_the_shared_encoder(data):
     assert losses[-1] < 0.5 * losses[0]
     assert net.module_.encoder is encoder
     assert not all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+
+
+def test_loss_that_grows_without_bound_stops_training(data):
+    # A learning rate this high makes the loss jump ten-million-fold after the
+    # first step, yet it stays finite for the whole fit.
+    X, y = data
+    net = make_net(lr=1e3, max_epochs=5)
+    with pytest.raises(FloatingPointError, match=r"train_loss grew to .* at epoch 1, batch 2.*diverged"):
+        net.fit(X, y)

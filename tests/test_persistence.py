@@ -1,5 +1,8 @@
 import io
+import json
+import sys
 import warnings
+import zipfile
 from unittest import mock
 
 import joblib
@@ -9,8 +12,10 @@ import torch
 import torch.serialization
 from conftest import FAST
 from skorch.exceptions import DeviceWarning
+from torch import nn
 
 from ibdetect import IBDeepDescription
+from ibdetect.persistence import ModelVersionWarning, load, read_info, save
 
 
 def dump_to_bytes(obj):
@@ -83,3 +88,226 @@ def test_cpu_model_loads_without_device_warnings(fitted):
         warnings.simplefilter("error", DeviceWarning)
         loaded = joblib.load(dump_to_bytes(detector))
     assert loaded.device_ == "cpu"
+
+
+# -- the safe format ---------------------------------------------------------------
+
+
+def rewrite(path, edit_header=None, drop=None):
+    """Rewrite the model file at ``path`` with its header edited, or a member left out."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    if edit_header is not None:
+        header = json.loads(members["model.json"])
+        edit_header(header)
+        members["model.json"] = json.dumps(header).encode()
+    members.pop(drop, None)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def assert_same_model(loaded, detector, X):
+    for method in ["decision_function", "predict", "predict_class", "transform"]:
+        np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(detector, method)(X))
+    assert loaded.get_params() == detector.get_params()
+    assert list(loaded.net_.history) == list(detector.net_.history)
+
+
+@pytest.mark.parametrize("params, labels", [
+    ({}, "ints"),
+    ({"anomaly_score": "distance", "validation_fraction": None}, "strings"),
+    ({"loss": "svdd", "pretrain_epochs": 2}, "none"),
+    ({"encoder": "cnn", "input_shape": (1, 2, 3), "hidden_layer_sizes": (4,)}, "ints"),
+])
+def test_safe_round_trip_gives_identical_results(blobs, tmp_path, params, labels):
+    pd = pytest.importorskip("pandas")
+    X, y, X_unseen = blobs
+    y = {"ints": y, "strings": np.array(["ant", "bee", "cat"], dtype=object)[y], "none": None}[labels]
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    detector = IBDeepDescription(**{**FAST, **params}).fit(frame, y)
+    path = tmp_path / "model.ibdetect"
+    save(detector, path)
+    loaded = load(path)
+    assert_same_model(loaded, detector, pd.DataFrame(np.vstack([X, X_unseen]), columns=frame.columns))
+    assert loaded.classes_.dtype == detector.classes_.dtype
+    assert loaded.feature_names_in_.tolist() == detector.feature_names_in_.tolist()
+    assert hasattr(loaded, "pretrain_history_") == hasattr(detector, "pretrain_history_")
+    assert loaded.device_ == "cpu"
+
+
+def test_loaded_model_trains_on_with_warm_start(fitted, blobs, tmp_path):
+    detector, _ = fitted
+    X, y, _ = blobs
+    save(detector, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect").set_params(warm_start=True).fit(X, y)
+    assert len(loaded.net_.history) == 2 * FAST["max_epochs"]
+
+
+class SmallEncoder(nn.Module):
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.linear = nn.Linear(input_shape[0], embedding_dim, bias=False)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**FAST, "encoder": SmallEncoder}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    with pytest.raises(ValueError, match="test_persistence:SmallEncoder.*trusted_encoders"):
+        load(tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect", trusted_encoders=[SmallEncoder])
+    assert_same_model(loaded, detector, X)
+
+
+def test_module_instance_as_encoder_is_refused(blobs, tmp_path):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**FAST, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
+    with pytest.raises(ValueError, match="module instance.*pass its class"):
+        save(detector, tmp_path / "model.ibdetect")
+
+
+def test_callbacks_are_saved_as_none_with_a_warning(blobs, tmp_path):
+    from skorch.callbacks import EarlyStopping
+
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**FAST, "callbacks": [EarlyStopping(patience=50)]}).fit(X, y)
+    with pytest.warns(UserWarning, match="callbacks cannot be saved"):
+        save(detector, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    assert loaded.callbacks is None
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+
+
+PAYLOAD_MODULE = '''
+import pathlib
+pathlib.Path(__file__).with_name("payload_ran").touch()
+
+
+class Encoder:
+    pass
+'''
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda header: header["params"].update(encoder={"callable": "payload_module:Encoder"}),
+    lambda header: header["params"].update(encoder={"callable": "os:system"}),
+    lambda header: header["params"].update(encoder="payload_module:Encoder"),
+    lambda header: header["params"].update(callbacks=[{"tuple": ["cb", "payload_module:Encoder"]}]),
+    lambda header: header["attributes"]["classes_"].update(dtype="|O"),
+])
+def test_a_tampered_file_runs_nothing(fitted, tmp_path, monkeypatch, tamper):
+    (tmp_path / "payload_module.py").write_text(PAYLOAD_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    detector, X = fitted
+    save(detector, tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", tamper)
+    try:
+        loaded = load(tmp_path / "model.ibdetect")
+    except ValueError as exc:
+        assert "trusted_encoders" in str(exc) or "not a valid ibdetect model file" in str(exc)
+    else:
+        # Labels from the file are data, whatever their dtype says.
+        np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+    assert "payload_module" not in sys.modules
+    assert not (tmp_path / "payload_ran").exists()
+
+
+def damaged_files(folder, fitted):
+    detector, _ = fitted
+    save(detector, folder / "whole.ibdetect")
+    whole = (folder / "whole.ibdetect").read_bytes()
+    joblib.dump(detector, folder / "model.joblib")
+    with zipfile.ZipFile(folder / "other.zip", "w") as archive:
+        archive.writestr("model.json", "{}")
+    return {
+        "truncated": whole[: len(whole) // 2],
+        "empty": b"",
+        "garbage": np.random.RandomState(0).bytes(1000),
+        "a pickle": (folder / "model.joblib").read_bytes(),
+        "another zip": (folder / "other.zip").read_bytes(),
+    }
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "a pickle", "another zip"])
+def test_a_damaged_or_foreign_file_is_a_clear_error(fitted, tmp_path, damage):
+    path = tmp_path / "model.ibdetect"
+    path.write_bytes(damaged_files(tmp_path, fitted)[damage])
+    with pytest.raises(ValueError, match="model.ibdetect is not an ibdetect model file"):
+        load(path)
+
+
+@pytest.mark.parametrize("drop, edit", [
+    ("tensors.safetensors", None),
+    (None, lambda header: header["attributes"].update(n_features_in_=5)),
+    (None, lambda header: header["attributes"].pop("offset_")),
+    (None, lambda header: header["params"].update(beta=-1)),
+    (None, lambda header: header["params"].update(unknown=1)),
+])
+def test_an_edited_file_is_a_clear_error(fitted, tmp_path, drop, edit):
+    detector, _ = fitted
+    save(detector, tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", edit, drop)
+    with pytest.raises(ValueError, match="model.ibdetect is not a.* ibdetect model file"):
+        load(tmp_path / "model.ibdetect")
+
+
+def test_a_newer_format_asks_for_a_newer_ibdetect(fitted, tmp_path):
+    save(fitted[0], tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", lambda header: header.update(format_version=99))
+    with pytest.raises(ValueError, match="format 99.*upgrade ibdetect"):
+        load(tmp_path / "model.ibdetect")
+
+
+def test_other_versions_warn(fitted, tmp_path):
+    detector, X = fitted
+    save(detector, tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update(torch="1.0.0", skorch="0.9"))
+    with pytest.warns(ModelVersionWarning, match=r"skorch 0.9 \(here .*\), torch 1.0.0 \(here"):
+        loaded = load(tmp_path / "model.ibdetect")
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+
+
+def test_a_cpu_or_cuda_build_of_the_same_torch_does_not_warn(fitted, tmp_path):
+    save(fitted[0], tmp_path / "model.ibdetect")
+    build = torch.__version__.split("+")[0] + "+cu121"
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update(torch=build))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelVersionWarning)
+        load(tmp_path / "model.ibdetect")
+
+
+def test_metadata_travels_with_the_model(fitted, tmp_path):
+    save(fitted[0], tmp_path / "model.ibdetect", metadata={"label_column": "machine"})
+    info = read_info(tmp_path / "model.ibdetect")
+    assert info.metadata == {"label_column": "machine"}
+    assert set(info.versions) == {"ibdetect", "numpy", "scikit-learn", "skorch", "torch"}
+
+
+def test_saved_tensors_are_cpu_copies(fitted):
+    # What save writes is moved off the model's device and shares no memory
+    # with it, so a model on a GPU saves as one on the CPU would.
+    from ibdetect.persistence import _tensors
+
+    detector, _ = fitted
+    tensors = _tensors(detector)
+    model_pointers = {value.data_ptr() for value in detector.net_.module_.state_dict().values()}
+    assert all(value.device.type == "cpu" for value in tensors.values())
+    assert not model_pointers & {value.data_ptr() for value in tensors.values()}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_model_fitted_on_cuda_loads_on_the_cpu_from_the_safe_format(blobs, tmp_path):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**FAST, "device": "cuda"}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    assert loaded.device_ == "cpu" and detector.device_.startswith("cuda")
+    # The same weights on another device: equal up to the devices' rounding.
+    np.testing.assert_allclose(loaded.transform(X), detector.transform(X), rtol=1e-4, atol=1e-5)
+    on_gpu = load(tmp_path / "model.ibdetect", device="cuda")
+    np.testing.assert_array_equal(on_gpu.decision_function(X), detector.decision_function(X))

@@ -1,11 +1,12 @@
 """The ``ibdetect`` command line: fit a detector on a data file, score files with it.
 
 ``ibdetect fit DATA --output MODEL`` trains :class:`~ibdetect.IBDeepDescription`
-on a CSV, ``.npy`` or ``.npz`` file and saves it. ``ibdetect score`` writes each
-row's decision function, -1/+1 prediction and nearest known class to a CSV,
-``ibdetect info`` describes a saved model and ``ibdetect demo`` runs the digits
-demo. Every estimator parameter that a shell can express is an option of
-``fit`` (see ``ibdetect fit --help``).
+on a CSV, ``.npy`` or ``.npz`` file and saves it as a model file of
+:mod:`ibdetect.persistence`, which loads without running code. ``ibdetect
+score`` writes each row's decision function, -1/+1 prediction and nearest
+known class to a CSV, ``ibdetect info`` describes a saved model and
+``ibdetect demo`` runs the digits demo. Every estimator parameter that a
+shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 
 Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a
@@ -20,14 +21,14 @@ import argparse
 import sys
 
 from .. import __version__
-from ._errors import CommandError, UsageError
+from ._errors import CommandError, Interrupted, UsageError
 
 __all__ = ["main"]
 
 PROG = "ibdetect"
 SECURITY_NOTE = (
-    "Model files are pickles: loading one runs code stored in it. Only load model "
-    "files you trust."
+    "Model files written by 'ibdetect fit' load without running code. A pickle (joblib) "
+    "file runs code stored in it when loaded: it loads only with --trust-pickle."
 )
 
 # name: (summary, description, whether its help carries the security note)
@@ -47,11 +48,11 @@ COMMANDS = {
         "Write a CSV with one row per row of DATA: the decision function (negative for "
         "anomalies), the prediction (-1 anomaly, +1 normal) and the nearest known class, "
         "after the row's id when DATA has an id column. CSV columns are matched to the "
-        "model's by name.",
+        "model's by name; the label column the model was fitted with is left out.",
         True,
     ),
-    "info": ("describe a saved model", "Print a model's parameters, classes, features, score, threshold and "
-             "training history.", True),
+    "info": ("describe a saved model", "Print the versions that saved a model, its parameters, classes, "
+             "features, score, threshold and training history.", True),
     "demo": ("run the digits demo", "Detect unseen digits (6-9) after training on known digits (0-5).", False),
 }
 
@@ -120,8 +121,9 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 when the command failed, 2 when the arguments do not parse.
-        ``--help`` and ``--version`` exit through ``SystemExit``.
+        0 on success, 1 when the command failed, 2 when the arguments do not
+        parse, 130 when Ctrl-C stopped it. ``--help`` and ``--version`` exit
+        through ``SystemExit``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -129,6 +131,8 @@ def main(argv=None):
         args.run(args)
     except CommandError as exc:
         return _report(str(exc), exc.exit_status)
+    except KeyboardInterrupt:
+        return _report("interrupted; nothing was written", Interrupted.exit_status)
     except OSError as exc:
         message = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
         return _report(message, 1)

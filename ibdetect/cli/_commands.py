@@ -19,15 +19,20 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .. import demo
-from .._estimator import IBDeepDescription
+from .. import demo, persistence
+from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ..io import read_data
-from ._errors import CommandError
+from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
 # The name that stands for standard output in place of a file.
 STDOUT = "-"
+# How the files a model can come in begin: the zip archive of
+# ibdetect.persistence, a pickle (protocol 2 and later), and the compressed
+# pickles of joblib (zlib, gzip, bz2, xz, lzma, lz4).
+MODEL_FILE_MAGIC = b"PK\x03\x04"
+PICKLE_MAGICS = (b"\x80", b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
 
 
 # -- fit ------------------------------------------------------------------------
@@ -36,7 +41,10 @@ STDOUT = "-"
 def add_fit_arguments(parser):
     parser.add_argument("data", metavar="DATA", help="training data: .csv, .npy or .npz")
     _add_label_column(parser, "the CSV column or .npz array of labels (.npz default: y)")
-    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="MODEL",
+        help="where to save the model (a file that loads without running code; e.g. model.ibdetect)",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="show training progress on stderr: a bar over epochs on a terminal, a line per epoch elsewhere",
@@ -54,13 +62,19 @@ def fit(args):
     if args.verbose:
         params["verbose"] = 1
     model = IBDeepDescription(**params)
-    with _estimator_errors(f"cannot fit a model on {args.data}"):
+    with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings():
+        # A collapsed model scores every row alike, and an interrupted one is
+        # not what was asked for: saving either would hide the failure.
+        warnings.simplefilter("error", EmbeddingCollapseWarning)
+        warnings.simplefilter("error", TrainingInterruptedWarning)
         model.fit(data.X, data.y)
     if data.feature_names is not None:
         # What fit records from a DataFrame's columns: the model then checks
         # column names whether it is used here or from Python.
         model.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
-    _write_atomically(args.output, lambda file: joblib.dump(model, file), binary=True)
+    # The label column travels with the model, so that score leaves it out.
+    metadata = {} if args.label_column is None else {"label_column": args.label_column}
+    _write_atomically(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
     print(
         f"Saved the model to {args.output} (classes: {len(model.classes_)}, "
         f"features: {model.n_features_in_}, epochs: {len(model.net_.history)})."
@@ -73,7 +87,9 @@ def fit(args):
 def add_score_arguments(parser):
     _add_model(parser)
     parser.add_argument("data", metavar="DATA", help="data to score: .csv, .npy or .npz")
-    _add_label_column(parser, "a CSV column to leave out when present, e.g. the labels of the training file")
+    _add_label_column(
+        parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
+    )
     parser.add_argument(
         "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
     )
@@ -81,9 +97,9 @@ def add_score_arguments(parser):
 
 def score(args):
     _check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
-    model = load_model(args.model)
-    ignored = [] if args.label_column is None else [args.label_column]
-    data = _read(args.data, with_labels=False, ignore_columns=ignored)
+    model, info = load_model(args.model, trust_pickle=args.trust_pickle)
+    label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
+    data = _read(args.data, with_labels=False, ignore_columns=[name for name in label_columns if name is not None])
     X = _model_columns(model, data, args.data)
     with _estimator_errors(f"cannot score {args.data}"), _columns_matched():
         scores = model.decision_function(X)
@@ -116,24 +132,32 @@ def add_info_arguments(parser):
 
 
 def info(args):
-    print(describe_model(load_model(args.model)))
+    print(describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
 
 
-def describe_model(model):
+def describe_model(model, file_info=None):
     """A text report on a fitted model: data, score, threshold, parameters, training.
 
     Parameters
     ----------
     model : IBDeepDescription
         A fitted model.
+    file_info : ibdetect.persistence.ModelFileInfo, default=None
+        What its model file says: the versions that saved it and its label
+        column. None for a pickle.
 
     Returns
     -------
     report : str
     """
     names = getattr(model, "feature_names_in_", None)
-    lines = [
-        f"estimator: {type(model).__name__}",
+    lines = [f"estimator: {type(model).__name__}"]
+    if file_info is not None:
+        versions = ", ".join(f"{package} {version}" for package, version in file_info.versions.items())
+        lines.append(f"saved with: {versions}")
+        if "label_column" in file_info.metadata:
+            lines.append(f"label column: {file_info.metadata['label_column']}")
+    lines += [
         f"classes: {', '.join(str(label) for label in model.classes_)}",
         f"features: {model.n_features_in_}" + ("" if names is None else f" ({', '.join(names)})"),
         f"anomaly score: {model.anomaly_score_}",
@@ -179,24 +203,61 @@ def run_demo(args):
 # -- models and files -----------------------------------------------------------------
 
 
-def load_model(path):
-    """Load a fitted :class:`~ibdetect.IBDeepDescription` saved with joblib.
+def load_model(path, trust_pickle=False):
+    """Load a fitted :class:`~ibdetect.IBDeepDescription` from a model file, or a trusted pickle.
 
-    Loading runs code stored in the file: only load files you trust.
+    What the file holds is told by its first bytes, whatever its name: a
+    model file of :mod:`ibdetect.persistence` loads without running code; a
+    pickle (a joblib file) runs code stored in it, so it loads only with
+    ``trust_pickle``.
 
     Parameters
     ----------
     path : str or path-like
+    trust_pickle : bool, default=False
 
     Returns
     -------
     model : IBDeepDescription
+    file_info : ibdetect.persistence.ModelFileInfo or None
+        None for a pickle.
 
     Raises
     ------
     CommandError
-        The file does not unpickle, or holds something other than a fitted model.
+        The file is not a model file, or a pickle without ``trust_pickle``,
+        or does not hold a fitted model.
     """
+    with open(path, "rb") as file:
+        head = file.read(len(MODEL_FILE_MAGIC))
+    if head == MODEL_FILE_MAGIC:
+        return _load_model_file(path)
+    if not trust_pickle:
+        is_pickle = head.startswith(PICKLE_MAGICS)
+        what = "a pickle (joblib) file" if is_pickle else "not a model file written by 'ibdetect fit'"
+        raise CommandError(
+            f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
+            "--trust-pickle: pass it if you trust where the file comes from"
+        )
+    return _load_pickle(path), None
+
+
+def _load_model_file(path):
+    # Warnings (such as other versions having saved the file) are one line
+    # each on stderr, like errors, rather than Python's two with a source line.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = persistence.load(path)
+            file_info = persistence.read_info(path)
+        except ValueError as exc:
+            raise CommandError(_first_line(exc)) from None
+    for warning in caught:
+        print(f"ibdetect: warning: {warning.message}", file=sys.stderr)
+    return model, file_info
+
+
+def _load_pickle(path):
     try:
         model = joblib.load(path)
     except OSError:
@@ -278,10 +339,12 @@ def _write_atomically(path, write, binary):
 
 @contextmanager
 def _estimator_errors(context):
-    """Report the estimator's rejection of parameters or data as a CommandError."""
+    """Report the estimator's rejection of parameters or data, or a failed training, as a CommandError."""
     try:
         yield
-    except (ValueError, FloatingPointError) as exc:
+    except TrainingInterruptedWarning:
+        raise Interrupted("training was interrupted; nothing was written") from None
+    except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         raise CommandError(f"{context}: {_first_line(exc)}") from None
 
 
@@ -322,8 +385,10 @@ def _columns_matched():
 
 
 def _add_model(parser):
+    parser.add_argument("model", metavar="MODEL", help="a model file written by 'ibdetect fit'")
     parser.add_argument(
-        "model", metavar="MODEL", help="a model saved by 'ibdetect fit' (a pickle: trusted files only)"
+        "--trust-pickle", action="store_true",
+        help="also load a pickle (joblib) file, which runs code stored in it: only for files you trust",
     )
 
 

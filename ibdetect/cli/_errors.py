@@ -11,3 +11,10 @@ class UsageError(CommandError):
     """A command line that does not parse."""
 
     exit_status = 2
+
+
+class Interrupted(CommandError):
+    """The user pressed Ctrl-C: the command stopped without writing anything."""
+
+    # 128 + SIGINT: the status shells give a program that Ctrl-C ended.
+    exit_status = 130

@@ -14,8 +14,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-# Estimator parameters that fit sets from its own flags rather than as options.
-SET_BY_FLAGS = frozenset({"verbose"})
+# Estimator parameters that get no option: fit sets verbose from its own flag,
+# and always trains a new model, which leaves warm_start nothing to continue.
+NOT_OPTIONS = frozenset({"verbose", "warm_start"})
 
 
 class _Kind(NamedTuple):
@@ -145,7 +146,7 @@ def add_estimator_options(parser, estimator_class):
     docs = _parameter_docs(estimator_class)
     for name, default in estimator_class().get_params(deep=False).items():
         kinds = _option_kinds(estimator_class._parameter_constraints.get(name, []))
-        if name in SET_BY_FLAGS or kinds in ([], [NONE]):
+        if name in NOT_OPTIONS or kinds in ([], [NONE]):
             continue
         description = f"{docs.get(name, '')} (default: {format_value(default)})".strip()
         group.add_argument(

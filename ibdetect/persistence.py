@@ -1,0 +1,473 @@
+"""Model files that are safe to load: no pickle, no code run from the file.
+
+:func:`save` writes a fitted :class:`~ibdetect.IBDeepDescription` as a zip
+archive of two members: ``model.json``, with the parameters, the fitted
+attributes, the training history and the versions of the libraries that
+saved it, and ``tensors.safetensors``, with the network's weights and centres
+and the fitted arrays in the safetensors format, which holds numbers only.
+:func:`load` rebuilds the network from the parameters, with the estimator's
+own builder, and loads the weights into it. Nothing in the file is imported
+or executed: an encoder given as a class of your own is saved by its name
+and loads only when the caller passes that class in ``trusted_encoders``.
+
+Pickles (``joblib.dump``) still work and keep everything, callbacks included,
+but loading one runs code that the file chooses.
+"""
+
+import json
+import os
+import warnings
+import zipfile
+from numbers import Integral, Real
+from typing import NamedTuple
+
+import numpy as np
+import safetensors.torch
+import sklearn
+import skorch
+import torch
+from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
+from torch import nn
+
+from . import __version__
+from ._estimator import IBDeepDescription, _resolve_device
+from .encoders import CNNEncoder, MLPEncoder
+
+__all__ = ["ModelFileInfo", "ModelVersionWarning", "load", "read_info", "save"]
+
+FORMAT = "ibdetect-model"
+# Raised when the layout changes in a way older readers cannot follow.
+FORMAT_VERSION = 1
+HEADER_MEMBER = "model.json"
+TENSORS_MEMBER = "tensors.safetensors"
+# Encoder classes that load without being named in trusted_encoders.
+BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
+# Parameters that only steer training and that no JSON can hold: saved as None.
+TRAINING_ONLY = {"callbacks": "callbacks", "random_state": "a RandomState instance as random_state"}
+
+
+class ModelVersionWarning(UserWarning):
+    """A model file was saved with other versions of ibdetect or its dependencies."""
+
+
+class ModelFileInfo(NamedTuple):
+    """What a model file says about itself, read without loading the model.
+
+    Attributes
+    ----------
+    versions : dict
+        The version of ibdetect, numpy, scikit-learn, skorch and torch that
+        saved the model, by package name.
+    metadata : dict
+        The ``metadata`` given to :func:`save`.
+    """
+
+    versions: dict
+    metadata: dict
+
+
+def save(model, file, *, metadata=None):
+    """Write a fitted detector to a model file that loads without running code.
+
+    Parameters
+    ----------
+    model : IBDeepDescription
+        A fitted detector. Its ``encoder`` must be a name (``"auto"``,
+        ``"mlp"``, ``"cnn"``) or a class or function defined at module
+        level; a module instance cannot be rebuilt and is refused.
+        ``callbacks`` and a ``RandomState`` instance as ``random_state``,
+        which only steer training, are saved as None with a warning.
+    file : str, path-like or binary file object
+        Where to write. The name may have any extension; ``.ibdetect`` is
+        the convention.
+    metadata : dict, default=None
+        Information to store with the model, e.g. where its data came from;
+        it must be JSON-serialisable. :func:`read_info` returns it.
+
+    Raises
+    ------
+    ValueError
+        A parameter cannot be saved safely.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from ibdetect import IBDeepDescription
+    >>> from ibdetect.persistence import load, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X)
+    >>> file = io.BytesIO()
+    >>> save(detector, file)
+    >>> loaded = load(file)
+    >>> bool((loaded.decision_function(X) == detector.decision_function(X)).all())
+    True
+    """
+    if not isinstance(model, IBDeepDescription):
+        raise TypeError(f"save writes an IBDeepDescription, got {type(model).__name__}.")
+    check_is_fitted(model)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "params": _encode_params(model.get_params(deep=False)),
+        "attributes": _encode_attributes(model),
+        "history": _plain(model.net_.history),
+        "pretrain_history": _plain(getattr(model, "pretrain_history_", None)),
+        "metadata": metadata or {},
+    }
+    try:
+        header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
+    except TypeError as exc:
+        raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr(HEADER_MEMBER, header_bytes, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(TENSORS_MEMBER, safetensors.torch.save(_tensors(model)))
+
+
+def load(file, *, trusted_encoders=(), device="cpu"):
+    """Read a detector written by :func:`save`; nothing in the file is run.
+
+    The network is rebuilt from the saved parameters and given the saved
+    weights; a detector loaded this way scores exactly as the one saved.
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+    trusted_encoders : sequence of callables, default=()
+        The encoder classes (or functions) of your own that the file may
+        name. An encoder the file names by its import path loads only when
+        the same class is passed here; nothing is imported from the file.
+        The encoders of :mod:`ibdetect.encoders` are always trusted.
+    device : str, default="cpu"
+        Where the network goes: ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when
+        available), ... The model's own ``device`` parameter is kept for
+        refitting.
+
+    Returns
+    -------
+    model : IBDeepDescription
+        The fitted detector, with the training history in ``net_.history``.
+
+    Raises
+    ------
+    ValueError
+        The file is not a model file or is damaged, it names an encoder that
+        is not in ``trusted_encoders``, or it comes from a newer format.
+
+    Warns
+    -----
+    ModelVersionWarning
+        The file was saved with other versions of ibdetect, numpy,
+        scikit-learn, skorch or torch.
+
+    See Also
+    --------
+    save : Write a model file.
+    read_info : The versions and metadata of a model file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from ibdetect import IBDeepDescription
+    >>> from ibdetect.persistence import load, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> file = io.BytesIO()
+    >>> save(IBDeepDescription(max_epochs=2, random_state=0).fit(X), file)
+    >>> load(file).device_
+    'cpu'
+    """
+    name = _file_name(file)
+    device = _resolve_device(device)
+    header, tensors = _read(file)
+    _warn_on_other_versions(header, name)
+    encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
+    try:
+        return _rebuild(header, encoder, tensors, device)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+        # A header or tensors edited by hand, or damaged: every value passes
+        # the estimator's own validation and the network's shapes, or fails
+        # here.
+        raise ValueError(f"{name} is not a valid ibdetect model file: {exc}") from None
+
+
+def read_info(file):
+    """The versions that saved a model file and the metadata stored with it.
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+
+    Returns
+    -------
+    info : ModelFileInfo
+
+    Raises
+    ------
+    ValueError
+        The file is not a model file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from ibdetect import IBDeepDescription, __version__
+    >>> from ibdetect.persistence import read_info, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> file = io.BytesIO()
+    >>> save(IBDeepDescription(max_epochs=2).fit(X), file, metadata={"source": "sensors.csv"})
+    >>> info = read_info(file)
+    >>> info.metadata
+    {'source': 'sensors.csv'}
+    >>> info.versions["ibdetect"] == __version__
+    True
+    """
+    header, _ = _read(file, with_tensors=False)
+    return ModelFileInfo(versions=dict(header.get("versions") or {}), metadata=dict(header.get("metadata") or {}))
+
+
+# -- writing ------------------------------------------------------------------
+
+
+def _versions():
+    return {
+        "ibdetect": __version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def _encode_params(params):
+    encoded = {"encoder": _encode_encoder(params.pop("encoder"))}
+    for name, value in params.items():
+        try:
+            encoded[name] = _encode_value(name, value)
+        except ValueError:
+            if name not in TRAINING_ONLY:
+                raise
+            warnings.warn(
+                f"{TRAINING_ONLY[name]} cannot be saved in a model file and is saved as None; "
+                f"the loaded model scores the same, but set {name} again before refitting it.",
+                UserWarning,
+                stacklevel=3,
+            )
+            encoded[name] = None
+    return encoded
+
+
+def _encode_encoder(encoder):
+    if isinstance(encoder, str):
+        return encoder
+    if isinstance(encoder, nn.Module):
+        raise ValueError(
+            "encoder is a module instance, which a model file cannot rebuild; pass its class "
+            "(encoder=MyEncoder) to fit, or save with joblib (a pickle) instead."
+        )
+    path = _import_path(encoder)
+    if "<locals>" in path:
+        raise ValueError(
+            f"encoder {path} is defined inside a function; define it at module level so that "
+            "a model file can name it."
+        )
+    return {"callable": path}
+
+
+def _import_path(obj):
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _encode_value(name, value):
+    """``value`` in JSON, with tuples and arrays marked so that they come back as such."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, (tuple, list)):
+        items = [_encode_value(name, item) for item in value]
+        return {"tuple": items} if isinstance(value, tuple) else items
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"array": value.tolist(), "dtype": value.dtype.str}
+    raise ValueError(f"{name}={value!r} cannot be saved in a model file; use joblib (a pickle) for it.")
+
+
+def _encode_attributes(model):
+    classes = model.classes_
+    if not all(isinstance(label, (bool, Integral, Real, str)) for label in classes.tolist()):
+        raise ValueError("classes_ must hold numbers or strings to be saved in a model file.")
+    attributes = {
+        "classes_": {"values": classes.tolist(), "dtype": classes.dtype.str},
+        "n_features_in_": int(model.n_features_in_),
+        "offset_": float(model.offset_),
+        "anomaly_score_": model.anomaly_score_,
+    }
+    if hasattr(model, "feature_names_in_"):
+        attributes["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
+    return attributes
+
+
+def _plain(history):
+    """A skorch history as plain JSON values (numpy and torch scalars become numbers), or None."""
+    if history is None:
+        return None
+    return json.loads(json.dumps(list(history), default=_plain_scalar))
+
+
+def _plain_scalar(value):
+    if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
+        return value.item()
+    raise TypeError(f"the training history holds a {type(value).__name__}, which a model file cannot hold")
+
+
+def _tensors(model):
+    """Every array of the model, as CPU tensors that share no memory (as safetensors needs)."""
+    net = model.net_
+    tensors = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
+    tensors |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
+    tensors["attributes.centers_"] = torch.from_numpy(model.centers_)
+    if hasattr(model, "reference_embeddings_"):
+        tensors["attributes.reference_embeddings_"] = torch.from_numpy(model.reference_embeddings_)
+    return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def _file_name(file):
+    name = getattr(file, "name", file)
+    return str(name) if isinstance(name, (str, os.PathLike)) else "the model file"
+
+
+def _read(file, with_tensors=True):
+    """The header of a model file and its tensors (None without ``with_tensors``).
+
+    Anything but a model file of a format this version reads is a ValueError.
+    """
+    name = _file_name(file)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            header = json.loads(archive.read(HEADER_MEMBER).decode("utf-8"))
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise ValueError("it is not marked as one")
+            tensors = safetensors.torch.load(archive.read(TENSORS_MEMBER)) if with_tensors else None
+    except OSError:
+        raise
+    except Exception as exc:
+        # Bytes that are not a whole model file fail in zipfile, json or
+        # safetensors with many exception types; all mean the same here.
+        raise ValueError(f"{name} is not an ibdetect model file ({exc}).") from None
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{name} was written in model file format {version!r}, newer than this ibdetect "
+            f"reads ({FORMAT_VERSION}); upgrade ibdetect to load it."
+        )
+    return header, tensors
+
+
+def _warn_on_other_versions(header, name):
+    saved = header.get("versions") or {}
+    # A CPU and a CUDA build of one torch release differ only after "+".
+    differ = [
+        f"{package} {saved.get(package)} (here {version})"
+        for package, version in _versions().items()
+        if str(saved.get(package)).split("+")[0] != version.split("+")[0]
+    ]
+    if differ:
+        warnings.warn(
+            f"{name} was saved with other versions: {', '.join(differ)}. It loads, but may "
+            "score differently; refit it to be sure.",
+            ModelVersionWarning,
+            stacklevel=3,
+        )
+
+
+def _trusted_by_path(trusted_encoders):
+    encoders = {}
+    for encoder in (*BUILT_IN_ENCODERS, *trusted_encoders):
+        if not callable(encoder):
+            raise TypeError(f"trusted_encoders must hold classes or functions, got {encoder!r}.")
+        encoders[_import_path(encoder)] = encoder
+    return encoders
+
+
+def _trusted_encoder(header, encoders, name):
+    """The encoder parameter of the file: a name, or the trusted callable it names."""
+    params = header.get("params")
+    encoder = params.get("encoder", "auto") if isinstance(params, dict) else "auto"
+    if not isinstance(encoder, dict):
+        return encoder
+    path = str(encoder.get("callable"))
+    if path not in encoders:
+        raise ValueError(
+            f"{name} was fitted with the encoder {path}, which loads only when you trust it: "
+            f"pass that class in trusted_encoders, e.g. load(..., trusted_encoders=[{path.split(':')[-1]}])."
+        )
+    return encoders[path]
+
+
+def _decode_value(value):
+    if isinstance(value, list):
+        return [_decode_value(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {"tuple"}:
+        return tuple(_decode_value(item) for item in value["tuple"])
+    if value.keys() == {"array", "dtype"} and np.dtype(value["dtype"]).kind in "biuf":
+        return np.asarray(value["array"], dtype=value["dtype"])
+    raise ValueError(f"unknown value {value!r}")
+
+
+def _rebuild(header, encoder, tensors, device):
+    params = {name: _decode_value(value) for name, value in header["params"].items() if name != "encoder"}
+    if params.get("callbacks"):
+        raise ValueError("a model file holds no callbacks")
+    model = IBDeepDescription(**{**params, "encoder": encoder})
+    model._validate_params()
+    attributes = header["attributes"]
+    classes = attributes["classes_"]
+    model.classes_ = np.asarray(classes["values"], dtype=_label_dtype(classes["dtype"]))
+    model.n_features_in_ = _positive_int(attributes["n_features_in_"], "n_features_in_")
+    if "feature_names_in_" in attributes:
+        model.feature_names_in_ = np.asarray([str(name) for name in attributes["feature_names_in_"]], dtype=object)
+    model.offset_ = float(attributes["offset_"])
+    if attributes["anomaly_score_"] not in ("distance", "knn"):
+        raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
+    model.anomaly_score_ = attributes["anomaly_score_"]
+    model.centers_ = tensors["attributes.centers_"].numpy()
+    if "attributes.reference_embeddings_" in tensors:
+        model.reference_embeddings_ = tensors["attributes.reference_embeddings_"].numpy()
+    net = model._initialized_net(device)
+    net.module_.load_state_dict(_with_prefix(tensors, "module."))
+    net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
+    net.history = History(header["history"])
+    model.net_ = net
+    if header.get("pretrain_history"):
+        model.pretrain_history_ = History(header["pretrain_history"])
+    return model
+
+
+def _label_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biufUO":
+        raise ValueError(f"classes_ of dtype {dtype} cannot come from a model file")
+    return dtype
+
+
+def _positive_int(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _with_prefix(tensors, prefix):
+    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
