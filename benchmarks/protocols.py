@@ -228,13 +228,3 @@ def table_splits(protocol, y, normal_classes=None, seed=0):
         return contaminated_splits(y, normal_sets, seed=seed)
     raise ValueError(f"unknown protocol {protocol!r}")
 
-
-def subsample_training(split, y, max_rows, seed=0):
-    """The split with at most ``max_rows`` training rows, drawn stratified by class.
-
-    The test rows are unchanged, so the subsample only makes training cheaper.
-    """
-    if len(split.train) <= max_rows:
-        return split
-    train, _ = train_test_split(split.train, train_size=max_rows, stratify=y[split.train], random_state=seed)
-    return Split(split.name, np.sort(train), split.test, split.test_is_anomaly, split.labelled)

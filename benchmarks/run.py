@@ -53,20 +53,12 @@ SUITES = {
 }
 MLBENCH_DATASETS = tuple(data.MLBENCH_TABLES)
 
-# Training rows kept per split (stratified by class; the test rows are all
-# kept): LetterRecognition's 20,000 rows would make the slower peers dominate
-# the run's time on two cores.
-MAX_TRAIN_ROWS = {"letter": 3000}
-
 
 def build_splits(protocol, dataset, seed):
     """The splits of a protocol as ``(setting, split)`` pairs."""
     y = dataset.y
     if dataset.is_table:
-        splits = protocols.table_splits(protocol, y, dataset.normal_classes, seed=seed)
-        if dataset.name in MAX_TRAIN_ROWS:
-            splits = [protocols.subsample_training(split, y, MAX_TRAIN_ROWS[dataset.name], seed) for split in splits]
-        return [("", split) for split in splits]
+        return [("", split) for split in protocols.table_splits(protocol, y, dataset.normal_classes, seed=seed)]
     if protocol == "multiclass":
         return [("", split) for split in protocols.multiclass_splits(y, seed=seed)]
     if protocol == "oneclass":

@@ -167,13 +167,6 @@ def test_contaminated_splits_hold_the_asked_fraction_of_anomalies(table):
         assert len(split.train) == pytest.approx(0.6 * n_rows, abs=1)
 
 
-def test_subsampled_training_keeps_the_test_rows(table):
-    split = protocols.table_splits("oneclass", table.y, table.normal_classes, seed=0)[0]
-    smaller = protocols.subsample_training(split, table.y, 20, seed=0)
-    assert len(smaller.train) == 20 and set(smaller.train.tolist()) <= set(split.train.tolist())
-    np.testing.assert_array_equal(smaller.test, split.test)
-
-
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_smoke_run_on_a_bundled_table(tmp_path):
     run.main([
