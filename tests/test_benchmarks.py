@@ -203,3 +203,20 @@ def test_mlbench_tables_load(mlbench_folder):
         table = data.mlbench(name, mlbench_folder)
         assert table.X.shape == shape and len(table.y) == shape[0] and table.is_table
         assert table.normal_classes is None or set(table.normal_classes) < set(table.y)
+
+
+def test_lever_wrappers_fit_and_rank(blobs):
+    from ibdetect import IBDeepDescription
+
+    from benchmarks import levers
+
+    X, y, X_unseen = blobs
+    small = IBDeepDescription(hidden_layer_sizes=(16,), embedding_dim=4, random_state=0)
+    budget = levers.StepBudget(small, steps=6).fit(X, y)
+    # 108 of the 120 rows train after the held-out tenth: one batch per epoch.
+    assert budget.detector_.max_epochs == 6
+    ensemble = levers.SeedEnsemble(small.set_params(max_epochs=2), n_members=2, random_state=3).fit(X, y)
+    assert [m.random_state for m in ensemble.members_] == [6, 7]
+    mixed = levers.InputKNNMix(small, weight=1.0).fit(X, y)
+    for estimator in (budget, ensemble, mixed):
+        assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
