@@ -134,18 +134,20 @@ def render_markdown(report):
     tables = report.get("suite") == "tables"
     versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
     if tables:
+        times = "fit time per split"
         title, rows = "Benchmark results on tables", (
             "rows (raw features, standardised by a StandardScaler fitted on each split's",
             "training rows, in a Pipeline before every method); the best ROC AUC of each",
             "column is in bold.")
     else:
+        times = "fit and score time per split"
         title, rows = "Benchmark results", (
             "rows (pixels scaled to [0, 1]); the best ROC AUC of each table is in bold.",)
     lines = [
         f"# {title}", "",
         "Mean ± standard deviation over splits of the ROC AUC and average precision of",
         "detecting samples of unseen classes (anomalies are the positives), and the mean",
-        "fit and score time per split. Every method sees the same splits and the same",
+        f"{times}. Every method sees the same splits and the same",
         *rows, "",
         f"- Date: {report['date']}",
         f"- Machine: {report['machine']}",
