@@ -8,7 +8,7 @@ normal, as scikit-learn's ``score_samples``.
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.neural_network import MLPClassifier
@@ -53,11 +53,12 @@ class PyODDetector(BaseEstimator):
         self.detector = detector
 
     def fit(self, X, y=None):
-        self.detector.fit(X)
+        # A fitted copy, leaving the parameter untouched as scikit-learn asks.
+        self.detector_ = clone(self.detector).fit(X)
         return self
 
     def score_samples(self, X):
-        return -self.detector.decision_function(X)
+        return -self.detector_.decision_function(X)
 
 
 def _pyod_deep_svdd(dataset, seed):

@@ -11,6 +11,13 @@ rows with a flag for the anomalies, so every method sees exactly the same data.
   each split, as ``multiclass`` splits them.
 * ``fewshot``: as ``multiclass``, but only ``n`` labelled samples per known
   class train (drawn from the same 60% pool, so the test set is unchanged).
+* ``contaminated``: the normal classes plus a few anomalies (5% of the rows);
+  a random 60% of them, anomalies included, train without labels, the rest
+  test.
+
+On a table whose customary anomaly version names its normal classes (the
+``normal_classes`` of a data set), those classes are the known ones, and the
+splits differ only in the rows drawn (see ``table_splits``).
 """
 
 from dataclasses import dataclass
@@ -33,12 +40,16 @@ class Split:
         Indices of the test rows.
     test_is_anomaly : ndarray of bool
         For each test row, whether its class was unseen in training.
+    labelled : bool, default=True
+        Whether a method may use the class labels of the training rows; False
+        when training holds anomalies that nobody has labelled.
     """
 
     name: str
     train: np.ndarray
     test: np.ndarray
     test_is_anomaly: np.ndarray
+    labelled: bool = True
 
 
 def _split_known(y, known, train_fraction, seed):
@@ -74,11 +85,8 @@ def multiclass_splits(y, n_known=6, n_splits=5, train_fraction=0.6, seed=0):
     -------
     splits : list of Split
     """
-    rng = np.random.RandomState(seed)
-    classes = np.unique(y)
     splits = []
-    for i in range(n_splits):
-        known = np.sort(rng.choice(classes, n_known, replace=False))
+    for i, known in enumerate(_draw_known(y, n_known, n_splits, seed)):
         train, test, is_anomaly = _split_known(y, known, train_fraction, seed + i)
         splits.append(Split(f"known={_label(known)}", train, test, is_anomaly))
     return splits
@@ -90,6 +98,11 @@ def known_class_splits(y, known, n_splits=10, train_fraction=0.6, seed=0):
         Split(f"known={_label(known)},draw={i}", *_split_known(y, known, train_fraction, seed + i))
         for i in range(n_splits)
     ]
+def _draw_known(y, n_known, n_splits, seed):
+    """``n_splits`` random sets of ``n_known`` classes, each sorted."""
+    rng = np.random.RandomState(seed)
+    classes = np.unique(y)
+    return [np.sort(rng.choice(classes, n_known, replace=False)) for _ in range(n_splits)]
 
 
 def oneclass_splits(y, train_fraction=0.6, seed=0):
@@ -114,3 +127,112 @@ def fewshot_splits(y, n_per_class, n_known=6, n_splits=5, train_fraction=0.6, se
             Split(f"{split.name},n={n_per_class}", np.sort(np.concatenate(chosen)), split.test, split.test_is_anomaly)
         )
     return splits
+
+
+def designated_splits(y, normal_classes, n_splits=5, train_fraction=0.6, seed=0):
+    """The given normal classes known in every split; only the rows drawn differ.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+    normal_classes : sequence
+        The classes that train; every other class is unseen.
+    n_splits : int, default=5
+    train_fraction : float, default=0.6
+    seed : int, default=0
+
+    Returns
+    -------
+    splits : list of Split
+    """
+    known = np.sort(np.asarray(normal_classes))
+    splits = []
+    for i in range(n_splits):
+        train, test, is_anomaly = _split_known(y, known, train_fraction, seed + i)
+        splits.append(Split(f"known={_label(known)},rows={i}", train, test, is_anomaly))
+    return splits
+
+
+def contaminated_splits(y, normal_sets, anomaly_fraction=0.05, train_fraction=0.6, seed=0):
+    """Unlabelled training data holding a few anomalies, as ODDS's tables do.
+
+    For each set of normal classes, the rows of the other classes are the
+    anomalies; a random subset of them is kept so that they make up
+    ``anomaly_fraction`` of the rows (all of them if they are fewer). A
+    random ``train_fraction`` of the kept rows, stratified by anomaly, trains
+    without labels; the rest test.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+    normal_sets : list of sequences
+        One set of normal classes per split.
+    anomaly_fraction : float, default=0.05
+    train_fraction : float, default=0.6
+    seed : int, default=0
+
+    Returns
+    -------
+    splits : list of Split
+        With ``labelled=False``.
+    """
+    splits = []
+    for i, normal in enumerate(normal_sets):
+        rng = np.random.RandomState(seed + i)
+        is_normal = np.isin(y, normal)
+        normal_idx, anomaly_idx = np.flatnonzero(is_normal), np.flatnonzero(~is_normal)
+        # n_anomalies / (n_normal + n_anomalies) = anomaly_fraction
+        n_anomalies = int(round(anomaly_fraction * len(normal_idx) / (1 - anomaly_fraction)))
+        if n_anomalies < len(anomaly_idx):
+            anomaly_idx = rng.choice(anomaly_idx, n_anomalies, replace=False)
+        kept = np.concatenate([normal_idx, anomaly_idx])
+        is_anomaly = ~np.isin(y[kept], normal)
+        train, test, _, test_is_anomaly = train_test_split(
+            kept, is_anomaly, train_size=train_fraction, stratify=is_anomaly, random_state=seed + i
+        )
+        name = f"normal={_label(np.sort(np.asarray(normal)))},rows={i}"
+        splits.append(Split(name, np.sort(train), test, test_is_anomaly, labelled=False))
+    return splits
+
+
+def table_splits(protocol, y, normal_classes=None, seed=0):
+    """The splits of a table under ``protocol``.
+
+    * ``multiclass``: the designated normal classes when there are at least
+      two, over 5 row draws; otherwise 5 random draws of round(0.6 x the
+      number of classes) known classes. None for a table with a single
+      designated normal class.
+    * ``oneclass``: a single designated normal class over 5 row draws;
+      otherwise each class in turn.
+    * ``contaminated``: the known classes of ``multiclass`` (or the single
+      designated one) as the normal part, 5 splits.
+
+    Parameters
+    ----------
+    protocol : {"multiclass", "oneclass", "contaminated"}
+    y : ndarray of shape (n_samples,)
+    normal_classes : tuple or None, default=None
+    seed : int, default=0
+
+    Returns
+    -------
+    splits : list of Split
+    """
+    if protocol == "oneclass":
+        if normal_classes is not None and len(normal_classes) == 1:
+            return designated_splits(y, normal_classes, seed=seed)
+        return oneclass_splits(y, seed=seed)
+    if normal_classes is not None:
+        normal_sets = [np.asarray(normal_classes)] * 5
+    else:
+        normal_sets = _draw_known(y, round(0.6 * len(np.unique(y))), 5, seed)
+    if protocol == "multiclass":
+        if len(normal_sets[0]) < 2:
+            return []
+        if normal_classes is not None:
+            return designated_splits(y, normal_classes, seed=seed)
+        return multiclass_splits(y, n_known=len(normal_sets[0]), seed=seed)
+    if protocol == "contaminated":
+        return contaminated_splits(y, normal_sets, seed=seed)
+    raise ValueError(f"unknown protocol {protocol!r}")
+

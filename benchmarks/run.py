@@ -1,9 +1,11 @@
 """Run every method on the same splits and write the tables as Markdown and JSON.
 
     python -m benchmarks.run
+    python -m benchmarks.run --suite tables --mlbench PATH/TO/mlbench/data
 
-writes ``docs/benchmarks.md`` and ``docs/benchmarks.json`` and prints the
-tables. ``--help`` lists the options to run a part of it.
+The first (the image suite) writes ``docs/benchmarks.md`` and
+``docs/benchmarks.json``, the second (the table suite) ``docs/benchmarks_tabular.md``
+and ``.json``; both print the tables. ``--help`` lists the options to run a part.
 """
 
 import argparse
@@ -21,6 +23,8 @@ import sklearn
 import torch
 from joblib import Parallel, delayed
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import ibdetect
 
@@ -30,9 +34,31 @@ from .report import render_markdown
 
 FEWSHOT_SIZES = (5, 10, 20, 50)
 
+# What each suite runs by default. On tables the MLP is what the default
+# encoder="auto" builds, so the "flat rows" row would repeat "ibdetect ib".
+SUITES = {
+    "images": {
+        "datasets": ("digits", "mnist"),
+        "protocols": ("multiclass", "oneclass", "fewshot"),
+        "methods": None,
+        "output": "benchmarks",
+    },
+    "tables": {
+        "datasets": ("satellite", "vehicle", "vowel", "letter", "wine", "iris", "breast_cancer"),
+        "protocols": ("multiclass", "oneclass", "contaminated"),
+        "methods": ("IsolationForest", "OneClassSVM", "LOF", "kNN (k=5)", "MSP (MLPClassifier)",
+                    "PyOD DeepSVDD", "ibdetect ib"),
+        "output": "benchmarks_tabular",
+    },
+}
+MLBENCH_DATASETS = tuple(data.MLBENCH_TABLES)
 
-def build_splits(protocol, y, seed):
+
+def build_splits(protocol, dataset, seed):
     """The splits of a protocol as ``(setting, split)`` pairs."""
+    y = dataset.y
+    if dataset.is_table:
+        return [("", split) for split in protocols.table_splits(protocol, y, dataset.normal_classes, seed=seed)]
     if protocol == "multiclass":
         return [("", split) for split in protocols.multiclass_splits(y, seed=seed)]
     if protocol == "oneclass":
@@ -54,8 +80,12 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
     estimator = method.build(dataset, seed)
     if max_epochs is not None and isinstance(estimator, ibdetect.IBDeepDescription):
         estimator.set_params(max_epochs=max_epochs)
+    if dataset.is_table:
+        # Table features come in unrelated units; each method gets them
+        # standardised with statistics of its own training rows only.
+        estimator = make_pipeline(StandardScaler(), estimator)
     start = time.perf_counter()
-    if method.uses_labels:
+    if method.uses_labels and split.labelled:
         estimator.fit(X[split.train], y[split.train])
     else:
         estimator.fit(X[split.train])
@@ -81,12 +111,12 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
     tasks = []
     for dataset in datasets:
         for protocol in protocol_names:
-            splits = build_splits(protocol, dataset.y, seed)
+            splits = build_splits(protocol, dataset, seed)
             if max_splits is not None:
                 splits = _first_per_setting(splits, max_splits)
             for method in methods:
                 for setting, split in splits:
-                    if len(np.unique(dataset.y[split.train])) >= method.needs_classes:
+                    if _n_classes_given(dataset.y, split) >= method.needs_classes:
                         tasks.append((dataset, protocol, setting, split, method))
     threads = 1 if jobs > 1 else None
     results = Parallel(n_jobs=jobs)(
@@ -99,9 +129,14 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
             "dataset": dataset.name, "protocol": protocol, "setting": setting,
             "split": split.name, "method": method.name, **result,
         })
-        log(f"{dataset.name:7} {protocol:10} {setting:5} {split.name:24} "
+        log(f"{dataset.name:7} {protocol:12} {setting:5} {split.name:24} "
             f"{method.name:28} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
     return records
+
+
+def _n_classes_given(y, split):
+    """How many classes a method is told of: one when the labels are withheld."""
+    return len(np.unique(y[split.train])) if split.labelled else 1
 
 
 def _first_per_setting(splits, max_splits):
@@ -139,37 +174,66 @@ def _cpu_name():
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=sorted(SUITES), default="images",
+                        help="images (digits, MNIST) or tables (UCI and scikit-learn tables)")
     parser.add_argument("--mnist", metavar="PATH",
                         help="your own MNIST files, anything ibdetect.datasets.load_mnist reads; "
                              "default: the 10,000 digits shipped with ibdetect")
-    parser.add_argument("--datasets", nargs="+", choices=["digits", "mnist"], default=["digits", "mnist"])
-    parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot"],
-                        default=["multiclass", "oneclass", "fewshot"])
+    parser.add_argument("--mlbench", metavar="PATH",
+                        help="mlbench's data folder of .rda files; without it only scikit-learn's tables run")
+    parser.add_argument("--datasets", nargs="+", choices=[name for suite in SUITES.values() for name in suite["datasets"]],
+                        default=None, help="default: every data set of the suite whose files are given")
+    parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot", "contaminated"],
+                        default=None, help="default: multiclass oneclass fewshot (images), "
+                                           "multiclass oneclass contaminated (tables)")
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="subset of: " + "; ".join(m.name for m in METHODS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-splits", type=int, default=None, help="first N splits of each setting (smoke runs)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override ibdetect's epochs (smoke runs)")
     parser.add_argument("--jobs", type=int, default=1, help="processes running fits side by side")
-    parser.add_argument("--output-dir", default="docs", help="where benchmarks.md and benchmarks.json go")
+    parser.add_argument("--output-dir", default="docs", help="where the .md and .json files go")
     return parser.parse_args(argv)
+
+
+def _dataset_names(args, suite):
+    """The suite's data sets whose files were given, or the ones asked for."""
+    if args.datasets:
+        return args.datasets
+    # MNIST needs no file: the sample that ships with ibdetect stands in.
+    given = {name: args.mlbench for name in MLBENCH_DATASETS}
+    return [name for name in suite["datasets"] if name not in given or given[name]]
+
+
+def load_dataset(name, args):
+    """The data set ``name``, from the file or folder given on the command line if it needs one."""
+    if name == "mnist":
+        return data.mnist(args.mnist)
+    if name in MLBENCH_DATASETS:
+        if not args.mlbench:
+            sys.exit(f"benchmarks: error: --datasets {name} needs --mlbench PATH")
+        return data.mlbench(name, args.mlbench)
+    return getattr(data, name)()
 
 
 def main(argv=None):
     args = parse_args(argv)
-    datasets = [data.digits() if name == "digits" else data.mnist(args.mnist) for name in args.datasets]
-    methods = [m for m in METHODS if m.available() and (args.methods is None or m.name in args.methods)]
+    suite = SUITES[args.suite]
+    datasets = [load_dataset(name, args) for name in _dataset_names(args, suite)]
     unknown = set(args.methods or []) - {m.name for m in METHODS}
     if unknown:
         sys.exit(f"benchmarks: error: unknown methods {sorted(unknown)}")
-    records = run(datasets, args.protocols, methods, args.seed, args.max_splits, args.max_epochs, args.jobs)
+    chosen = args.methods or suite["methods"]
+    methods = [m for m in METHODS if m.available() and (chosen is None or m.name in chosen)]
+    protocol_names = args.protocols or list(suite["protocols"])
+    records = run(datasets, protocol_names, methods, args.seed, args.max_splits, args.max_epochs, args.jobs)
     command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report = {"command": command.strip(), **environment(args.jobs), "records": records}
+    report = {"command": command.strip(), "suite": args.suite, **environment(args.jobs), "records": records}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "benchmarks.json").write_text(json.dumps(report, indent=1) + "\n")
+    (output / f"{suite['output']}.json").write_text(json.dumps(report, indent=1) + "\n")
     markdown = render_markdown(report)
-    (output / "benchmarks.md").write_text(markdown)
+    (output / f"{suite['output']}.md").write_text(markdown)
     print(markdown)
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -101,7 +102,8 @@ def test_mnist_defaults_to_the_shipped_sample():
     assert mnist.X.min() == 0 and mnist.X.max() == 1
     assert mnist.image_shape == (1, 28, 28)
     assert np.bincount(mnist.y).min() > 800
-    assert run.parse_args([]).datasets == ["digits", "mnist"]
+    args = run.parse_args([])
+    assert run._dataset_names(args, run.SUITES[args.suite]) == ["digits", "mnist"]
 
 
 def test_mnist_option_reads_a_users_file(tmp_path):
@@ -136,3 +138,126 @@ def test_known_class_splits_draw_the_rows_of_fixed_classes_afresh(labels):
     for split in splits:
         check_split(split, labels, [0, 3])
     assert not np.array_equal(splits[0].train, splits[1].train)
+# The tabular protocols, checked on scikit-learn's bundled tables so that no
+# mlbench folder is needed.
+@pytest.fixture(params=["wine", "iris", "breast_cancer"])
+def table(request):
+    from benchmarks import data
+
+    return getattr(data, request.param)()
+
+
+def known_classes(split, y):
+    return set(np.unique(y[split.train]).tolist())
+
+
+def check_no_overlap(split):
+    assert not set(split.train.tolist()) & set(split.test.tolist()), "a row is both in training and test"
+
+
+@pytest.mark.parametrize("protocol", ["multiclass", "oneclass"])
+def test_table_splits_keep_unseen_classes_out_of_training(table, protocol):
+    splits = protocols.table_splits(protocol, table.y, table.normal_classes, seed=0)
+    for split in splits:
+        check_no_overlap(split)
+        known = known_classes(split, table.y)
+        if table.normal_classes is not None:
+            assert known <= set(table.normal_classes)
+        check_split(split, table.y, sorted(known))
+
+
+def test_table_multiclass_knows_six_tenths_of_the_classes(table):
+    splits = protocols.table_splits("multiclass", table.y, table.normal_classes, seed=0)
+    if table.normal_classes is not None and len(table.normal_classes) == 1:
+        # A single normal class is the one-class protocol's business.
+        assert splits == []
+        return
+    assert len(splits) == 5
+    for split in splits:
+        assert len(known_classes(split, table.y)) == round(0.6 * len(np.unique(table.y)))
+
+
+def test_designated_normal_classes_are_the_known_ones():
+    from benchmarks import data
+
+    cancer = data.breast_cancer()
+    splits = protocols.table_splits("oneclass", cancer.y, cancer.normal_classes, seed=0)
+    assert len(splits) == 5
+    assert all(known_classes(split, cancer.y) == {1} for split in splits)
+    # Only the rows drawn differ.
+    assert len({tuple(split.train) for split in splits}) == 5
+
+    y = np.repeat(["a", "b", "c", "d", "e"], 40)
+    splits = protocols.table_splits("multiclass", y, ("a", "c"), seed=0)
+    assert all(known_classes(split, y) == {"a", "c"} for split in splits)
+
+
+def test_contaminated_splits_hold_the_asked_fraction_of_anomalies(table):
+    splits = protocols.table_splits("contaminated", table.y, table.normal_classes, seed=0)
+    assert len(splits) == 5
+    for split in splits:
+        check_no_overlap(split)
+        assert not split.labelled
+        normal = [c for c in split.name.removeprefix("normal=").split(",rows=")[0].split(",")]
+        is_anomaly = ~np.isin(table.y.astype(str), normal)
+        np.testing.assert_array_equal(split.test_is_anomaly, is_anomaly[split.test])
+        n_rows = len(split.train) + len(split.test)
+        assert is_anomaly[np.concatenate([split.train, split.test])].sum() == pytest.approx(0.05 * n_rows, abs=1)
+        # Stratified: training holds its share of the anomalies, about 5%.
+        assert is_anomaly[split.train].mean() == pytest.approx(0.05, abs=0.01)
+        assert len(split.train) == pytest.approx(0.6 * n_rows, abs=1)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_smoke_run_on_a_bundled_table(tmp_path):
+    run.main([
+        "--suite", "tables", "--datasets", "wine", "--max-splits", "1", "--max-epochs", "1",
+        "--methods", "kNN (k=5)", "MSP (MLPClassifier)", "ibdetect ib", "--output-dir", str(tmp_path),
+    ])
+    report = json.loads((tmp_path / "benchmarks_tabular.json").read_text())
+    records = report["records"]
+    assert {r["protocol"] for r in records} == {"multiclass", "oneclass", "contaminated"}
+    # Labels are withheld from contaminated training, so the classifier sits it out.
+    # A classifier needs two known classes, and contaminated training withholds
+    # the labels, so the classifier runs on the multi-class protocol only.
+    assert {r["protocol"] for r in records if r["method"].startswith("MSP")} == {"multiclass"}
+    assert all(0 <= r["roc_auc"] <= 1 for r in records)
+    markdown = (tmp_path / "benchmarks_tabular.md").read_text()
+    assert markdown == render_markdown(report)
+    assert "## Contaminated training" in markdown and "| ibdetect ib |" in markdown
+
+
+@pytest.fixture
+def mlbench_folder():
+    """mlbench's data folder, named by the MLBENCH_DATA environment variable."""
+    folder = os.environ.get("MLBENCH_DATA")
+    if not folder:
+        pytest.skip("set MLBENCH_DATA to mlbench's data folder to test reading it")
+    return folder
+
+
+def test_mlbench_tables_load(mlbench_folder):
+    from benchmarks import data
+
+    shapes = {"satellite": (6435, 36), "vehicle": (846, 18), "vowel": (990, 9), "letter": (20000, 16)}
+    for name, shape in shapes.items():
+        table = data.mlbench(name, mlbench_folder)
+        assert table.X.shape == shape and len(table.y) == shape[0] and table.is_table
+        assert table.normal_classes is None or set(table.normal_classes) < set(table.y)
+
+
+def test_lever_wrappers_fit_and_rank(blobs):
+    from ibdetect import IBDeepDescription
+
+    from benchmarks import levers
+
+    X, y, X_unseen = blobs
+    small = IBDeepDescription(hidden_layer_sizes=(16,), embedding_dim=4, random_state=0)
+    budget = levers.StepBudget(small, steps=6).fit(X, y)
+    # 108 of the 120 rows train after the held-out tenth: one batch per epoch.
+    assert budget.detector_.max_epochs == 6
+    ensemble = levers.SeedEnsemble(small.set_params(max_epochs=2), n_members=2, random_state=3).fit(X, y)
+    assert [m.random_state for m in ensemble.members_] == [6, 7]
+    mixed = levers.InputKNNMix(small, weight=1.0).fit(X, y)
+    for estimator in (budget, ensemble, mixed):
+        assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()

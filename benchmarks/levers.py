@@ -1,0 +1,219 @@
+"""Experiments: levers that might lift IBDeepDescription's defaults on tables.
+
+Not part of the benchmark tables. Each lever is a wrapper around the
+estimator (nothing in the package changes), run on the splits of the tabular
+benchmark and compared with the defaults on the same splits:
+
+* ``steps``: train for a fixed number of optimiser steps, whatever the size
+  of the training set, instead of a fixed number of epochs;
+* ``ensemble``: average the ``decision_function`` of 5 networks trained with
+  different seeds;
+* ``knn-mix``: add the distance to the k-th nearest training row in input
+  space to the embedding's score, each standardised on the training rows;
+* ``scaler``: the scaler before every method (standard, robust, min-max, none).
+
+    python -m benchmarks.levers --mlbench PATH/TO/mlbench/data --jobs 2
+
+prints one table of mean ± std ROC AUC per lever and data set.
+"""
+
+import argparse
+import dataclasses
+import math
+import time
+from collections import defaultdict
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+from ibdetect import IBDeepDescription
+
+from . import data
+from .methods import KNNDistance
+from .run import MLBENCH_DATASETS, build_splits
+
+
+class StepBudget(BaseEstimator):
+    """IBDeepDescription trained for about ``steps`` optimiser steps (experiment).
+
+    The number of epochs is chosen at fit time from the number of training
+    rows, the held-out fraction and the batch size.
+    """
+
+    def __init__(self, detector=None, steps=2000):
+        self.detector = detector
+        self.steps = steps
+
+    def fit(self, X, y=None):
+        detector = clone(self.detector)
+        params = detector.get_params()
+        kept = len(X) * (1 - (params["validation_fraction"] or 0))
+        batches = math.ceil(kept / params["batch_size"])
+        detector.set_params(max_epochs=max(1, round(self.steps / batches)))
+        self.detector_ = detector.fit(X, y)
+        return self
+
+    def score_samples(self, X):
+        return self.detector_.score_samples(X)
+
+
+class SeedEnsemble(BaseEstimator):
+    """The mean ``decision_function`` of networks trained with different seeds (experiment).
+
+    Member ``i`` of the ensemble with ``random_state=r`` gets the seed
+    ``n_members * r + i``, so ensembles of different ``random_state`` share no member.
+    """
+
+    def __init__(self, detector=None, n_members=5, random_state=0):
+        self.detector = detector
+        self.n_members = n_members
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        seeds = [self.n_members * self.random_state + i for i in range(self.n_members)]
+        self.members_ = [clone(self.detector).set_params(random_state=s).fit(X, y) for s in seeds]
+        return self
+
+    def score_samples(self, X):
+        return np.mean([member.decision_function(X) for member in self.members_], axis=0)
+
+
+class InputKNNMix(BaseEstimator):
+    """The embedding's score plus the input-space k-NN distance (experiment).
+
+    Both normality scores are standardised with their mean and spread over
+    the training rows, then summed with weights ``1 - weight`` and ``weight``.
+    A training row's own input distance leaves itself out.
+    """
+
+    def __init__(self, detector=None, n_neighbors=5, weight=0.5):
+        self.detector = detector
+        self.n_neighbors = n_neighbors
+        self.weight = weight
+
+    def fit(self, X, y=None):
+        self.detector_ = clone(self.detector).fit(X, y)
+        self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors + 1).fit(X)
+        distances, _ = self.neighbors_.kneighbors(X)
+        self.knn_stats_ = _mean_std(-distances[:, -1])
+        self.embedding_stats_ = _mean_std(self.detector_.score_samples(X))
+        return self
+
+    def score_samples(self, X):
+        distances, _ = self.neighbors_.kneighbors(X, n_neighbors=self.n_neighbors)
+        knn = _standardise(-distances[:, -1], self.knn_stats_)
+        embedding = _standardise(self.detector_.score_samples(X), self.embedding_stats_)
+        return (1 - self.weight) * embedding + self.weight * knn
+
+
+def _mean_std(scores):
+    return float(np.mean(scores)), float(np.std(scores)) or 1.0
+
+
+def _standardise(scores, stats):
+    mean, std = stats
+    return (scores - mean) / std
+
+
+SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler, "none": None}
+
+
+def _ib(seed):
+    return IBDeepDescription(random_state=seed)
+
+
+# Lever name -> (builder(seed) of the estimator, scaler name). "defaults" is
+# the benchmark's row; "kNN (k=5)" the input-space peer, for reference.
+LEVERS = {
+    "defaults": (_ib, "standard"),
+    "kNN (k=5) peer": (lambda seed: KNNDistance(n_neighbors=5), "standard"),
+    "steps=250": (lambda seed: StepBudget(_ib(seed), steps=250), "standard"),
+    "steps=1000": (lambda seed: StepBudget(_ib(seed), steps=1000), "standard"),
+    "steps=3000": (lambda seed: StepBudget(_ib(seed), steps=3000), "standard"),
+    "ensemble of 5": (lambda seed: SeedEnsemble(_ib(None), random_state=seed), "standard"),
+    "knn-mix 0.5": (lambda seed: InputKNNMix(_ib(seed), weight=0.5), "standard"),
+    "scaler robust": (_ib, "robust"),
+    "scaler minmax": (_ib, "minmax"),
+    "scaler none": (_ib, "none"),
+}
+
+
+def evaluate(lever, dataset, split, seed):
+    """ROC AUC and fit time of one lever on one split, with one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    build, scaler = LEVERS[lever]
+    estimator = build(seed)
+    if SCALERS[scaler] is not None:
+        estimator = make_pipeline(SCALERS[scaler](), estimator)
+    X, y = dataset.X, dataset.y
+    start = time.perf_counter()
+    estimator.fit(X[split.train], y[split.train] if split.labelled else None)
+    seconds = time.perf_counter() - start
+    score = roc_auc_score(split.test_is_anomaly, -estimator.score_samples(X[split.test]))
+    return {"roc_auc": score, "fit_seconds": seconds}
+
+
+def run(datasets, protocol_names, levers, seeds, jobs, max_splits=None):
+    """Every lever on every split (the first ``max_splits``) and seed; one record each."""
+    tasks = [
+        (lever, dataset, protocol, split, seed)
+        for dataset in datasets
+        for protocol in protocol_names
+        for _, split in build_splits(protocol, dataset, 0)[:max_splits]
+        for lever in levers
+        for seed in seeds
+    ]
+    results = Parallel(n_jobs=jobs)(
+        delayed(evaluate)(lever, dataset, split, seed) for lever, dataset, _, split, seed in tasks
+    )
+    return [
+        {"lever": lever, "dataset": dataset.name, "protocol": protocol, "split": split.name, "seed": seed, **result}
+        for (lever, dataset, protocol, split, seed), result in zip(tasks, results)
+    ]
+
+
+def table(records):
+    """Markdown: levers as rows, (data set, protocol) as columns, mean ± std ROC AUC."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[r["lever"], r["dataset"], r["protocol"]].append(r["roc_auc"])
+    columns = list(dict.fromkeys((r["dataset"], r["protocol"]) for r in records))
+    levers = list(dict.fromkeys(r["lever"] for r in records))
+    lines = ["| lever | " + " | ".join(f"{d} {p}" for d, p in columns) + " | fit (s) |",
+             "| --- |" + " --- |" * (len(columns) + 1)]
+    for lever in levers:
+        cells = [f"{np.mean(groups[lever, d, p]):.3f} ± {np.std(groups[lever, d, p]):.3f}" for d, p in columns]
+        fit = np.mean([r["fit_seconds"] for r in records if r["lever"] == lever])
+        lines.append(f"| {lever} | " + " | ".join(cells) + f" | {fit:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder of .rda files")
+    parser.add_argument("--datasets", nargs="+", default=["wine"])
+    parser.add_argument("--protocols", nargs="+", default=["multiclass"])
+    parser.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="random_state of the estimators")
+    parser.add_argument("--known", type=int, nargs="+", default=None,
+                        help="make these classes of a scikit-learn table the known ones, e.g. 0 1 for wine")
+    parser.add_argument("--max-splits", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    datasets = [data.mlbench(name, args.mlbench) if name in MLBENCH_DATASETS else getattr(data, name)()
+                for name in args.datasets]
+    if args.known:
+        datasets = [dataclasses.replace(d, normal_classes=tuple(args.known)) for d in datasets]
+    records = run(datasets, args.protocols, args.levers, args.seeds, args.jobs, args.max_splits)
+    print(table(records))
+
+
+if __name__ == "__main__":
+    main()
