@@ -10,6 +10,10 @@ own builder, and loads the weights into it. Nothing in the file is imported
 or executed: an encoder given as a class of your own is saved by its name
 and loads only when the caller passes that class in ``trusted_encoders``.
 
+A pipeline of a scikit-learn scaler (``StandardScaler``, ``MinMaxScaler``
+or ``RobustScaler``) and the detector is saved and loaded whole, the scaler's
+fitted statistics as numbers.
+
 Pickles (``joblib.dump``) still work and keep everything, callbacks included,
 but loading one runs code that the file chooses.
 """
@@ -26,6 +30,8 @@ import safetensors.torch
 import sklearn
 import skorch
 import torch
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
@@ -43,6 +49,11 @@ HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
+# The fitted arrays of a detector, kept as tensors; all but centers_ are
+# there only in some fits.
+ARRAY_ATTRIBUTES = ("centers_", "reference_embeddings_", "decision_scores_", "calibration_scores_")
+# The scalers that may stand before the detector in a saved pipeline, by name.
+SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
 # Parameters that only steer training and that no JSON can hold: saved as None.
 TRAINING_ONLY = {"callbacks": "callbacks", "random_state": "a RandomState instance as random_state"}
 
@@ -72,8 +83,10 @@ def save(model, file, *, metadata=None):
 
     Parameters
     ----------
-    model : IBDeepDescription
-        A fitted detector. Its ``encoder`` must be a name (``"auto"``,
+    model : IBDeepDescription or Pipeline
+        A fitted detector, or a fitted pipeline of a scaler
+        (``StandardScaler``, ``MinMaxScaler`` or ``RobustScaler``) and a
+        detector. The detector's ``encoder`` must be a name (``"auto"``,
         ``"mlp"``, ``"cnn"``) or a class or function defined at module
         level; a module instance cannot be rebuilt and is refused.
         ``callbacks`` and a ``RandomState`` instance as ``random_state``,
@@ -108,13 +121,14 @@ def save(model, file, *, metadata=None):
     >>> bool((loaded.decision_function(X) == detector.decision_function(X)).all())
     True
     """
-    if not isinstance(model, IBDeepDescription):
-        raise TypeError(f"save writes an IBDeepDescription, got {type(model).__name__}.")
+    scaler, model, steps = _split_pipeline(model)
     check_is_fitted(model)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
+        "steps": steps,
+        "scaler": None if scaler is None else _encode_scaler(scaler),
         "params": _encode_params(model.get_params(deep=False)),
         "attributes": _encode_attributes(model),
         "history": _plain(model.net_.history),
@@ -151,8 +165,9 @@ def load(file, *, trusted_encoders=(), device="cpu"):
 
     Returns
     -------
-    model : IBDeepDescription
-        The fitted detector, with the training history in ``net_.history``.
+    model : IBDeepDescription or Pipeline
+        The fitted detector, with the training history in ``net_.history``;
+        or the pipeline of scaler and detector, when a pipeline was saved.
 
     Raises
     ------
@@ -189,7 +204,7 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
-        return _rebuild(header, encoder, tensors, device)
+        return _with_scaler(header, _rebuild(header, encoder, tensors, device))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
         # A header or tensors edited by hand, or damaged: every value passes
         # the estimator's own validation and the network's shapes, or fails
@@ -243,6 +258,37 @@ def _versions():
         "skorch": skorch.__version__,
         "torch": torch.__version__,
     }
+
+
+def _split_pipeline(model):
+    """The scaler (or None), the detector, and the pipeline's step names (or None)."""
+    if isinstance(model, IBDeepDescription):
+        return None, model, None
+    if isinstance(model, Pipeline) and len(model.steps) == 2:
+        (scaler_name, scaler), (detector_name, detector) = model.steps
+        if type(scaler).__name__ in SCALERS and type(scaler) is SCALERS[type(scaler).__name__]:
+            if isinstance(detector, IBDeepDescription):
+                check_is_fitted(scaler)
+                return scaler, detector, [scaler_name, detector_name]
+    raise TypeError(
+        "save writes an IBDeepDescription, or a Pipeline of one of "
+        f"{', '.join(SCALERS)} and an IBDeepDescription; got {model!r}. Save other "
+        "pipelines with joblib (a pickle)."
+    )
+
+
+def _encode_scaler(scaler):
+    # The fitted statistics are a few numbers per feature: JSON holds them.
+    attributes = {}
+    for name, value in vars(scaler).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if name == "feature_names_in_":
+            attributes[name] = {"names": [str(item) for item in value]}
+        else:
+            attributes[name] = _encode_value(name, value)
+    params = {name: _encode_value(name, value) for name, value in scaler.get_params().items()}
+    return {"class": type(scaler).__name__, "params": params, "attributes": attributes}
 
 
 def _encode_params(params):
@@ -300,12 +346,17 @@ def _encode_value(name, value):
     raise ValueError(f"{name}={value!r} cannot be saved in a model file; use joblib (a pickle) for it.")
 
 
+def _encode_labels(labels, name):
+    if not all(isinstance(label, (bool, Integral, Real, str)) for label in labels.tolist()):
+        raise ValueError(f"{name} must hold numbers or strings to be saved in a model file.")
+    return {"values": labels.tolist(), "dtype": labels.dtype.str}
+
+
 def _encode_attributes(model):
-    classes = model.classes_
-    if not all(isinstance(label, (bool, Integral, Real, str)) for label in classes.tolist()):
-        raise ValueError("classes_ must hold numbers or strings to be saved in a model file.")
+    normal_labels = model.normal_labels_
     attributes = {
-        "classes_": {"values": classes.tolist(), "dtype": classes.dtype.str},
+        "classes_": _encode_labels(model.classes_, "classes_"),
+        "normal_labels_": None if normal_labels is None else _encode_labels(normal_labels, "normal_labels_"),
         "n_features_in_": int(model.n_features_in_),
         "offset_": float(model.offset_),
         "anomaly_score_": model.anomaly_score_,
@@ -333,9 +384,9 @@ def _tensors(model):
     net = model.net_
     tensors = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
     tensors |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
-    tensors["attributes.centers_"] = torch.from_numpy(model.centers_)
-    if hasattr(model, "reference_embeddings_"):
-        tensors["attributes.reference_embeddings_"] = torch.from_numpy(model.reference_embeddings_)
+    for name in ARRAY_ATTRIBUTES:
+        if hasattr(model, name):
+            tensors[f"attributes.{name}"] = torch.from_numpy(getattr(model, name))
     return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
 
 
@@ -434,8 +485,9 @@ def _rebuild(header, encoder, tensors, device):
     model = IBDeepDescription(**{**params, "encoder": encoder})
     model._validate_params()
     attributes = header["attributes"]
-    classes = attributes["classes_"]
-    model.classes_ = np.asarray(classes["values"], dtype=_label_dtype(classes["dtype"]))
+    model.classes_ = _decode_labels(attributes["classes_"])
+    normal_labels = attributes["normal_labels_"]
+    model.normal_labels_ = None if normal_labels is None else _decode_labels(normal_labels)
     model.n_features_in_ = _positive_int(attributes["n_features_in_"], "n_features_in_")
     if "feature_names_in_" in attributes:
         model.feature_names_in_ = np.asarray([str(name) for name in attributes["feature_names_in_"]], dtype=object)
@@ -444,8 +496,9 @@ def _rebuild(header, encoder, tensors, device):
         raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
     model.anomaly_score_ = attributes["anomaly_score_"]
     model.centers_ = tensors["attributes.centers_"].numpy()
-    if "attributes.reference_embeddings_" in tensors:
-        model.reference_embeddings_ = tensors["attributes.reference_embeddings_"].numpy()
+    for name in ARRAY_ATTRIBUTES:
+        if f"attributes.{name}" in tensors:
+            setattr(model, name, tensors[f"attributes.{name}"].numpy())
     net = model._initialized_net(device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
@@ -454,6 +507,32 @@ def _rebuild(header, encoder, tensors, device):
     if header.get("pretrain_history"):
         model.pretrain_history_ = History(header["pretrain_history"])
     return model
+
+
+def _with_scaler(header, model):
+    """``model``, or the pipeline of the saved scaler and ``model`` when one was saved."""
+    saved = header.get("scaler")
+    if saved is None:
+        return model
+    if saved["class"] not in SCALERS:
+        raise ValueError(f"unknown scaler {saved['class']!r}")
+    params = {name: _decode_value(value) for name, value in saved["params"].items()}
+    scaler = SCALERS[saved["class"]](**params)
+    scaler._validate_params()
+    for name, value in saved["attributes"].items():
+        if not name.endswith("_") or name.startswith("_"):
+            raise ValueError(f"{name!r} is not a fitted attribute")
+        if isinstance(value, dict) and value.keys() == {"names"}:
+            value = np.asarray([str(item) for item in value["names"]], dtype=object)
+        else:
+            value = _decode_value(value)
+        setattr(scaler, name, value)
+    scaler_name, detector_name = (str(name) for name in header["steps"])
+    return Pipeline([(scaler_name, scaler), (detector_name, model)])
+
+
+def _decode_labels(labels):
+    return np.asarray(labels["values"], dtype=_label_dtype(labels["dtype"]))
 
 
 def _label_dtype(dtype):

@@ -12,6 +12,8 @@ import joblib
 import numpy as np
 import pytest
 from conftest import make_blobs
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -71,10 +73,20 @@ def written_scores(path):
 
 
 def python_view(model, X, names=FEATURES):
-    """What a Python user gets from the model on the same rows, with named columns."""
+    """What a Python user gets from the model, alone or behind a scaler, on the same rows."""
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(X, columns=names)
-    return model.decision_function(frame), model.predict(frame), model.predict_class(frame)
+    if isinstance(model, Pipeline):
+        classes = model[-1].predict_class(model[:-1].transform(frame))
+    else:
+        classes = model.predict_class(frame)
+    return model.decision_function(frame), model.predict(frame), classes
+
+
+def detector_in(path):
+    """The detector of a model file that ``fit`` wrote, without the scaler before it."""
+    model = load(path)
+    return model[-1] if isinstance(model, Pipeline) else model
 
 
 # -- fit, score, info ---------------------------------------------------------------
@@ -90,14 +102,17 @@ def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
     assert (status, err) == (0, "")
     assert out == "Saved the model to m.ibdetect (classes: 3, features: 4, epochs: 2).\n"
-    model = load("m.ibdetect")
+    pipeline = load("m.ibdetect")
+    # Rows of features are standardised first, by default.
+    assert isinstance(pipeline[0], StandardScaler)
+    model = pipeline[-1]
     # Integer labels stay ints; the -1 rows are known anomalies, not a class.
     assert model.classes_.tolist() == names
     assert "train_anomaly" in model.net_.history[-1]
-    assert model.feature_names_in_.tolist() == FEATURES
+    assert pipeline.feature_names_in_.tolist() == FEATURES
 
     status, out, err = run(capsys, "score m.ibdetect train.csv --label-column label -o s.csv")
-    scores, predictions, classes = python_view(model, X)
+    scores, predictions, classes = python_view(pipeline, X)
     assert (status, err) == (0, "")
     assert out == f"Wrote the scores of 60 rows to s.csv (anomalies: {(predictions == -1).sum()}).\n"
     header, rows = read_scores("s.csv")
@@ -116,9 +131,10 @@ def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, c
     assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
     from_cli = load("m.ibdetect")
     params = {"max_epochs": 2, "hidden_layer_sizes": (16,), "embedding_dim": 4, "random_state": 0}
-    from_python = IBDeepDescription(**params).fit(pd.DataFrame(X, columns=FEATURES), labels)
+    from_python = make_pipeline(StandardScaler(), IBDeepDescription(**params))
+    from_python.fit(pd.DataFrame(X, columns=FEATURES), labels)
     # All three are known anomalies, not classes, to both.
-    assert from_cli.classes_.tolist() == from_python.classes_.tolist() == ["ant", "bee", "cat"]
+    assert from_cli[-1].classes_.tolist() == from_python[-1].classes_.tolist() == ["ant", "bee", "cat"]
     np.testing.assert_array_equal(python_view(from_cli, X)[0], python_view(from_python, X)[0])
 
 
@@ -127,7 +143,7 @@ def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys
     write_csv("train.csv", ["a", "b", "c", "d", "e"], np.c_[X, y].tolist())
     assert run(capsys, "fit train.csv -o m.ibdetect", *FIT_OPTIONS)[0] == 0
     model = load("m.ibdetect")
-    assert model.classes_.tolist() == [1]
+    assert model[-1].classes_.tolist() == [1]
     assert model.feature_names_in_.tolist() == ["a", "b", "c", "d", "e"]
 
 
@@ -148,7 +164,7 @@ def test_npy_features(in_tmp, capsys):
     assert run(capsys, "fit train.npy -o m.ibdetect", *FIT_OPTIONS)[0] == 0
     assert run(capsys, "score m.ibdetect train.npy -o s.csv")[0] == 0
     model = load("m.ibdetect")
-    assert model.classes_.tolist() == [1] and not hasattr(model, "feature_names_in_")
+    assert model[-1].classes_.tolist() == [1] and not hasattr(model[-1], "feature_names_in_")
     np.testing.assert_array_equal(written_scores("s.csv"), model.decision_function(X))
 
 
@@ -177,7 +193,7 @@ def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
     target[::10] = "-1"
     np.savez("train.npz", X=X, target=target)
     assert run(capsys, "fit train.npz --label-column target -o m.ibdetect", *FIT_OPTIONS)[0] == 0
-    model = load("m.ibdetect")
+    model = detector_in("m.ibdetect")
     assert model.classes_.tolist() == ["ant", "bee", "cat"]
     assert "train_anomaly" in model.net_.history[-1]
 
@@ -287,7 +303,7 @@ def test_a_model_file_from_other_versions_loads_with_a_one_line_warning(workdir,
 
 
 def test_info_describes_the_model(workdir, capsys):
-    model = load(workdir / "model.ibdetect")
+    model = detector_in(workdir / "model.ibdetect")
     status, out, err = run(capsys, "info", workdir / "model.ibdetect")
     assert (status, err) == (0, "")
     lines = out.splitlines()
@@ -359,6 +375,22 @@ def test_help_and_version_do_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.splitlines()[-1] == "False False"
+
+
+@pytest.mark.parametrize("scale, scaler", [("standard", "StandardScaler"), ("minmax", "MinMaxScaler"),
+                                           ("robust", "RobustScaler"), ("none", None)])
+def test_scale_saves_the_scaler_with_the_detector(in_tmp, capsys, scale, scaler):
+    X, y = make_data()
+    # Features in unrelated units, as tables have them.
+    X = X * [1.0, 10.0, 100.0, 1000.0]
+    write_labelled_csv("train.csv", X, y)
+    assert run(capsys, f"fit train.csv --label-column label --scale {scale} -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    model = load("m.ibdetect")
+    assert (type(model[0]).__name__ if isinstance(model, Pipeline) else None) == scaler
+    assert run(capsys, "score m.ibdetect train.csv -o s.csv")[0] == 0
+    np.testing.assert_array_equal(written_scores("s.csv"), python_view(model, X)[0])
+    _, out, _ = run(capsys, "info m.ibdetect")
+    assert f"scaler: {scaler or 'none'}" in out.splitlines()
 
 
 # -- options ------------------------------------------------------------------
@@ -485,14 +517,14 @@ class OneErrorLine:
      "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
     ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("fit train.csv --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
-    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none -o m", 1,
+    ("fit extreme.csv --label-column label --max-epochs 2 --validation-fraction none --scale none -o m", 1,
      "the embedding collapsed"),
     ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
     ("score model.ibdetect extra.csv -o s", 1, "unexpected note (name a label column with --label-column)"),
     ("score model.ibdetect renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
-    ("score model.ibdetect narrow.npy -o s", 1, "X has 3 features, but IBDeepDescription is expecting 4"),
+    ("score model.ibdetect narrow.npy -o s", 1, "X has 3 features, but StandardScaler is expecting 4"),
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
     ("fit train.csv --encoder resnet -o m", 2, "expected auto|cnn|mlp, got 'resnet' (see 'ibdetect fit --help')"),
     ("fit train.csv", 2, "the following arguments are required: -o/--output"),

@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.serialization
 from conftest import FAST
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from skorch.exceptions import DeviceWarning
 from torch import nn
 
@@ -311,3 +313,48 @@ def test_model_fitted_on_cuda_loads_on_the_cpu_from_the_safe_format(blobs, tmp_p
     np.testing.assert_allclose(loaded.transform(X), detector.transform(X), rtol=1e-4, atol=1e-5)
     on_gpu = load(tmp_path / "model.ibdetect", device="cuda")
     np.testing.assert_array_equal(on_gpu.decision_function(X), detector.decision_function(X))
+
+
+def fitted_attributes(model):
+    return {name: value for name, value in vars(model).items() if name.endswith("_") and not name.startswith("_")}
+
+
+@pytest.mark.parametrize("validation_fraction", [0.1, None])
+def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction):
+    X, y, _ = blobs
+    detector = IBDeepDescription(validation_fraction=validation_fraction, **FAST).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    expected, found = fitted_attributes(detector), fitted_attributes(loaded)
+    assert found.keys() == expected.keys()
+    for name, value in expected.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(found[name], value, err_msg=name)
+            assert found[name].dtype == value.dtype, name
+        elif name not in ("net_",):
+            assert found[name] == value, name
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler, RobustScaler])
+def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler):
+    pd = pytest.importorskip("pandas")
+    X, y, X_unseen = blobs
+    columns = [f"f{i}" for i in range(6)]
+    pipeline = make_pipeline(scaler(), IBDeepDescription(**FAST)).fit(pd.DataFrame(X * 100, columns=columns), y)
+    save(pipeline, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipeline.steps]
+    assert loaded[0].get_params() == pipeline[0].get_params()
+    frame = pd.DataFrame(np.vstack([X, X_unseen]) * 100, columns=columns)
+    np.testing.assert_array_equal(loaded.decision_function(frame), pipeline.decision_function(frame))
+    assert loaded.feature_names_in_.tolist() == columns
+
+
+def test_other_pipelines_are_refused(blobs, tmp_path):
+    from sklearn.decomposition import PCA
+
+    X, y, _ = blobs
+    pipeline = make_pipeline(PCA(3), IBDeepDescription(**FAST)).fit(X, y)
+    with pytest.raises(TypeError, match="Pipeline of one of StandardScaler, MinMaxScaler, RobustScaler"):
+        save(pipeline, tmp_path / "model.ibdetect")
+    assert not (tmp_path / "model.ibdetect").exists()
