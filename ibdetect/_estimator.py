@@ -32,9 +32,11 @@ __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription"]
 # scikit-learn's inlier label.
 INLIER = 1
 
-# The "knn" score keeps the embeddings of at most this many training samples
-# (a random subset of larger training sets): 20,000 x 32 float32 is 2.6 MB.
-MAX_REFERENCE_SAMPLES = 20_000
+# The "knn" score keeps the embeddings of at most this many normal training
+# samples (a random subset of larger training sets). Scoring time grows with
+# it; ranking quality did not: on the MNIST sample, 250 to all 3,200
+# references gave the same ROC AUC to 0.001 (benchmarks/reference_size.py).
+MAX_REFERENCE_SAMPLES = 1_000
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -129,7 +131,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``"knn"``: the squared distance to its ``n_neighbors``-th nearest
         training embedding, which follows the shape of each class rather than
         a sphere around its centre; the model then keeps the embeddings of up
-        to 20,000 normal training samples. ``"auto"`` is ``"distance"`` when
+        to 1,000 normal training samples. ``"auto"`` is ``"distance"`` when
         ``y`` holds known anomalies (``-1``), which training pushes away from
         the centres, and ``"knn"`` otherwise.
     n_neighbors : int, default=5
@@ -175,7 +177,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         The anomaly score in use, ``"distance"`` or ``"knn"``: ``anomaly_score``
         with ``"auto"`` resolved.
     reference_embeddings_ : ndarray of shape (n_reference, embedding_dim)
-        Embeddings of (at most 20,000 of) the normal training samples, the
+        Embeddings of (at most 1,000 of) the normal training samples, the
         neighbours of the ``"knn"`` score; only when ``anomaly_score_`` is
         ``"knn"``.
     net_ : DeepDescriptionNet
