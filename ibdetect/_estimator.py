@@ -19,9 +19,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch import nn
+from torch.utils.data import Subset
 
 from ._labels import ANOMALY, encode_labels
-from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _LeadingSplit
+from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _TensorDataset
 from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -329,16 +330,19 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
-        # The net trains on the leading n_train samples and validates on the rest.
-        X, targets, n_train = self._hold_out(X, targets, seed)
-        self._check_n_neighbors(anomaly_score, targets[:n_train])
+        # Samples are picked by index, never copied: X may be larger than memory.
+        held_out = self._hold_out(targets, seed)
+        train = np.flatnonzero(~held_out)
+        self._check_n_neighbors(anomaly_score, targets[train])
 
-        normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
+        normal_train = train[targets[train] != ANOMALY]
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
             if self.pretrain_epochs:
-                self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
-            self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
+                self.pretrain_history_ = self._pretrain(encoder, Subset(_TensorDataset(X), normal_train), device)
+            # The net validates on the held-out samples, which it draws again.
+            split = _StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
+            self.net_ = self._build_net(encoder, X, targets[train], split, device)
             self.net_.fit(X, targets)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
         self.anomaly_score_ = anomaly_score
@@ -349,7 +353,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
         if anomaly_score == "knn":
             self.reference_embeddings_ = _subsample(embeddings[normal_train], MAX_REFERENCE_SAMPLES, seed)
-        self.offset_ = -self._fit_threshold(embeddings, targets, n_train)
+        self.offset_ = -self._fit_threshold(embeddings, targets, held_out)
         return self
 
     def score_samples(self, X):
@@ -534,33 +538,29 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         )
         return autoencoder.fit(X_normal).history
 
-    def _hold_out(self, X, targets, seed):
-        """Hold out ``validation_fraction`` of each class (and of the known anomalies).
+    def _hold_out(self, targets, seed):
+        """Mask of the samples held out: ``validation_fraction`` of each class (and of the known anomalies).
 
-        Returns ``X`` and ``targets`` reordered so that the training samples
-        come first, each part in its original order, and the number of
-        training samples; all of them when nothing is held out.
+        Nothing is held out when no normal sample would be.
         """
         if self.validation_fraction is None:
-            return X, targets, len(X)
+            return np.zeros(len(targets), dtype=bool)
         held_out = _stratified_hold_out(targets, self.validation_fraction, np.random.RandomState(seed))
         if not np.any(held_out & (targets != ANOMALY)):
-            return X, targets, len(X)
-        order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
-        return X[order], targets[order], int((~held_out).sum())
+            return np.zeros(len(targets), dtype=bool)
+        return held_out
 
-    def _build_net(self, encoder, X_train, targets, validate, device):
+    def _build_net(self, encoder, X, train_targets, train_split, device):
         n_classes = len(self.classes_)
-        n_train = len(X_train)
         return DeepDescriptionNet(
             module=DeepDescriptionModule,
             module__encoder=encoder,
             module__n_centers=n_classes,
-            module__embedding_dim=_embedding_dim(encoder, X_train[:2]),
+            module__embedding_dim=_embedding_dim(encoder, X[:2]),
             # One fixed centre is Deep SVDD's safeguard against collapse; with
             # several, the cross-entropy keeps learned centres apart.
             module__learn_centers=n_classes > 1,
-            **self._criterion_params(targets[:n_train]),
+            **self._criterion_params(train_targets),
             optimizer=torch.optim.Adam,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -568,7 +568,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             optimizer__param_groups=[("centers", {"weight_decay": 0.0})],
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=_LeadingSplit(n_train) if validate else None,
+            train_split=train_split,
             callbacks=copy.deepcopy(self.callbacks),
             device=device,
             verbose=self.verbose,
@@ -612,20 +612,20 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _fit_threshold(self, embeddings, targets, n_train):
+    def _fit_threshold(self, embeddings, targets, held_out):
         """The distance beyond which ``predict`` flags a sample.
 
-        ``embeddings`` and ``targets`` are those of every sample ``fit`` got,
-        the ``n_train`` training samples first, then the held-out ones.
+        ``embeddings`` and ``targets`` are those of every sample ``fit`` got;
+        ``held_out`` marks those the network did not train on.
         """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
             return np.percentile(self._distances_to_normal(embeddings), 100.0 * (1.0 - self.contamination))
         normal = targets != ANOMALY
-        if n_train < len(targets):
+        if held_out.any():
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
-            return auto_threshold(self._distances_to_normal(embeddings[n_train:][normal[n_train:]]))
+            return auto_threshold(self._distances_to_normal(embeddings[held_out & normal]))
         if self.anomaly_score_ == "knn":
             # Each reference sample is left out of its own neighbours, as a new
             # sample would be.
@@ -677,6 +677,28 @@ def _subsample(rows, max_rows, seed):
         return rows
     keep = np.random.RandomState(seed).choice(len(rows), max_rows, replace=False)
     return rows[np.sort(keep)]
+
+
+class _StratifiedHoldOut:
+    """skorch ``train_split``: the samples ``_stratified_hold_out`` draws validate, the others train.
+
+    The split is drawn again from the targets and the seed, so it pickles as
+    two numbers: a saved model carries neither its validation set nor its
+    indices. Each part keeps the samples' order.
+
+    Parameters
+    ----------
+    fraction : float
+    seed : int
+    """
+
+    def __init__(self, fraction, seed):
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        held_out = _stratified_hold_out(np.asarray(y), self.fraction, np.random.RandomState(self.seed))
+        return Subset(dataset, np.flatnonzero(~held_out)), Subset(dataset, np.flatnonzero(held_out))
 
 
 def _stratified_hold_out(targets, fraction, rng):

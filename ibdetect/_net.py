@@ -10,6 +10,8 @@ without any per-sample Python work, so a training epoch costs about what a
 hand-written loop does.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -68,6 +70,7 @@ class _TensorDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, X, y=None):
+        self.read_only = isinstance(X, np.ndarray) and not X.flags.writeable
         self.X = _as_tensor(X)
         self.y = None if y is None else _as_tensor(y)
         if self.y is not None and len(self.y) != len(self.X):
@@ -77,35 +80,25 @@ class _TensorDataset(torch.utils.data.Dataset):
         return len(self.X)
 
     def __getitem__(self, index):
-        return self.X[index], (None if self.y is None else self.y[index])
+        X = self.X[index]
+        # A slice is a view: an encoder writing to its input must not reach
+        # read-only memory.
+        if self.read_only and isinstance(index, slice):
+            X = X.clone()
+        return X, (None if self.y is None else self.y[index])
 
 
 def _as_tensor(values):
+    """``values`` as a tensor that shares their memory, read-only arrays included."""
     if isinstance(values, torch.Tensor):
         return values
     values = np.asarray(values)
-    # torch.from_numpy shares memory; a read-only array (e.g. a memmap) is copied
-    # because torch cannot promise not to write to it.
-    return torch.from_numpy(values if values.flags.writeable else values.copy())
-
-
-class _LeadingSplit:
-    """skorch ``train_split``: the first ``n_train`` samples train, the rest validate.
-
-    Unlike a split holding the validation data, it pickles as one integer, so
-    a saved model does not carry its validation set.
-
-    Parameters
-    ----------
-    n_train : int
-    """
-
-    def __init__(self, n_train):
-        self.n_train = n_train
-
-    def __call__(self, dataset, y=None, **fit_params):
-        indices = np.arange(len(dataset))
-        return Subset(dataset, indices[: self.n_train]), Subset(dataset, indices[self.n_train:])
+    with warnings.catch_warnings():
+        # A read-only array (e.g. a memmap opened for reading, possibly larger
+        # than memory) is shared rather than copied whole; the dataset hands
+        # out copies of its batches, so nothing writes to it.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(values)
 
 
 class _TensorBatchIterator:
