@@ -10,7 +10,6 @@ function works block by block, so that memory stays within scikit-learn's
 import numpy as np
 import torch
 from sklearn import get_config
-from sklearn.utils import gen_batches
 
 from .losses import squared_distances
 
@@ -180,4 +179,6 @@ def _blocks(n_rows, row_bytes, working_memory, max_rows=None):
     block_rows = max(1, int(working_memory * 2**20 // row_bytes))
     if max_rows is not None:
         block_rows = min(block_rows, max_rows)
-    return gen_batches(n_rows, min(block_rows, max(n_rows, 1)))
+    # Plain slices: scikit-learn's gen_batches validates its arguments at a
+    # cost that a single-row request notices.
+    return [slice(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]
