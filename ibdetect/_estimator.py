@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -152,6 +153,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     device : str, default="auto"
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
         available, else ``"cpu"``. The chosen one is ``device_``.
+    n_jobs : int, default=None
+        CPU threads torch may use while fitting and scoring; its own setting
+        is restored afterwards. None means 1 (unless in a
+        ``joblib.parallel_config`` context), -1 all processors. One thread is
+        the default because the networks are small: a second one gains
+        little on idle cores, and on cores busy with other work threads that
+        wait for each other slow torch down many times over (measurements on
+        the "Scaling up" page).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. With an int, refitting on
         the CPU gives bit-identical results. torch's global random state is left
@@ -243,6 +252,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -271,6 +281,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         n_neighbors=5,
         contamination="auto",
         device="auto",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -295,6 +306,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -320,7 +332,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self : IBDeepDescription
             The fitted detector.
         """
-        with _all_or_nothing(self):
+        with _all_or_nothing(self), _torch_threads(self.n_jobs):
             return self._fit(X, y)
 
     def _fit(self, X, y):
@@ -372,7 +384,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         scores : ndarray of shape (n_samples,)
             Higher means more normal.
         """
-        return -self._distances_to_normal(self.transform(X))
+        with _torch_threads(self.n_jobs):
+            return -self._distances_to_normal(self.transform(X))
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.
@@ -431,7 +444,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         distances : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return center_distances(self.transform(X), self.centers_)
+        with _torch_threads(self.n_jobs):
+            return center_distances(self.transform(X), self.centers_)
 
     def transform(self, X):
         """Embed samples, e.g. to plot them or to feed another estimator.
@@ -446,7 +460,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.net_.embed(X)
+        with _torch_threads(self.n_jobs):
+            return self.net_.embed(X)
 
     @property
     def device_(self):
@@ -759,6 +774,17 @@ def _resolve_device(device):
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
     return device
+
+
+@contextmanager
+def _torch_threads(n_jobs):
+    """Let torch use ``n_jobs`` CPU threads (joblib's meaning), then restore its setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(effective_n_jobs(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager

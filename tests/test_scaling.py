@@ -1,13 +1,17 @@
-"""Large data: memmaps without copies, memory bounded in fit and inference."""
+"""Large data and parallel work: memmaps without copies, bounded memory, torch threads."""
 
 import pickle
 import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 from conftest import FAST
+from sklearn.model_selection import cross_validate
+from torch import nn
 
 from ibdetect import IBDeepDescription
+from ibdetect.metrics import anomaly_roc_auc_scorer
 
 
 @pytest.fixture
@@ -45,3 +49,45 @@ def test_the_validation_split_is_drawn_again_rather_than_stored(blobs):
     assert "valid_loss" in detector.net_.history[-1]
     # Two numbers, whatever the number of held-out samples (600 here).
     assert len(pickle.dumps(detector.net_.train_split)) < 300
+
+
+class ThreadRecorder(nn.Module):
+    """A linear encoder that records the torch thread counts it ran with."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.linear = nn.Linear(input_shape[0], embedding_dim, bias=False)
+        self.threads = set()
+
+    def forward(self, x):
+        self.threads.add(torch.get_num_threads())
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("n_jobs, expected", [(None, 1), (1, 1), (2, 2)])
+def test_torch_runs_on_n_jobs_threads_and_gets_its_setting_back(blobs, n_jobs, expected):
+    X, y, _ = blobs
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        detector = IBDeepDescription(encoder=ThreadRecorder, n_jobs=n_jobs, **FAST).fit(X, y)
+        assert torch.get_num_threads() == 3
+        detector.net_.module_.encoder.threads.clear()
+        detector.decision_function(X)
+        detector.predict_class(X)
+        assert detector.net_.module_.encoder.threads == {expected}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_each_worker_of_a_parallel_search_trains_on_one_thread(blobs):
+    X, y, X_unseen = blobs
+    # Known anomalies in every fold give the scorer both kinds of samples.
+    X, y = np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen), dtype=int)]
+    results = cross_validate(
+        IBDeepDescription(encoder=ThreadRecorder, **FAST), X, y, cv=2, n_jobs=2,
+        scoring=anomaly_roc_auc_scorer, return_estimator=True, error_score="raise",
+    )
+    assert [est.net_.module_.encoder.threads for est in results["estimator"]] == [{1}, {1}]
+
