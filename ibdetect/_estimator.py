@@ -17,13 +17,20 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch import nn
 from torch.utils.data import Subset
 
 from ._labels import ANOMALY, encode_labels
-from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _TensorDataset
+from ._net import (
+    AcceleratedDeepDescriptionNet,
+    Autoencoder,
+    AutoencoderNet,
+    DeepDescriptionModule,
+    DeepDescriptionNet,
+    _TensorDataset,
+)
 from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -153,6 +160,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     device : str, default="auto"
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
         available, else ``"cpu"``. The chosen one is ``device_``.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face accelerate (with skorch's
+        ``AccelerateMixin``): data parallel over several GPUs or machines,
+        launched with ``accelerate launch``, or mixed precision. It overrides
+        ``device``: the network trains on ``accelerator.device``. Autoencoder
+        pretraining does not go through it. Needs the ``accelerate`` package.
     n_jobs : int, default=None
         CPU threads torch may use while fitting and scoring; its own setting
         is restored afterwards. None means 1 (unless in a
@@ -252,6 +265,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
+        "accelerator": [HasMethods(["prepare", "backward"]), None],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -281,6 +295,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         n_neighbors=5,
         contamination="auto",
         device="auto",
+        accelerator=None,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -306,6 +321,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.device = device
+        self.accelerator = accelerator
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -339,7 +355,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # Data checks first: nothing here needs a trained network.
         X, targets = self._validate_training_data(X, y)
         input_shape = self._check_input_shape()
-        device = _resolve_device(self.device)
+        device = _resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
         # Samples are picked by index, never copied: X may be larger than memory.
@@ -567,7 +583,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def _build_net(self, encoder, X, train_targets, train_split, device):
         n_classes = len(self.classes_)
-        return DeepDescriptionNet(
+        net_class, accelerate = DeepDescriptionNet, {}
+        if self.accelerator is not None:
+            net_class, accelerate = AcceleratedDeepDescriptionNet, {"accelerator": self.accelerator}
+        return net_class(
             module=DeepDescriptionModule,
             module__encoder=encoder,
             module__n_centers=n_classes,
@@ -587,6 +606,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             callbacks=copy.deepcopy(self.callbacks),
             device=device,
             verbose=self.verbose,
+            **accelerate,
         )
 
     def _build_encoder(self, input_shape):

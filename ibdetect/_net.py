@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.hf import AccelerateMixin
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
@@ -23,7 +24,13 @@ from ._progress import epoch_logger
 from ._scoring import _blocks
 from .losses import ANOMALY, IBLoss
 
-__all__ = ["Autoencoder", "AutoencoderNet", "DeepDescriptionModule", "DeepDescriptionNet"]
+__all__ = [
+    "AcceleratedDeepDescriptionNet",
+    "Autoencoder",
+    "AutoencoderNet",
+    "DeepDescriptionModule",
+    "DeepDescriptionNet",
+]
 
 # Inference blocks aim at activations that stay in the cache, but hold no
 # fewer rows than this floor, below which each block's overhead dominates.
@@ -260,9 +267,13 @@ class DeepDescriptionNet(_TensorBatchNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         target = y_true.to(self.device)
-        terms = self.criterion_(y_pred, target, self.module_.centers)
+        terms = self.criterion_(y_pred, target, self._description_module().centers)
         self._accumulate_terms(terms, len(target), training)
         return terms.total
+
+    def _description_module(self):
+        """The :class:`DeepDescriptionModule`, with its centres."""
+        return self.module_
 
     # Loss parts are summed on the device and read once per epoch, so logging
     # them adds no synchronisation to the batches. Private state ends in "_"
@@ -275,7 +286,7 @@ class DeepDescriptionNet(_TensorBatchNet):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
         self._term_sums_ = {}
-        if not self.module_.centers_initialized:
+        if not self._description_module().centers_initialized:
             self.initialize_centers(dataset_train)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -300,7 +311,7 @@ class DeepDescriptionNet(_TensorBatchNet):
         the centres are taken from is then the one training starts from.
         """
         self._refresh_batch_norm_statistics(dataset)
-        module = self.module_
+        module = self._description_module()
         n_centers, dim = module.centers.shape
         sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
         counts = torch.zeros(n_centers, dtype=torch.float64, device=self.device)
@@ -393,6 +404,70 @@ class DeepDescriptionNet(_TensorBatchNet):
             self.activation_bytes_ = _nbytes(sample) + sum(sizes)
         return self.activation_bytes_
 
+
+class AcceleratedDeepDescriptionNet(AccelerateMixin, DeepDescriptionNet):
+    """:class:`DeepDescriptionNet` training through Hugging Face accelerate.
+
+    skorch's ``AccelerateMixin`` runs each training step through
+    ``accelerator`` (distributed data parallel over several GPUs or
+    machines, mixed precision, gradient accumulation), launched as usual with
+    ``accelerate launch``. The tensor batches here are not a data loader that
+    accelerate could shard and place, so the net does both: each process
+    trains on its share of every epoch's shuffled batches (the few left over
+    by an uneven split are skipped, so that all processes step together), and
+    batches move to ``device``. The shares are disjoint when every process
+    draws the same order, i.e. is seeded alike (an int ``random_state`` of the
+    estimator). Evaluation (centres, validation, embedding) runs on every
+    batch in every process.
+
+    Parameters
+    ----------
+    module : DeepDescriptionModule class or instance
+    accelerator : accelerate.Accelerator
+    device : str or torch.device
+        The accelerator's device, ``accelerator.device``.
+    **kwargs
+        Any other parameter of :class:`DeepDescriptionNet`.
+    """
+
+    def _validate_params(self):
+        # The mixin asks for device=None when the accelerator places data,
+        # which it does only for data loaders: these batches need skorch's
+        # placement on the accelerator's device.
+        DeepDescriptionNet._validate_params(self)
+
+    def get_iterator(self, dataset, training=False):
+        iterator = DeepDescriptionNet.get_iterator(self, dataset, training=training)
+        if not training:
+            return iterator
+        return _ProcessShare(iterator, self.accelerator.num_processes, self.accelerator.process_index)
+
+    def evaluation_step(self, batch, training=False):
+        # The mixin gathers outputs from all processes, for evaluation batches
+        # split among them; here every process evaluates every batch itself.
+        return DeepDescriptionNet.evaluation_step(self, batch, training=training)
+
+    def _description_module(self):
+        # Data parallel training wraps the module, which hides its centres.
+        return self.accelerator.unwrap_model(self.module_)
+
+
+class _ProcessShare:
+    """Every ``n_processes``-th batch of ``iterator``, from ``index`` on, as many for each process."""
+
+    def __init__(self, iterator, n_processes, index):
+        self.iterator = iterator
+        self.n_processes = n_processes
+        self.index = index
+
+    def __len__(self):
+        return len(self.iterator) // self.n_processes
+
+    def __iter__(self):
+        batches = iter(self.iterator)
+        for _ in range(len(self)):
+            group = [next(batches) for _ in range(self.n_processes)]
+            yield group[self.index]
 
 
 class Autoencoder(nn.Module):

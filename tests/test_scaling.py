@@ -11,7 +11,9 @@ from sklearn.model_selection import cross_validate
 from torch import nn
 
 from ibdetect import IBDeepDescription
+from ibdetect._net import _ProcessShare
 from ibdetect.metrics import anomaly_roc_auc_scorer
+from ibdetect.net import AcceleratedDeepDescriptionNet
 
 
 @pytest.fixture
@@ -91,3 +93,23 @@ def test_each_worker_of_a_parallel_search_trains_on_one_thread(blobs):
     )
     assert [est.net_.module_.encoder.threads for est in results["estimator"]] == [{1}, {1}]
 
+
+def test_training_through_accelerate_matches_plain_training_on_the_cpu(blobs):
+    accelerate = pytest.importorskip("accelerate")
+    X, y, X_unseen = blobs
+    accelerator = accelerate.Accelerator(cpu=True)
+    backward = accelerator.backward
+    steps = []
+    accelerator.backward = lambda loss, **kwargs: steps.append(1) or backward(loss, **kwargs)
+    detector = IBDeepDescription(accelerator=accelerator, **FAST).fit(X, y)
+    assert type(detector.net_) is AcceleratedDeepDescriptionNet
+    # One batch (108 training samples) per epoch, each stepped through the accelerator.
+    assert len(steps) == FAST["max_epochs"]
+    plain = IBDeepDescription(**FAST).fit(X, y)
+    np.testing.assert_allclose(detector.decision_function(X_unseen), plain.decision_function(X_unseen), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_batches, expected", [(7, [[0, 2, 4], [1, 3, 5]]), (6, [[0, 2, 4], [1, 3, 5]])])
+def test_each_process_trains_on_an_equal_share_of_the_batches(n_batches, expected):
+    shares = [list(_ProcessShare(range(n_batches), 2, index)) for index in (0, 1)]
+    assert shares == expected
