@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST
-from sklearn.model_selection import cross_validate
+from sklearn.model_selection import StratifiedKFold, cross_validate
 from torch import nn
 
 from ibdetect import IBDeepDescription
 from ibdetect._net import _ProcessShare
 from ibdetect.metrics import anomaly_roc_auc_scorer
 from ibdetect.net import AcceleratedDeepDescriptionNet
+
+
+# Stratified, so that every test fold holds anomalies for the scorer.
+TWO_FOLDS = StratifiedKFold(2, shuffle=True, random_state=0)
 
 
 @pytest.fixture
@@ -53,6 +57,13 @@ def test_the_validation_split_is_drawn_again_rather_than_stored(blobs):
     assert len(pickle.dumps(detector.net_.train_split)) < 300
 
 
+@pytest.fixture
+def labelled_with_anomalies(blobs):
+    """The blobs with the unseen class as known anomalies, so that scorers see both kinds."""
+    X, y, X_unseen = blobs
+    return np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen), dtype=int)]
+
+
 class ThreadRecorder(nn.Module):
     """A linear encoder that records the torch thread counts it ran with."""
 
@@ -83,12 +94,10 @@ def test_torch_runs_on_n_jobs_threads_and_gets_its_setting_back(blobs, n_jobs, e
         torch.set_num_threads(before)
 
 
-def test_each_worker_of_a_parallel_search_trains_on_one_thread(blobs):
-    X, y, X_unseen = blobs
-    # Known anomalies in every fold give the scorer both kinds of samples.
-    X, y = np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen), dtype=int)]
+def test_each_worker_of_a_parallel_search_trains_on_one_thread(labelled_with_anomalies):
+    X, y = labelled_with_anomalies
     results = cross_validate(
-        IBDeepDescription(encoder=ThreadRecorder, **FAST), X, y, cv=2, n_jobs=2,
+        IBDeepDescription(encoder=ThreadRecorder, **FAST), X, y, cv=TWO_FOLDS, n_jobs=2,
         scoring=anomaly_roc_auc_scorer, return_estimator=True, error_score="raise",
     )
     assert [est.net_.module_.encoder.threads for est in results["estimator"]] == [{1}, {1}]
@@ -113,3 +122,36 @@ def test_training_through_accelerate_matches_plain_training_on_the_cpu(blobs):
 def test_each_process_trains_on_an_equal_share_of_the_batches(n_batches, expected):
     shares = [list(_ProcessShare(range(n_batches), 2, index)) for index in (0, 1)]
     assert shares == expected
+
+
+def test_a_grid_search_runs_on_a_dask_cluster(labelled_with_anomalies):
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = labelled_with_anomalies
+    search = GridSearchCV(
+        IBDeepDescription(**FAST), {"beta": [2.0, 4.0]}, cv=TWO_FOLDS, scoring=anomaly_roc_auc_scorer,
+        error_score="raise",
+    )
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream(client) as tasks,
+        parallel_config(backend="dask"),
+    ):
+        search.fit(X, y)
+    # Four fits (two settings, two folds) ran as tasks on the cluster.
+    assert len(tasks.data) >= 4
+    assert search.best_params_["beta"] in (2.0, 4.0)
+
+
+def test_a_dask_array_is_scored_block_by_block(blobs):
+    dask_array = pytest.importorskip("dask.array")
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(**FAST).fit(X, y)
+    X_test = np.vstack([X, X_unseen])
+    lazy = dask_array.from_array(X_test, chunks=(40, -1))
+    scores = lazy.map_blocks(detector.decision_function, drop_axis=1, dtype=np.float64)
+    assert scores.numblocks == (4,)
+    np.testing.assert_allclose(scores.compute(), detector.decision_function(X_test), rtol=1e-6)
