@@ -33,11 +33,10 @@ __all__ = [
 ]
 
 # Inference blocks aim at activations that stay in the cache, but hold no
-# fewer rows than this floor, below which each block's overhead dominates.
+# fewer rows than this, below which each block's overhead dominates.
 # Measured on one thread: the MLP (3.5 KB of activations per row) embeds
 # fastest at 512 to 1,024 rows a block, the MNIST CNN (about 400 KB per row)
 # at 64 to 128.
-INFERENCE_CACHE_BYTES = 2 * 2**20
 MIN_INFERENCE_ROWS = 64
 
 # Deep SVDD's fix: a fixed centre coordinate this close to zero is moved to
@@ -377,8 +376,7 @@ class DeepDescriptionNet(_TensorBatchNet):
         self._set_training(False)
         embeddings = None
         row_bytes = self._activation_bytes_per_row(dataset)
-        cache_rows = max(MIN_INFERENCE_ROWS, INFERENCE_CACHE_BYTES // row_bytes)
-        for rows in _blocks(len(dataset), row_bytes, working_memory, cache_rows):
+        for rows in _blocks(len(dataset), row_bytes, working_memory, MIN_INFERENCE_ROWS):
             batch = self.module_(dataset[rows][0].to(self.device))
             if embeddings is None:
                 embeddings = np.empty((len(dataset), batch.shape[1]), dtype=np.float32)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ibdetect._scoring import (
-    MAX_NEIGHBOR_BLOCK_ROWS,
+    CACHE_BYTES,
     auto_threshold,
     center_distances,
     kth_neighbor_distances,
@@ -68,12 +68,15 @@ def test_blocks_are_bounded_by_working_memory(points, monkeypatch):
 def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
     import torch
 
-    shapes = []
+    blocks = []
     addmm = torch.addmm
-    monkeypatch.setattr(torch, "addmm", lambda *a, **k: shapes.append(a[1].shape) or addmm(*a, **k))
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: blocks.append(a[1]) or addmm(*a, **k))
     rng = np.random.RandomState(0)
-    kth_neighbor_distances(rng.normal(size=(600, 4)), rng.normal(size=(50, 4)), 1)
-    assert [shape[0] for shape in shapes] == [MAX_NEIGHBOR_BLOCK_ROWS] * 2 + [600 - 2 * MAX_NEIGHBOR_BLOCK_ROWS]
+    kth_neighbor_distances(rng.normal(size=(600, 4)), rng.normal(size=(2000, 4)), 1)
+    # A row takes 2,000 float32 partial distances and as much work space.
+    rows = CACHE_BYTES // (2000 * 4 * 2)
+    # Float64 products, if any, rank again the rows that float32 leaves in doubt.
+    assert [len(block) for block in blocks if block.dtype == torch.float32] == [rows, rows, 600 - 2 * rows]
 
 
 @pytest.mark.parametrize("spread", [1.0, 0.01])
