@@ -69,12 +69,13 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
 
     The distances are exact (to float64 rounding) and found in two steps per
     block of embeddings. A float32 matrix product about the reference's mean
-    ranks every reference embedding; the ``2 * n_neighbors`` nearest by that
-    ranking are then measured exactly, in float64 and in the difference form,
-    so that compact classes far from the origin keep the digits of their small
-    distances. Where float32 rounding could have left the true neighbour out
-    of those candidates (classes far apart compared to their spread), the
-    ranking is redone in float64 for those rows.
+    ranks every reference embedding; the nearest few by that ranking (two
+    more than the rank sought) are then measured exactly, in float64 and in
+    the difference form, so that compact classes far from the origin keep
+    the digits of their small distances. Where float32 rounding could have
+    left the true neighbour out of those candidates (classes far apart
+    compared to their spread), the ranking is redone in float64 for those
+    rows.
 
     Parameters
     ----------
@@ -104,7 +105,9 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     reference = reference - mean
     reference32 = reference.float()
     radius = float(reference.square().sum(1).max().sqrt())
-    n_candidates = min(2 * rank, len(reference))
+    # Two more than needed: enough, on trained embeddings, for float32's
+    # ranking to leave no doubt; each one more costs the partial sort time.
+    n_candidates = min(rank + 2, len(reference))
     distances = np.empty(len(embeddings), dtype=np.float64)
     # A block holds a float32 row of partial distances to every reference and
     # the partial sort's work space.
