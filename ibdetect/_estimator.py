@@ -170,10 +170,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         CPU threads torch may use while fitting and scoring; its own setting
         is restored afterwards. None means 1 (unless in a
         ``joblib.parallel_config`` context), -1 all processors. One thread is
-        the default because the networks are small: a second one gains
-        little on idle cores, and on cores busy with other work threads that
-        wait for each other slow torch down many times over (measurements on
-        the "Scaling up" page).
+        the default because the networks are small: a second one made fits
+        slower even on idle cores, and on cores busy with other work threads
+        that wait for each other slowed torch down 3 to 7 times
+        (measurements on the "Scaling up" page).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. With an int, refitting on
         the CPU gives bit-identical results. torch's global random state is left
