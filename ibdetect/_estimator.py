@@ -116,7 +116,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         training samples, as Deep SVDD does. 0 skips it. Needs an encoder with
         a ``decoder()`` method, as the built-in ones have.
     batch_size : int, default=128
-        Samples per training step; also bounds the memory of inference.
+        Samples per training step. Inference and distances run in blocks
+        of a few MiB, within scikit-learn's ``working_memory``, whatever
+        the batch size.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     weight_decay : float, default=1e-5
