@@ -572,7 +572,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return autoencoder.fit(X_normal).history
 
     def _hold_out(self, targets, seed):
-        """Mask of the samples held out: ``validation_fraction`` of each class (and of the known anomalies).
+        """Mask of the held-out samples: ``validation_fraction`` of each class and of the known anomalies.
 
         Nothing is held out when no normal sample would be.
         """
