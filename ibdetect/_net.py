@@ -416,7 +416,7 @@ class AcceleratedDeepDescriptionNet(AccelerateMixin, DeepDescriptionNet):
     batches move to ``device``. The shares are disjoint when every process
     draws the same order, i.e. is seeded alike (an int ``random_state`` of the
     estimator). Evaluation (centres, validation, embedding) runs on every
-    batch in every process.
+    batch in every process, and with ``verbose`` every process logs.
 
     Parameters
     ----------
@@ -427,6 +427,16 @@ class AcceleratedDeepDescriptionNet(AccelerateMixin, DeepDescriptionNet):
     **kwargs
         Any other parameter of :class:`DeepDescriptionNet`.
     """
+
+    def __init__(self, module, *args, accelerator, **kwargs):
+        super().__init__(module, *args, accelerator=accelerator, **kwargs)
+        # The mixin sends the epoch log to the accelerator's print, which
+        # ignores verbose, and which the progress bar cannot take: the epoch
+        # logger keeps its own output.
+        del self.callbacks__print_log__sink
+
+    def _initialize_callbacks(self):
+        return DeepDescriptionNet._initialize_callbacks(self)
 
     def _validate_params(self):
         # The mixin asks for device=None when the accelerator places data,

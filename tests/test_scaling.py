@@ -1,5 +1,6 @@
 """Large data and parallel work: memmaps without copies, bounded memory, torch threads."""
 
+import io
 import pickle
 import tracemalloc
 
@@ -116,6 +117,21 @@ def test_training_through_accelerate_matches_plain_training_on_the_cpu(blobs):
     assert len(steps) == FAST["max_epochs"]
     plain = IBDeepDescription(**FAST).fit(X, y)
     np.testing.assert_allclose(detector.decision_function(X_unseen), plain.decision_function(X_unseen), rtol=1e-5)
+
+
+def test_training_through_accelerate_logs_as_verbose_says(blobs, capsys, monkeypatch):
+    accelerate = pytest.importorskip("accelerate")
+    import ibdetect._net
+    from ibdetect._progress import EpochProgressBar
+
+    X, y, _ = blobs
+    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), **FAST).fit(X, y)
+    assert capsys.readouterr().out == ""
+    # On a terminal the epoch log is a progress bar, which has no print sink.
+    bar = io.StringIO()
+    monkeypatch.setattr(ibdetect._net, "epoch_logger", lambda: EpochProgressBar(stream=bar))
+    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), verbose=1, **FAST).fit(X, y)
+    assert "epoch" in bar.getvalue()
 
 
 @pytest.mark.parametrize("n_batches, expected", [(7, [[0, 2, 4], [1, 3, 5]]), (6, [[0, 2, 4], [1, 3, 5]])])
