@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -16,15 +17,23 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.callbacks import Callback
 from torch import nn
+from torch.utils.data import Subset
 
 from ._conformal import conformal_pvalues
 from ._labels import ANOMALY, encode_labels
-from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _LeadingSplit
+from ._net import (
+    AcceleratedDeepDescriptionNet,
+    Autoencoder,
+    AutoencoderNet,
+    DeepDescriptionModule,
+    DeepDescriptionNet,
+    _TensorDataset,
+)
 from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
 from .encoders import CNNEncoder, MLPEncoder
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -35,9 +44,11 @@ __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterrupted
 # scikit-learn's inlier label.
 INLIER = 1
 
-# The "knn" score keeps the embeddings of at most this many training samples
-# (a random subset of larger training sets): 20,000 x 32 float32 is 2.6 MB.
-MAX_REFERENCE_SAMPLES = 20_000
+# The "knn" score keeps the embeddings of at most this many normal training
+# samples (a random subset of larger training sets). Scoring time grows with
+# it; ranking quality did not: on the MNIST sample, 250 to all 3,200
+# references gave the same ROC AUC to 0.001 (benchmarks/reference_size.py).
+MAX_REFERENCE_SAMPLES = 1_000
 
 # The embedding has collapsed when the inter-quartile range of the normal
 # training samples' distances to the centres is below this fraction of their
@@ -118,7 +129,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         training samples, as Deep SVDD does. 0 skips it. Needs an encoder with
         a ``decoder()`` method, as the built-in ones have.
     batch_size : int, default=128
-        Samples per training step; also bounds the memory of inference.
+        Samples per training step. Inference and distances run in blocks
+        of a few MiB, within scikit-learn's ``working_memory``, whatever
+        the batch size.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     weight_decay : float, default=1e-5
@@ -143,7 +156,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``"knn"``: the squared distance to its ``n_neighbors``-th nearest
         training embedding, which follows the shape of each class rather than
         a sphere around its centre; the model then keeps the embeddings of up
-        to 20,000 normal training samples. ``"auto"`` is ``"distance"`` when
+        to 1,000 normal training samples. ``"auto"`` is ``"distance"`` when
         ``y`` holds known anomalies (``-1``), which training pushes away from
         the centres, and ``"knn"`` otherwise.
     n_neighbors : int, default=5
@@ -164,6 +177,20 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Torch device to train and infer on. ``"auto"`` picks ``"cuda"`` when
         available, else ``"cpu"``. The chosen one is ``device_``. A device
         this machine cannot use is an error before any training.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face accelerate (with skorch's
+        ``AccelerateMixin``): data parallel over several GPUs or machines,
+        launched with ``accelerate launch``, or mixed precision. It overrides
+        ``device``: the network trains on ``accelerator.device``. Autoencoder
+        pretraining does not go through it. Needs the ``accelerate`` package.
+    n_jobs : int, default=None
+        CPU threads torch may use while fitting and scoring; its own setting
+        is restored afterwards. None means 1 (unless in a
+        ``joblib.parallel_config`` context), -1 all processors. One thread is
+        the default because the networks are small: a second one made fits
+        slower even on idle cores, and on cores busy with other work threads
+        that wait for each other slowed torch down 3 to 7 times
+        (measurements on the "Scaling up" page).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch order. With an int, a refit on
         the same device with the same number of torch threads gives
@@ -205,7 +232,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         The anomaly score in use, ``"distance"`` or ``"knn"``: ``anomaly_score``
         with ``"auto"`` resolved.
     reference_embeddings_ : ndarray of shape (n_reference, embedding_dim)
-        Embeddings of (at most 20,000 of) the normal training samples, the
+        Embeddings of (at most 1,000 of) the normal training samples, the
         neighbours of the ``"knn"`` score; only when ``anomaly_score_`` is
         ``"knn"``.
     net_ : DeepDescriptionNet
@@ -292,6 +319,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
+        "accelerator": [HasMethods(["prepare", "backward"]), None],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -321,6 +350,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         n_neighbors=5,
         contamination="auto",
         device="auto",
+        accelerator=None,
+        n_jobs=None,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -346,6 +377,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.device = device
+        self.accelerator = accelerator
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -379,7 +412,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # What a warm start continues from: taken before the fit drops it, and
         # only read, so that a fit that fails leaves it intact.
         previous = copy.copy(self) if self.warm_start and hasattr(self, "net_") else None
-        with _all_or_nothing(self):
+        with _all_or_nothing(self), _torch_threads(self.n_jobs):
             return self._fit(X, y, previous)
 
     def _fit(self, X, y, previous=None):
@@ -388,19 +421,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         input_shape = self._check_input_shape()
         self._check_priors()
         _check_callbacks(self.callbacks)
-        device = _resolve_device(self.device)
+        device = _resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = self._resolve_anomaly_score(targets)
-        # The net trains on the leading n_train samples and validates on the rest.
-        X, targets, n_train, order = self._hold_out(X, targets, seed)
-        self._check_n_neighbors(anomaly_score, targets[:n_train])
+        # Samples are picked by index, never copied: X may be larger than memory.
+        held_out = self._hold_out(targets, seed)
+        train = np.flatnonzero(~held_out)
+        self._check_n_neighbors(anomaly_score, targets[train])
 
-        normal_train = np.flatnonzero(targets[:n_train] != ANOMALY)
+        normal_train = train[targets[train] != ANOMALY]
         with _seeded_torch(seed, device):
             encoder = self._build_encoder(input_shape)
             if self.pretrain_epochs and previous is None:
-                self.pretrain_history_ = self._pretrain(encoder, X[normal_train], device)
-            self.net_ = self._build_net(encoder, X[:n_train], targets, n_train < len(X), device)
+                self.pretrain_history_ = self._pretrain(encoder, Subset(_TensorDataset(X), normal_train), device)
+            # The net validates on the held-out samples, which it draws again.
+            split = _StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
+            self.net_ = self._build_net(encoder, X, targets[train], split, device)
             self._train(X, targets, previous)
         self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
         self.anomaly_score_ = anomaly_score
@@ -411,8 +447,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
         if anomaly_score == "knn":
             self.reference_embeddings_ = _subsample(embeddings[normal_train], MAX_REFERENCE_SAMPLES, seed)
-        self.offset_ = -self._fit_threshold(embeddings, targets, n_train)
-        self._score_fit_data(embeddings, targets, n_train, order)
+        self.offset_ = -self._fit_threshold(embeddings, targets, held_out)
+        self._score_fit_data(embeddings, targets, held_out)
         return self
 
     def score_samples(self, X):
@@ -432,7 +468,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         scores : ndarray of shape (n_samples,)
             Higher means more normal; always finite.
         """
-        distances = self._distances_to_normal(self.transform(X))
+        with _torch_threads(self.n_jobs):
+            distances = self._distances_to_normal(self.transform(X))
         # An overflowed embedding gives an infinite or NaN distance; NaN would
         # compare as normal in predict, so both become the farthest distance.
         farthest = np.finfo(np.float64).max
@@ -495,7 +532,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         distances : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return center_distances(self.transform(X), self.centers_)
+        with _torch_threads(self.n_jobs):
+            return center_distances(self.transform(X), self.centers_)
 
     def pvalues(self, X):
         """Conformal p-value of each sample against the held-out normal samples.
@@ -599,7 +637,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.net_.embed(X)
+        with _torch_threads(self.n_jobs):
+            return self.net_.embed(X)
 
     @property
     def device_(self):
@@ -723,34 +762,32 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             TrainingInterruptedWarning,
         )
 
-    def _hold_out(self, X, targets, seed):
-        """Hold out ``validation_fraction`` of each class (and of the known anomalies).
+    def _hold_out(self, targets, seed):
+        """Mask of the held-out samples: ``validation_fraction`` of each class and of the known anomalies.
 
-        Returns ``X`` and ``targets`` reordered so that the training samples
-        come first, each part in its original order, the number of training
-        samples (all of them when nothing is held out), and the order: the
-        original row of each reordered one.
+        Nothing is held out when no normal sample would be.
         """
         if self.validation_fraction is None:
-            return X, targets, len(X), np.arange(len(X))
+            return np.zeros(len(targets), dtype=bool)
         held_out = _stratified_hold_out(targets, self.validation_fraction, np.random.RandomState(seed))
         if not np.any(held_out & (targets != ANOMALY)):
-            return X, targets, len(X), np.arange(len(X))
-        order = np.concatenate([np.flatnonzero(~held_out), np.flatnonzero(held_out)])
-        return X[order], targets[order], int((~held_out).sum()), order
+            return np.zeros(len(targets), dtype=bool)
+        return held_out
 
-    def _build_net(self, encoder, X_train, targets, validate, device):
+    def _build_net(self, encoder, X, train_targets, train_split, device):
         n_classes = len(self.classes_)
-        n_train = len(X_train)
-        return DeepDescriptionNet(
+        net_class, accelerate = DeepDescriptionNet, {}
+        if self.accelerator is not None:
+            net_class, accelerate = AcceleratedDeepDescriptionNet, {"accelerator": self.accelerator}
+        return net_class(
             module=DeepDescriptionModule,
             module__encoder=encoder,
             module__n_centers=n_classes,
-            module__embedding_dim=_embedding_dim(encoder, X_train[:2]),
+            module__embedding_dim=_embedding_dim(encoder, X[:2]),
             # One fixed centre is Deep SVDD's safeguard against collapse; with
             # several, the cross-entropy keeps learned centres apart.
             module__learn_centers=n_classes > 1,
-            **self._criterion_params(targets[:n_train]),
+            **self._criterion_params(train_targets),
             optimizer=torch.optim.Adam,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -758,10 +795,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             optimizer__param_groups=[("centers", {"weight_decay": 0.0})],
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=_LeadingSplit(n_train) if validate else None,
+            train_split=train_split,
             callbacks=copy.deepcopy(self.callbacks),
             device=device,
             verbose=self.verbose,
+            **accelerate,
         )
 
     def _initialized_net(self, device):
@@ -777,7 +815,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         rows = np.zeros((n_classes, self.n_features_in_), dtype=np.float32)
         with _seeded_torch(0, device):
             encoder = self._build_encoder(self._check_input_shape())
-            net = self._build_net(encoder, rows, np.arange(n_classes), validate=False, device=device)
+            net = self._build_net(encoder, rows, np.arange(n_classes), None, device)
             return net.initialize()
 
     def _build_encoder(self, input_shape):
@@ -850,36 +888,35 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _fit_threshold(self, embeddings, targets, n_train):
+    def _fit_threshold(self, embeddings, targets, held_out):
         """The distance beyond which ``predict`` flags a sample.
 
-        ``embeddings`` and ``targets`` are those of every sample ``fit`` got,
-        the ``n_train`` training samples first, then the held-out ones.
+        ``embeddings`` and ``targets`` are those of every sample ``fit`` got;
+        ``held_out`` marks those the network did not train on.
         """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
             return np.percentile(self._distances_to_normal(embeddings), 100.0 * (1.0 - self.contamination))
         normal = targets != ANOMALY
-        if n_train < len(targets):
+        if held_out.any():
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
-            return auto_threshold(self._distances_to_normal(embeddings[n_train:][normal[n_train:]]))
+            return auto_threshold(self._distances_to_normal(embeddings[held_out & normal]))
         if self.anomaly_score_ == "knn":
             # Each reference sample is left out of its own neighbours, as a new
             # sample would be.
             return auto_threshold(self._distances_to_normal(self.reference_embeddings_, skip_self=True))
         return auto_threshold(self._distances_to_normal(embeddings[normal]))
 
-    def _score_fit_data(self, embeddings, targets, n_train, order):
+    def _score_fit_data(self, embeddings, targets, held_out):
         """Set ``decision_scores_`` and, when samples were held out, ``calibration_scores_``.
 
-        ``embeddings`` and ``targets`` are in the order ``_hold_out`` made,
-        training samples first; ``order`` maps them back to the rows of ``X``.
+        ``embeddings`` and ``targets`` are those of every sample ``fit`` got,
+        in their order; ``held_out`` marks those the network did not train on.
         """
         distances = self._distances_to_normal(embeddings)
-        self.decision_scores_ = np.empty_like(distances)
-        self.decision_scores_[order] = -distances - self.offset_
-        held_out_normal = distances[n_train:][targets[n_train:] != ANOMALY]
+        self.decision_scores_ = -distances - self.offset_
+        held_out_normal = distances[held_out & (targets != ANOMALY)]
         if len(held_out_normal):
             self.calibration_scores_ = np.sort(held_out_normal)
 
@@ -983,6 +1020,28 @@ def _subsample(rows, max_rows, seed):
     return rows[np.sort(keep)]
 
 
+class _StratifiedHoldOut:
+    """skorch ``train_split``: the samples ``_stratified_hold_out`` draws validate, the others train.
+
+    The split is drawn again from the targets and the seed, so it pickles as
+    two numbers: a saved model carries neither its validation set nor its
+    indices. Each part keeps the samples' order.
+
+    Parameters
+    ----------
+    fraction : float
+    seed : int
+    """
+
+    def __init__(self, fraction, seed):
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        held_out = _stratified_hold_out(np.asarray(y), self.fraction, np.random.RandomState(self.seed))
+        return Subset(dataset, np.flatnonzero(~held_out)), Subset(dataset, np.flatnonzero(held_out))
+
+
 def _stratified_hold_out(targets, fraction, rng):
     """Mask of ``floor(fraction * n)`` random samples of each target value.
 
@@ -1055,6 +1114,17 @@ def _resolve_device(device):
             f"device={device!r} cannot be used here ({str(exc).strip().splitlines()[0]}); use 'auto' or 'cpu'."
         ) from None
     return device
+
+
+@contextmanager
+def _torch_threads(n_jobs):
+    """Let torch use ``n_jobs`` CPU threads (joblib's meaning), then restore its setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(effective_n_jobs(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager

@@ -10,11 +10,16 @@ function works block by block, so that memory stays within scikit-learn's
 import numpy as np
 import torch
 from sklearn import get_config
-from sklearn.utils import gen_batches
 
 from .losses import squared_distances
 
 __all__ = ["auto_threshold", "center_distances", "kth_neighbor_distances", "nearest_center_distances"]
+
+# Blocks aim at this many bytes, which stay in the cache. The work here is
+# bound by memory traffic, not arithmetic: on one thread, the centre
+# distances of 10^5 rows took 10 times as long in blocks of 128 MiB or more
+# as in blocks of 1 to 16 MiB, and the k-NN search slowed down likewise.
+CACHE_BYTES = 4 * 2**20
 
 def center_distances(embeddings, centers, working_memory=None):
     """Squared distance of every embedding to every centre, in float64.
@@ -35,7 +40,7 @@ def center_distances(embeddings, centers, working_memory=None):
     n_centers, dim = centers.shape
     distances = np.empty((len(embeddings), n_centers), dtype=np.float64)
     # The difference form is exact near a centre; its (block, centres, dim)
-    # float64 intermediate is what bounds the block.
+    # float64 intermediate, and the square of it, are what bound the block.
     row_bytes = 8 * n_centers * max(dim, 1) * 2
     for rows in _blocks(len(embeddings), row_bytes, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64))
@@ -62,10 +67,15 @@ def nearest_center_distances(embeddings, centers, working_memory=None):
 def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=False, working_memory=None):
     """Squared distance of each embedding to its ``n_neighbors``-th nearest reference embedding.
 
-    Distances come from one matrix product per block, ``|a|^2 - 2 a.b + |b|^2``,
-    in float64 and about the reference's mean: compact classes far from the
-    origin keep the digits of their small distances, which float32, or the
-    raw coordinates, would cancel away.
+    The distances are exact (to float64 rounding) and found in two steps per
+    block of embeddings. A float32 matrix product about the reference's mean
+    ranks every reference embedding; the nearest few by that ranking (two
+    more than the rank sought) are then measured exactly, in float64 and in
+    the difference form, so that compact classes far from the origin keep
+    the digits of their small distances. Where float32 rounding could have
+    left the true neighbour out of those candidates (classes far apart
+    compared to their spread), the ranking is redone in float64 for those
+    rows.
 
     Parameters
     ----------
@@ -93,19 +103,55 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
     mean = reference.mean(dim=0)
     reference = reference - mean
-    squared_norms = reference.square().sum(1)
+    reference32 = reference.float()
+    radius = float(reference.square().sum(1).max().sqrt())
+    # Two more than needed: enough, on trained embeddings, for float32's
+    # ranking to leave no doubt; each one more costs the partial sort time.
+    n_candidates = min(rank + 2, len(reference))
     distances = np.empty(len(embeddings), dtype=np.float64)
-    # A block holds a float64 row of distances to every reference and the
-    # partial sort's copy of it.
-    for rows in _blocks(len(embeddings), 8 * len(reference) * 2, working_memory):
+    # A block holds a float32 row of partial distances to every reference and
+    # the partial sort's work space.
+    for rows in _blocks(len(embeddings), 4 * len(reference) * 2, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
-        block_distances = torch.addmm(squared_norms, block, reference.T, alpha=-2.0)
-        block_distances += block.square().sum(1, keepdim=True)
-        # A reference row is its own nearest neighbour, at distance about
-        # zero: looking one rank further leaves it out.
-        nth = block_distances.topk(rank, dim=1, largest=False).values[:, -1]
-        distances[rows] = nth.clamp_min_(0.0).numpy()
+        kth, outside = _kth_among_candidates(block, reference32, reference, rank, n_candidates)
+        # Every reference left out of the candidates is at least ``outside``
+        # away, give or take the float32 rounding.
+        unsure = kth > outside - _float32_rounding(block, radius)
+        if n_candidates < len(reference) and unsure.any():
+            kth[unsure] = _kth_among_candidates(block[unsure], reference, reference, rank, n_candidates)[0]
+        distances[rows] = kth.numpy()
     return distances
+
+
+def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates):
+    """The ``rank``-th exact squared distance among the nearest candidates by a cheaper ranking.
+
+    ``ranking_reference`` is ``reference`` in the precision of the ranking.
+    Returns that distance for each row of ``block``, and the ranking's
+    distance of the farthest candidate.
+    """
+    # A row's own squared norm shifts all its distances alike, so the ranking
+    # needs only the reference's.
+    squared_norms = ranking_reference.square().sum(1)
+    partial = torch.addmm(squared_norms, block.to(ranking_reference.dtype), ranking_reference.T, alpha=-2.0)
+    nearest = partial.topk(n_candidates, dim=1, largest=False, sorted=False)
+    exact = (reference[nearest.indices] - block.unsqueeze(1)).square_().sum(2)
+    # A reference row is its own nearest neighbour, at distance zero: looking
+    # one rank further leaves it out.
+    kth = exact.kthvalue(rank, dim=1).values
+    return kth, nearest.values.max(dim=1).values.double() + block.square().sum(1)
+
+
+def _float32_rounding(block, radius):
+    """Bound on the float32 rounding of the ranking distances of ``block``, twice over.
+
+    The product of rows of norm ``|q|`` with references within ``radius`` of
+    their mean is off by at most ``(dim + 4) u (radius^2 + 2 |q| radius)``,
+    with ``u`` float32's unit roundoff, inputs' rounding included.
+    """
+    unit_roundoff = 2.0**-24
+    query_norms = block.square().sum(1).sqrt()
+    return 2 * (block.shape[1] + 4) * unit_roundoff * (radius**2 + 2 * query_norms * radius)
 
 
 def auto_threshold(distances):
@@ -129,9 +175,17 @@ def auto_threshold(distances):
     return float(np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
 
 
-def _blocks(n_rows, row_bytes, working_memory):
-    """Slices of as many rows as fit in ``working_memory`` MiB, at least one row each."""
+def _blocks(n_rows, row_bytes, working_memory, min_rows=1):
+    """Slices of consecutive rows, each within ``working_memory`` MiB.
+
+    A block takes about ``CACHE_BYTES``, but no fewer than ``min_rows`` rows,
+    unless ``working_memory`` (scikit-learn's setting when None) holds fewer;
+    and at least one row.
+    """
     if working_memory is None:
         working_memory = get_config()["working_memory"]
-    block_rows = max(1, int(working_memory * 2**20 // row_bytes))
-    return gen_batches(n_rows, min(block_rows, max(n_rows, 1)))
+    cache_rows = max(min_rows, CACHE_BYTES // row_bytes)
+    block_rows = max(1, min(int(working_memory * 2**20 // row_bytes), cache_rows))
+    # Plain slices: scikit-learn's gen_batches validates its arguments at a
+    # cost that a single-row request notices.
+    return [slice(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]

@@ -4,8 +4,21 @@
 and its class centres) with a description loss; :class:`AutoencoderNet`
 pretrains an encoder as half of an :class:`Autoencoder`. Both take numpy
 arrays or tensors and any ``skorch.NeuralNet`` parameter.
+:class:`AcceleratedDeepDescriptionNet` trains through Hugging Face accelerate.
 """
 
-from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet
+from ._net import (
+    AcceleratedDeepDescriptionNet,
+    Autoencoder,
+    AutoencoderNet,
+    DeepDescriptionModule,
+    DeepDescriptionNet,
+)
 
-__all__ = ["Autoencoder", "AutoencoderNet", "DeepDescriptionModule", "DeepDescriptionNet"]
+__all__ = [
+    "AcceleratedDeepDescriptionNet",
+    "Autoencoder",
+    "AutoencoderNet",
+    "DeepDescriptionModule",
+    "DeepDescriptionNet",
+]

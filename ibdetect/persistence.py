@@ -55,7 +55,11 @@ ARRAY_ATTRIBUTES = ("centers_", "reference_embeddings_", "decision_scores_", "ca
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
 # Parameters that only steer training and that no JSON can hold: saved as None.
-TRAINING_ONLY = {"callbacks": "callbacks", "random_state": "a RandomState instance as random_state"}
+TRAINING_ONLY = {
+    "callbacks": "callbacks",
+    "random_state": "a RandomState instance as random_state",
+    "accelerator": "an accelerator",
+}
 
 
 class ModelVersionWarning(UserWarning):

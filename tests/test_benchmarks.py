@@ -261,3 +261,18 @@ def test_lever_wrappers_fit_and_rank(blobs):
     mixed = levers.InputKNNMix(small, weight=1.0).fit(X, y)
     for estimator in (budget, ensemble, mixed):
         assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
+def test_speed_tables_run_on_small_data(capsys):
+    from benchmarks import speed
+
+    speed.training_table(300, epochs=1, repeats=1)
+    speed.scoring_tables(300, 400, repeats=1)
+    out = capsys.readouterr().out
+    assert "hand-written loop" in out and "LocalOutlierFactor" in out and "Single-row latency" in out
+
+
+def test_memory_probe_measures_a_fit_and_a_score():
+    from benchmarks import speed
+
+    result = speed.memory_probe(500, 1, {"anomaly_score": "distance"})
+    assert result["X"] == 500 * speed.N_FEATURES * 4
+    assert result["fit"] > 0 and result["score"] > 0 and result["numpy"] > 0

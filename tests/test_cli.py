@@ -424,7 +424,7 @@ def test_every_parameter_a_shell_can_express_is_an_option(capsys):
         option = "--" + name.replace("_", "-")
         # Python objects cannot come from a shell; -v/--verbose is a flag of
         # fit's own, and a new model has nothing to warm-start from.
-        assert (option in estimator_section) == (name not in {"callbacks", "verbose", "warm_start"}), name
+        assert (option in estimator_section) == (name not in {"accelerator", "callbacks", "verbose", "warm_start"}), name
     # Documented from the estimator's docstring: the first paragraph only, as
     # the later ones are about Python objects.
     text = " ".join(estimator_section.split())

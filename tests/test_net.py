@@ -140,16 +140,21 @@ def test_non_finite_loss_stops_training_naming_the_epoch(data):
         net.fit(X, y)
 
 
-def test_inference_memory_is_bounded_by_batch_size(data):
+def test_inference_memory_is_bounded_by_working_memory_not_batch_size(data):
     X, y = data
     net = make_net(batch_size=7).fit(X, y)
+    net.embed(X[:1])
+    # The input row (4 floats), the hidden layer, its normalisation and its
+    # activation (8 each) and the embedding (3): 31 float32 per row.
+    assert net.activation_bytes_ == 4 * 31
     sizes = []
     handle = net.module_.encoder.register_forward_hook(lambda m, i, o: sizes.append(len(o)))
-    embeddings = net.embed(X)
+    embeddings = net.embed(X, working_memory=10.5 * net.activation_bytes_ / 2**20)
     handle.remove()
     assert embeddings.shape == (len(X), 3) and embeddings.dtype == np.float32
-    assert max(sizes) <= 7 + 1
+    assert max(sizes) == 10
     assert sum(sizes) == len(X)
+    np.testing.assert_allclose(net.embed(X), embeddings)
 
 
 def test_autoencoder_pretraining_trains_the_shared_encoder(data):

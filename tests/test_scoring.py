@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from ibdetect._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
+from ibdetect._scoring import (
+    CACHE_BYTES,
+    auto_threshold,
+    center_distances,
+    kth_neighbor_distances,
+    nearest_center_distances,
+)
 
 
 def brute_force(embeddings, reference):
@@ -53,9 +59,38 @@ def test_blocks_are_bounded_by_working_memory(points, monkeypatch):
     addmm = torch.addmm
     monkeypatch.setattr(torch, "addmm", lambda *a, **k: shapes.append(a[1].shape) or addmm(*a, **k))
     kth_neighbor_distances(queries, reference, 1, working_memory=0.01)
-    # 0.01 MiB holds 2 rows of 300 float64 distances and their copy.
-    assert max(shape[0] for shape in shapes) == 2
+    # 0.01 MiB holds 4 rows of 300 float32 partial distances and the partial
+    # sort's work space.
+    assert max(shape[0] for shape in shapes) == 4
     assert sum(shape[0] for shape in shapes) == len(queries)
+
+
+def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
+    import torch
+
+    blocks = []
+    addmm = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: blocks.append(a[1]) or addmm(*a, **k))
+    rng = np.random.RandomState(0)
+    kth_neighbor_distances(rng.normal(size=(600, 4)), rng.normal(size=(2000, 4)), 1)
+    # A row takes 2,000 float32 partial distances and as much work space.
+    rows = CACHE_BYTES // (2000 * 4 * 2)
+    # Float64 products, if any, rank again the rows that float32 leaves in doubt.
+    assert [len(block) for block in blocks if block.dtype == torch.float32] == [rows, rows, 600 - 2 * rows]
+
+
+@pytest.mark.parametrize("spread", [1.0, 0.01])
+def test_classes_far_apart_compared_to_their_spread_keep_exact_distances(spread):
+    # Class means 1,000 apart: about the reference's mean, float32 rounding
+    # (1e-4 of 1,000^2) exceeds the distances within a class, and the ranking
+    # must be redone in float64 for them to come out right.
+    rng = np.random.RandomState(0)
+    means = rng.normal(size=(4, 16)) * 1000.0 + 50.0
+    reference = means[rng.randint(4, size=500)] + rng.normal(size=(500, 16)) * spread
+    queries = means[rng.randint(4, size=60)] + rng.normal(size=(60, 16)) * spread
+    for n_neighbors in (1, 5):
+        expected = np.sort(brute_force(queries, reference), axis=1)[:, n_neighbors - 1]
+        np.testing.assert_allclose(kth_neighbor_distances(queries, reference, n_neighbors), expected, rtol=1e-9)
 
 
 @pytest.mark.parametrize("working_memory", [None, 0.0001])
