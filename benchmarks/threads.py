@@ -15,7 +15,6 @@ import statistics
 import time
 from contextlib import contextmanager
 
-
 from ibdetect import IBDeepDescription
 
 from .data import mnist
