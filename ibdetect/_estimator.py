@@ -163,7 +163,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Neighbour rank used by ``anomaly_score="knn"``.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
-        the expected fraction of anomalies in the training data. ``"auto"``
+        the expected fraction of anomalies in the training data, and
+        ``predict`` flags that fraction of the samples given to ``fit``, as
+        scikit-learn's detectors do; the network has seen those samples, so
+        it flags new normal samples much more often (53% of new normal digits
+        at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
+        alarms on new data, flag ``pvalues(X) <= alpha`` instead. ``"auto"``
         puts Tukey's fence on the logarithm of the distances (as
         ``anomaly_score`` measures them) of the normal training samples: a
         sample is anomalous when its log distance exceeds ``Q3 + 1.5 IQR``, or
