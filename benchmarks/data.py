@@ -10,6 +10,7 @@ The UCI tables come from the data folder of the R package mlbench (Debian's
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
