@@ -23,6 +23,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._conformal import conformal_pvalues
+from ._input_neighbors import mixed_neighbor_distances, typical_neighbor_distance
 from ._labels import ANOMALY, encode_labels
 from ._net import Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet, _LeadingSplit
 from ._scoring import auto_threshold, center_distances, kth_neighbor_distances, nearest_center_distances
@@ -137,17 +138,26 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping`` or ``LRScheduler``, as
         skorch takes them: instances, classes or ``(name, callback)`` pairs.
-    anomaly_score : {"auto", "knn", "distance"}, default="auto"
+    anomaly_score : {"auto", "knn", "knn+input", "distance"}, default="auto"
         How far a sample lies from the normal data. ``"distance"``: the
         squared distance of its embedding to the nearest class centre.
         ``"knn"``: the squared distance to its ``n_neighbors``-th nearest
         training embedding, which follows the shape of each class rather than
         a sphere around its centre; the model then keeps the embeddings of up
-        to 20,000 normal training samples. ``"auto"`` is ``"distance"`` when
-        ``y`` holds known anomalies (``-1``), which training pushes away from
-        the centres, and ``"knn"`` otherwise.
+        to 20,000 normal training samples. ``"knn+input"``: the geometric
+        mean of that distance and of the squared distance of the sample's row
+        to its ``n_neighbors``-th nearest training row in input space, each
+        divided by its median over the training samples (each left out of
+        its own neighbours), so that 1 is a typical training sample; the
+        model then also keeps those training rows. It catches anomalies that
+        the embedding maps among normal samples, at the cost of one more
+        neighbour search. ``"auto"`` is ``"distance"`` when ``y`` holds known
+        anomalies (``-1``), which training pushes away from the centres;
+        otherwise ``"knn+input"`` for flat rows (``input_shape`` None or of
+        one dimension, e.g. a table) and ``"knn"`` for shaped samples such
+        as images, whose raw pixel distances say little.
     n_neighbors : int, default=5
-        Neighbour rank used by ``anomaly_score="knn"``.
+        Neighbour rank used by ``anomaly_score="knn"`` and ``"knn+input"``.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data. ``"auto"``
@@ -202,12 +212,20 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Names of the features seen during ``fit``, when ``X`` has string column
         names.
     anomaly_score_ : str
-        The anomaly score in use, ``"distance"`` or ``"knn"``: ``anomaly_score``
-        with ``"auto"`` resolved.
+        The anomaly score in use, ``"distance"``, ``"knn"`` or
+        ``"knn+input"``: ``anomaly_score`` with ``"auto"`` resolved.
     reference_embeddings_ : ndarray of shape (n_reference, embedding_dim)
         Embeddings of (at most 20,000 of) the normal training samples, the
-        neighbours of the ``"knn"`` score; only when ``anomaly_score_`` is
-        ``"knn"``.
+        neighbours of the ``"knn"`` and ``"knn+input"`` scores; only with
+        those.
+    reference_inputs_ : ndarray of float32 of shape (n_reference, n_features_in_)
+        The input rows of the same samples, row for row; only when
+        ``anomaly_score_`` is ``"knn+input"``.
+    neighbor_scales_ : ndarray of shape (2,)
+        The median squared distance of the reference samples to their
+        ``n_neighbors``-th nearest other reference sample, in the embedding
+        and in input space: the divisors of the ``"knn+input"`` score; only
+        with it.
     net_ : DeepDescriptionNet
         The fitted skorch net; its ``history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -288,7 +306,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
-        "anomaly_score": [StrOptions({"auto", "distance", "knn"})],
+        "anomaly_score": [StrOptions({"auto", "distance", "knn", "knn+input"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
@@ -390,7 +408,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         _check_callbacks(self.callbacks)
         device = _resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        anomaly_score = self._resolve_anomaly_score(targets)
+        anomaly_score = self._resolve_anomaly_score(targets, input_shape)
         # The net trains on the leading n_train samples and validates on the rest.
         X, targets, n_train, order = self._hold_out(X, targets, seed)
         self._check_n_neighbors(anomaly_score, targets[:n_train])
@@ -409,10 +427,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # collapse check, the k-NN reference and the threshold all read it.
         embeddings = self.net_.embed(X)
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
-        if anomaly_score == "knn":
+        if anomaly_score != "distance":
             self.reference_embeddings_ = _subsample(embeddings[normal_train], MAX_REFERENCE_SAMPLES, seed)
-        self.offset_ = -self._fit_threshold(embeddings, targets, n_train)
-        self._score_fit_data(embeddings, targets, n_train, order)
+        if anomaly_score == "knn+input":
+            self._fit_input_reference(X[normal_train], seed)
+        features = self._with_inputs(embeddings, X)
+        self.offset_ = -self._fit_threshold(features, targets, n_train)
+        self._score_fit_data(features, targets, n_train, order)
         return self
 
     def score_samples(self, X):
@@ -420,8 +441,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         The distance is to the nearest class centre, or to the
         ``n_neighbors``-th nearest training embedding with
-        ``anomaly_score="knn"``. A sample so far out that the network's
-        float32 arithmetic overflows gets the lowest score a float64 holds.
+        ``anomaly_score="knn"``, or that combined with the distance to the
+        ``n_neighbors``-th nearest training row with ``"knn+input"``. A
+        sample so far out that the network's float32 arithmetic overflows
+        gets the lowest score a float64 holds.
 
         Parameters
         ----------
@@ -432,7 +455,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         scores : ndarray of shape (n_samples,)
             Higher means more normal; always finite.
         """
-        distances = self._distances_to_normal(self.transform(X))
+        features = self.transform(X)
+        if self.anomaly_score_ == "knn+input":
+            features = self._with_inputs(features, validate_data(self, X, dtype=np.float32, reset=False))
+        distances = self._distances_to_normal(features)
         # An overflowed embedding gives an infinite or NaN distance; NaN would
         # compare as normal in predict, so both become the farthest distance.
         farthest = np.finfo(np.float64).max
@@ -641,18 +667,24 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.normal_labels_ = self.classes_ if self.loss != "svdd" else np.unique(y[targets != ANOMALY])
         return X, targets
 
-    def _resolve_anomaly_score(self, targets):
+    def _resolve_anomaly_score(self, targets, input_shape):
         if self.anomaly_score != "auto":
             return self.anomaly_score
         # The known-anomaly term acts on the distances to the centres, which
         # the "distance" score reads directly; "knn" gains much less from it.
-        return "distance" if np.any(targets == ANOMALY) else "knn"
+        if np.any(targets == ANOMALY):
+            return "distance"
+        # Rows of a table: their features mean something one by one, and
+        # their neighbours in input space add what the embedding dropped.
+        # Distances between raw pixels or samples of a signal mean much
+        # less, so shaped inputs keep the embedding alone.
+        return "knn+input" if len(input_shape) == 1 else "knn"
 
     def _check_n_neighbors(self, anomaly_score, train_targets):
         n_normal = int(np.sum(train_targets != ANOMALY))
-        if anomaly_score == "knn" and n_normal <= self.n_neighbors:
+        if anomaly_score != "distance" and n_normal <= self.n_neighbors:
             raise ValueError(
-                f"anomaly_score='knn' with n_neighbors={self.n_neighbors} needs more than "
+                f"anomaly_score={anomaly_score!r} with n_neighbors={self.n_neighbors} needs more than "
                 f"{self.n_neighbors} normal training samples, got {n_normal}; lower "
                 "n_neighbors or use anomaly_score='distance'."
             )
@@ -864,10 +896,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
             return auto_threshold(self._distances_to_normal(embeddings[n_train:][normal[n_train:]]))
-        if self.anomaly_score_ == "knn":
+        if self.anomaly_score_ != "distance":
             # Each reference sample is left out of its own neighbours, as a new
             # sample would be.
-            return auto_threshold(self._distances_to_normal(self.reference_embeddings_, skip_self=True))
+            reference = self._with_inputs(self.reference_embeddings_, getattr(self, "reference_inputs_", None))
+            return auto_threshold(self._distances_to_normal(reference, skip_self=True))
         return auto_threshold(self._distances_to_normal(embeddings[normal]))
 
     def _score_fit_data(self, embeddings, targets, n_train, order):
@@ -907,8 +940,39 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             "samples the network trained on would make every p-value too large."
         )
 
+    def _fit_input_reference(self, X_normal, seed):
+        """Keep the input rows of the k-NN reference and the typical distance in each space.
+
+        ``_subsample`` draws the same rows for the same seed and number of
+        rows, so ``reference_inputs_`` are the inputs of ``reference_embeddings_``.
+        """
+        self.reference_inputs_ = _subsample(X_normal, MAX_REFERENCE_SAMPLES, seed)
+        self.neighbor_scales_ = np.array([
+            typical_neighbor_distance(reference, self.n_neighbors)
+            for reference in (self.reference_embeddings_, self.reference_inputs_)
+        ])
+
+    def _with_inputs(self, embeddings, X):
+        """What ``_distances_to_normal`` reads: the embeddings, then for ``"knn+input"`` the input rows."""
+        if self.anomaly_score_ != "knn+input":
+            return embeddings
+        return np.hstack([embeddings, X])
+
     def _distances_to_normal(self, embeddings, skip_self=False):
-        """Squared distance of each embedding to the normal data, as ``anomaly_score_`` measures it."""
+        """Squared distance of each embedding to the normal data, as ``anomaly_score_`` measures it.
+
+        For ``"knn+input"`` each row is an embedding followed by its input row
+        (see ``_with_inputs``).
+        """
+        if self.anomaly_score_ == "knn+input":
+            dim = self.reference_embeddings_.shape[1]
+            return mixed_neighbor_distances(
+                (embeddings[:, :dim], embeddings[:, dim:]),
+                (self.reference_embeddings_, self.reference_inputs_),
+                self.neighbor_scales_,
+                self.n_neighbors,
+                skip_self=skip_self,
+            )
         if self.anomaly_score_ == "knn":
             return kth_neighbor_distances(
                 embeddings, self.reference_embeddings_, self.n_neighbors, skip_self=skip_self
