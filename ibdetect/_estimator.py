@@ -155,7 +155,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         anomalies (``-1``), which training pushes away from the centres;
         otherwise ``"knn+input"`` for flat rows (``input_shape`` None or of
         one dimension, e.g. a table) and ``"knn"`` for shaped samples such
-        as images, whose raw pixel distances say little.
+        as images.
     n_neighbors : int, default=5
         Neighbour rank used by ``anomaly_score="knn"`` and ``"knn+input"``.
     contamination : "auto" or float, default="auto"
@@ -674,10 +674,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # the "distance" score reads directly; "knn" gains much less from it.
         if np.any(targets == ANOMALY):
             return "distance"
-        # Rows of a table: their features mean something one by one, and
-        # their neighbours in input space add what the embedding dropped.
-        # Distances between raw pixels or samples of a signal mean much
-        # less, so shaped inputs keep the embedding alone.
+        # On flat rows the neighbours in input space add what the embedding
+        # dropped (measured on tables, and on digit images given as flat
+        # rows to the MLP). Shaped samples, the CNN's input, keep the
+        # embedding alone, as measured on the image benchmark.
         return "knn+input" if len(input_shape) == 1 else "knn"
 
     def _check_n_neighbors(self, anomaly_score, train_targets):
