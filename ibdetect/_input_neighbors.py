@@ -17,11 +17,20 @@ from ._scoring import kth_neighbor_distances
 
 __all__ = ["mixed_neighbor_distances", "typical_neighbor_distance"]
 
+# The typical distance is a median over at most this many reference rows,
+# each compared with the whole reference: comparing every row with every
+# other would grow with the square of the reference. The scales only set the
+# unit of the score (a geometric mean ranks samples the same whatever they
+# are), so an estimate is enough.
+MAX_TYPICAL_QUERIES = 1_000
+
 
 def typical_neighbor_distance(reference, n_neighbors):
     """Median squared distance of the reference rows to their ``n_neighbors``-th nearest other row.
 
     Each row is left out of its own neighbours, as a new sample would be.
+    Over more than ``MAX_TYPICAL_QUERIES`` rows, the median is that of a
+    fixed random subset of them.
 
     Parameters
     ----------
@@ -34,7 +43,12 @@ def typical_neighbor_distance(reference, n_neighbors):
         Positive: 1.0 when more than half of the rows have duplicates that
         close, so that dividing by it never fails.
     """
-    distances = kth_neighbor_distances(reference, reference, n_neighbors, skip_self=True)
+    queries = reference
+    if len(reference) > MAX_TYPICAL_QUERIES:
+        queries = reference[np.random.RandomState(0).choice(len(reference), MAX_TYPICAL_QUERIES, replace=False)]
+    # Each query is a reference row, its own nearest neighbour at distance
+    # 0: one rank further leaves it out.
+    distances = kth_neighbor_distances(queries, reference, n_neighbors + 1)
     median = float(np.median(distances))
     return median if median > 0 else 1.0
 
