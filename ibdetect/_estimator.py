@@ -147,11 +147,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         to 20,000 normal training samples. ``"knn+input"``: the geometric
         mean of that distance and of the squared distance of the sample's row
         to its ``n_neighbors``-th nearest training row in input space, each
-        divided by its median over the training samples (each left out of
-        its own neighbours), so that 1 is a typical training sample; the
-        model then also keeps those training rows. It catches anomalies that
-        the embedding maps among normal samples, at the cost of one more
-        neighbour search. ``"auto"`` is ``"distance"`` when ``y`` holds known
+        divided by its median over (up to 1,000 of) the training samples,
+        each left out of its own neighbours, so that 1 is a typical training
+        sample; the model then also keeps those training rows. It catches
+        anomalies that the embedding maps among normal samples, at the cost
+        of one more neighbour search; scale the features first, since input
+        distances add them up in their own units. ``"auto"`` is ``"distance"`` when ``y`` holds known
         anomalies (``-1``), which training pushes away from the centres;
         otherwise ``"knn+input"`` for flat rows (``input_shape`` None or of
         one dimension, e.g. a table) and ``"knn"`` for shaped samples such
