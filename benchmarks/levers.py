@@ -10,7 +10,11 @@ benchmark and compared with the defaults on the same splits:
   different seeds;
 * ``knn-mix``: add the distance to the k-th nearest training row in input
   space to the embedding's score, each standardised on the training rows;
-* ``scaler``: the scaler before every method (standard, robust, min-max, none).
+* ``scaler``: the scaler before every method (standard, robust, min-max, none);
+* ``anomaly_score=knn``: the embedding's k-NN distance alone, the default on
+  tables before ``"knn+input"``;
+* ``refit on inliers``: fit with ``contamination=0.05``, then fit again
+  without the training rows the first fit flags.
 
     python -m benchmarks.levers --mlbench PATH/TO/mlbench/data --jobs 2
 
@@ -111,6 +115,25 @@ class InputKNNMix(BaseEstimator):
         return (1 - self.weight) * embedding + self.weight * knn
 
 
+class InlierRefit(BaseEstimator):
+    """IBDeepDescription fitted again without the training rows its first fit flags (experiment).
+
+    The first fit's ``contamination`` decides how many rows are dropped.
+    """
+
+    def __init__(self, detector=None):
+        self.detector = detector
+
+    def fit(self, X, y=None):
+        first = clone(self.detector).fit(X, y)
+        inliers = first.labels_ == 1
+        self.detector_ = clone(self.detector).fit(X[inliers], None if y is None else y[inliers])
+        return self
+
+    def score_samples(self, X):
+        return self.detector_.score_samples(X)
+
+
 def _mean_std(scores):
     return float(np.mean(scores)), float(np.std(scores)) or 1.0
 
@@ -140,6 +163,11 @@ LEVERS = {
     "scaler robust": (_ib, "robust"),
     "scaler minmax": (_ib, "minmax"),
     "scaler none": (_ib, "none"),
+    "anomaly_score=knn": (lambda seed: IBDeepDescription(anomaly_score="knn", random_state=seed), "standard"),
+    "refit on inliers": (
+        lambda seed: InlierRefit(IBDeepDescription(contamination=0.05, random_state=seed)),
+        "standard",
+    ),
 }
 
 

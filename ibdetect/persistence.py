@@ -51,7 +51,14 @@ TENSORS_MEMBER = "tensors.safetensors"
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
 # The fitted arrays of a detector, kept as tensors; all but centers_ are
 # there only in some fits.
-ARRAY_ATTRIBUTES = ("centers_", "reference_embeddings_", "decision_scores_", "calibration_scores_")
+ARRAY_ATTRIBUTES = (
+    "centers_",
+    "reference_embeddings_",
+    "reference_inputs_",
+    "neighbor_scales_",
+    "decision_scores_",
+    "calibration_scores_",
+)
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
 # Parameters that only steer training and that no JSON can hold: saved as None.
@@ -496,7 +503,7 @@ def _rebuild(header, encoder, tensors, device):
     if "feature_names_in_" in attributes:
         model.feature_names_in_ = np.asarray([str(name) for name in attributes["feature_names_in_"]], dtype=object)
     model.offset_ = float(attributes["offset_"])
-    if attributes["anomaly_score_"] not in ("distance", "knn"):
+    if attributes["anomaly_score_"] not in ("distance", "knn", "knn+input"):
         raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
     model.anomaly_score_ = attributes["anomaly_score_"]
     model.centers_ = tensors["attributes.centers_"].numpy()

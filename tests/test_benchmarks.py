@@ -259,7 +259,10 @@ def test_lever_wrappers_fit_and_rank(blobs):
     ensemble = levers.SeedEnsemble(small.set_params(max_epochs=2), n_members=2, random_state=3).fit(X, y)
     assert [m.random_state for m in ensemble.members_] == [6, 7]
     mixed = levers.InputKNNMix(small, weight=1.0).fit(X, y)
-    for estimator in (budget, ensemble, mixed):
+    refit = levers.InlierRefit(small.set_params(contamination=0.1)).fit(X, y)
+    # The second fit trains on the 90% of the rows the first did not flag.
+    assert len(refit.detector_.decision_scores_) == round(0.9 * len(X))
+    for estimator in (budget, ensemble, mixed, refit):
         assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
 def test_speed_tables_run_on_small_data(capsys):
     from benchmarks import speed

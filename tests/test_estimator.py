@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from conftest import BLOB_CENTRES, FAST, make_blobs
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -22,7 +22,9 @@ def roc_auc(detector, X_normal, X_unseen):
 @pytest.mark.parametrize("loss", ["ib", "mcdd", "svdd"])
 def test_unseen_class_scores_below_known_classes(blobs, loss):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(loss=loss, **{**FAST, "max_epochs": 20}).fit(X, y)
+    # A threshold placed on 36 held-out samples rather than 12: with 12 the
+    # share of training samples flagged varies from 2% to 11% with the seed.
+    detector = IBDeepDescription(loss=loss, validation_fraction=0.3, **{**FAST, "max_epochs": 20}).fit(X, y)
     assert roc_auc(detector, X, X_unseen) > 0.95
     assert (detector.predict(X_unseen) == -1).mean() > 0.9
     assert (detector.predict(X) == 1).mean() > 0.9
@@ -45,8 +47,9 @@ def test_fitted_attributes(fitted_blobs):
     assert detector.device_ == "cpu"
     assert np.isfinite(detector.offset_)
     assert len(detector.net_.history) == FAST["max_epochs"]
-    assert detector.anomaly_score_ == "knn"
+    assert detector.anomaly_score_ == "knn+input"
     assert detector.reference_embeddings_.shape[1] == 8
+    assert detector.reference_inputs_.shape == (len(detector.reference_embeddings_), 6)
 
 
 def test_string_labels_and_nearest_class(blobs):
@@ -89,12 +92,15 @@ def test_text_minus_one_marks_known_anomalies(blobs):
     assert "train_anomaly" in detector.net_.history[-1]
 
 
-@pytest.mark.parametrize("with_anomalies, expected", [(False, "knn"), (True, "distance")])
-def test_auto_anomaly_score_follows_known_anomalies(blobs, with_anomalies, expected):
+@pytest.mark.parametrize(
+    "with_anomalies, input_shape, expected",
+    [(False, None, "knn+input"), (False, (1, 2, 3), "knn"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
+)
+def test_auto_anomaly_score_follows_known_anomalies_and_the_input_shape(blobs, with_anomalies, input_shape, expected):
     X, y, X_unseen = blobs
     if with_anomalies:
         X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(input_shape=input_shape, **FAST).fit(X, y)
     assert detector.anomaly_score == "auto" and detector.anomaly_score_ == expected
 
 
@@ -476,14 +482,69 @@ def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
     assert roc_auc(detector, X, X_unseen) > 0.95
 
 
-def test_knn_threshold_leaves_each_training_sample_out(blobs):
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
+def test_knn_threshold_leaves_each_training_sample_out(blobs, anomaly_score):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=1, validation_fraction=None, **FAST)
+    detector = IBDeepDescription(anomaly_score=anomaly_score, n_neighbors=1, validation_fraction=None, **FAST)
     detector.fit(X, y)
     # Each training sample is its own nearest reference: its score is 0. The
     # threshold is set without it, so it is not 0 and flags only a few.
     np.testing.assert_allclose(detector.score_samples(X), 0, atol=1e-6)
     assert detector.offset_ < 0
+
+
+def _kth_nearest_brute_force(queries, reference, rank):
+    squared = ((queries[:, None].astype(np.float64) - reference[None].astype(np.float64)) ** 2).sum(-1)
+    return np.sort(squared, axis=1)[:, rank - 1]
+
+
+def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blobs):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(anomaly_score="knn+input", n_neighbors=3, **FAST).fit(X, y)
+    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    # A reference row is its own nearest at distance 0; the scale skips it.
+    scales = [np.median(_kth_nearest_brute_force(part, part, 4)) for part in (embeddings, inputs)]
+    np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
+    in_embedding = _kth_nearest_brute_force(detector.transform(X_unseen), embeddings, 3) / scales[0]
+    in_input = _kth_nearest_brute_force(X_unseen, inputs, 3) / scales[1]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(in_embedding * in_input), rtol=1e-4)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, monkeypatch):
+    import ibdetect._estimator
+
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="knn+input", **FAST).fit(X, y)
+    assert detector.reference_inputs_.shape == (50, X.shape[1])
+    assert detector.reference_inputs_.dtype == np.float32
+    np.testing.assert_allclose(
+        detector.transform(detector.reference_inputs_), detector.reference_embeddings_, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
+    X, y, X_unseen = blobs
+    X_new, _ = make_blobs(BLOB_CENTRES, 100, seed=5)
+    detector = IBDeepDescription(anomaly_score="knn+input", validation_fraction=0.3, **{**FAST, "max_epochs": 20})
+    detector.fit(X, y)
+    assert np.all(detector.predict(X_unseen) == -1)
+    assert np.mean(detector.predict(X_new) == -1) < 0.15
+    # Farther out than every held-out sample: the smallest p-value.
+    np.testing.assert_allclose(detector.pvalues(X_unseen), 1 / (len(detector.calibration_scores_) + 1))
+    assert np.mean(detector.pvalues(X_new) <= 0.1) < 0.2
+
+
+def test_knn_input_contamination_flags_that_share_of_the_training_data(blobs):
+    X, _, _ = blobs
+    # Scattered far from the classes and from each other, so that no
+    # anomaly has training neighbours of its own kind.
+    scattered = np.random.RandomState(3).uniform(-40, 40, (12, X.shape[1]))
+    X_train = np.vstack([X, scattered])
+    detector = IBDeepDescription(anomaly_score="knn+input", contamination=0.1, **FAST).fit(X_train)
+    assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
 
 
 def test_knn_reference_is_bounded(blobs, monkeypatch):

@@ -319,10 +319,12 @@ def fitted_attributes(model):
     return {name: value for name, value in vars(model).items() if name.endswith("_") and not name.startswith("_")}
 
 
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
 @pytest.mark.parametrize("validation_fraction", [0.1, None])
-def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction):
+def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction, anomaly_score):
     X, y, _ = blobs
-    detector = IBDeepDescription(validation_fraction=validation_fraction, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=validation_fraction, anomaly_score=anomaly_score, **FAST)
+    detector.fit(X, y)
     save(detector, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect")
     expected, found = fitted_attributes(detector), fitted_attributes(loaded)
