@@ -104,13 +104,14 @@ def training_table(n_samples, epochs, repeats):
     seconds = interleaved_medians({
         "hand-written loop": lambda: fit_by_hand(X, y, epochs),
         'IBDeepDescription, "distance" score': lambda: estimator(epochs, "distance").fit(X, y),
-        'IBDeepDescription, defaults ("knn")': lambda: estimator(epochs).fit(X, y),
+        'IBDeepDescription, "knn" score': lambda: estimator(epochs, "knn").fit(X, y),
+        'IBDeepDescription, defaults ("knn+input")': lambda: estimator(epochs).fit(X, y),
     }, repeats)
     by_hand = seconds["hand-written loop"]
     print(f"\nTraining: {n_samples:,} rows x {N_FEATURES} features, {N_CLASSES} classes, {epochs} epochs, batch 128")
-    print(f"{'':38} {'seconds':>8} {'rows/s':>9} {'ratio':>6}")
+    print(f"{'':42} {'seconds':>8} {'rows/s':>9} {'ratio':>6}")
     for name, value in seconds.items():
-        print(f"{name:38} {value:8.2f} {n_samples * epochs / value:9.0f} {value / by_hand:6.2f}")
+        print(f"{name:42} {value:8.2f} {n_samples * epochs / value:9.0f} {value / by_hand:6.2f}")
 
 
 def _peers(X_train):
@@ -129,7 +130,7 @@ def _peers(X_train):
 def scoring_tables(n_train, n_score, repeats):
     X, y = make_data(n_train)
     X_score, _ = make_data(n_score, seed=1)
-    fitted = {score: estimator(2, score).fit(X, y) for score in ("distance", "knn")}
+    fitted = {score: estimator(2, score).fit(X, y) for score in ("distance", "knn", "knn+input")}
     module = fitted["distance"].net_.module_.eval()
     X_tensor = torch.from_numpy(X_score)
 
@@ -143,7 +144,8 @@ def scoring_tables(n_train, n_score, repeats):
     contenders = {
         "bare network (forward pass only)": (bare_network, n_score),
         'decision_function, "distance"': (lambda: fitted["distance"].decision_function(X_score), n_score),
-        'decision_function, "knn" (default)': (lambda: fitted["knn"].decision_function(X_score), n_score),
+        'decision_function, "knn"': (lambda: fitted["knn"].decision_function(X_score), n_score),
+        'decision_function, "knn+input" (default)': (lambda: fitted["knn+input"].decision_function(X_score), n_score),
     }
     for name, peer in _peers(X).items():
         contenders[name] = ((lambda peer=peer: peer.decision_function(X_peer)), len(X_peer))
@@ -151,20 +153,21 @@ def scoring_tables(n_train, n_score, repeats):
     distance_time = seconds['decision_function, "distance"']
     print(f"\nScoring: trained on {n_train:,} rows ({len(fitted['knn'].reference_embeddings_):,} k-NN references),"
           f" {n_score:,} rows scored ({len(X_peer):,} for the peers)")
-    print(f"{'':38} {'rows/s':>9} {'time / distance score':>22}")
+    print(f"{'':42} {'rows/s':>9} {'time / distance score':>22}")
     for name, (_, n_rows) in contenders.items():
         relative = seconds[name] / n_rows * n_score / distance_time
-        print(f"{name:38} {n_rows / seconds[name]:9.0f} {relative:22.2f}")
+        print(f"{name:42} {n_rows / seconds[name]:9.0f} {relative:22.2f}")
 
     one_row, one_tensor = X_score[:1], X_tensor[:1]
     latency = interleaved_medians({
         "bare network": lambda: bare_network(one_tensor),
         'decision_function, "distance"': lambda: fitted["distance"].decision_function(one_row),
-        'decision_function, "knn" (default)': lambda: fitted["knn"].decision_function(one_row),
-    } , 1000)
+        'decision_function, "knn"': lambda: fitted["knn"].decision_function(one_row),
+        'decision_function, "knn+input" (default)': lambda: fitted["knn+input"].decision_function(one_row),
+    }, 1000)
     print("\nSingle-row latency (median of 1,000 calls)")
     for name, value in latency.items():
-        print(f"{name:38} {value * 1e3:7.3f} ms")
+        print(f"{name:42} {value * 1e3:7.3f} ms")
 
 
 def memory_probe(n_samples, epochs, params):
@@ -204,7 +207,8 @@ def _current_rss():
 
 
 MEMORY_CONFIGS = {
-    "defaults (knn)": {},
+    "defaults (knn+input)": {},
+    '"knn"': {"anomaly_score": "knn"},
     '"distance"': {"anomaly_score": "distance"},
     "pretrain_epochs=1": {"pretrain_epochs": 1},
 }
@@ -216,7 +220,7 @@ def memory_table(sizes, epochs):
     print(f"{'rows':>9} {'configuration':20} {'X MB':>7} {'fit s':>7} {'score s':>8} {'RSS MB':>7} {'numpy MB':>9}")
     for n_samples in sizes:
         # The largest size runs the defaults only.
-        configs = MEMORY_CONFIGS if n_samples < max(sizes) else {"defaults (knn)": {}}
+        configs = MEMORY_CONFIGS if n_samples < max(sizes) else {"defaults (knn+input)": {}}
         for name, params in configs.items():
             result = _probe_in_subprocess(n_samples, epochs, params)
             print(f"{n_samples:9,} {name:20} {result['X'] / 2**20:7.0f} {result['fit']:7.1f} {result['score']:8.1f} "
