@@ -7,7 +7,9 @@ defaults:
   0-5 known, with their labels; 6-9 unseen;
 * wine (standardised in a pipeline): classes 0 and 1 known, 2 unseen;
 * breast cancer: the benign tumours are the one normal class, fitted without
-  labels; the malignant ones are unseen.
+  labels; the malignant ones are unseen;
+* with ``--mlbench PATH``, the UCI Satellite table (standardised): its three
+  soil classes known, as ODDS builds it; the other three unseen.
 
 60% of the normal rows train; the other 40% are the new normal rows. The
 rules are ``predict`` (``contamination="auto"``, and ``0.05``, a refit with
@@ -17,6 +19,7 @@ normal rows flagged (false alarms) and of unseen rows flagged (detections),
 the number of calibration samples and the ROC AUC.
 
     python -m benchmarks.calibration [--n-splits 10] [--validation-fraction 0.1 ...] [--jobs 2]
+        [--mlbench PATH/TO/mlbench/data]
 """
 
 import argparse
@@ -32,14 +35,14 @@ from sklearn.preprocessing import StandardScaler
 
 from ibdetect import IBDeepDescription
 
-from . import protocols
+from . import data, protocols
 
 ALPHAS = (0.01, 0.05, 0.1)
 # contamination="auto", then a float: the share of the training data to flag.
 CONTAMINATIONS = ("auto", 0.05)
 
 
-def datasets():
+def datasets(mlbench=None):
     """Per data set: name, model, X, y (None: fit without labels), known classes."""
     X, y = load_digits(return_X_y=True)
     yield "digits", IBDeepDescription(), X / 16.0, y, [0, 1, 2, 3, 4, 5]
@@ -49,6 +52,10 @@ def datasets():
     X, y = load_breast_cancer(return_X_y=True)
     # Target 1 is benign.
     yield "cancer", IBDeepDescription(), X, y, [1]
+    if mlbench is not None:
+        satellite = data.mlbench("satellite", mlbench)
+        model = make_pipeline(StandardScaler(), IBDeepDescription())
+        yield "satellite", model, satellite.X, satellite.y, list(satellite.normal_classes)
 
 
 def detector_of(model):
@@ -101,8 +108,13 @@ def main(argv=None):
     parser.add_argument("--validation-fraction", type=float, nargs="+", default=[0.1],
                         help="values of validation_fraction to compare (default: 0.1)")
     parser.add_argument("--jobs", type=int, default=1, help="processes running fits side by side")
+    parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder: adds the Satellite table")
+    parser.add_argument("--datasets", nargs="+", choices=["digits", "wine", "cancer", "satellite"],
+                        help="run only these (default: all that are available)")
     args = parser.parse_args(argv)
-    for name, model, X, y, known in datasets():
+    for name, model, X, y, known in datasets(args.mlbench):
+        if args.datasets and name not in args.datasets:
+            continue
         splits = protocols.known_class_splits(y, known, n_splits=args.n_splits)
         for fraction in args.validation_fraction:
             results = Parallel(n_jobs=args.jobs)(
