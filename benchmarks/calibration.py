@@ -115,7 +115,7 @@ def main(argv=None):
     for name, model, X, y, known in datasets(args.mlbench):
         if args.datasets and name not in args.datasets:
             continue
-        splits = protocols.known_class_splits(y, known, n_splits=args.n_splits)
+        splits = protocols.designated_splits(y, known, n_splits=args.n_splits)
         for fraction in args.validation_fraction:
             results = Parallel(n_jobs=args.jobs)(
                 delayed(evaluate)(model, X, y, split, len(known) == 1, fraction, seed)

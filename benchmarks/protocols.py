@@ -7,7 +7,7 @@ rows with a flag for the anomalies, so every method sees exactly the same data.
   train, the other 40% and every sample of the unseen classes test.
 * ``oneclass``: each class in turn is the only normal class (Deep SVDD's
   protocol); 60% of it trains, its other 40% and all other classes test.
-* ``known_class_splits``: fixed known classes, their rows drawn afresh at
+* ``designated_splits``: fixed known classes, their rows drawn afresh at
   each split, as ``multiclass`` splits them.
 * ``fewshot``: as ``multiclass``, but only ``n`` labelled samples per known
   class train (drawn from the same 60% pool, so the test set is unchanged).
@@ -92,12 +92,6 @@ def multiclass_splits(y, n_known=6, n_splits=5, train_fraction=0.6, seed=0):
     return splits
 
 
-def known_class_splits(y, known, n_splits=10, train_fraction=0.6, seed=0):
-    """The same known classes in every split; each draws their training rows afresh."""
-    return [
-        Split(f"known={_label(known)},draw={i}", *_split_known(y, known, train_fraction, seed + i))
-        for i in range(n_splits)
-    ]
 def _draw_known(y, n_known, n_splits, seed):
     """``n_splits`` random sets of ``n_known`` classes, each sorted."""
     rng = np.random.RandomState(seed)

@@ -132,8 +132,8 @@ def test_smoke_run_on_the_mnist_of_a_given_file(tmp_path):
     assert report["command"].startswith("python -m benchmarks.run --mnist")
 
 
-def test_known_class_splits_draw_the_rows_of_fixed_classes_afresh(labels):
-    splits = protocols.known_class_splits(labels, [0, 3], n_splits=3, seed=0)
+def test_designated_splits_draw_the_rows_of_fixed_classes_afresh(labels):
+    splits = protocols.designated_splits(labels, [0, 3], n_splits=3, seed=0)
     assert len(splits) == 3
     for split in splits:
         check_split(split, labels, [0, 3])
