@@ -218,8 +218,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``max_epochs`` more epochs on the data it is given, then places the
         threshold and the k-NN reference anew; the training history goes on
         where it ended. The data must have the same features and classes, and
-        the other parameters must build the same network. When False, or
-        before the first fit, ``fit`` trains a new network.
+        the other parameters must build the same network. Each fit draws its
+        held-out part anew unless ``random_state`` is an int and the data are
+        the same rows: otherwise samples the network trained on before may be
+        held out, and ``pvalues`` and the threshold then read as more normal
+        than new samples would. When False, or before the first fit, ``fit``
+        trains a new network.
     verbose : int, default=0
         0 prints nothing; 1 shows training progress: a bar over the epochs on
         a terminal, one plain line per epoch with the loss and its parts
@@ -344,7 +348,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
-        "n_jobs": [Integral, None],
+        # joblib's meaning: 1, 2, ... threads, or -1 for all processors, -2 for all but one, ...
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), Interval(Integral, None, -1, closed="right"), None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -474,8 +479,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             self.reference_embeddings_ = embeddings[reference]
         if anomaly_score == "knn+input":
             self._fit_input_reference(X[reference])
-        self.offset_ = -self._fit_threshold(embeddings, X, targets, held_out)
-        self._score_fit_data(embeddings, X, targets, held_out)
+        distances = self._distances_to_normal(embeddings, X)
+        self.offset_ = -self._fit_threshold(distances, targets, held_out)
+        self._score_fit_data(distances, targets, held_out)
         return self
 
     def score_samples(self, X):
@@ -725,12 +731,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return "knn+input" if len(input_shape) == 1 else "knn"
 
     def _check_n_neighbors(self, anomaly_score, train_targets):
-        n_normal = int(np.sum(train_targets != ANOMALY))
-        if anomaly_score != "distance" and n_normal <= self.n_neighbors:
+        # The neighbours are searched among (at most MAX_REFERENCE_SAMPLES of)
+        # the normal training samples, each of which may have to leave itself out.
+        n_reference = min(int(np.sum(train_targets != ANOMALY)), MAX_REFERENCE_SAMPLES)
+        if anomaly_score != "distance" and n_reference <= self.n_neighbors:
             raise ValueError(
                 f"anomaly_score={anomaly_score!r} with n_neighbors={self.n_neighbors} needs more than "
-                f"{self.n_neighbors} normal training samples, got {n_normal}; lower "
-                "n_neighbors or use anomaly_score='distance'."
+                f"{self.n_neighbors} normal training samples as neighbours (at most "
+                f"{MAX_REFERENCE_SAMPLES:,} are kept), got {n_reference}; lower n_neighbors or use "
+                "anomaly_score='distance'."
             )
 
     def _check_input_shape(self):
@@ -783,17 +792,19 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         interrupt before the centres were placed leaves nothing to keep: it
         then propagates and the fit changes nothing.
         """
+        epochs_before = 0
         if previous is None:
             self.net_.fit(X, targets)
         else:
             self._continue_from(previous)
+            epochs_before = len(self.net_.history)
             self.net_.partial_fit(X, targets)
         if not self.net_.training_interrupted_:
             return
         if not self.net_.module_.centers_initialized:
             raise KeyboardInterrupt
         warnings.warn(
-            f"Training was interrupted in epoch {len(self.net_.history)} of {self.max_epochs}; "
+            f"Training was interrupted in epoch {len(self.net_.history) - epochs_before} of {self.max_epochs}; "
             "the detector is fitted on what the network learned until then. Fit again "
             "with warm_start=True to train on.",
             TrainingInterruptedWarning,
@@ -925,36 +936,33 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _fit_threshold(self, embeddings, X, targets, held_out):
+    def _fit_threshold(self, distances, targets, held_out):
         """The distance beyond which ``predict`` flags a sample.
 
-        ``embeddings``, ``X`` and ``targets`` are those of every sample
-        ``fit`` got; ``held_out`` marks those the network did not train on.
+        ``distances`` and ``targets`` are those of every sample ``fit`` got;
+        ``held_out`` marks those the network did not train on.
         """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
-            return np.percentile(self._distances_to_normal(embeddings, X), 100.0 * (1.0 - self.contamination))
+            return np.percentile(distances, 100.0 * (1.0 - self.contamination))
         normal = targets != ANOMALY
         if held_out.any():
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
-            rows = np.flatnonzero(held_out & normal)
-            return auto_threshold(self._distances_to_normal(embeddings[rows], X[rows]))
+            return auto_threshold(distances[held_out & normal])
         if self.anomaly_score_ != "distance":
             # Each reference sample is left out of its own neighbours, as a new
             # sample would be.
             inputs = getattr(self, "reference_inputs_", None)
             return auto_threshold(self._distances_to_normal(self.reference_embeddings_, inputs, skip_self=True))
-        return auto_threshold(self._distances_to_normal(embeddings[normal]))
+        return auto_threshold(distances[normal])
 
-    def _score_fit_data(self, embeddings, X, targets, held_out):
+    def _score_fit_data(self, distances, targets, held_out):
         """Set ``decision_scores_`` and, when samples were held out, ``calibration_scores_``.
 
-        ``embeddings``, ``X`` and ``targets`` are those of every sample ``fit``
-        got, in their order; ``held_out`` marks those the network did not
-        train on.
+        ``distances`` and ``targets`` are those of every sample ``fit`` got,
+        in their order; ``held_out`` marks those the network did not train on.
         """
-        distances = self._distances_to_normal(embeddings, X)
         self.decision_scores_ = -distances - self.offset_
         held_out_normal = distances[held_out & (targets != ANOMALY)]
         if len(held_out_normal):

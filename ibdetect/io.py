@@ -229,17 +229,20 @@ def _read_npz(path, label_column, with_labels):
     archive = _load_numpy(path)
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} holds a single array, not an .npz archive")
-    with archive, _numpy_errors(path):
+    with archive:
         if "X" not in archive.files:
             raise ValueError(f"{path} has no array 'X' (arrays: {', '.join(archive.files)})")
-        data = _samples(archive["X"], path)
         label_key = label_column or "y"
-        if with_labels and label_key in archive.files:
-            data.y = archive[label_key]
-            if data.y.dtype.kind == "U":
-                data.y = _as_labels(data.y.tolist())
-        elif with_labels and label_column is not None:
+        if with_labels and label_column is not None and label_key not in archive.files:
             raise ValueError(f"{path} has no array {label_column!r} (arrays: {', '.join(archive.files)})")
+        # Only the reading of a member is numpy's to fail; the messages above
+        # name the file already.
+        with _numpy_errors(path):
+            X = archive["X"]
+            y = archive[label_key] if with_labels and label_key in archive.files else None
+    data = _samples(X, path)
+    if y is not None:
+        data.y = _as_labels(y.tolist()) if y.dtype.kind == "U" else y
     return data
 
 

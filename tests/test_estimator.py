@@ -327,6 +327,7 @@ def test_continuous_targets_are_rejected(blobs):
     ({"loss": "softmax"}, "'loss' parameter"),
     ({"encoder": "resnet"}, "'encoder' parameter"),
     ({"batch_size": 1}, "'batch_size' parameter"),
+    ({"n_jobs": 0}, "'n_jobs' parameter"),
 ])
 def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
     X, y, _ = blobs
@@ -749,3 +750,14 @@ def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs):
     assert not np.isfinite(detector.transform(huge)).all()
     assert np.isfinite(detector.decision_function(huge)).all()
     assert detector.predict(huge).tolist() == [-1]
+
+
+def test_more_neighbours_than_the_reference_keeps_is_rejected_before_training(monkeypatch):
+    import ibdetect._estimator
+
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 20)
+    X, _ = make_blobs([[0, 0, 0]], 60)
+    detector = IBDeepDescription(n_neighbors=20, anomaly_score="knn", **FAST)
+    with pytest.raises(ValueError, match=r"n_neighbors=20 needs more than 20 .* got 20"):
+        detector.fit(X)
+    assert not hasattr(detector, "net_")
