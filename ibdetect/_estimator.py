@@ -973,7 +973,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         raises ``NotFittedError``), or fitted with a calibration set.
 
         ``hasattr(detector, "predict_proba")`` is then False for a detector
-        without one, as scikit-learn's tools expect, and the error says why.
+        without one, as scikit-learn's tools expect; the AttributeError that
+        calling it raises carries the reason as its cause.
         """
         if hasattr(self, "offset_") and not hasattr(self, "calibration_scores_"):
             raise AttributeError(self._uncalibrated_message())

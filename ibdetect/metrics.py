@@ -6,7 +6,8 @@ scikit-learn's own ``roc_auc`` scorer works when ``y`` is +1 (normal) / -1
 -1 for anomalies, use the metrics and scorers here. They rank anomalies (the
 positives) by ``-decision_function``. The metrics count the rows labelled -1
 as anomalies, and with ``known_classes`` also the rows of any other class. The
-scorers pass the classes the fitted model knows, its ``classes_``, so that a
+scorers pass the labels the fitted model trained on (``normal_labels_`` of
+an :class:`~ibdetect.IBDeepDescription`, else ``classes_``), so that a
 test row of a class the model never trained on counts as an anomaly: the test
 folds of :class:`ibdetect.model_selection.UnseenClassSplit` score as they are.
 
@@ -98,7 +99,8 @@ def _anomalies(y_true, known_classes):
 class _AnomalyScorer:
     """A metric of this module as a scorer ``scorer(estimator, X, y)``.
 
-    The fitted estimator's ``classes_`` (its last step's, for a pipeline) are
+    The labels the fitted estimator trained on (its last step's, for a
+    pipeline: ``normal_labels_``, else ``classes_``) are
     the known classes; rows of any other class count as anomalies.
     """
 
@@ -151,13 +153,13 @@ def _check_both_kinds(anomaly, known_classes):
 
 
 #: Scorer for ``GridSearchCV(scoring=...)``: :func:`anomaly_roc_auc_score` of
-#: ``decision_function``, with the fitted model's ``classes_`` as the known
+#: ``decision_function``, with the labels the fitted model trained on as the known
 #: classes. A test fold without anomalies or without normal samples is a
 #: ``ValueError``.
 anomaly_roc_auc_scorer = _AnomalyScorer(anomaly_roc_auc_score, "anomaly_roc_auc_scorer")
 
 #: Scorer for ``GridSearchCV(scoring=...)``: :func:`anomaly_average_precision_score`
-#: of ``decision_function``, with the fitted model's ``classes_`` as the known
+#: of ``decision_function``, with the labels the fitted model trained on as the known
 #: classes. A test fold without anomalies or without normal samples is a
 #: ``ValueError``.
 anomaly_average_precision_scorer = _AnomalyScorer(
