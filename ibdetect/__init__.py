@@ -1,6 +1,6 @@
 """Anomaly detection by multi-class deep data description with an Information Bottleneck loss."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning", "__version__"]
 
