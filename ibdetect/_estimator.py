@@ -26,7 +26,7 @@ from torch.utils.data import Subset
 
 from ._conformal import conformal_pvalues
 from ._input_neighbors import mixed_neighbor_distances, typical_neighbor_distance
-from ._labels import ANOMALY, encode_labels
+from ._labels import ANOMALY, INLIER, encode_labels
 from ._net import (
     AcceleratedDeepDescriptionNet,
     Autoencoder,
@@ -41,9 +41,6 @@ from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning"]
 
-# The label of the single centre when normal samples carry no class labels:
-# scikit-learn's inlier label.
-INLIER = 1
 
 # The "knn" score keeps the embeddings of at most this many normal training
 # samples (a random subset of larger training sets). Scoring time grows with

@@ -13,6 +13,10 @@ from sklearn.utils.multiclass import check_classification_targets
 #: outlier label.
 ANOMALY = -1
 
+#: The label of the single centre when normal samples carry no class labels,
+#: or all share one: scikit-learn's inlier label.
+INLIER = 1
+
 
 def is_anomaly(y):
     """Boolean mask of the labels that mark a known anomaly.
@@ -88,7 +92,7 @@ def encode_labels(y, one_class=False):
     targets = np.full(len(y), ANOMALY, dtype=np.int64)
     if one_class:
         targets[~anomalous] = 0
-        return np.array([1]), targets
+        return np.array([INLIER]), targets
     # Checked without the anomaly markers, which may sit among string labels.
     check_classification_targets(y[~anomalous])
     classes, targets[~anomalous] = np.unique(y[~anomalous], return_inverse=True)

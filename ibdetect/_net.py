@@ -593,6 +593,8 @@ def _noting_interrupts(net):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
 def _nbytes(output):
     """Bytes of a layer's output: a tensor, or a tuple of them."""
     if isinstance(output, torch.Tensor):

@@ -21,6 +21,7 @@ __all__ = ["auto_threshold", "center_distances", "kth_neighbor_distances", "near
 # as in blocks of 1 to 16 MiB, and the k-NN search slowed down likewise.
 CACHE_BYTES = 4 * 2**20
 
+
 def center_distances(embeddings, centers, working_memory=None):
     """Squared distance of every embedding to every centre, in float64.
 

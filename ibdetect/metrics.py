@@ -25,9 +25,9 @@ Examples
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.pipeline import Pipeline
 
 from ._labels import is_anomaly
+from ._pipelines import final_step
 
 __all__ = [
     "anomaly_average_precision_score",
@@ -123,7 +123,7 @@ def _known_classes(estimator):
     ``IBDeepDescription`` records them as ``normal_labels_``; other
     detectors that name classes, as ``classes_``.
     """
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    final = final_step(estimator)
     if hasattr(final, "normal_labels_"):
         return final.normal_labels_
     return getattr(final, "classes_", None)

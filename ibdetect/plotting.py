@@ -9,8 +9,8 @@ anomaly, any other label a normal sample of that class.
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.pipeline import Pipeline
 
+from ._pipelines import final_step
 from .metrics import is_anomaly
 
 __all__ = [
@@ -96,7 +96,7 @@ def plot_embedding(detector, X, y=None, *, ax=None, title="Learned embedding"):
     """
     # A pipeline's transform runs its earlier steps, then the detector's.
     embeddings = detector.transform(X)
-    return _plot_projection(_axes(ax), embeddings, y, title, centers=_detector_of(detector).centers_)
+    return _plot_projection(_axes(ax), embeddings, y, title, centers=final_step(detector).centers_)
 
 
 def plot_embedding_comparison(detector, X, y=None):
@@ -207,7 +207,7 @@ def plot_training_curves(detector, *, ax=None):
         The axes drawn on.
     """
     ax = _axes(ax)
-    history = _detector_of(detector).net_.history
+    history = final_step(detector).net_.history
     epochs = history[:, "epoch"]
     for key, label in _CURVES.items():
         if key in history[-1]:
@@ -216,11 +216,6 @@ def plot_training_curves(detector, *, ax=None):
     ax.set(xlabel="epoch", ylabel="loss (mean per sample)")
     ax.legend()
     return ax
-
-
-def _detector_of(estimator):
-    """The detector itself, or the last step of a pipeline that ends in one."""
-    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
 
 
 def _plot_projection(ax, points, y, title, centers=None):

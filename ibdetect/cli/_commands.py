@@ -22,6 +22,7 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .. import demo, persistence
+from .._pipelines import final_step
 from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ..io import read_data
 from ._errors import CommandError, Interrupted
@@ -82,7 +83,7 @@ def fit(args):
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
         _steps(model)[0].feature_names_in_ = np.asarray(data.feature_names, dtype=object)
-    detector = _detector_of(model)
+    detector = final_step(model)
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
     _write_atomically(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
@@ -105,11 +106,6 @@ def _with_scaler(detector, scale, images):
 def _steps(model):
     """The estimators of a pipeline, or the model alone."""
     return [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
-
-
-def _detector_of(model):
-    """The detector itself, or the last step of a pipeline."""
-    return _steps(model)[-1]
 
 
 # -- score ----------------------------------------------------------------------
@@ -136,7 +132,7 @@ def score(args):
         scores = model.decision_function(X)
         # A pipeline knows no predict_class: its steps before the detector
         # transform X, then the detector names the nearest class.
-        classes = _detector_of(model).predict_class(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
+        classes = final_step(model).predict_class(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
     # predict's rule, applied to the scores at hand: negative means anomaly.
     predictions = np.where(scores < 0, -1, 1)
     columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
@@ -183,7 +179,7 @@ def describe_model(model, file_info=None):
     -------
     report : str
     """
-    detector = _detector_of(model)
+    detector = final_step(model)
     names = getattr(model, "feature_names_in_", None)
     scaler = type(_steps(model)[0]).__name__ if len(_steps(model)) > 1 else "none"
     lines = [f"estimator: {type(detector).__name__}", f"scaler: {scaler}"]
@@ -308,10 +304,10 @@ def _load_pickle(path):
         # Unpickling bytes that are not a pickle fails with about any exception
         # type (KeyError, struct.error, ...), whose message says nothing useful.
         raise CommandError(f"{path} is not a model file") from None
-    if not isinstance(_detector_of(model), IBDeepDescription):
+    if not isinstance(final_step(model), IBDeepDescription):
         raise CommandError(f"{path} holds a {type(model).__name__}, not an IBDeepDescription model")
     try:
-        check_is_fitted(_detector_of(model))
+        check_is_fitted(final_step(model))
     except NotFittedError:
         raise CommandError(f"{path} holds an IBDeepDescription that was never fitted") from None
     return model
