@@ -252,7 +252,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Embeddings of (at most 1,000 of) the normal training samples, the
         neighbours of the ``"knn"`` and ``"knn+input"`` scores; only with
         those.
-    reference_inputs_ : ndarray of float32 of shape (n_reference, n_features_in_)
+    reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
         The input rows of the same samples, row for row; only when
         ``anomaly_score_`` is ``"knn+input"``.
     neighbor_scales_ : ndarray of shape (2,)
