@@ -17,7 +17,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, column_or_1d
 
-from .metrics import is_anomaly
+from ._labels import ANOMALY, encode_labels
 
 __all__ = ["UnseenClassSplit"]
 
@@ -157,10 +157,9 @@ class UnseenClassSplit(BaseCrossValidator):
         return self.n_splits
 
     def _iter_test_indices(self, X, y, groups):
-        anomaly = is_anomaly(y)
-        classes, class_of_row = np.unique(y[~anomaly], return_inverse=True)
+        classes, targets = encode_labels(y)
         n_unseen = self._n_unseen(classes)
-        rows_of_class = [np.flatnonzero(~anomaly)[class_of_row == k] for k in range(len(classes))]
+        rows_of_class = [np.flatnonzero(targets == k) for k in range(len(classes))]
         _check_class_sizes(classes, rows_of_class, self.test_size)
         rng = check_random_state(self.random_state)
         order = rng.permutation(len(classes))
@@ -173,7 +172,7 @@ class UnseenClassSplit(BaseCrossValidator):
                 rows if k in unseen else _draw(rows, self.test_size, rng)
                 for k, rows in enumerate(rows_of_class)
             ]
-            parts.append(_draw(np.flatnonzero(anomaly), self.test_size, rng))
+            parts.append(_draw(np.flatnonzero(targets == ANOMALY), self.test_size, rng))
             yield np.sort(np.concatenate(parts))
 
     def _n_unseen(self, classes):

@@ -506,7 +506,8 @@ def _rebuild(header, encoder, tensors, device):
     if attributes["anomaly_score_"] not in ("distance", "knn", "knn+input"):
         raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
     model.anomaly_score_ = attributes["anomaly_score_"]
-    model.centers_ = tensors["attributes.centers_"].numpy()
+    if "attributes.centers_" not in tensors:
+        raise ValueError("the file holds no centres")
     for name in ARRAY_ATTRIBUTES:
         if f"attributes.{name}" in tensors:
             setattr(model, name, tensors[f"attributes.{name}"].numpy())
