@@ -27,14 +27,6 @@ from ._progress import epoch_logger
 from ._scoring import _blocks
 from .losses import ANOMALY, IBLoss
 
-__all__ = [
-    "AcceleratedDeepDescriptionNet",
-    "Autoencoder",
-    "AutoencoderNet",
-    "DeepDescriptionModule",
-    "DeepDescriptionNet",
-]
-
 # Inference blocks aim at activations that stay in the cache, but hold no
 # fewer rows than this, below which each block's overhead dominates.
 # Measured on one thread: the MLP (3.5 KB of activations per row) embeds
