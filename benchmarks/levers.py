@@ -56,7 +56,9 @@ class StepBudget(BaseEstimator):
     def fit(self, X, y=None):
         detector = clone(self.detector)
         params = detector.get_params()
-        kept = len(X) * (1 - (params["validation_fraction"] or 0))
+        fraction = params["validation_fraction"] or 0
+        # "auto" holds out a tenth of all but small data sets: about enough.
+        kept = len(X) * (1 - (0.1 if fraction == "auto" else fraction))
         batches = math.ceil(kept / params["batch_size"])
         detector.set_params(max_epochs=max(1, round(self.steps / batches)))
         self.detector_ = detector.fit(X, y)

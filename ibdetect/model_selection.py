@@ -10,6 +10,7 @@ are, without relabelling.
 """
 
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -193,6 +194,15 @@ class UnseenClassSplit(BaseCrossValidator):
                 f"n_unseen_classes={self.n_unseen_classes!r} holds out {n_unseen} of the "
                 f"{len(classes)} classes in y, leaving none to train on; hold out at most "
                 f"{len(classes) - 1}."
+            )
+        if n_unseen == len(classes) - 1:
+            warnings.warn(
+                f"UnseenClassSplit holds out {n_unseen} of the {len(classes)} classes in y, "
+                "so every split trains on a single class. With one class the losses "
+                "'ib' and 'mcdd' are 'svdd' (one centre, no other to separate from) "
+                "and beta changes nothing, so a search over them can only tie. Tune "
+                "those with three known classes or more, or keep their defaults.",
+                UserWarning,
             )
         return n_unseen
 

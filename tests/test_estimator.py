@@ -475,7 +475,8 @@ def test_pretraining_needs_a_decoder(blobs):
 
 def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, **FAST).fit(X, y)
+    # Nothing held out: every row of X is a reference.
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, validation_fraction=None, **FAST).fit(X, y)
     reference = detector.transform(X).astype(np.float64)
     queries = detector.transform(X_unseen).astype(np.float64)
     brute = np.sort(((queries[:, None] - reference[None]) ** 2).sum(-1), axis=1)[:, 2]
@@ -592,6 +593,35 @@ def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
     assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+@pytest.mark.parametrize("counts, expected", [
+    # A tenth already holds out 19 normal samples or more.
+    ([100, 100, 100], [10, 10, 10]),
+    # Wine's training rows: a tenth would hold out 3 + 4.
+    ([35, 43], [9, 11]),
+    # Small data: 30% of each class at most, fewer than 19 in all.
+    ([20, 20], [6, 6]),
+    # Classes of fewer than 10 samples stay whole, as with a tenth.
+    ([5] * 10, [0] * 10),
+    ([9, 60], [0, 18]),
+])
+def test_auto_validation_fraction_holds_out_enough_to_calibrate(counts, expected):
+    from ibdetect._estimator import _held_out_mask
+
+    targets = np.repeat(np.arange(len(counts)), counts)
+    held_out = _held_out_mask(targets, "auto", seed=0)
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+def test_auto_validation_fraction_counts_normal_samples_only():
+    from ibdetect._estimator import _held_out_mask
+
+    # 40 normal samples need 30% for 19 (rounded down: 12); the 200 known
+    # anomalies, held out at the same rate, do not calibrate p-values.
+    targets = np.r_[np.zeros(40, dtype=int), np.full(200, -1)]
+    held_out = _held_out_mask(targets, "auto", seed=0)
+    assert (held_out[targets == 0].sum(), held_out[targets == -1].sum()) == (12, 60)
 
 
 @pytest.mark.parametrize("lr", [1e3, 1e7])

@@ -112,6 +112,20 @@ def test_split_refuses_what_it_cannot_split(y, kwargs, message):
         next(UnseenClassSplit(**kwargs).split(X, y))
 
 
+@pytest.mark.parametrize("sizes, n_unseen, warns", [
+    ([10, 10], 1, True),
+    ([10, 10, 10], 2, True),
+    ([10, 10, 10], 1, False),
+])
+def test_split_warns_when_every_split_trains_on_one_class(sizes, n_unseen, warns):
+    y = labels(sizes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        list(UnseenClassSplit(n_unseen_classes=n_unseen).split(np.zeros((len(y), 1)), y))
+    messages = [str(warning.message) for warning in caught]
+    assert any("a single class" in message for message in messages) == warns
+
+
 def test_split_rejects_labels_of_another_length():
     with pytest.raises(ValueError, match="X has 5 rows but y has 6"):
         next(UnseenClassSplit().split(np.zeros((5, 1)), labels([3, 3])))
