@@ -18,7 +18,7 @@ Printed: the mean and standard deviation over the splits of the share of new
 normal rows flagged (false alarms) and of unseen rows flagged (detections),
 the number of calibration samples and the ROC AUC.
 
-    python -m benchmarks.calibration [--n-splits 10] [--validation-fraction 0.1 ...] [--jobs 2]
+    python -m benchmarks.calibration [--n-splits 10] [--validation-fraction auto 0.1 ...] [--jobs 2]
         [--mlbench PATH/TO/mlbench/data]
 """
 
@@ -102,11 +102,15 @@ def summarise(name, validation_fraction, results):
               f"   unseen {100 * unseen.mean():5.1f}% +- {100 * unseen.std():4.1f}")
 
 
+def _fraction(text):
+    return text if text == "auto" else float(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-splits", type=int, default=10, help="random splits per data set (default: 10)")
-    parser.add_argument("--validation-fraction", type=float, nargs="+", default=[0.1],
-                        help="values of validation_fraction to compare (default: 0.1)")
+    parser.add_argument("--validation-fraction", type=_fraction, nargs="+", default=["auto"],
+                        help='values of validation_fraction to compare, "auto" or floats (default: auto)')
     parser.add_argument("--jobs", type=int, default=1, help="processes running fits side by side")
     parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder: adds the Satellite table")
     parser.add_argument("--datasets", nargs="+", choices=["digits", "wine", "cancer", "satellite"],

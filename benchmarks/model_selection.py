@@ -8,7 +8,7 @@ and ``loss="ib"``; the truly unseen classes are never seen there. Each loss is
 then fitted on the whole tuning part and scored on the test part together with
 the unseen classes.
 
-    python -m benchmarks.model_selection [--n-splits 5] [--random-state 0]
+    python -m benchmarks.model_selection [--n-splits 5] [--n-unseen-classes 1] [--random-state 0]
 """
 
 import argparse
@@ -76,11 +76,13 @@ def test_scores(model, X_tune, y_tune, X_test, y_test):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-splits", type=int, default=5, help="splits of UnseenClassSplit (default: 5)")
+    parser.add_argument("--n-unseen-classes", type=int, default=1,
+                        help="classes each split of UnseenClassSplit holds out (default: 1)")
     parser.add_argument("--random-state", type=int, default=0, help="seed of the data split, splitter and models")
     args = parser.parse_args(argv)
     print(f"{'data':<8}{'loss':<6}{'search':>8}{'test':>7}  picked")
     for name, model, (X_tune, y_tune, X_test, y_test) in datasets(args.random_state):
-        cv = UnseenClassSplit(args.n_splits, random_state=args.random_state)
+        cv = UnseenClassSplit(args.n_splits, n_unseen_classes=args.n_unseen_classes, random_state=args.random_state)
         searched, picked = search_scores(model, X_tune, y_tune, cv)
         tested = test_scores(model, X_tune, y_tune, X_test, y_test)
         for loss in LOSSES:

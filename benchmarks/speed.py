@@ -8,7 +8,8 @@ in the machine's load hits every contender alike:
    same encoder with the same loss, optimiser, batches and epochs;
 2. scoring throughput: ``decision_function`` with each score against the
    bare network's forward pass, PyOD's DeepSVDD (when PyOD is installed)
-   and scikit-learn's LocalOutlierFactor;
+   and scikit-learn's LocalOutlierFactor, and the parts of the default
+   score: each k-NN search alone, and the float32 products within it;
 3. the latency of scoring a single row;
 4. peak memory and time of ``fit`` plus ``decision_function`` at 10^4, 10^5
    and 10^6 rows, each in a fresh process: the peak resident memory (torch's
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from ibdetect import IBDeepDescription
+from ibdetect._scoring import kth_neighbor_distances
 from ibdetect.encoders import MLPEncoder
 from ibdetect.losses import IBLoss
 
@@ -127,6 +129,40 @@ def _peers(X_train):
     return peers
 
 
+def search_contenders(detector, X_score):
+    """The parts of the "knn+input" score past the network, each timed alone.
+
+    Each k-NN search over the reference, and within it the float32 products
+    that rank the references: any exact search computes them, so they bound
+    from below what a faster partial sort could win.
+    """
+    embeddings = detector.transform(X_score)
+    spaces = {
+        f"embeddings ({embeddings.shape[1]} dims)": (embeddings, detector.reference_embeddings_),
+        f"input rows ({X_score.shape[1]} dims)": (X_score, detector.reference_inputs_),
+    }
+    contenders = {}
+    for name, (queries, reference) in spaces.items():
+        contenders[f"  k-NN search, {name}"] = (
+            lambda queries=queries, reference=reference: kth_neighbor_distances(
+                queries, reference, detector.n_neighbors
+            ),
+            len(X_score),
+        )
+        contenders[f"  float32 products, {name}"] = (
+            lambda queries=queries, reference=reference: ranking_products(queries, reference), len(X_score)
+        )
+    return contenders
+
+
+def ranking_products(queries, reference, block_rows=512):
+    """The float32 products of every query with every reference, block by block, as the search ranks them."""
+    reference = torch.from_numpy(np.asarray(reference, dtype=np.float32))
+    queries = torch.from_numpy(np.asarray(queries, dtype=np.float32))
+    for start in range(0, len(queries), block_rows):
+        queries[start:start + block_rows] @ reference.T
+
+
 def scoring_tables(n_train, n_score, repeats):
     X, y = make_data(n_train)
     X_score, _ = make_data(n_score, seed=1)
@@ -146,6 +182,7 @@ def scoring_tables(n_train, n_score, repeats):
         'decision_function, "distance"': (lambda: fitted["distance"].decision_function(X_score), n_score),
         'decision_function, "knn"': (lambda: fitted["knn"].decision_function(X_score), n_score),
         'decision_function, "knn+input" (default)': (lambda: fitted["knn+input"].decision_function(X_score), n_score),
+        **search_contenders(fitted["knn+input"], X_score),
     }
     for name, peer in _peers(X).items():
         contenders[name] = ((lambda peer=peer: peer.decision_function(X_peer)), len(X_peer))

@@ -57,7 +57,8 @@ print("chosen:", search.best_params_)
 
 # %%
 # The refit of the chosen setting held out a tenth of each digit
-# (``validation_fraction``): those samples calibrate the p-values.
+# (``validation_fraction="auto"``, which holds out more of small data sets):
+# those samples calibrate the p-values.
 detector = search.best_estimator_
 n_calibration = len(detector.calibration_scores_)
 print(f"{n_calibration} held-out digits; the smallest p-value is 1/{n_calibration + 1}")
