@@ -999,7 +999,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return (
             "P-values need normal samples held out of training, and this fit held "
             f"out none (validation_fraction={self.validation_fraction!r}; a "
-            "fraction holds out nothing of a class smaller than 1 / fraction). "
+            "fraction holds out nothing of a class smaller than 1 / fraction, "
+            "and 'auto' nothing of a class of fewer than 10 samples). "
             "Refit with a validation_fraction that holds out samples, e.g. 0.2: "
             "samples the network trained on would make every p-value too large."
         )

@@ -78,6 +78,16 @@ def test_classes_too_small_to_hold_out_give_no_pvalues(blobs):
         detector.pvalues(X)
 
 
+def test_few_shot_classes_keep_every_sample_by_default(blobs):
+    X, y, _ = blobs
+    # Five samples per class: "auto" holds none of them out.
+    few = np.concatenate([np.flatnonzero(y == label)[:5] for label in np.unique(y)])
+    detector = IBDeepDescription(**FAST).fit(X[few], y[few])
+    assert not hasattr(detector, "calibration_scores_")
+    with pytest.raises(ValueError, match="'auto' nothing of a class of fewer than 10 samples"):
+        detector.pvalues(X)
+
+
 def test_unfitted_pvalues_and_predict_proba_raise_not_fitted(blobs):
     from sklearn.exceptions import NotFittedError
 
