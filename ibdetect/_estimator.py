@@ -44,8 +44,10 @@ __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterrupted
 
 # The "knn" score keeps the embeddings of at most this many normal training
 # samples (a random subset of larger training sets). Scoring time grows with
-# it; ranking quality did not: on the MNIST sample, 250 to all 3,200
+# it. Ranking quality did not on the MNIST sample: 250 to all 3,200
 # references gave the same ROC AUC to 0.001 (benchmarks/reference_size.py).
+# It did on LetterRecognition, about 7,000 normal training rows, which ranked
+# 0.017 to 0.061 lower with 1,000 than with all (docs/performance.rst).
 MAX_REFERENCE_SAMPLES = 1_000
 
 # The embedding has collapsed when the inter-quartile range of the normal
