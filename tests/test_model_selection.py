@@ -33,6 +33,7 @@ SETTINGS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:UnseenClassSplit holds out:UserWarning")
 @pytest.mark.parametrize("sizes, n_anomalies, n_splits, n_unseen, test_size", SETTINGS)
 def test_each_split_holds_whole_classes_out_of_training(sizes, n_anomalies, n_splits, n_unseen, test_size):
     y = labels(sizes, n_anomalies)
@@ -77,6 +78,7 @@ def test_splits_depend_only_on_an_int_random_state():
     assert any(not np.array_equal(a[1], b[1]) for a, b in zip(first, other))
 
 
+@pytest.mark.filterwarnings("ignore:UnseenClassSplit holds out:UserWarning")
 def test_repeated_hold_out_draws_new_test_rows():
     # Two classes, four splits: each class is held out twice, with a different
     # draw of the other class's test rows each time.
