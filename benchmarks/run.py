@@ -216,6 +216,21 @@ def load_dataset(name, args):
     return getattr(data, name)()
 
 
+def _placeholder_paths(arguments):
+    """The arguments with the data folders given replaced by placeholders: the
+    published command must not carry one machine's paths."""
+    arguments, placeholders = list(arguments), {"--mnist": "PATH/TO/mnist", "--mlbench": "PATH/TO/mlbench/data"}
+    for index, argument in enumerate(arguments):
+        option = argument.split("=", 1)[0]
+        if option not in placeholders:
+            continue
+        if "=" in argument:
+            arguments[index] = f"{option}={placeholders[option]}"
+        elif index + 1 < len(arguments):
+            arguments[index + 1] = placeholders[option]
+    return arguments
+
+
 def main(argv=None):
     args = parse_args(argv)
     suite = SUITES[args.suite]
@@ -227,7 +242,7 @@ def main(argv=None):
     methods = [m for m in METHODS if m.available() and (chosen is None or m.name in chosen)]
     protocol_names = args.protocols or list(suite["protocols"])
     records = run(datasets, protocol_names, methods, args.seed, args.max_splits, args.max_epochs, args.jobs)
-    command = "python -m benchmarks.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.run " + shlex.join(_placeholder_paths(sys.argv[1:] if argv is None else argv))
     report = {"command": command.strip(), "suite": args.suite, **environment(args.jobs), "records": records}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)

@@ -284,3 +284,14 @@ def test_memory_probe_measures_a_fit_and_a_score():
     result = speed.memory_probe(500, 1, {"anomaly_score": "distance"})
     assert result["X"] == 500 * speed.N_FEATURES * 4
     assert result["fit"] > 0 and result["score"] > 0 and result["numpy"] > 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--mlbench", "/home/me/mlbench", "--jobs", "2"], ["--mlbench", "PATH/TO/mlbench/data", "--jobs", "2"]),
+    (["--mnist=/data/mnist.npz"], ["--mnist=PATH/TO/mnist"]),
+    (["--suite", "tables"], ["--suite", "tables"]),
+])
+def test_published_command_hides_data_folders(argv, expected):
+    from benchmarks.run import _placeholder_paths
+
+    assert _placeholder_paths(argv) == expected
