@@ -63,6 +63,7 @@ COLLAPSE_SPREAD = 1e-3
 # tenth held out 7 and p <= 0.05 flagged nothing; 30% cost 0.006 of ROC AUC
 # (benchmarks/calibration.py).
 MIN_CALIBRATION_SAMPLES = 19
+AUTO_VALIDATION_FRACTION = 0.1
 MAX_AUTO_VALIDATION_FRACTION = 0.3
 # "auto" keeps classes of fewer samples whole, as a tenth does: few-shot
 # training keeps every one of its labelled samples.
@@ -1002,7 +1003,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             "P-values need normal samples held out of training, and this fit held "
             f"out none (validation_fraction={self.validation_fraction!r}; a "
             "fraction holds out nothing of a class smaller than 1 / fraction, "
-            "and 'auto' nothing of a class of fewer than 10 samples). "
+            f"and 'auto' nothing of a class of fewer than {MIN_AUTO_HELD_OUT_CLASS} samples). "
             "Refit with a validation_fraction that holds out samples, e.g. 0.2: "
             "samples the network trained on would make every p-value too large."
         )
@@ -1144,11 +1145,11 @@ def _auto_validation_fraction(targets):
     values, counts = np.unique(targets, return_counts=True)
     sizes = counts[(values != ANOMALY) & (counts >= MIN_AUTO_HELD_OUT_CLASS)]
     if not len(sizes):
-        return 0.1
+        return AUTO_VALIDATION_FRACTION
     # Rounding down loses less than one sample per class: one more each
     # makes up for it.
     needed = (MIN_CALIBRATION_SAMPLES + len(sizes)) / sizes.sum()
-    return min(MAX_AUTO_VALIDATION_FRACTION, max(0.1, needed))
+    return min(MAX_AUTO_VALIDATION_FRACTION, max(AUTO_VALIDATION_FRACTION, needed))
 
 
 def _stratified_hold_out(targets, fraction, rng, min_class_size=1):
