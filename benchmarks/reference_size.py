@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 import ibdetect._estimator as estimator_module
 from ibdetect import IBDeepDescription
-from ibdetect._estimator import _subsample
+from ibdetect._estimator import _reference_rank, _subsample
 from ibdetect._scoring import kth_neighbor_distances
 
 from .data import digits, mnist
@@ -39,9 +39,11 @@ def reference_size_aucs(X, y, input_shape, sizes, n_splits, seed=0):
         embeddings = detector.transform(X[split.test])
         full = detector.reference_embeddings_
         full_sizes.append(len(full))
+        # As in fit, a subset searches the rank that stands for n_neighbors among all.
         aucs.append([
             roc_auc_score(split.test_is_anomaly, kth_neighbor_distances(
-                embeddings, _subsample(full, size, seed), detector.n_neighbors))
+                embeddings, _subsample(full, size, seed),
+                _reference_rank(detector.n_neighbors, min(size, len(full)), len(full))))
             for size in sizes
         ])
     return np.array(aucs), full_sizes

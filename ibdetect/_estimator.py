@@ -187,7 +187,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         one dimension, e.g. a table) and ``"knn"`` for shaped samples such
         as images.
     n_neighbors : int, default=5
-        Neighbour rank used by ``anomaly_score="knn"`` and ``"knn+input"``.
+        Neighbour rank used by ``anomaly_score="knn"`` and ``"knn+input"``,
+        among the normal training samples. Where the reference keeps a random
+        subset of them (beyond 1,000), the rank among the subset shrinks in
+        proportion (``n_neighbors_``), so that the score still measures the
+        ``n_neighbors``-th nearest training sample rather than a farther one.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
@@ -274,9 +278,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
         The input rows of the same samples, row for row; only when
         ``anomaly_score_`` is ``"knn+input"``.
+    n_neighbors_ : int
+        The neighbour rank searched among the reference samples:
+        ``n_neighbors`` times the reference's share of the normal training
+        samples, rounded, at least 1; ``n_neighbors`` itself when every
+        normal training sample is a reference. Only with the ``"knn"`` and
+        ``"knn+input"`` scores.
     neighbor_scales_ : ndarray of shape (2,)
         The median squared distance of the reference samples to their
-        ``n_neighbors``-th nearest other reference sample, in the embedding
+        ``n_neighbors_``-th nearest other reference sample, in the embedding
         and in input space: the divisors of the ``"knn+input"`` score; only
         with it.
     net_ : DeepDescriptionNet
@@ -493,6 +503,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if anomaly_score != "distance":
             reference = _subsample(normal_train, MAX_REFERENCE_SAMPLES, seed)
             self.reference_embeddings_ = embeddings[reference]
+            self.n_neighbors_ = _reference_rank(self.n_neighbors, len(reference), len(normal_train))
         if anomaly_score == "knn+input":
             self._fit_input_reference(X[reference])
         distances = self._distances_to_normal(embeddings, X)
@@ -747,15 +758,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return "knn+input" if len(input_shape) == 1 else "knn"
 
     def _check_n_neighbors(self, anomaly_score, train_targets):
-        # The neighbours are searched among (at most MAX_REFERENCE_SAMPLES of)
-        # the normal training samples, each of which may have to leave itself out.
-        n_reference = min(int(np.sum(train_targets != ANOMALY)), MAX_REFERENCE_SAMPLES)
-        if anomaly_score != "distance" and n_reference <= self.n_neighbors:
+        # Each normal training sample may have to leave itself out of its neighbours.
+        n_normal = int(np.sum(train_targets != ANOMALY))
+        if anomaly_score != "distance" and n_normal <= self.n_neighbors:
             raise ValueError(
                 f"anomaly_score={anomaly_score!r} with n_neighbors={self.n_neighbors} needs more than "
-                f"{self.n_neighbors} normal training samples as neighbours (at most "
-                f"{MAX_REFERENCE_SAMPLES:,} are kept), got {n_reference}; lower n_neighbors or use "
-                "anomaly_score='distance'."
+                f"{self.n_neighbors} normal training samples as neighbours, got {n_normal}; lower "
+                "n_neighbors or use anomaly_score='distance'."
             )
 
     def _check_input_shape(self):
@@ -1012,7 +1021,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Keep the input rows of the k-NN reference and the typical distance in each space."""
         self.reference_inputs_ = np.asarray(reference_inputs, dtype=np.float32)
         self.neighbor_scales_ = np.array([
-            typical_neighbor_distance(reference, self.n_neighbors)
+            typical_neighbor_distance(reference, self.n_neighbors_)
             for reference in (self.reference_embeddings_, self.reference_inputs_)
         ])
 
@@ -1027,12 +1036,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
                 (embeddings, X),
                 (self.reference_embeddings_, self.reference_inputs_),
                 self.neighbor_scales_,
-                self.n_neighbors,
+                self.n_neighbors_,
                 skip_self=skip_self,
             )
         if self.anomaly_score_ == "knn":
             return kth_neighbor_distances(
-                embeddings, self.reference_embeddings_, self.n_neighbors, skip_self=skip_self
+                embeddings, self.reference_embeddings_, self.n_neighbors_, skip_self=skip_self
             )
         return nearest_center_distances(embeddings, self.centers_)
 
@@ -1102,6 +1111,19 @@ def _subsample(rows, max_rows, seed):
         return rows
     keep = np.random.RandomState(seed).choice(len(rows), max_rows, replace=False)
     return rows[np.sort(keep)]
+
+
+def _reference_rank(n_neighbors, n_reference, n_normal):
+    """The rank among ``n_reference`` random normal samples that stands for ``n_neighbors`` among ``n_normal``.
+
+    A random subset holding a share ``f`` of the samples holds about ``f k``
+    of anyone's ``k`` nearest, so its ``f k``-th nearest lies about as far as
+    the ``k``-th of all. Keeping ``k`` instead would measure the ``k / f``-th:
+    with 1,000 of 7,000 LetterRecognition rows, the 35th nearest, which
+    ranked unseen letters 0.011 to 0.034 ROC AUC lower. At most
+    ``n_reference - 1``, so that a reference sample can leave itself out.
+    """
+    return min(max(1, round(n_neighbors * n_reference / n_normal)), n_reference - 1)
 
 
 class _StratifiedHoldOut:

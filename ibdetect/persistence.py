@@ -44,7 +44,9 @@ __all__ = ["ModelFileInfo", "ModelVersionWarning", "load", "read_info", "save"]
 
 FORMAT = "ibdetect-model"
 # Raised when the layout changes in a way older readers cannot follow.
-FORMAT_VERSION = 1
+# Format 2 added n_neighbors_, which a reader of format 1 would ignore and
+# then score with another neighbour rank.
+FORMAT_VERSION = 2
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 # Encoder classes that load without being named in trusted_encoders.
@@ -372,6 +374,8 @@ def _encode_attributes(model):
         "offset_": float(model.offset_),
         "anomaly_score_": model.anomaly_score_,
     }
+    if hasattr(model, "n_neighbors_"):
+        attributes["n_neighbors_"] = int(model.n_neighbors_)
     if hasattr(model, "feature_names_in_"):
         attributes["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
     return attributes
@@ -506,6 +510,10 @@ def _rebuild(header, encoder, tensors, device):
     if attributes["anomaly_score_"] not in ("distance", "knn", "knn+input"):
         raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
     model.anomaly_score_ = attributes["anomaly_score_"]
+    if model.anomaly_score_ != "distance":
+        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
+        rank = attributes["n_neighbors_"] if header["format_version"] > 1 else model.n_neighbors
+        model.n_neighbors_ = _positive_int(rank, "n_neighbors_")
     if "attributes.centers_" not in tensors:
         raise ValueError("the file holds no centres")
     for name in ARRAY_ATTRIBUTES:

@@ -9,6 +9,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
+from ibdetect._estimator import _reference_rank
 from ibdetect.encoders import CNNEncoder
 from ibdetect.metrics import anomaly_roc_auc_score
 
@@ -782,12 +783,36 @@ def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs):
     assert detector.predict(huge).tolist() == [-1]
 
 
-def test_more_neighbours_than_the_reference_keeps_is_rejected_before_training(monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 20)
+def test_more_neighbours_than_normal_training_samples_is_rejected_before_training():
     X, _ = make_blobs([[0, 0, 0]], 60)
-    detector = IBDeepDescription(n_neighbors=20, anomaly_score="knn", **FAST)
-    with pytest.raises(ValueError, match=r"n_neighbors=20 needs more than 20 .* got 20"):
+    detector = IBDeepDescription(n_neighbors=60, anomaly_score="knn", validation_fraction=None, **FAST)
+    with pytest.raises(ValueError, match=r"n_neighbors=60 needs more than 60 .* got 60"):
         detector.fit(X)
     assert not hasattr(detector, "net_")
+
+
+@pytest.mark.parametrize("n_neighbors, n_reference, n_normal, rank", [
+    (5, 300, 300, 5),  # every normal sample is a reference: the rank itself
+    (5, 1000, 7000, 1),  # a seventh of them: the nearest stands for the 5th (never below 1)
+    (6, 1000, 2000, 3),
+    (20, 20, 60, 7),
+    (2999, 1000, 3000, 999),  # a reference sample must still leave itself out
+])
+def test_reference_rank_shrinks_with_the_share_of_samples_kept(n_neighbors, n_reference, n_normal, rank):
+    assert _reference_rank(n_neighbors, n_reference, n_normal) == rank
+
+
+def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
+    import ibdetect._estimator
+
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
+    X, y, X_unseen = blobs
+    # 120 normal training samples, 30 of them references: the 8th nearest of
+    # all is about the 2nd nearest of the references.
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    assert detector.n_neighbors_ == 2
+    expected = _kth_nearest_brute_force(detector.transform(X_unseen), detector.reference_embeddings_, 2)
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), expected, rtol=1e-4)
+    whole = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST)
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 1000)
+    assert whole.fit(X, y).n_neighbors_ == 8

@@ -265,6 +265,20 @@ def test_a_newer_format_asks_for_a_newer_ibdetect(fitted, tmp_path):
         load(tmp_path / "model.ibdetect")
 
 
+def test_a_format_1_file_searches_the_rank_it_was_saved_with(blobs, tmp_path):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(n_neighbors=3, **FAST).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+
+    def as_format_1(header):
+        header.update(format_version=1)
+        del header["attributes"]["n_neighbors_"]
+
+    loaded = load(rewrite(tmp_path / "model.ibdetect", as_format_1))
+    assert loaded.n_neighbors_ == 3
+    assert_same_model(loaded, detector, np.vstack([X, X_unseen]))
+
+
 def test_other_versions_warn(fitted, tmp_path):
     detector, X = fitted
     save(detector, tmp_path / "model.ibdetect")
