@@ -295,3 +295,22 @@ def test_published_command_hides_data_folders(argv, expected):
     from benchmarks.run import _placeholder_paths
 
     assert _placeholder_paths(argv) == expected
+
+
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
+def test_a_reference_subset_scores_as_a_fit_that_kept_only_it(blobs, anomaly_score, monkeypatch):
+    import ibdetect._estimator
+    from benchmarks.reference_size import with_reference
+    from ibdetect import IBDeepDescription
+
+    X, y, X_unseen = blobs
+    params = {"anomaly_score": anomaly_score, "validation_fraction": None, "random_state": 0, "max_epochs": 3}
+    full = IBDeepDescription(**params).fit(X, y)
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
+    capped = IBDeepDescription(**params).fit(X, y)
+    # The same seed draws the same 30 references from the same 120 samples.
+    rows = np.flatnonzero((full.reference_embeddings_[:, None] == capped.reference_embeddings_[None]).all(-1).any(1))
+    subset = with_reference(full, rows, len(X))
+    assert subset.n_neighbors_ == capped.n_neighbors_ == 1
+    np.testing.assert_allclose(subset.score_samples(X_unseen), capped.score_samples(X_unseen), rtol=1e-6)
+    assert len(full.reference_embeddings_) == len(X)
