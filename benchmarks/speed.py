@@ -145,7 +145,7 @@ def search_contenders(detector, X_score):
     for name, (queries, reference) in spaces.items():
         contenders[f"  k-NN search, {name}"] = (
             lambda queries=queries, reference=reference: kth_neighbor_distances(
-                queries, reference, detector.n_neighbors
+                queries, reference, detector.n_neighbors_
             ),
             len(X_score),
         )
