@@ -519,6 +519,8 @@ def _rebuild(header, encoder, tensors, device):
     for name in ARRAY_ATTRIBUTES:
         if f"attributes.{name}" in tensors:
             setattr(model, name, tensors[f"attributes.{name}"].numpy())
+    if hasattr(model, "n_neighbors_") and model.n_neighbors_ >= len(model.reference_embeddings_):
+        raise ValueError(f"n_neighbors_ must be below the {len(model.reference_embeddings_)} references")
     net = model._initialized_net(device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))

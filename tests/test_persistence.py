@@ -265,9 +265,29 @@ def test_a_newer_format_asks_for_a_newer_ibdetect(fitted, tmp_path):
         load(tmp_path / "model.ibdetect")
 
 
-def test_a_format_1_file_searches_the_rank_it_was_saved_with(blobs, tmp_path):
+@pytest.fixture
+def capped(blobs, monkeypatch):
+    """A detector whose reference keeps 30 of its 120 normal samples, so that it searches rank 2, not 8."""
+    import ibdetect._estimator
+
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(n_neighbors=3, **FAST).fit(X, y)
+    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    assert detector.n_neighbors_ == 2
+    return detector, np.vstack([X, X_unseen])
+
+
+def test_the_searched_rank_survives_the_round_trip(capped, tmp_path):
+    detector, X = capped
+    save(detector, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    assert loaded.n_neighbors_ == 2
+    assert_same_model(loaded, detector, X)
+
+
+def test_a_format_1_file_searches_n_neighbors(capped, tmp_path):
+    # Format 1 had no n_neighbors_: its detectors searched n_neighbors itself.
+    detector, X = capped
     save(detector, tmp_path / "model.ibdetect")
 
     def as_format_1(header):
@@ -275,8 +295,17 @@ def test_a_format_1_file_searches_the_rank_it_was_saved_with(blobs, tmp_path):
         del header["attributes"]["n_neighbors_"]
 
     loaded = load(rewrite(tmp_path / "model.ibdetect", as_format_1))
-    assert loaded.n_neighbors_ == 3
-    assert_same_model(loaded, detector, np.vstack([X, X_unseen]))
+    assert loaded.n_neighbors_ == 8
+    detector.n_neighbors_ = 8
+    np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
+
+
+@pytest.mark.parametrize("rank", [0, 30, "2"])
+def test_an_impossible_rank_in_a_file_is_a_clear_error(capped, tmp_path, rank):
+    save(capped[0], tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["attributes"].update(n_neighbors_=rank))
+    with pytest.raises(ValueError, match="model.ibdetect is not a valid ibdetect model file: n_neighbors_"):
+        load(tmp_path / "model.ibdetect")
 
 
 def test_other_versions_warn(fitted, tmp_path):
