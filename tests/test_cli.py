@@ -310,7 +310,9 @@ def test_info_describes_the_model(workdir, capsys):
     versions = read_info(workdir / "model.ibdetect").versions
     assert versions["ibdetect"] == __version__
     for expected in ["saved with: " + ", ".join(f"{package} {version}" for package, version in versions.items()),
-                     "label column: label", "anomaly score: knn+input",
+                     "label column: label",
+                     f"anomaly score: knn+input (neighbour {model.n_neighbors_} of "
+                     f"{len(model.reference_embeddings_)} training samples kept as references)",
                      "classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu",
                      f"offset: {model.offset_:.6g}", "  max_epochs           2", "  hidden_layer_sizes   16"]:
         assert expected in lines

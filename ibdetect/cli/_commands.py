@@ -191,13 +191,23 @@ def describe_model(model, file_info=None):
     lines += [
         f"classes: {', '.join(str(label) for label in detector.classes_)}",
         f"features: {detector.n_features_in_}" + ("" if names is None else f" ({', '.join(names)})"),
-        f"anomaly score: {detector.anomaly_score_}",
+        f"anomaly score: {_score_description(detector)}",
         f"device: {detector.device_}",
         f"offset: {detector.offset_:.6g}",
         "parameters:",
     ]
     lines += [f"  {name:<20} {format_value(value)}" for name, value in detector.get_params(deep=False).items()]
     return "\n".join(lines + _history_lines(detector.net_.history))
+
+
+def _score_description(detector):
+    """The anomaly score, with the neighbour rank and reference size of a k-NN score."""
+    if not hasattr(detector, "n_neighbors_"):
+        return detector.anomaly_score_
+    return (
+        f"{detector.anomaly_score_} (neighbour {detector.n_neighbors_} of "
+        f"{len(detector.reference_embeddings_):,} training samples kept as references)"
+    )
 
 
 def _history_lines(history):
