@@ -45,8 +45,9 @@ __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterrupted
 # The k-NN scores keep at most this many normal training samples as
 # references (a random subset of larger training sets), and search a rank
 # among them scaled to their share (_reference_rank). Scoring time grows
-# with the cap. Ranking quality did not on images: 500 to all 3,200 MNIST
-# references gave the same ROC AUC to 0.001 (benchmarks/reference_size.py).
+# with the cap. Ranking quality did not on digit images: 500 to all 3,200
+# MNIST references (as flat rows, "knn+input") gave the same ROC AUC to
+# 0.001 (benchmarks/reference_size.py).
 # It did on LetterRecognition, about 7,000 normal training rows, which
 # ranked 0.006 (labelled classes) and 0.034 (5% contamination) lower with
 # 1,000 than with all (docs/scaling.rst).
@@ -192,8 +193,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Neighbour rank used by ``anomaly_score="knn"`` and ``"knn+input"``,
         among the normal training samples. Where the reference keeps a random
         subset of them (beyond 1,000), the rank among the subset shrinks in
-        proportion (``n_neighbors_``), so that the score still measures the
-        ``n_neighbors``-th nearest training sample rather than a farther one.
+        proportion (``n_neighbors_``), so that the score measures about the
+        ``n_neighbors``-th nearest training sample, or, where the subset is
+        less than ``1 / n_neighbors`` of them, the nearest reference: about
+        the ``n / 1,000``-th of ``n`` training samples.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
@@ -283,7 +286,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     n_neighbors_ : int
         The neighbour rank searched among the reference samples:
         ``n_neighbors`` times the reference's share of the normal training
-        samples, rounded, at least 1; ``n_neighbors`` itself when every
+        samples, rounded to the nearest integer (halves to even), at least 1; ``n_neighbors`` itself when every
         normal training sample is a reference. Only with the ``"knn"`` and
         ``"knn+input"`` scores.
     neighbor_scales_ : ndarray of shape (2,)
@@ -306,7 +309,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``X``, held-out and known anomalies included: negative for anomalies,
         as in scikit-learn (PyOD's attribute of this name is the other way
         round, higher for anomalies). The network trained on most of these
-        samples, so they score as more normal than new samples would.
+        samples, so they score as more normal than new samples would. With a
+        k-NN score, a training sample kept as a reference is among its own
+        neighbours and scores as closer to the normal data than it is: with
+        ``n_neighbors_`` 1, at distance 0, so that an anomaly of the training
+        data drawn into the reference is never flagged. ``pvalues`` and the
+        threshold set on held-out samples do not read these scores.
     labels_ : ndarray of shape (n_samples,)
         ``predict`` of each sample given to ``fit``, in the order of ``X``:
         -1 for anomalies, +1 for normal samples (PyOD uses 1 and 0).

@@ -793,7 +793,8 @@ def test_more_neighbours_than_normal_training_samples_is_rejected_before_trainin
 
 @pytest.mark.parametrize("n_neighbors, n_reference, n_normal, rank", [
     (5, 300, 300, 5),  # every normal sample is a reference: the rank itself
-    (5, 1000, 7000, 1),  # a seventh of them: the nearest stands for the 5th (never below 1)
+    (5, 1000, 7000, 1),  # a seventh of them: the nearest stands for the 5th
+    (5, 1000, 20000, 1),  # a twentieth: 0.25 rounds to 0, but the nearest is the nearest there is
     (6, 1000, 2000, 3),
     (20, 20, 60, 7),
     (2999, 1000, 3000, 999),  # a reference sample must still leave itself out
@@ -813,6 +814,17 @@ def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
     assert detector.n_neighbors_ == 2
     expected = _kth_nearest_brute_force(detector.transform(X_unseen), detector.reference_embeddings_, 2)
     np.testing.assert_allclose(-detector.score_samples(X_unseen), expected, rtol=1e-4)
+    # The default score on rows searches that rank in both spaces, and scales each by it.
+    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    assert (detector.anomaly_score_, detector.n_neighbors_) == ("knn+input", 2)
+    parts = (detector.reference_embeddings_, detector.reference_inputs_)
+    scales = [np.median(_kth_nearest_brute_force(part, part, 3)) for part in parts]
+    np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
+    ratios = [
+        _kth_nearest_brute_force(queries, part, 2) / scale
+        for queries, part, scale in zip((detector.transform(X_unseen), X_unseen), parts, scales)
+    ]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(ratios[0] * ratios[1]), rtol=1e-4)
     whole = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST)
     monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 1000)
     assert whole.fit(X, y).n_neighbors_ == 8
