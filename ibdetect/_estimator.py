@@ -200,8 +200,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
-        ``predict`` flags that fraction of the samples given to ``fit``, as
-        scikit-learn's detectors do; the network has seen those samples, so
+        ``labels_`` (``fit_predict``) flags that fraction of the samples given
+        to ``fit``, as scikit-learn's detectors do; the network has seen those samples, so
         it flags new normal samples much more often (53% of new normal digits
         at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
         alarms on new data, flag ``pvalues(X) <= alpha`` instead. ``"auto"``
@@ -310,14 +310,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         as in scikit-learn (PyOD's attribute of this name is the other way
         round, higher for anomalies). The network trained on most of these
         samples, so they score as more normal than new samples would. With a
-        k-NN score, a training sample kept as a reference is among its own
-        neighbours and scores as closer to the normal data than it is: with
-        ``n_neighbors_`` 1, at distance 0, so that an anomaly of the training
-        data drawn into the reference is never flagged. ``pvalues`` and the
-        threshold set on held-out samples do not read these scores.
+        k-NN score, each sample kept as a reference is left out of its own
+        neighbours, as LocalOutlierFactor leaves each training sample out:
+        ``decision_function`` of that same row would find it among them (at
+        distance 0 when ``n_neighbors_`` is 1) and score it as more normal.
     labels_ : ndarray of shape (n_samples,)
-        ``predict`` of each sample given to ``fit``, in the order of ``X``:
-        -1 for anomalies, +1 for normal samples (PyOD uses 1 and 0).
+        The label of each sample given to ``fit``, in the order of ``X``,
+        from ``decision_scores_``: -1 for anomalies, +1 for normal samples
+        (PyOD uses 1 and 0). ``fit_predict`` returns it.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Distances, as ``anomaly_score_`` measures them and sorted, of the
         normal samples held out by ``validation_fraction``, which the network
@@ -510,6 +510,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # collapse check, the k-NN reference and the threshold all read it.
         embeddings = self.net_.embed(X)
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
+        reference = None
         if anomaly_score != "distance":
             reference = _subsample(normal_train, MAX_REFERENCE_SAMPLES, seed)
             self.reference_embeddings_ = embeddings[reference]
@@ -517,7 +518,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if anomaly_score == "knn+input":
             self._fit_input_reference(X[reference])
         distances = self._distances_to_normal(embeddings, X)
-        self.offset_ = -self._fit_threshold(distances, targets, held_out)
+        if reference is not None:
+            # A reference sample would be its own nearest neighbour, at
+            # distance 0, and an anomaly among them never flagged: like
+            # LocalOutlierFactor's training scores, each is measured against
+            # the other references.
+            distances[reference] = self._distances_to_normal(
+                self.reference_embeddings_, getattr(self, "reference_inputs_", None), skip_self=True
+            )
+        self.offset_ = -self._fit_threshold(distances, targets, held_out, reference)
         self._score_fit_data(distances, targets, held_out)
         return self
 
@@ -577,6 +586,28 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             +1 for normal samples, -1 for anomalies.
         """
         return _outlier_labels(self.decision_function(X))
+
+    def fit_predict(self, X, y=None):
+        """Fit, then label the samples given to ``fit``: ``labels_``.
+
+        ``fit(X, y).predict(X)`` gives the same labels, except with a k-NN
+        score for the samples kept as references: ``predict`` counts each of
+        them among its own neighbours, as it would a new sample equal to it,
+        where ``labels_`` leaves it out, as LocalOutlierFactor's
+        ``fit_predict`` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 for normal samples, -1 for anomalies.
+        """
+        return self.fit(X, y).labels_
 
     def predict_class(self, X):
         """Known class of the nearest centre, whether the sample is normal or not.
@@ -969,11 +1000,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _fit_threshold(self, distances, targets, held_out):
+    def _fit_threshold(self, distances, targets, held_out, reference):
         """The distance beyond which ``predict`` flags a sample.
 
         ``distances`` and ``targets`` are those of every sample ``fit`` got;
-        ``held_out`` marks those the network did not train on.
+        ``held_out`` marks those the network did not train on, and
+        ``reference`` indexes the k-NN reference samples (None without one).
         """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
@@ -983,11 +1015,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
             return auto_threshold(distances[held_out & normal])
-        if self.anomaly_score_ != "distance":
-            # Each reference sample is left out of its own neighbours, as a new
-            # sample would be.
-            inputs = getattr(self, "reference_inputs_", None)
-            return auto_threshold(self._distances_to_normal(self.reference_embeddings_, inputs, skip_self=True))
+        if reference is not None:
+            return auto_threshold(distances[reference])
         return auto_threshold(distances[normal])
 
     def _score_fit_data(self, distances, targets, held_out):
