@@ -200,10 +200,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
-        ``labels_`` (``fit_predict``) flags that fraction of the samples given
-        to ``fit``, as scikit-learn's detectors do; the network has seen those samples, so
-        it flags new normal samples much more often (53% of new normal digits
-        at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
+        ``labels_`` (``fit_predict``) flags that fraction of the samples
+        given to ``fit``, as scikit-learn's detectors do; the network has
+        seen those samples, so it flags new normal samples much more often
+        (37% of new normal digits at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
         alarms on new data, flag ``pvalues(X) <= alpha`` instead. ``"auto"``
         puts Tukey's fence on the logarithm of the distances (as
         ``anomaly_score`` measures them) of the normal training samples: a
@@ -286,9 +286,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     n_neighbors_ : int
         The neighbour rank searched among the reference samples:
         ``n_neighbors`` times the reference's share of the normal training
-        samples, rounded to the nearest integer (halves to even), at least 1; ``n_neighbors`` itself when every
-        normal training sample is a reference. Only with the ``"knn"`` and
-        ``"knn+input"`` scores.
+        samples, rounded to the nearest integer (halves to even), at least 1;
+        ``n_neighbors`` itself when every normal training sample is a
+        reference. Only with the ``"knn"`` and ``"knn+input"`` scores.
     neighbor_scales_ : ndarray of shape (2,)
         The median squared distance of the reference samples to their
         ``n_neighbors_``-th nearest other reference sample, in the embedding
