@@ -45,11 +45,11 @@ __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterrupted
 # The k-NN scores keep at most this many normal training samples as
 # references (a random subset of larger training sets), and search a rank
 # among them scaled to their share (_reference_rank). Scoring time grows
-# with the cap. Ranking quality did not on digit images: 500 to all 3,200
+# with the cap. Ranking quality did not on digit images: 1,000 to all 3,200
 # MNIST references (as flat rows, "knn+input") gave the same ROC AUC to
 # 0.001 (benchmarks/reference_size.py).
 # It did on LetterRecognition, about 7,000 normal training rows, which
-# ranked 0.006 (labelled classes) and 0.034 (5% contamination) lower with
+# ranked 0.011 (labelled classes) and 0.032 (5% contamination) lower with
 # 1,000 than with all (docs/scaling.rst).
 MAX_REFERENCE_SAMPLES = 1_000
 
@@ -195,15 +195,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         subset of them (beyond 1,000), the rank among the subset shrinks in
         proportion (``n_neighbors_``), so that the score measures about the
         ``n_neighbors``-th nearest training sample, or, where the subset is
-        less than ``1 / n_neighbors`` of them, the nearest reference: about
-        the ``n / 1,000``-th of ``n`` training samples.
+        less than ``2 / n_neighbors`` of them, the 2nd nearest reference:
+        about the ``n / 500``-th of ``n`` training samples.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
-        ``labels_`` (``fit_predict``) flags that fraction of the samples
-        given to ``fit``, as scikit-learn's detectors do; the network has
-        seen those samples, so it flags new normal samples much more often
-        (37% of new normal digits at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
+        ``predict`` flags that fraction of the samples given to ``fit``, as
+        scikit-learn's detectors do; the network has seen those samples, so
+        it flags new normal samples much more often (39% of new normal digits
+        at 0.05 in ``benchmarks/calibration.py``). To set the rate of false
         alarms on new data, flag ``pvalues(X) <= alpha`` instead. ``"auto"``
         puts Tukey's fence on the logarithm of the distances (as
         ``anomaly_score`` measures them) of the normal training samples: a
@@ -286,9 +286,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     n_neighbors_ : int
         The neighbour rank searched among the reference samples:
         ``n_neighbors`` times the reference's share of the normal training
-        samples, rounded to the nearest integer (halves to even), at least 1;
-        ``n_neighbors`` itself when every normal training sample is a
-        reference. Only with the ``"knn"`` and ``"knn+input"`` scores.
+        samples, rounded to the nearest integer (halves to even), at least 2
+        unless ``n_neighbors`` is 1 (so that a reference sample, scored as
+        training data, has a neighbour besides itself); ``n_neighbors``
+        itself when every normal training sample is a reference. Only with
+        the ``"knn"`` and ``"knn+input"`` scores.
     neighbor_scales_ : ndarray of shape (2,)
         The median squared distance of the reference samples to their
         ``n_neighbors_``-th nearest other reference sample, in the embedding
@@ -310,14 +312,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         as in scikit-learn (PyOD's attribute of this name is the other way
         round, higher for anomalies). The network trained on most of these
         samples, so they score as more normal than new samples would. With a
-        k-NN score, each sample kept as a reference is left out of its own
-        neighbours, as LocalOutlierFactor leaves each training sample out:
-        ``decision_function`` of that same row would find it among them (at
-        distance 0 when ``n_neighbors_`` is 1) and score it as more normal.
+        k-NN score, a training sample kept as a reference is among its own
+        neighbours, and so scores as closer to the normal data than it is
+        (with ``n_neighbors=1``, at distance 0). ``pvalues`` and the
+        threshold set on held-out samples do not read these scores.
     labels_ : ndarray of shape (n_samples,)
-        The label of each sample given to ``fit``, in the order of ``X``,
-        from ``decision_scores_``: -1 for anomalies, +1 for normal samples
-        (PyOD uses 1 and 0). ``fit_predict`` returns it.
+        ``predict`` of each sample given to ``fit``, in the order of ``X``:
+        -1 for anomalies, +1 for normal samples (PyOD uses 1 and 0).
     calibration_scores_ : ndarray of shape (n_calibration,)
         Distances, as ``anomaly_score_`` measures them and sorted, of the
         normal samples held out by ``validation_fraction``, which the network
@@ -510,7 +511,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # collapse check, the k-NN reference and the threshold all read it.
         embeddings = self.net_.embed(X)
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
-        reference = None
         if anomaly_score != "distance":
             reference = _subsample(normal_train, MAX_REFERENCE_SAMPLES, seed)
             self.reference_embeddings_ = embeddings[reference]
@@ -518,15 +518,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if anomaly_score == "knn+input":
             self._fit_input_reference(X[reference])
         distances = self._distances_to_normal(embeddings, X)
-        if reference is not None:
-            # A reference sample would be its own nearest neighbour, at
-            # distance 0, and an anomaly among them never flagged: like
-            # LocalOutlierFactor's training scores, each is measured against
-            # the other references.
-            distances[reference] = self._distances_to_normal(
-                self.reference_embeddings_, getattr(self, "reference_inputs_", None), skip_self=True
-            )
-        self.offset_ = -self._fit_threshold(distances, targets, held_out, reference)
+        self.offset_ = -self._fit_threshold(distances, targets, held_out)
         self._score_fit_data(distances, targets, held_out)
         return self
 
@@ -586,28 +578,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             +1 for normal samples, -1 for anomalies.
         """
         return _outlier_labels(self.decision_function(X))
-
-    def fit_predict(self, X, y=None):
-        """Fit, then label the samples given to ``fit``: ``labels_``.
-
-        ``fit(X, y).predict(X)`` gives the same labels, except with a k-NN
-        score for the samples kept as references: ``predict`` counts each of
-        them among its own neighbours, as it would a new sample equal to it,
-        where ``labels_`` leaves it out, as LocalOutlierFactor's
-        ``fit_predict`` does.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            +1 for normal samples, -1 for anomalies.
-        """
-        return self.fit(X, y).labels_
 
     def predict_class(self, X):
         """Known class of the nearest centre, whether the sample is normal or not.
@@ -1000,12 +970,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             )
         return priors
 
-    def _fit_threshold(self, distances, targets, held_out, reference):
+    def _fit_threshold(self, distances, targets, held_out):
         """The distance beyond which ``predict`` flags a sample.
 
         ``distances`` and ``targets`` are those of every sample ``fit`` got;
-        ``held_out`` marks those the network did not train on, and
-        ``reference`` indexes the k-NN reference samples (None without one).
+        ``held_out`` marks those the network did not train on.
         """
         if self.contamination != "auto":
             # The fraction of the training data to flag, as scikit-learn defines it.
@@ -1015,8 +984,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             # Held-out normal samples are new to the network: the threshold
             # then allows for how much farther out new samples fall.
             return auto_threshold(distances[held_out & normal])
-        if reference is not None:
-            return auto_threshold(distances[reference])
+        if self.anomaly_score_ != "distance":
+            # Each reference sample is left out of its own neighbours, as a new
+            # sample would be.
+            inputs = getattr(self, "reference_inputs_", None)
+            return auto_threshold(self._distances_to_normal(self.reference_embeddings_, inputs, skip_self=True))
         return auto_threshold(distances[normal])
 
     def _score_fit_data(self, distances, targets, held_out):
@@ -1159,10 +1131,20 @@ def _reference_rank(n_neighbors, n_reference, n_normal):
     of anyone's ``k`` nearest, so its ``f k``-th nearest lies about as far as
     the ``k``-th of all. Keeping ``k`` instead would measure the ``k / f``-th:
     with 1,000 of 7,000 LetterRecognition rows, the 35th nearest, which
-    ranked unseen letters 0.011 to 0.037 ROC AUC lower. At most
-    ``n_reference - 1``, so that a reference sample can leave itself out.
+    ranked unseen letters 0.006 to 0.036 ROC AUC lower.
+
+    The rank never drops below 2 (unless ``n_neighbors`` is 1): the training
+    data's own scores (``decision_scores_``, ``labels_``, the threshold of a
+    float ``contamination``) count each reference sample among its own
+    neighbours, and at rank 1 it would lie at distance 0, so that an anomaly
+    of the training data drawn into the reference would never be flagged.
+    At most ``n_reference - 1``, so that a reference sample can leave itself
+    out.
     """
-    return min(max(1, round(n_neighbors * n_reference / n_normal)), n_reference - 1)
+    if n_reference == n_normal:
+        return n_neighbors
+    scaled = max(min(2, n_neighbors), round(n_neighbors * n_reference / n_normal))
+    return min(scaled, n_reference - 1)
 
 
 class _StratifiedHoldOut:

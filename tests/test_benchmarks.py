@@ -311,6 +311,6 @@ def test_a_reference_subset_scores_as_a_fit_that_kept_only_it(blobs, anomaly_sco
     # The same seed draws the same 30 references from the same 120 samples.
     rows = np.flatnonzero((full.reference_embeddings_[:, None] == capped.reference_embeddings_[None]).all(-1).any(1))
     subset = with_reference(full, rows, len(X))
-    assert subset.n_neighbors_ == capped.n_neighbors_ == 1
+    assert subset.n_neighbors_ == capped.n_neighbors_ == 2
     np.testing.assert_allclose(subset.score_samples(X_unseen), capped.score_samples(X_unseen), rtol=1e-6)
     assert len(full.reference_embeddings_) == len(X)

@@ -141,8 +141,8 @@ def test_outlier_api_is_consistent(blobs):
 @pytest.mark.parametrize("contamination", [0.05, 0.2])
 def test_contamination_sets_fraction_flagged_in_training(blobs, contamination):
     X, y, _ = blobs
-    labels = IBDeepDescription(contamination=contamination, **FAST).fit_predict(X, y)
-    assert (labels == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
+    detector = IBDeepDescription(contamination=contamination, **FAST).fit(X, y)
+    assert (detector.predict(X) == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
 
 
 def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs):
@@ -539,37 +539,30 @@ def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
     assert np.mean(detector.pvalues(X_new) <= 0.1) < 0.2
 
 
-@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
-@pytest.mark.parametrize("n_neighbors", [1, 5])
-def test_knn_contamination_flags_that_share_of_the_training_data(blobs, anomaly_score, n_neighbors):
+@pytest.mark.parametrize("max_reference, validation_fraction", [(1000, "auto"), (39, None)])
+def test_knn_input_contamination_flags_that_share_of_the_training_data(
+    blobs, monkeypatch, max_reference, validation_fraction
+):
+    import ibdetect._estimator
+
+    # With 39 references of the 132 samples, 5 neighbours scale to 1.5 (of
+    # which a reference sample scored as training data is itself): the rank
+    # must stay at 2 for the anomalies drawn into the reference to be flagged.
+    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", max_reference)
     X, _, _ = blobs
     # Scattered far from the classes and from each other, so that no
-    # anomaly has training neighbours of its own kind. Each is a reference
-    # sample, which must not count itself among its neighbours.
+    # anomaly has training neighbours of its own kind.
     scattered = np.random.RandomState(3).uniform(-40, 40, (12, X.shape[1]))
     X_train = np.vstack([X, scattered])
     detector = IBDeepDescription(
-        anomaly_score=anomaly_score, n_neighbors=n_neighbors, contamination=0.1, **FAST
+        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction, **FAST
     ).fit(X_train)
     assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
     assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
-
-
-@pytest.mark.parametrize("n_neighbors", [1, 3])
-def test_training_scores_leave_each_reference_sample_out_of_its_neighbours(blobs, n_neighbors):
-    X, y, X_unseen = blobs
-    X_train = np.vstack([X, X_unseen[:3]])
-    y_train = np.r_[y, -np.ones(3, dtype=int)]
-    detector = IBDeepDescription(
-        anomaly_score="knn", n_neighbors=n_neighbors, validation_fraction=None, **FAST
-    ).fit(X_train, y_train)
-    # Every normal sample is a reference, in the order of X; the known anomalies are not.
-    reference = detector.reference_embeddings_
-    left_out = _kth_nearest_brute_force(reference, reference, n_neighbors + 1)
-    np.testing.assert_allclose(-detector.decision_scores_[: len(X)] - detector.offset_, left_out, rtol=1e-4)
-    np.testing.assert_allclose(detector.decision_scores_[len(X):], detector.decision_function(X_unseen[:3]), rtol=1e-5)
-    assert np.all(detector.decision_scores_[: len(X)] < detector.decision_function(X))
-    np.testing.assert_array_equal(detector.fit_predict(X_train, y_train), detector.labels_)
+    # Those that are references too are flagged, though each is its own neighbour.
+    in_reference = (scattered.astype(np.float32)[:, None] == detector.reference_inputs_[None]).all(-1).any(1)
+    assert in_reference.any()
+    assert np.all(detector.labels_[len(X):][in_reference] == -1)
 
 
 def test_knn_reference_is_bounded(blobs, monkeypatch):
@@ -815,8 +808,10 @@ def test_more_neighbours_than_normal_training_samples_is_rejected_before_trainin
 
 @pytest.mark.parametrize("n_neighbors, n_reference, n_normal, rank", [
     (5, 300, 300, 5),  # every normal sample is a reference: the rank itself
-    (5, 1000, 7000, 1),  # a seventh of them: the nearest stands for the 5th
-    (5, 1000, 20000, 1),  # a twentieth: 0.25 rounds to 0, but the nearest is the nearest there is
+    (5, 1000, 3000, 2),  # a third of them: the 2nd nearest of them stands for the 5th of all
+    (5, 1000, 7000, 2),  # 0.7 rounds to 1, but a reference scored as training data is its own 1st
+    (1, 1000, 7000, 1),  # unless the nearest is what was asked for
+    (5, 1000, 20000, 2),
     (6, 1000, 2000, 3),
     (20, 20, 60, 7),
     (2999, 1000, 3000, 999),  # a reference sample must still leave itself out

@@ -16,15 +16,6 @@ EXPECTED_FAILED_CHECKS = {
         "float32 matrix products may round differently with the batch's size, so "
         "scores of a subset can differ from the full batch's in the 7th digit."
     ),
-    # The check's last part asks predict(X_train) to flag the contamination
-    # share; scikit-learn skips that part for LocalOutlierFactor's novelty mode
-    # and checks fit_predict instead (check_outliers_fit_predict, which passes).
-    "check_outliers_train": (
-        "With a k-NN score, the contamination share is flagged among the training "
-        "samples each left out of its own neighbours (labels_, fit_predict); "
-        "predict counts a training sample among its own neighbours, as it would "
-        "a new sample equal to it, and flags fewer."
-    ),
 }
 
 
