@@ -1141,8 +1141,6 @@ def _reference_rank(n_neighbors, n_reference, n_normal):
     At most ``n_reference - 1``, so that a reference sample can leave itself
     out.
     """
-    if n_reference == n_normal:
-        return n_neighbors
     scaled = max(min(2, n_neighbors), round(n_neighbors * n_reference / n_normal))
     return min(scaled, n_reference - 1)
 

@@ -510,17 +510,17 @@ def _rebuild(header, encoder, tensors, device):
     if attributes["anomaly_score_"] not in ("distance", "knn", "knn+input"):
         raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
     model.anomaly_score_ = attributes["anomaly_score_"]
-    if model.anomaly_score_ != "distance":
-        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
-        rank = attributes["n_neighbors_"] if header["format_version"] > 1 else model.n_neighbors
-        model.n_neighbors_ = _positive_int(rank, "n_neighbors_")
     if "attributes.centers_" not in tensors:
         raise ValueError("the file holds no centres")
     for name in ARRAY_ATTRIBUTES:
         if f"attributes.{name}" in tensors:
             setattr(model, name, tensors[f"attributes.{name}"].numpy())
-    if hasattr(model, "n_neighbors_") and model.n_neighbors_ >= len(model.reference_embeddings_):
-        raise ValueError(f"n_neighbors_ must be below the {len(model.reference_embeddings_)} references")
+    if model.anomaly_score_ != "distance":
+        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
+        rank = attributes["n_neighbors_"] if header["format_version"] > 1 else model.n_neighbors
+        model.n_neighbors_ = _positive_int(rank, "n_neighbors_")
+        if model.n_neighbors_ >= len(model.reference_embeddings_):
+            raise ValueError(f"n_neighbors_ must be below the {len(model.reference_embeddings_)} references")
     net = model._initialized_net(device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
