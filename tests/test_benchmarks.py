@@ -314,3 +314,34 @@ def test_a_reference_subset_scores_as_a_fit_that_kept_only_it(blobs, anomaly_sco
     assert subset.n_neighbors_ == capped.n_neighbors_ == 2
     np.testing.assert_allclose(subset.score_samples(X_unseen), capped.score_samples(X_unseen), rtol=1e-6)
     assert len(full.reference_embeddings_) == len(X)
+
+
+def test_model_selection_split_keeps_unseen_classes_out_of_tuning(labels):
+    from benchmarks import model_selection
+
+    X = np.arange(len(labels), dtype=float)[:, None]
+    known = labels < 6
+    X_tune, y_tune, X_test, y_test = model_selection.split(X, labels, known, seed=0)
+    assert set(np.unique(y_tune)) == set(range(6))
+    # Rows are identified by their one feature: none is in both parts, none is lost.
+    tune_rows, test_rows = set(X_tune[:, 0]), set(X_test[:, 0])
+    assert not tune_rows & test_rows and len(tune_rows | test_rows) == len(labels)
+    np.testing.assert_array_equal(y_test == -1, ~known[X_test[:, 0].astype(int)])
+    assert len(X_tune) == pytest.approx(0.6 * known.sum(), abs=1)
+
+
+def test_model_selection_summary_counts_ties_apart(capsys):
+    from benchmarks import model_selection
+
+    def result(seed, search, test, picked):
+        return {"data": "d", "seed": seed, "search": dict(zip(["svdd", "ib"], search)), "picked": picked,
+                "tie": search[0] == search[1], "test": dict(zip(["svdd", "ib"], test))}
+
+    model_selection.print_results([
+        result(0, (0.9, 0.95), (0.8, 0.9), "ib"),
+        result(1, (0.9, 0.9), (0.9, 0.8), "svdd"),
+        result(2, (0.95, 0.9), (0.8, 0.9), "svdd"),
+    ])
+    out = capsys.readouterr().out
+    assert "svdd (tie: first candidate)" in out
+    assert "d: the search picked 'ib' at 1 of 3 seeds and tied at 1; 'ib' was better on the unseen classes at 2." in out
