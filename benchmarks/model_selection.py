@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.datasets import load_digits, load_wine
+from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -35,6 +35,8 @@ from sklearn.preprocessing import StandardScaler
 from ibdetect import IBDeepDescription
 from ibdetect.metrics import anomaly_roc_auc_score, anomaly_roc_auc_scorer
 from ibdetect.model_selection import UnseenClassSplit
+
+from . import data
 
 LOSSES = ["svdd", "ib"]
 DATASETS = ["digits", "digits-rows", "wine"]
@@ -46,9 +48,10 @@ def dataset(name, seed):
         X, y = load_wine(return_X_y=True)
         # Wine's features span four orders of magnitude.
         return make_pipeline(StandardScaler(), IBDeepDescription(random_state=seed)), split(X, y, y < 2, seed)
-    X, y = load_digits(return_X_y=True)
-    image_shape = {"digits": (1, 8, 8), "digits-rows": None}[name]
-    return IBDeepDescription(input_shape=image_shape, random_state=seed), split(X / 16, y, y < 6, seed)
+    digits = data.digits()
+    image_shape = digits.image_shape if name == "digits" else None
+    model = IBDeepDescription(input_shape=image_shape, random_state=seed)
+    return model, split(digits.X, digits.y, digits.y < 6, seed)
 
 
 def split(X, y, known, seed):
@@ -77,8 +80,8 @@ def search_scores(model, X, y, cv):
     )
     with warnings.catch_warnings():
         # With two known classes the splitter warns that every split trains
-        # on one; the table shows the tie that follows.
-        warnings.simplefilter("ignore", UserWarning)
+        # on one; the table shows the tie that follows. Other warnings show.
+        warnings.filterwarnings("ignore", message="UnseenClassSplit holds out", category=UserWarning)
         search.fit(X, y)
     picked = search.best_params_[loss_parameter(model)]
     return dict(zip(LOSSES, search.cv_results_["mean_test_score"])), picked
