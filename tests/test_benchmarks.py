@@ -278,6 +278,17 @@ def test_speed_tables_run_on_small_data(capsys):
     assert "hand-written loop" in out and "LocalOutlierFactor" in out and "Single-row latency" in out
 
 
+def test_faiss_ranking_finds_the_nearest_candidates():
+    pytest.importorskip("faiss")
+    from benchmarks import speed
+
+    rng = np.random.RandomState(0)
+    reference, queries = rng.normal(size=(50, 3)), rng.normal(size=(20, 3))
+    _, found = speed._faiss_ranking(reference, n_candidates=4)(queries)
+    brute = ((queries[:, None] - reference[None]) ** 2).sum(2).argsort(1)[:, :4]
+    np.testing.assert_array_equal(np.sort(found, 1), np.sort(brute, 1))
+
+
 def test_memory_probe_measures_a_fit_and_a_score():
     from benchmarks import speed
 
