@@ -157,7 +157,9 @@ def search_contenders(detector, X_score):
         # The search's candidates: two more than the rank sought.
         n_candidates = detector.n_neighbors_ + 2
         contenders[f"  products, partial sort, {name}"] = (
-            lambda queries=queries, reference=reference: ranking_products(queries, reference, n_candidates),
+            lambda queries=queries, reference=reference, n_candidates=n_candidates: ranking_products(
+                queries, reference, n_candidates
+            ),
             len(X_score),
         )
         faiss_search = _faiss_ranking(reference, n_candidates)
