@@ -135,8 +135,10 @@ def search_contenders(detector, X_score):
     """The parts of the "knn+input" score past the network, each timed alone.
 
     Each k-NN search over the reference, and within it the float32 products
-    that rank the references: any exact search computes them, so they bound
-    from below what a faster partial sort could win.
+    that rank the references (any exact search computes them, so they bound
+    from below what a faster selection could win), those products with the
+    partial sort that keeps the candidates, and, when faiss-cpu is
+    installed, faiss's exact index doing that same ranking step.
     """
     embeddings = detector.transform(X_score)
     spaces = {
