@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ibdetect import IBDeepDescription
-from ibdetect._scoring import kth_neighbor_distances
+from ibdetect._scoring import CANDIDATE_MARGIN, kth_neighbor_distances
 from ibdetect.encoders import MLPEncoder
 from ibdetect.losses import IBLoss
 
@@ -145,6 +145,8 @@ def search_contenders(detector, X_score):
         f"embeddings ({embeddings.shape[1]} dims)": (embeddings, detector.reference_embeddings_),
         f"input rows ({X_score.shape[1]} dims)": (X_score, detector.reference_inputs_),
     }
+    # As many candidates as the search keeps for its exact step.
+    n_candidates = min(detector.n_neighbors_ + CANDIDATE_MARGIN, len(detector.reference_embeddings_))
     contenders = {}
     for name, (queries, reference) in spaces.items():
         contenders[f"  k-NN search, {name}"] = (
@@ -156,12 +158,8 @@ def search_contenders(detector, X_score):
         contenders[f"  float32 products, {name}"] = (
             lambda queries=queries, reference=reference: ranking_products(queries, reference), len(X_score)
         )
-        # The search's candidates: two more than the rank sought.
-        n_candidates = detector.n_neighbors_ + 2
         contenders[f"  products, partial sort, {name}"] = (
-            lambda queries=queries, reference=reference, n_candidates=n_candidates: ranking_products(
-                queries, reference, n_candidates
-            ),
+            lambda queries=queries, reference=reference: ranking_products(queries, reference, n_candidates),
             len(X_score),
         )
         faiss_search = _faiss_ranking(reference, n_candidates)

@@ -21,6 +21,11 @@ __all__ = ["auto_threshold", "center_distances", "kth_neighbor_distances", "near
 # as in blocks of 1 to 16 MiB, and the k-NN search slowed down likewise.
 CACHE_BYTES = 4 * 2**20
 
+# The float32 ranking keeps this many candidates beyond the rank sought for
+# the exact step: enough, on trained embeddings, for its rounding to leave
+# no doubt; each one more costs partial sort time.
+CANDIDATE_MARGIN = 2
+
 
 def center_distances(embeddings, centers, working_memory=None):
     """Squared distance of every embedding to every centre, in float64.
@@ -106,9 +111,7 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     reference = reference - mean
     reference32 = reference.float()
     radius = float(reference.square().sum(1).max().sqrt())
-    # Two more than needed: enough, on trained embeddings, for float32's
-    # ranking to leave no doubt; each one more costs the partial sort time.
-    n_candidates = min(rank + 2, len(reference))
+    n_candidates = min(rank + CANDIDATE_MARGIN, len(reference))
     distances = np.empty(len(embeddings), dtype=np.float64)
     # A block holds a float32 row of partial distances to every reference and
     # the partial sort's work space.
