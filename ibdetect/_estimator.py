@@ -17,7 +17,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.callbacks import Callback
@@ -197,6 +197,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``n_neighbors``-th nearest training sample, or, where the subset is
         less than ``2 / n_neighbors`` of them, the 2nd nearest reference:
         about the ``n / 500``-th of ``n`` training samples.
+    max_references : "auto", int or float, default="auto"
+        How many normal training samples, drawn at random, the ``"knn"`` and
+        ``"knn+input"`` scores keep as references, with the meaning of
+        IsolationForest's ``max_samples``: an int keeps that many, a float in
+        (0, 1] that fraction of the normal training samples, and ``"auto"``
+        ``min(1000, n)`` of ``n``; all of them when it exceeds their number.
+        More references detect better on large training sets and score more
+        slowly, in proportion; the user guide's "Scaling up" page measures
+        the trade.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``. A float in (0, 0.5] is
         the expected fraction of anomalies in the training data, and
@@ -382,6 +391,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "callbacks": [list, None],
         "anomaly_score": [StrOptions({"auto", "distance", "knn", "knn+input"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "max_references": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left"), Interval(RealNotInt, 0, 1, closed="right")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
@@ -414,6 +424,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         callbacks=None,
         anomaly_score="auto",
         n_neighbors=5,
+        max_references="auto",
         contamination="auto",
         device="auto",
         accelerator=None,
@@ -441,6 +452,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.callbacks = callbacks
         self.anomaly_score = anomaly_score
         self.n_neighbors = n_neighbors
+        self.max_references = max_references
         self.contamination = contamination
         self.device = device
         self.accelerator = accelerator
@@ -512,7 +524,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         embeddings = self.net_.embed(X)
         _warn_if_collapsed(nearest_center_distances(embeddings[normal_train], self.centers_))
         if anomaly_score != "distance":
-            reference = _subsample(normal_train, MAX_REFERENCE_SAMPLES, seed)
+            reference = _subsample(normal_train, self._n_references(len(normal_train)), seed)
             self.reference_embeddings_ = embeddings[reference]
             self.n_neighbors_ = _reference_rank(self.n_neighbors, len(reference), len(normal_train))
         if anomaly_score == "knn+input":
@@ -777,6 +789,20 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
                 f"{self.n_neighbors} normal training samples as neighbours, got {n_normal}; lower "
                 "n_neighbors or use anomaly_score='distance'."
             )
+
+    def _n_references(self, n_normal):
+        """How many of ``n_normal`` normal training samples ``max_references`` keeps as k-NN references."""
+        if self.max_references == "auto":
+            return min(MAX_REFERENCE_SAMPLES, n_normal)
+        if isinstance(self.max_references, Integral):
+            return min(self.max_references, n_normal)
+        n_references = int(self.max_references * n_normal)
+        if n_references < 2:
+            raise ValueError(
+                f"max_references={self.max_references} keeps {n_references} of the {n_normal} normal "
+                "training samples, and the k-NN scores need at least 2; raise it or pass an int."
+            )
+        return n_references
 
     def _check_input_shape(self):
         if self.input_shape is None:
