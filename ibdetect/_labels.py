@@ -97,3 +97,12 @@ def encode_labels(y, one_class=False):
     check_classification_targets(y[~anomalous])
     classes, targets[~anomalous] = np.unique(y[~anomalous], return_inverse=True)
     return classes, targets
+
+
+def outlier_labels(decision):
+    """scikit-learn's outlier labels of decision scores: -1 (anomaly) where negative, +1 elsewhere.
+
+    The one place of the rule "a score below 0 is an anomaly", which
+    ``predict``, ``labels_``, the command line and the demo all follow.
+    """
+    return np.where(np.asarray(decision) < 0, ANOMALY, INLIER)
