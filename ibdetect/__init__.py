@@ -2,15 +2,13 @@
 
 __version__ = "0.2.0"
 
+from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning", "__version__"]
 
 # The estimator imports torch, which takes seconds: it is imported when first
 # asked for, so that the command line's help and version come at once.
-_LAZY = {
-    "EmbeddingCollapseWarning": "._estimator",
-    "IBDeepDescription": "._estimator",
-    "TrainingInterruptedWarning": "._estimator",
-}
+_LAZY = {"IBDeepDescription": "._estimator"}
 
 
 def __getattr__(name):

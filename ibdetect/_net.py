@@ -24,7 +24,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Subset
 
 from ._progress import epoch_logger
-from ._scoring import _blocks
+from ._chunking import row_blocks
 from .losses import ANOMALY, IBLoss
 
 # Inference blocks aim at activations that stay in the cache, but hold no
@@ -419,7 +419,7 @@ class DeepDescriptionNet(_TensorBatchNet):
         self._set_training(False)
         embeddings = None
         row_bytes = self._activation_bytes_per_row(dataset)
-        for rows in _blocks(len(dataset), row_bytes, working_memory, MIN_INFERENCE_ROWS):
+        for rows in row_blocks(len(dataset), row_bytes, working_memory, MIN_INFERENCE_ROWS):
             batch = self.module_(dataset[rows][0].to(self.device))
             if embeddings is None:
                 embeddings = np.empty((len(dataset), batch.shape[1]), dtype=np.float32)

@@ -37,8 +37,12 @@ from skorch.history import History
 from torch import nn
 
 from . import __version__
-from ._estimator import IBDeepDescription, _resolve_device
+from ._estimator import FITTED_STATE, IBDeepDescription
+from ._fitted import check_state
+from ._runtime import resolve_device
+from ._training import initialized_net
 from .encoders import CNNEncoder, MLPEncoder
+from .exceptions import ModelVersionWarning
 
 __all__ = ["ModelFileInfo", "ModelVersionWarning", "load", "read_info", "save"]
 
@@ -51,16 +55,11 @@ HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
-# The fitted arrays of a detector, kept as tensors; all but centers_ are
-# there only in some fits.
-ARRAY_ATTRIBUTES = (
-    "centers_",
-    "reference_embeddings_",
-    "reference_inputs_",
-    "neighbor_scales_",
-    "decision_scores_",
-    "calibration_scores_",
-)
+# What the estimator declares it holds after fit: arrays are kept as
+# tensors, plain values in the JSON header; the net and the pretraining
+# history are written their own way.
+ARRAY_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind == "array")
+HEADER_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind not in ("array", "net", "history"))
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
 # Parameters that only steer training and that no JSON can hold: saved as None.
@@ -69,10 +68,6 @@ TRAINING_ONLY = {
     "random_state": "a RandomState instance as random_state",
     "accelerator": "an accelerator",
 }
-
-
-class ModelVersionWarning(UserWarning):
-    """A model file was saved with other versions of ibdetect or its dependencies."""
 
 
 class ModelFileInfo(NamedTuple):
@@ -190,7 +185,7 @@ def load(file, *, trusted_encoders=(), device="cpu"):
 
     Warns
     -----
-    ModelVersionWarning
+    ~ibdetect.exceptions.ModelVersionWarning
         The file was saved with other versions of ibdetect, numpy,
         scikit-learn, skorch or torch.
 
@@ -212,7 +207,7 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     'cpu'
     """
     name = _file_name(file)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     header, tensors = _read(file)
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
@@ -366,19 +361,22 @@ def _encode_labels(labels, name):
 
 
 def _encode_attributes(model):
-    normal_labels = model.normal_labels_
-    attributes = {
-        "classes_": _encode_labels(model.classes_, "classes_"),
-        "normal_labels_": None if normal_labels is None else _encode_labels(normal_labels, "normal_labels_"),
-        "n_features_in_": int(model.n_features_in_),
-        "offset_": float(model.offset_),
-        "anomaly_score_": model.anomaly_score_,
-    }
-    if hasattr(model, "n_neighbors_"):
-        attributes["n_neighbors_"] = int(model.n_neighbors_)
-    if hasattr(model, "feature_names_in_"):
-        attributes["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
+    """The detector's declared plain fitted values, as JSON values."""
+    attributes = {}
+    for attribute in HEADER_ATTRIBUTES:
+        if hasattr(model, attribute.name):
+            value = getattr(model, attribute.name)
+            attributes[attribute.name] = None if value is None else _ENCODERS[attribute.kind](value, attribute.name)
     return attributes
+
+
+_ENCODERS = {
+    "labels": _encode_labels,
+    "names": lambda names, name: [str(item) for item in names],
+    "int": lambda value, name: int(value),
+    "float": lambda value, name: float(value),
+    "text": lambda value, name: str(value),
+}
 
 
 def _plain(history):
@@ -399,9 +397,9 @@ def _tensors(model):
     net = model.net_
     tensors = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
     tensors |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
-    for name in ARRAY_ATTRIBUTES:
-        if hasattr(model, name):
-            tensors[f"attributes.{name}"] = torch.from_numpy(getattr(model, name))
+    for attribute in ARRAY_ATTRIBUTES:
+        if hasattr(model, attribute.name):
+            tensors[f"attributes.{attribute.name}"] = torch.from_numpy(getattr(model, attribute.name))
     return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
 
 
@@ -498,30 +496,10 @@ def _rebuild(header, encoder, tensors, device):
     if params.get("callbacks"):
         raise ValueError("a model file holds no callbacks")
     model = IBDeepDescription(**{**params, "encoder": encoder})
-    model._validate_params()
-    attributes = header["attributes"]
-    model.classes_ = _decode_labels(attributes["classes_"])
-    normal_labels = attributes["normal_labels_"]
-    model.normal_labels_ = None if normal_labels is None else _decode_labels(normal_labels)
-    model.n_features_in_ = _positive_int(attributes["n_features_in_"], "n_features_in_")
-    if "feature_names_in_" in attributes:
-        model.feature_names_in_ = np.asarray([str(name) for name in attributes["feature_names_in_"]], dtype=object)
-    model.offset_ = float(attributes["offset_"])
-    if attributes["anomaly_score_"] not in ("distance", "knn", "knn+input"):
-        raise ValueError(f"unknown anomaly_score_ {attributes['anomaly_score_']!r}")
-    model.anomaly_score_ = attributes["anomaly_score_"]
-    if "attributes.centers_" not in tensors:
-        raise ValueError("the file holds no centres")
-    for name in ARRAY_ATTRIBUTES:
-        if f"attributes.{name}" in tensors:
-            setattr(model, name, tensors[f"attributes.{name}"].numpy())
-    if model.anomaly_score_ != "distance":
-        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
-        rank = attributes["n_neighbors_"] if header["format_version"] > 1 else model.n_neighbors
-        model.n_neighbors_ = _positive_int(rank, "n_neighbors_")
-        if model.n_neighbors_ >= len(model.reference_embeddings_):
-            raise ValueError(f"n_neighbors_ must be below the {len(model.reference_embeddings_)} references")
-    net = model._initialized_net(device)
+    state = _decode_attributes(header, tensors, model.n_neighbors)
+    check_state(FITTED_STATE, state)
+    vars(model).update(state)
+    net = initialized_net(model, device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
     net.history = History(header["history"])
@@ -553,21 +531,58 @@ def _with_scaler(header, model):
     return Pipeline([(scaler_name, scaler), (detector_name, model)])
 
 
-def _decode_labels(labels):
-    return np.asarray(labels["values"], dtype=_label_dtype(labels["dtype"]))
+def _decode_attributes(header, tensors, n_neighbors):
+    """The fitted state a model file holds, by name, decoded but not yet checked."""
+    attributes = header["attributes"]
+    if not isinstance(attributes, dict):
+        raise ValueError("attributes must be a JSON object")
+    known = {attribute.name: attribute for attribute in HEADER_ATTRIBUTES}
+    state = {}
+    for name, value in attributes.items():
+        if name not in known:
+            raise ValueError(f"unknown fitted attribute {name!r}")
+        state[name] = None if value is None else _DECODERS[known[name].kind](value, name)
+    for key, tensor in tensors.items():
+        if key.startswith("attributes."):
+            state[key[len("attributes."):]] = tensor.numpy()
+    if header["format_version"] == 1 and state.get("anomaly_score_") != "distance":
+        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
+        state["n_neighbors_"] = n_neighbors
+    return state
 
 
-def _label_dtype(dtype):
-    dtype = np.dtype(dtype)
+def _decode_labels(labels, name):
+    if not isinstance(labels, dict) or labels.keys() != {"values", "dtype"} or not isinstance(labels["values"], list):
+        raise ValueError(f"{name} must be an object of values and their dtype")
+    dtype = np.dtype(labels["dtype"])
     if dtype.kind not in "biufUO":
-        raise ValueError(f"classes_ of dtype {dtype} cannot come from a model file")
-    return dtype
+        raise ValueError(f"{name} of dtype {dtype} cannot come from a model file")
+    if dtype.kind == "U":
+        # The strings' own length, not the one the file declares: a declared
+        # width of millions of characters would allocate that much per label.
+        return np.asarray([str(value) for value in labels["values"]])
+    return np.asarray(labels["values"], dtype=dtype)
 
 
-def _positive_int(value, name):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def _decode_names(names, name):
+    if not isinstance(names, list):
+        raise ValueError(f"{name} must be a list of strings")
+    return np.asarray([str(item) for item in names], dtype=object)
+
+
+def _as_float(value, name):
+    # JSON writes a float with no fraction as one, but a hand-written 0 is as good.
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+# Ints and texts come as JSON gives them; check_state says what is wrong with them.
+_DECODERS = {
+    "labels": _decode_labels,
+    "names": _decode_names,
+    "int": lambda value, name: value,
+    "float": _as_float,
+    "text": lambda value, name: value,
+}
 
 
 def _with_prefix(tensors, prefix):

@@ -3,7 +3,7 @@ import pytest
 from conftest import FAST, make_blobs
 
 from ibdetect import IBDeepDescription
-from ibdetect._conformal import conformal_pvalues
+from ibdetect._calibration import conformal_pvalues
 
 
 def brute_force_pvalues(calibration, scores):

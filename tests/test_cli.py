@@ -430,7 +430,7 @@ def test_every_parameter_a_shell_can_express_is_an_option(capsys):
     # Documented from the estimator's docstring: the first paragraph only, as
     # the later ones are about Python objects.
     text = " ".join(estimator_section.split())
-    assert "Number of passes over the training data. (default: 50)" in text
+    assert "Passes over the training data. (default: 50)" in text
     assert '"mlp" otherwise. (default: auto)' in text and "callable" not in text
 
 
@@ -570,10 +570,13 @@ def press_ctrl_c_in_epoch_2(monkeypatch):
 
 
 def press_ctrl_c_after_training(monkeypatch):
-    def interrupted(self, *args):
+    from ibdetect.net import DeepDescriptionNet
+
+    def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupted)
+    # The trained net's first pass over the training data follows training.
+    monkeypatch.setattr(DeepDescriptionNet, "embed", interrupted)
 
 
 @pytest.mark.parametrize("press_ctrl_c, message", [

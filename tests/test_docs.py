@@ -28,9 +28,15 @@ PUBLIC_MODULES = ["ibdetect"] + [
 
 
 def is_documented(module, name, documented):
-    """Documented under this module, or as the package's re-export of it."""
-    reexported = getattr(ibdetect, name, None) is getattr(module, name)
-    return f"{module.__name__}.{name}" in documented or (reexported and f"ibdetect.{name}" in documented)
+    """Documented under this module, under the public module that defines it, or as the package's re-export."""
+    obj = getattr(module, name)
+    reexported = getattr(ibdetect, name, None) is obj
+    home = getattr(obj, "__module__", module.__name__)
+    return (
+        f"{module.__name__}.{name}" in documented
+        or f"{home}.{name}" in documented
+        or (reexported and f"ibdetect.{name}" in documented)
+    )
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

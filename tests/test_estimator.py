@@ -9,9 +9,10 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
-from ibdetect._estimator import _reference_rank
+from ibdetect._anomaly_score import _reference_rank
 from ibdetect.encoders import CNNEncoder
 from ibdetect.metrics import anomaly_roc_auc_score
+from ibdetect.net import DeepDescriptionNet
 
 
 def roc_auc(detector, X_normal, X_unseen):
@@ -514,12 +515,9 @@ def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blo
     assert roc_auc(detector, X, X_unseen) > 0.95
 
 
-def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
+def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="knn+input", **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn+input", max_references=50, **FAST).fit(X, y)
     assert detector.reference_inputs_.shape == (50, X.shape[1])
     assert detector.reference_inputs_.dtype == np.float32
     np.testing.assert_allclose(
@@ -541,21 +539,19 @@ def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
 
 @pytest.mark.parametrize("max_reference, validation_fraction", [(1000, "auto"), (39, None)])
 def test_knn_input_contamination_flags_that_share_of_the_training_data(
-    blobs, monkeypatch, max_reference, validation_fraction
+    blobs, max_reference, validation_fraction
 ):
-    import ibdetect._estimator
-
     # With 39 references of the 132 samples, 5 neighbours scale to 1.5 (of
     # which a reference sample scored as training data is itself): the rank
     # must stay at 2 for the anomalies drawn into the reference to be flagged.
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", max_reference)
     X, _, _ = blobs
     # Scattered far from the classes and from each other, so that no
     # anomaly has training neighbours of its own kind.
     scattered = np.random.RandomState(3).uniform(-40, 40, (12, X.shape[1]))
     X_train = np.vstack([X, scattered])
     detector = IBDeepDescription(
-        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction, **FAST
+        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction,
+        max_references=max_reference, **FAST,
     ).fit(X_train)
     assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
     assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
@@ -565,19 +561,29 @@ def test_knn_input_contamination_flags_that_share_of_the_training_data(
     assert np.all(detector.labels_[len(X):][in_reference] == -1)
 
 
-def test_knn_reference_is_bounded(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
+@pytest.mark.parametrize("max_references, n_references", [(50, 50), (0.25, 24), ("auto", 99), (10_000, 99), (1.0, 99)])
+def test_max_references_bounds_the_knn_reference(blobs, max_references, n_references):
     X, y, X_unseen = blobs
     X_train = np.vstack([X, X_unseen[:5]])
     y_train = np.r_[y, -np.ones(5, dtype=int)]
-    detector = IBDeepDescription(anomaly_score="knn", **FAST).fit(X_train, y_train)
-    assert detector.reference_embeddings_.shape == (50, FAST["embedding_dim"])
-    unbounded = IBDeepDescription(anomaly_score="knn", validation_fraction=None, **FAST)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 10_000)
-    # Only normal samples are references, never the known anomalies.
-    assert unbounded.fit(X_train, y_train).reference_embeddings_.shape[0] == len(X)
+    # validation_fraction="auto" holds out 7 of each class of 40, so that 21
+    # calibrate: 99 train. Only normal samples are references, never the
+    # known anomalies.
+    detector = IBDeepDescription(anomaly_score="knn", max_references=max_references, **FAST).fit(X_train, y_train)
+    assert detector.reference_embeddings_.shape == (n_references, FAST["embedding_dim"])
+
+
+@pytest.mark.parametrize("max_references, match", [
+    (0.01, "max_references=0.01 keeps 1 of the 120 normal training samples"),
+    (1, "max_references"),
+    (1.5, "max_references"),
+    ("all", "max_references"),
+])
+def test_max_references_that_keep_too_few_are_refused_before_training(blobs, max_references, match):
+    X, y, _ = blobs
+    detector = IBDeepDescription(max_references=max_references, max_epochs=10**6, validation_fraction=None)
+    with pytest.raises(ValueError, match=match):
+        detector.fit(X, y)
 
 
 def test_held_out_samples_set_the_auto_threshold_for_new_samples():
@@ -604,7 +610,7 @@ def test_held_out_samples_set_the_auto_threshold_for_new_samples():
     ([1, 40], 0.5, [0, 20]),
 ])
 def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
-    from ibdetect._estimator import _stratified_hold_out
+    from ibdetect._calibration import _stratified_hold_out
 
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
@@ -623,7 +629,7 @@ def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
     ([9, 60], [0, 18]),
 ])
 def test_auto_validation_fraction_holds_out_enough_to_calibrate(counts, expected):
-    from ibdetect._estimator import _held_out_mask
+    from ibdetect._calibration import _held_out_mask
 
     targets = np.repeat(np.arange(len(counts)), counts)
     held_out = _held_out_mask(targets, "auto", seed=0)
@@ -631,7 +637,7 @@ def test_auto_validation_fraction_holds_out_enough_to_calibrate(counts, expected
 
 
 def test_auto_validation_fraction_counts_normal_samples_only():
-    from ibdetect._estimator import _held_out_mask
+    from ibdetect._calibration import _held_out_mask
 
     # 40 normal samples need 30% for 19 (rounded down: 12); the 200 known
     # anomalies, held out at the same rate, do not calibrate p-values.
@@ -669,7 +675,8 @@ def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure):
     attributes = dict(vars(detector))
     unfitted = IBDeepDescription(**{**FAST, **bad_params})
     if after_training:
-        monkeypatch.setattr(IBDeepDescription, "_fit_threshold", interrupt)
+        # The trained net's first pass over the training data follows training.
+        monkeypatch.setattr(DeepDescriptionNet, "embed", interrupt)
     with pytest.raises(error):
         detector.set_params(**bad_params).fit(X, y)
     with pytest.raises(error):
@@ -820,19 +827,17 @@ def test_reference_rank_shrinks_with_the_share_of_samples_kept(n_neighbors, n_re
     assert _reference_rank(n_neighbors, n_reference, n_normal) == rank
 
 
-def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
+def test_a_capped_reference_searches_the_proportional_rank(blobs):
     X, y, X_unseen = blobs
+    capped = {"n_neighbors": 8, "max_references": 30, "validation_fraction": None, **FAST}
     # 120 normal training samples, 30 of them references: the 8th nearest of
     # all is about the 2nd nearest of the references.
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn", **capped).fit(X, y)
     assert detector.n_neighbors_ == 2
     expected = _kth_nearest_brute_force(detector.transform(X_unseen), detector.reference_embeddings_, 2)
     np.testing.assert_allclose(-detector.score_samples(X_unseen), expected, rtol=1e-4)
     # The default score on rows searches that rank in both spaces, and scales each by it.
-    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(**capped).fit(X, y)
     assert (detector.anomaly_score_, detector.n_neighbors_) == ("knn+input", 2)
     parts = (detector.reference_embeddings_, detector.reference_inputs_)
     scales = [np.median(_kth_nearest_brute_force(part, part, 3)) for part in parts]
@@ -842,6 +847,5 @@ def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
         for queries, part, scale in zip((detector.transform(X_unseen), X_unseen), parts, scales)
     ]
     np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(ratios[0] * ratios[1]), rtol=1e-4)
-    whole = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 1000)
+    whole = IBDeepDescription(anomaly_score="knn", **{**capped, "max_references": 1.0})
     assert whole.fit(X, y).n_neighbors_ == 8

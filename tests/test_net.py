@@ -154,7 +154,9 @@ def test_inference_memory_is_bounded_by_working_memory_not_batch_size(data):
     assert embeddings.shape == (len(X), 3) and embeddings.dtype == np.float32
     assert max(sizes) == 10
     assert sum(sizes) == len(X)
-    np.testing.assert_allclose(net.embed(X), embeddings)
+    # Blocks of another size may take another matrix kernel, whose float32
+    # sums round differently in the last bits: equal to float32 precision.
+    np.testing.assert_allclose(net.embed(X), embeddings, rtol=1e-6, atol=1e-6)
 
 
 def test_autoencoder_pretraining_trains_the_shared_encoder(data):

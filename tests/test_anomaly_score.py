@@ -1,6 +1,6 @@
 import numpy as np
 
-from ibdetect._input_neighbors import MAX_TYPICAL_QUERIES, mixed_neighbor_distances, typical_neighbor_distance
+from ibdetect._anomaly_score import MAX_TYPICAL_QUERIES, mixed_neighbor_distances, typical_neighbor_distance
 
 
 def test_typical_distance_leaves_each_row_out_of_its_neighbours():

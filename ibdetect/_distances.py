@@ -1,25 +1,18 @@
-"""How far embeddings lie from the normal data: the distances behind the anomaly scores.
+"""Distance kernels: squared distances to class centres and to the k-th nearest reference row.
 
-The net only embeds; everything measured from embeddings lives here, in one
-place: the squared distances to the class centres, the squared distance to the
-k-th nearest reference embedding, and the threshold rule of ``predict``. Every
-function works block by block, so that memory stays within scikit-learn's
-``working_memory`` budget whatever the number of samples.
+The anomaly score (``_anomaly_score``) decides which distance a detector
+reads; these functions only compute them, exactly and block by block, so
+that memory stays within scikit-learn's ``working_memory`` budget whatever
+the number of samples.
 """
 
 import numpy as np
 import torch
-from sklearn import get_config
 
+from ._chunking import row_blocks
 from .losses import squared_distances
 
-__all__ = ["auto_threshold", "center_distances", "kth_neighbor_distances", "nearest_center_distances"]
-
-# Blocks aim at this many bytes, which stay in the cache. The work here is
-# bound by memory traffic, not arithmetic: on one thread, the centre
-# distances of 10^5 rows took 10 times as long in blocks of 128 MiB or more
-# as in blocks of 1 to 16 MiB, and the k-NN search slowed down likewise.
-CACHE_BYTES = 4 * 2**20
+__all__ = ["center_distances", "kth_neighbor_distances", "nearest_center_distances"]
 
 # The float32 ranking keeps this many candidates beyond the rank sought for
 # the exact step: enough, on trained embeddings, for its rounding to leave
@@ -48,7 +41,7 @@ def center_distances(embeddings, centers, working_memory=None):
     # The difference form is exact near a centre; its (block, centres, dim)
     # float64 intermediate, and the square of it, are what bound the block.
     row_bytes = 8 * n_centers * max(dim, 1) * 2
-    for rows in _blocks(len(embeddings), row_bytes, working_memory):
+    for rows in row_blocks(len(embeddings), row_bytes, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64))
         distances[rows] = squared_distances(block, centers).numpy()
     return distances
@@ -115,7 +108,7 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     distances = np.empty(len(embeddings), dtype=np.float64)
     # A block holds a float32 row of partial distances to every reference and
     # the partial sort's work space.
-    for rows in _blocks(len(embeddings), 4 * len(reference) * 2, working_memory):
+    for rows in row_blocks(len(embeddings), 4 * len(reference) * 2, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
         kth, outside = _kth_among_candidates(block, reference32, reference, rank, n_candidates)
         # Every reference left out of the candidates is at least ``outside``
@@ -156,40 +149,3 @@ def _float32_rounding(block, radius):
     unit_roundoff = 2.0**-24
     query_norms = block.square().sum(1).sqrt()
     return 2 * (block.shape[1] + 4) * unit_roundoff * (radius**2 + 2 * query_norms * radius)
-
-
-def auto_threshold(distances):
-    """Distance beyond which a sample is anomalous, from the distances of normal samples.
-
-    Tukey's upper fence, ``Q3 + 1.5 IQR``, on the log distances (squared
-    distances are positive and skewed to the right; their logarithm is closer
-    to symmetric), but no farther out than the 99th percentile, so that some
-    of the normal samples, at least 1%, always lie beyond it.
-
-    Parameters
-    ----------
-    distances : ndarray of shape (n_samples,)
-
-    Returns
-    -------
-    threshold : float
-    """
-    log_distances = np.log(np.maximum(distances, np.finfo(np.float64).tiny))
-    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
-    return float(np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
-
-
-def _blocks(n_rows, row_bytes, working_memory, min_rows=1):
-    """Slices of consecutive rows, each within ``working_memory`` MiB.
-
-    A block takes about ``CACHE_BYTES``, but no fewer than ``min_rows`` rows,
-    unless ``working_memory`` (scikit-learn's setting when None) holds fewer;
-    and at least one row.
-    """
-    if working_memory is None:
-        working_memory = get_config()["working_memory"]
-    cache_rows = max(min_rows, CACHE_BYTES // row_bytes)
-    block_rows = max(1, min(int(working_memory * 2**20 // row_bytes), cache_rows))
-    # Plain slices: scikit-learn's gen_batches validates its arguments at a
-    # cost that a single-row request notices.
-    return [slice(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]

@@ -1,13 +1,9 @@
 import numpy as np
 import pytest
 
-from ibdetect._scoring import (
-    CACHE_BYTES,
-    auto_threshold,
-    center_distances,
-    kth_neighbor_distances,
-    nearest_center_distances,
-)
+from ibdetect._calibration import auto_threshold
+from ibdetect._chunking import CACHE_BYTES
+from ibdetect._distances import center_distances, kth_neighbor_distances, nearest_center_distances
 
 
 def brute_force(embeddings, reference):

@@ -1,0 +1,76 @@
+"""The torch runtime of a fit or a scoring call: device, threads, seeding, all-or-nothing."""
+
+from contextlib import contextmanager
+
+import torch
+from joblib import effective_n_jobs
+
+__all__ = ["all_or_nothing", "resolve_device", "seeded_torch", "torch_threads"]
+
+
+def resolve_device(device):
+    """The torch device that ``device`` ("auto" or a torch device name) names, checked to work here.
+
+    Raises a ValueError naming the fix when this machine cannot use it.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    try:
+        torch.ones(1, device=resolved).sum().item()
+    except Exception as exc:
+        # A device torch names but cannot use here fails in many ways
+        # (RuntimeError, AssertionError, ...), each deep inside training.
+        raise ValueError(
+            f"device={device!r} cannot be used here ({str(exc).strip().splitlines()[0]}); use 'auto' or 'cpu'."
+        ) from None
+    return device
+
+
+@contextmanager
+def torch_threads(n_jobs):
+    """Let torch use ``n_jobs`` CPU threads (joblib's meaning), then restore its setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(effective_n_jobs(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def seeded_torch(seed, device):
+    """Seed torch for the duration of a fit, then restore its global random state."""
+    cuda_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        # Only the generators in use are seeded, so that no other device's
+        # random state changes.
+        torch.default_generator.manual_seed(seed)
+        for cuda_device in cuda_devices:
+            with torch.cuda.device(cuda_device):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def all_or_nothing(estimator):
+    """Run a fit that either completes or leaves ``estimator`` as it was.
+
+    Fitted attributes (those ending in an underscore) are dropped first, so
+    that none of a previous fit outlives a successful one; if the fit raises,
+    every attribute is put back.
+    """
+    before = dict(vars(estimator))
+    for name in [name for name in before if name.endswith("_") and not name.startswith("__")]:
+        delattr(estimator, name)
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise

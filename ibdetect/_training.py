@@ -1,0 +1,324 @@
+"""Training: the encoder, the description loss and the skorch net built from the estimator's parameters.
+
+Every function reads the parameters from ``detector``, the
+:class:`~ibdetect.IBDeepDescription` being fitted (or loaded), and never
+sets its attributes: the estimator keeps what they return.
+"""
+
+import copy
+import math
+import warnings
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from ._checks import check_positive_ints
+from ._distances import nearest_center_distances
+from ._fitted import OPTIONAL, FittedAttribute, finite
+from ._labels import ANOMALY
+from ._net import AcceleratedDeepDescriptionNet, Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet
+from ._runtime import seeded_torch
+from .encoders import CNNEncoder, MLPEncoder
+from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
+
+__all__ = [
+    "FITTED_STATE",
+    "build_encoder",
+    "build_net",
+    "check_callbacks",
+    "check_input_shape",
+    "check_priors",
+    "check_warm_start",
+    "initialized_net",
+    "pretrain",
+    "train",
+    "warn_if_collapsed",
+]
+
+# The embedding has collapsed when the inter-quartile range of the normal
+# training samples' distances to the centres is below this fraction of their
+# median. Healthy fits measure 0.5 to 1.2; a single feature value of 1e9 or
+# more among values near 1 gives 4e-5 or less.
+COLLAPSE_SPREAD = 1e-3
+
+#: What training sets in ``fit``.
+FITTED_STATE = (
+    FittedAttribute("centers_", "array", ("n_classes", "embedding_dim"), "float64", check=finite),
+    FittedAttribute("net_", "net"),
+    FittedAttribute("pretrain_history_", "history", when=OPTIONAL),
+)
+
+
+# -- checks that need no training ----------------------------------------------------
+
+
+def check_input_shape(detector):
+    """The shape of one sample: ``input_shape`` checked against ``n_features_in_``, or ``(n_features_in_,)``."""
+    if detector.input_shape is None:
+        if detector.encoder == "cnn":
+            raise ValueError(
+                "encoder='cnn' needs input_shape=(channels, height, width), e.g. "
+                "(1, 28, 28) for MNIST rows of 784 pixels."
+            )
+        return (detector.n_features_in_,)
+    input_shape = check_positive_ints(detector.input_shape, "input_shape")
+    if not input_shape:
+        raise ValueError("input_shape must hold at least one dimension.")
+    if math.prod(input_shape) != detector.n_features_in_:
+        raise ValueError(
+            f"input_shape={input_shape} holds {math.prod(input_shape)} values, but X "
+            f"has {detector.n_features_in_} features per sample."
+        )
+    return input_shape
+
+
+def check_priors(detector):
+    """``priors`` as an array of one positive value per class; None when unset or unused."""
+    if detector.priors is None or detector.loss == "svdd":
+        return None
+    try:
+        priors = np.asarray(detector.priors, dtype=np.float64)
+    except (TypeError, ValueError):
+        priors = None
+    if priors is None or priors.shape != detector.classes_.shape or not np.all(np.isfinite(priors) & (priors > 0)):
+        raise ValueError(
+            f"priors must hold {len(detector.classes_)} positive, finite values, one per "
+            f"class in classes_, got {detector.priors!r}."
+        )
+    return priors
+
+
+def check_callbacks(callbacks):
+    """Raise a TypeError naming ``callbacks`` unless skorch would take each of them."""
+    for item in callbacks or []:
+        # A callback, its class, or a (name, callback) pair, which skorch
+        # skips when the callback is None.
+        named = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+        callback = item[1] if named else item
+        if named and callback is None:
+            continue
+        if not (isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))):
+            raise TypeError(
+                "callbacks must hold skorch callbacks (instances or subclasses of "
+                f"skorch.callbacks.Callback) or (name, callback) pairs, got {item!r}."
+            )
+
+
+# -- building --------------------------------------------------------------------
+
+
+def build_encoder(detector, input_shape):
+    """A new encoder as ``encoder`` names it: built-in, built by a callable, or a copy of a module."""
+    if isinstance(detector.encoder, nn.Module):
+        return copy.deepcopy(detector.encoder)
+    if isinstance(detector.encoder, str):
+        hidden = detector.hidden_layer_sizes
+        if hidden is not None:
+            hidden = check_positive_ints(hidden, "hidden_layer_sizes")
+        name = ("cnn" if len(input_shape) == 3 else "mlp") if detector.encoder == "auto" else detector.encoder
+        return _BUILDERS[name](input_shape, detector.embedding_dim, hidden)
+    encoder = detector.encoder(input_shape=input_shape, embedding_dim=detector.embedding_dim)
+    if not isinstance(encoder, nn.Module):
+        raise TypeError(f"encoder must build a torch.nn.Module, got {type(encoder).__name__}.")
+    return encoder
+
+
+def _build_mlp(input_shape, embedding_dim, hidden_layer_sizes):
+    kwargs = {} if hidden_layer_sizes is None else {"hidden_layer_sizes": hidden_layer_sizes}
+    return MLPEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
+
+
+def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
+    kwargs = {} if hidden_layer_sizes is None else {"channels": hidden_layer_sizes}
+    return CNNEncoder(input_shape=input_shape, embedding_dim=embedding_dim, **kwargs)
+
+
+_BUILDERS = {"mlp": _build_mlp, "cnn": _build_cnn}
+
+
+def build_net(detector, encoder, X, train_targets, train_split, device):
+    """The skorch net that trains ``encoder`` and the class centres with the detector's loss."""
+    n_classes = len(detector.classes_)
+    net_class, accelerate = DeepDescriptionNet, {}
+    if detector.accelerator is not None:
+        net_class, accelerate = AcceleratedDeepDescriptionNet, {"accelerator": detector.accelerator}
+    return net_class(
+        module=DeepDescriptionModule,
+        module__encoder=encoder,
+        module__n_centers=n_classes,
+        module__embedding_dim=_embedding_dim(encoder, X[:2]),
+        # One fixed centre is Deep SVDD's safeguard against collapse; with
+        # several, the cross-entropy keeps learned centres apart.
+        module__learn_centers=n_classes > 1,
+        **_criterion_params(detector, train_targets),
+        optimizer=torch.optim.Adam,
+        lr=detector.lr,
+        optimizer__weight_decay=detector.weight_decay,
+        # Decay would drag learned centres to the origin.
+        optimizer__param_groups=[("centers", {"weight_decay": 0.0})],
+        max_epochs=detector.max_epochs,
+        batch_size=detector.batch_size,
+        train_split=train_split,
+        callbacks=copy.deepcopy(detector.callbacks),
+        device=device,
+        verbose=detector.verbose,
+        **accelerate,
+    )
+
+
+def initialized_net(detector, device):
+    """A net built as ``fit`` builds it for a fitted detector's parameters, initialised but untrained.
+
+    Only ``n_features_in_`` and ``classes_`` (with the parameters, which are
+    validated first) shape it; trained weights are loaded into it
+    afterwards. torch's global random state is left as it was.
+    """
+    detector._validate_params()
+    n_classes = len(detector.classes_)
+    # One row per class: the criterion's class priors come out uniform,
+    # to be replaced with the trained state like every weight.
+    rows = np.zeros((n_classes, detector.n_features_in_), dtype=np.float32)
+    with seeded_torch(0, device):
+        encoder = build_encoder(detector, check_input_shape(detector))
+        net = build_net(detector, encoder, rows, np.arange(n_classes), None, device)
+        return net.initialize()
+
+
+def _criterion_params(detector, targets):
+    common = {"criterion__anomaly_weight": detector.anomaly_weight}
+    if detector.loss == "svdd":
+        return {"criterion": DeepSVDDLoss, **common}
+    common["criterion__priors"] = _class_priors(detector, targets)
+    if detector.loss == "mcdd":
+        return {"criterion": DeepMCDDLoss, "criterion__lambda_": detector.mcdd_lambda, **common}
+    return {"criterion": IBLoss, "criterion__beta": detector.beta, "criterion__margin": detector.margin, **common}
+
+
+def _class_priors(detector, targets):
+    priors = check_priors(detector)
+    if priors is None:
+        counts = np.bincount(targets[targets != ANOMALY], minlength=len(detector.classes_))
+        return counts / counts.sum()
+    return priors
+
+
+@torch.no_grad()
+def _embedding_dim(encoder, X_sample):
+    """Size of the encoder's output, from one forward pass in evaluation mode."""
+    was_training = encoder.training
+    try:
+        embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
+    except RuntimeError as exc:
+        # Most often a first layer sized for another number of features.
+        raise ValueError(
+            f"The encoder cannot embed a batch of shape {tuple(X_sample.shape)}: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
+    finally:
+        encoder.train(was_training)
+    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise ValueError(f"The encoder must return embeddings of shape (n_samples, dim), got {shape}.")
+    return embeddings.shape[1]
+
+
+# -- training --------------------------------------------------------------------
+
+
+def pretrain(detector, encoder, X_normal, device):
+    """Train ``encoder`` as the first half of an autoencoder; return the history."""
+    if not callable(getattr(encoder, "decoder", None)):
+        raise ValueError(
+            "pretrain_epochs > 0 needs an encoder with a decoder() method, as the "
+            f"built-in encoders have; {type(encoder).__name__} has none."
+        )
+    autoencoder = AutoencoderNet(
+        module=Autoencoder,
+        module__encoder=encoder,
+        module__decoder=encoder.decoder(),
+        optimizer=torch.optim.Adam,
+        lr=detector.lr,
+        optimizer__weight_decay=detector.weight_decay,
+        max_epochs=detector.pretrain_epochs,
+        batch_size=detector.batch_size,
+        device=device,
+        verbose=detector.verbose,
+    )
+    autoencoder.fit(X_normal)
+    if autoencoder.training_interrupted_:
+        # Nothing of the description is trained yet: stop the whole fit.
+        raise KeyboardInterrupt
+    return autoencoder.history
+
+
+def train(net, X, targets, previous=None):
+    """Train ``net``, from scratch or on from the network of ``previous``, an earlier fit.
+
+    On a keyboard interrupt, keep what the network learned and warn. An
+    interrupt before the centres were placed leaves nothing to keep: it
+    then propagates and the fit changes nothing.
+    """
+    epochs_before = 0
+    if previous is None:
+        net.fit(X, targets)
+    else:
+        _continue_from(net, previous)
+        epochs_before = len(net.history)
+        net.partial_fit(X, targets)
+    if not net.training_interrupted_:
+        return
+    if not net.module_.centers_initialized:
+        raise KeyboardInterrupt
+    warnings.warn(
+        f"Training was interrupted in epoch {len(net.history) - epochs_before} of {net.max_epochs}; "
+        "the detector is fitted on what the network learned until then. Fit again "
+        "with warm_start=True to train on.",
+        TrainingInterruptedWarning,
+    )
+
+
+def check_warm_start(detector, previous):
+    """Raise a ValueError unless ``detector``'s data have the features and classes of ``previous``."""
+    if previous.n_features_in_ != detector.n_features_in_ or not np.array_equal(previous.classes_, detector.classes_):
+        raise ValueError(
+            f"warm_start=True continues the previous fit, which had {previous.n_features_in_} "
+            f"features and classes {previous.classes_.tolist()}; this data has "
+            f"{detector.n_features_in_} and {detector.classes_.tolist()}. Set warm_start=False to start over."
+        )
+
+
+def _continue_from(net, previous):
+    """Initialise ``net`` with the weights, centres and history of ``previous``, an earlier fit."""
+    net.initialize()
+    try:
+        net.module_.load_state_dict(previous.net_.module_.state_dict())
+    except RuntimeError as exc:
+        # torch lists each mismatch on a line of its own after a heading.
+        mismatch = str(exc).strip().splitlines()[-1].strip().rstrip(".")
+        raise ValueError(
+            "warm_start=True continues the previous network, but the parameters now build a "
+            f"different one ({mismatch}). Set warm_start=False to start over."
+        ) from None
+    net.history = copy.deepcopy(previous.net_.history)
+
+
+def warn_if_collapsed(embeddings, centers):
+    """Warn when most normal training samples lie at the same distance from the centres.
+
+    The spread of the bulk (the inter-quartile range) is what counts: a few
+    samples far out cannot hide the collapse of all the others, which is
+    what one extreme feature value does through batch normalisation.
+    """
+    q1, median, q3 = np.percentile(nearest_center_distances(embeddings, centers), [25, 50, 75])
+    if q3 - q1 <= COLLAPSE_SPREAD * median:
+        warnings.warn(
+            "Most training samples are embedded at the same distance from the "
+            "centres: the embedding collapsed and scores cannot rank samples. A "
+            "few extreme feature values can cause this: scale the features "
+            "robustly or clip them. Otherwise use a bias-free encoder, fewer "
+            "epochs, a lower lr or more weight_decay.",
+            EmbeddingCollapseWarning,
+        )
