@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import demo, persistence
 from .._pipelines import final_step
 from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
+from .._labels import ANOMALY, outlier_labels
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
@@ -133,8 +134,8 @@ def score(args):
         # A pipeline knows no predict_class: its steps before the detector
         # transform X, then the detector names the nearest class.
         classes = final_step(model).predict_class(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
-    # predict's rule, applied to the scores at hand: negative means anomaly.
-    predictions = np.where(scores < 0, -1, 1)
+    # predict's rule, applied to the scores at hand.
+    predictions = outlier_labels(scores)
     columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
     header = list(SCORE_COLUMNS)
     if data.ids is not None:
@@ -147,7 +148,7 @@ def score(args):
         writer.writerows(zip(*columns))
 
     _write_atomically(args.output, write, binary=False)
-    n_anomalies = int((predictions == -1).sum())
+    n_anomalies = int((predictions == ANOMALY).sum())
     # The report goes to stderr when the scores take stdout.
     report = sys.stderr if args.output == STDOUT else sys.stdout
     print(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
