@@ -18,7 +18,6 @@ import joblib
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .. import demo, persistence
@@ -30,8 +29,14 @@ from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
-# What --scale names; "auto" picks one of the others from the data.
-SCALERS = {"auto": None, "standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler, "none": None}
+# What --scale names: each scaler a model file can hold, by its class name
+# without "Scaler" in lower case ("standard", "minmax", "robust"), no scaler,
+# and "auto", which picks one of those from the data.
+SCALERS = {
+    "auto": None,
+    **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
+    "none": None,
+}
 # The name that stands for standard output in place of a file.
 STDOUT = "-"
 # How the files a model can come in begin: the zip archive of
