@@ -39,11 +39,6 @@ SCALERS = {
 }
 # The name that stands for standard output in place of a file.
 STDOUT = "-"
-# How the files a model can come in begin: the zip archive of
-# ibdetect.persistence, a pickle (protocol 2 and later), and the compressed
-# pickles of joblib (zlib, gzip, bz2, xz, lzma, lz4).
-MODEL_FILE_MAGIC = b"PK\x03\x04"
-PICKLE_MAGICS = (b"\x80", b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
 
 
 # -- fit ------------------------------------------------------------------------
@@ -253,9 +248,10 @@ def run_demo(args):
 def load_model(path, trust_pickle=False):
     """Load a fitted :class:`~ibdetect.IBDeepDescription` from a model file, or a trusted pickle.
 
-    What the file holds is told by its first bytes, whatever its name: a
-    model file of :mod:`ibdetect.persistence` loads without running code; a
-    pickle (a joblib file) runs code stored in it, so it loads only with
+    What the file holds is told by its first bytes, whatever its name
+    (:func:`ibdetect.persistence.file_kind`): a model file of
+    :mod:`ibdetect.persistence` loads without running code; a pickle (a
+    joblib file) runs code stored in it, so it loads only with
     ``trust_pickle``.
 
     Parameters
@@ -275,13 +271,11 @@ def load_model(path, trust_pickle=False):
         The file is not a model file, or a pickle without ``trust_pickle``,
         or does not hold a fitted model.
     """
-    with open(path, "rb") as file:
-        head = file.read(len(MODEL_FILE_MAGIC))
-    if head == MODEL_FILE_MAGIC:
+    kind = persistence.file_kind(path)
+    if kind == "model":
         return _load_model_file(path)
     if not trust_pickle:
-        is_pickle = head.startswith(PICKLE_MAGICS)
-        what = "a pickle (joblib) file" if is_pickle else "not a model file written by 'ibdetect fit'"
+        what = "a pickle (joblib) file" if kind == "pickle" else "not a model file written by 'ibdetect fit'"
         raise CommandError(
             f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
