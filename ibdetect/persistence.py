@@ -579,8 +579,12 @@ def _with_prefix(tensors, prefix):
 # How a model file begins: the first member's header of a zip archive.
 MODEL_FILE_MAGIC = b"PK\x03\x04"
 # How a pickle begins: protocol 2 and later, and the compressed pickles of
-# joblib (zlib, gzip, bz2, xz, lzma, lz4).
-PICKLE_MAGICS = (b"\x80", b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+# joblib: zlib (its default, "x" and the flags byte of one of zlib's
+# compression levels; "ZF" before joblib 0.9.3), gzip, bz2, xz, lzma, lz4.
+ZLIB_MAGICS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+PICKLE_MAGICS = (
+    b"\x80", *ZLIB_MAGICS, b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18"
+)
 
 
 def file_kind(file):

@@ -424,7 +424,9 @@ def test_a_file_object_is_read_from_its_start_and_left_where_it_was(fitted_blobs
     assert file.tell() == end
 
 
-@pytest.mark.parametrize("compress", [0, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)])
+@pytest.mark.parametrize("compress", [
+    0, True, 3, ("zlib", 1), ("zlib", 6), ("zlib", 9), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3),
+])
 def test_a_pickle_is_recognised_compressed_or_not(tmp_path, compress):
     joblib.dump({"weights": np.arange(5)}, tmp_path / "model.ibdetect", compress=compress)
     assert file_kind(tmp_path / "model.ibdetect") == "pickle"
