@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .io import _npz_array, _open_npz
+
 __all__ = ["fetch_mnist", "load_mnist", "load_mnist_sample"]
 
 SAMPLE_DESCR = """\
@@ -340,14 +342,7 @@ def _parse_idx(raw, path):
 
 
 def _read_npz(path, subset):
-    # allow_pickle=False: unpickling a file can run any code it holds.
-    archive = np.load(path, allow_pickle=False)
-    if not hasattr(archive, "files"):
-        raise ValueError(
-            f"{path} holds a single array, not an .npz archive; save the images and labels together, "
-            "as np.savez(path, X=images, y=labels) does"
-        )
-    with archive:
+    with _open_npz(path) as archive:
         keys = set(archive.files)
         if {"X", "y"} <= keys:
             if subset is not None:
@@ -367,18 +362,6 @@ def _npz_pair(archive, images_key, labels_key, path):
     images, target = _npz_array(archive, images_key, path), _npz_array(archive, labels_key, path)
     _check_images_and_labels(images, target, f"{images_key} and {labels_key} of {path}")
     return images, target.astype(np.int64)
-
-
-def _npz_array(archive, key, path):
-    try:
-        return archive[key]
-    except ValueError as error:
-        # Object arrays land here: numpy will not read them without pickle.
-        raise ValueError(
-            f"array {key!r} of {path} cannot be read without unpickling, which could run code "
-            f"from the file, so it is refused ({error}); save the images and labels as numeric "
-            "arrays, as np.savez(path, X=images, y=labels) does"
-        ) from None
 
 
 def _check_images_and_labels(images, target, source):

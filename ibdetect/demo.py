@@ -17,6 +17,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
 
 from ._estimator import IBDeepDescription
+from ._labels import ANOMALY, outlier_labels
 from .metrics import anomaly_average_precision_score, anomaly_roc_auc_score
 
 __all__ = ["digits_split", "main", "run_digits_demo"]
@@ -79,7 +80,7 @@ def run_digits_demo(random_state=0, **params):
         detector.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - start
         scores = detector.decision_function(X_test)
-        flagged = scores < 0
+        flagged = outlier_labels(scores) == ANOMALY
         results.append(
             {
                 "method": name,

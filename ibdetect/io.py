@@ -226,24 +226,56 @@ def _read_npy(path, label_column, with_labels):
 
 
 def _read_npz(path, label_column, with_labels):
-    archive = _load_numpy(path)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} holds a single array, not an .npz archive")
-    with archive:
-        if "X" not in archive.files:
-            raise ValueError(f"{path} has no array 'X' (arrays: {', '.join(archive.files)})")
-        label_key = label_column or "y"
-        if with_labels and label_column is not None and label_key not in archive.files:
-            raise ValueError(f"{path} has no array {label_column!r} (arrays: {', '.join(archive.files)})")
-        # Only the reading of a member is numpy's to fail; the messages above
-        # name the file already.
-        with _numpy_errors(path):
-            X = archive["X"]
-            y = archive[label_key] if with_labels and label_key in archive.files else None
+    label_key = label_column or "y"
+    with _open_npz(path) as archive:
+        X = _npz_array(archive, "X", path)
+        # A label array named by the caller must be there; the default y may not.
+        wanted = with_labels and (label_column is not None or label_key in archive.files)
+        y = _npz_array(archive, label_key, path) if wanted else None
     data = _samples(X, path)
     if y is not None:
         data.y = _as_labels(y.tolist()) if y.dtype.kind == "U" else y
     return data
+
+
+@contextmanager
+def _open_npz(path):
+    """The arrays of an ``.npz`` file, opened without unpickling; closed on leaving the block.
+
+    Read each array with :func:`_npz_array`. Every module that reads ``.npz``
+    files opens them here, so that none unpickles and all report problems
+    alike.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: numpy cannot read it, or it holds a single array
+        (an ``.npy`` file under another name).
+    """
+    archive = _load_numpy(path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{path} holds a single array, not an .npz archive; save the samples and their labels "
+            "together, as np.savez(path, X=samples, y=labels) does"
+        )
+    with archive:
+        yield archive
+
+
+def _npz_array(archive, key, path):
+    """The array ``key`` of an archive that :func:`_open_npz` opened on ``path``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: it holds no array ``key`` (the message lists those it
+        holds), or the array cannot be read, or it holds Python objects, which
+        only unpickling reads.
+    """
+    if key not in archive.files:
+        raise ValueError(f"{path} has no array {key!r} (arrays: {', '.join(archive.files)})")
+    with _numpy_errors(path, key):
+        return archive[key]
 
 
 def _load_numpy(path):
@@ -253,13 +285,21 @@ def _load_numpy(path):
 
 
 @contextmanager
-def _numpy_errors(path):
-    """Report a file numpy cannot read (or an archive member it cannot inflate) with its name."""
+def _numpy_errors(path, key=None):
+    """Report a file numpy cannot read (or an archive member ``key`` it cannot inflate) with its name."""
+    what = path if key is None else f"array {key!r} of {path}"
     try:
         yield
     except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        if str(exc).startswith("Object arrays"):
+            # numpy's refusal of an array of Python objects; any other
+            # message is reported as numpy words it.
+            raise ValueError(
+                f"{what} holds Python objects, which cannot be read without unpickling; unpickling "
+                "could run code from the file, so it is refused: save arrays of numbers or strings"
+            ) from None
         lines = str(exc).strip().splitlines()
-        raise ValueError(f"cannot read {path}: {lines[0] if lines else type(exc).__name__}") from None
+        raise ValueError(f"cannot read {what}: {lines[0] if lines else type(exc).__name__}") from None
 
 
 def _samples(X, path):

@@ -18,6 +18,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, column_or_1d
 
+from ._checks import check_int
 from ._labels import ANOMALY, encode_labels
 
 __all__ = ["UnseenClassSplit"]
@@ -104,7 +105,7 @@ class UnseenClassSplit(BaseCrossValidator):
     """
 
     def __init__(self, n_splits=5, *, n_unseen_classes=1, test_size=0.2, random_state=None):
-        _check_int("n_splits", n_splits, minimum=1)
+        check_int(n_splits, "n_splits")
         _check_unseen_classes(n_unseen_classes)
         if not (isinstance(test_size, Real) and not isinstance(test_size, Integral) and 0 < test_size < 1):
             raise ValueError(f"test_size must be a float in (0, 1), got {test_size!r}.")
@@ -207,15 +208,10 @@ class UnseenClassSplit(BaseCrossValidator):
         return n_unseen
 
 
-def _check_int(name, value, minimum):
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-
-
 def _check_unseen_classes(value):
     if isinstance(value, Real) and not isinstance(value, Integral) and 0 < value < 1:
         return
-    _check_int("n_unseen_classes", value, minimum=1)
+    check_int(value, "n_unseen_classes")
 
 
 def _n_test(n_rows, test_size):

@@ -44,7 +44,7 @@ from ._training import initialized_net
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import ModelVersionWarning
 
-__all__ = ["ModelFileInfo", "ModelVersionWarning", "load", "read_info", "save"]
+__all__ = ["ModelFileInfo", "ModelVersionWarning", "file_kind", "load", "read_info", "save"]
 
 FORMAT = "ibdetect-model"
 # Raised when the layout changes in a way older readers cannot follow.
@@ -587,3 +587,69 @@ _DECODERS = {
 
 def _with_prefix(tensors, prefix):
     return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
+
+
+# -- recognising files ----------------------------------------------------------
+
+# How a model file begins: the first member's header of a zip archive.
+MODEL_FILE_MAGIC = b"PK\x03\x04"
+# How a pickle begins: protocol 2 and later, and the compressed pickles of
+# joblib: zlib (its default, "x" and the flags byte of one of zlib's
+# compression levels; "ZF" before joblib 0.9.3), gzip, bz2, xz, lzma, lz4.
+ZLIB_MAGICS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+PICKLE_MAGICS = (
+    b"\x80", *ZLIB_MAGICS, b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18"
+)
+
+
+def file_kind(file):
+    """Whether a file is a model file or a pickle, told by its first bytes; nothing is loaded.
+
+    The name of the file plays no part: a model file renamed ``model.pkl``
+    is still one. Use it to choose between :func:`load`, which runs nothing
+    from the file, and ``joblib.load``, which runs code the pickle holds and
+    is for files you trust only.
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+        A file object is read from its start and left where it was.
+
+    Returns
+    -------
+    kind : {"model", "pickle"} or None
+        ``"model"`` for a zip archive, as :func:`save` writes (whether it is
+        a whole model file, :func:`load` tells); ``"pickle"`` for a pickle,
+        as ``joblib.dump`` writes, compressed or not; None for anything else.
+
+    Examples
+    --------
+    >>> import io, pickle
+    >>> import numpy as np
+    >>> from ibdetect import IBDeepDescription
+    >>> from ibdetect.persistence import file_kind, save
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X)
+    >>> model_file = io.BytesIO()
+    >>> save(detector, model_file)
+    >>> file_kind(model_file)
+    'model'
+    >>> file_kind(io.BytesIO(pickle.dumps(detector)))
+    'pickle'
+    >>> print(file_kind(io.BytesIO(b"f0,f1,f2\\n0.5,1.2,3.0\\n")))
+    None
+    """
+    size = max(len(magic) for magic in (MODEL_FILE_MAGIC, *PICKLE_MAGICS))
+    if hasattr(file, "read"):
+        position = file.tell()
+        file.seek(0)
+        head = file.read(size)
+        file.seek(position)
+    else:
+        with open(file, "rb") as opened:
+            head = opened.read(size)
+    if head.startswith(MODEL_FILE_MAGIC):
+        return "model"
+    if head.startswith(PICKLE_MAGICS):
+        return "pickle"
+    return None

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ibdetect import IBDeepDescription, __version__
 from ibdetect.cli import build_parser, main
-from ibdetect.cli._commands import SCORE_COLUMNS
+from ibdetect.cli._commands import SCALERS, SCORE_COLUMNS
 from ibdetect.cli._options import add_estimator_options
 from ibdetect.encoders import CNNEncoder
 from ibdetect import persistence
@@ -393,6 +393,11 @@ def test_scale_saves_the_scaler_with_the_detector(in_tmp, capsys, scale, scaler)
     np.testing.assert_array_equal(written_scores("s.csv"), python_view(model, X)[0])
     _, out, _ = run(capsys, "info m.ibdetect")
     assert f"scaler: {scaler or 'none'}" in out.splitlines()
+
+
+def test_scale_names_every_scaler_a_model_file_holds():
+    assert {scaler for scaler in SCALERS.values() if scaler is not None} == set(persistence.SCALERS.values())
+    assert sorted(SCALERS) == ["auto", "minmax", "none", "robust", "standard"]
 
 
 # -- options ------------------------------------------------------------------

@@ -189,6 +189,14 @@ def test_single_array_file_named_npz_is_refused(tmp_path, images):
         load_mnist(path)
 
 
+def test_damaged_npz_is_an_error_naming_it(tmp_path, images, labels):
+    path = tmp_path / "mine.npz"
+    np.savez(path, X=images, y=labels)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="cannot read .*mine.npz"):
+        load_mnist(path)
+
+
 def test_npz_of_flat_rows_is_refused(tmp_path, images, labels):
     path = tmp_path / "flat.npz"
     np.savez(path, X=images.reshape(7, -1), y=labels)

@@ -20,3 +20,38 @@ def test_npz_string_labels_are_read_by_the_label_rule(tmp_path):
     path = tmp_path / "data.npz"
     np.savez(path, X=np.zeros((3, 2)), y=np.array(["2", "-1.0", "3"]))
     assert read_data(path).y.tolist() == [2, -1, 3]
+
+
+def test_npz_holding_a_single_array_is_refused(tmp_path):
+    path = tmp_path / "data.npz"
+    with open(path, "wb") as file:
+        np.save(file, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"data.npz holds a single array, not an .npz archive; .*np.savez"):
+        read_data(path)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("data.npz", "array 'X' of {path} holds Python objects"),
+    ("data.npy", "{path} holds Python objects"),
+])
+def test_arrays_of_python_objects_are_refused_without_unpickling(tmp_path, name, message):
+    path = tmp_path / name
+    objects = np.empty((3, 2), dtype=object)
+    objects[:] = 1.0
+    if name.endswith(".npz"):
+        np.savez(path, X=objects)
+    else:
+        np.save(path, objects)
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value).startswith(message.format(path=path))
+    assert "cannot be read without unpickling" in str(error.value)
+
+
+def test_a_damaged_npz_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez(path, X=np.zeros((3, 2)))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value).startswith(f"cannot read {path}: ")

@@ -17,7 +17,7 @@ from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from ibdetect import IBDeepDescription
-from ibdetect.persistence import ModelVersionWarning, load, read_info, save
+from ibdetect.persistence import ModelVersionWarning, file_kind, load, read_info, save
 
 
 def dump_to_bytes(obj):
@@ -400,3 +400,36 @@ def test_other_pipelines_are_refused(blobs, tmp_path):
     with pytest.raises(TypeError, match="Pipeline of one of StandardScaler, MinMaxScaler, RobustScaler"):
         save(pipeline, tmp_path / "model.ibdetect")
     assert not (tmp_path / "model.ibdetect").exists()
+
+
+# -- recognising files ----------------------------------------------------------
+
+
+def test_a_model_file_is_recognised_whatever_its_name(fitted_blobs, tmp_path):
+    detector, _ = fitted_blobs
+    save(detector, tmp_path / "model.pkl")
+    assert file_kind(tmp_path / "model.pkl") == "model"
+    assert file_kind(str(tmp_path / "model.pkl")) == "model"
+
+
+def test_a_file_object_is_read_from_its_start_and_left_where_it_was(fitted_blobs):
+    detector, _ = fitted_blobs
+    file = io.BytesIO()
+    save(detector, file)
+    end = file.tell()
+    assert file_kind(file) == "model"
+    assert file.tell() == end
+
+
+@pytest.mark.parametrize("compress", [
+    0, True, 3, ("zlib", 1), ("zlib", 6), ("zlib", 9), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3),
+])
+def test_a_pickle_is_recognised_compressed_or_not(tmp_path, compress):
+    joblib.dump({"weights": np.arange(5)}, tmp_path / "model.ibdetect", compress=compress)
+    assert file_kind(tmp_path / "model.ibdetect") == "pickle"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK", b"f0,f1\n1.0,2.0\n", b"\x93NUMPY", b"%PDF-1.7"])
+def test_other_files_are_neither(tmp_path, content):
+    (tmp_path / "model.ibdetect").write_bytes(content)
+    assert file_kind(tmp_path / "model.ibdetect") is None

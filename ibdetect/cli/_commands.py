@@ -18,26 +18,27 @@ import joblib
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .. import demo, persistence
 from .._pipelines import final_step
 from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
+from .._labels import ANOMALY, outlier_labels
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
-# What --scale names; "auto" picks one of the others from the data.
-SCALERS = {"auto": None, "standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler, "none": None}
+# What --scale names: each scaler a model file can hold, by its class name
+# without "Scaler" in lower case ("standard", "minmax", "robust"), no scaler,
+# and "auto", which picks one of those from the data.
+SCALERS = {
+    "auto": None,
+    **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
+    "none": None,
+}
 # The name that stands for standard output in place of a file.
 STDOUT = "-"
-# How the files a model can come in begin: the zip archive of
-# ibdetect.persistence, a pickle (protocol 2 and later), and the compressed
-# pickles of joblib (zlib, gzip, bz2, xz, lzma, lz4).
-MODEL_FILE_MAGIC = b"PK\x03\x04"
-PICKLE_MAGICS = (b"\x80", b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
 
 
 # -- fit ------------------------------------------------------------------------
@@ -133,8 +134,8 @@ def score(args):
         # A pipeline knows no predict_class: its steps before the detector
         # transform X, then the detector names the nearest class.
         classes = final_step(model).predict_class(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
-    # predict's rule, applied to the scores at hand: negative means anomaly.
-    predictions = np.where(scores < 0, -1, 1)
+    # predict's rule, applied to the scores at hand.
+    predictions = outlier_labels(scores)
     columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
     header = list(SCORE_COLUMNS)
     if data.ids is not None:
@@ -147,7 +148,7 @@ def score(args):
         writer.writerows(zip(*columns))
 
     _write_atomically(args.output, write, binary=False)
-    n_anomalies = int((predictions == -1).sum())
+    n_anomalies = int((predictions == ANOMALY).sum())
     # The report goes to stderr when the scores take stdout.
     report = sys.stderr if args.output == STDOUT else sys.stdout
     print(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
@@ -247,9 +248,10 @@ def run_demo(args):
 def load_model(path, trust_pickle=False):
     """Load a fitted :class:`~ibdetect.IBDeepDescription` from a model file, or a trusted pickle.
 
-    What the file holds is told by its first bytes, whatever its name: a
-    model file of :mod:`ibdetect.persistence` loads without running code; a
-    pickle (a joblib file) runs code stored in it, so it loads only with
+    What the file holds is told by its first bytes, whatever its name
+    (:func:`ibdetect.persistence.file_kind`): a model file of
+    :mod:`ibdetect.persistence` loads without running code; a pickle (a
+    joblib file) runs code stored in it, so it loads only with
     ``trust_pickle``.
 
     Parameters
@@ -269,13 +271,11 @@ def load_model(path, trust_pickle=False):
         The file is not a model file, or a pickle without ``trust_pickle``,
         or does not hold a fitted model.
     """
-    with open(path, "rb") as file:
-        head = file.read(len(MODEL_FILE_MAGIC))
-    if head == MODEL_FILE_MAGIC:
+    kind = persistence.file_kind(path)
+    if kind == "model":
         return _load_model_file(path)
     if not trust_pickle:
-        is_pickle = head.startswith(PICKLE_MAGICS)
-        what = "a pickle (joblib) file" if is_pickle else "not a model file written by 'ibdetect fit'"
+        what = "a pickle (joblib) file" if kind == "pickle" else "not a model file written by 'ibdetect fit'"
         raise CommandError(
             f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
