@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import sys
 import warnings
 import zipfile
@@ -8,6 +9,7 @@ from unittest import mock
 import joblib
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 import torch.serialization
 from conftest import FAST
@@ -433,3 +435,72 @@ def test_a_pickle_is_recognised_compressed_or_not(tmp_path, compress):
 def test_other_files_are_neither(tmp_path, content):
     (tmp_path / "model.ibdetect").write_bytes(content)
     assert file_kind(tmp_path / "model.ibdetect") is None
+
+
+def rewrite_tensors(path, edit):
+    """Rewrite the model file at ``path`` with its tensors (a dict of name to tensor) edited."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    tensors = safetensors.torch.load(members["tensors.safetensors"])
+    edit(tensors)
+    members["tensors.safetensors"] = safetensors.torch.save(tensors)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def set_attribute(name, value):
+    return lambda header: header["attributes"].update({name: value})
+
+
+def set_tensor(name, change):
+    def edit(tensors):
+        tensors[f"attributes.{name}"] = change(tensors[f"attributes.{name}"]).contiguous()
+
+    return edit
+
+
+@pytest.mark.parametrize("edit_header, edit_tensors, message", [
+    (set_attribute("offset_", float("nan")), None, "offset_ must hold finite values"),
+    (set_attribute("offset_", float("-inf")), None, "offset_ must hold finite values"),
+    (set_attribute("offset_", "-1.5"), None, "offset_ must be a number"),
+    (set_attribute("anomaly_score_", "euclid"), None, "anomaly_score_ must be one of distance, knn, knn"),
+    (set_attribute("n_features_in_", True), None, "n_features_in_ must be a positive integer"),
+    (set_attribute("feature_names_in_", ["a", "b"]), None, "feature_names_in_ must name the 6 features"),
+    (set_attribute("fitted_elsewhere_", 1), None, "unknown fitted attribute 'fitted_elsewhere_'"),
+    (set_attribute("classes_", [0, 1, 2]), None, "classes_ must be an object of values and their dtype"),
+    (None, set_tensor("reference_inputs_", lambda t: t[:, :-1]), "reference_inputs_ must have 6 entries along axis 1"),
+    (None, set_tensor("reference_inputs_", lambda t: t[:-1]), "reference_inputs_ must have 99 entries along axis 0"),
+    (None, set_tensor("neighbor_scales_", lambda t: t[:0]), "neighbor_scales_ must have 2 entries along axis 0"),
+    (None, set_tensor("neighbor_scales_", lambda t: t * 0), "neighbor_scales_ must hold finite values above 0"),
+    (None, set_tensor("centers_", lambda t: t.float()), "centers_ must be an array of float64"),
+    (None, set_tensor("centers_", lambda t: t[:2]), "centers_ must have 3 entries along axis 0"),
+    (None, set_tensor("calibration_scores_", lambda t: t[None]), "calibration_scores_ must have 1 dimension"),
+    (None, lambda tensors: tensors.pop("attributes.reference_embeddings_"), "reference_embeddings_ is missing"),
+])
+def test_a_fitted_value_that_breaks_its_declaration_is_refused_on_load(
+    fitted_blobs, tmp_path, edit_header, edit_tensors, message
+):
+    path = tmp_path / "model.ibdetect"
+    save(fitted_blobs[0], path)
+    if edit_header is not None:
+        rewrite(path, edit_header)
+    if edit_tensors is not None:
+        rewrite_tensors(path, edit_tensors)
+    with pytest.raises(ValueError, match=f"model.ibdetect is not a valid ibdetect model file: {re.escape(message)}"):
+        load(path)
+
+
+def test_text_labels_take_their_own_width_not_the_declared_one(fitted_blobs, tmp_path):
+    # A declared width of 2e8 characters would cost 800 MB per label.
+    path = tmp_path / "model.ibdetect"
+    save(fitted_blobs[0], path)
+
+    def as_wide_text(header):
+        for name in ("classes_", "normal_labels_"):
+            header["attributes"][name] = {"values": ["0", "1", "2"], "dtype": "<U200000000"}
+
+    loaded = load(rewrite(path, as_wide_text))
+    assert loaded.classes_.tolist() == ["0", "1", "2"]
+    assert loaded.classes_.dtype == np.dtype("<U1")
