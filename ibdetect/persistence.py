@@ -109,7 +109,8 @@ def save(model, file, *, metadata=None):
     Raises
     ------
     ValueError
-        A parameter cannot be saved safely.
+        A parameter cannot be saved safely, or a fitted attribute is not
+        what a model file can hold (it would not load).
 
     See Also
     --------
@@ -131,6 +132,14 @@ def save(model, file, *, metadata=None):
     """
     scaler, model, steps = _split_pipeline(model)
     check_is_fitted(model)
+    # What load will check, checked before anything is written: a detector
+    # that no file could hold (an older object, or one edited by hand) is
+    # refused now rather than written to a file that will not load.
+    declared = {attribute.name for attribute in FITTED_STATE if attribute.kind not in ("net", "history")}
+    try:
+        check_state(FITTED_STATE, {name: value for name, value in vars(model).items() if name in declared})
+    except ValueError as exc:
+        raise ValueError(f"The detector cannot be saved: {exc}; refit it with this version of ibdetect.") from None
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -1,3 +1,4 @@
+import copy
 import io
 import json
 import re
@@ -504,3 +505,13 @@ def test_text_labels_take_their_own_width_not_the_declared_one(fitted_blobs, tmp
     loaded = load(rewrite(path, as_wide_text))
     assert loaded.classes_.tolist() == ["0", "1", "2"]
     assert loaded.classes_.dtype == np.dtype("<U1")
+
+
+def test_a_detector_that_would_not_load_is_refused_before_writing(fitted_blobs, tmp_path):
+    # As a detector pickled before n_neighbors_ existed comes back.
+    detector = copy.copy(fitted_blobs[0])
+    del detector.n_neighbors_
+    path = tmp_path / "model.ibdetect"
+    with pytest.raises(ValueError, match="cannot be saved: n_neighbors_ is missing"):
+        save(detector, path)
+    assert not path.exists()
