@@ -4,16 +4,21 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive_ints"]
+__all__ = ["check_int", "check_positive_ints", "is_int"]
+
+
+def is_int(value, minimum=1):
+    """Whether ``value`` is an int of at least ``minimum``.
+
+    Booleans are not, although Python counts them as ints: ``True`` for a
+    size is a mistake.
+    """
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def check_int(value, name, minimum=1):
-    """``value`` as an int, or a ValueError that names ``name`` unless it is an int of at least ``minimum``.
-
-    Booleans are refused, although Python counts them as ints: ``True`` for a
-    size is a mistake.
-    """
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
+    """``value`` as an int, or a ValueError that names ``name`` unless :func:`is_int`."""
+    if not is_int(value, minimum):
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
 

@@ -7,10 +7,12 @@ read and check exactly what is declared, so that a new attribute cannot be
 forgotten by one of them.
 """
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
+
+from ._checks import is_int
 
 __all__ = ["OPTIONAL", "FittedAttribute", "check_state", "finite", "positive"]
 
@@ -151,9 +153,7 @@ def _names_problem(attribute, value, state, sizes):
 
 
 def _int_problem(attribute, value, state, sizes):
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        return f"must be a positive integer, got {value!r}"
-    return None
+    return None if is_int(value) else f"must be a positive integer, got {value!r}"
 
 
 def _float_problem(attribute, value, state, sizes):

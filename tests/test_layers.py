@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="needs import-
 def lint_imports(root):
     """Run the contracts on the package under ``root``: the exit code and the report."""
     result = subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        [str(LINT_IMPORTS), "--no-cache", str(root / "pyproject.toml")],
         cwd=root, env={"PYTHONPATH": str(root), "PATH": ""}, capture_output=True, text=True,
     )
     return result.returncode, result.stdout + result.stderr
