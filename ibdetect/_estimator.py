@@ -608,8 +608,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return self.centers_.shape[1]
 
     def __setstate__(self, state):
-        # Pickles of version 0.2.0 predate max_references: they kept its default.
+        # Pickles of version 0.2.0 predate max_references, whose default
+        # they kept, and n_neighbors_: their k-NN scores searched the
+        # n_neighbors-th nearest reference, as they go on doing.
         state.setdefault("max_references", "auto")
+        if state.get("anomaly_score_", "distance") != "distance":
+            state.setdefault("n_neighbors_", state["n_neighbors"])
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

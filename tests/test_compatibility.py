@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pytest
 
-from ibdetect.persistence import load, read_info
+from ibdetect.persistence import load, read_info, save
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,10 +28,29 @@ def test_model_file_of_0_2_0_loads_and_scores_as_saved(expected):
     np.testing.assert_allclose(model.decision_function(expected["X"]), expected["pipeline"], rtol=1e-6, atol=1e-9)
 
 
-def test_pickle_of_0_2_0_loads_and_scores_as_saved(expected):
+@pytest.fixture
+def unpickled():
     with warnings.catch_warnings():
+        # scikit-learn warns that another version pickled it, where it did.
         warnings.simplefilter("ignore")
-        detector = joblib.load(DATA / "detector-0.2.0.joblib")
-    np.testing.assert_allclose(detector.decision_function(expected["X"]), expected["pickle"], rtol=1e-6, atol=1e-9)
-    # Refitting the loaded detector goes through the current code.
-    assert detector.fit(expected["X"][:120]).offset_ < 0
+        return joblib.load(DATA / "detector-0.2.0.joblib")
+
+
+def test_pickle_of_0_2_0_loads_and_scores_as_saved(unpickled, expected):
+    # 0.2.0 had neither max_references nor n_neighbors_: its k-NN score
+    # searched the n_neighbors-th nearest reference.
+    assert (unpickled.max_references, unpickled.n_neighbors_) == ("auto", unpickled.n_neighbors)
+    np.testing.assert_allclose(unpickled.decision_function(expected["X"]), expected["pickle"], rtol=1e-6, atol=1e-9)
+
+
+def test_pickle_of_0_2_0_converts_to_a_model_file(unpickled, expected, tmp_path):
+    save(unpickled, tmp_path / "converted.ibdetect")
+    loaded = load(tmp_path / "converted.ibdetect")
+    np.testing.assert_array_equal(loaded.decision_function(expected["X"]), unpickled.decision_function(expected["X"]))
+
+
+def test_pickle_of_0_2_0_refits_with_the_current_code(unpickled, expected):
+    X = expected["X"][:120]
+    refitted = unpickled.set_params(max_epochs=1).fit(X)
+    assert refitted.n_neighbors_ == refitted.n_neighbors
+    assert refitted.decision_scores_.shape == (len(X),)

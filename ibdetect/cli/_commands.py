@@ -20,10 +20,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .. import demo, persistence
-from .._pipelines import final_step
-from .._estimator import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
+from .. import IBDeepDescription, demo, persistence
 from .._labels import ANOMALY, outlier_labels
+from .._pipelines import final_step
+from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
