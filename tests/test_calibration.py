@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import FAST, make_blobs
 
 from ibdetect import IBDeepDescription
 from ibdetect._calibration import conformal_pvalues
@@ -56,9 +55,9 @@ def test_predict_proba_is_the_pvalue_and_its_complement(fitted_blobs):
     np.testing.assert_allclose(proba[:, 0], detector.pvalues(X_all))
 
 
-def test_no_held_out_samples_no_pvalues(blobs):
+def test_no_held_out_samples_no_pvalues(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=None, **fast).fit(X, y)
     assert not hasattr(detector, "calibration_scores_")
     with pytest.raises(ValueError, match="validation_fraction=None"):
         detector.pvalues(X)
@@ -70,19 +69,19 @@ def test_no_held_out_samples_no_pvalues(blobs):
     assert "validation_fraction=None" in str(info.value.__cause__)
 
 
-def test_classes_too_small_to_hold_out_give_no_pvalues(blobs):
+def test_classes_too_small_to_hold_out_give_no_pvalues(blobs, fast):
     X, y, _ = blobs
     # 0.02 of 40 samples rounds down to none.
-    detector = IBDeepDescription(validation_fraction=0.02, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=0.02, **fast).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction=0.02"):
         detector.pvalues(X)
 
 
-def test_few_shot_classes_keep_every_sample_by_default(blobs):
+def test_few_shot_classes_keep_every_sample_by_default(blobs, fast):
     X, y, _ = blobs
     # Five samples per class: "auto" holds none of them out.
     few = np.concatenate([np.flatnonzero(y == label)[:5] for label in np.unique(y)])
-    detector = IBDeepDescription(**FAST).fit(X[few], y[few])
+    detector = IBDeepDescription(**fast).fit(X[few], y[few])
     assert not hasattr(detector, "calibration_scores_")
     with pytest.raises(ValueError, match="'auto' nothing of a class of fewer than 10 samples"):
         detector.pvalues(X)
@@ -105,12 +104,12 @@ def with_known_anomalies(blobs):
 @pytest.mark.parametrize(
     "validation_fraction, anomalies", [(None, False), (0.1, False), (0.25, False), (0.25, True)]
 )
-def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fraction, anomalies):
+def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fraction, anomalies, fast):
     X, y = with_known_anomalies(blobs) if anomalies else blobs[:2]
     # Shuffled, so that holding out a part reorders the rows in fit.
     shuffle = np.random.RandomState(0).permutation(len(X))
     X, y = X[shuffle], y[shuffle]
-    detector = IBDeepDescription(validation_fraction=validation_fraction, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=validation_fraction, **fast).fit(X, y)
     # Embedding in other batches rounds float32 differently.
     np.testing.assert_allclose(detector.decision_scores_, detector.decision_function(X), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(detector.labels_, detector.predict(X))
@@ -118,12 +117,12 @@ def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fract
     assert detector.threshold_ == -detector.offset_
 
 
-def test_flag_rate_of_new_normal_samples_is_about_alpha():
+def test_flag_rate_of_new_normal_samples_is_about_alpha(fast, make_blobs):
     # Exchangeable data: the held-out half and the new samples come from the
     # training distribution.
     X, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=0)
     X_new, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=1)
-    detector = IBDeepDescription(validation_fraction=0.5, **FAST).fit(X)
+    detector = IBDeepDescription(validation_fraction=0.5, **fast).fit(X)
     assert len(detector.calibration_scores_) == 1000
     alpha = 0.1
     flagged = np.mean(detector.pvalues(X_new) <= alpha)

@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import BLOB_CENTRES, FAST, make_blobs
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -22,25 +21,25 @@ def roc_auc(detector, X_normal, X_unseen):
 
 
 @pytest.mark.parametrize("loss", ["ib", "mcdd", "svdd"])
-def test_unseen_class_scores_below_known_classes(blobs, loss):
+def test_unseen_class_scores_below_known_classes(blobs, loss, fast):
     X, y, X_unseen = blobs
     # A threshold placed on 36 held-out samples rather than 12: with 12 the
     # share of training samples flagged varies from 2% to 11% with the seed.
-    detector = IBDeepDescription(loss=loss, validation_fraction=0.3, **{**FAST, "max_epochs": 20}).fit(X, y)
+    detector = IBDeepDescription(loss=loss, validation_fraction=0.3, **{**fast, "max_epochs": 20}).fit(X, y)
     assert roc_auc(detector, X, X_unseen) > 0.95
     assert (detector.predict(X_unseen) == -1).mean() > 0.9
     assert (detector.predict(X) == 1).mean() > 0.9
 
 
-def test_fit_without_labels_describes_one_class(blobs):
+def test_fit_without_labels_describes_one_class(blobs, fast):
     X, _, X_unseen = blobs
-    detector = IBDeepDescription(**{**FAST, "max_epochs": 20}).fit(X)
+    detector = IBDeepDescription(**{**fast, "max_epochs": 20}).fit(X)
     assert detector.classes_.tolist() == [1]
     assert detector.centers_.shape == (1, 8)
     assert roc_auc(detector, X, X_unseen) > 0.9
 
 
-def test_fitted_attributes(fitted_blobs):
+def test_fitted_attributes(fitted_blobs, fast):
     detector, _ = fitted_blobs
     assert detector.classes_.tolist() == [0, 1, 2]
     assert detector.centers_.shape == (3, 8)
@@ -48,16 +47,16 @@ def test_fitted_attributes(fitted_blobs):
     assert detector.n_features_in_ == 6
     assert detector.device_ == "cpu"
     assert np.isfinite(detector.offset_)
-    assert len(detector.net_.history) == FAST["max_epochs"]
+    assert len(detector.net_.history) == fast["max_epochs"]
     assert detector.anomaly_score_ == "knn+input"
     assert detector.reference_embeddings_.shape[1] == 8
     assert detector.reference_inputs_.shape == (len(detector.reference_embeddings_), 6)
 
 
-def test_string_labels_and_nearest_class(blobs):
+def test_string_labels_and_nearest_class(blobs, fast):
     X, y, _ = blobs
     names = np.array(["ant", "bee", "cat"])[y]
-    detector = IBDeepDescription(**{**FAST, "max_epochs": 20}).fit(X, names)
+    detector = IBDeepDescription(**{**fast, "max_epochs": 20}).fit(X, names)
     assert detector.classes_.tolist() == ["ant", "bee", "cat"]
     assert (detector.predict_class(X) == names).mean() > 0.95
 
@@ -66,7 +65,7 @@ def test_string_labels_and_nearest_class(blobs):
 # "distance" score reads directly; "knn" gains less (measured: 0.77 -> 0.95
 # against 0.88 -> 0.90 ROC AUC here), as the user guide says.
 @pytest.mark.parametrize("anomaly_score, min_gain", [("distance", 0.1), ("knn", 0.005)])
-def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_score, min_gain):
+def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_score, min_gain, fast):
     # An unseen class close to class 0, of which 20 samples are labelled -1.
     rng = np.random.RandomState(0)
     centres = np.array([[-6, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0], [0, 6, 0, 0, 0, 0]])
@@ -75,7 +74,7 @@ def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_s
     X_near = rng.normal([-6, 0, 2.5, 0, 0, 0], 1.0, (60, 6))
     X_train = np.vstack([X, X_near[:20]])
     y_train = np.r_[y, -np.ones(20, dtype=int)]
-    params = {**FAST, "max_epochs": 20, "anomaly_score": anomaly_score}
+    params = {**fast, "max_epochs": 20, "anomaly_score": anomaly_score}
     semi_supervised = IBDeepDescription(**params).fit(X_train, y_train)
     assert semi_supervised.classes_.tolist() == [0, 1, 2]
     normal_only = IBDeepDescription(**params).fit(X, y)
@@ -84,12 +83,12 @@ def test_labelled_anomalies_are_not_a_class_and_help_detect_their_kind(anomaly_s
     assert gain > min_gain
 
 
-def test_text_minus_one_marks_known_anomalies(blobs):
+def test_text_minus_one_marks_known_anomalies(blobs, fast):
     # As in a label column read from a CSV file: "-1" is text among class names.
     X, y, X_unseen = blobs
     labels = np.array(["ant", "bee", "cat"])[y]
     y_train = np.concatenate([labels, np.full(5, "-1")])
-    detector = IBDeepDescription(**FAST).fit(np.vstack([X, X_unseen[:5]]), y_train)
+    detector = IBDeepDescription(**fast).fit(np.vstack([X, X_unseen[:5]]), y_train)
     assert detector.classes_.tolist() == ["ant", "bee", "cat"]
     assert "train_anomaly" in detector.net_.history[-1]
 
@@ -98,33 +97,33 @@ def test_text_minus_one_marks_known_anomalies(blobs):
     "with_anomalies, input_shape, expected",
     [(False, None, "knn+input"), (False, (1, 2, 3), "knn"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
 )
-def test_auto_anomaly_score_follows_known_anomalies_and_the_input_shape(blobs, with_anomalies, input_shape, expected):
+def test_auto_anomaly_score_follows_known_anomalies_and_the_input_shape(blobs, with_anomalies, input_shape, expected, fast):
     X, y, X_unseen = blobs
     if with_anomalies:
         X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
-    detector = IBDeepDescription(input_shape=input_shape, **FAST).fit(X, y)
+    detector = IBDeepDescription(input_shape=input_shape, **fast).fit(X, y)
     assert detector.anomaly_score == "auto" and detector.anomaly_score_ == expected
 
 
-def test_object_labels_with_known_anomalies(blobs):
+def test_object_labels_with_known_anomalies(blobs, fast):
     X, y, X_unseen = blobs
     labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
     y_train = np.concatenate([labels, np.array([-1] * 5, dtype=object)])
-    detector = IBDeepDescription(**FAST).fit(np.vstack([X, X_unseen[:5]]), y_train)
+    detector = IBDeepDescription(**fast).fit(np.vstack([X, X_unseen[:5]]), y_train)
     assert detector.classes_.tolist() == ["ant", "bee", "cat"]
 
 
-def test_svdd_ignores_class_labels(blobs):
+def test_svdd_ignores_class_labels(blobs, fast):
     X, y, _ = blobs
-    labelled = IBDeepDescription(loss="svdd", **FAST).fit(X, y)
-    unlabelled = IBDeepDescription(loss="svdd", **FAST).fit(X)
+    labelled = IBDeepDescription(loss="svdd", **fast).fit(X, y)
+    unlabelled = IBDeepDescription(loss="svdd", **fast).fit(X)
     assert labelled.classes_.tolist() == [1]
     np.testing.assert_array_equal(labelled.score_samples(X), unlabelled.score_samples(X))
 
 
-def test_outlier_api_is_consistent(blobs):
+def test_outlier_api_is_consistent(blobs, fast):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(anomaly_score="distance", **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="distance", **fast).fit(X, y)
     X_all = np.vstack([X, X_unseen])
     scores = detector.score_samples(X_all)
     distances = detector.class_distances(X_all)
@@ -140,44 +139,44 @@ def test_outlier_api_is_consistent(blobs):
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.2])
-def test_contamination_sets_fraction_flagged_in_training(blobs, contamination):
+def test_contamination_sets_fraction_flagged_in_training(blobs, contamination, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(contamination=contamination, **FAST).fit(X, y)
+    detector = IBDeepDescription(contamination=contamination, **fast).fit(X, y)
     assert (detector.predict(X) == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
 
 
-def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs):
+def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="distance", validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="distance", validation_fraction=None, **fast).fit(X, y)
     log_distances = np.log(-detector.score_samples(X))
     q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
     assert detector.offset_ == pytest.approx(-np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
     assert 0.01 <= (detector.predict(X) == -1).mean() <= 0.05
 
 
-def test_refit_with_same_seed_is_bit_identical(blobs):
+def test_refit_with_same_seed_is_bit_identical(blobs, fast):
     X, y, _ = blobs
-    first = IBDeepDescription(**FAST).fit(X, y).score_samples(X)
-    second = IBDeepDescription(**FAST).fit(X, y).score_samples(X)
+    first = IBDeepDescription(**fast).fit(X, y).score_samples(X)
+    second = IBDeepDescription(**fast).fit(X, y).score_samples(X)
     np.testing.assert_array_equal(first, second)
-    other_seed = IBDeepDescription(**{**FAST, "random_state": 1}).fit(X, y).score_samples(X)
+    other_seed = IBDeepDescription(**{**fast, "random_state": 1}).fit(X, y).score_samples(X)
     assert not np.array_equal(first, other_seed)
 
 
-def test_fit_leaves_global_random_state_alone(blobs):
+def test_fit_leaves_global_random_state_alone(blobs, fast):
     X, y, _ = blobs
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    IBDeepDescription(**FAST).fit(X, y)
+    IBDeepDescription(**fast).fit(X, y)
     np.testing.assert_array_equal(torch.rand(3), expected)
 
 
-def test_dataframe_input_records_feature_names(blobs):
+def test_dataframe_input_records_feature_names(blobs, fast):
     pd = pytest.importorskip("pandas")
     X, y, _ = blobs
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
-    detector = IBDeepDescription(**FAST).fit(frame, y)
+    detector = IBDeepDescription(**fast).fit(frame, y)
     assert detector.feature_names_in_.tolist() == list(frame.columns)
     assert detector.get_feature_names_out().tolist() == [f"ibdeepdescription{i}" for i in range(8)]
     with pytest.raises(ValueError, match="Feature names unseen at fit time"):
@@ -222,24 +221,24 @@ def test_custom_encoder_instance_is_copied_not_trained(blobs):
     assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
 
 
-def test_verbose_zero_prints_nothing_and_one_prints_epochs(blobs, capsys):
+def test_verbose_zero_prints_nothing_and_one_prints_epochs(blobs, capsys, fast):
     X, y, _ = blobs
-    IBDeepDescription(**FAST).fit(X, y)
+    IBDeepDescription(**fast).fit(X, y)
     assert capsys.readouterr().out == ""
-    IBDeepDescription(**{**FAST, "verbose": 1}).fit(X, y)
+    IBDeepDescription(**{**fast, "verbose": 1}).fit(X, y)
     out = capsys.readouterr().out
     assert "train_compactness" in out and "train_separation" in out
-    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == FAST["max_epochs"]
+    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == fast["max_epochs"]
 
 
-def test_validation_fraction_reports_validation_loss(blobs):
+def test_validation_fraction_reports_validation_loss(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(validation_fraction=0.25, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=0.25, **fast).fit(X, y)
     row = detector.net_.history[-1]
     assert np.isfinite(row["valid_loss"]) and row["valid_separation"] >= 0
 
 
-def test_skorch_callbacks_are_used(blobs):
+def test_skorch_callbacks_are_used(blobs, fast):
     from skorch.callbacks import EarlyStopping
 
     X, y, _ = blobs
@@ -247,36 +246,36 @@ def test_skorch_callbacks_are_used(blobs):
     with warnings.catch_warnings():
         # EarlyStopping stops training with a KeyboardInterrupt of its own.
         warnings.simplefilter("error", TrainingInterruptedWarning)
-        detector = IBDeepDescription(callbacks=[stopper], **{**FAST, "max_epochs": 30}).fit(X, y)
+        detector = IBDeepDescription(callbacks=[stopper], **{**fast, "max_epochs": 30}).fit(X, y)
     assert len(detector.net_.history) < 30
     assert stopper.misses_ == 0  # the user's callback is copied, not trained
 
 
 @pytest.mark.parametrize("device", ["cpu", "auto"])
-def test_device_is_resolved_without_touching_the_parameter(blobs, device):
+def test_device_is_resolved_without_touching_the_parameter(blobs, device, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(device=device, **FAST).fit(X, y)
+    detector = IBDeepDescription(device=device, **fast).fit(X, y)
     assert detector.device == device
     assert detector.device_ == ("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
-def test_cuda_without_cuda_is_a_clear_error(blobs):
+def test_cuda_without_cuda_is_a_clear_error(blobs, fast):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="CUDA is not available"):
-        IBDeepDescription(device="cuda", **FAST).fit(X, y)
+        IBDeepDescription(device="cuda", **fast).fit(X, y)
 
 
 # -- bad input ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_input_is_rejected(blobs, bad):
+def test_non_finite_input_is_rejected(blobs, bad, fast):
     X, y, _ = blobs
     X = X.copy()
     X[3, 2] = bad
     with pytest.raises(ValueError, match="NaN|infinity"):
-        IBDeepDescription(**FAST).fit(X, y)
+        IBDeepDescription(**fast).fit(X, y)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -299,27 +298,27 @@ def test_wrong_number_of_features_at_predict(fitted_blobs):
     (np.zeros((0, 3)), "0 sample"),
     (np.zeros((1, 3)), "1 sample"),
 ])
-def test_unusable_shapes_are_rejected(X, match):
+def test_unusable_shapes_are_rejected(X, match, fast):
     with pytest.raises(ValueError, match=match):
-        IBDeepDescription(**FAST).fit(X)
+        IBDeepDescription(**fast).fit(X)
 
 
-def test_mismatched_y_length(blobs):
+def test_mismatched_y_length(blobs, fast):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        IBDeepDescription(**FAST).fit(X, y[:-1])
+        IBDeepDescription(**fast).fit(X, y[:-1])
 
 
-def test_only_known_anomalies_is_rejected(blobs):
+def test_only_known_anomalies_is_rejected(blobs, fast):
     X, _, _ = blobs
     with pytest.raises(ValueError, match="at least one sample must be normal"):
-        IBDeepDescription(**FAST).fit(X, -np.ones(len(X)))
+        IBDeepDescription(**fast).fit(X, -np.ones(len(X)))
 
 
-def test_continuous_targets_are_rejected(blobs):
+def test_continuous_targets_are_rejected(blobs, fast):
     X, _, _ = blobs
     with pytest.raises(ValueError, match="Unknown label type"):
-        IBDeepDescription(**FAST).fit(X, np.linspace(0, 1, len(X)))
+        IBDeepDescription(**fast).fit(X, np.linspace(0, 1, len(X)))
 
 
 @pytest.mark.parametrize("params, match", [
@@ -331,10 +330,10 @@ def test_continuous_targets_are_rejected(blobs):
     ({"batch_size": 1}, "'batch_size' parameter"),
     ({"n_jobs": 0}, "'n_jobs' parameter"),
 ])
-def test_invalid_parameters_are_rejected_at_fit(blobs, params, match):
+def test_invalid_parameters_are_rejected_at_fit(blobs, params, match, fast):
     X, y, _ = blobs
     with pytest.raises(ValueError, match=match):
-        IBDeepDescription(**{**FAST, **params}).fit(X, y)
+        IBDeepDescription(**{**fast, **params}).fit(X, y)
 
 
 class WrongInputSize(nn.Module):
@@ -383,32 +382,32 @@ class TupleOutput(ThreeDimensionalOutput):
     ({"encoder": ThreeDimensionalOutput}, "must return embeddings of shape .*, got \\(2, 1, 8\\)"),
     ({"encoder": TupleOutput}, "must return embeddings of shape \\(n_samples, dim\\), got tuple"),
 ])
-def test_inconsistent_parameters_are_clear_errors(blobs, params, match):
+def test_inconsistent_parameters_are_clear_errors(blobs, params, match, fast):
     X, y, _ = blobs
     with pytest.raises(ValueError, match=match):
-        IBDeepDescription(**{**FAST, **params}).fit(X, y)
+        IBDeepDescription(**{**fast, **params}).fit(X, y)
 
 
 @pytest.mark.parametrize("device", ["mps", "xpu", "cuda:7"])
-def test_a_device_this_machine_lacks_is_a_clear_error(blobs, device):
+def test_a_device_this_machine_lacks_is_a_clear_error(blobs, device, fast):
     if torch.device(device).type == "cuda" and torch.cuda.device_count() > 7:
         pytest.skip("this machine has the device")
     X, y, _ = blobs
     with pytest.raises(ValueError, match=f"device='{device}'"):
-        IBDeepDescription(**{**FAST, "device": device}).fit(X, y)
+        IBDeepDescription(**{**fast, "device": device}).fit(X, y)
 
 
 @pytest.mark.parametrize("callbacks", [[object()], ["EarlyStopping"], [("stop", 3)], [(1, None)]])
-def test_callbacks_that_are_not_skorch_callbacks_are_a_type_error(blobs, callbacks):
+def test_callbacks_that_are_not_skorch_callbacks_are_a_type_error(blobs, callbacks, fast):
     X, y, _ = blobs
     with pytest.raises(TypeError, match="callbacks must hold skorch callbacks"):
-        IBDeepDescription(**{**FAST, "callbacks": callbacks}).fit(X, y)
+        IBDeepDescription(**{**fast, "callbacks": callbacks}).fit(X, y)
 
 
-def test_non_finite_training_loss_names_the_epoch(blobs):
+def test_non_finite_training_loss_names_the_epoch(blobs, fast):
     X, y, _ = blobs
     with pytest.raises(FloatingPointError, match=r"epoch \d+"):
-        IBDeepDescription(**{**FAST, "lr": 1e30}).fit(X, y)
+        IBDeepDescription(**{**fast, "lr": 1e30}).fit(X, y)
 
 
 class ConstantEncoder(nn.Module):
@@ -429,21 +428,21 @@ def test_collapsed_embedding_warns(blobs):
 
 
 @pytest.mark.parametrize("value", [1e12, -1e20])
-def test_one_extreme_feature_value_collapsing_the_rest_warns(blobs, value):
+def test_one_extreme_feature_value_collapsing_the_rest_warns(blobs, value, fast):
     # Batch normalisation scales by the outlier, which squeezes every other
     # sample onto one point; the outlier itself still lies far out.
     X, y, _ = blobs
     X = X.copy()
     X[5, 2] = value
     with pytest.warns(EmbeddingCollapseWarning, match="extreme feature values"):
-        IBDeepDescription(**FAST).fit(X, y)
+        IBDeepDescription(**fast).fit(X, y)
 
 
-def test_healthy_fit_does_not_warn(blobs):
+def test_healthy_fit_does_not_warn(blobs, fast):
     X, y, _ = blobs
     with warnings.catch_warnings():
         warnings.simplefilter("error", EmbeddingCollapseWarning)
-        IBDeepDescription(**FAST).fit(X, y)
+        IBDeepDescription(**fast).fit(X, y)
 
 
 @pytest.mark.parametrize("input_shape, expected", [(None, "MLPEncoder"), ((1, 2, 3), "CNNEncoder")])
@@ -456,16 +455,16 @@ def test_auto_encoder_follows_input_shape(blobs, input_shape, expected):
     assert type(detector.net_.module_.encoder).__name__ == expected
 
 
-def test_pretraining_fits_an_autoencoder_first(blobs):
+def test_pretraining_fits_an_autoencoder_first(blobs, fast):
     X, y, X_unseen = blobs
     X_train = np.vstack([X, X_unseen[:5]])
     y_train = np.r_[y, -np.ones(5, dtype=int)]
-    detector = IBDeepDescription(pretrain_epochs=4, **FAST).fit(X_train, y_train)
+    detector = IBDeepDescription(pretrain_epochs=4, **fast).fit(X_train, y_train)
     losses = [row["train_loss"] for row in detector.pretrain_history_]
     assert len(losses) == 4 and losses[-1] < losses[0]
-    assert not hasattr(IBDeepDescription(**FAST).fit(X, y), "pretrain_history_")
+    assert not hasattr(IBDeepDescription(**fast).fit(X, y), "pretrain_history_")
     # Pretraining changes the starting point of the description.
-    plain = IBDeepDescription(**FAST).fit(X_train, y_train)
+    plain = IBDeepDescription(**fast).fit(X_train, y_train)
     assert not np.allclose(detector.centers_, plain.centers_)
 
 
@@ -475,10 +474,10 @@ def test_pretraining_needs_a_decoder(blobs):
         IBDeepDescription(encoder=TwoLayerEncoder, pretrain_epochs=1, max_epochs=1).fit(X, y)
 
 
-def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
+def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs, fast):
     X, y, X_unseen = blobs
     # Nothing held out: every row of X is a reference.
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, validation_fraction=None, **fast).fit(X, y)
     reference = detector.transform(X).astype(np.float64)
     queries = detector.transform(X_unseen).astype(np.float64)
     brute = np.sort(((queries[:, None] - reference[None]) ** 2).sum(-1), axis=1)[:, 2]
@@ -487,9 +486,9 @@ def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs):
 
 
 @pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
-def test_knn_threshold_leaves_each_training_sample_out(blobs, anomaly_score):
+def test_knn_threshold_leaves_each_training_sample_out(blobs, anomaly_score, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score=anomaly_score, n_neighbors=1, validation_fraction=None, **FAST)
+    detector = IBDeepDescription(anomaly_score=anomaly_score, n_neighbors=1, validation_fraction=None, **fast)
     detector.fit(X, y)
     # Each training sample is its own nearest reference: its score is 0. The
     # threshold is set without it, so it is not 0 and flags only a few.
@@ -502,9 +501,9 @@ def _kth_nearest_brute_force(queries, reference, rank):
     return np.sort(squared, axis=1)[:, rank - 1]
 
 
-def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blobs):
+def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blobs, fast):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(anomaly_score="knn+input", n_neighbors=3, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn+input", n_neighbors=3, **fast).fit(X, y)
     embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
     # A reference row is its own nearest at distance 0; the scale skips it.
     scales = [np.median(_kth_nearest_brute_force(part, part, 4)) for part in (embeddings, inputs)]
@@ -515,9 +514,9 @@ def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blo
     assert roc_auc(detector, X, X_unseen) > 0.95
 
 
-def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs):
+def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="knn+input", max_references=50, **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn+input", max_references=50, **fast).fit(X, y)
     assert detector.reference_inputs_.shape == (50, X.shape[1])
     assert detector.reference_inputs_.dtype == np.float32
     np.testing.assert_allclose(
@@ -525,10 +524,10 @@ def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blob
     )
 
 
-def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
+def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs, blob_centres, fast, make_blobs):
     X, y, X_unseen = blobs
-    X_new, _ = make_blobs(BLOB_CENTRES, 100, seed=5)
-    detector = IBDeepDescription(anomaly_score="knn+input", validation_fraction=0.3, **{**FAST, "max_epochs": 20})
+    X_new, _ = make_blobs(blob_centres, 100, seed=5)
+    detector = IBDeepDescription(anomaly_score="knn+input", validation_fraction=0.3, **{**fast, "max_epochs": 20})
     detector.fit(X, y)
     assert np.all(detector.predict(X_unseen) == -1)
     assert np.mean(detector.predict(X_new) == -1) < 0.15
@@ -539,7 +538,7 @@ def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
 
 @pytest.mark.parametrize("max_reference, validation_fraction", [(1000, "auto"), (39, None)])
 def test_knn_input_contamination_flags_that_share_of_the_training_data(
-    blobs, max_reference, validation_fraction
+    blobs, max_reference, validation_fraction, fast
 ):
     # With 39 references of the 132 samples, 5 neighbours scale to 1.5 (of
     # which a reference sample scored as training data is itself): the rank
@@ -551,7 +550,7 @@ def test_knn_input_contamination_flags_that_share_of_the_training_data(
     X_train = np.vstack([X, scattered])
     detector = IBDeepDescription(
         anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction,
-        max_references=max_reference, **FAST,
+        max_references=max_reference, **fast,
     ).fit(X_train)
     assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
     assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
@@ -562,15 +561,15 @@ def test_knn_input_contamination_flags_that_share_of_the_training_data(
 
 
 @pytest.mark.parametrize("max_references, n_references", [(50, 50), (0.25, 24), ("auto", 99), (10_000, 99), (1.0, 99)])
-def test_max_references_bounds_the_knn_reference(blobs, max_references, n_references):
+def test_max_references_bounds_the_knn_reference(blobs, max_references, n_references, fast):
     X, y, X_unseen = blobs
     X_train = np.vstack([X, X_unseen[:5]])
     y_train = np.r_[y, -np.ones(5, dtype=int)]
     # validation_fraction="auto" holds out 7 of each class of 40, so that 21
     # calibrate: 99 train. Only normal samples are references, never the
     # known anomalies.
-    detector = IBDeepDescription(anomaly_score="knn", max_references=max_references, **FAST).fit(X_train, y_train)
-    assert detector.reference_embeddings_.shape == (n_references, FAST["embedding_dim"])
+    detector = IBDeepDescription(anomaly_score="knn", max_references=max_references, **fast).fit(X_train, y_train)
+    assert detector.reference_embeddings_.shape == (n_references, fast["embedding_dim"])
 
 
 @pytest.mark.parametrize("max_references, match", [
@@ -647,10 +646,10 @@ def test_auto_validation_fraction_counts_normal_samples_only():
 
 
 @pytest.mark.parametrize("lr", [1e3, 1e7])
-def test_loss_that_grows_without_bound_is_divergence(blobs, lr):
+def test_loss_that_grows_without_bound_is_divergence(blobs, lr, fast):
     X, y, _ = blobs
     with pytest.raises(FloatingPointError, match="over 1e\\+06 times the first batch's"):
-        IBDeepDescription(**{**FAST, "lr": lr}).fit(X, y)
+        IBDeepDescription(**{**fast, "lr": lr}).fit(X, y)
 
 
 def interrupt(*args, **kwargs):
@@ -667,13 +666,13 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure):
+def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure, fast):
     X, y, X_unseen = blobs
     bad_params, error, after_training = FAILURES[failure]
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(**fast).fit(X, y)
     expected = detector.decision_function(X_unseen)
     attributes = dict(vars(detector))
-    unfitted = IBDeepDescription(**{**FAST, **bad_params})
+    unfitted = IBDeepDescription(**{**fast, **bad_params})
     if after_training:
         # The trained net's first pass over the training data follows training.
         monkeypatch.setattr(DeepDescriptionNet, "embed", interrupt)
@@ -700,29 +699,29 @@ class InterruptAtEpoch(Callback):
             signal.raise_signal(signal.SIGINT)
 
 
-def test_interrupted_training_warns_and_completes_the_fit(blobs):
+def test_interrupted_training_warns_and_completes_the_fit(blobs, fast):
     X, y, X_unseen = blobs
     with pytest.warns(TrainingInterruptedWarning, match="interrupted in epoch 2 of 5"):
-        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **fast).fit(X, y)
     assert len(detector.net_.history) == 2
     np.testing.assert_array_equal(detector.centers_, detector.net_.module_.centers.detach().numpy())
     assert np.isfinite(detector.offset_) and len(detector.reference_embeddings_) > 0
     assert roc_auc(detector, X, X_unseen) > 0.9
 
 
-def test_interrupt_before_the_centres_are_placed_stops_the_fit(blobs, monkeypatch):
+def test_interrupt_before_the_centres_are_placed_stops_the_fit(blobs, monkeypatch, fast):
     from ibdetect.net import DeepDescriptionNet
 
     X, y, _ = blobs
     monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", lambda *args: signal.raise_signal(signal.SIGINT))
-    detector = IBDeepDescription(**FAST)
+    detector = IBDeepDescription(**fast)
     with pytest.raises(KeyboardInterrupt):
         detector.fit(X, y)
     assert not [name for name in vars(detector) if name.endswith("_")]
 
 
 @pytest.mark.parametrize("with_anomalies", [False, True])
-def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies):
+def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies, fast):
     from skorch.callbacks import Checkpoint, LoadInitState
 
     X, y, X_unseen = blobs
@@ -730,46 +729,46 @@ def test_skorch_checkpoints_resume_training(blobs, tmp_path, with_anomalies):
         X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
     checkpoint = Checkpoint(dirname=str(tmp_path), monitor=None)
     callbacks = [checkpoint, LoadInitState(checkpoint)]
-    first = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
+    first = IBDeepDescription(callbacks=callbacks, **fast).fit(X, y)
     # The second fit starts from the saved weights, centres and history.
-    resumed = IBDeepDescription(callbacks=callbacks, **FAST).fit(X, y)
-    assert len(resumed.net_.history) == 2 * FAST["max_epochs"]
+    resumed = IBDeepDescription(callbacks=callbacks, **fast).fit(X, y)
+    assert len(resumed.net_.history) == 2 * fast["max_epochs"]
     assert ("train_anomaly" in resumed.net_.history[-1]) == with_anomalies
     assert resumed.net_.history[-1, "train_loss"] < first.net_.history[-1, "train_loss"]
 
 
-def test_warm_start_trains_on_from_the_fitted_network(blobs, monkeypatch):
+def test_warm_start_trains_on_from_the_fitted_network(blobs, monkeypatch, fast):
     from ibdetect.net import DeepDescriptionNet
 
     X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(**fast).fit(X, y)
     first_net = detector.net_
     first_losses = [row["train_loss"] for row in first_net.history]
     # The centres are kept, not placed anew on the current embedding.
     monkeypatch.setattr(DeepDescriptionNet, "initialize_centers", interrupt)
     detector.set_params(warm_start=True).fit(X, y)
     losses = [row["train_loss"] for row in detector.net_.history]
-    assert losses[: FAST["max_epochs"]] == first_losses and len(losses) == 2 * FAST["max_epochs"]
-    assert losses[FAST["max_epochs"]] < first_losses[0]
+    assert losses[: fast["max_epochs"]] == first_losses and len(losses) == 2 * fast["max_epochs"]
+    assert losses[fast["max_epochs"]] < first_losses[0]
     # The first network is left as it was.
-    assert detector.net_ is not first_net and len(first_net.history) == FAST["max_epochs"]
+    assert detector.net_ is not first_net and len(first_net.history) == fast["max_epochs"]
     # The reference (and the threshold) come from the network as it is now.
     embeddings = {tuple(row) for row in detector.transform(X)}
     assert all(tuple(row) in embeddings for row in detector.reference_embeddings_)
 
 
-def test_warm_start_resumes_an_interrupted_fit(blobs):
+def test_warm_start_resumes_an_interrupted_fit(blobs, fast):
     X, y, _ = blobs
     with pytest.warns(TrainingInterruptedWarning):
-        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **FAST).fit(X, y)
+        detector = IBDeepDescription(callbacks=[InterruptAtEpoch(2)], **fast).fit(X, y)
     detector.set_params(callbacks=None, warm_start=True).fit(X, y)
-    assert len(detector.net_.history) == 2 + FAST["max_epochs"]
+    assert len(detector.net_.history) == 2 + fast["max_epochs"]
 
 
-def test_warm_start_before_the_first_fit_trains_a_new_network(blobs):
+def test_warm_start_before_the_first_fit_trains_a_new_network(blobs, fast):
     X, y, _ = blobs
-    cold = IBDeepDescription(**FAST).fit(X, y)
-    warm = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    cold = IBDeepDescription(**fast).fit(X, y)
+    warm = IBDeepDescription(warm_start=True, **fast).fit(X, y)
     np.testing.assert_array_equal(warm.decision_function(X), cold.decision_function(X))
 
 
@@ -777,37 +776,37 @@ def test_warm_start_before_the_first_fit_trains_a_new_network(blobs):
     (lambda X, y: (X, np.where(y == 2, 5, y)), "which had 6 features and classes \\[0, 1, 2\\]"),
     (lambda X, y: (X[:, :5], y), "this data has 5 and"),
 ])
-def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change, match):
+def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change, match, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    detector = IBDeepDescription(warm_start=True, **fast).fit(X, y)
     expected = detector.decision_function(X)
     with pytest.raises(ValueError, match=match):
         detector.fit(*change(X, y))
     np.testing.assert_array_equal(detector.decision_function(X), expected)
 
 
-def test_warm_start_with_another_network_is_an_error(blobs):
+def test_warm_start_with_another_network_is_an_error(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(warm_start=True, **FAST).fit(X, y)
+    detector = IBDeepDescription(warm_start=True, **fast).fit(X, y)
     with pytest.raises(ValueError, match="warm_start=True continues the previous network.*size mismatch"):
         detector.set_params(hidden_layer_sizes=(16,)).fit(X, y)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs):
+def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs, fast):
     # Found by the property tests: the float32 network turns this finite
     # row into NaN, and a NaN score compared as normal in predict.
     X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(**fast).fit(X, y)
     huge = np.array([[-1, -1, -1, -1, -1, 1]]) * float(np.finfo(np.float32).max)
     assert not np.isfinite(detector.transform(huge)).all()
     assert np.isfinite(detector.decision_function(huge)).all()
     assert detector.predict(huge).tolist() == [-1]
 
 
-def test_more_neighbours_than_normal_training_samples_is_rejected_before_training():
+def test_more_neighbours_than_normal_training_samples_is_rejected_before_training(fast, make_blobs):
     X, _ = make_blobs([[0, 0, 0]], 60)
-    detector = IBDeepDescription(n_neighbors=60, anomaly_score="knn", validation_fraction=None, **FAST)
+    detector = IBDeepDescription(n_neighbors=60, anomaly_score="knn", validation_fraction=None, **fast)
     with pytest.raises(ValueError, match=r"n_neighbors=60 needs more than 60 .* got 60"):
         detector.fit(X)
     assert not hasattr(detector, "net_")
@@ -827,9 +826,9 @@ def test_reference_rank_shrinks_with_the_share_of_samples_kept(n_neighbors, n_re
     assert _reference_rank(n_neighbors, n_reference, n_normal) == rank
 
 
-def test_a_capped_reference_searches_the_proportional_rank(blobs):
+def test_a_capped_reference_searches_the_proportional_rank(blobs, fast):
     X, y, X_unseen = blobs
-    capped = {"n_neighbors": 8, "max_references": 30, "validation_fraction": None, **FAST}
+    capped = {"n_neighbors": 8, "max_references": 30, "validation_fraction": None, **fast}
     # 120 normal training samples, 30 of them references: the 8th nearest of
     # all is about the 2nd nearest of the references.
     detector = IBDeepDescription(anomaly_score="knn", **capped).fit(X, y)
