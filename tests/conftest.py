@@ -63,3 +63,15 @@ def fitted_blobs(fast):
     X_unseen, _ = _draw_blobs([_UNSEEN_CENTRE], 30, seed=1)
     return IBDeepDescription(**fast).fit(X, y), (X, y, X_unseen)
 
+
+@pytest.fixture(scope="session")
+def roc_auc():
+    """``roc_auc(detector, X_normal, X_unseen)``: how well ``decision_function`` ranks the unseen samples below the normal ones."""
+    from ibdetect.metrics import anomaly_roc_auc_score
+
+    def score(detector, X_normal, X_unseen):
+        X = np.vstack([X_normal, X_unseen])
+        y = np.r_[np.zeros(len(X_normal)), -np.ones(len(X_unseen))]
+        return anomaly_roc_auc_score(y, detector.decision_function(X))
+
+    return score

@@ -129,3 +129,86 @@ def test_flag_rate_of_new_normal_samples_is_about_alpha(fast, make_blobs):
     # The rate varies with the 1,000 calibration samples and the 2,000 new
     # ones, each by a binomial standard deviation of about 0.01.
     assert abs(flagged - alpha) < 0.04
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_sets_fraction_flagged_in_training(blobs, contamination, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(contamination=contamination, **fast).fit(X, y)
+    assert (detector.predict(X) == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
+
+
+def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="distance", validation_fraction=None, **fast).fit(X, y)
+    log_distances = np.log(-detector.score_samples(X))
+    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
+    assert detector.offset_ == pytest.approx(-np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
+    assert 0.01 <= (detector.predict(X) == -1).mean() <= 0.05
+
+
+def test_validation_fraction_reports_validation_loss(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(validation_fraction=0.25, **fast).fit(X, y)
+    row = detector.net_.history[-1]
+    assert np.isfinite(row["valid_loss"]) and row["valid_separation"] >= 0
+
+
+def test_held_out_samples_set_the_auto_threshold_for_new_samples():
+    from ibdetect.demo import digits_split
+
+    X_train, y_train, X_test, y_test = digits_split(random_state=0)
+    X_new = X_test[y_test != -1]  # new samples of the known digits
+    flagged = {}
+    for fraction in (None, 0.2):
+        detector = IBDeepDescription(
+            validation_fraction=fraction, input_shape=(1, 8, 8), hidden_layer_sizes=(16, 32),
+            max_epochs=20, random_state=0,
+        ).fit(X_train, y_train)
+        flagged[fraction] = (detector.predict(X_new) == -1).mean()
+    # The CNN fits its training digits more tightly than new ones; calibrated
+    # on digits it never trained on, the threshold allows for that (measured:
+    # 5.8% of new normal digits flagged without a held-out part, 1.8% with).
+    assert flagged[0.2] < flagged[None] / 2
+
+
+@pytest.mark.parametrize("counts, fraction, expected", [
+    ([10, 20, 3], 0.1, [1, 2, 0]),
+    ([5, 5], 0.25, [1, 1]),
+    ([1, 40], 0.5, [0, 20]),
+])
+def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
+    from ibdetect._calibration import _stratified_hold_out
+
+    targets = np.repeat(np.arange(len(counts)), counts)
+    held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+@pytest.mark.parametrize("counts, expected", [
+    # A tenth already holds out 19 normal samples or more.
+    ([100, 100, 100], [10, 10, 10]),
+    # Wine's training rows: a tenth would hold out 3 + 4.
+    ([35, 43], [9, 11]),
+    # Small data: 30% of each class at most, fewer than 19 in all.
+    ([20, 20], [6, 6]),
+    # Classes of fewer than 10 samples stay whole, as with a tenth.
+    ([5] * 10, [0] * 10),
+    ([9, 60], [0, 18]),
+])
+def test_auto_validation_fraction_holds_out_enough_to_calibrate(counts, expected):
+    from ibdetect._calibration import _held_out_mask
+
+    targets = np.repeat(np.arange(len(counts)), counts)
+    held_out = _held_out_mask(targets, "auto", seed=0)
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+
+
+def test_auto_validation_fraction_counts_normal_samples_only():
+    from ibdetect._calibration import _held_out_mask
+
+    # 40 normal samples need 30% for 19 (rounded down: 12); the 200 known
+    # anomalies, held out at the same rate, do not calibrate p-values.
+    targets = np.r_[np.zeros(40, dtype=int), np.full(200, -1)]
+    held_out = _held_out_mask(targets, "auto", seed=0)
+    assert (held_out[targets == 0].sum(), held_out[targets == -1].sum()) == (12, 60)
