@@ -2,12 +2,7 @@ import numpy as np
 import pytest
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import (
-    MAX_TYPICAL_QUERIES,
-    _reference_rank,
-    mixed_neighbor_distances,
-    typical_neighbor_distance,
-)
+from ibdetect._anomaly_score import MAX_TYPICAL_QUERIES, mixed_neighbor_distances, typical_neighbor_distance
 
 
 def test_typical_distance_leaves_each_row_out_of_its_neighbours():
@@ -182,8 +177,17 @@ def test_more_neighbours_than_normal_training_samples_is_rejected_before_trainin
     (20, 20, 60, 7),
     (2999, 1000, 3000, 999),  # a reference sample must still leave itself out
 ])
-def test_reference_rank_shrinks_with_the_share_of_samples_kept(n_neighbors, n_reference, n_normal, rank):
-    assert _reference_rank(n_neighbors, n_reference, n_normal) == rank
+def test_reference_rank_shrinks_with_the_share_of_samples_kept(
+    make_blobs, fast, n_neighbors, n_reference, n_normal, rank
+):
+    # One class, all of it training data, of which the reference keeps n_reference.
+    X, _ = make_blobs([[0] * 6], n_normal)
+    detector = IBDeepDescription(
+        anomaly_score="knn", n_neighbors=n_neighbors, max_references=n_reference, validation_fraction=None,
+        **{**fast, "max_epochs": 1, "batch_size": 1024},
+    ).fit(X)
+    assert len(detector.reference_embeddings_) == n_reference
+    assert detector.n_neighbors_ == rank
 
 
 def test_a_capped_reference_searches_the_proportional_rank(blobs, fast):

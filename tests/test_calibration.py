@@ -172,17 +172,47 @@ def test_held_out_samples_set_the_auto_threshold_for_new_samples():
     assert flagged[0.2] < flagged[None] / 2
 
 
+def fit_held_out(fast, targets, validation_fraction):
+    """A quick detector fitted on random rows with these targets (-1: a known anomaly)."""
+    X = np.random.RandomState(0).normal(size=(len(targets), 4))
+    detector = IBDeepDescription(
+        anomaly_score="distance", validation_fraction=validation_fraction, **{**fast, "max_epochs": 1}
+    )
+    return detector.fit(X, targets)
+
+
+def held_out_normal_rows(detector):
+    """Mask of the training rows whose distances calibrate.
+
+    ``decision_scores_`` is minus each training row's distance minus
+    ``offset_``, so a held-out normal row's entry is exactly minus its
+    calibration score minus ``offset_``.
+    """
+    if not hasattr(detector, "calibration_scores_"):
+        return np.zeros(len(detector.decision_scores_), dtype=bool)
+    held_out = np.isin(detector.decision_scores_, -detector.calibration_scores_ - detector.offset_)
+    # One row for each calibration score: no two rows lie at the same distance.
+    assert held_out.sum() == len(detector.calibration_scores_)
+    return held_out
+
+
+def n_validated(detector):
+    """How many samples the net validated on, known anomalies included."""
+    return sum(batch.get("valid_batch_size", 0) for batch in detector.net_.history[0, "batches"])
+
+
 @pytest.mark.parametrize("counts, fraction, expected", [
     ([10, 20, 3], 0.1, [1, 2, 0]),
     ([5, 5], 0.25, [1, 1]),
     ([1, 40], 0.5, [0, 20]),
 ])
-def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
-    from ibdetect._calibration import _stratified_hold_out
-
+def test_stratified_hold_out_rounds_each_class_down(fast, counts, fraction, expected):
     targets = np.repeat(np.arange(len(counts)), counts)
-    held_out = _stratified_hold_out(targets, fraction, np.random.RandomState(0))
+    detector = fit_held_out(fast, targets, fraction)
+    held_out = held_out_normal_rows(detector)
     assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+    # The net validates on the same samples.
+    assert n_validated(detector) == sum(expected)
 
 
 @pytest.mark.parametrize("counts, expected", [
@@ -196,19 +226,19 @@ def test_stratified_hold_out_rounds_each_class_down(counts, fraction, expected):
     ([5] * 10, [0] * 10),
     ([9, 60], [0, 18]),
 ])
-def test_auto_validation_fraction_holds_out_enough_to_calibrate(counts, expected):
-    from ibdetect._calibration import _held_out_mask
-
+def test_auto_validation_fraction_holds_out_enough_to_calibrate(fast, counts, expected):
     targets = np.repeat(np.arange(len(counts)), counts)
-    held_out = _held_out_mask(targets, "auto", seed=0)
+    detector = fit_held_out(fast, targets, "auto")
+    held_out = held_out_normal_rows(detector)
     assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+    assert hasattr(detector, "calibration_scores_") == (sum(expected) > 0)
 
 
-def test_auto_validation_fraction_counts_normal_samples_only():
-    from ibdetect._calibration import _held_out_mask
-
+def test_auto_validation_fraction_counts_normal_samples_only(fast):
     # 40 normal samples need 30% for 19 (rounded down: 12); the 200 known
     # anomalies, held out at the same rate, do not calibrate p-values.
     targets = np.r_[np.zeros(40, dtype=int), np.full(200, -1)]
-    held_out = _held_out_mask(targets, "auto", seed=0)
-    assert (held_out[targets == 0].sum(), held_out[targets == -1].sum()) == (12, 60)
+    detector = fit_held_out(fast, targets, "auto")
+    held_out = held_out_normal_rows(detector)
+    assert (held_out[targets == 0].sum(), n_validated(detector) - held_out.sum()) == (12, 60)
+    assert len(detector.calibration_scores_) == 12
