@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from ibdetect import IBDeepDescription
 from ibdetect._anomaly_score import MAX_TYPICAL_QUERIES, mixed_neighbor_distances, typical_neighbor_distance
 
 
@@ -27,3 +29,186 @@ def test_mixed_distance_is_the_geometric_mean_of_the_scaled_distances():
     references = (np.array([[0.0], [10.0]]), np.array([[0.0, 0.0], [0.0, 10.0]]))
     distances = mixed_neighbor_distances(parts, references, (2.0, 0.5), 1)
     np.testing.assert_allclose(distances, [np.sqrt(4 / 2.0 * 9 / 0.5)])
+
+
+# -- through the estimator -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "with_anomalies, input_shape, expected",
+    [(False, None, "knn+input"), (False, (1, 2, 3), "knn"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
+)
+def test_auto_anomaly_score_follows_known_anomalies_and_the_input_shape(
+    blobs, with_anomalies, input_shape, expected, fast
+):
+    X, y, X_unseen = blobs
+    if with_anomalies:
+        X, y = np.vstack([X, X_unseen[:5]]), np.r_[y, -np.ones(5, dtype=int)]
+    detector = IBDeepDescription(input_shape=input_shape, **fast).fit(X, y)
+    assert detector.anomaly_score == "auto" and detector.anomaly_score_ == expected
+
+
+def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs, fast, roc_auc):
+    X, y, X_unseen = blobs
+    # Nothing held out: every row of X is a reference.
+    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=3, validation_fraction=None, **fast).fit(X, y)
+    reference = detector.transform(X).astype(np.float64)
+    queries = detector.transform(X_unseen).astype(np.float64)
+    brute = np.sort(((queries[:, None] - reference[None]) ** 2).sum(-1), axis=1)[:, 2]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), brute, rtol=1e-4)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
+def test_knn_threshold_leaves_each_training_sample_out(blobs, anomaly_score, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score=anomaly_score, n_neighbors=1, validation_fraction=None, **fast)
+    detector.fit(X, y)
+    # Each training sample is its own nearest reference: its score is 0. The
+    # threshold is set without it, so it is not 0 and flags only a few.
+    np.testing.assert_allclose(detector.score_samples(X), 0, atol=1e-6)
+    assert detector.offset_ < 0
+
+
+def _kth_nearest_brute_force(queries, reference, rank):
+    squared = ((queries[:, None].astype(np.float64) - reference[None].astype(np.float64)) ** 2).sum(-1)
+    return np.sort(squared, axis=1)[:, rank - 1]
+
+
+def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blobs, fast, roc_auc):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(anomaly_score="knn+input", n_neighbors=3, **fast).fit(X, y)
+    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    # A reference row is its own nearest at distance 0; the scale skips it.
+    scales = [np.median(_kth_nearest_brute_force(part, part, 4)) for part in (embeddings, inputs)]
+    np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
+    in_embedding = _kth_nearest_brute_force(detector.transform(X_unseen), embeddings, 3) / scales[0]
+    in_input = _kth_nearest_brute_force(X_unseen, inputs, 3) / scales[1]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(in_embedding * in_input), rtol=1e-4)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="knn+input", max_references=50, **fast).fit(X, y)
+    assert detector.reference_inputs_.shape == (50, X.shape[1])
+    assert detector.reference_inputs_.dtype == np.float32
+    np.testing.assert_allclose(
+        detector.transform(detector.reference_inputs_), detector.reference_embeddings_, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs, blob_centres, fast, make_blobs):
+    X, y, X_unseen = blobs
+    X_new, _ = make_blobs(blob_centres, 100, seed=5)
+    detector = IBDeepDescription(anomaly_score="knn+input", validation_fraction=0.3, **{**fast, "max_epochs": 20})
+    detector.fit(X, y)
+    assert np.all(detector.predict(X_unseen) == -1)
+    assert np.mean(detector.predict(X_new) == -1) < 0.15
+    # Farther out than every held-out sample: the smallest p-value.
+    np.testing.assert_allclose(detector.pvalues(X_unseen), 1 / (len(detector.calibration_scores_) + 1))
+    assert np.mean(detector.pvalues(X_new) <= 0.1) < 0.2
+
+
+@pytest.mark.parametrize("max_reference, validation_fraction", [(1000, "auto"), (39, None)])
+def test_knn_input_contamination_flags_that_share_of_the_training_data(
+    blobs, max_reference, validation_fraction, fast
+):
+    # With 39 references of the 132 samples, 5 neighbours scale to 1.5 (of
+    # which a reference sample scored as training data is itself): the rank
+    # must stay at 2 for the anomalies drawn into the reference to be flagged.
+    X, _, _ = blobs
+    # Scattered far from the classes and from each other, so that no
+    # anomaly has training neighbours of its own kind.
+    scattered = np.random.RandomState(3).uniform(-40, 40, (12, X.shape[1]))
+    X_train = np.vstack([X, scattered])
+    detector = IBDeepDescription(
+        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction,
+        max_references=max_reference, **fast,
+    ).fit(X_train)
+    assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
+    # Those that are references too are flagged, though each is its own neighbour.
+    in_reference = (scattered.astype(np.float32)[:, None] == detector.reference_inputs_[None]).all(-1).any(1)
+    assert in_reference.any()
+    assert np.all(detector.labels_[len(X):][in_reference] == -1)
+
+
+@pytest.mark.parametrize("max_references, n_references", [(50, 50), (0.25, 24), ("auto", 99), (10_000, 99), (1.0, 99)])
+def test_max_references_bounds_the_knn_reference(blobs, max_references, n_references, fast):
+    X, y, X_unseen = blobs
+    X_train = np.vstack([X, X_unseen[:5]])
+    y_train = np.r_[y, -np.ones(5, dtype=int)]
+    # validation_fraction="auto" holds out 7 of each class of 40, so that 21
+    # calibrate: 99 train. Only normal samples are references, never the
+    # known anomalies.
+    detector = IBDeepDescription(anomaly_score="knn", max_references=max_references, **fast).fit(X_train, y_train)
+    assert detector.reference_embeddings_.shape == (n_references, fast["embedding_dim"])
+
+
+@pytest.mark.parametrize("max_references, match", [
+    (0.01, "max_references=0.01 keeps 1 of the 120 normal training samples"),
+    (1, "max_references"),
+    (1.5, "max_references"),
+    ("all", "max_references"),
+])
+def test_max_references_that_keep_too_few_are_refused_before_training(blobs, max_references, match):
+    X, y, _ = blobs
+    detector = IBDeepDescription(max_references=max_references, max_epochs=10**6, validation_fraction=None)
+    with pytest.raises(ValueError, match=match):
+        detector.fit(X, y)
+
+
+def test_more_neighbours_than_normal_training_samples_is_rejected_before_training(fast, make_blobs):
+    X, _ = make_blobs([[0, 0, 0]], 60)
+    detector = IBDeepDescription(n_neighbors=60, anomaly_score="knn", validation_fraction=None, **fast)
+    with pytest.raises(ValueError, match=r"n_neighbors=60 needs more than 60 .* got 60"):
+        detector.fit(X)
+    assert not hasattr(detector, "net_")
+
+
+@pytest.mark.parametrize("n_neighbors, n_reference, n_normal, rank", [
+    (5, 300, 300, 5),  # every normal sample is a reference: the rank itself
+    (5, 1000, 3000, 2),  # a third of them: the 2nd nearest of them stands for the 5th of all
+    (5, 1000, 7000, 2),  # 0.7 rounds to 1, but a reference scored as training data is its own 1st
+    (1, 1000, 7000, 1),  # unless the nearest is what was asked for
+    (5, 1000, 20000, 2),
+    (6, 1000, 2000, 3),
+    (20, 20, 60, 7),
+    (2999, 1000, 3000, 999),  # a reference sample must still leave itself out
+])
+def test_reference_rank_shrinks_with_the_share_of_samples_kept(
+    make_blobs, fast, n_neighbors, n_reference, n_normal, rank
+):
+    # One class, all of it training data, of which the reference keeps n_reference.
+    X, _ = make_blobs([[0] * 6], n_normal)
+    detector = IBDeepDescription(
+        anomaly_score="knn", n_neighbors=n_neighbors, max_references=n_reference, validation_fraction=None,
+        **{**fast, "max_epochs": 1, "batch_size": 1024},
+    ).fit(X)
+    assert len(detector.reference_embeddings_) == n_reference
+    assert detector.n_neighbors_ == rank
+
+
+def test_a_capped_reference_searches_the_proportional_rank(blobs, fast):
+    X, y, X_unseen = blobs
+    capped = {"n_neighbors": 8, "max_references": 30, "validation_fraction": None, **fast}
+    # 120 normal training samples, 30 of them references: the 8th nearest of
+    # all is about the 2nd nearest of the references.
+    detector = IBDeepDescription(anomaly_score="knn", **capped).fit(X, y)
+    assert detector.n_neighbors_ == 2
+    expected = _kth_nearest_brute_force(detector.transform(X_unseen), detector.reference_embeddings_, 2)
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), expected, rtol=1e-4)
+    # The default score on rows searches that rank in both spaces, and scales each by it.
+    detector = IBDeepDescription(**capped).fit(X, y)
+    assert (detector.anomaly_score_, detector.n_neighbors_) == ("knn+input", 2)
+    parts = (detector.reference_embeddings_, detector.reference_inputs_)
+    scales = [np.median(_kth_nearest_brute_force(part, part, 3)) for part in parts]
+    np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
+    ratios = [
+        _kth_nearest_brute_force(queries, part, 2) / scale
+        for queries, part, scale in zip((detector.transform(X_unseen), X_unseen), parts, scales)
+    ]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(ratios[0] * ratios[1]), rtol=1e-4)
+    whole = IBDeepDescription(anomaly_score="knn", **{**capped, "max_references": 1.0})
+    assert whole.fit(X, y).n_neighbors_ == 8

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import FAST, make_blobs
 
 from ibdetect import IBDeepDescription
 from ibdetect._calibration import conformal_pvalues
@@ -56,9 +55,9 @@ def test_predict_proba_is_the_pvalue_and_its_complement(fitted_blobs):
     np.testing.assert_allclose(proba[:, 0], detector.pvalues(X_all))
 
 
-def test_no_held_out_samples_no_pvalues(blobs):
+def test_no_held_out_samples_no_pvalues(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=None, **fast).fit(X, y)
     assert not hasattr(detector, "calibration_scores_")
     with pytest.raises(ValueError, match="validation_fraction=None"):
         detector.pvalues(X)
@@ -70,19 +69,19 @@ def test_no_held_out_samples_no_pvalues(blobs):
     assert "validation_fraction=None" in str(info.value.__cause__)
 
 
-def test_classes_too_small_to_hold_out_give_no_pvalues(blobs):
+def test_classes_too_small_to_hold_out_give_no_pvalues(blobs, fast):
     X, y, _ = blobs
     # 0.02 of 40 samples rounds down to none.
-    detector = IBDeepDescription(validation_fraction=0.02, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=0.02, **fast).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction=0.02"):
         detector.pvalues(X)
 
 
-def test_few_shot_classes_keep_every_sample_by_default(blobs):
+def test_few_shot_classes_keep_every_sample_by_default(blobs, fast):
     X, y, _ = blobs
     # Five samples per class: "auto" holds none of them out.
     few = np.concatenate([np.flatnonzero(y == label)[:5] for label in np.unique(y)])
-    detector = IBDeepDescription(**FAST).fit(X[few], y[few])
+    detector = IBDeepDescription(**fast).fit(X[few], y[few])
     assert not hasattr(detector, "calibration_scores_")
     with pytest.raises(ValueError, match="'auto' nothing of a class of fewer than 10 samples"):
         detector.pvalues(X)
@@ -105,12 +104,12 @@ def with_known_anomalies(blobs):
 @pytest.mark.parametrize(
     "validation_fraction, anomalies", [(None, False), (0.1, False), (0.25, False), (0.25, True)]
 )
-def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fraction, anomalies):
+def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fraction, anomalies, fast):
     X, y = with_known_anomalies(blobs) if anomalies else blobs[:2]
     # Shuffled, so that holding out a part reorders the rows in fit.
     shuffle = np.random.RandomState(0).permutation(len(X))
     X, y = X[shuffle], y[shuffle]
-    detector = IBDeepDescription(validation_fraction=validation_fraction, **FAST).fit(X, y)
+    detector = IBDeepDescription(validation_fraction=validation_fraction, **fast).fit(X, y)
     # Embedding in other batches rounds float32 differently.
     np.testing.assert_allclose(detector.decision_scores_, detector.decision_function(X), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(detector.labels_, detector.predict(X))
@@ -118,15 +117,128 @@ def test_training_scores_and_labels_follow_the_rows_of_x(blobs, validation_fract
     assert detector.threshold_ == -detector.offset_
 
 
-def test_flag_rate_of_new_normal_samples_is_about_alpha():
+def test_flag_rate_of_new_normal_samples_is_about_alpha(fast, make_blobs):
     # Exchangeable data: the held-out half and the new samples come from the
     # training distribution.
     X, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=0)
     X_new, _ = make_blobs([[0, 0, 0, 0]], 2000, seed=1)
-    detector = IBDeepDescription(validation_fraction=0.5, **FAST).fit(X)
+    detector = IBDeepDescription(validation_fraction=0.5, **fast).fit(X)
     assert len(detector.calibration_scores_) == 1000
     alpha = 0.1
     flagged = np.mean(detector.pvalues(X_new) <= alpha)
     # The rate varies with the 1,000 calibration samples and the 2,000 new
     # ones, each by a binomial standard deviation of about 0.01.
     assert abs(flagged - alpha) < 0.04
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_sets_fraction_flagged_in_training(blobs, contamination, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(contamination=contamination, **fast).fit(X, y)
+    assert (detector.predict(X) == -1).mean() == pytest.approx(contamination, abs=1 / len(X))
+
+
+def test_auto_contamination_is_capped_tukey_fence_on_log_distances(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="distance", validation_fraction=None, **fast).fit(X, y)
+    log_distances = np.log(-detector.score_samples(X))
+    q1, q3, q99 = np.percentile(log_distances, [25, 75, 99])
+    assert detector.offset_ == pytest.approx(-np.exp(min(q3 + 1.5 * (q3 - q1), q99)))
+    assert 0.01 <= (detector.predict(X) == -1).mean() <= 0.05
+
+
+def test_validation_fraction_reports_validation_loss(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(validation_fraction=0.25, **fast).fit(X, y)
+    row = detector.net_.history[-1]
+    assert np.isfinite(row["valid_loss"]) and row["valid_separation"] >= 0
+
+
+def test_held_out_samples_set_the_auto_threshold_for_new_samples():
+    from ibdetect.demo import digits_split
+
+    X_train, y_train, X_test, y_test = digits_split(random_state=0)
+    X_new = X_test[y_test != -1]  # new samples of the known digits
+    flagged = {}
+    for fraction in (None, 0.2):
+        detector = IBDeepDescription(
+            validation_fraction=fraction, input_shape=(1, 8, 8), hidden_layer_sizes=(16, 32),
+            max_epochs=20, random_state=0,
+        ).fit(X_train, y_train)
+        flagged[fraction] = (detector.predict(X_new) == -1).mean()
+    # The CNN fits its training digits more tightly than new ones; calibrated
+    # on digits it never trained on, the threshold allows for that (measured:
+    # 5.8% of new normal digits flagged without a held-out part, 1.8% with).
+    assert flagged[0.2] < flagged[None] / 2
+
+
+def fit_held_out(fast, targets, validation_fraction):
+    """A quick detector fitted on random rows with these targets (-1: a known anomaly)."""
+    X = np.random.RandomState(0).normal(size=(len(targets), 4))
+    detector = IBDeepDescription(
+        anomaly_score="distance", validation_fraction=validation_fraction, **{**fast, "max_epochs": 1}
+    )
+    return detector.fit(X, targets)
+
+
+def held_out_normal_rows(detector):
+    """Mask of the training rows whose distances calibrate.
+
+    ``decision_scores_`` is minus each training row's distance minus
+    ``offset_``, so a held-out normal row's entry is exactly minus its
+    calibration score minus ``offset_``.
+    """
+    if not hasattr(detector, "calibration_scores_"):
+        return np.zeros(len(detector.decision_scores_), dtype=bool)
+    held_out = np.isin(detector.decision_scores_, -detector.calibration_scores_ - detector.offset_)
+    # One row for each calibration score: no two rows lie at the same distance.
+    assert held_out.sum() == len(detector.calibration_scores_)
+    return held_out
+
+
+def n_validated(detector):
+    """How many samples the net validated on, known anomalies included."""
+    return sum(batch.get("valid_batch_size", 0) for batch in detector.net_.history[0, "batches"])
+
+
+@pytest.mark.parametrize("counts, fraction, expected", [
+    ([10, 20, 3], 0.1, [1, 2, 0]),
+    ([5, 5], 0.25, [1, 1]),
+    ([1, 40], 0.5, [0, 20]),
+])
+def test_stratified_hold_out_rounds_each_class_down(fast, counts, fraction, expected):
+    targets = np.repeat(np.arange(len(counts)), counts)
+    detector = fit_held_out(fast, targets, fraction)
+    held_out = held_out_normal_rows(detector)
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+    # The net validates on the same samples.
+    assert n_validated(detector) == sum(expected)
+
+
+@pytest.mark.parametrize("counts, expected", [
+    # A tenth already holds out 19 normal samples or more.
+    ([100, 100, 100], [10, 10, 10]),
+    # Wine's training rows: a tenth would hold out 3 + 4.
+    ([35, 43], [9, 11]),
+    # Small data: 30% of each class at most, fewer than 19 in all.
+    ([20, 20], [6, 6]),
+    # Classes of fewer than 10 samples stay whole, as with a tenth.
+    ([5] * 10, [0] * 10),
+    ([9, 60], [0, 18]),
+])
+def test_auto_validation_fraction_holds_out_enough_to_calibrate(fast, counts, expected):
+    targets = np.repeat(np.arange(len(counts)), counts)
+    detector = fit_held_out(fast, targets, "auto")
+    held_out = held_out_normal_rows(detector)
+    assert np.bincount(targets[held_out], minlength=len(counts)).tolist() == expected
+    assert hasattr(detector, "calibration_scores_") == (sum(expected) > 0)
+
+
+def test_auto_validation_fraction_counts_normal_samples_only(fast):
+    # 40 normal samples need 30% for 19 (rounded down: 12); the 200 known
+    # anomalies, held out at the same rate, do not calibrate p-values.
+    targets = np.r_[np.zeros(40, dtype=int), np.full(200, -1)]
+    detector = fit_held_out(fast, targets, "auto")
+    held_out = held_out_normal_rows(detector)
+    assert (held_out[targets == 0].sum(), n_validated(detector) - held_out.sum()) == (12, 60)
+    assert len(detector.calibration_scores_) == 12

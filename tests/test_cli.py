@@ -11,7 +11,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from conftest import make_blobs
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.base import BaseEstimator
@@ -25,7 +24,7 @@ from ibdetect.encoders import CNNEncoder
 from ibdetect import persistence
 from ibdetect.persistence import load, read_info
 
-# Small and quick, like the estimator tests' FAST settings.
+# Small and quick, like the estimator tests' ``fast`` settings.
 FIT_OPTIONS = "--max-epochs 2 --hidden-layer-sizes 16 --embedding-dim 4 --random-state 0".split()
 FEATURES = ["f0", "f1", "f2", "f3"]
 SECURITY_NOTE = "A pickle (joblib) file runs code stored in it when loaded: it loads only with --trust-pickle."
@@ -38,9 +37,10 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-def make_data(n_per_class=20):
-    """Three separated classes in 4-D and their integer labels."""
-    return make_blobs([[-5] * 4, [0] * 4, [5] * 4], n_per_class)
+@pytest.fixture(scope="session")
+def make_data(make_blobs):
+    """``make_data()``: three separated classes in 4-D and their integer labels."""
+    return lambda n_per_class=20: make_blobs([[-5] * 4, [0] * 4, [5] * 4], n_per_class)
 
 
 def write_csv(path, header, rows):
@@ -93,7 +93,7 @@ def detector_in(path):
 
 
 @pytest.mark.parametrize("names, anomaly", [([0, 1, 2], -1), ([0.0, 1.0, 2.0], -1.0), (["ant", "bee", "cat"], "-1")])
-def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
+def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly, make_data):
     X, y = make_data()
     labels = np.array(names, dtype=object)[y]
     labels[::10] = anomaly
@@ -122,7 +122,7 @@ def test_fit_and_score_a_labelled_csv(in_tmp, capsys, names, anomaly):
     assert [row[2] for row in rows] == [str(label) for label in classes]
 
 
-def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, capsys):
+def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, capsys, make_data):
     pd = pytest.importorskip("pandas")
     X, y = make_data()
     labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
@@ -138,7 +138,7 @@ def test_cli_and_python_read_anomaly_markers_among_string_labels_alike(in_tmp, c
     np.testing.assert_array_equal(python_view(from_cli, X)[0], python_view(from_python, X)[0])
 
 
-def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys):
+def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys, make_data):
     X, y = make_data()
     write_csv("train.csv", ["a", "b", "c", "d", "e"], np.c_[X, y].tolist())
     assert run(capsys, "fit train.csv -o m.ibdetect", *FIT_OPTIONS)[0] == 0
@@ -147,7 +147,7 @@ def test_fit_without_label_column_takes_every_column_as_a_feature(in_tmp, capsys
     assert model.feature_names_in_.tolist() == ["a", "b", "c", "d", "e"]
 
 
-def test_score_matches_columns_by_name(in_tmp, capsys):
+def test_score_matches_columns_by_name(in_tmp, capsys, make_data):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
@@ -158,7 +158,7 @@ def test_score_matches_columns_by_name(in_tmp, capsys):
     np.testing.assert_array_equal(written_scores("s.csv"), expected)
 
 
-def test_npy_features(in_tmp, capsys):
+def test_npy_features(in_tmp, capsys, make_data):
     X, _ = make_data()
     np.save("train.npy", X)
     assert run(capsys, "fit train.npy -o m.ibdetect", *FIT_OPTIONS)[0] == 0
@@ -187,7 +187,7 @@ def test_npz_images_are_flattened_and_set_input_shape(in_tmp, capsys, image_shap
     np.testing.assert_array_equal(written_scores("s.csv"), model.decision_function(images.reshape(30, -1)))
 
 
-def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
+def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys, make_data):
     X, y = make_data()
     target = np.array(["ant", "bee", "cat"])[y]
     target[::10] = "-1"
@@ -198,7 +198,7 @@ def test_npz_labels_under_a_named_array_with_string_anomalies(in_tmp, capsys):
     assert "train_anomaly" in model.net_.history[-1]
 
 
-def test_verbose_fit_logs_plain_lines_when_not_on_a_terminal(in_tmp, capsys):
+def test_verbose_fit_logs_plain_lines_when_not_on_a_terminal(in_tmp, capsys, make_data):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect -v", *FIT_OPTIONS)
@@ -212,7 +212,7 @@ def test_verbose_fit_logs_plain_lines_when_not_on_a_terminal(in_tmp, capsys):
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, make_data):
     """A folder with a fitted model, its training CSV, and files that are wrong in some way."""
     folder = tmp_path_factory.mktemp("cli")
     X, y = make_data()
@@ -246,7 +246,7 @@ def workdir(tmp_path_factory):
     return folder
 
 
-def test_score_leaves_out_the_label_column_the_model_was_fitted_with(workdir, capsys, tmp_path):
+def test_score_leaves_out_the_label_column_the_model_was_fitted_with(workdir, capsys, tmp_path, make_data):
     X, _ = make_data()
     model = workdir / "model.ibdetect"
     status, _, err = run(capsys, "score", model, workdir / "train.csv", "-o", tmp_path / "s.csv")
@@ -254,7 +254,7 @@ def test_score_leaves_out_the_label_column_the_model_was_fitted_with(workdir, ca
     np.testing.assert_array_equal(written_scores(tmp_path / "s.csv"), python_view(load(model), X)[0])
 
 
-def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path):
+def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path, make_data):
     X, _ = make_data()
     data = workdir / "train.csv"
     for model in ["model.ibdetect", "model.joblib"]:
@@ -322,7 +322,7 @@ def test_info_describes_the_model(workdir, capsys):
         assert f"  {key:<20} {history[0, key]:.6g} -> {history[-1, key]:.6g}" in lines
 
 
-def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, capsys):
+def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, capsys, make_data):
     pd = pytest.importorskip("pandas")
     X, y = make_data()
     frame = pd.DataFrame(X, columns=FEATURES, index=[f"row{i}" for i in range(len(X))])
@@ -347,7 +347,7 @@ def test_scores_to_standard_output(workdir, capsys):
     assert err.startswith("Wrote the scores of 60 rows to -")
 
 
-def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch):
+def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, make_data):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
@@ -381,7 +381,7 @@ def test_help_and_version_do_not_import_torch():
 
 @pytest.mark.parametrize("scale, scaler", [("standard", "StandardScaler"), ("minmax", "MinMaxScaler"),
                                            ("robust", "RobustScaler"), ("none", None)])
-def test_scale_saves_the_scaler_with_the_detector(in_tmp, capsys, scale, scaler):
+def test_scale_saves_the_scaler_with_the_detector(in_tmp, capsys, scale, scaler, make_data):
     X, y = make_data()
     # Features in unrelated units, as tables have them.
     X = X * [1.0, 10.0, 100.0, 1000.0]
@@ -588,7 +588,7 @@ def press_ctrl_c_after_training(monkeypatch):
     (press_ctrl_c_in_epoch_2, "training was interrupted; nothing was written"),
     (press_ctrl_c_after_training, "interrupted; nothing was written"),
 ])
-def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_ctrl_c, message):
+def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_ctrl_c, message, make_data):
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     press_ctrl_c(monkeypatch)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import FAST
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -95,9 +94,9 @@ def test_scorer_without_classes_counts_only_minus_one():
     assert anomaly_roc_auc_scorer(detector, X_mixed, Y_TEST) == 1.0
 
 
-def test_scorer_reads_the_labels_svdd_trained_on(blobs):
+def test_scorer_reads_the_labels_svdd_trained_on(blobs, fast):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(loss="svdd", **FAST).fit(X[y < 2], y[y < 2])
+    detector = IBDeepDescription(loss="svdd", **fast).fit(X[y < 2], y[y < 2])
     assert detector.classes_.tolist() == [1]
     assert detector.normal_labels_.tolist() == [0, 1]
     # Class 2 was never trained on: it counts as unseen, as for any other loss.
@@ -106,9 +105,9 @@ def test_scorer_reads_the_labels_svdd_trained_on(blobs):
         anomaly_roc_auc_scorer(detector, X[y < 2], y[y < 2])
 
 
-def test_scorer_counts_only_minus_one_without_training_labels(blobs):
+def test_scorer_counts_only_minus_one_without_training_labels(blobs, fast):
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(**FAST).fit(X)
+    detector = IBDeepDescription(**fast).fit(X)
     assert detector.normal_labels_ is None
     with pytest.raises(ValueError, match="fitted without labels"):
         anomaly_roc_auc_scorer(detector, X, y)

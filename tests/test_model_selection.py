@@ -3,7 +3,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import FAST
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -146,10 +145,10 @@ def test_invalid_parameters(kwargs, message):
         UnseenClassSplit(**kwargs)
 
 
-def test_grid_search_scores_every_fold(blobs):
+def test_grid_search_scores_every_fold(blobs, fast):
     X, y, _ = blobs
     search = GridSearchCV(
-        make_pipeline(StandardScaler(), IBDeepDescription(**FAST)),
+        make_pipeline(StandardScaler(), IBDeepDescription(**fast)),
         {"ibdeepdescription__loss": ["mcdd", "ib"]},
         cv=UnseenClassSplit(3, random_state=0),
         scoring=anomaly_roc_auc_scorer,
@@ -163,10 +162,10 @@ def test_grid_search_scores_every_fold(blobs):
     assert scores.min() > 0.9
 
 
-def test_grid_search_scores_svdd_and_ib_on_held_out_classes(blobs):
+def test_grid_search_scores_svdd_and_ib_on_held_out_classes(blobs, fast):
     X, y, _ = blobs
     search = GridSearchCV(
-        IBDeepDescription(**FAST),
+        IBDeepDescription(**fast),
         {"loss": ["svdd", "ib"]},
         cv=UnseenClassSplit(3, random_state=0),
         scoring=anomaly_roc_auc_scorer,

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from conftest import make_blobs
 from torch.utils.data import Subset
 
 from ibdetect.encoders import MLPEncoder
@@ -31,7 +30,7 @@ def make_net(n_centers=2, learn_centers=True, criterion=IBLoss, **kwargs):
 
 
 @pytest.fixture
-def data():
+def data(make_blobs):
     return make_blobs([[-2] * 4, [2] * 4], 30, dtype=np.float32)
 
 

@@ -13,7 +13,6 @@ import pytest
 import safetensors.torch
 import torch
 import torch.serialization
-from conftest import FAST
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from skorch.exceptions import DeviceWarning
@@ -31,9 +30,9 @@ def dump_to_bytes(obj):
 
 
 @pytest.fixture
-def fitted(blobs):
+def fitted(blobs, fast):
     X, y, X_unseen = blobs
-    return IBDeepDescription(**FAST).fit(X, y), np.vstack([X, X_unseen])
+    return IBDeepDescription(**fast).fit(X, y), np.vstack([X, X_unseen])
 
 
 def test_joblib_round_trip_gives_identical_scores(fitted, tmp_path):
@@ -46,13 +45,13 @@ def test_joblib_round_trip_gives_identical_scores(fitted, tmp_path):
     assert loaded.get_params() == detector.get_params()
 
 
-def test_loaded_model_keeps_training(fitted, blobs):
+def test_loaded_model_keeps_training(fitted, blobs, fast):
     detector, _ = fitted
     loaded = joblib.load(dump_to_bytes(detector))
     # Resuming must not move the centres back to the initial class means.
     with mock.patch.object(loaded.net_, "initialize_centers", side_effect=AssertionError):
         loaded.net_.partial_fit(blobs[0].astype(np.float32), np.repeat([0, 1, 2], 40))
-    assert len(loaded.net_.history) == 2 * FAST["max_epochs"]
+    assert len(loaded.net_.history) == 2 * fast["max_epochs"]
 
 
 def pretend_fitted_on_cuda(detector):
@@ -126,12 +125,12 @@ def assert_same_model(loaded, detector, X):
     ({"loss": "svdd", "pretrain_epochs": 2}, "none"),
     ({"encoder": "cnn", "input_shape": (1, 2, 3), "hidden_layer_sizes": (4,)}, "ints"),
 ])
-def test_safe_round_trip_gives_identical_results(blobs, tmp_path, params, labels):
+def test_safe_round_trip_gives_identical_results(blobs, tmp_path, params, labels, fast):
     pd = pytest.importorskip("pandas")
     X, y, X_unseen = blobs
     y = {"ints": y, "strings": np.array(["ant", "bee", "cat"], dtype=object)[y], "none": None}[labels]
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
-    detector = IBDeepDescription(**{**FAST, **params}).fit(frame, y)
+    detector = IBDeepDescription(**{**fast, **params}).fit(frame, y)
     path = tmp_path / "model.ibdetect"
     save(detector, path)
     loaded = load(path)
@@ -142,12 +141,12 @@ def test_safe_round_trip_gives_identical_results(blobs, tmp_path, params, labels
     assert loaded.device_ == "cpu"
 
 
-def test_loaded_model_trains_on_with_warm_start(fitted, blobs, tmp_path):
+def test_loaded_model_trains_on_with_warm_start(fitted, blobs, tmp_path, fast):
     detector, _ = fitted
     X, y, _ = blobs
     save(detector, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect").set_params(warm_start=True).fit(X, y)
-    assert len(loaded.net_.history) == 2 * FAST["max_epochs"]
+    assert len(loaded.net_.history) == 2 * fast["max_epochs"]
 
 
 class SmallEncoder(nn.Module):
@@ -159,9 +158,9 @@ class SmallEncoder(nn.Module):
         return self.linear(x)
 
 
-def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path):
+def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(**{**FAST, "encoder": SmallEncoder}).fit(X, y)
+    detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder}).fit(X, y)
     save(detector, tmp_path / "model.ibdetect")
     with pytest.raises(ValueError, match="test_persistence:SmallEncoder.*trusted_encoders"):
         load(tmp_path / "model.ibdetect")
@@ -169,18 +168,18 @@ def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path):
     assert_same_model(loaded, detector, X)
 
 
-def test_module_instance_as_encoder_is_refused(blobs, tmp_path):
+def test_module_instance_as_encoder_is_refused(blobs, tmp_path, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(**{**FAST, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
+    detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
     with pytest.raises(ValueError, match="module instance.*pass its class"):
         save(detector, tmp_path / "model.ibdetect")
 
 
-def test_callbacks_are_saved_as_none_with_a_warning(blobs, tmp_path):
+def test_callbacks_are_saved_as_none_with_a_warning(blobs, tmp_path, fast):
     from skorch.callbacks import EarlyStopping
 
     X, y, _ = blobs
-    detector = IBDeepDescription(**{**FAST, "callbacks": [EarlyStopping(patience=50)]}).fit(X, y)
+    detector = IBDeepDescription(**{**fast, "callbacks": [EarlyStopping(patience=50)]}).fit(X, y)
     with pytest.warns(UserWarning, match="callbacks cannot be saved"):
         save(detector, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect")
@@ -269,10 +268,10 @@ def test_a_newer_format_asks_for_a_newer_ibdetect(fitted, tmp_path):
 
 
 @pytest.fixture
-def capped(blobs):
+def capped(blobs, fast):
     """A detector whose reference keeps 30 of its 120 normal samples, so that it searches rank 2, not 8."""
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(n_neighbors=8, max_references=30, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(n_neighbors=8, max_references=30, validation_fraction=None, **fast).fit(X, y)
     assert detector.n_neighbors_ == 2
     return detector, np.vstack([X, X_unseen])
 
@@ -346,9 +345,9 @@ def test_saved_tensors_are_cpu_copies(fitted):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_model_fitted_on_cuda_loads_on_the_cpu_from_the_safe_format(blobs, tmp_path):
+def test_model_fitted_on_cuda_loads_on_the_cpu_from_the_safe_format(blobs, tmp_path, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(**{**FAST, "device": "cuda"}).fit(X, y)
+    detector = IBDeepDescription(**{**fast, "device": "cuda"}).fit(X, y)
     save(detector, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect")
     assert loaded.device_ == "cpu" and detector.device_.startswith("cuda")
@@ -364,9 +363,9 @@ def fitted_attributes(model):
 
 @pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
 @pytest.mark.parametrize("validation_fraction", [0.1, None])
-def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction, anomaly_score):
+def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction, anomaly_score, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(validation_fraction=validation_fraction, anomaly_score=anomaly_score, **FAST)
+    detector = IBDeepDescription(validation_fraction=validation_fraction, anomaly_score=anomaly_score, **fast)
     detector.fit(X, y)
     save(detector, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect")
@@ -381,11 +380,11 @@ def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validat
 
 
 @pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler, RobustScaler])
-def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler):
+def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler, fast):
     pd = pytest.importorskip("pandas")
     X, y, X_unseen = blobs
     columns = [f"f{i}" for i in range(6)]
-    pipeline = make_pipeline(scaler(), IBDeepDescription(**FAST)).fit(pd.DataFrame(X * 100, columns=columns), y)
+    pipeline = make_pipeline(scaler(), IBDeepDescription(**fast)).fit(pd.DataFrame(X * 100, columns=columns), y)
     save(pipeline, tmp_path / "model.ibdetect")
     loaded = load(tmp_path / "model.ibdetect")
     assert [name for name, _ in loaded.steps] == [name for name, _ in pipeline.steps]
@@ -395,11 +394,11 @@ def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler):
     assert loaded.feature_names_in_.tolist() == columns
 
 
-def test_other_pipelines_are_refused(blobs, tmp_path):
+def test_other_pipelines_are_refused(blobs, tmp_path, fast):
     from sklearn.decomposition import PCA
 
     X, y, _ = blobs
-    pipeline = make_pipeline(PCA(3), IBDeepDescription(**FAST)).fit(X, y)
+    pipeline = make_pipeline(PCA(3), IBDeepDescription(**fast)).fit(X, y)
     with pytest.raises(TypeError, match="Pipeline of one of StandardScaler, MinMaxScaler, RobustScaler"):
         save(pipeline, tmp_path / "model.ibdetect")
     assert not (tmp_path / "model.ibdetect").exists()

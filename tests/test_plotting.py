@@ -3,7 +3,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FAST
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -33,9 +32,9 @@ def labelled(blobs):
 
 
 @pytest.fixture
-def detector(blobs):
+def detector(blobs, fast):
     X, y, _ = blobs
-    return IBDeepDescription(validation_fraction=None, **FAST).fit(X, y)
+    return IBDeepDescription(validation_fraction=None, **fast).fit(X, y)
 
 
 def scatter_sizes(ax):
@@ -125,20 +124,20 @@ def curves(ax):
     return {line.get_label(): np.asarray(line.get_ydata()) for line in ax.lines}
 
 
-def test_training_curves_follow_the_history(detector):
+def test_training_curves_follow_the_history(detector, fast):
     ax = plot_training_curves(detector)
     drawn = curves(ax)
     assert list(drawn) == ["total", "compactness", "separation"]
     history = detector.net_.history
     np.testing.assert_array_equal(drawn["total"], history[:, "train_loss"])
     np.testing.assert_array_equal(drawn["separation"], history[:, "train_separation"])
-    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(1, FAST["max_epochs"] + 1))
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(1, fast["max_epochs"] + 1))
     assert ax.get_xlabel() == "epoch"
 
 
-def test_training_curves_add_validation_and_anomaly_parts(labelled):
+def test_training_curves_add_validation_and_anomaly_parts(labelled, fast):
     X, y = labelled
-    detector = IBDeepDescription(**FAST, validation_fraction=0.25).fit(X, y)
+    detector = IBDeepDescription(**fast, validation_fraction=0.25).fit(X, y)
     drawn = curves(plot_training_curves(detector))
     assert list(drawn) == ["total", "compactness", "separation", "known anomalies", "validation total"]
     np.testing.assert_array_equal(drawn["validation total"], detector.net_.history[:, "valid_loss"])
@@ -170,12 +169,12 @@ def test_importing_the_module_does_not_import_matplotlib():
     assert result.stdout.strip() == "False"
 
 
-def test_plots_accept_a_pipeline_ending_in_the_detector(blobs):
+def test_plots_accept_a_pipeline_ending_in_the_detector(blobs, fast):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     X, y, X_unseen = blobs
-    pipeline = make_pipeline(StandardScaler(), IBDeepDescription(**FAST)).fit(X, y)
+    pipeline = make_pipeline(StandardScaler(), IBDeepDescription(**fast)).fit(X, y)
     ax = plot_embedding(pipeline, X, y)
     # The embedding of the scaled rows, as the pipeline computes it.
     by_hand = plot_embedding(pipeline[-1], pipeline[0].transform(X), y)
@@ -183,5 +182,5 @@ def test_plots_accept_a_pipeline_ending_in_the_detector(blobs):
         np.testing.assert_array_equal(drawn.get_offsets(), expected.get_offsets())
     assert scatter_sizes(ax) == {"0": 40, "1": 40, "2": 40, "centres": 3}
     ax = plot_training_curves(pipeline)
-    assert len(ax.lines[0].get_xdata()) == FAST["max_epochs"]
+    assert len(ax.lines[0].get_xdata()) == fast["max_epochs"]
     plot_score_histograms(pipeline, np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen))])

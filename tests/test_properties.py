@@ -6,7 +6,6 @@ properties vary the data it scores, or the bad input a failing fit gets.
 
 import numpy as np
 import pytest
-from conftest import FAST
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -26,11 +25,11 @@ PROPERTIES = settings(max_examples=25, deadline=None)
 
 
 @pytest.fixture(scope="module", params=["knn", "distance"])
-def detector(request):
+def detector(request, fast):
     rng = np.random.RandomState(0)
     centres = np.array([[-6, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0], [0, 6, 0, 0, 0, 0]], dtype=float)
     X = np.vstack([rng.normal(centre, 1.0, (40, N_FEATURES)) for centre in centres])
-    return IBDeepDescription(anomaly_score=request.param, **FAST).fit(X, np.repeat([0, 1, 2], 40))
+    return IBDeepDescription(anomaly_score=request.param, **fast).fit(X, np.repeat([0, 1, 2], 40))
 
 
 @PROPERTIES

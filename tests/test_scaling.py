@@ -7,7 +7,6 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from torch import nn
 
@@ -32,9 +31,9 @@ def memmap(tmp_path):
     return np.load(path, mmap_mode="r"), y
 
 
-def test_fit_reads_a_read_only_memmap_without_copying_it(memmap):
+def test_fit_reads_a_read_only_memmap_without_copying_it(memmap, fast):
     X, y = memmap
-    params = {**FAST, "max_epochs": 1, "pretrain_epochs": 1, "batch_size": 1024}
+    params = {**fast, "max_epochs": 1, "pretrain_epochs": 1, "batch_size": 1024}
     # Fitted first, which also imports what a first fit imports.
     in_memory = IBDeepDescription(**params).fit(np.array(X), y)
     detector = IBDeepDescription(**params)
@@ -50,9 +49,9 @@ def test_fit_reads_a_read_only_memmap_without_copying_it(memmap):
     np.testing.assert_allclose(detector.decision_function(X[:500]), in_memory.decision_function(X[:500]), rtol=1e-5)
 
 
-def test_the_validation_split_is_drawn_again_rather_than_stored(blobs):
+def test_the_validation_split_is_drawn_again_rather_than_stored(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(**FAST).fit(np.tile(X, (50, 1)), np.tile(y, 50))
+    detector = IBDeepDescription(**fast).fit(np.tile(X, (50, 1)), np.tile(y, 50))
     assert "valid_loss" in detector.net_.history[-1]
     # Two numbers, whatever the number of held-out samples (600 here).
     assert len(pickle.dumps(detector.net_.train_split)) < 300
@@ -79,12 +78,12 @@ class ThreadRecorder(nn.Module):
 
 
 @pytest.mark.parametrize("n_jobs, expected", [(None, 1), (1, 1), (2, 2)])
-def test_torch_runs_on_n_jobs_threads_and_gets_its_setting_back(blobs, n_jobs, expected):
+def test_torch_runs_on_n_jobs_threads_and_gets_its_setting_back(blobs, n_jobs, expected, fast):
     X, y, _ = blobs
     before = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
-        detector = IBDeepDescription(encoder=ThreadRecorder, n_jobs=n_jobs, **FAST).fit(X, y)
+        detector = IBDeepDescription(encoder=ThreadRecorder, n_jobs=n_jobs, **fast).fit(X, y)
         assert torch.get_num_threads() == 3
         detector.net_.module_.encoder.threads.clear()
         detector.decision_function(X)
@@ -95,42 +94,42 @@ def test_torch_runs_on_n_jobs_threads_and_gets_its_setting_back(blobs, n_jobs, e
         torch.set_num_threads(before)
 
 
-def test_each_worker_of_a_parallel_search_trains_on_one_thread(labelled_with_anomalies):
+def test_each_worker_of_a_parallel_search_trains_on_one_thread(labelled_with_anomalies, fast):
     X, y = labelled_with_anomalies
     results = cross_validate(
-        IBDeepDescription(encoder=ThreadRecorder, **FAST), X, y, cv=TWO_FOLDS, n_jobs=2,
+        IBDeepDescription(encoder=ThreadRecorder, **fast), X, y, cv=TWO_FOLDS, n_jobs=2,
         scoring=anomaly_roc_auc_scorer, return_estimator=True, error_score="raise",
     )
     assert [est.net_.module_.encoder.threads for est in results["estimator"]] == [{1}, {1}]
 
 
-def test_training_through_accelerate_matches_plain_training_on_the_cpu(blobs):
+def test_training_through_accelerate_matches_plain_training_on_the_cpu(blobs, fast):
     accelerate = pytest.importorskip("accelerate")
     X, y, X_unseen = blobs
     accelerator = accelerate.Accelerator(cpu=True)
     backward = accelerator.backward
     steps = []
     accelerator.backward = lambda loss, **kwargs: steps.append(1) or backward(loss, **kwargs)
-    detector = IBDeepDescription(accelerator=accelerator, **FAST).fit(X, y)
+    detector = IBDeepDescription(accelerator=accelerator, **fast).fit(X, y)
     assert type(detector.net_) is AcceleratedDeepDescriptionNet
     # One batch (108 training samples) per epoch, each stepped through the accelerator.
-    assert len(steps) == FAST["max_epochs"]
-    plain = IBDeepDescription(**FAST).fit(X, y)
+    assert len(steps) == fast["max_epochs"]
+    plain = IBDeepDescription(**fast).fit(X, y)
     np.testing.assert_allclose(detector.decision_function(X_unseen), plain.decision_function(X_unseen), rtol=1e-5)
 
 
-def test_training_through_accelerate_logs_as_verbose_says(blobs, capsys, monkeypatch):
+def test_training_through_accelerate_logs_as_verbose_says(blobs, capsys, monkeypatch, fast):
     accelerate = pytest.importorskip("accelerate")
     import ibdetect._net
     from ibdetect._progress import EpochProgressBar
 
     X, y, _ = blobs
-    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), **FAST).fit(X, y)
+    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), **fast).fit(X, y)
     assert capsys.readouterr().out == ""
     # On a terminal the epoch log is a progress bar, which has no print sink.
     bar = io.StringIO()
     monkeypatch.setattr(ibdetect._net, "epoch_logger", lambda: EpochProgressBar(stream=bar))
-    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), verbose=1, **FAST).fit(X, y)
+    IBDeepDescription(accelerator=accelerate.Accelerator(cpu=True), verbose=1, **fast).fit(X, y)
     assert "epoch" in bar.getvalue()
 
 
@@ -140,14 +139,14 @@ def test_each_process_trains_on_an_equal_share_of_the_batches(n_batches, expecte
     assert shares == expected
 
 
-def test_a_grid_search_runs_on_a_dask_cluster(labelled_with_anomalies):
+def test_a_grid_search_runs_on_a_dask_cluster(labelled_with_anomalies, fast):
     distributed = pytest.importorskip("distributed")
     from joblib import parallel_config
     from sklearn.model_selection import GridSearchCV
 
     X, y = labelled_with_anomalies
     search = GridSearchCV(
-        IBDeepDescription(**FAST), {"beta": [2.0, 4.0]}, cv=TWO_FOLDS, scoring=anomaly_roc_auc_scorer,
+        IBDeepDescription(**fast), {"beta": [2.0, 4.0]}, cv=TWO_FOLDS, scoring=anomaly_roc_auc_scorer,
         error_score="raise",
     )
     with (
@@ -162,10 +161,10 @@ def test_a_grid_search_runs_on_a_dask_cluster(labelled_with_anomalies):
     assert search.best_params_["beta"] in (2.0, 4.0)
 
 
-def test_a_dask_array_is_scored_block_by_block(blobs):
+def test_a_dask_array_is_scored_block_by_block(blobs, fast):
     dask_array = pytest.importorskip("dask.array")
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(**FAST).fit(X, y)
+    detector = IBDeepDescription(**fast).fit(X, y)
     X_test = np.vstack([X, X_unseen])
     lazy = dask_array.from_array(X_test, chunks=(40, -1))
     scores = lazy.map_blocks(detector.decision_function, drop_axis=1, dtype=np.float64)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from conftest import FAST
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -33,36 +32,36 @@ def labelled_with_anomalies(blobs):
     return np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen), dtype=int)]
 
 
-def test_clone_keeps_parameters_and_drops_fit(blobs):
+def test_clone_keeps_parameters_and_drops_fit(blobs, fast):
     X, y, _ = blobs
-    detector = IBDeepDescription(beta=3.0, **FAST).fit(X, y)
+    detector = IBDeepDescription(beta=3.0, **fast).fit(X, y)
     copy = clone(detector)
     assert copy.get_params() == detector.get_params()
     assert not hasattr(copy, "net_")
 
 
-def test_pipeline_with_scaler(blobs):
+def test_pipeline_with_scaler(blobs, fast):
     X, y, X_unseen = blobs
-    pipe = make_pipeline(StandardScaler(), IBDeepDescription(**FAST)).fit(X, y)
+    pipe = make_pipeline(StandardScaler(), IBDeepDescription(**fast)).fit(X, y)
     assert (pipe.predict(X_unseen) == -1).mean() > 0.9
-    embeddings = make_pipeline(StandardScaler(), IBDeepDescription(**FAST)).fit_transform(X, y)
-    assert embeddings.shape == (len(X), FAST["embedding_dim"])
+    embeddings = make_pipeline(StandardScaler(), IBDeepDescription(**fast)).fit_transform(X, y)
+    assert embeddings.shape == (len(X), fast["embedding_dim"])
 
 
-def test_cross_val_score_with_package_scorer(blobs):
+def test_cross_val_score_with_package_scorer(blobs, fast):
     X, y = labelled_with_anomalies(blobs)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    scores = cross_val_score(IBDeepDescription(**FAST), X, y, cv=cv, scoring=anomaly_roc_auc_scorer)
+    scores = cross_val_score(IBDeepDescription(**fast), X, y, cv=cv, scoring=anomaly_roc_auc_scorer)
     assert scores.shape == (3,) and scores.min() > 0.9
 
 
-def test_grid_search_with_sklearn_roc_auc_on_plus_minus_one_labels(blobs):
+def test_grid_search_with_sklearn_roc_auc_on_plus_minus_one_labels(blobs, fast):
     # Mode (a): y is +1 for normal, -1 for anomalies; sklearn's own scorer.
     X, y = labelled_with_anomalies(blobs)
     y_pm = np.where(y == -1, -1, 1)
     search = GridSearchCV(
         # One centre for three blobs takes a few more epochs to fit.
-        IBDeepDescription(**{**FAST, "max_epochs": 20}),
+        IBDeepDescription(**{**fast, "max_epochs": 20}),
         {"beta": [1.5, 4.0]},
         scoring="roc_auc",
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
@@ -74,11 +73,11 @@ def test_grid_search_with_sklearn_roc_auc_on_plus_minus_one_labels(blobs):
     assert search.best_estimator_.classes_.tolist() == [1]
 
 
-def test_grid_search_with_package_scorers_on_class_labels(blobs):
+def test_grid_search_with_package_scorers_on_class_labels(blobs, fast):
     # Mode (b): y holds the known classes and -1 for anomalies.
     X, y = labelled_with_anomalies(blobs)
     search = GridSearchCV(
-        IBDeepDescription(**FAST),
+        IBDeepDescription(**fast),
         {"margin": [0.0, 1.0], "loss": ["ib", "mcdd"]},
         scoring={"roc_auc": anomaly_roc_auc_scorer, "average_precision": anomaly_average_precision_scorer},
         refit="roc_auc",
@@ -90,19 +89,19 @@ def test_grid_search_with_package_scorers_on_class_labels(blobs):
     assert search.best_estimator_.classes_.tolist() == [0, 1, 2]
 
 
-def test_grid_search_is_silent_with_verbose_zero(blobs, capsys):
+def test_grid_search_is_silent_with_verbose_zero(blobs, capsys, fast):
     X, y = labelled_with_anomalies(blobs)
     GridSearchCV(
-        IBDeepDescription(**FAST), {"beta": [2.0]}, scoring=anomaly_roc_auc_scorer,
+        IBDeepDescription(**fast), {"beta": [2.0]}, scoring=anomaly_roc_auc_scorer,
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
     ).fit(X, y)
     assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("scorer", [anomaly_roc_auc_scorer, anomaly_average_precision_scorer])
-def test_package_scorers_rank_anomalies_as_positives(blobs, scorer):
+def test_package_scorers_rank_anomalies_as_positives(blobs, scorer, fast):
     X, y = labelled_with_anomalies(blobs)
-    detector = IBDeepDescription(**FAST).fit(*blobs[:2])
+    detector = IBDeepDescription(**fast).fit(*blobs[:2])
     assert scorer(detector, X, y) > 0.9
     # Swap the roles: the normal samples become the positives. Both metrics
     # are then below chance (0.5 for ROC AUC, the positive rate for AP).

@@ -1,0 +1,86 @@
+"""The torch runtime of a fit: seeding, the device, and a fit that completes or changes nothing."""
+
+import numpy as np
+import pytest
+import torch
+
+from ibdetect import IBDeepDescription
+from ibdetect.net import DeepDescriptionNet
+
+
+def test_refit_with_same_seed_is_bit_identical(blobs, fast):
+    X, y, _ = blobs
+    first = IBDeepDescription(**fast).fit(X, y).score_samples(X)
+    second = IBDeepDescription(**fast).fit(X, y).score_samples(X)
+    np.testing.assert_array_equal(first, second)
+    other_seed = IBDeepDescription(**{**fast, "random_state": 1}).fit(X, y).score_samples(X)
+    assert not np.array_equal(first, other_seed)
+
+
+def test_fit_leaves_global_random_state_alone(blobs, fast):
+    X, y, _ = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    IBDeepDescription(**fast).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_is_resolved_without_touching_the_parameter(blobs, device, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(device=device, **fast).fit(X, y)
+    assert detector.device == device
+    assert detector.device_ == ("cuda" if device == "auto" and torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(blobs, fast):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        IBDeepDescription(device="cuda", **fast).fit(X, y)
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "cuda:7"])
+def test_a_device_this_machine_lacks_is_a_clear_error(blobs, device, fast):
+    if torch.device(device).type == "cuda" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the device")
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=f"device='{device}'"):
+        IBDeepDescription(**{**fast, "device": device}).fit(X, y)
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+# name: (parameters that make fit fail, the error, whether the failure is
+# patched in after training)
+FAILURES = {
+    "divergence": ({"lr": 1e20}, FloatingPointError, False),
+    "too many neighbours": ({"anomaly_score": "knn", "n_neighbors": 500}, ValueError, False),
+    "interrupt after training": ({}, KeyboardInterrupt, True),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure, fast):
+    X, y, X_unseen = blobs
+    bad_params, error, after_training = FAILURES[failure]
+    detector = IBDeepDescription(**fast).fit(X, y)
+    expected = detector.decision_function(X_unseen)
+    attributes = dict(vars(detector))
+    unfitted = IBDeepDescription(**{**fast, **bad_params})
+    if after_training:
+        # The trained net's first pass over the training data follows training.
+        monkeypatch.setattr(DeepDescriptionNet, "embed", interrupt)
+    with pytest.raises(error):
+        detector.set_params(**bad_params).fit(X, y)
+    with pytest.raises(error):
+        unfitted.fit(X, y)
+    monkeypatch.undo()
+    detector.set_params(**{name: IBDeepDescription().get_params()[name] for name in bad_params})
+    assert vars(detector).keys() == attributes.keys()
+    assert all(vars(detector)[name] is value for name, value in attributes.items() if name.endswith("_"))
+    np.testing.assert_array_equal(detector.decision_function(X_unseen), expected)
+    assert not [name for name in vars(unfitted) if name.endswith("_")]
