@@ -400,7 +400,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self._set_state(_calibration.fit_scores(distances, targets, held_out, self.offset_))
         return self
 
-
     def score_samples(self, X):
         """Normality of each sample: minus its squared distance to the normal data.
 
