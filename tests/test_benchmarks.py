@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import make_blobs
 
 from benchmarks import data, protocols, run
 from benchmarks.report import render_markdown
@@ -309,22 +310,43 @@ def test_published_command_hides_data_folders(argv, expected):
 
 
 @pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
-def test_a_reference_subset_scores_as_a_fit_that_kept_only_it(blobs, anomaly_score, monkeypatch):
-    import ibdetect._estimator
-    from benchmarks.reference_size import with_reference
-    from ibdetect import IBDeepDescription
+def test_reference_sizes_share_one_network_and_differ_in_the_reference(blobs, anomaly_score):
+    from benchmarks.reference_size import ALL, detectors_by_size
 
     X, y, X_unseen = blobs
     params = {"anomaly_score": anomaly_score, "validation_fraction": None, "random_state": 0, "max_epochs": 3}
-    full = IBDeepDescription(**params).fit(X, y)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
-    capped = IBDeepDescription(**params).fit(X, y)
-    # The same seed draws the same 30 references from the same 120 samples.
-    rows = np.flatnonzero((full.reference_embeddings_[:, None] == capped.reference_embeddings_[None]).all(-1).any(1))
-    subset = with_reference(full, rows, len(X))
-    assert subset.n_neighbors_ == capped.n_neighbors_ == 2
-    np.testing.assert_allclose(subset.score_samples(X_unseen), capped.score_samples(X_unseen), rtol=1e-6)
-    assert len(full.reference_embeddings_) == len(X)
+    detectors, n_normal = detectors_by_size(params, X, y, [30, 200, ALL])
+    assert n_normal == len(X)
+    # A size beyond the 120 samples keeps them all: the same fit serves it.
+    assert detectors[200] is detectors[ALL]
+    subset, everything = detectors[30], detectors[ALL]
+    np.testing.assert_array_equal(subset.transform(X_unseen), everything.transform(X_unseen))
+    # The 30 references are training samples, with the rank fit scales to their share.
+    assert len(subset.reference_embeddings_) == 30 and subset.n_neighbors_ == 2
+    assert len(everything.reference_embeddings_) == len(X) and everything.n_neighbors_ == 5
+    drawn = (everything.reference_embeddings_[:, None] == subset.reference_embeddings_[None]).all(-1)
+    assert drawn.any(0).all() and drawn.sum() == 30
+    assert not np.allclose(subset.score_samples(X_unseen), everything.score_samples(X_unseen))
+
+
+def test_reference_size_table_on_small_data():
+    from benchmarks.reference_size import ALL, reference_size, reference_size_results
+
+    assert [reference_size("250"), reference_size("all")] == [250, ALL]
+    # Eight classes, six of them known in each multi-class split.
+    X, y = make_blobs(8 * np.eye(8), 25)
+    dataset = data.Dataset("blobs", X.astype(np.float32), y)
+    sizes = [20, 1000, ALL]
+    results = reference_size_results(
+        "blobs", dataset, sizes, max_epochs=1, hidden_layer_sizes=(16,), embedding_dim=4
+    )
+    aucs, seconds, n_normal = results["multiclass"]
+    assert aucs.shape == seconds.shape == (5, len(sizes))
+    assert ((aucs >= 0) & (aucs <= 1)).all() and (seconds > 0).all()
+    # 60% of six known classes of 25 train, less the held-out part.
+    assert all(20 < n < 90 for n in n_normal)
+    # 1,000 references keep every normal training sample, as "all" does.
+    np.testing.assert_array_equal(aucs[:, 1], aucs[:, 2])
 
 
 def test_model_selection_split_keeps_unseen_classes_out_of_tuning(labels):
