@@ -277,17 +277,10 @@ def test_speed_tables_run_on_small_data(capsys):
     speed.scoring_tables(300, 400, repeats=1)
     out = capsys.readouterr().out
     assert "hand-written loop" in out and "LocalOutlierFactor" in out and "Single-row latency" in out
-
-
-def test_faiss_ranking_finds_the_nearest_candidates():
-    pytest.importorskip("faiss")
-    from benchmarks import speed
-
-    rng = np.random.RandomState(0)
-    reference, queries = rng.normal(size=(50, 3)), rng.normal(size=(20, 3))
-    _, found = speed._faiss_ranking(reference, n_candidates=4)(queries)
-    brute = ((queries[:, None] - reference[None]) ** 2).sum(2).argsort(1)[:, :4]
-    np.testing.assert_array_equal(np.sort(found, 1), np.sort(brute, 1))
+    # 250 of the 300 rows as references, and all of them; 500 and 1,000 would keep all.
+    for score in ("knn", "knn+input"):
+        assert f'"{score}", 250 references' in out and f'"{score}", all 300 references' in out
+    assert "500 references" not in out
 
 
 def test_memory_probe_measures_a_fit_and_a_score():
