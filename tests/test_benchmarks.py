@@ -371,3 +371,16 @@ def test_model_selection_summary_counts_ties_apart(capsys):
     out = capsys.readouterr().out
     assert "svdd (tie: first candidate)" in out
     assert "d: the search picked 'ib' at 1 of 3 seeds and tied at 1; 'ib' was better on the unseen classes at 2." in out
+
+
+def test_extreme_values_digits_split_keeps_unseen_digits_out_of_training():
+    from sklearn.datasets import load_digits
+
+    from benchmarks.extreme_values import digits_split
+
+    X_train, y_train, X_test, y_test = digits_split(0)
+    y = load_digits().target
+    assert set(y_train) == set(range(6)) and len(X_train) == len(y_train)
+    # 40% of the known digits and every unseen one test, the unseen as -1.
+    assert (y_test == -1).sum() == np.isin(y, range(6, 10)).sum()
+    assert len(X_train) + len(X_test) == len(y) and len(X_test) == len(y_test)
