@@ -514,12 +514,9 @@ def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blo
     assert roc_auc(detector, X, X_unseen) > 0.95
 
 
-def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
+def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs):
     X, y, _ = blobs
-    detector = IBDeepDescription(anomaly_score="knn+input", **FAST).fit(X, y)
+    detector = IBDeepDescription(anomaly_score="knn+input", max_references=50, **FAST).fit(X, y)
     assert detector.reference_inputs_.shape == (50, X.shape[1])
     assert detector.reference_inputs_.dtype == np.float32
     np.testing.assert_allclose(
@@ -540,22 +537,18 @@ def test_knn_input_threshold_and_pvalues_flag_the_unseen_class(blobs):
 
 
 @pytest.mark.parametrize("max_reference, validation_fraction", [(1000, "auto"), (39, None)])
-def test_knn_input_contamination_flags_that_share_of_the_training_data(
-    blobs, monkeypatch, max_reference, validation_fraction
-):
-    import ibdetect._estimator
-
+def test_knn_input_contamination_flags_that_share_of_the_training_data(blobs, max_reference, validation_fraction):
     # With 39 references of the 132 samples, 5 neighbours scale to 1.5 (of
     # which a reference sample scored as training data is itself): the rank
     # must stay at 2 for the anomalies drawn into the reference to be flagged.
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", max_reference)
     X, _, _ = blobs
     # Scattered far from the classes and from each other, so that no
     # anomaly has training neighbours of its own kind.
     scattered = np.random.RandomState(3).uniform(-40, 40, (12, X.shape[1]))
     X_train = np.vstack([X, scattered])
     detector = IBDeepDescription(
-        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction, **FAST
+        anomaly_score="knn+input", contamination=0.1, validation_fraction=validation_fraction,
+        max_references=max_reference, **FAST
     ).fit(X_train)
     assert np.mean(detector.labels_ == -1) == pytest.approx(0.1, abs=0.01)
     assert np.mean(detector.labels_[len(X):] == -1) >= 0.9
@@ -565,17 +558,13 @@ def test_knn_input_contamination_flags_that_share_of_the_training_data(
     assert np.all(detector.labels_[len(X):][in_reference] == -1)
 
 
-def test_knn_reference_is_bounded(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 50)
+def test_knn_reference_is_bounded(blobs):
     X, y, X_unseen = blobs
     X_train = np.vstack([X, X_unseen[:5]])
     y_train = np.r_[y, -np.ones(5, dtype=int)]
-    detector = IBDeepDescription(anomaly_score="knn", **FAST).fit(X_train, y_train)
+    detector = IBDeepDescription(anomaly_score="knn", max_references=50, **FAST).fit(X_train, y_train)
     assert detector.reference_embeddings_.shape == (50, FAST["embedding_dim"])
-    unbounded = IBDeepDescription(anomaly_score="knn", validation_fraction=None, **FAST)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 10_000)
+    unbounded = IBDeepDescription(anomaly_score="knn", validation_fraction=None, max_references=10_000, **FAST)
     # Only normal samples are references, never the known anomalies.
     assert unbounded.fit(X_train, y_train).reference_embeddings_.shape[0] == len(X)
 
@@ -820,19 +809,18 @@ def test_reference_rank_shrinks_with_the_share_of_samples_kept(n_neighbors, n_re
     assert _reference_rank(n_neighbors, n_reference, n_normal) == rank
 
 
-def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
+def test_a_capped_reference_searches_the_proportional_rank(blobs):
     X, y, X_unseen = blobs
     # 120 normal training samples, 30 of them references: the 8th nearest of
     # all is about the 2nd nearest of the references.
-    detector = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(
+        anomaly_score="knn", n_neighbors=8, validation_fraction=None, max_references=30, **FAST
+    ).fit(X, y)
     assert detector.n_neighbors_ == 2
     expected = _kth_nearest_brute_force(detector.transform(X_unseen), detector.reference_embeddings_, 2)
     np.testing.assert_allclose(-detector.score_samples(X_unseen), expected, rtol=1e-4)
     # The default score on rows searches that rank in both spaces, and scales each by it.
-    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, max_references=30, **FAST).fit(X, y)
     assert (detector.anomaly_score_, detector.n_neighbors_) == ("knn+input", 2)
     parts = (detector.reference_embeddings_, detector.reference_inputs_)
     scales = [np.median(_kth_nearest_brute_force(part, part, 3)) for part in parts]
@@ -842,6 +830,6 @@ def test_a_capped_reference_searches_the_proportional_rank(blobs, monkeypatch):
         for queries, part, scale in zip((detector.transform(X_unseen), X_unseen), parts, scales)
     ]
     np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(ratios[0] * ratios[1]), rtol=1e-4)
+    # The default reference ("auto": up to 1,000) keeps all 120.
     whole = IBDeepDescription(anomaly_score="knn", n_neighbors=8, validation_fraction=None, **FAST)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 1000)
     assert whole.fit(X, y).n_neighbors_ == 8

@@ -266,13 +266,10 @@ def test_a_newer_format_asks_for_a_newer_ibdetect(fitted, tmp_path):
 
 
 @pytest.fixture
-def capped(blobs, monkeypatch):
+def capped(blobs):
     """A detector whose reference keeps 30 of its 120 normal samples, so that it searches rank 2, not 8."""
-    import ibdetect._estimator
-
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
     X, y, X_unseen = blobs
-    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, **FAST).fit(X, y)
+    detector = IBDeepDescription(n_neighbors=8, validation_fraction=None, max_references=30, **FAST).fit(X, y)
     assert detector.n_neighbors_ == 2
     return detector, np.vstack([X, X_unseen])
 
