@@ -1,11 +1,12 @@
-"""Detection quality of the k-NN scores against the number of reference samples.
+"""Detection quality and scoring time of the k-NN scores against the number of reference samples.
 
-The k-NN scores compare each sample with (at most ``MAX_REFERENCE_SAMPLES``)
-normal training samples, so their cost grows with that number. This script
-trains one detector per split, with every normal training sample kept as a
-reference, and scores its test set against random subsets of the reference of
-several sizes, so that only the reference size differs between the columns.
-Each subset searches the neighbour rank that ``fit`` would choose for it.
+The k-NN scores compare each sample with ``max_references`` normal training
+samples, drawn at random, so their cost grows with that number. This script
+fits one detector per split and reference size, with the same
+``random_state``: the reference is drawn after training, so every size of a
+split trains the same network and only the reference differs between the
+columns (the script checks that the centres agree). A size that keeps every
+normal training sample reuses the fit that keeps them all.
 
 * digits (images, the CNN, ``"knn"``) and MNIST (flat rows, an MLP, which
   trains in seconds rather than minutes): the multi-class splits;
@@ -13,27 +14,39 @@ Each subset searches the neighbour rank that ``fit`` would choose for it.
   the tabular benchmark: its labelled-classes and 5%-contamination splits.
   It needs the mlbench data folder (see ``benchmarks/README.md``).
 
-    python -m benchmarks.reference_size [--sizes 250 500 1000 2000 5000]
+It prints the ROC AUC per size, its spread over the splits, and the time
+``score_samples`` takes per 1,000 test samples (the median of 3 calls).
+
+    python -m benchmarks.reference_size [--sizes 250 500 1000 all]
         [--datasets digits mnist letter] [--mlbench PATH/TO/mlbench/data]
 """
 
 import argparse
-import copy
-from unittest import mock
+import time
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-import ibdetect._estimator as estimator_module
 from ibdetect import IBDeepDescription
-from ibdetect._estimator import _reference_rank, _subsample
 
 from . import data
 from .protocols import multiclass_splits, table_splits
 
 IMAGES = {"digits": (1, 8, 8), "mnist": None}
 TABLES = ("letter",)
+# The size that keeps every normal training sample: max_references=1.0.
+ALL = "all"
+
+
+def reference_size(text):
+    """A ``--sizes`` value: a number of references, or ``"all"``."""
+    return ALL if text == ALL else int(text)
+
+
+def max_references(size):
+    """The ``max_references`` of a size: the number itself, or 1.0 for ``"all"``."""
+    return 1.0 if size == ALL else size
 
 
 def splits_of(name, dataset):
@@ -47,23 +60,45 @@ def splits_of(name, dataset):
     return [("multiclass", split) for split in multiclass_splits(dataset.y)]
 
 
-def with_reference(detector, rows, n_normal):
-    """A copy of ``detector`` whose reference keeps only ``rows`` of its reference.
+def detectors_by_size(params, X, y, sizes):
+    """One detector fitted per size, and the number of normal training samples.
 
-    It searches the rank ``fit`` chooses for that many of ``n_normal``
-    normal training samples, and rescales the input-space score as ``fit``.
+    Each is ``IBDeepDescription(max_references=size, **params)`` fitted on
+    ``X, y``; ``params`` must fix ``random_state``, so that every size trains
+    the same network and draws its reference from the same samples. The fit
+    with every normal training sample as a reference serves the sizes that
+    exceed their number.
     """
-    subset = copy.copy(detector)
-    subset.reference_embeddings_ = detector.reference_embeddings_[rows]
-    subset.n_neighbors_ = _reference_rank(detector.n_neighbors, len(rows), n_normal)
-    if detector.anomaly_score_ == "knn+input":
-        subset._fit_input_reference(detector.reference_inputs_[rows])
-    return subset
+    everything = IBDeepDescription(max_references=max_references(ALL), **params).fit(X, y)
+    n_normal = len(everything.reference_embeddings_)
+    detectors = {}
+    for size in sizes:
+        if size == ALL or size >= n_normal:
+            detectors[size] = everything
+            continue
+        detectors[size] = IBDeepDescription(max_references=size, **params).fit(X, y)
+        # Only the reference may differ between the sizes.
+        np.testing.assert_array_equal(detectors[size].centers_, everything.centers_)
+    return detectors, n_normal
 
 
-def reference_size_aucs(name, dataset, sizes, seed=0):
-    """ROC AUC per setting: an array of splits (rows) by sizes (columns), and the full reference sizes."""
-    input_shape = IMAGES.get(name)
+def scoring_seconds(detector, X, repeats=3):
+    """Median seconds of ``detector.score_samples(X)``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detector.score_samples(X)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def reference_size_results(name, dataset, sizes, seed=0, **params):
+    """Per setting: ROC AUC and scoring seconds per 1,000 samples (splits by sizes), and the normal training sample counts.
+
+    ``params`` go to every ``IBDeepDescription``, besides ``input_shape``,
+    ``random_state=seed`` and ``max_references``.
+    """
+    params = {"input_shape": IMAGES.get(name), "random_state": seed, **params}
     results = {}
     for setting, split in splits_of(name, dataset):
         X_train, X_test = dataset.X[split.train], dataset.X[split.test]
@@ -71,26 +106,20 @@ def reference_size_aucs(name, dataset, sizes, seed=0):
             scaler = StandardScaler().fit(X_train)
             X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         y_train = dataset.y[split.train] if split.labelled else None
-        detector = IBDeepDescription(input_shape=input_shape, random_state=seed)
-        # Every normal training sample becomes a reference; subsets follow.
-        with mock.patch.object(estimator_module, "MAX_REFERENCE_SAMPLES", len(X_train)):
-            detector.fit(X_train, y_train)
-        n_normal = len(detector.reference_embeddings_)
-        everything = np.arange(n_normal)
-        aucs = [
-            roc_auc_score(split.test_is_anomaly, -with_reference(
-                detector, _subsample(everything, size, seed), n_normal).score_samples(X_test))
-            for size in sizes
-        ]
-        rows, full_sizes = results.setdefault(setting, ([], []))
-        rows.append(aucs)
-        full_sizes.append(n_normal)
-    return {setting: (np.array(rows), full_sizes) for setting, (rows, full_sizes) in results.items()}
+        detectors, n_normal = detectors_by_size(params, X_train, y_train, sizes)
+        aucs = [roc_auc_score(split.test_is_anomaly, -detectors[size].score_samples(X_test)) for size in sizes]
+        seconds = [scoring_seconds(detectors[size], X_test) / len(X_test) * 1e6 for size in sizes]
+        rows = results.setdefault(setting, ([], [], []))
+        for column, values in zip(rows, (aucs, seconds, n_normal)):
+            column.append(values)
+    return {setting: (np.array(aucs), np.array(seconds), n_normal)
+            for setting, (aucs, seconds, n_normal) in results.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000, 5000])
+    parser.add_argument("--sizes", type=reference_size, nargs="+", default=[250, 500, 1000, ALL],
+                        help='numbers of references, or "all"')
     parser.add_argument("--datasets", nargs="+", choices=[*IMAGES, *TABLES], default=list(IMAGES))
     parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder, for letter")
     args = parser.parse_args(argv)
@@ -98,12 +127,13 @@ def main(argv=None):
         if name in TABLES and not args.mlbench:
             parser.error(f"--datasets {name} needs --mlbench PATH")
         dataset = data.mlbench(name, args.mlbench) if name in TABLES else getattr(data, name)()
-        for setting, (aucs, full_sizes) in reference_size_aucs(name, dataset, args.sizes).items():
-            print(f"{name}, {setting}: {len(aucs)} splits, {min(full_sizes)}-{max(full_sizes)} normal "
+        for setting, (aucs, seconds, n_normal) in reference_size_results(name, dataset, args.sizes).items():
+            print(f"{name}, {setting}: {len(aucs)} splits, {min(n_normal)}-{max(n_normal)} normal "
                   "training samples; a size beyond that keeps them all")
-            print("references  " + "".join(f"{size:>8}" for size in args.sizes))
-            print("ROC AUC     " + "".join(f"{auc:8.4f}" for auc in aucs.mean(axis=0)))
-            print("spread (sd) " + "".join(f"{sd:8.4f}" for sd in aucs.std(axis=0)))
+            print("references      " + "".join(f"{size:>8}" for size in args.sizes))
+            print("ROC AUC         " + "".join(f"{auc:8.4f}" for auc in aucs.mean(axis=0)))
+            print("spread (sd)     " + "".join(f"{sd:8.4f}" for sd in aucs.std(axis=0)))
+            print("score ms / 1000 " + "".join(f"{ms:8.2f}" for ms in seconds.mean(axis=0)), flush=True)
 
 
 if __name__ == "__main__":

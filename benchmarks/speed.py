@@ -7,17 +7,20 @@ in the machine's load hits every contender alike:
 1. training: the estimator against a hand-written torch loop that trains the
    same encoder with the same loss, optimiser, batches and epochs;
 2. scoring throughput: ``decision_function`` with each score against the
-   bare network's forward pass, PyOD's DeepSVDD (when PyOD is installed)
-   and scikit-learn's LocalOutlierFactor, and the parts of the default
-   score: each k-NN search alone, the float32 products within it, and
-   (when faiss-cpu is installed) faiss's exact index doing the search's
-   ranking step;
+   bare network's forward pass, ``transform``, PyOD's DeepSVDD (when PyOD
+   is installed) and scikit-learn's LocalOutlierFactor; the two k-NN scores
+   with 250, 500 and 1,000 references (``max_references``; 1,000 is what
+   the default ``"auto"`` keeps here) and with every training row;
 3. the latency of scoring a single row;
 4. peak memory and time of ``fit`` plus ``decision_function`` at 10^4, 10^5
    and 10^6 rows, each in a fresh process: the peak resident memory (torch's
    allocations included) above the resident memory once the data are made,
    and the peak of what numpy allocates (``tracemalloc``, which sees numpy's
    arrays but not torch's). Linux only.
+
+It times the package through its public names only, so it no longer times
+the parts of a k-NN search alone (the products that rank the references,
+the partial sort, a faiss index in their place), which needed its internals.
 
     python -m benchmarks.speed [--quick]
 """
@@ -35,9 +38,10 @@ import numpy as np
 import torch
 
 from ibdetect import IBDeepDescription
-from ibdetect._scoring import CANDIDATE_MARGIN, kth_neighbor_distances
 from ibdetect.encoders import MLPEncoder
 from ibdetect.losses import IBLoss
+
+from .reference_size import ALL, max_references
 
 N_FEATURES = 64
 N_CLASSES = 6
@@ -131,85 +135,38 @@ def _peers(X_train):
     return peers
 
 
-def search_contenders(detector, X_score):
-    """The parts of the "knn+input" score past the network, each timed alone.
+# The reference sizes of the k-NN rows; "auto", the default, keeps 1,000.
+REFERENCE_SIZES = (250, 500, 1000, ALL)
+DEFAULT_REFERENCES = 1000
 
-    Each k-NN search over the reference, and within it the float32 products
-    that rank the references (any exact search computes them, so they bound
-    from below what a faster selection could win), those products with the
-    partial sort that keeps the candidates, and, when faiss-cpu is
-    installed, faiss's exact index doing that same ranking step.
+
+def reference_fits(score, X, y):
+    """Detectors with the ``score`` fitted on ``X, y``, by reference size.
+
+    They share ``random_state``, so they train the same network and differ
+    only in their references. Sizes from the number of rows up are left
+    out: they would keep every row, as ``ALL`` does.
     """
-    embeddings = detector.transform(X_score)
-    spaces = {
-        f"embeddings ({embeddings.shape[1]} dims)": (embeddings, detector.reference_embeddings_),
-        f"input rows ({X_score.shape[1]} dims)": (X_score, detector.reference_inputs_),
+    return {
+        size: estimator(2, score, max_references=max_references(size)).fit(X, y)
+        for size in REFERENCE_SIZES
+        if size == ALL or size < len(X)
     }
-    # As many candidates as the search keeps for its exact step.
-    n_candidates = min(detector.n_neighbors_ + CANDIDATE_MARGIN, len(detector.reference_embeddings_))
-    contenders = {}
-    for name, (queries, reference) in spaces.items():
-        contenders[f"  k-NN search, {name}"] = (
-            lambda queries=queries, reference=reference: kth_neighbor_distances(
-                queries, reference, detector.n_neighbors_
-            ),
-            len(X_score),
-        )
-        contenders[f"  float32 products, {name}"] = (
-            lambda queries=queries, reference=reference: ranking_products(queries, reference), len(X_score)
-        )
-        contenders[f"  products, partial sort, {name}"] = (
-            lambda queries=queries, reference=reference: ranking_products(queries, reference, n_candidates),
-            len(X_score),
-        )
-        faiss_search = _faiss_ranking(reference, n_candidates)
-        if faiss_search is not None:
-            contenders[f"  faiss-cpu flat index, {name}"] = (
-                lambda queries=queries, faiss_search=faiss_search: faiss_search(queries), len(X_score)
-            )
-    return contenders
 
 
-def _faiss_ranking(reference, n_candidates):
-    """faiss-cpu's exact (flat) index over the reference, on one thread; None when faiss is not installed.
-
-    It does the ranking step of the search (float32 distances, the nearest
-    ``n_candidates`` kept) in one compiled pass: the time an optional
-    nearest-neighbour library could take over, before the exact float64
-    step that the search would still need.
-    """
-    try:
-        import faiss
-    except ImportError:
-        return None
-    faiss.omp_set_num_threads(1)
-    reference = np.ascontiguousarray(reference, dtype=np.float32)
-    index = faiss.IndexFlatL2(reference.shape[1])
-    index.add(reference)
-    return lambda queries: index.search(np.ascontiguousarray(queries, dtype=np.float32), n_candidates)
-
-
-def ranking_products(queries, reference, n_candidates=None, block_rows=512):
-    """The float32 products of every query with every reference, block by block, as the search ranks them.
-
-    With ``n_candidates``, each block's nearest candidates are then picked by
-    the partial sort, as the search does before its exact step.
-    """
-    reference = torch.from_numpy(np.asarray(reference, dtype=np.float32))
-    queries = torch.from_numpy(np.asarray(queries, dtype=np.float32))
-    squared_norms = reference.square().sum(1)
-    for start in range(0, len(queries), block_rows):
-        # Squared distances less the query's own squared norm, as the search ranks them.
-        partial = torch.addmm(squared_norms, queries[start:start + block_rows], reference.T, alpha=-2.0)
-        if n_candidates is not None:
-            partial.topk(n_candidates, dim=1, largest=False, sorted=False)
+def reference_label(size, detector):
+    """How a row names its reference size."""
+    if size == ALL:
+        return f"all {len(detector.reference_embeddings_):,} references"
+    return f"{size:,} references" + (" (default)" if size == DEFAULT_REFERENCES else "")
 
 
 def scoring_tables(n_train, n_score, repeats):
     X, y = make_data(n_train)
     X_score, _ = make_data(n_score, seed=1)
-    fitted = {score: estimator(2, score).fit(X, y) for score in ("distance", "knn", "knn+input")}
-    module = fitted["distance"].net_.module_.eval()
+    distance = estimator(2, "distance").fit(X, y)
+    by_size = {score: reference_fits(score, X, y) for score in ("knn", "knn+input")}
+    module = distance.net_.module_.eval()
     X_tensor = torch.from_numpy(X_score)
 
     @torch.no_grad()
@@ -221,23 +178,29 @@ def scoring_tables(n_train, n_score, repeats):
     X_peer = X_score[: n_score // 10]
     contenders = {
         "bare network (forward pass only)": (bare_network, n_score),
-        'decision_function, "distance"': (lambda: fitted["distance"].decision_function(X_score), n_score),
-        'decision_function, "knn"': (lambda: fitted["knn"].decision_function(X_score), n_score),
-        'decision_function, "knn+input" (default)': (lambda: fitted["knn+input"].decision_function(X_score), n_score),
-        **search_contenders(fitted["knn+input"], X_score),
+        "transform (the embedding)": (lambda: distance.transform(X_score), n_score),
+        'decision_function, "distance"': (lambda: distance.decision_function(X_score), n_score),
     }
+    for score, fits in by_size.items():
+        for size, detector in fits.items():
+            contenders[f'decision_function, "{score}", {reference_label(size, detector)}'] = (
+                lambda detector=detector: detector.decision_function(X_score), n_score
+            )
     for name, peer in _peers(X).items():
         contenders[name] = ((lambda peer=peer: peer.decision_function(X_peer)), len(X_peer))
     seconds = interleaved_medians({name: run for name, (run, _) in contenders.items()}, repeats)
     distance_time = seconds['decision_function, "distance"']
-    print(f"\nScoring: trained on {n_train:,} rows ({len(fitted['knn'].reference_embeddings_):,} k-NN references),"
-          f" {n_score:,} rows scored ({len(X_peer):,} for the peers)")
+    print(f"\nScoring: trained on {n_train:,} rows, {n_score:,} rows scored ({len(X_peer):,} for the peers)")
     width = max(map(len, contenders))
     print(f"{'':{width}} {'rows/s':>9} {'time / distance score':>22}")
     for name, (_, n_rows) in contenders.items():
         relative = seconds[name] / n_rows * n_score / distance_time
         print(f"{name:{width}} {n_rows / seconds[name]:9.0f} {relative:22.2f}")
 
+    # The defaults: "auto" keeps 1,000 references, or every row of fewer.
+    fitted = {"distance": distance}
+    for score, fits in by_size.items():
+        fitted[score] = fits.get(DEFAULT_REFERENCES, fits[ALL])
     one_row, one_tensor = X_score[:1], X_tensor[:1]
     latency = interleaved_medians({
         "bare network": lambda: bare_network(one_tensor),

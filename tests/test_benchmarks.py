@@ -276,17 +276,10 @@ def test_speed_tables_run_on_small_data(capsys):
     speed.scoring_tables(300, 400, repeats=1)
     out = capsys.readouterr().out
     assert "hand-written loop" in out and "LocalOutlierFactor" in out and "Single-row latency" in out
-
-
-def test_faiss_ranking_finds_the_nearest_candidates():
-    pytest.importorskip("faiss")
-    from benchmarks import speed
-
-    rng = np.random.RandomState(0)
-    reference, queries = rng.normal(size=(50, 3)), rng.normal(size=(20, 3))
-    _, found = speed._faiss_ranking(reference, n_candidates=4)(queries)
-    brute = ((queries[:, None] - reference[None]) ** 2).sum(2).argsort(1)[:, :4]
-    np.testing.assert_array_equal(np.sort(found, 1), np.sort(brute, 1))
+    # 250 of the 300 rows as references, and all of them; 500 and 1,000 would keep all.
+    for score in ("knn", "knn+input"):
+        assert f'"{score}", 250 references' in out and f'"{score}", all 300 references' in out
+    assert "500 references" not in out
 
 
 def test_memory_probe_measures_a_fit_and_a_score():
@@ -309,22 +302,43 @@ def test_published_command_hides_data_folders(argv, expected):
 
 
 @pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
-def test_a_reference_subset_scores_as_a_fit_that_kept_only_it(blobs, anomaly_score, monkeypatch):
-    import ibdetect._estimator
-    from benchmarks.reference_size import with_reference
-    from ibdetect import IBDeepDescription
+def test_reference_sizes_share_one_network_and_differ_in_the_reference(blobs, anomaly_score):
+    from benchmarks.reference_size import ALL, detectors_by_size
 
     X, y, X_unseen = blobs
     params = {"anomaly_score": anomaly_score, "validation_fraction": None, "random_state": 0, "max_epochs": 3}
-    full = IBDeepDescription(**params).fit(X, y)
-    monkeypatch.setattr(ibdetect._estimator, "MAX_REFERENCE_SAMPLES", 30)
-    capped = IBDeepDescription(**params).fit(X, y)
-    # The same seed draws the same 30 references from the same 120 samples.
-    rows = np.flatnonzero((full.reference_embeddings_[:, None] == capped.reference_embeddings_[None]).all(-1).any(1))
-    subset = with_reference(full, rows, len(X))
-    assert subset.n_neighbors_ == capped.n_neighbors_ == 2
-    np.testing.assert_allclose(subset.score_samples(X_unseen), capped.score_samples(X_unseen), rtol=1e-6)
-    assert len(full.reference_embeddings_) == len(X)
+    detectors, n_normal = detectors_by_size(params, X, y, [30, 200, ALL])
+    assert n_normal == len(X)
+    # A size beyond the 120 samples keeps them all: the same fit serves it.
+    assert detectors[200] is detectors[ALL]
+    subset, everything = detectors[30], detectors[ALL]
+    np.testing.assert_array_equal(subset.transform(X_unseen), everything.transform(X_unseen))
+    # The 30 references are training samples, with the rank fit scales to their share.
+    assert len(subset.reference_embeddings_) == 30 and subset.n_neighbors_ == 2
+    assert len(everything.reference_embeddings_) == len(X) and everything.n_neighbors_ == 5
+    drawn = (everything.reference_embeddings_[:, None] == subset.reference_embeddings_[None]).all(-1)
+    assert drawn.any(0).all() and drawn.sum() == 30
+    assert not np.allclose(subset.score_samples(X_unseen), everything.score_samples(X_unseen))
+
+
+def test_reference_size_table_on_small_data(make_blobs):
+    from benchmarks.reference_size import ALL, reference_size, reference_size_results
+
+    assert [reference_size("250"), reference_size("all")] == [250, ALL]
+    # Eight classes, six of them known in each multi-class split.
+    X, y = make_blobs(8 * np.eye(8), 25)
+    dataset = data.Dataset("blobs", X.astype(np.float32), y)
+    sizes = [20, 1000, ALL]
+    results = reference_size_results(
+        "blobs", dataset, sizes, max_epochs=1, hidden_layer_sizes=(16,), embedding_dim=4
+    )
+    aucs, seconds, n_normal = results["multiclass"]
+    assert aucs.shape == seconds.shape == (5, len(sizes))
+    assert ((aucs >= 0) & (aucs <= 1)).all() and (seconds > 0).all()
+    # 60% of six known classes of 25 train, less the held-out part.
+    assert all(20 < n < 90 for n in n_normal)
+    # 1,000 references keep every normal training sample, as "all" does.
+    np.testing.assert_array_equal(aucs[:, 1], aucs[:, 2])
 
 
 def test_model_selection_split_keeps_unseen_classes_out_of_tuning(labels):
@@ -356,3 +370,16 @@ def test_model_selection_summary_counts_ties_apart(capsys):
     out = capsys.readouterr().out
     assert "svdd (tie: first candidate)" in out
     assert "d: the search picked 'ib' at 1 of 3 seeds and tied at 1; 'ib' was better on the unseen classes at 2." in out
+
+
+def test_extreme_values_digits_split_keeps_unseen_digits_out_of_training():
+    from sklearn.datasets import load_digits
+
+    from benchmarks.extreme_values import digits_split
+
+    X_train, y_train, X_test, y_test = digits_split(0)
+    y = load_digits().target
+    assert set(y_train) == set(range(6)) and len(X_train) == len(y_train)
+    # 40% of the known digits and every unseen one test, the unseen as -1.
+    assert (y_test == -1).sum() == np.isin(y, range(6, 10)).sum()
+    assert len(X_train) + len(X_test) == len(y) and len(X_test) == len(y_test)
