@@ -212,3 +212,17 @@ def test_a_capped_reference_searches_the_proportional_rank(blobs, fast):
     np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(ratios[0] * ratios[1]), rtol=1e-4)
     whole = IBDeepDescription(anomaly_score="knn", **{**capped, "max_references": 1.0})
     assert whole.fit(X, y).n_neighbors_ == 8
+
+
+@pytest.mark.parametrize("max_references, n_references", [(500, 500), ("auto", 1000), (1.0, 1500)])
+def test_max_references_keeps_that_many_of_a_larger_training_set(fast, max_references, n_references):
+    # 1,500 normal training samples: more than each bound but the last.
+    X = np.random.RandomState(0).normal(size=(1500, 3))
+    detector = IBDeepDescription(
+        **{**fast, "max_epochs": 1}, max_references=max_references, validation_fraction=None
+    ).fit(X)
+    assert detector.get_params()["max_references"] == max_references
+    assert detector.reference_embeddings_.shape == (n_references, fast["embedding_dim"])
+    assert detector.reference_inputs_.shape == (n_references, 3)
+    # The rank among the references stands for the 5th nearest of all 1,500.
+    assert detector.n_neighbors_ == max(2, round(5 * n_references / 1500))
