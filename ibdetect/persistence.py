@@ -10,6 +10,15 @@ own builder, and loads the weights into it. Nothing in the file is imported
 or executed: an encoder given as a class of your own is saved by its name
 and loads only when the caller passes that class in ``trusted_encoders``.
 
+A file is checked before it costs memory: the archive must hold these two
+members once each, the header deflated or stored and the tensors stored, the
+header at most ``MAX_HEADER_BYTES`` and the tensors at most the file's size,
+both as declared and as inflated; every field of the header must have the
+type save writes; and the network that the parameters describe is built on
+torch's "meta" device, which allocates nothing, and compared tensor by
+tensor with the file's before it is built for real. Anything else is a
+ValueError naming what is wrong.
+
 A pipeline of a scikit-learn scaler (``StandardScaler``, ``MinMaxScaler``
 or ``RobustScaler``) and the detector is saved and loaded whole, the scaler's
 fitted statistics as numbers.

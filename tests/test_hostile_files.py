@@ -98,9 +98,14 @@ HOSTILE_ARCHIVES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def hostile(members):
+    return hostile_archives(*members)
+
+
 @pytest.mark.parametrize("kind", HOSTILE_ARCHIVES)
-def test_archives_save_never_writes_are_refused_before_they_are_read(members, tmp_path, kind):
-    content, message = hostile_archives(*members)[kind]
+def test_archives_save_never_writes_are_refused_before_they_are_read(hostile, tmp_path, kind):
+    content, message = hostile[kind]
     assert len(content) < 2 * 2**20
     path = tmp_path / "model.ibdetect"
     path.write_bytes(content)
@@ -317,11 +322,10 @@ MEMORY_CHECK = textwrap.dedent("""
 """)
 
 
-def test_crafted_files_cost_less_than_a_gigabyte(members, tmp_path):
+def test_crafted_files_cost_less_than_a_gigabyte(members, hostile, tmp_path):
     pytest.importorskip("resource")
     header, tensors = members
-    archives = hostile_archives(header, tensors)
-    files = {f"{kind}.ibdetect": archives[kind][0] for kind in ("bzip2 bomb", "deflate bomb", "1 GiB declared header")}
+    files = {f"{kind}.ibdetect": hostile[kind][0] for kind in ("bzip2 bomb", "deflate bomb", "1 GiB declared header")}
     files["wide.ibdetect"] = model_file(with_attribute("n_features_in_", 10**9)(header), tensors)
     entries = {"attributes.centers_": {"dtype": "F64", "shape": [10**11, 4], "data_offsets": [0, 16]}}
     files["huge tensor.ibdetect"] = model_file(header, safetensors_of(entries, bytes(16)))
