@@ -5,6 +5,7 @@ Every function reads the parameters from ``detector``, the
 sets its attributes: the estimator keeps what they return.
 """
 
+import contextlib
 import copy
 import math
 import warnings
@@ -174,14 +175,19 @@ def initialized_net(detector, device):
 
     Only ``n_features_in_`` and ``classes_`` (with the parameters, which are
     validated first) shape it; trained weights are loaded into it
-    afterwards. torch's global random state is left as it was.
+    afterwards. torch's global random state is left as it was. On the
+    ``"meta"`` device nothing is allocated: the net's tensors have shapes
+    and dtypes only, to check trained weights against before building the
+    net for real.
     """
     detector._validate_params()
     n_classes = len(detector.classes_)
-    # One row per class: the criterion's class priors come out uniform,
-    # to be replaced with the trained state like every weight.
-    rows = np.zeros((n_classes, detector.n_features_in_), dtype=np.float32)
-    with seeded_torch(0, device):
+    meta = torch.device(device).type == "meta"
+    with seeded_torch(0, device), torch.device("meta") if meta else contextlib.nullcontext():
+        # The rows give the encoder's output size only; one target per class
+        # makes the criterion's class priors uniform, to be replaced with the
+        # trained state like every weight.
+        rows = torch.zeros((min(n_classes, 2), detector.n_features_in_))
         encoder = build_encoder(detector, check_input_shape(detector))
         net = build_net(detector, encoder, rows, np.arange(n_classes), None, device)
         return net.initialize()
@@ -210,7 +216,8 @@ def _embedding_dim(encoder, X_sample):
     """Size of the encoder's output, from one forward pass in evaluation mode."""
     was_training = encoder.training
     try:
-        embeddings = encoder.eval()(torch.from_numpy(np.ascontiguousarray(X_sample)))
+        sample = X_sample if isinstance(X_sample, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X_sample))
+        embeddings = encoder.eval()(sample)
     except RuntimeError as exc:
         # Most often a first layer sized for another number of features.
         raise ValueError(

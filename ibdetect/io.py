@@ -23,6 +23,8 @@ array([[71.2 ,  1.01],
 """
 
 import csv
+import math
+import os
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -31,11 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ._labels import ANOMALY, is_anomaly
+
 __all__ = ["Data", "read_data"]
 
 #: The name of the id column of a CSV file whose first column has no name, as
 #: pandas writes a DataFrame's index.
 INDEX_NAME = "id"
+
+# How a zip archive (an .npz file) and an .npy file begin.
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_MAGIC = b"\x93NUMPY"
+# Array data is read in pieces of this size, so that what is allocated is
+# what the file holds, not what its header declares.
+READ_CHUNK_BYTES = 2**24
 
 
 @dataclass
@@ -196,28 +207,43 @@ def _label_text(cell, where):
 
 
 def _as_labels(texts):
-    """Labels as ``fit`` takes them: ints when all texts are whole numbers, else strings.
+    """Labels as ``fit`` takes them: ints when that loses nothing, else the texts as they are.
 
-    Whole numbers written as floats (``"2.0"``, as pandas writes an integer
-    column that has a gap) are ints too, so that ``2`` and ``2.0`` are one
-    class. The known-anomaly marker follows the package's one rule
-    (:func:`ibdetect.metrics.is_anomaly`): ``-1``, ``"-1"`` and ``"-1.0"``
-    among strings all mark an anomaly.
+    Whole numbers become ints only when each keeps its own number: ``"7"``
+    is 7, but a column holding ``"007"``, ``"+7"``, or a number beyond int64
+    stays text, as does one holding both ``"7"`` and ``"7.0"``. Whole
+    numbers written as floats (``"2.0"``, as pandas writes an integer
+    column that has a gap) are ints when nothing else reads as the same
+    number. The known-anomaly marker follows the package's one rule
+    (:func:`ibdetect.metrics.is_anomaly`): ``"-1"`` and ``"-1.0"`` mark an
+    anomaly whether the labels are ints or texts.
     """
-    try:
-        numbers = np.array([float(text) for text in texts])
-    except ValueError:
+    distinct = sorted(set(texts))
+    numbers = {text: ANOMALY for text, marker in zip(distinct, is_anomaly(np.array(distinct, dtype=object))) if marker}
+    classes = {text: _whole_number(text) for text in distinct if text not in numbers}
+    values = list(classes.values())
+    limits = np.iinfo(np.int64)
+    if None in values or len(set(values)) < len(values) or not all(limits.min <= value <= limits.max for value in values):
         return np.array(texts, dtype=object)
-    if np.all(np.isfinite(numbers) & (numbers == np.round(numbers))):
-        return numbers.astype(np.int64)
-    return np.array(texts, dtype=object)
+    numbers |= classes
+    return np.array([numbers[text] for text in texts], dtype=np.int64)
+
+
+def _whole_number(text):
+    """The int that ``text`` writes as Python would (``"7"``, ``"-12"``) or with ``".0"``; else None."""
+    digits = text.removesuffix(".0")
+    try:
+        number = int(digits)
+    except ValueError:
+        return None
+    return number if str(number) == digits else None
 
 
 def _read_npy(path, label_column, with_labels):
-    array = _load_numpy(path)
-    if not isinstance(array, np.ndarray):
-        array.close()
+    if _starts_with(path, ZIP_MAGIC):
         raise ValueError(f"{path} is an .npz archive, not a single .npy array")
+    with _numpy_errors(path), open(path, "rb") as file:
+        array = _read_array(file, os.fstat(file.fileno()).st_size)
     if with_labels and label_column is not None:
         raise ValueError(
             f"{path}: an .npy file holds no labels; put features and labels in a .csv or .npz file"
@@ -252,7 +278,8 @@ def _open_npz(path):
         Naming the file: numpy cannot read it, or it holds a single array
         (an ``.npy`` file under another name).
     """
-    archive = _load_numpy(path)
+    # A single array is told by its first bytes, before numpy reads it whole.
+    archive = None if _starts_with(path, NPY_MAGIC) else _load_numpy(path)
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(
             f"{path} holds a single array, not an .npz archive; save the samples and their labels "
@@ -274,8 +301,47 @@ def _npz_array(archive, key, path):
     """
     if key not in archive.files:
         raise ValueError(f"{path} has no array {key!r} (arrays: {', '.join(archive.files)})")
-    with _numpy_errors(path, key):
-        return archive[key]
+    member = archive.zip.getinfo(f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key)
+    with _numpy_errors(path, key), archive.zip.open(member) as file:
+        return _read_array(file, member.file_size)
+
+
+def _read_array(file, size):
+    """The array of an ``.npy`` file of ``size`` bytes, read from ``file`` at its start.
+
+    The shape and dtype its header declares are checked against the bytes
+    there before anything is allocated, and the data is read as it comes, so
+    that a header declaring terabytes costs nothing; numpy would allocate
+    the whole array first.
+    """
+    version = np.lib.format.read_magic(file)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f"the .npy format version {version[0]}.{version[1]} is not read here; save with numpy.save")
+    shape, fortran_order, dtype = readers[version](file)
+    if dtype.hasobject:
+        # In numpy's words, which _numpy_errors recognises.
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    if dtype.itemsize == 0:
+        raise ValueError(f"its dtype {dtype} holds no data")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - file.tell():
+        raise ValueError(
+            f"it declares an array of shape {shape} of {dtype} ({declared} bytes), but holds "
+            f"{max(size - file.tell(), 0)} bytes of data"
+        )
+    data = bytearray()
+    while len(data) < declared:
+        chunk = file.read(min(declared - len(data), READ_CHUNK_BYTES))
+        if not chunk:
+            raise ValueError(f"it declares an array of shape {shape} of {dtype}, but holds only {len(data)} bytes of data")
+        data += chunk
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _starts_with(path, magic):
+    with open(path, "rb") as file:
+        return file.read(len(magic)) == magic
 
 
 def _load_numpy(path):

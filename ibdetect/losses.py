@@ -114,7 +114,8 @@ class DescriptionLoss(nn.Module):
         self.anomaly_weight = anomaly_weight
         log_priors = None
         if priors is not None:
-            priors = torch.as_tensor(priors, dtype=torch.float64)
+            # Checked where they are (an array on the CPU), whatever the default device.
+            priors = torch.as_tensor(priors, dtype=torch.float64, device=getattr(priors, "device", "cpu"))
             if not torch.isfinite(priors).all() or (priors <= 0).any():
                 raise ValueError(f"priors must be positive and finite, got {priors.tolist()}.")
             log_priors = torch.log(priors / priors.sum())

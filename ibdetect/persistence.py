@@ -10,6 +10,15 @@ own builder, and loads the weights into it. Nothing in the file is imported
 or executed: an encoder given as a class of your own is saved by its name
 and loads only when the caller passes that class in ``trusted_encoders``.
 
+A file is checked before it costs memory: the archive must hold these two
+members once each, the header deflated or stored and the tensors stored, the
+header at most ``MAX_HEADER_BYTES`` and the tensors at most the file's size,
+both as declared and as inflated; every field of the header must have the
+type save writes; and the network that the parameters describe is built on
+torch's "meta" device, which allocates nothing, and compared tensor by
+tensor with the file's before it is built for real. Anything else is a
+ValueError naming what is wrong.
+
 A pipeline of a scikit-learn scaler (``StandardScaler``, ``MinMaxScaler``
 or ``RobustScaler``) and the detector is saved and loaded whole, the scaler's
 fitted statistics as numbers.
@@ -53,6 +62,21 @@ FORMAT = "ibdetect-model"
 FORMAT_VERSION = 2
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
+# The most bytes the JSON header may hold once inflated. A header is mostly
+# the training history, about 65 bytes per batch: 500 epochs of one batch
+# take 0.1 MB, 50 epochs of 100,000 rows in batches of 128 about 2.6 MB.
+# Parsing JSON costs up to 25 times its size ("[[],[],...]"), so a hostile
+# header stays under 450 MB; save leaves out the per-batch records of a
+# history that would not fit.
+MAX_HEADER_BYTES = 16 * 2**20
+# The compression of each member: save deflates the header and stores the
+# tensors, whose size is then bounded by the file's own; stored headers, as
+# zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
+# is refused.
+MEMBER_COMPRESSIONS = {
+    HEADER_MEMBER: (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED),
+    TENSORS_MEMBER: (zipfile.ZIP_STORED,),
+}
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
 # What the estimator declares it holds after fit: arrays are kept as
@@ -152,10 +176,9 @@ def save(model, file, *, metadata=None):
         "pretrain_history": _plain(getattr(model, "pretrain_history_", None)),
         "metadata": metadata or {},
     }
-    try:
-        header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
-    except TypeError as exc:
-        raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
+    if not isinstance(header["metadata"], dict):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    header_bytes = _header_bytes(header)
     with zipfile.ZipFile(file, "w") as archive:
         archive.writestr(HEADER_MEMBER, header_bytes, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(TENSORS_MEMBER, safetensors.torch.save(_tensors(model)))
@@ -222,7 +245,7 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
         return _with_scaler(header, _rebuild(header, encoder, tensors, device))
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as exc:
         # A header or tensors edited by hand, or damaged: every value passes
         # the estimator's own validation and the network's shapes, or fails
         # here.
@@ -265,6 +288,38 @@ def read_info(file):
 
 
 # -- writing ------------------------------------------------------------------
+
+
+def _header_bytes(header):
+    """The header as JSON, as load reads it: within MAX_HEADER_BYTES, every field as load checks it.
+
+    A history too long for the limit loses its per-batch records, with a
+    warning; the per-epoch ones are kept.
+    """
+    try:
+        content = json.dumps(header, allow_nan=True).encode("utf-8")
+    except TypeError as exc:
+        raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
+    if len(content) > MAX_HEADER_BYTES:
+        for field in ("history", "pretrain_history"):
+            if header[field]:
+                header[field] = [{key: value for key, value in epoch.items() if key != "batches"} for epoch in header[field]]
+        content = json.dumps(header, allow_nan=True).encode("utf-8")
+        if len(content) > MAX_HEADER_BYTES:
+            raise ValueError(
+                f"the model's parameters, fitted values and metadata take {len(content)} bytes of JSON, "
+                f"more than a model file holds ({MAX_HEADER_BYTES}); save it with joblib (a pickle)."
+            )
+        warnings.warn(
+            "The training history is too long for a model file: the loss of each batch is left out, "
+            "the values of each epoch are kept.",
+            UserWarning,
+            stacklevel=3,
+        )
+    problem = _header_problem(json.loads(content))
+    if problem:
+        raise ValueError(f"the model cannot be saved: {problem}")
+    return content
 
 
 def _versions():
@@ -427,11 +482,13 @@ def _read(file, with_tensors=True):
     """
     name = _file_name(file)
     try:
-        with zipfile.ZipFile(file) as archive:
-            header = json.loads(archive.read(HEADER_MEMBER).decode("utf-8"))
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise ValueError("it is not marked as one")
-            tensors = safetensors.torch.load(archive.read(TENSORS_MEMBER)) if with_tensors else None
+        header_bytes, tensor_bytes = _read_members(file, with_tensors)
+        header = json.loads(header_bytes.decode("utf-8"))
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError("it is not marked as one")
+        # The safetensors library checks every tensor's dtype, shape and
+        # offsets against the bytes there before it allocates any.
+        tensors = safetensors.torch.load(tensor_bytes) if with_tensors else None
     except OSError:
         raise
     except Exception as exc:
@@ -439,12 +496,125 @@ def _read(file, with_tensors=True):
         # safetensors with many exception types; all mean the same here.
         raise ValueError(f"{name} is not an ibdetect model file ({exc}).") from None
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if _is_json_int(version) and version > FORMAT_VERSION:
         raise ValueError(
             f"{name} was written in model file format {version!r}, newer than this ibdetect "
             f"reads ({FORMAT_VERSION}); upgrade ibdetect to load it."
         )
+    problem = _header_problem(header)
+    if problem:
+        raise ValueError(f"{name} is not a valid ibdetect model file: {problem}")
     return header, tensors
+
+
+def _read_members(file, with_tensors):
+    """The bytes of the header and of the tensors (None without ``with_tensors``), each read within its limit.
+
+    The archive must hold each member once and nothing else, compressed as
+    ``MEMBER_COMPRESSIONS`` allows; the sizes the archive declares are
+    checked first, and each member is read no further than its limit.
+    """
+    limits = {HEADER_MEMBER: MAX_HEADER_BYTES, TENSORS_MEMBER: _size_of(file)}
+    with zipfile.ZipFile(file) as archive:
+        members = {}
+        for info in archive.infolist():
+            if info.filename not in MEMBER_COMPRESSIONS:
+                raise ValueError(f"it holds {info.filename!r}, which a model file does not")
+            if info.filename in members:
+                raise ValueError(f"it holds {info.filename} twice")
+            if info.compress_type not in MEMBER_COMPRESSIONS[info.filename]:
+                raise ValueError(f"{info.filename} is compressed in a way save never writes (method {info.compress_type})")
+            if info.file_size > limits[info.filename]:
+                raise ValueError(f"{info.filename} declares {info.file_size} bytes, more than {limits[info.filename]}")
+            members[info.filename] = info
+        missing = [member for member in MEMBER_COMPRESSIONS if member not in members]
+        if missing:
+            raise ValueError(f"it has no {missing[0]}")
+        wanted = (HEADER_MEMBER, TENSORS_MEMBER) if with_tensors else (HEADER_MEMBER,)
+        read = [_read_member(archive, members[member], limits[member]) for member in wanted]
+    return read[0], read[1] if with_tensors else None
+
+
+def _read_member(archive, info, limit):
+    # Streamed: what the member inflates to counts, whatever it declares.
+    with archive.open(info) as member:
+        content = member.read(limit + 1)
+    if len(content) > limit:
+        raise ValueError(f"{info.filename} holds more than {limit} bytes")
+    return content
+
+
+def _size_of(file):
+    """The size in bytes of a file, given by its path or as a seekable file object."""
+    if not hasattr(file, "seek"):
+        return os.path.getsize(file)
+    position = file.tell()
+    size = file.seek(0, os.SEEK_END)
+    file.seek(position)
+    return size
+
+
+def _is_json_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_object_of(check):
+    return lambda value: isinstance(value, dict) and all(isinstance(key, str) and check(item) for key, item in value.items())
+
+
+def _is_list_of(check):
+    return lambda value: isinstance(value, list) and all(check(item) for item in value)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_record(value):
+    """An entry of a skorch history: values by name, any a callback records, the epoch and its duration numbers."""
+    return _is_object_of(lambda item: True)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
+
+
+def _is_epoch(value):
+    """An epoch of a skorch history: a record, with the records of its batches."""
+    return _is_record(value) and _is_list_of(_is_record)(value.get("batches", []))
+
+
+def _is_scaler(value):
+    return (
+        isinstance(value, dict)
+        and value.keys() == {"class", "params", "attributes"}
+        and isinstance(value["class"], str)
+        and _is_object_of(lambda item: True)(value["params"])
+        and _is_object_of(lambda item: True)(value["attributes"])
+    )
+
+
+# What each field of the header must be, and how to say it. Values within
+# params and attributes are checked as they are decoded.
+_HEADER_FIELDS = {
+    "format_version": (lambda value: _is_json_int(value) and 1 <= value <= FORMAT_VERSION, f"an integer from 1 to {FORMAT_VERSION}"),
+    "versions": (_is_object_of(lambda item: isinstance(item, str)), "an object of version strings"),
+    "metadata": (_is_object_of(lambda item: True), "a JSON object"),
+    "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) == 2), "null or two step names"),
+    "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
+    "params": (lambda value: _is_object_of(lambda item: True)(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
+    "attributes": (_is_object_of(lambda item: True), "an object of fitted attributes"),
+    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object"),
+    "pretrain_history": (lambda value: value is None or _is_list_of(_is_epoch)(value), "null or a list of epochs"),
+}
+
+
+def _header_problem(header):
+    """What is wrong with the first field of ``header`` that is not what save writes, or None."""
+    for field, (check, expected) in _HEADER_FIELDS.items():
+        if field not in header:
+            return f"{field} is missing"
+        if not check(header[field]):
+            return f"{field} must be {expected}"
+    if (header["steps"] is None) != (header["scaler"] is None):
+        return "steps must name two steps exactly when a scaler is saved"
+    return None
 
 
 def _warn_on_other_versions(header, name):
@@ -493,21 +663,35 @@ def _decode_value(value):
         return [_decode_value(item) for item in value]
     if not isinstance(value, dict):
         return value
-    if value.keys() == {"tuple"}:
+    if value.keys() == {"tuple"} and isinstance(value["tuple"], list):
         return tuple(_decode_value(item) for item in value["tuple"])
-    if value.keys() == {"array", "dtype"} and np.dtype(value["dtype"]).kind in "biuf":
+    if value.keys() == {"array", "dtype"} and isinstance(value["dtype"], str) and np.dtype(value["dtype"]).kind in "biuf":
         return np.asarray(value["array"], dtype=value["dtype"])
-    raise ValueError(f"unknown value {value!r}")
+    raise ValueError("it is not a value save writes")
+
+
+def _decode_values(values, where):
+    """The values of a JSON object as save wrote them; a ValueError names the first that is not one."""
+    decoded = {}
+    for name, value in values.items():
+        try:
+            decoded[name] = _decode_value(value)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            # numpy's words for an unknown dtype, a number out of its range
+            # or a ragged array.
+            raise ValueError(f"{where}{name} cannot be read: {exc}") from None
+    return decoded
 
 
 def _rebuild(header, encoder, tensors, device):
-    params = {name: _decode_value(value) for name, value in header["params"].items() if name != "encoder"}
+    params = _decode_values({name: value for name, value in header["params"].items() if name != "encoder"}, "")
     if params.get("callbacks"):
         raise ValueError("a model file holds no callbacks")
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     check_state(FITTED_STATE, state)
     vars(model).update(state)
+    _check_network_tensors(model, tensors)
     net = initialized_net(model, device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
@@ -518,6 +702,47 @@ def _rebuild(header, encoder, tensors, device):
     return model
 
 
+def _check_network_tensors(model, tensors):
+    """Raise a ValueError naming the first tensor of the file that the parameters would not build.
+
+    The net is built on torch's "meta" device, which allocates nothing, so
+    that sizes the header declares (``n_features_in_``, the layers' widths)
+    are checked against the file's own tensors before any memory is spent
+    on them. An encoder of the caller's own that cannot be built there
+    is built for real.
+    """
+    model._validate_params()
+    hidden = model.hidden_layer_sizes
+    if hidden is not None and np.ndim(hidden) == 1 and len(hidden) > len(tensors):
+        # Each layer has weights; a million layers would cost gigabytes to build, even on "meta".
+        raise ValueError(f"hidden_layer_sizes names {len(hidden)} layers, more than the file has tensors")
+    try:
+        net = initialized_net(model, "meta")
+    except (RuntimeError, NotImplementedError):
+        if not callable(model.encoder):
+            raise
+        # An encoder of the caller's own that cannot be built on "meta" (it
+        # reads a value of its weights, say) is trusted: its weights are
+        # checked as they load.
+        return
+    built = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
+    built |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
+    saved = {key: value for key, value in tensors.items() if not key.startswith("attributes.")}
+    for key in sorted(built.keys() | saved.keys()):
+        if key not in saved:
+            raise ValueError(f"tensor {key} is missing")
+        if key not in built:
+            raise ValueError(f"tensor {key} is not one the parameters build")
+        if saved[key].shape != built[key].shape or saved[key].dtype != built[key].dtype:
+            raise ValueError(
+                f"tensor {key} is {_tensor_text(saved[key])}, but the parameters build {_tensor_text(built[key])}"
+            )
+
+
+def _tensor_text(tensor):
+    return f"{str(tensor.dtype).removeprefix('torch.')} of shape {tuple(tensor.shape)}"
+
+
 def _with_scaler(header, model):
     """``model``, or the pipeline of the saved scaler and ``model`` when one was saved."""
     saved = header.get("scaler")
@@ -525,19 +750,34 @@ def _with_scaler(header, model):
         return model
     if saved["class"] not in SCALERS:
         raise ValueError(f"unknown scaler {saved['class']!r}")
-    params = {name: _decode_value(value) for name, value in saved["params"].items()}
-    scaler = SCALERS[saved["class"]](**params)
+    scaler = SCALERS[saved["class"]](**_decode_values(saved["params"], "scaler parameter "))
     scaler._validate_params()
     for name, value in saved["attributes"].items():
         if not name.endswith("_") or name.startswith("_"):
             raise ValueError(f"{name!r} is not a fitted attribute")
-        if isinstance(value, dict) and value.keys() == {"names"}:
+        if isinstance(value, dict) and value.keys() == {"names"} and isinstance(value["names"], list):
             value = np.asarray([str(item) for item in value["names"]], dtype=object)
         else:
-            value = _decode_value(value)
+            value = _decode_values({name: value}, "scaler attribute ")[name]
         setattr(scaler, name, value)
-    scaler_name, detector_name = (str(name) for name in header["steps"])
+    _check_scaler(scaler, model.n_features_in_)
+    scaler_name, detector_name = header["steps"]
     return Pipeline([(scaler_name, scaler), (detector_name, model)])
+
+
+def _check_scaler(scaler, n_features):
+    """Raise a ValueError unless ``scaler`` turns rows of ``n_features`` into as many finite values."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = scaler.transform(np.zeros((1, n_features)))
+    except Exception as exc:
+        # Statistics of the wrong shape or type fail deep in scikit-learn, each its own way.
+        raise ValueError(f"the scaler's statistics do not scale {n_features} features: {exc}") from None
+    if getattr(scaler, "n_features_in_", None) != n_features or np.shape(rows) != (1, n_features):
+        raise ValueError(f"the scaler was fitted on other than the detector's {n_features} features")
+    if not np.all(np.isfinite(rows)):
+        raise ValueError("the scaler's statistics are not finite")
 
 
 def _decode_attributes(header, tensors, n_neighbors):
@@ -553,7 +793,10 @@ def _decode_attributes(header, tensors, n_neighbors):
         state[name] = None if value is None else _DECODERS[known[name].kind](value, name)
     for key, tensor in tensors.items():
         if key.startswith("attributes."):
-            state[key[len("attributes."):]] = tensor.numpy()
+            try:
+                state[key[len("attributes."):]] = tensor.numpy()
+            except TypeError:
+                raise ValueError(f"tensor {key} is of {tensor.dtype}, which no fitted array is") from None
     if header["format_version"] == 1 and state.get("anomaly_score_") != "distance":
         # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
         state["n_neighbors_"] = n_neighbors

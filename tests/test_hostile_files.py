@@ -1,0 +1,345 @@
+"""Hostile model and data files: refused with a ValueError before they cost memory."""
+
+import bz2
+import io
+import json
+import struct
+import subprocess
+import sys
+import textwrap
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+from ibdetect import IBDeepDescription, persistence
+from ibdetect.io import read_data
+from ibdetect.persistence import HEADER_MEMBER, MAX_HEADER_BYTES, TENSORS_MEMBER, load, read_info, save
+
+STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA
+
+
+@pytest.fixture(scope="module")
+def members(make_blobs, fast):
+    """The header (as a dict) and the tensors (as bytes) of a saved detector whose score reads no input rows."""
+    X, y = make_blobs(((-6, 0, 0), (6, 0, 0)), 20)
+    file = io.BytesIO()
+    save(IBDeepDescription(**fast, anomaly_score="knn").fit(X, y), file)
+    with zipfile.ZipFile(file) as archive:
+        return json.loads(archive.read(HEADER_MEMBER)), archive.read(TENSORS_MEMBER)
+
+
+def deflated(data):
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def deflate_bomb(mebibytes):
+    """A raw deflate stream of ``mebibytes`` MiB of zeros, about a thousandth of that, made in no time."""
+    # After a full flush the compressor starts afresh: each MiB compresses to the same bytes.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    compressor.compress(bytes(2**20))
+    compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(bytes(2**20)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return block * mebibytes + compressor.flush()
+
+
+def zip_of(*members):
+    """A zip archive written by hand, so that any member may take any method and declare any size.
+
+    Each member is ``(name, data as stored, method, declared size, CRC)``, as :func:`member`
+    makes them.
+    """
+    local, central = b"", b""
+    for name, data, method, size, crc in members:
+        name = name.encode()
+        fields = (20, 0, method, 0, 33, crc, len(data), size, len(name))
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, len(local)) + name
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0) + name + data
+    return local + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0)
+
+
+def member(name, content, method=STORED, declared=None):
+    """A member of :func:`zip_of`: ``content`` stored, deflated or compressed with bzip2 or lzma, as a
+    member declaring its size (``declared``, by default the size of ``content``)."""
+    compress = {STORED: bytes, DEFLATED: deflated, BZIP2: bz2.compress, LZMA: lambda data: data}[method]
+    return name, compress(content), method, len(content) if declared is None else declared, zlib.crc32(content)
+
+
+def model_file(header, tensors, header_method=DEFLATED):
+    return zip_of(member(HEADER_MEMBER, json.dumps(header).encode(), header_method), member(TENSORS_MEMBER, tensors))
+
+
+def hostile_archives(header, tensors):
+    """Archives that break what save writes, each with the words of its refusal."""
+    content = json.dumps(header).encode()
+    good_header, good_tensors = member(HEADER_MEMBER, content, DEFLATED), member(TENSORS_MEMBER, tensors)
+    # A mebibyte of deflate inflating to 1 GiB of zeros, declaring that or a kilobyte.
+    bomb, small_bomb = deflate_bomb(1024), deflate_bomb(64)
+    return {
+        "bzip2 bomb": (zip_of(member(HEADER_MEMBER, bytes(2**23), BZIP2), good_tensors), "compressed in a way"),
+        "lzma header": (zip_of(member(HEADER_MEMBER, content, LZMA), good_tensors), "compressed in a way"),
+        "deflated tensors": (zip_of(good_header, member(TENSORS_MEMBER, tensors, DEFLATED)), "compressed in a way"),
+        "deflate bomb": (zip_of((HEADER_MEMBER, bomb, DEFLATED, 2**30, 0), good_tensors), "declares 1073741824 bytes"),
+        "deflate bomb declaring little": (zip_of((HEADER_MEMBER, small_bomb, DEFLATED, 1000, 0), good_tensors), "CRC"),
+        "1 GiB declared header": (zip_of(member(HEADER_MEMBER, content, declared=2**30), good_tensors), "declares 1073741824 bytes"),
+        "tensors larger than the file": (zip_of(good_header, member(TENSORS_MEMBER, tensors, declared=2**31)), "declares 2147483648 bytes"),
+        "two headers": (zip_of(good_header, good_header, good_tensors), "holds model.json twice"),
+        "another member": (zip_of(good_header, good_tensors, member("run.py", b"")), "holds 'run.py'"),
+        "no tensors": (zip_of(good_header), "has no tensors.safetensors"),
+    }
+
+
+HOSTILE_ARCHIVES = [
+    "bzip2 bomb", "lzma header", "deflated tensors", "deflate bomb", "deflate bomb declaring little",
+    "1 GiB declared header", "tensors larger than the file", "two headers", "another member", "no tensors",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile(members):
+    return hostile_archives(*members)
+
+
+@pytest.mark.parametrize("kind", HOSTILE_ARCHIVES)
+def test_archives_save_never_writes_are_refused_before_they_are_read(hostile, tmp_path, kind):
+    content, message = hostile[kind]
+    assert len(content) < 2 * 2**20
+    path = tmp_path / "model.ibdetect"
+    path.write_bytes(content)
+    for reader in (load, read_info):
+        with pytest.raises(ValueError, match=f"model.ibdetect is not an ibdetect model file .*{message}"):
+            reader(path)
+
+
+def test_a_stored_header_as_zipfile_writes_by_default_loads(members):
+    header, tensors = members
+    assert load(io.BytesIO(model_file(header, tensors, header_method=STORED))).n_features_in_ == 3
+
+
+def edited(header, **fields):
+    return {**header, **fields}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: edited(h, versions=["0.2.0"]), "versions must be an object of version strings"),
+    (lambda h: edited(h, versions={"torch": 2}), "versions must be an object of version strings"),
+    (lambda h: edited(h, metadata=["a"]), "metadata must be a JSON object"),
+    (lambda h: edited(h, history={"epoch": 1}), "history must be a list of epochs"),
+    (lambda h: edited(h, history=[[1, 2]]), "history must be a list of epochs"),
+    (lambda h: edited(h, history=[{"epoch": 1, "batches": 3}]), "history must be a list of epochs"),
+    (lambda h: edited(h, history=[{"epoch": 1, "dur": "slow"}]), "history must be a list of epochs"),
+    (lambda h: edited(h, pretrain_history=7), "pretrain_history must be null or a list of epochs"),
+    (lambda h: edited(h, steps=["scaler"]), "steps must be null or two step names"),
+    (lambda h: edited(h, steps=["scaler", "detector"]), "steps must name two steps exactly when a scaler is saved"),
+    (lambda h: edited(h, scaler={"class": "StandardScaler"}), "scaler must be null or an object of class"),
+    (lambda h: edited(h, params=[]), "params must be an object of parameters"),
+    (lambda h: edited(h, attributes=None), "attributes must be an object of fitted attributes"),
+    (lambda h: edited(h, format_version="2"), "format_version must be an integer from 1 to 2"),
+    (lambda h: {key: value for key, value in h.items() if key != "history"}, "history is missing"),
+])
+def test_a_malformed_header_field_is_named_by_load_and_read_info(members, edit, message):
+    header, tensors = members
+    content = model_file(edit(header), tensors)
+    for reader in (load, read_info):
+        with pytest.raises(ValueError, match=f"is not a valid ibdetect model file: {message}"):
+            reader(io.BytesIO(content))
+
+
+def with_param(name, value):
+    return lambda header: edited(header, params={**header["params"], name: value})
+
+
+def with_attribute(name, value):
+    return lambda header: edited(header, attributes={**header["attributes"], name: value})
+
+
+@pytest.mark.parametrize("edit, message", [
+    (with_param("hidden_layer_sizes", {"array": [1e400], "dtype": "<i8"}), "hidden_layer_sizes cannot be read"),
+    (with_param("hidden_layer_sizes", {"array": [10**30], "dtype": "<i8"}), "hidden_layer_sizes cannot be read"),
+    (with_param("priors", {"array": [1], "dtype": "not a dtype"}), "priors cannot be read"),
+    (with_param("priors", {"tuple": 3}), "priors cannot be read"),
+    (with_attribute("n_features_in_", 10**9), "tensor module.encoder.layers.0.weight is float32 of shape (32, 3), but "
+                                              "the parameters build float32 of shape (32, 1000000000)"),
+    (with_param("hidden_layer_sizes", {"tuple": [10**9]}), "tensor module.encoder.layers.0.weight is float32 of shape (32, 3)"),
+    (with_param("embedding_dim", 10**9), "tensor module.centers is float32 of shape (2, 8), but the parameters build "
+                                         "float32 of shape (2, 1000000000)"),
+    (with_param("hidden_layer_sizes", {"tuple": [1] * 10**6}), "hidden_layer_sizes names 1000000 layers"),
+])
+def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_built(members, edit, message):
+    header, tensors = members
+    with pytest.raises(ValueError, match=f"not a valid ibdetect model file: .*{_escaped(message)}"):
+        load(io.BytesIO(model_file(edit(header), tensors)))
+
+
+def _escaped(message):
+    return message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
+
+
+def safetensors_of(entries, data):
+    header = json.dumps(entries).encode()
+    return struct.pack("<Q", len(header)) + header + data
+
+
+@pytest.mark.parametrize("entries, data", [
+    ({"attributes.centers_": {"dtype": "F64", "shape": [10**11, 4], "data_offsets": [0, 16]}}, bytes(16)),
+    ({"attributes.centers_": {"dtype": "F64", "shape": [2**62, 2**62], "data_offsets": [0, 16]}}, bytes(16)),
+    ({"attributes.centers_": {"dtype": "F64", "shape": [4], "data_offsets": [0, 2**40]}}, bytes(32)),
+    ({"attributes.centers_": {"dtype": "F64", "shape": [4], "data_offsets": [0.5, 32]}}, bytes(32)),
+])
+def test_tensors_whose_shapes_and_offsets_disagree_with_their_bytes_are_refused(members, entries, data):
+    # The safetensors library checks these before it allocates.
+    with pytest.raises(ValueError, match="is not an ibdetect model file"):
+        load(io.BytesIO(model_file(members[0], safetensors_of(entries, data))))
+
+
+def test_a_long_history_round_trips(members):
+    # 500 epochs of ten batches, as a long fit of a tiny net has.
+    header, tensors = members
+    epoch = {**header["history"][-1], "batches": header["history"][-1]["batches"][:1] * 10}
+    history = [{**epoch, "epoch": number} for number in range(1, 501)]
+    content = model_file(edited(header, history=history), tensors)
+    loaded = load(io.BytesIO(content))
+    assert list(loaded.net_.history) == history
+    assert len(json.dumps(history)) < MAX_HEADER_BYTES / 20
+    file = io.BytesIO()
+    save(loaded, file)
+    assert list(load(file).net_.history) == history
+
+
+def test_a_history_too_long_for_a_model_file_keeps_its_epochs(members, monkeypatch):
+    header, tensors = members
+    detector = load(io.BytesIO(model_file(header, tensors)))
+    monkeypatch.setattr(persistence, "MAX_HEADER_BYTES", len(json.dumps(header)) - 100)
+    file = io.BytesIO()
+    with pytest.warns(UserWarning, match="the loss of each batch is left out"):
+        save(detector, file)
+    history = load(file).net_.history
+    assert [epoch["train_loss"] for epoch in history] == [epoch["train_loss"] for epoch in header["history"]]
+    assert all("batches" not in epoch for epoch in history)
+    monkeypatch.setattr(persistence, "MAX_HEADER_BYTES", 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="more than a model file holds"):
+            save(detector, io.BytesIO())
+
+
+def test_metadata_that_is_not_an_object_is_refused_on_save(members):
+    detector = load(io.BytesIO(model_file(*members)))
+    with pytest.raises(ValueError, match="metadata must be a dict"):
+        save(detector, io.BytesIO(), metadata=["a"])
+
+
+# -- data files ------------------------------------------------------------------------
+
+
+def npy_declaring(shape, data=bytes(64)):
+    file = io.BytesIO()
+    np.lib.format.write_array_header_1_0(file, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return file.getvalue() + data
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("data.npy", npy_declaring((10**11, 4)), "(100000000000, 4) of float64 (3200000000000 bytes), but holds 64"),
+    ("data.npy", npy_declaring((10, 4)), "(10, 4) of float64 (320 bytes), but holds 64"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**11, 4)))), "(100000000000, 4) of float64"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**6, 4)), DEFLATED, declared=10**8)), "holds only 64 bytes"),
+])
+def test_arrays_declaring_more_than_their_file_holds_are_refused(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value).startswith("cannot read " + ("" if name.endswith(".npy") else "array 'X' of "))
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_arrays_read_back_as_saved(tmp_path):
+    X = np.arange(24.0).reshape(6, 4)
+    np.save(tmp_path / "c.npy", X)
+    np.save(tmp_path / "f.npy", np.asfortranarray(X))
+    np.savez_compressed(tmp_path / "data.npz", X=X.reshape(6, 2, 2), y=np.array(["7", "-1", "7", "8", "8", "7"]))
+    for name in ("c.npy", "f.npy"):
+        np.testing.assert_array_equal(read_data(tmp_path / name).X, X)
+    data = read_data(tmp_path / "data.npz")
+    np.testing.assert_array_equal(data.X, X)
+    assert data.X.flags.writeable and data.y.tolist() == [7, -1, 7, 8, 8, 7]
+
+
+def test_csv_labels_keep_their_text(tmp_path):
+    labels = ["007", "7", "12345678901234567", "12345678901234568"]
+    rows = [f"{label},{i % 4 * 5.0},{i // 4 * 0.1}" for i, label in enumerate(labels * 5)]
+    path = tmp_path / "data.csv"
+    path.write_text("label,a,b\n" + "\n".join(rows + ["-1,50,50"]) + "\n")
+    data = read_data(path, label_column="label")
+    detector = IBDeepDescription(max_epochs=1, random_state=0).fit(data.X, data.y)
+    assert detector.classes_.tolist() == sorted(labels)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (["7", "8", "-1"], [7, 8, -1]),
+    (["2.0", "-1.0", "3.0"], [2, -1, 3]),
+    (["7", "7.0"], ["7", "7.0"]),
+    (["+7", "8"], ["+7", "8"]),
+    (["99999999999999999999", "1"], ["99999999999999999999", "1"]),
+    (["12345678901234567", "12345678901234568"], [12345678901234567, 12345678901234568]),
+])
+def test_csv_labels_are_ints_only_when_each_keeps_its_number(tmp_path, labels, expected):
+    path = tmp_path / "data.csv"
+    path.write_text("label,a\n" + "".join(f"{label},1\n" for label in labels))
+    assert read_data(path, label_column="label").y.tolist() == expected
+
+
+# -- memory ----------------------------------------------------------------------------
+
+# Run in a process of its own, its address space capped 1 GiB above what
+# the imports take: load and read_data refuse each file with a ValueError;
+# read_info, which reads no tensors, may return the versions of a model too
+# wide for its tensors.
+MEMORY_CHECK = textwrap.dedent("""
+    import json, resource, sys
+    from ibdetect.io import read_data
+    from ibdetect.persistence import load, read_info
+    try:
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + 2**30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (OSError, ValueError):
+        pass
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    outcomes = []
+    for path in sys.argv[1:]:
+        for reader in ((read_data,) if path.endswith((".npy", ".npz")) else (load, read_info)):
+            try:
+                reader(path)
+                outcomes.append([reader.__name__, "returned"])
+            except BaseException as exc:
+                outcomes.append([reader.__name__, type(exc).__name__])
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"outcomes": outcomes, "grown": (after - before) * (1 if sys.platform == "darwin" else 1024)}))
+""")
+
+
+def test_crafted_files_cost_less_than_a_gigabyte(members, hostile, tmp_path):
+    pytest.importorskip("resource")
+    header, tensors = members
+    files = {f"{kind}.ibdetect": hostile[kind][0] for kind in ("bzip2 bomb", "deflate bomb", "1 GiB declared header")}
+    files["wide.ibdetect"] = model_file(with_attribute("n_features_in_", 10**9)(header), tensors)
+    entries = {"attributes.centers_": {"dtype": "F64", "shape": [10**11, 4], "data_offsets": [0, 16]}}
+    files["huge tensor.ibdetect"] = model_file(header, safetensors_of(entries, bytes(16)))
+    files["data.npy"] = npy_declaring((10**11, 4))
+    files["data.npz"] = zip_of(member("X.npy", npy_declaring((10**11, 4))))
+    for name, content in files.items():
+        assert len(content) < 2 * 2**20
+        (tmp_path / name).write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHECK, *(str(tmp_path / name) for name in files)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    report = json.loads(result.stdout.splitlines()[-1])
+    outcomes = {tuple(outcome) for outcome in report["outcomes"]}
+    assert outcomes <= {("load", "ValueError"), ("read_data", "ValueError"), ("read_info", "ValueError"), ("read_info", "returned")}
+    assert ("load", "ValueError") in outcomes and ("read_data", "ValueError") in outcomes
+    assert report["grown"] < 2**30
