@@ -3,8 +3,10 @@ import csv
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -364,6 +366,131 @@ def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, ma
     assert sorted(path.name for path in in_tmp.iterdir()) == ["m.ibdetect", "train.csv"]
 
 
+# -- outputs ------------------------------------------------------------------
+
+
+def score_to(capsys, workdir, output):
+    return run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", output)
+
+
+def assert_scores(text):
+    header, *rows = text.splitlines()
+    assert header == ",".join(SCORE_COLUMNS) and len(rows) == 60
+
+
+def temporary_files(*folders):
+    return [path for folder in folders for path in Path(folder).glob(".*.tmp")]
+
+
+def test_score_through_a_symlink_writes_its_target_and_keeps_the_link(workdir, tmp_path, capsys):
+    target = tmp_path / "real" / "scores.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert score_to(capsys, workdir, link)[:3:2] == (0, "")
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert_scores(target.read_text())
+    assert not temporary_files(tmp_path, target.parent)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a Unix feature")
+def test_score_to_a_fifo_feeds_its_reader(workdir, tmp_path, capsys):
+    fifo = tmp_path / "scores"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    status, _, err = score_to(capsys, workdir, fifo)
+    reader.join(timeout=60)
+    assert (status, err) == (0, "")
+    assert_scores(received[0])
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not temporary_files(tmp_path)
+
+
+def test_score_to_a_character_device_writes_through(workdir, capsys, monkeypatch):
+    if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        pytest.skip(f"{os.devnull} is not a character device here")
+
+    def no_rename(*args):
+        raise AssertionError("a device node is never replaced")
+
+    # Were the device replaced (as root), the rename would do it: it fails instead.
+    monkeypatch.setattr(os, "replace", no_rename)
+    assert score_to(capsys, workdir, os.devnull)[:3:2] == (0, "")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_new_output_gets_the_umasks_mode_and_an_existing_one_keeps_its_mode(workdir, tmp_path, capsys):
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old\n")
+    existing.chmod(0o604)
+    umask = os.umask(0o027)
+    try:
+        assert score_to(capsys, workdir, tmp_path / "new.csv")[0] == 0
+        assert score_to(capsys, workdir, existing)[0] == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o604
+    assert_scores(existing.read_text())
+
+
+def test_sigterm_while_writing_leaves_the_previous_model_and_no_temporary_file(
+    in_tmp, capsys, monkeypatch, make_data
+):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    before = Path("m.ibdetect").read_bytes()
+
+    def terminated_half_way(model, file, **kwargs):
+        file.write(b"half a model")
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(persistence, "save", terminated_half_way)
+    received = []
+
+    def record(signum, frame):
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, record)
+    try:
+        status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
+        handler_after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (status, out, err) == (143, "", OneErrorLine("terminated; the output was left as it was"))
+    assert Path("m.ibdetect").read_bytes() == before
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["m.ibdetect", "train.csv"]
+    # The command's own handler took the signal, and the previous one is back.
+    assert received == [] and handler_after is record
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("fit train.csv -o folder", "folder is a folder; name a file to write"),
+    (f"fit train.csv -o {os.path.join('train.csv', 'm')}", "'train.csv' is not a folder"),
+    (f"fit train.csv -o {os.path.join('missing', 'm')}", "there is no folder 'missing'"),
+    (f"fit train.csv -o {os.path.join('locked', 'm')}", "cannot write in the folder 'locked': Permission denied"),
+])
+def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv, message):
+    if "locked" in argv and hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("root writes in a read-only folder")
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(workdir / "train.csv", "train.csv")
+    Path("folder").mkdir()
+    Path("locked").mkdir(mode=0o500)
+
+    def training(self, X, y=None):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(IBDeepDescription, "fit", training)
+    assert run(capsys, argv, "--label-column", "label") == (
+        1, "", OneErrorLine(message)
+    )
+
+
 def test_help_and_version_do_not_import_torch():
     code = (
         "import sys\n"
@@ -540,7 +667,8 @@ class OneErrorLine:
     ("score model.joblib train.csv --label-column label -o ./train.csv", 1, "./train.csv is also an input"),
     ("fit train.csv -o -", 1, "a model cannot be written to standard output"),
     ("fit gap.csv -o m", 1, "gap.csv: column 2 has no name; only the first column may be unnamed"),
-    ("", 2, "the following arguments are required: COMMAND"),
+    ("fit train.csv -o .", 1, ". is a folder; name a file to write"),
+    (f"fit train.csv -o {os.path.join('train.csv', 'm')}", 1, "'train.csv' is not a folder"),
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
     monkeypatch.chdir(workdir)

@@ -6,13 +6,10 @@ seconds; the entry point imports it only to run a command or to describe
 """
 
 import csv
-import os
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -27,6 +24,7 @@ from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
+from ._output import STDOUT, check_output, write_output
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
 # What --scale names: each scaler a model file can hold, by its class name
@@ -37,8 +35,6 @@ SCALERS = {
     **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
     "none": None,
 }
-# The name that stands for standard output in place of a file.
-STDOUT = "-"
 
 
 # -- fit ------------------------------------------------------------------------
@@ -65,8 +61,9 @@ def add_fit_arguments(parser):
 
 
 def fit(args):
-    # Checked before training, so that a typo costs no training time.
-    _check_output(args.output, inputs=[args.data], allow_stdout=False)
+    # Everything that does not need the trained model is checked before
+    # training, so that a typo costs no training time.
+    check_output(args.output, inputs=[args.data], allow_stdout=False)
     data = _read(args.data, label_column=args.label_column)
     params = dict(args.params)
     if data.input_shape is not None:
@@ -87,7 +84,7 @@ def fit(args):
     detector = final_step(model)
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
-    _write_atomically(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
+    write_output(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
     print(
         f"Saved the model to {args.output} (classes: {len(detector.classes_)}, "
         f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)})."
@@ -124,7 +121,7 @@ def add_score_arguments(parser):
 
 
 def score(args):
-    _check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
+    check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     data = _read(args.data, with_labels=False, ignore_columns=[name for name in label_columns if name is not None])
@@ -147,7 +144,7 @@ def score(args):
         # Python floats are written with all the digits that tell them apart.
         writer.writerows(zip(*columns))
 
-    _write_atomically(args.output, write, binary=False)
+    write_output(args.output, write, binary=False)
     n_anomalies = int((predictions == ANOMALY).sum())
     # The report goes to stderr when the scores take stdout.
     report = sys.stderr if args.output == STDOUT else sys.stdout
@@ -328,54 +325,6 @@ def _read(path, **kwargs):
         return read_data(path, **kwargs)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-
-
-def _check_output(output, inputs, allow_stdout):
-    """Refuse an output that is missing its folder or would replace one of the inputs."""
-    if output == STDOUT:
-        if allow_stdout:
-            return
-        raise CommandError("a model cannot be written to standard output; name a file with --output")
-    folder = Path(output).parent
-    if not folder.is_dir():
-        raise CommandError(f"{output}: there is no folder {str(folder)!r}")
-    for path in inputs:
-        if _same_file(output, path):
-            raise CommandError(f"{output} is also an input of this command; write to another file")
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        # One of them does not exist (yet): they can only be the same by name.
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def _write_atomically(path, write, binary):
-    """Write ``path`` through ``write(file)`` so that it is whole or untouched.
-
-    The content goes to a temporary file in the same folder, which replaces
-    ``path`` only once it is complete: a failure half way (a full disk, an
-    interrupt) leaves any previous file as it was.
-    """
-    if path == STDOUT:
-        write(sys.stdout.buffer if binary else sys.stdout)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        mode = "wb" if binary else "w"
-        extra = {} if binary else {"newline": "", "encoding": "utf-8"}
-        with os.fdopen(handle, mode, **extra) as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager
