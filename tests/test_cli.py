@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
+import ibdetect
 from ibdetect import IBDeepDescription, __version__
 from ibdetect.cli import build_parser, main
 from ibdetect.cli._commands import SCALERS, SCORE_COLUMNS
@@ -245,6 +246,12 @@ def workdir(tmp_path_factory, make_data):
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
     joblib.dump(load(folder / "model.ibdetect"), folder / "model.joblib")
     write_csv(folder / "extra.csv", [*FEATURES, "note"], [[*row, 0] for row in X.tolist()])
+    np.savez(folder / "bytes.npz", X=X, y=np.array([b"a", b"b", b"c"])[y])
+    np.savez(folder / "dates.npz", X=X, y=np.datetime64("2024-01-01") + y)
+    np.savez(folder / "struct.npz", X=np.zeros((4, 2), dtype=[("a", float), ("b", float)]))
+    huge = X.copy()
+    huge[3, 1] = 1e170
+    write_labelled_csv(folder / "huge.csv", huge, y)
     return folder
 
 
@@ -473,12 +480,15 @@ def test_sigterm_while_writing_leaves_the_previous_model_and_no_temporary_file(
     (f"fit train.csv -o {os.path.join('train.csv', 'm')}", "'train.csv' is not a folder"),
     (f"fit train.csv -o {os.path.join('missing', 'm')}", "there is no folder 'missing'"),
     (f"fit train.csv -o {os.path.join('locked', 'm')}", "cannot write in the folder 'locked': Permission denied"),
+    ("fit bytes.npz -o m", "labels of type bytes8 cannot be saved in a model file"),
+    ("fit dates.npz -o m", "labels of type datetime64[D] cannot be saved in a model file"),
 ])
 def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv, message):
     if "locked" in argv and hasattr(os, "geteuid") and os.geteuid() == 0:
         pytest.skip("root writes in a read-only folder")
     monkeypatch.chdir(tmp_path)
-    shutil.copy(workdir / "train.csv", "train.csv")
+    for name in ("train.csv", "bytes.npz", "dates.npz"):
+        shutil.copy(workdir / name, name)
     Path("folder").mkdir()
     Path("locked").mkdir(mode=0o500)
 
@@ -486,9 +496,26 @@ def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv,
         raise AssertionError("training started")
 
     monkeypatch.setattr(IBDeepDescription, "fit", training)
-    assert run(capsys, argv, "--label-column", "label") == (
+    assert run(capsys, argv, "--label-column", "label" if argv.startswith("fit train.csv") else "y") == (
         1, "", OneErrorLine(message)
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE is a Unix convention")
+def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
+    np.save(tmp_path / "many.npy", np.random.RandomState(0).normal(size=(20_000, 4)))
+    # Far more than a pipe holds, so that the command is still writing when the reader leaves.
+    command = [sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"]
+    package_root = str(Path(ibdetect.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    first_line = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    process.stderr.close()
+    # As `ibdetect score ... -o - | head -1`: no traceback, no "Exception ignored".
+    assert (process.wait(timeout=120), err.decode()) == (141, "")
+    assert first_line.decode().strip() == ",".join(SCORE_COLUMNS)
 
 
 def test_help_and_version_do_not_import_torch():
@@ -669,6 +696,12 @@ class OneErrorLine:
     ("fit gap.csv -o m", 1, "gap.csv: column 2 has no name; only the first column may be unnamed"),
     ("fit train.csv -o .", 1, ". is a folder; name a file to write"),
     (f"fit train.csv -o {os.path.join('train.csv', 'm')}", 1, "'train.csv' is not a folder"),
+    ("fit bytes.npz -o m", 1, "bytes.npz: labels of type bytes8 cannot be saved in a model file; labels must be"),
+    ("fit dates.npz -o m", 1, "dates.npz: labels of type datetime64[D] cannot be saved in a model file"),
+    ("fit struct.npz -o m", 1, "struct.npz: the features are a structured array (fields a, b); save a plain array"),
+    ("fit huge.csv --label-column label -o m", 1,
+     "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32 (at most 3.402823e+38 in magnitude)"),
+    ("score model.ibdetect huge.csv -o s", 1, "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32"),
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
     monkeypatch.chdir(workdir)

@@ -35,6 +35,8 @@ SCALERS = {
     **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
     "none": None,
 }
+# The largest magnitude the network computes with (float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # -- fit ------------------------------------------------------------------------
@@ -65,6 +67,11 @@ def fit(args):
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
     data = _read(args.data, label_column=args.label_column)
+    if data.y is not None and not persistence.labels_storable(data.y):
+        raise CommandError(
+            f"{args.data}: labels of type {data.y.dtype.name} cannot be saved in a model file; "
+            "labels must be numbers or strings"
+        )
     params = dict(args.params)
     if data.input_shape is not None:
         params.setdefault("input_shape", data.input_shape)
@@ -322,9 +329,33 @@ def _load_pickle(path):
 
 def _read(path, **kwargs):
     try:
-        return read_data(path, **kwargs)
+        data = read_data(path, **kwargs)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _check_features(data, path)
+    return data
+
+
+def _check_features(data, path):
+    """Refuse features the estimator cannot take as numbers, with a message that says why."""
+    X = data.X
+    if X.dtype.names is not None:
+        raise CommandError(
+            f"{path}: the features are a structured array (fields {', '.join(X.dtype.names)}); "
+            "save a plain array of numbers"
+        )
+    if X.dtype.kind != "f":
+        return
+    # The network computes in float32, where larger values become infinite
+    # (scikit-learn then reports them as NaN or infinity).
+    too_large = np.isfinite(X) & (np.abs(X) > FLOAT32_MAX)
+    if too_large.any():
+        row, column = np.argwhere(too_large)[0]
+        name = f"column {data.feature_names[column]!r}" if data.feature_names is not None else f"column {column + 1}"
+        raise CommandError(
+            f"{path}: row {row + 1}, {name} holds {X[row, column]:g}, too large for float32 "
+            f"(at most {FLOAT32_MAX:.7g} in magnitude); scale the data down"
+        )
 
 
 @contextmanager
