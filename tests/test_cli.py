@@ -1,5 +1,6 @@
 import argparse
 import csv
+import io
 import os
 import shutil
 import signal
@@ -7,6 +8,7 @@ import stat
 import subprocess
 import sys
 import threading
+import unicodedata
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ibdetect import IBDeepDescription, __version__
 from ibdetect.cli import build_parser, main
 from ibdetect.cli._commands import SCALERS, SCORE_COLUMNS
 from ibdetect.cli._options import add_estimator_options
+from ibdetect.cli._text import printable
 from ibdetect.encoders import CNNEncoder
 from ibdetect import persistence
 from ibdetect.persistence import load, read_info
@@ -246,6 +249,7 @@ def workdir(tmp_path_factory, make_data):
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
     joblib.dump(load(folder / "model.ibdetect"), folder / "model.joblib")
     write_csv(folder / "extra.csv", [*FEATURES, "note"], [[*row, 0] for row in X.tolist()])
+    write_csv(folder / "escaped.csv", [*FEATURES[:3], "f3\x1b[2J"], X.tolist())
     np.savez(folder / "bytes.npz", X=X, y=np.array([b"a", b"b", b"c"])[y])
     np.savez(folder / "dates.npz", X=X, y=np.datetime64("2024-01-01") + y)
     np.savez(folder / "struct.npz", X=np.zeros((4, 2), dtype=[("a", float), ("b", float)]))
@@ -635,6 +639,10 @@ def test_options_follow_any_estimators_parameter_constraints(option, text, value
 # -- errors -------------------------------------------------------------------
 
 
+def has_control_characters(text):
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 class OneErrorLine:
     """Equal to a stderr text that is one error line holding ``fragment``, with no traceback."""
 
@@ -644,7 +652,7 @@ class OneErrorLine:
     def __eq__(self, text):
         return (
             text.startswith("ibdetect: error: ") and text.count("\n") == 1 and text.endswith("\n")
-            and self.fragment in text and "Traceback" not in text
+            and self.fragment in text and "Traceback" not in text and not has_control_characters(text[:-1])
         )
 
     def __repr__(self):
@@ -702,6 +710,8 @@ class OneErrorLine:
     ("fit huge.csv --label-column label -o m", 1,
      "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32 (at most 3.402823e+38 in magnitude)"),
     ("score model.ibdetect huge.csv -o s", 1, "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32"),
+    ("score model.ibdetect escaped.csv -o s", 1, "missing f3; unexpected f3\\x1b[2J"),
+    ("", 2, "the following arguments are required: COMMAND"),
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
     monkeypatch.chdir(workdir)
@@ -756,6 +766,64 @@ def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_
     status, out, err = run(capsys, "fit train.csv --label-column label -o m --max-epochs 4")
     assert (status, out, err) == (130, "", OneErrorLine(message))
     assert sorted(path.name for path in in_tmp.iterdir()) == ["train.csv"]
+
+
+# -- text on the terminal -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("\x1b[2J\x1b]0;title\x07", "\\x1b[2J\\x1b]0;title\\x07"),
+    ("\x1b]52;c;cGF5bG9hZA==\x1b\\", "\\x1b]52;c;cGF5bG9hZA==\\x1b\\"),
+    ("a\nb\tc\rd\x00", "a\\x0ab\\x09c\\x0dd\\x00"),
+    ("\x9b2J\x85\x7f", "\\x9b2J\\x85\\x7f"),
+    ("\u2028\u202eabc", "\\u2028\\u202eabc"),
+    ("\udcff", "\\udcff"),
+    ("Größe, βήτα, 漢字 😀", "Größe, βήτα, 漢字 😀"),
+])
+def test_printable_escapes_control_characters_and_keeps_letters(text, shown):
+    assert printable(text) == shown
+
+
+@pytest.fixture(scope="module")
+def escaped_model(tmp_path_factory, make_data):
+    """A model file whose every string (features, classes, label column, versions) holds escape sequences."""
+    from test_persistence import rewrite
+
+    folder = tmp_path_factory.mktemp("escaped")
+    X, y = make_data()
+    features = ["f0\x1b[2J", "f1\x9b31m", "f2\x7f", "f3\u202e"]
+    labels = np.array(["\x1b]0;title\x07", "\x1b]52;c;cGF5bG9hZA==\x07", "Größe"], dtype=object)[y]
+    write_csv(folder / "train.csv", [*features, "label\x1bc"], [[*row, label] for row, label in zip(X.tolist(), labels)])
+    fit = ["fit", folder / "train.csv", "--label-column", "label\x1bc", "-o", folder / "model.ibdetect", *FIT_OPTIONS]
+    assert main([str(arg) for arg in fit]) == 0
+    rewrite(folder / "model.ibdetect", lambda header: header["versions"].update(torch="1.0\x1b[2J"))
+    return folder / "model.ibdetect"
+
+
+def test_info_prints_no_control_character_from_the_file(escaped_model, capsys):
+    status, out, err = run(capsys, "info", escaped_model)
+    assert status == 0
+    assert not has_control_characters(out.replace("\n", "")) and not has_control_characters(err.replace("\n", ""))
+    lines = out.splitlines()
+    assert "label column: label\\x1bc" in lines
+    assert "classes: \\x1b]0;title\\x07, \\x1b]52;c;cGF5bG9hZA==\\x07, Größe" in lines
+    assert "features: 4 (f0\\x1b[2J, f1\\x9b31m, f2\\x7f, f3\\u202e)" in lines
+    assert "torch 1.0\\x1b[2J" in out and "torch 1.0\\x1b[2J" in err
+
+
+def test_an_ascii_terminal_gets_escapes_and_the_scores_stay_utf8(escaped_model, capsys, monkeypatch, make_data):
+    terminal = io.TextIOWrapper(io.BytesIO(), encoding="ascii", newline="")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["info", str(escaped_model)]) == 0
+    terminal.flush()
+    assert ", Gr\\xf6\\xdfe\n" in terminal.buffer.getvalue().decode("ascii")
+    X, _ = make_data()
+    write_csv(escaped_model.parent / "new.csv", ["f0\x1b[2J", "f1\x9b31m", "f2\x7f", "f3\u202e"], X.tolist())
+    before = len(terminal.buffer.getvalue())
+    assert main(["score", str(escaped_model), str(escaped_model.parent / "new.csv"), "-o", "-"]) == 0
+    # The scores are data, written as to a file: UTF-8, classes as they are.
+    scores = terminal.buffer.getvalue()[before:].decode("utf-8")
+    assert "Größe" in scores and len(scores.splitlines()) == 61
 
 
 # -- help, version, demo, console script ----------------------------------------

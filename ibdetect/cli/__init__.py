@@ -11,7 +11,9 @@ shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a
 non-zero exit status; anything else is a bug and keeps its traceback. A reader
-that stops reading the output (``| head``) ends the command quietly.
+that stops reading the output (``| head``) ends the command quietly. Text
+reaches the terminal through :func:`._text.echo`, which escapes the control
+characters that strings from files may hold.
 
 The parser is built from argparse alone: the commands, which need torch, are
 imported only to run one or to list ``fit``'s options, so that ``--help`` and
@@ -24,6 +26,7 @@ import sys
 
 from .. import __version__
 from ._errors import CommandError, Interrupted, UsageError
+from ._text import echo
 
 __all__ = ["main"]
 
@@ -156,7 +159,7 @@ def _command_in(argv):
 
 def _report(message, status):
     try:
-        print(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+        echo(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return status

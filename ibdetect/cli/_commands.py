@@ -25,6 +25,7 @@ from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import STDOUT, check_output, write_output
+from ._text import echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
 # What --scale names: each scaler a model file can hold, by its class name
@@ -92,7 +93,7 @@ def fit(args):
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
     write_output(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
-    print(
+    echo(
         f"Saved the model to {args.output} (classes: {len(detector.classes_)}, "
         f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)})."
     )
@@ -155,7 +156,7 @@ def score(args):
     n_anomalies = int((predictions == ANOMALY).sum())
     # The report goes to stderr when the scores take stdout.
     report = sys.stderr if args.output == STDOUT else sys.stdout
-    print(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+    echo(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
 
 
 # -- info -------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def add_info_arguments(parser):
 
 
 def info(args):
-    print(describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
+    echo(*describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
 
 
 def describe_model(model, file_info=None):
@@ -182,7 +183,9 @@ def describe_model(model, file_info=None):
 
     Returns
     -------
-    report : str
+    report : list of str
+        Its lines, as read from the model: :func:`~ibdetect.cli._text.echo`
+        escapes the control characters that strings from a file may hold.
     """
     detector = final_step(model)
     names = getattr(model, "feature_names_in_", None)
@@ -202,7 +205,7 @@ def describe_model(model, file_info=None):
         "parameters:",
     ]
     lines += [f"  {name:<20} {format_value(value)}" for name, value in detector.get_params(deep=False).items()]
-    return "\n".join(lines + _history_lines(detector.net_.history))
+    return lines + _history_lines(detector.net_.history)
 
 
 def _score_description(detector):
@@ -298,7 +301,7 @@ def _load_model_file(path):
         except ValueError as exc:
             raise CommandError(_first_line(exc)) from None
     for warning in caught:
-        print(f"ibdetect: warning: {warning.message}", file=sys.stderr)
+        echo(f"ibdetect: warning: {warning.message}", file=sys.stderr)
     return model, file_info
 
 
