@@ -360,11 +360,16 @@ def test_scores_to_standard_output(workdir, capsys):
     assert err.startswith("Wrote the scores of 60 rows to -")
 
 
-def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, make_data):
+def fit_a_model_to_replace(capsys, make_data):
+    """Fit m.ibdetect on train.csv in the current folder; return its bytes."""
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
-    before = Path("m.ibdetect").read_bytes()
+    return Path("m.ibdetect").read_bytes()
+
+
+def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, make_data):
+    before = fit_a_model_to_replace(capsys, make_data)
 
     def disk_full(model, file, **kwargs):
         file.write(b"half a model")
@@ -451,10 +456,7 @@ def test_a_new_output_gets_the_umasks_mode_and_an_existing_one_keeps_its_mode(wo
 def test_sigterm_while_writing_leaves_the_previous_model_and_no_temporary_file(
     in_tmp, capsys, monkeypatch, make_data
 ):
-    X, y = make_data()
-    write_labelled_csv("train.csv", X, y)
-    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
-    before = Path("m.ibdetect").read_bytes()
+    before = fit_a_model_to_replace(capsys, make_data)
 
     def terminated_half_way(model, file, **kwargs):
         file.write(b"half a model")
@@ -509,7 +511,9 @@ def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv,
 def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
     np.save(tmp_path / "many.npy", np.random.RandomState(0).normal(size=(20_000, 4)))
     # Far more than a pipe holds, so that the command is still writing when the reader leaves.
-    command = [sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"]
+    command = [
+        sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"
+    ]
     package_root = str(Path(ibdetect.__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -793,7 +797,8 @@ def escaped_model(tmp_path_factory, make_data):
     X, y = make_data()
     features = ["f0\x1b[2J", "f1\x9b31m", "f2\x7f", "f3\u202e"]
     labels = np.array(["\x1b]0;title\x07", "\x1b]52;c;cGF5bG9hZA==\x07", "Größe"], dtype=object)[y]
-    write_csv(folder / "train.csv", [*features, "label\x1bc"], [[*row, label] for row, label in zip(X.tolist(), labels)])
+    rows = [[*row, label] for row, label in zip(X.tolist(), labels)]
+    write_csv(folder / "train.csv", [*features, "label\x1bc"], rows)
     fit = ["fit", folder / "train.csv", "--label-column", "label\x1bc", "-o", folder / "model.ibdetect", *FIT_OPTIONS]
     assert main([str(arg) for arg in fit]) == 0
     rewrite(folder / "model.ibdetect", lambda header: header["versions"].update(torch="1.0\x1b[2J"))
