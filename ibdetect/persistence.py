@@ -905,3 +905,25 @@ def file_kind(file):
     if head.startswith(PICKLE_MAGICS):
         return "pickle"
     return None
+
+
+def labels_storable(labels):
+    """Whether a model file can hold ``labels`` as a detector's classes: numbers or strings.
+
+    A check to make before fitting, since :func:`save` refuses other labels
+    (bytes, dates) only once the detector is fitted.
+
+    Parameters
+    ----------
+    labels : array-like
+
+    Returns
+    -------
+    storable : bool
+    """
+    labels = np.asarray(labels)
+    try:
+        _encode_labels(labels.ravel(), "labels")
+    except ValueError:
+        return False
+    return labels.dtype.kind in "biufUO"

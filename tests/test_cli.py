@@ -1,10 +1,14 @@
 import argparse
 import csv
+import io
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
+import unicodedata
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -16,10 +20,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
+import ibdetect
 from ibdetect import IBDeepDescription, __version__
 from ibdetect.cli import build_parser, main
 from ibdetect.cli._commands import SCALERS, SCORE_COLUMNS
 from ibdetect.cli._options import add_estimator_options
+from ibdetect.cli._text import printable
 from ibdetect.encoders import CNNEncoder
 from ibdetect import persistence
 from ibdetect.persistence import load, read_info
@@ -243,6 +249,13 @@ def workdir(tmp_path_factory, make_data):
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
     joblib.dump(load(folder / "model.ibdetect"), folder / "model.joblib")
     write_csv(folder / "extra.csv", [*FEATURES, "note"], [[*row, 0] for row in X.tolist()])
+    write_csv(folder / "escaped.csv", [*FEATURES[:3], "f3\x1b[2J"], X.tolist())
+    np.savez(folder / "bytes.npz", X=X, y=np.array([b"a", b"b", b"c"])[y])
+    np.savez(folder / "dates.npz", X=X, y=np.datetime64("2024-01-01") + y)
+    np.savez(folder / "struct.npz", X=np.zeros((4, 2), dtype=[("a", float), ("b", float)]))
+    huge = X.copy()
+    huge[3, 1] = 1e170
+    write_labelled_csv(folder / "huge.csv", huge, y)
     return folder
 
 
@@ -347,11 +360,16 @@ def test_scores_to_standard_output(workdir, capsys):
     assert err.startswith("Wrote the scores of 60 rows to -")
 
 
-def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, make_data):
+def fit_a_model_to_replace(capsys, make_data):
+    """Fit m.ibdetect on train.csv in the current folder; return its bytes."""
     X, y = make_data()
     write_labelled_csv("train.csv", X, y)
     assert run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)[0] == 0
-    before = Path("m.ibdetect").read_bytes()
+    return Path("m.ibdetect").read_bytes()
+
+
+def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, make_data):
+    before = fit_a_model_to_replace(capsys, make_data)
 
     def disk_full(model, file, **kwargs):
         file.write(b"half a model")
@@ -362,6 +380,150 @@ def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, ma
     assert status == 1 and "No space left on device" in err
     assert Path("m.ibdetect").read_bytes() == before
     assert sorted(path.name for path in in_tmp.iterdir()) == ["m.ibdetect", "train.csv"]
+
+
+# -- outputs ------------------------------------------------------------------
+
+
+def score_to(capsys, workdir, output):
+    return run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", output)
+
+
+def assert_scores(text):
+    header, *rows = text.splitlines()
+    assert header == ",".join(SCORE_COLUMNS) and len(rows) == 60
+
+
+def temporary_files(*folders):
+    return [path for folder in folders for path in Path(folder).glob(".*.tmp")]
+
+
+def test_score_through_a_symlink_writes_its_target_and_keeps_the_link(workdir, tmp_path, capsys):
+    target = tmp_path / "real" / "scores.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert score_to(capsys, workdir, link)[:3:2] == (0, "")
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert_scores(target.read_text())
+    assert not temporary_files(tmp_path, target.parent)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a Unix feature")
+def test_score_to_a_fifo_feeds_its_reader(workdir, tmp_path, capsys):
+    fifo = tmp_path / "scores"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    status, _, err = score_to(capsys, workdir, fifo)
+    reader.join(timeout=60)
+    assert (status, err) == (0, "")
+    assert_scores(received[0])
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not temporary_files(tmp_path)
+
+
+def test_score_to_a_character_device_writes_through(workdir, capsys, monkeypatch):
+    if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        pytest.skip(f"{os.devnull} is not a character device here")
+
+    def no_rename(*args):
+        raise AssertionError("a device node is never replaced")
+
+    # Were the device replaced (as root), the rename would do it: it fails instead.
+    monkeypatch.setattr(os, "replace", no_rename)
+    assert score_to(capsys, workdir, os.devnull)[:3:2] == (0, "")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_new_output_gets_the_umasks_mode_and_an_existing_one_keeps_its_mode(workdir, tmp_path, capsys):
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old\n")
+    existing.chmod(0o604)
+    umask = os.umask(0o027)
+    try:
+        assert score_to(capsys, workdir, tmp_path / "new.csv")[0] == 0
+        assert score_to(capsys, workdir, existing)[0] == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o604
+    assert_scores(existing.read_text())
+
+
+def test_sigterm_while_writing_leaves_the_previous_model_and_no_temporary_file(
+    in_tmp, capsys, monkeypatch, make_data
+):
+    before = fit_a_model_to_replace(capsys, make_data)
+
+    def terminated_half_way(model, file, **kwargs):
+        file.write(b"half a model")
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(persistence, "save", terminated_half_way)
+    received = []
+
+    def record(signum, frame):
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, record)
+    try:
+        status, out, err = run(capsys, "fit train.csv --label-column label -o m.ibdetect", *FIT_OPTIONS)
+        handler_after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (status, out, err) == (143, "", OneErrorLine("terminated; the output was left as it was"))
+    assert Path("m.ibdetect").read_bytes() == before
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["m.ibdetect", "train.csv"]
+    # The command's own handler took the signal, and the previous one is back.
+    assert received == [] and handler_after is record
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("fit train.csv -o folder", "folder is a folder; name a file to write"),
+    (f"fit train.csv -o {os.path.join('train.csv', 'm')}", "'train.csv' is not a folder"),
+    (f"fit train.csv -o {os.path.join('missing', 'm')}", "there is no folder 'missing'"),
+    (f"fit train.csv -o {os.path.join('locked', 'm')}", "cannot write in the folder 'locked': Permission denied"),
+    ("fit bytes.npz -o m", "labels of type bytes8 cannot be saved in a model file"),
+    ("fit dates.npz -o m", "labels of type datetime64[D] cannot be saved in a model file"),
+])
+def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv, message):
+    if "locked" in argv and hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("root writes in a read-only folder")
+    monkeypatch.chdir(tmp_path)
+    for name in ("train.csv", "bytes.npz", "dates.npz"):
+        shutil.copy(workdir / name, name)
+    Path("folder").mkdir()
+    Path("locked").mkdir(mode=0o500)
+
+    def training(self, X, y=None):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(IBDeepDescription, "fit", training)
+    assert run(capsys, argv, "--label-column", "label" if argv.startswith("fit train.csv") else "y") == (
+        1, "", OneErrorLine(message)
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE is a Unix convention")
+def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
+    np.save(tmp_path / "many.npy", np.random.RandomState(0).normal(size=(20_000, 4)))
+    # Far more than a pipe holds, so that the command is still writing when the reader leaves.
+    command = [
+        sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"
+    ]
+    package_root = str(Path(ibdetect.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    first_line = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    process.stderr.close()
+    # As `ibdetect score ... -o - | head -1`: no traceback, no "Exception ignored".
+    assert (process.wait(timeout=120), err.decode()) == (141, "")
+    assert first_line.decode().strip() == ",".join(SCORE_COLUMNS)
 
 
 def test_help_and_version_do_not_import_torch():
@@ -481,6 +643,10 @@ def test_options_follow_any_estimators_parameter_constraints(option, text, value
 # -- errors -------------------------------------------------------------------
 
 
+def has_control_characters(text):
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 class OneErrorLine:
     """Equal to a stderr text that is one error line holding ``fragment``, with no traceback."""
 
@@ -490,7 +656,7 @@ class OneErrorLine:
     def __eq__(self, text):
         return (
             text.startswith("ibdetect: error: ") and text.count("\n") == 1 and text.endswith("\n")
-            and self.fragment in text and "Traceback" not in text
+            and self.fragment in text and "Traceback" not in text and not has_control_characters(text[:-1])
         )
 
     def __repr__(self):
@@ -540,6 +706,15 @@ class OneErrorLine:
     ("score model.joblib train.csv --label-column label -o ./train.csv", 1, "./train.csv is also an input"),
     ("fit train.csv -o -", 1, "a model cannot be written to standard output"),
     ("fit gap.csv -o m", 1, "gap.csv: column 2 has no name; only the first column may be unnamed"),
+    ("fit train.csv -o .", 1, ". is a folder; name a file to write"),
+    (f"fit train.csv -o {os.path.join('train.csv', 'm')}", 1, "'train.csv' is not a folder"),
+    ("fit bytes.npz -o m", 1, "bytes.npz: labels of type bytes8 cannot be saved in a model file; labels must be"),
+    ("fit dates.npz -o m", 1, "dates.npz: labels of type datetime64[D] cannot be saved in a model file"),
+    ("fit struct.npz -o m", 1, "struct.npz: the features are a structured array (fields a, b); save a plain array"),
+    ("fit huge.csv --label-column label -o m", 1,
+     "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32 (at most 3.402823e+38 in magnitude)"),
+    ("score model.ibdetect huge.csv -o s", 1, "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32"),
+    ("score model.ibdetect escaped.csv -o s", 1, "missing f3; unexpected f3\\x1b[2J"),
     ("", 2, "the following arguments are required: COMMAND"),
 ])
 def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message):
@@ -595,6 +770,65 @@ def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_
     status, out, err = run(capsys, "fit train.csv --label-column label -o m --max-epochs 4")
     assert (status, out, err) == (130, "", OneErrorLine(message))
     assert sorted(path.name for path in in_tmp.iterdir()) == ["train.csv"]
+
+
+# -- text on the terminal -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("\x1b[2J\x1b]0;title\x07", "\\x1b[2J\\x1b]0;title\\x07"),
+    ("\x1b]52;c;cGF5bG9hZA==\x1b\\", "\\x1b]52;c;cGF5bG9hZA==\\x1b\\"),
+    ("a\nb\tc\rd\x00", "a\\x0ab\\x09c\\x0dd\\x00"),
+    ("\x9b2J\x85\x7f", "\\x9b2J\\x85\\x7f"),
+    ("\u2028\u202eabc", "\\u2028\\u202eabc"),
+    ("\udcff", "\\udcff"),
+    ("Größe, βήτα, 漢字 😀", "Größe, βήτα, 漢字 😀"),
+])
+def test_printable_escapes_control_characters_and_keeps_letters(text, shown):
+    assert printable(text) == shown
+
+
+@pytest.fixture(scope="module")
+def escaped_model(tmp_path_factory, make_data):
+    """A model file whose every string (features, classes, label column, versions) holds escape sequences."""
+    from test_persistence import rewrite
+
+    folder = tmp_path_factory.mktemp("escaped")
+    X, y = make_data()
+    features = ["f0\x1b[2J", "f1\x9b31m", "f2\x7f", "f3\u202e"]
+    labels = np.array(["\x1b]0;title\x07", "\x1b]52;c;cGF5bG9hZA==\x07", "Größe"], dtype=object)[y]
+    rows = [[*row, label] for row, label in zip(X.tolist(), labels)]
+    write_csv(folder / "train.csv", [*features, "label\x1bc"], rows)
+    fit = ["fit", folder / "train.csv", "--label-column", "label\x1bc", "-o", folder / "model.ibdetect", *FIT_OPTIONS]
+    assert main([str(arg) for arg in fit]) == 0
+    rewrite(folder / "model.ibdetect", lambda header: header["versions"].update(torch="1.0\x1b[2J"))
+    return folder / "model.ibdetect"
+
+
+def test_info_prints_no_control_character_from_the_file(escaped_model, capsys):
+    status, out, err = run(capsys, "info", escaped_model)
+    assert status == 0
+    assert not has_control_characters(out.replace("\n", "")) and not has_control_characters(err.replace("\n", ""))
+    lines = out.splitlines()
+    assert "label column: label\\x1bc" in lines
+    assert "classes: \\x1b]0;title\\x07, \\x1b]52;c;cGF5bG9hZA==\\x07, Größe" in lines
+    assert "features: 4 (f0\\x1b[2J, f1\\x9b31m, f2\\x7f, f3\\u202e)" in lines
+    assert "torch 1.0\\x1b[2J" in out and "torch 1.0\\x1b[2J" in err
+
+
+def test_an_ascii_terminal_gets_escapes_and_the_scores_stay_utf8(escaped_model, capsys, monkeypatch, make_data):
+    terminal = io.TextIOWrapper(io.BytesIO(), encoding="ascii", newline="")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["info", str(escaped_model)]) == 0
+    terminal.flush()
+    assert ", Gr\\xf6\\xdfe\n" in terminal.buffer.getvalue().decode("ascii")
+    X, _ = make_data()
+    write_csv(escaped_model.parent / "new.csv", ["f0\x1b[2J", "f1\x9b31m", "f2\x7f", "f3\u202e"], X.tolist())
+    before = len(terminal.buffer.getvalue())
+    assert main(["score", str(escaped_model), str(escaped_model.parent / "new.csv"), "-o", "-"]) == 0
+    # The scores are data, written as to a file: UTF-8, classes as they are.
+    scores = terminal.buffer.getvalue()[before:].decode("utf-8")
+    assert "Größe" in scores and len(scores.splitlines()) == 61
 
 
 # -- help, version, demo, console script ----------------------------------------

@@ -10,7 +10,10 @@ shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 
 Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a
-non-zero exit status; anything else is a bug and keeps its traceback.
+non-zero exit status; anything else is a bug and keeps its traceback. A reader
+that stops reading the output (``| head``) ends the command quietly. Text
+reaches the terminal through :func:`._text.echo`, which escapes the control
+characters that strings from files may hold.
 
 The parser is built from argparse alone: the commands, which need torch, are
 imported only to run one or to list ``fit``'s options, so that ``--help`` and
@@ -18,14 +21,18 @@ imported only to run one or to list ``fit``'s options, so that ``--help`` and
 """
 
 import argparse
+import os
 import sys
 
 from .. import __version__
 from ._errors import CommandError, Interrupted, UsageError
+from ._text import echo
 
 __all__ = ["main"]
 
 PROG = "ibdetect"
+# 128 + SIGPIPE: the status shells give a program that a closed pipe ended.
+BROKEN_PIPE_STATUS = 141
 SECURITY_NOTE = (
     "Model files written by 'ibdetect fit' load without running code. A pickle (joblib) "
     "file runs code stored in it when loaded: it loads only with --trust-pickle."
@@ -122,13 +129,19 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 when the command failed, 2 when the arguments do not
-        parse, 130 when Ctrl-C stopped it. ``--help`` and ``--version`` exit
-        through ``SystemExit``.
+        parse, 130 when Ctrl-C stopped it, 141 when the reader of its output
+        stopped reading, 143 when SIGTERM stopped it while writing.
+        ``--help`` and ``--version`` exit through ``SystemExit``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser(_command_in(argv)).parse_args(argv)
         args.run(args)
+        # Here, so that a reader gone before the last line is seen below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout_if_broken()
+        return BROKEN_PIPE_STATUS
     except CommandError as exc:
         return _report(str(exc), exc.exit_status)
     except KeyboardInterrupt:
@@ -145,5 +158,26 @@ def _command_in(argv):
 
 
 def _report(message, status):
-    print(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+    try:
+        echo(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
     return status
+
+
+def _drop_stdout_if_broken():
+    """After a reader closed its end (``| head``): end as quietly as Unix tools do.
+
+    Output still buffered for a closed standard output would fail again when
+    Python flushes it on exit, with an "Exception ignored" message; it goes to
+    the null device instead. A standard output that still works is left as it
+    is (the closed pipe was a FIFO named by --output).
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass

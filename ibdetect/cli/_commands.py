@@ -6,13 +6,10 @@ seconds; the entry point imports it only to run a command or to describe
 """
 
 import csv
-import os
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -27,6 +24,8 @@ from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
+from ._output import STDOUT, check_output, write_output
+from ._text import echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
 # What --scale names: each scaler a model file can hold, by its class name
@@ -37,8 +36,8 @@ SCALERS = {
     **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
     "none": None,
 }
-# The name that stands for standard output in place of a file.
-STDOUT = "-"
+# The largest magnitude the network computes with (float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # -- fit ------------------------------------------------------------------------
@@ -65,9 +64,15 @@ def add_fit_arguments(parser):
 
 
 def fit(args):
-    # Checked before training, so that a typo costs no training time.
-    _check_output(args.output, inputs=[args.data], allow_stdout=False)
+    # Everything that does not need the trained model is checked before
+    # training, so that a typo costs no training time.
+    check_output(args.output, inputs=[args.data], allow_stdout=False)
     data = _read(args.data, label_column=args.label_column)
+    if data.y is not None and not persistence.labels_storable(data.y):
+        raise CommandError(
+            f"{args.data}: labels of type {data.y.dtype.name} cannot be saved in a model file; "
+            "labels must be numbers or strings"
+        )
     params = dict(args.params)
     if data.input_shape is not None:
         params.setdefault("input_shape", data.input_shape)
@@ -87,8 +92,8 @@ def fit(args):
     detector = final_step(model)
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
-    _write_atomically(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
-    print(
+    write_output(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
+    echo(
         f"Saved the model to {args.output} (classes: {len(detector.classes_)}, "
         f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)})."
     )
@@ -124,7 +129,7 @@ def add_score_arguments(parser):
 
 
 def score(args):
-    _check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
+    check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     data = _read(args.data, with_labels=False, ignore_columns=[name for name in label_columns if name is not None])
@@ -147,11 +152,11 @@ def score(args):
         # Python floats are written with all the digits that tell them apart.
         writer.writerows(zip(*columns))
 
-    _write_atomically(args.output, write, binary=False)
+    write_output(args.output, write, binary=False)
     n_anomalies = int((predictions == ANOMALY).sum())
     # The report goes to stderr when the scores take stdout.
     report = sys.stderr if args.output == STDOUT else sys.stdout
-    print(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+    echo(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
 
 
 # -- info -------------------------------------------------------------------------
@@ -162,7 +167,7 @@ def add_info_arguments(parser):
 
 
 def info(args):
-    print(describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
+    echo(*describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
 
 
 def describe_model(model, file_info=None):
@@ -178,7 +183,9 @@ def describe_model(model, file_info=None):
 
     Returns
     -------
-    report : str
+    report : list of str
+        Its lines, as read from the model: :func:`~ibdetect.cli._text.echo`
+        escapes the control characters that strings from a file may hold.
     """
     detector = final_step(model)
     names = getattr(model, "feature_names_in_", None)
@@ -198,7 +205,7 @@ def describe_model(model, file_info=None):
         "parameters:",
     ]
     lines += [f"  {name:<20} {format_value(value)}" for name, value in detector.get_params(deep=False).items()]
-    return "\n".join(lines + _history_lines(detector.net_.history))
+    return lines + _history_lines(detector.net_.history)
 
 
 def _score_description(detector):
@@ -294,7 +301,7 @@ def _load_model_file(path):
         except ValueError as exc:
             raise CommandError(_first_line(exc)) from None
     for warning in caught:
-        print(f"ibdetect: warning: {warning.message}", file=sys.stderr)
+        echo(f"ibdetect: warning: {warning.message}", file=sys.stderr)
     return model, file_info
 
 
@@ -325,57 +332,33 @@ def _load_pickle(path):
 
 def _read(path, **kwargs):
     try:
-        return read_data(path, **kwargs)
+        data = read_data(path, **kwargs)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _check_features(data, path)
+    return data
 
 
-def _check_output(output, inputs, allow_stdout):
-    """Refuse an output that is missing its folder or would replace one of the inputs."""
-    if output == STDOUT:
-        if allow_stdout:
-            return
-        raise CommandError("a model cannot be written to standard output; name a file with --output")
-    folder = Path(output).parent
-    if not folder.is_dir():
-        raise CommandError(f"{output}: there is no folder {str(folder)!r}")
-    for path in inputs:
-        if _same_file(output, path):
-            raise CommandError(f"{output} is also an input of this command; write to another file")
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        # One of them does not exist (yet): they can only be the same by name.
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def _write_atomically(path, write, binary):
-    """Write ``path`` through ``write(file)`` so that it is whole or untouched.
-
-    The content goes to a temporary file in the same folder, which replaces
-    ``path`` only once it is complete: a failure half way (a full disk, an
-    interrupt) leaves any previous file as it was.
-    """
-    if path == STDOUT:
-        write(sys.stdout.buffer if binary else sys.stdout)
-        sys.stdout.flush()
+def _check_features(data, path):
+    """Refuse features the estimator cannot take as numbers, with a message that says why."""
+    X = data.X
+    if X.dtype.names is not None:
+        raise CommandError(
+            f"{path}: the features are a structured array (fields {', '.join(X.dtype.names)}); "
+            "save a plain array of numbers"
+        )
+    if X.dtype.kind != "f":
         return
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        mode = "wb" if binary else "w"
-        extra = {} if binary else {"newline": "", "encoding": "utf-8"}
-        with os.fdopen(handle, mode, **extra) as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # The network computes in float32, where larger values become infinite
+    # (scikit-learn then reports them as NaN or infinity).
+    too_large = np.isfinite(X) & (np.abs(X) > FLOAT32_MAX)
+    if too_large.any():
+        row, column = np.argwhere(too_large)[0]
+        name = f"column {data.feature_names[column]!r}" if data.feature_names is not None else f"column {column + 1}"
+        raise CommandError(
+            f"{path}: row {row + 1}, {name} holds {X[row, column]:g}, too large for float32 "
+            f"(at most {FLOAT32_MAX:.7g} in magnitude); scale the data down"
+        )
 
 
 @contextmanager

@@ -18,3 +18,10 @@ class Interrupted(CommandError):
 
     # 128 + SIGINT: the status shells give a program that Ctrl-C ended.
     exit_status = 130
+
+
+class Terminated(CommandError):
+    """A SIGTERM arrived while an output was being written: the command stopped, leaving it as it was."""
+
+    # 128 + SIGTERM, as for a program that the signal ended.
+    exit_status = 143

@@ -1,0 +1,205 @@
+"""Where the commands write: checked before any work, then written as Unix tools write.
+
+A regular file is replaced whole or not at all: the content goes to a
+temporary file in the same folder, which replaces it once complete, with the
+mode the file had (a new file gets the umask's). A symbolic link stays a
+link and its target is written. A FIFO or a character device (a terminal,
+``/dev/null``) is written through, as a stream.
+"""
+
+import io
+import os
+import signal
+import stat
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from ._errors import CommandError, Terminated
+
+# The name that stands for standard output in place of a file.
+STDOUT = "-"
+
+
+def check_output(output, inputs, allow_stdout):
+    """Refuse an output that cannot be written, or would replace one of the inputs, before any work.
+
+    Parameters
+    ----------
+    output : str
+        The path given, or ``"-"``.
+    inputs : list of str
+        The files the command reads.
+    allow_stdout : bool
+        Whether ``"-"`` (standard output) may be written.
+
+    Raises
+    ------
+    CommandError
+        The output is a folder, names an input, is a kind of file that is
+        not written (a block device, a socket), or its folder is missing,
+        not a folder, or not writable.
+    """
+    if output == STDOUT:
+        if allow_stdout:
+            return
+        raise CommandError("a model cannot be written to standard output; name a file with --output")
+    if os.path.isdir(output):
+        raise CommandError(f"{output} is a folder; name a file to write")
+    for path in inputs:
+        if _same_file(output, path):
+            raise CommandError(f"{output} is also an input of this command; write to another file")
+    destination = _destination(output)
+    status = _status(destination, output)
+    if status is not None and _is_stream(status.st_mode):
+        if not os.access(destination, os.W_OK):
+            raise CommandError(f"{output}: Permission denied")
+        return
+    if status is not None and not stat.S_ISREG(status.st_mode):
+        raise CommandError(f"{output} is neither a regular file, a FIFO nor a character device; name a file")
+    folder = destination.parent
+    if not folder.exists():
+        raise CommandError(f"{output}: there is no folder {str(folder)!r}")
+    if not folder.is_dir():
+        raise CommandError(f"{output}: {str(folder)!r} is not a folder")
+    # Trying is the only sure test: permissions, a read-only file system or
+    # access control lists may each forbid it, and root passes os.access.
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{destination.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CommandError(f"{output}: cannot write in the folder {str(folder)!r}: {exc.strerror}") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def write_output(path, write, binary):
+    """Write ``path`` through ``write(file)``, as :func:`check_output` allowed.
+
+    A regular file (or a new one) is whole or untouched: a failure half way
+    (a full disk, Ctrl-C, SIGTERM) leaves any previous file as it was and no
+    temporary file. Text is UTF-8, on standard output as in a file.
+    """
+    if path == STDOUT:
+        _write_stdout(write, binary)
+        return
+    destination = _destination(path)
+    status = _status(destination, path)
+    if status is not None and _is_stream(status.st_mode):
+        # A reader (or a device) takes the bytes as they come: there is no
+        # file to replace.
+        with _open(destination, binary) as file:
+            write(file)
+        return
+    _replace(destination, write, binary, status)
+
+
+def _replace(destination, write, binary, status):
+    """Write a temporary file beside ``destination``, then rename it over it."""
+    mode = _umask_mode() if status is None else stat.S_IMODE(status.st_mode) & 0o777
+    with _sigterm_raises():
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+        try:
+            with _open(handle, binary) as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            if status is not None:
+                _keep_owner(temporary, status)
+            os.chmod(temporary, mode)
+            os.replace(temporary, destination)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _write_stdout(write, binary):
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        # Standard output replaced by a text stream (e.g. in a caller's
+        # redirect_stdout): it takes the text as it is.
+        write(sys.stdout)
+        sys.stdout.flush()
+        return
+    # What was printed before comes first.
+    sys.stdout.flush()
+    if binary:
+        write(buffer)
+    else:
+        text = io.TextIOWrapper(buffer, encoding="utf-8", newline="", write_through=True)
+        try:
+            write(text)
+        finally:
+            text.detach()
+    buffer.flush()
+
+
+def _open(file, binary):
+    """``file`` (a path or a descriptor) opened to write bytes, or UTF-8 text with the CSV module's line ends."""
+    return open(file, "wb") if binary else open(file, "w", newline="", encoding="utf-8")
+
+
+def _destination(path):
+    """Where writing ``path`` writes: the final target of a symbolic link, else the path itself."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def _status(destination, name):
+    """``os.stat`` of the destination, or None when there is no file yet."""
+    try:
+        return os.stat(destination)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise CommandError(f"{name}: {exc.strerror}") from None
+
+
+def _is_stream(mode):
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _umask_mode():
+    """The mode a new file gets: read and write for all, less the umask."""
+    # The umask can only be read by setting it; it is set back at once.
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _keep_owner(path, status):
+    """Give the file the owner and group of the one it replaces, where allowed."""
+    if not hasattr(os, "chown"):
+        return
+    try:
+        os.chown(path, status.st_uid, status.st_gid)
+    except OSError:
+        # Only root may give a file away: the file is then the writer's.
+        pass
+
+
+@contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into Terminated, so that the temporary file is removed; then restore the handler."""
+    if threading.current_thread() is not threading.main_thread():
+        # Signal handlers can only be set from the main thread.
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated("terminated; the output was left as it was")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        # None: a handler set outside Python, which cannot be set back.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        # One of them does not exist (yet): they can only be the same by name.
+        return Path(a).resolve() == Path(b).resolve()
