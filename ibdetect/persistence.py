@@ -12,7 +12,7 @@ and loads only when the caller passes that class in ``trusted_encoders``.
 
 A file is checked before it costs memory: the archive must hold these two
 members once each, the header deflated or stored and the tensors stored, the
-header at most ``MAX_HEADER_BYTES`` and the tensors at most the file's size,
+header at most 16 MiB and the tensors at most the file's size,
 both as declared and as inflated; every field of the header must have the
 type save writes; and the network that the parameters describe is built on
 torch's "meta" device, which allocates nothing, and compared tensor by
@@ -28,14 +28,11 @@ but loading one runs code that the file chooses.
 """
 
 import json
-import os
 import warnings
-import zipfile
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
-import safetensors.torch
 import sklearn
 import skorch
 import torch
@@ -48,35 +45,14 @@ from torch import nn
 from . import __version__
 from ._estimator import FITTED_STATE, IBDeepDescription
 from ._fitted import check_state
+from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
 from ._runtime import resolve_device
 from ._training import initialized_net
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import ModelVersionWarning
 
-__all__ = ["ModelFileInfo", "ModelVersionWarning", "file_kind", "load", "read_info", "save"]
+__all__ = ["ModelFileInfo", "ModelVersionWarning", "file_kind", "labels_storable", "load", "read_info", "save"]
 
-FORMAT = "ibdetect-model"
-# Raised when the layout changes in a way older readers cannot follow.
-# Format 2 added n_neighbors_, which a reader of format 1 would ignore and
-# then score with another neighbour rank.
-FORMAT_VERSION = 2
-HEADER_MEMBER = "model.json"
-TENSORS_MEMBER = "tensors.safetensors"
-# The most bytes the JSON header may hold once inflated. A header is mostly
-# the training history, about 65 bytes per batch: 500 epochs of one batch
-# take 0.1 MB, 50 epochs of 100,000 rows in batches of 128 about 2.6 MB.
-# Parsing JSON costs up to 25 times its size ("[[],[],...]"), so a hostile
-# header stays under 450 MB; save leaves out the per-batch records of a
-# history that would not fit.
-MAX_HEADER_BYTES = 16 * 2**20
-# The compression of each member: save deflates the header and stores the
-# tensors, whose size is then bounded by the file's own; stored headers, as
-# zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
-# is refused.
-MEMBER_COMPRESSIONS = {
-    HEADER_MEMBER: (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED),
-    TENSORS_MEMBER: (zipfile.ZIP_STORED,),
-}
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
 # What the estimator declares it holds after fit: arrays are kept as
@@ -178,10 +154,7 @@ def save(model, file, *, metadata=None):
     }
     if not isinstance(header["metadata"], dict):
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    header_bytes = _header_bytes(header)
-    with zipfile.ZipFile(file, "w") as archive:
-        archive.writestr(HEADER_MEMBER, header_bytes, compress_type=zipfile.ZIP_DEFLATED)
-        archive.writestr(TENSORS_MEMBER, safetensors.torch.save(_tensors(model)))
+    write_archive(file, header, _tensors(model))
 
 
 def load(file, *, trusted_encoders=(), device="cpu"):
@@ -238,9 +211,9 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     >>> load(file).device_
     'cpu'
     """
-    name = _file_name(file)
+    name = file_name(file)
     device = resolve_device(device)
-    header, tensors = _read(file)
+    header, tensors = read_archive(file)
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
@@ -283,43 +256,11 @@ def read_info(file):
     >>> info.versions["ibdetect"] == __version__
     True
     """
-    header, _ = _read(file, with_tensors=False)
+    header, _ = read_archive(file, with_tensors=False)
     return ModelFileInfo(versions=dict(header.get("versions") or {}), metadata=dict(header.get("metadata") or {}))
 
 
 # -- writing ------------------------------------------------------------------
-
-
-def _header_bytes(header):
-    """The header as JSON, as load reads it: within MAX_HEADER_BYTES, every field as load checks it.
-
-    A history too long for the limit loses its per-batch records, with a
-    warning; the per-epoch ones are kept.
-    """
-    try:
-        content = json.dumps(header, allow_nan=True).encode("utf-8")
-    except TypeError as exc:
-        raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
-    if len(content) > MAX_HEADER_BYTES:
-        for field in ("history", "pretrain_history"):
-            if header[field]:
-                header[field] = [{key: value for key, value in epoch.items() if key != "batches"} for epoch in header[field]]
-        content = json.dumps(header, allow_nan=True).encode("utf-8")
-        if len(content) > MAX_HEADER_BYTES:
-            raise ValueError(
-                f"the model's parameters, fitted values and metadata take {len(content)} bytes of JSON, "
-                f"more than a model file holds ({MAX_HEADER_BYTES}); save it with joblib (a pickle)."
-            )
-        warnings.warn(
-            "The training history is too long for a model file: the loss of each batch is left out, "
-            "the values of each epoch are kept.",
-            UserWarning,
-            stacklevel=3,
-        )
-    problem = _header_problem(json.loads(content))
-    if problem:
-        raise ValueError(f"the model cannot be saved: {problem}")
-    return content
 
 
 def _versions():
@@ -468,153 +409,6 @@ def _tensors(model):
 
 
 # -- reading ------------------------------------------------------------------
-
-
-def _file_name(file):
-    name = getattr(file, "name", file)
-    return str(name) if isinstance(name, (str, os.PathLike)) else "the model file"
-
-
-def _read(file, with_tensors=True):
-    """The header of a model file and its tensors (None without ``with_tensors``).
-
-    Anything but a model file of a format this version reads is a ValueError.
-    """
-    name = _file_name(file)
-    try:
-        header_bytes, tensor_bytes = _read_members(file, with_tensors)
-        header = json.loads(header_bytes.decode("utf-8"))
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError("it is not marked as one")
-        # The safetensors library checks every tensor's dtype, shape and
-        # offsets against the bytes there before it allocates any.
-        tensors = safetensors.torch.load(tensor_bytes) if with_tensors else None
-    except OSError:
-        raise
-    except Exception as exc:
-        # Bytes that are not a whole model file fail in zipfile, json or
-        # safetensors with many exception types; all mean the same here.
-        raise ValueError(f"{name} is not an ibdetect model file ({exc}).") from None
-    version = header.get("format_version")
-    if _is_json_int(version) and version > FORMAT_VERSION:
-        raise ValueError(
-            f"{name} was written in model file format {version!r}, newer than this ibdetect "
-            f"reads ({FORMAT_VERSION}); upgrade ibdetect to load it."
-        )
-    problem = _header_problem(header)
-    if problem:
-        raise ValueError(f"{name} is not a valid ibdetect model file: {problem}")
-    return header, tensors
-
-
-def _read_members(file, with_tensors):
-    """The bytes of the header and of the tensors (None without ``with_tensors``), each read within its limit.
-
-    The archive must hold each member once and nothing else, compressed as
-    ``MEMBER_COMPRESSIONS`` allows; the sizes the archive declares are
-    checked first, and each member is read no further than its limit.
-    """
-    limits = {HEADER_MEMBER: MAX_HEADER_BYTES, TENSORS_MEMBER: _size_of(file)}
-    with zipfile.ZipFile(file) as archive:
-        members = {}
-        for info in archive.infolist():
-            if info.filename not in MEMBER_COMPRESSIONS:
-                raise ValueError(f"it holds {info.filename!r}, which a model file does not")
-            if info.filename in members:
-                raise ValueError(f"it holds {info.filename} twice")
-            if info.compress_type not in MEMBER_COMPRESSIONS[info.filename]:
-                raise ValueError(f"{info.filename} is compressed in a way save never writes (method {info.compress_type})")
-            if info.file_size > limits[info.filename]:
-                raise ValueError(f"{info.filename} declares {info.file_size} bytes, more than {limits[info.filename]}")
-            members[info.filename] = info
-        missing = [member for member in MEMBER_COMPRESSIONS if member not in members]
-        if missing:
-            raise ValueError(f"it has no {missing[0]}")
-        wanted = (HEADER_MEMBER, TENSORS_MEMBER) if with_tensors else (HEADER_MEMBER,)
-        read = [_read_member(archive, members[member], limits[member]) for member in wanted]
-    return read[0], read[1] if with_tensors else None
-
-
-def _read_member(archive, info, limit):
-    # Streamed: what the member inflates to counts, whatever it declares.
-    with archive.open(info) as member:
-        content = member.read(limit + 1)
-    if len(content) > limit:
-        raise ValueError(f"{info.filename} holds more than {limit} bytes")
-    return content
-
-
-def _size_of(file):
-    """The size in bytes of a file, given by its path or as a seekable file object."""
-    if not hasattr(file, "seek"):
-        return os.path.getsize(file)
-    position = file.tell()
-    size = file.seek(0, os.SEEK_END)
-    file.seek(position)
-    return size
-
-
-def _is_json_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_object_of(check):
-    return lambda value: isinstance(value, dict) and all(isinstance(key, str) and check(item) for key, item in value.items())
-
-
-def _is_list_of(check):
-    return lambda value: isinstance(value, list) and all(check(item) for item in value)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_record(value):
-    """An entry of a skorch history: values by name, any a callback records, the epoch and its duration numbers."""
-    return _is_object_of(lambda item: True)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
-
-
-def _is_epoch(value):
-    """An epoch of a skorch history: a record, with the records of its batches."""
-    return _is_record(value) and _is_list_of(_is_record)(value.get("batches", []))
-
-
-def _is_scaler(value):
-    return (
-        isinstance(value, dict)
-        and value.keys() == {"class", "params", "attributes"}
-        and isinstance(value["class"], str)
-        and _is_object_of(lambda item: True)(value["params"])
-        and _is_object_of(lambda item: True)(value["attributes"])
-    )
-
-
-# What each field of the header must be, and how to say it. Values within
-# params and attributes are checked as they are decoded.
-_HEADER_FIELDS = {
-    "format_version": (lambda value: _is_json_int(value) and 1 <= value <= FORMAT_VERSION, f"an integer from 1 to {FORMAT_VERSION}"),
-    "versions": (_is_object_of(lambda item: isinstance(item, str)), "an object of version strings"),
-    "metadata": (_is_object_of(lambda item: True), "a JSON object"),
-    "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) == 2), "null or two step names"),
-    "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
-    "params": (lambda value: _is_object_of(lambda item: True)(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
-    "attributes": (_is_object_of(lambda item: True), "an object of fitted attributes"),
-    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object"),
-    "pretrain_history": (lambda value: value is None or _is_list_of(_is_epoch)(value), "null or a list of epochs"),
-}
-
-
-def _header_problem(header):
-    """What is wrong with the first field of ``header`` that is not what save writes, or None."""
-    for field, (check, expected) in _HEADER_FIELDS.items():
-        if field not in header:
-            return f"{field} is missing"
-        if not check(header[field]):
-            return f"{field} must be {expected}"
-    if (header["steps"] is None) != (header["scaler"] is None):
-        return "steps must name two steps exactly when a scaler is saved"
-    return None
 
 
 def _warn_on_other_versions(header, name):
@@ -839,72 +633,6 @@ _DECODERS = {
 
 def _with_prefix(tensors, prefix):
     return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
-
-# -- recognising files ----------------------------------------------------------
-
-# How a model file begins: the first member's header of a zip archive.
-MODEL_FILE_MAGIC = b"PK\x03\x04"
-# How a pickle begins: protocol 2 and later, and the compressed pickles of
-# joblib: zlib (its default, "x" and the flags byte of one of zlib's
-# compression levels; "ZF" before joblib 0.9.3), gzip, bz2, xz, lzma, lz4.
-ZLIB_MAGICS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
-PICKLE_MAGICS = (
-    b"\x80", *ZLIB_MAGICS, b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18"
-)
-
-
-def file_kind(file):
-    """Whether a file is a model file or a pickle, told by its first bytes; nothing is loaded.
-
-    The name of the file plays no part: a model file renamed ``model.pkl``
-    is still one. Use it to choose between :func:`load`, which runs nothing
-    from the file, and ``joblib.load``, which runs code the pickle holds and
-    is for files you trust only.
-
-    Parameters
-    ----------
-    file : str, path-like or binary file object
-        A file object is read from its start and left where it was.
-
-    Returns
-    -------
-    kind : {"model", "pickle"} or None
-        ``"model"`` for a zip archive, as :func:`save` writes (whether it is
-        a whole model file, :func:`load` tells); ``"pickle"`` for a pickle,
-        as ``joblib.dump`` writes, compressed or not; None for anything else.
-
-    Examples
-    --------
-    >>> import io, pickle
-    >>> import numpy as np
-    >>> from ibdetect import IBDeepDescription
-    >>> from ibdetect.persistence import file_kind, save
-    >>> X = np.random.RandomState(0).normal(size=(50, 3))
-    >>> detector = IBDeepDescription(max_epochs=2, random_state=0).fit(X)
-    >>> model_file = io.BytesIO()
-    >>> save(detector, model_file)
-    >>> file_kind(model_file)
-    'model'
-    >>> file_kind(io.BytesIO(pickle.dumps(detector)))
-    'pickle'
-    >>> print(file_kind(io.BytesIO(b"f0,f1,f2\\n0.5,1.2,3.0\\n")))
-    None
-    """
-    size = max(len(magic) for magic in (MODEL_FILE_MAGIC, *PICKLE_MAGICS))
-    if hasattr(file, "read"):
-        position = file.tell()
-        file.seek(0)
-        head = file.read(size)
-        file.seek(position)
-    else:
-        with open(file, "rb") as opened:
-            head = opened.read(size)
-    if head.startswith(MODEL_FILE_MAGIC):
-        return "model"
-    if head.startswith(PICKLE_MAGICS):
-        return "pickle"
-    return None
 
 
 def labels_storable(labels):

@@ -14,9 +14,10 @@ import zlib
 import numpy as np
 import pytest
 
-from ibdetect import IBDeepDescription, persistence
+from ibdetect import IBDeepDescription, _model_file
 from ibdetect.io import read_data
-from ibdetect.persistence import HEADER_MEMBER, MAX_HEADER_BYTES, TENSORS_MEMBER, load, read_info, save
+from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, TENSORS_MEMBER
+from ibdetect.persistence import load, read_info, save
 
 STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA
 
@@ -212,14 +213,14 @@ def test_a_long_history_round_trips(members):
 def test_a_history_too_long_for_a_model_file_keeps_its_epochs(members, monkeypatch):
     header, tensors = members
     detector = load(io.BytesIO(model_file(header, tensors)))
-    monkeypatch.setattr(persistence, "MAX_HEADER_BYTES", len(json.dumps(header)) - 100)
+    monkeypatch.setattr(_model_file, "MAX_HEADER_BYTES", len(json.dumps(header)) - 100)
     file = io.BytesIO()
     with pytest.warns(UserWarning, match="the loss of each batch is left out"):
         save(detector, file)
     history = load(file).net_.history
     assert [epoch["train_loss"] for epoch in history] == [epoch["train_loss"] for epoch in header["history"]]
     assert all("batches" not in epoch for epoch in history)
-    monkeypatch.setattr(persistence, "MAX_HEADER_BYTES", 100)
+    monkeypatch.setattr(_model_file, "MAX_HEADER_BYTES", 100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="more than a model file holds"):

@@ -16,7 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ibdetect import IBDeepDescription
-from ibdetect.persistence import HEADER_MEMBER, TENSORS_MEMBER, load, read_info, save
+from ibdetect._model_file import HEADER_MEMBER, TENSORS_MEMBER
+from ibdetect.persistence import load, read_info, save
 
 # Few examples, always the same ones: the run takes seconds and fails alike everywhere.
 MUTATIONS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
