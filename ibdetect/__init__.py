@@ -1,8 +1,16 @@
 """Anomaly detection by multi-class deep data description with an Information Bottleneck loss."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
+
+from typing import TYPE_CHECKING
 
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+
+if TYPE_CHECKING:
+    # What the lazy import below gives, for type checkers and for the
+    # layers contract, which then sees that importing the estimator from the
+    # package reaches _estimator.
+    from ._estimator import IBDeepDescription
 
 __all__ = ["EmbeddingCollapseWarning", "IBDeepDescription", "TrainingInterruptedWarning", "__version__"]
 

@@ -38,6 +38,7 @@ __all__ = [
     "mixed_neighbor_distances",
     "resolve_anomaly_score",
     "typical_neighbor_distance",
+    "with_unscaled_rank",
 ]
 
 #: The scores a detector can use, with "auto" resolved.
@@ -200,6 +201,18 @@ def _reference_rank(n_neighbors, n_reference, n_normal):
     """
     scaled = max(min(2, n_neighbors), round(n_neighbors * n_reference / n_normal))
     return min(scaled, n_reference - 1)
+
+
+def with_unscaled_rank(state, n_neighbors):
+    """``state`` (fitted attributes by name), with the ``n_neighbors_`` of a k-NN fit saved before it existed.
+
+    Version 0.2.0 (and model files of format 1) kept no ``n_neighbors_``:
+    their k-NN scores searched the ``n_neighbors``-th nearest reference,
+    whatever the reference's share of the training samples, and so go on.
+    """
+    if state.get("anomaly_score_", "distance") != "distance":
+        state.setdefault("n_neighbors_", n_neighbors)
+    return state
 
 
 # -- scoring -----------------------------------------------------------------------

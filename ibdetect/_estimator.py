@@ -23,7 +23,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from torch.utils.data import Subset
 
 from . import _anomaly_score, _calibration, _training
 from ._anomaly_score import distances_to_normal
@@ -31,8 +30,7 @@ from ._calibration import StratifiedHoldOut, conformal_pvalues
 from ._distances import center_distances
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY, INLIER, encode_labels, outlier_labels
-from ._net import _TensorDataset
-from ._runtime import all_or_nothing, resolve_device, seeded_torch, torch_threads
+from ._runtime import all_or_nothing, resolve_device, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
 
@@ -110,8 +108,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     validation_fraction : "auto", float or None, default="auto"
         Share of each class held out of training, rounded down: it reports a
         validation loss, sets the threshold of ``contamination="auto"`` and
-        calibrates :meth:`pvalues`. ``"auto"`` holds out a tenth, more on small
-        data (the user guide gives the rule); None trains on everything.
+        calibrates :meth:`pvalues`. ``"auto"`` holds out more of small data, so
+        that enough calibrate (the user guide's rule); None trains on all.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (``EarlyStopping``, ``LRScheduler``, ...):
         instances, classes or ``(name, callback)`` pairs.
@@ -130,8 +128,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     max_references : "auto", int or float, default="auto"
         Normal training samples kept, at random, as k-NN references, as
         IsolationForest's ``max_samples``: an int keeps that many, a float in
-        (0, 1] that share, ``"auto"`` ``min(1000, n)``; all when it exceeds
-        them. More detect better and score slower (see :doc:`/scaling`).
+        (0, 1] that share, ``"auto"`` a cap (:doc:`/scaling` gives it and
+        measures the trade); all when it exceeds them.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``. A float in (0, 0.5] flags that share of the samples
         given to ``fit``, as scikit-learn's detectors do (new normal samples
@@ -383,7 +381,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             anomaly_score, self.n_neighbors, self.max_references, len(normal_train)
         )
 
-        self._train(X, targets, held_out, normal_train, input_shape, device, seed, previous)
+        # The net validates on the held-out samples, which it draws again.
+        split = StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
+        self._set_state(_training.fit_network(
+            self, X, targets, train, normal_train, split, input_shape, device, seed, previous
+        ))
 
         # The only pass of the trained encoder over the training data: the
         # collapse check, the reference and the threshold all read it.
@@ -403,12 +405,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def score_samples(self, X):
         """Normality of each sample: minus its squared distance to the normal data.
 
-        The distance is to the nearest class centre, or to the
-        ``n_neighbors``-th nearest training embedding with
-        ``anomaly_score="knn"``, or that combined with the distance to the
-        ``n_neighbors``-th nearest training row with ``"knn+input"``. A
-        sample so far out that the network's float32 arithmetic overflows
-        gets the lowest score a float64 holds.
+        The distance is to the nearest class centre (``anomaly_score_`` is
+        ``"distance"``), to the ``n_neighbors_``-th nearest reference
+        embedding (``"knn"``), or that combined with the same distance among
+        the reference's input rows (``"knn+input"``). A sample so far out
+        that the network's float32 arithmetic overflows gets the lowest score
+        a float64 holds.
 
         Parameters
         ----------
@@ -608,12 +610,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def __setstate__(self, state):
         # Pickles of version 0.2.0 predate max_references, whose default
-        # they kept, and n_neighbors_: their k-NN scores searched the
-        # n_neighbors-th nearest reference, as they go on doing.
+        # they kept, and n_neighbors_.
         state.setdefault("max_references", "auto")
-        if state.get("anomaly_score_", "distance") != "distance":
-            state.setdefault("n_neighbors_", state["n_neighbors"])
-        super().__setstate__(state)
+        super().__setstate__(_anomaly_score.with_unscaled_rank(state, state["n_neighbors"]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -641,21 +640,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # labels were normal in training; scorers need to know.
         self.normal_labels_ = self.classes_ if self.loss != "svdd" else np.unique(y[targets != ANOMALY])
         return X, targets
-
-    def _train(self, X, targets, held_out, normal_train, input_shape, device, seed, previous):
-        """Build and train the network: set ``net_``, ``centers_`` and, with pretraining, ``pretrain_history_``."""
-        with seeded_torch(seed, device):
-            encoder = _training.build_encoder(self, input_shape)
-            if self.pretrain_epochs and previous is None:
-                normal_rows = Subset(_TensorDataset(X), normal_train)
-                self.pretrain_history_ = _training.pretrain(self, encoder, normal_rows, device)
-            # The net validates on the held-out samples, which it draws again.
-            split = StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
-            self.net_ = _training.build_net(self, encoder, X, targets[~held_out], split, device)
-            _training.train(self.net_, X, targets, previous)
-        if previous is not None and hasattr(previous, "pretrain_history_"):
-            self.pretrain_history_ = previous.pretrain_history_
-        self.centers_ = self.net_.module_.centers.detach().cpu().numpy().astype(np.float64)
 
     def _set_state(self, state):
         """Set the fitted attributes that a concern's module returns by name."""

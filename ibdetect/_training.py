@@ -14,12 +14,20 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from torch import nn
+from torch.utils.data import Subset
 
 from ._checks import check_positive_ints
 from ._distances import nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
-from ._net import AcceleratedDeepDescriptionNet, Autoencoder, AutoencoderNet, DeepDescriptionModule, DeepDescriptionNet
+from ._net import (
+    AcceleratedDeepDescriptionNet,
+    Autoencoder,
+    AutoencoderNet,
+    DeepDescriptionModule,
+    DeepDescriptionNet,
+    _TensorDataset,
+)
 from ._runtime import seeded_torch
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
@@ -33,6 +41,7 @@ __all__ = [
     "check_input_shape",
     "check_priors",
     "check_warm_start",
+    "fit_network",
     "initialized_net",
     "pretrain",
     "train",
@@ -233,6 +242,41 @@ def _embedding_dim(encoder, X_sample):
 
 
 # -- training --------------------------------------------------------------------
+
+
+def fit_network(detector, X, targets, train_rows, normal_rows, train_split, input_shape, device, seed, previous=None):
+    """Build and train the network; its fitted attributes by name: ``net_``, ``centers_``, ``pretrain_history_``.
+
+    Parameters
+    ----------
+    detector : IBDeepDescription
+    X : array-like of shape (n_samples, n_features)
+    targets : ndarray of shape (n_samples,)
+        Class indices, -1 for known anomalies.
+    train_rows, normal_rows : ndarray of int
+        The rows the network trains on, and the normal ones among them
+        (which pretraining reconstructs).
+    train_split : callable or None
+        skorch's ``train_split``: which samples validate.
+    input_shape : tuple of int
+    device : str
+    seed : int
+        Seeds torch for the whole of training.
+    previous : IBDeepDescription, default=None
+        An earlier fit to train on from (a warm start).
+    """
+    state = {}
+    with seeded_torch(seed, device):
+        encoder = build_encoder(detector, input_shape)
+        if detector.pretrain_epochs and previous is None:
+            state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
+        net = build_net(detector, encoder, X, targets[train_rows], train_split, device)
+        train(net, X, targets, previous)
+    if previous is not None and hasattr(previous, "pretrain_history_"):
+        state["pretrain_history_"] = previous.pretrain_history_
+    state["net_"] = net
+    state["centers_"] = net.module_.centers.detach().cpu().numpy().astype(np.float64)
+    return state
 
 
 def pretrain(detector, encoder, X_normal, device):

@@ -5,15 +5,15 @@ archive of two members: ``model.json``, with the parameters, the fitted
 attributes, the training history and the versions of the libraries that
 saved it, and ``tensors.safetensors``, with the network's weights and centres
 and the fitted arrays in the safetensors format, which holds numbers only.
-:func:`load` rebuilds the network from the parameters, with the estimator's
-own builder, and loads the weights into it. Nothing in the file is imported
+:func:`load` rebuilds the network from the parameters, with the builder
+``fit`` uses, and loads the weights into it. Nothing in the file is imported
 or executed: an encoder given as a class of your own is saved by its name
 and loads only when the caller passes that class in ``trusted_encoders``.
 
 A file is checked before it costs memory: the archive must hold these two
 members once each, the header deflated or stored and the tensors stored, the
-header at most 16 MiB and the tensors at most the file's size,
-both as declared and as inflated; every field of the header must have the
+header within a limit far above what a real training history takes and the
+tensors at most the file's size, both as declared and as inflated; every field of the header must have the
 type save writes; and the network that the parameters describe is built on
 torch's "meta" device, which allocates nothing, and compared tensor by
 tensor with the file's before it is built for real. Anything else is a
@@ -44,6 +44,7 @@ from torch import nn
 
 from . import __version__
 from ._estimator import FITTED_STATE, IBDeepDescription
+from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
 from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
 from ._runtime import resolve_device
@@ -505,7 +506,6 @@ def _check_network_tensors(model, tensors):
     on them. An encoder of the caller's own that cannot be built there
     is built for real.
     """
-    model._validate_params()
     hidden = model.hidden_layer_sizes
     if hidden is not None and np.ndim(hidden) == 1 and len(hidden) > len(tensors):
         # Each layer has weights; a million layers would cost gigabytes to build, even on "meta".
@@ -591,10 +591,7 @@ def _decode_attributes(header, tensors, n_neighbors):
                 state[key[len("attributes."):]] = tensor.numpy()
             except TypeError:
                 raise ValueError(f"tensor {key} is of {tensor.dtype}, which no fitted array is") from None
-    if header["format_version"] == 1 and state.get("anomaly_score_") != "distance":
-        # Detectors saved in format 1 searched the n_neighbors-th nearest reference.
-        state["n_neighbors_"] = n_neighbors
-    return state
+    return with_unscaled_rank(state, n_neighbors) if header["format_version"] == 1 else state
 
 
 def _decode_labels(labels, name):

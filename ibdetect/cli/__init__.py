@@ -12,8 +12,8 @@ Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a
 non-zero exit status; anything else is a bug and keeps its traceback. A reader
 that stops reading the output (``| head``) ends the command quietly. Text
-reaches the terminal through :func:`._text.echo`, which escapes the control
-characters that strings from files may hold.
+reaches the terminal through one function (``_text.echo``), which escapes
+the control characters that strings from files may hold.
 
 The parser is built from argparse alone: the commands, which need torch, are
 imported only to run one or to list ``fit``'s options, so that ``--help`` and
