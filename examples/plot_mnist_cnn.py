@@ -55,7 +55,7 @@ detector.fit(X_train, y_train)
 scores = detector.decision_function(X_test)
 print(f"trained on {len(X_train)} images for {detector.max_epochs} epochs on {detector.device_}")
 print(f"ROC AUC on unseen digits: {anomaly_roc_auc_score(y_test, scores):.3f}")
-flagged, unseen = scores < 0, y_test == -1
+flagged, unseen = detector.predict(X_test) == -1, y_test == -1
 print(f"flagged: {flagged[~unseen].mean():.1%} of known digits, {flagged[unseen].mean():.1%} of unseen ones")
 
 # %%

@@ -40,6 +40,7 @@ MEMBER_COMPRESSIONS = {
     TENSORS_MEMBER: (zipfile.ZIP_STORED,),
 }
 
+
 def write_archive(file, header, tensors):
     """Write ``header`` (a dict) and ``tensors`` (a dict of CPU tensors) as a model file."""
     content = _header_bytes(header)
