@@ -335,6 +335,58 @@ def test_info_describes_the_model(workdir, capsys):
         assert f"  {key:<20} {history[0, key]:.6g} -> {history[-1, key]:.6g}" in lines
 
 
+def edit_history(header):
+    """Values of every JSON kind where the first and last epochs hold losses."""
+    first, last = header["history"][0], header["history"][-1]
+    first.update(train_loss="high", train_compactness=None)
+    last.update(train_separation=[1.0], valid_loss={"value": 1.0}, note="text", flag=True)
+
+
+def test_info_shows_only_the_losses_of_a_history_that_are_numbers(workdir, tmp_path, capsys):
+    from test_persistence import rewrite
+
+    model = detector_in(workdir / "model.ibdetect")
+    shutil.copy(workdir / "model.ibdetect", tmp_path / "edited.ibdetect")
+    rewrite(tmp_path / "edited.ibdetect", edit_history)
+    status, out, err = run(capsys, "info", tmp_path / "edited.ibdetect")
+    if status != 0:
+        # A stricter reader may refuse such a history: then with one line.
+        assert (status, out, err) == (1, "", OneErrorLine("edited.ibdetect"))
+        return
+    assert err == ""
+    losses = [line.split()[0] for line in out.splitlines()[out.splitlines().index("parameters:") + 1:]
+              if "->" in line]
+    history = model.net_.history
+    edited = {"train_loss", "train_compactness", "train_separation", "valid_loss"}
+    assert sorted(losses) == sorted(
+        key for key, value in history[-1].items() if isinstance(value, float) and key not in edited | {"dur"}
+    )
+    assert "valid_compactness" in losses
+    assert f"  {'valid_compactness':<20} {history[0, 'valid_compactness']:.6g} -> " \
+           f"{history[-1, 'valid_compactness']:.6g}" in out.splitlines()
+
+
+@pytest.mark.parametrize("value", ["0.5", None, [0.5], {"loss": 0.5}, True])
+def test_history_lines_leave_out_values_that_are_not_real_numbers(value):
+    from skorch.history import History
+
+    from ibdetect.cli._commands import _history_lines
+
+    history = History([{"epoch": 1, "dur": value, "train_loss": value, "valid_loss": 0.5},
+                       {"epoch": 2, "dur": 0.25, "train_loss": 0.25, "valid_loss": value}])
+    assert _history_lines(history) == ["epochs: 2 (0.2 s)"]
+
+
+def test_history_lines_add_up_integer_durations_and_leave_out_integer_values():
+    from skorch.history import History
+
+    from ibdetect.cli._commands import _history_lines
+
+    history = History([{"epoch": 1, "dur": 3, "train_loss": 2, "valid_loss": 0.5},
+                       {"epoch": 2, "dur": 10 ** 400, "train_loss": 1, "valid_loss": 0.25}])
+    assert _history_lines(history) == ["epochs: 2 (inf s)", f"  {'valid_loss':<20} 0.5 -> 0.25"]
+
+
 def test_an_unnamed_first_column_holds_ids_written_back_with_the_scores(in_tmp, capsys, make_data):
     pd = pytest.importorskip("pandas")
     X, y = make_data()

@@ -219,22 +219,40 @@ def _score_description(detector):
 
 
 def _history_lines(history):
-    """Number of epochs and the first and last value of each loss in a skorch history."""
+    """Number of epochs and the first and last value of each loss in a skorch history.
+
+    A value that is not a real number (an edited file can hold text, null,
+    a list or an object anywhere) is left out rather than shown.
+    """
     if not len(history):
         return ["epochs: 0"]
-    # An epoch cut short (an interrupted fit) has no duration.
-    seconds = sum(row.get("dur", 0.0) for row in history)
-    lines = [f"epochs: {len(history)} ({seconds:.1f} s)"]
+    lines = [f"epochs: {len(history)} ({_seconds(history):.1f} s)"]
     first, last = history[0], history[-1]
     # Losses and their parts are the real-valued entries, except the duration.
     keys = [
         key for key, value in last.items()
-        if key != "dur" and isinstance(value, Real) and not isinstance(value, Integral) and key in first
+        if isinstance(key, str) and key != "dur" and _is_real(value) and _is_real(first.get(key))
     ]
     # train_loss, then its parts, then the same for valid_.
     keys.sort(key=lambda key: (key.split("_")[0], not key.endswith("_loss"), key))
     lines += [f"  {key:<20} {first[key]:.6g} -> {last[key]:.6g}" for key in keys]
     return lines
+
+
+def _seconds(history):
+    """The epochs' durations added up, where they are numbers."""
+    # An epoch cut short (an interrupted fit) has no duration.
+    durations = [row.get("dur") for row in history]
+    try:
+        return sum(float(dur) for dur in durations if isinstance(dur, Real) and not isinstance(dur, bool))
+    except OverflowError:
+        # An integer beyond float's range.
+        return float("inf")
+
+
+def _is_real(value):
+    """Whether ``value`` is a real number that is no integer (nor a bool), as a loss is."""
+    return isinstance(value, Real) and not isinstance(value, Integral)
 
 
 # -- demo ---------------------------------------------------------------------------
