@@ -437,6 +437,12 @@ def test_a_failed_write_keeps_the_previous_model(in_tmp, capsys, monkeypatch, ma
 # -- outputs ------------------------------------------------------------------
 
 
+def package_env():
+    """The environment for a new Python process that imports this ibdetect."""
+    package_root = str(Path(ibdetect.__file__).parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+
+
 def score_to(capsys, workdir, output):
     return run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", output)
 
@@ -474,6 +480,70 @@ def test_score_to_a_fifo_feeds_its_reader(workdir, tmp_path, capsys):
     assert (status, err) == (0, "")
     assert_scores(received[0])
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not temporary_files(tmp_path)
+
+
+needs_dev_stdout = pytest.mark.skipif(
+    not os.path.exists("/dev/stdout") or not os.path.isdir("/proc/self/fd"), reason="/dev/stdout and /proc are Linux's"
+)
+
+
+@needs_dev_stdout
+def test_score_to_dev_stdout_feeds_a_pipe(workdir):
+    # As `ibdetect score ... -o /dev/stdout | cat`: /dev/stdout leads to pipe:[N], no file.
+    command = [sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", workdir / "train.csv",
+               "-o", "/dev/stdout"]
+    process = subprocess.run(command, capture_output=True, env=package_env(), timeout=120)
+    assert process.returncode == 0, process.stderr.decode()
+    assert_scores(process.stdout.decode())
+    # The summary line stays out of the scores.
+    assert process.stderr.decode().startswith("Wrote the scores of 60 rows to /dev/stdout")
+
+
+@needs_dev_stdout
+def test_score_to_dev_stdout_writes_the_file_the_shell_opened(workdir, tmp_path, capsys):
+    # As `ibdetect score ... -o /dev/stdout > scores.csv`: the shell's file is written, not replaced.
+    scores = tmp_path / "scores.csv"
+    scores.write_text("an older and longer text than the scores start with\n" * 100)
+    inode = os.stat(scores).st_ino
+    # Descriptor 1 is the shell's file while the command runs here (its prints go to capsys).
+    saved = os.dup(1)
+    try:
+        with open(scores, "r+b") as shells_file:
+            os.dup2(shells_file.fileno(), 1)
+            status, _, err = score_to(capsys, workdir, "/dev/stdout")
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    assert (status, err) == (0, "")
+    assert os.stat(scores).st_ino == inode
+    assert_scores(scores.read_text())
+    assert not temporary_files(tmp_path)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="/proc is Linux's")
+def test_score_to_a_descriptors_name_writes_through_a_pipe_and_a_file(workdir, tmp_path, capsys):
+    read_end, write_end = os.pipe()
+    received = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end).read()), daemon=True)
+    reader.start()
+    try:
+        status, out, err = score_to(capsys, workdir, f"/proc/self/fd/{write_end}")
+    finally:
+        os.close(write_end)
+    reader.join(timeout=60)
+    assert (status, err) == (0, "") and out.startswith("Wrote the scores of 60 rows")
+    assert_scores(received[0])
+    # A link to such a name leads to the file behind the descriptor, which is written as it is.
+    scores = tmp_path / "scores.csv"
+    scores.write_text("old\n")
+    link = tmp_path / "link.csv"
+    with open(scores, "r+") as file:
+        link.symlink_to(f"/proc/self/fd/{file.fileno()}")
+        inode = os.stat(scores).st_ino
+        assert score_to(capsys, workdir, link)[:3:2] == (0, "")
+    assert os.stat(scores).st_ino == inode and link.is_symlink()
+    assert_scores(scores.read_text())
     assert not temporary_files(tmp_path)
 
 
@@ -566,9 +636,7 @@ def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
     command = [
         sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"
     ]
-    package_root = str(Path(ibdetect.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=package_env())
     first_line = process.stdout.readline()
     process.stdout.close()
     err = process.stderr.read()

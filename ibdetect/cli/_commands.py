@@ -24,7 +24,7 @@ from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_data
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
-from ._output import STDOUT, check_output, write_output
+from ._output import check_output, is_standard_output, write_output
 from ._text import echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
@@ -95,7 +95,8 @@ def fit(args):
     write_output(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
     echo(
         f"Saved the model to {args.output} (classes: {len(detector.classes_)}, "
-        f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)})."
+        f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)}).",
+        file=_report_stream(args.output),
     )
 
 
@@ -154,9 +155,15 @@ def score(args):
 
     write_output(args.output, write, binary=False)
     n_anomalies = int((predictions == ANOMALY).sum())
-    # The report goes to stderr when the scores take stdout.
-    report = sys.stderr if args.output == STDOUT else sys.stdout
-    echo(f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+    echo(
+        f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).",
+        file=_report_stream(args.output),
+    )
+
+
+def _report_stream(output):
+    """Where the summary line goes: stderr when the output takes stdout (``-``, ``/dev/stdout``)."""
+    return sys.stderr if is_standard_output(output) else sys.stdout
 
 
 # -- info -------------------------------------------------------------------------

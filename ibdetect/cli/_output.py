@@ -4,11 +4,16 @@ A regular file is replaced whole or not at all: the content goes to a
 temporary file in the same folder, which replaces it once complete, with the
 mode the file had (a new file gets the umask's). A symbolic link stays a
 link and its target is written. A FIFO or a character device (a terminal,
-``/dev/null``) is written through, as a stream.
+``/dev/null``, a pipe named ``/dev/stdout``) is written through, as a
+stream. A file that the shell opened and that the command reaches by a
+name of one of its descriptors (``-o /dev/stdout > file``, ``/dev/fd/N``)
+is the shell's: it is written through as well (emptied, then written),
+never replaced.
 """
 
 import io
 import os
+import re
 import signal
 import stat
 import sys
@@ -21,6 +26,10 @@ from ._errors import CommandError, Terminated
 
 # The name that stands for standard output in place of a file.
 STDOUT = "-"
+# The folders of a process's open descriptors, as /dev/fd and /dev/stdout lead to.
+_DESCRIPTOR_FOLDER = re.compile(r"/proc/[^/]+(/task/[^/]+)?/fd")
+# At most as many symbolic links are followed as Linux follows in a path.
+_MAX_LINKS = 40
 
 
 def check_output(output, inputs, allow_stdout):
@@ -51,10 +60,9 @@ def check_output(output, inputs, allow_stdout):
     for path in inputs:
         if _same_file(output, path):
             raise CommandError(f"{output} is also an input of this command; write to another file")
-    destination = _destination(output)
-    status = _status(destination, output)
-    if status is not None and _is_stream(status.st_mode):
-        if not os.access(destination, os.W_OK):
+    destination, status, through = _plan(output)
+    if through:
+        if not os.access(output, os.W_OK):
             raise CommandError(f"{output}: Permission denied")
         return
     if status is not None and not stat.S_ISREG(status.st_mode):
@@ -84,15 +92,29 @@ def write_output(path, write, binary):
     if path == STDOUT:
         _write_stdout(write, binary)
         return
-    destination = _destination(path)
-    status = _status(destination, path)
-    if status is not None and _is_stream(status.st_mode):
-        # A reader (or a device) takes the bytes as they come: there is no
-        # file to replace.
-        with _open(destination, binary) as file:
+    destination, status, through = _plan(path)
+    if through:
+        # A reader (or a device) takes the bytes as they come, and a file the
+        # shell opened is the shell's: there is no file to replace. The path
+        # itself is opened, since one of /proc/PID/fd leads where its link
+        # text (pipe:[N]) does not. What was printed before comes first.
+        sys.stdout.flush()
+        with _open(path, binary) as file:
             write(file)
         return
     _replace(destination, write, binary, status)
+
+
+def is_standard_output(path):
+    """Whether writing ``path`` writes standard output: ``"-"``, or another name for it such as ``/dev/stdout``."""
+    if path == STDOUT:
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        # No such file yet, or a standard output that is no file (a test's
+        # capture): io.UnsupportedOperation is both an OSError and a ValueError.
+        return False
 
 
 def _replace(destination, write, binary, status):
@@ -140,19 +162,51 @@ def _open(file, binary):
     return open(file, "wb") if binary else open(file, "w", newline="", encoding="utf-8")
 
 
+def _plan(path):
+    """How ``path`` is written: ``(destination, status, through)``.
+
+    ``status`` is ``os.stat`` of the file the path leads to (links
+    followed), None when there is none yet. ``through`` is True for a FIFO,
+    a character device, or a regular file reached by a name of an open
+    descriptor: ``path`` is then opened and written as it is. Otherwise
+    ``destination`` (the final target of a symbolic link, else the path
+    itself) is replaced.
+    """
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        status = None
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from None
+    if status is not None and (
+        _is_stream(status.st_mode) or (stat.S_ISREG(status.st_mode) and _names_a_descriptor(path))
+    ):
+        return Path(path), status, True
+    return _destination(path), status, False
+
+
 def _destination(path):
     """Where writing ``path`` writes: the final target of a symbolic link, else the path itself."""
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
-def _status(destination, name):
-    """``os.stat`` of the destination, or None when there is no file yet."""
-    try:
-        return os.stat(destination)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise CommandError(f"{name}: {exc.strerror}") from None
+def _names_a_descriptor(path):
+    """Whether ``path`` leads, through symbolic links, to an entry of a ``/proc/PID/fd`` folder.
+
+    ``/dev/stdout``, ``/dev/fd/1`` and ``/proc/self/fd/1`` do, and a link to
+    any of them.
+    """
+    for _ in range(_MAX_LINKS):
+        if not os.path.islink(path):
+            return False
+        folder = os.path.dirname(path)
+        if _DESCRIPTOR_FOLDER.fullmatch(os.path.realpath(folder or os.curdir)):
+            return True
+        try:
+            path = os.path.join(folder, os.readlink(path))
+        except OSError:
+            return False
+    return False
 
 
 def _is_stream(mode):
