@@ -847,6 +847,21 @@ def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message
     assert not list(workdir.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("target, argv", [
+    ("ibdetect.cli._commands.read_data", "fit train.csv --label-column label -o m"),
+    ("ibdetect.cli._commands.read_data", "score model.ibdetect train.csv -o s"),
+    ("ibdetect.persistence.load", "info model.ibdetect"),
+])
+def test_running_out_of_memory_is_one_line(workdir, monkeypatch, capsys, target, argv):
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.8 GiB for an array")
+
+    monkeypatch.setattr(target, too_large)
+    monkeypatch.chdir(workdir)
+    assert run(capsys, argv) == (1, "", OneErrorLine("out of memory: the data or a file is too large to read"))
+    assert not (workdir / "m").exists() and not (workdir / "s").exists()
+
+
 def test_unexpected_exceptions_are_not_hidden(workdir, monkeypatch):
     def broken_fit(self, X, y=None):
         raise RuntimeError("a bug")

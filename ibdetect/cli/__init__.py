@@ -10,7 +10,8 @@ shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 
 Failures the user can fix (a missing or malformed file, a bad parameter value,
 data the estimator rejects) end the command with one line on stderr and a
-non-zero exit status; anything else is a bug and keeps its traceback. A reader
+non-zero exit status, and so does running out of memory (data or a file too
+large for this machine); anything else is a bug and keeps its traceback. A reader
 that stops reading the output (``| head``) ends the command quietly. Text
 reaches the terminal through one function (``_text.echo``), which escapes
 the control characters that strings from files may hold.
@@ -37,6 +38,8 @@ SECURITY_NOTE = (
     "Model files written by 'ibdetect fit' load without running code. A pickle (joblib) "
     "file runs code stored in it when loaded: it loads only with --trust-pickle."
 )
+
+OUT_OF_MEMORY = "out of memory: the data or a file is too large to read in this memory"
 
 # name: (summary, description, whether its help carries the security note)
 COMMANDS = {
@@ -146,6 +149,9 @@ def main(argv=None):
         return _report(str(exc), exc.exit_status)
     except KeyboardInterrupt:
         return _report("interrupted; nothing was written", Interrupted.exit_status)
+    except MemoryError:
+        # What was allocated is freed by now, which leaves room for the line.
+        return _report(OUT_OF_MEMORY, 1)
     except OSError as exc:
         message = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
         return _report(message, 1)
