@@ -912,11 +912,17 @@ def test_ctrl_c_exits_130_and_writes_nothing(in_tmp, capsys, monkeypatch, press_
 
 @pytest.mark.parametrize("text, shown", [
     ("\x1b[2J\x1b]0;title\x07", "\\x1b[2J\\x1b]0;title\\x07"),
-    ("\x1b]52;c;cGF5bG9hZA==\x1b\\", "\\x1b]52;c;cGF5bG9hZA==\\x1b\\"),
+    ("\x1b]52;c;cGF5bG9hZA==\x1b\\", "\\x1b]52;c;cGF5bG9hZA==\\x1b\\\\"),
     ("a\nb\tc\rd\x00", "a\\x0ab\\x09c\\x0dd\\x00"),
     ("\x9b2J\x85\x7f", "\\x9b2J\\x85\\x7f"),
     ("\u2028\u202eabc", "\\u2028\\u202eabc"),
     ("\udcff", "\\udcff"),
+    # A backslash is doubled, so that typed text cannot pass for an escape.
+    ("a\\x1b\x1b", "a\\\\x1b\\x1b"),
+    ("C:\\data", "C:\\\\data"),
+    # Format characters: invisible, or reordering what follows.
+    ("a\u200bb\u200c\u200d\u2060\ufeff\u00ad\u061c\u2066", "a\\u200bb\\u200c\\u200d\\u2060\\ufeff\\xad\\u061c\\u2066"),
+    ("\U000e0041", "\\U000e0041"),
     ("Größe, βήτα, 漢字 😀", "Größe, βήτα, 漢字 😀"),
 ])
 def test_printable_escapes_control_characters_and_keeps_letters(text, shown):

@@ -4,18 +4,20 @@ Strings from files (feature names, classes, versions, metadata, CSV headers)
 and from the command line can hold control characters: an escape sequence
 printed raw can clear the screen, retitle the window or write the clipboard.
 :func:`printable` shows each one as a Python escape (``\\x1b``) instead, and
-:func:`echo` also escapes what the stream's encoding cannot write (``\\xe9``
-on an ASCII terminal) rather than fail.
+a backslash as ``\\\\``, so that the text ``\\x1b`` cannot pass for an escaped
+character. :func:`echo` also escapes what the stream's encoding cannot write
+(``\\xe9`` on an ASCII terminal) rather than fail.
 """
 
 import sys
 import unicodedata
 
-# Control characters (C0, DEL, C1), lone surrogates (undecodable bytes of a
-# file name) and the separators that break a line as a newline does.
-_ESCAPED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
-# Marks that reorder the text around them, which could show one name as another.
-_BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control characters (C0, DEL, C1), format characters (the bidirectional
+# controls that reorder the text around them, zero-width spaces and joiners,
+# the soft hyphen, the byte order mark: each could show one name as another
+# or hide in it), lone surrogates (undecodable bytes of a file name) and the
+# separators that break a line as a newline does.
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
 def printable(text):
@@ -29,9 +31,10 @@ def printable(text):
     -------
     line : str
         ``text`` with each control character (newlines and tabs included),
-        line separator, bidirectional control and lone surrogate written as
-        its Python escape, e.g. ``"\\x1b[2J"`` for an escape sequence that
-        clears the screen. Letters of any script, and every other
+        format character (bidirectional controls, zero-width characters),
+        line separator and lone surrogate written as its Python escape,
+        e.g. ``"\\x1b[2J"`` for an escape sequence that clears the screen,
+        and each backslash doubled. Letters of any script, and every other
         character, stay as they are.
     """
     return "".join(_escape(char) if _unsafe(char) else char for char in str(text))
@@ -47,10 +50,12 @@ def echo(*lines, file=None):
 
 
 def _unsafe(char):
-    return unicodedata.category(char) in _ESCAPED_CATEGORIES or char in _BIDI_CONTROLS
+    return char == "\\" or unicodedata.category(char) in _ESCAPED_CATEGORIES
 
 
 def _escape(char):
+    if char == "\\":
+        return "\\\\"
     code = ord(char)
     if code <= 0xFF:
         return f"\\x{code:02x}"
