@@ -862,6 +862,14 @@ def test_running_out_of_memory_is_one_line(workdir, monkeypatch, capsys, target,
     assert not (workdir / "m").exists() and not (workdir / "s").exists()
 
 
+@pytest.mark.parametrize("command", ["fit train.csv --label-column label", "score model.ibdetect train.csv"])
+def test_an_empty_output_name_is_refused_before_any_work(workdir, monkeypatch, capsys, command):
+    monkeypatch.chdir(workdir)
+    before = sorted(path.name for path in workdir.iterdir())
+    assert run(capsys, command, "-o", "") == (1, "", OneErrorLine("the output (--output) is an empty name"))
+    assert sorted(path.name for path in workdir.iterdir()) == before
+
+
 def test_unexpected_exceptions_are_not_hidden(workdir, monkeypatch):
     def broken_fit(self, X, y=None):
         raise RuntimeError("a bug")

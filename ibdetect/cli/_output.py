@@ -47,10 +47,12 @@ def check_output(output, inputs, allow_stdout):
     Raises
     ------
     CommandError
-        The output is a folder, names an input, is a kind of file that is
-        not written (a block device, a socket), or its folder is missing,
-        not a folder, or not writable.
+        The output is an empty name or a folder, names an input, is a kind
+        of file that is not written (a block device, a socket), or its
+        folder is missing, not a folder, or not writable.
     """
+    if not output:
+        raise CommandError("the output (--output) is an empty name; name a file to write")
     if output == STDOUT:
         if allow_stdout:
             return
