@@ -253,6 +253,8 @@ def workdir(tmp_path_factory, make_data):
     np.savez(folder / "bytes.npz", X=X, y=np.array([b"a", b"b", b"c"])[y])
     np.savez(folder / "dates.npz", X=X, y=np.datetime64("2024-01-01") + y)
     np.savez(folder / "struct.npz", X=np.zeros((4, 2), dtype=[("a", float), ("b", float)]))
+    np.savez(folder / "times.npz", X=np.datetime64("2024-01-01T00:00:00") + X.astype(int))
+    np.savez(folder / "durations.npz", X=X.astype("timedelta64[ms]"))
     huge = X.copy()
     huge[3, 1] = 1e170
     write_labelled_csv(folder / "huge.csv", huge, y)
@@ -831,6 +833,9 @@ class OneErrorLine:
     ("fit bytes.npz -o m", 1, "bytes.npz: labels of type bytes8 cannot be saved in a model file; labels must be"),
     ("fit dates.npz -o m", 1, "dates.npz: labels of type datetime64[D] cannot be saved in a model file"),
     ("fit struct.npz -o m", 1, "struct.npz: the features are a structured array (fields a, b); save a plain array"),
+    ("fit times.npz -o m", 1, "times.npz: the features are dates or durations (datetime64[s]); save them as numbers"),
+    ("fit durations.npz -o m", 1, "durations.npz: the features are dates or durations (timedelta64[ms])"),
+    ("score model.ibdetect durations.npz -o s", 1, "durations.npz: the features are dates or durations"),
     ("fit huge.csv --label-column label -o m", 1,
      "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32 (at most 3.402823e+38 in magnitude)"),
     ("score model.ibdetect huge.csv -o s", 1, "huge.csv: row 4, column 'f1' holds 1e+170, too large for float32"),

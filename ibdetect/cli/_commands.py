@@ -372,6 +372,11 @@ def _check_features(data, path):
             f"{path}: the features are a structured array (fields {', '.join(X.dtype.names)}); "
             "save a plain array of numbers"
         )
+    if X.dtype.kind in "mM":
+        # NumPy would turn them into integers of their unit without a word.
+        raise CommandError(
+            f"{path}: the features are dates or durations ({X.dtype}); save them as numbers in the unit you mean"
+        )
     if X.dtype.kind != "f":
         return
     # The network computes in float32, where larger values become infinite
