@@ -246,7 +246,8 @@ def npy_declaring(shape, data=bytes(64)):
     ("data.npy", npy_declaring((10**11, 4)), "(100000000000, 4) of float64 (3200000000000 bytes), but holds 64"),
     ("data.npy", npy_declaring((10, 4)), "(10, 4) of float64 (320 bytes), but holds 64"),
     ("data.npz", zip_of(member("X.npy", npy_declaring((10**11, 4)))), "(100000000000, 4) of float64"),
-    ("data.npz", zip_of(member("X.npy", npy_declaring((10**6, 4)), DEFLATED, declared=10**8)), "holds only 64 bytes"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**3, 4)), DEFLATED, declared=10**8)), "holds only 64 bytes"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**6, 4)), DEFLATED, declared=10**8)), "but can hold no more than"),
 ])
 def test_arrays_declaring_more_than_their_file_holds_are_refused(tmp_path, name, content, message):
     path = tmp_path / name
@@ -255,6 +256,28 @@ def test_arrays_declaring_more_than_their_file_holds_are_refused(tmp_path, name,
         read_data(path)
     assert str(error.value).startswith("cannot read " + ("" if name.endswith(".npy") else "array 'X' of "))
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def npz_bomb(shape):
+    """An .npz file whose deflated X.npy declares ``shape`` of float64 and 2 GiB, and inflates to 1 GiB of zeros."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    header = compressor.compress(npy_declaring(shape, data=b"")) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return zip_of(("X.npy", header + deflate_bomb(1024), DEFLATED, 2**31, 0))
+
+
+@pytest.mark.parametrize("content, message", [
+    (zip_of(member("X.npy", npy_declaring((2**16, 3), bytes(2**16 * 24)), BZIP2)), "compressed in a way numpy never writes (zip method 12)"),
+    (zip_of(member("X.npy", npy_declaring((2, 3), bytes(48)), LZMA)), "compressed in a way numpy never writes (zip method 14)"),
+    (npz_bomb((2**27, 3)), "(134217728, 3) of float64 (3221225472 bytes), but can hold no more than"),
+    (npz_bomb((10, 3)), "holds more data than an array of shape (10, 3) of float64 (240 bytes)"),
+])
+def test_npz_members_numpy_never_writes_are_refused_unread(tmp_path, content, message):
+    assert len(content) < 2 * 2**20
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value).startswith(f"cannot read array 'X' of {path}: ") and message in str(error.value)
 
 
 def test_arrays_read_back_as_saved(tmp_path):
