@@ -27,10 +27,11 @@ TENSORS_MEMBER = "tensors.safetensors"
 # The most bytes the JSON header may hold once inflated. A header is mostly
 # the training history, about 65 bytes per batch: 500 epochs of one batch
 # take 0.1 MB, 50 epochs of 100,000 rows in batches of 128 about 2.6 MB.
-# Parsing JSON costs up to 25 times its size ("[[],[],...]"), so a hostile
-# header stays under 450 MB; save leaves out the per-batch records of a
-# history that would not fit.
-MAX_HEADER_BYTES = 16 * 2**20
+# Parsing JSON costs up to 25 times its size ("[{},{},...]"): a hostile
+# header of "{}" within the limit adds about 250 MB to what the command
+# line's score or info take, as it is read once; save leaves out the
+# per-batch records of a history that would not fit.
+MAX_HEADER_BYTES = 10 * 2**20
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
 # zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
@@ -181,14 +182,25 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def _is_record(value):
-    """An entry of a skorch history: values by name, any a callback records, the epoch and its duration numbers."""
-    return _is_object_of(lambda item: True)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
+    """An entry of a skorch history: JSON scalars by name (the epoch and its duration numbers).
+
+    Callbacks record numbers (scores, learning rates) and booleans
+    (``valid_loss_best``, ``event_cp``); nothing else is read.
+    """
+    return _is_object_of(_is_scalar)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
 
 
 def _is_epoch(value):
     """An epoch of a skorch history: a record, with the records of its batches."""
-    return _is_record(value) and _is_list_of(_is_record)(value.get("batches", []))
+    if not isinstance(value, dict):
+        return False
+    batches = value.get("batches", [])
+    return _is_record({key: item for key, item in value.items() if key != "batches"}) and _is_list_of(_is_record)(batches)
 
 
 def _is_scaler(value):
@@ -211,7 +223,7 @@ _HEADER_FIELDS = {
     "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
     "params": (lambda value: _is_object_of(lambda item: True)(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
     "attributes": (_is_object_of(lambda item: True), "an object of fitted attributes"),
-    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object"),
+    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object of numbers, texts, booleans or nulls"),
     "pretrain_history": (lambda value: value is None or _is_list_of(_is_epoch)(value), "null or a list of epochs"),
 }
 

@@ -158,7 +158,7 @@ def save(model, file, *, metadata=None):
     write_archive(file, header, _tensors(model))
 
 
-def load(file, *, trusted_encoders=(), device="cpu"):
+def load(file, *, trusted_encoders=(), device="cpu", with_info=False):
     """Read a detector written by :func:`save`; nothing in the file is run.
 
     The network is rebuilt from the saved parameters and given the saved
@@ -176,12 +176,18 @@ def load(file, *, trusted_encoders=(), device="cpu"):
         Where the network goes: ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when
         available), ... The model's own ``device`` parameter is kept for
         refitting.
+    with_info : bool, default=False
+        Whether to return the file's :class:`ModelFileInfo` too, as
+        :func:`read_info` would, from the one reading of the file.
 
     Returns
     -------
     model : IBDeepDescription or Pipeline
         The fitted detector, with the training history in ``net_.history``;
         or the pipeline of scaler and detector, when a pipeline was saved.
+    info : ModelFileInfo
+        Only with ``with_info``: the versions that saved the file and its
+        metadata; ``(model, info)`` is returned then.
 
     Raises
     ------
@@ -211,6 +217,9 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     >>> save(IBDeepDescription(max_epochs=2, random_state=0).fit(X), file)
     >>> load(file).device_
     'cpu'
+    >>> model, info = load(file, with_info=True)
+    >>> info.metadata
+    {}
     """
     name = file_name(file)
     device = resolve_device(device)
@@ -218,12 +227,13 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
-        return _with_scaler(header, _rebuild(header, encoder, tensors, device))
+        model = _with_scaler(header, _rebuild(header, encoder, tensors, device))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as exc:
         # A header or tensors edited by hand, or damaged: every value passes
         # the estimator's own validation and the network's shapes, or fails
         # here.
         raise ValueError(f"{name} is not a valid ibdetect model file: {exc}") from None
+    return (model, _file_info(header)) if with_info else model
 
 
 def read_info(file):
@@ -258,7 +268,11 @@ def read_info(file):
     True
     """
     header, _ = read_archive(file, with_tensors=False)
-    return ModelFileInfo(versions=dict(header.get("versions") or {}), metadata=dict(header.get("metadata") or {}))
+    return _file_info(header)
+
+
+def _file_info(header):
+    return ModelFileInfo(versions=dict(header["versions"]), metadata=dict(header["metadata"]))
 
 
 # -- writing ------------------------------------------------------------------

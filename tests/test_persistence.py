@@ -187,6 +187,24 @@ def test_callbacks_are_saved_as_none_with_a_warning(blobs, tmp_path, fast):
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
 
 
+def test_histories_of_skorch_callbacks_round_trip(blobs, tmp_path, fast):
+    from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRScheduler
+
+    X, y, _ = blobs
+    callbacks = [
+        EarlyStopping(patience=50),
+        EpochScoring(lambda net, X, y: 0.5, name="half", lower_is_better=False),
+        LRScheduler(policy="StepLR", step_every="batch", step_size=2),
+        Checkpoint(dirname=str(tmp_path / "checkpoints")),
+    ]
+    detector = IBDeepDescription(**{**fast, "callbacks": callbacks}).fit(X, y)
+    epoch = detector.net_.history[-1]
+    assert {"valid_loss_best", "half", "half_best", "event_lr", "event_cp"} <= set(epoch) | set(epoch["batches"][0])
+    with pytest.warns(UserWarning, match="callbacks cannot be saved"):
+        save(detector, tmp_path / "model.ibdetect")
+    assert list(load(tmp_path / "model.ibdetect").net_.history) == list(detector.net_.history)
+
+
 PAYLOAD_MODULE = '''
 import pathlib
 pathlib.Path(__file__).with_name("payload_ran").touch()
@@ -330,6 +348,8 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
     info = read_info(tmp_path / "model.ibdetect")
     assert info.metadata == {"label_column": "machine"}
     assert set(info.versions) == {"ibdetect", "numpy", "scikit-learn", "skorch", "torch"}
+    loaded, info_on_load = load(tmp_path / "model.ibdetect", with_info=True)
+    assert info_on_load == info and isinstance(loaded, IBDeepDescription)
 
 
 def test_saved_tensors_are_cpu_copies(fitted):
