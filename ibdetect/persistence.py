@@ -46,6 +46,7 @@ from . import __version__
 from ._estimator import FITTED_STATE, IBDeepDescription
 from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
+from ._labels import INLIER
 from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
 from ._runtime import resolve_device
 from ._training import initialized_net
@@ -138,7 +139,9 @@ def save(model, file, *, metadata=None):
     # refused now rather than written to a file that will not load.
     declared = {attribute.name for attribute in FITTED_STATE if attribute.kind not in ("net", "history")}
     try:
-        check_state(FITTED_STATE, {name: value for name, value in vars(model).items() if name in declared})
+        state = {name: value for name, value in vars(model).items() if name in declared}
+        check_state(FITTED_STATE, state)
+        _check_labels(model.loss, state)
     except ValueError as exc:
         raise ValueError(f"The detector cannot be saved: {exc}; refit it with this version of ibdetect.") from None
     header = {
@@ -499,6 +502,7 @@ def _rebuild(header, encoder, tensors, device):
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     check_state(FITTED_STATE, state)
+    _check_labels(model.loss, state)
     vars(model).update(state)
     _check_network_tensors(model, tensors)
     net = initialized_net(model, device)
@@ -509,6 +513,21 @@ def _rebuild(header, encoder, tensors, device):
     if header.get("pretrain_history"):
         model.pretrain_history_ = History(header["pretrain_history"])
     return model
+
+
+def _check_labels(loss, state):
+    """Raise a ValueError unless ``classes_`` and ``normal_labels_`` agree as ``fit`` sets them.
+
+    Without labels, or with ``loss="svdd"``, the one class is scikit-learn's
+    inlier label, and ``normal_labels_`` holds the labels of the normal
+    samples (None without labels); otherwise the two are the same.
+    """
+    classes, normal = state["classes_"], state["normal_labels_"]
+    if loss == "svdd" or normal is None:
+        if classes.tolist() != [INLIER]:
+            raise ValueError(f"classes_ must be [{INLIER}] for a detector fitted {'without labels' if normal is None else 'with loss=svdd'}")
+    elif normal.dtype != classes.dtype or not np.array_equal(normal, classes):
+        raise ValueError("normal_labels_ must be classes_ for a detector fitted with labels and a loss other than svdd")
 
 
 def _check_network_tensors(model, tensors):

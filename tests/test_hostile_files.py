@@ -178,8 +178,40 @@ def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_buil
         load(io.BytesIO(model_file(edit(header), tensors)))
 
 
+def with_labels(classes, normal, dtype="<i8"):
+    return with_attribute("classes_", {"values": classes, "dtype": dtype}), with_attribute("normal_labels_", normal)
+
+
+@pytest.mark.parametrize("edits, message", [
+    (with_labels([{"a": 1}, {"b": 2}], None, "|O"), "classes_ must hold strings only, as an array of objects"),
+    (with_labels(["a", "a"], {"values": ["a", "a"], "dtype": "<U1"}, "<U1"), "classes_ must hold distinct labels, sorted"),
+    (with_labels([1, 0], {"values": [1, 0], "dtype": "<i8"}), "classes_ must hold distinct labels, sorted"),
+    (with_labels([float("nan"), 1.0], None, "<f8"), "classes_ must hold finite values"),
+    (with_labels([-1, 2], {"values": [-1, 2], "dtype": "<i8"}), "classes_ must not hold the anomaly marker -1"),
+    (with_labels([0, 1], {"values": ["zz"], "dtype": "<U2"}), "normal_labels_ must be classes_"),
+    (with_labels([0, 1], {"values": [0, 1], "dtype": "<f8"}), "normal_labels_ must be classes_"),
+    (with_labels([0, 1], None), "classes_ must be [1] for a detector fitted without labels"),
+    ((with_param("loss", "svdd"),), "classes_ must be [1] for a detector fitted with loss=svdd"),
+])
+def test_labels_a_fit_would_not_find_are_refused(members, edits, message):
+    header, tensors = members
+    for edit in edits:
+        header = edit(header)
+    with pytest.raises(ValueError, match=f"not a valid ibdetect model file: {_escaped(message)}"):
+        load(io.BytesIO(model_file(header, tensors)))
+
+
+def test_svdd_keeps_the_normal_labels_of_its_one_class(make_blobs, fast):
+    X, y = make_blobs(((-6, 0, 0), (6, 0, 0)), 20)
+    detector = IBDeepDescription(**fast, loss="svdd", anomaly_score="knn").fit(X, np.array(["b", "a"])[y])
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    assert loaded.classes_.tolist() == [1] and loaded.normal_labels_.tolist() == ["a", "b"]
+
+
 def _escaped(message):
-    return message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
+    return message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.").replace("[", r"\[")
 
 
 def safetensors_of(entries, data):
