@@ -10,6 +10,7 @@ file from a pickle by its first bytes.
 
 import json
 import os
+import struct
 import warnings
 import zipfile
 
@@ -32,6 +33,10 @@ TENSORS_MEMBER = "tensors.safetensors"
 # line's score or info take, as it is read once; save leaves out the
 # per-batch records of a history that would not fit.
 MAX_HEADER_BYTES = 10 * 2**20
+# The most tensors a file may hold: real nets hold far fewer (ResNet-152
+# holds about 930, counting its batch norms' statistics), and a file of
+# tens of thousands of tiny ones would cost seconds and memory per tensor.
+MAX_TENSORS = 10_000
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
 # zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
@@ -100,7 +105,7 @@ def read_archive(file, with_tensors=True):
             raise ValueError("it is not marked as one")
         # The safetensors library checks every tensor's dtype, shape and
         # offsets against the bytes there before it allocates any.
-        tensors = safetensors.torch.load(tensor_bytes) if with_tensors else None
+        tensors = safetensors.torch.load(_within_tensor_count(tensor_bytes)) if with_tensors else None
     except OSError:
         raise
     except Exception as exc:
@@ -154,6 +159,16 @@ def _read_member(archive, info, limit):
     if len(content) > limit:
         raise ValueError(f"{info.filename} holds more than {limit} bytes")
     return content
+
+
+def _within_tensor_count(tensor_bytes):
+    """``tensor_bytes``, once its header is seen to name at most ``MAX_TENSORS`` tensors."""
+    (length,) = struct.unpack("<Q", tensor_bytes[:8])
+    entries = json.loads(tensor_bytes[8:8 + length].decode("utf-8"))
+    count = len(entries) - ("__metadata__" in entries) if isinstance(entries, dict) else 0
+    if count > MAX_TENSORS:
+        raise ValueError(f"{TENSORS_MEMBER} holds {count} tensors, more than {MAX_TENSORS}")
+    return tensor_bytes
 
 
 def _size_of(file):

@@ -57,6 +57,10 @@ __all__ = ["ModelFileInfo", "ModelVersionWarning", "file_kind", "labels_storable
 
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
+# The tensors of each hidden layer of a built-in encoder: the weights of
+# its linear map or convolution, and its batch norm's running mean, variance
+# and count.
+TENSORS_PER_LAYER = 4
 # What the estimator declares it holds after fit: arrays are kept as
 # tensors, plain values in the JSON header; the net and the pretraining
 # history are written their own way.
@@ -540,9 +544,13 @@ def _check_network_tensors(model, tensors):
     is built for real.
     """
     hidden = model.hidden_layer_sizes
-    if hidden is not None and np.ndim(hidden) == 1 and len(hidden) > len(tensors):
-        # Each layer has weights; a million layers would cost gigabytes to build, even on "meta".
-        raise ValueError(f"hidden_layer_sizes names {len(hidden)} layers, more than the file has tensors")
+    # Only the encoders named by a string read it: a callable is called
+    # without it, and may have a layer of any number of tensors.
+    if isinstance(model.encoder, str) and hidden is not None and np.ndim(hidden) == 1 and TENSORS_PER_LAYER * len(hidden) > len(_with_prefix(tensors, "module.")):
+        # A million layers would cost gigabytes to build, even on "meta".
+        raise ValueError(
+            f"hidden_layer_sizes names {len(hidden)} layers, of {TENSORS_PER_LAYER} tensors each, more than the file has"
+        )
     try:
         net = initialized_net(model, "meta")
     except (RuntimeError, NotImplementedError):

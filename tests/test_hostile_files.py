@@ -7,16 +7,19 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
+import safetensors.torch
+import torch
 
 from ibdetect import IBDeepDescription, _model_file
 from ibdetect.io import read_data
-from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, TENSORS_MEMBER
+from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_TENSORS, TENSORS_MEMBER
 from ibdetect.persistence import load, read_info, save
 
 STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA
@@ -171,6 +174,7 @@ def with_attribute(name, value):
     (with_param("embedding_dim", 10**9), "tensor module.centers is float32 of shape (2, 8), but the parameters build "
                                          "float32 of shape (2, 1000000000)"),
     (with_param("hidden_layer_sizes", {"tuple": [1] * 10**6}), "hidden_layer_sizes names 1000000 layers"),
+    (with_param("hidden_layer_sizes", {"tuple": [32, 32]}), "hidden_layer_sizes names 2 layers, of 4 tensors each, more than"),
 ])
 def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_built(members, edit, message):
     header, tensors = members
@@ -229,6 +233,17 @@ def test_tensors_whose_shapes_and_offsets_disagree_with_their_bytes_are_refused(
     # The safetensors library checks these before it allocates.
     with pytest.raises(ValueError, match="is not an ibdetect model file"):
         load(io.BytesIO(model_file(members[0], safetensors_of(entries, data))))
+
+
+def test_a_file_of_too_many_tensors_is_refused_fast(members):
+    header, tensors = members
+    many = safetensors.torch.load(tensors) | {f"module.extra{i}": torch.zeros(1, dtype=torch.uint8) for i in range(20_000)}
+    content = model_file(header, safetensors.torch.save(many))
+    assert len(content) < 2 * 2**20
+    start = time.process_time()
+    with pytest.raises(ValueError, match=f"tensors.safetensors holds {len(many)} tensors, more than {MAX_TENSORS}"):
+        load(io.BytesIO(content))
+    assert time.process_time() - start < 2
 
 
 def test_a_long_history_round_trips(members):

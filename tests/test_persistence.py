@@ -168,6 +168,14 @@ def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path, fast):
     assert_same_model(loaded, detector, X)
 
 
+def test_own_encoder_ignoring_hidden_layer_sizes_round_trips(blobs, tmp_path, fast):
+    X, y, _ = blobs
+    # SmallEncoder is called without hidden_layer_sizes: 30 layers, one tensor in all.
+    detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder, "hidden_layer_sizes": (4,) * 30}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    assert_same_model(load(tmp_path / "model.ibdetect", trusted_encoders=[SmallEncoder]), detector, X)
+
+
 def test_module_instance_as_encoder_is_refused(blobs, tmp_path, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
