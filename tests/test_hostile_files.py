@@ -174,6 +174,8 @@ def with_attribute(name, value):
     (with_param("embedding_dim", 10**9), "tensor module.centers is float32 of shape (2, 8), but the parameters build "
                                          "float32 of shape (2, 1000000000)"),
     (with_param("hidden_layer_sizes", {"tuple": [1] * 10**6}), "hidden_layer_sizes names 1000000 layers"),
+    (with_param("n_jobs", 4.0), "The 'n_jobs' parameter of IBDeepDescription must be"),
+    (with_param("n_jobs", 1e30), "The 'n_jobs' parameter of IBDeepDescription must be"),
     (with_param("hidden_layer_sizes", {"tuple": [32, 32]}), "hidden_layer_sizes names 2 layers, of 4 tensors each, more than"),
 ])
 def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_built(members, edit, message):
@@ -233,6 +235,12 @@ def test_tensors_whose_shapes_and_offsets_disagree_with_their_bytes_are_refused(
     # The safetensors library checks these before it allocates.
     with pytest.raises(ValueError, match="is not an ibdetect model file"):
         load(io.BytesIO(model_file(members[0], safetensors_of(entries, data))))
+
+
+def test_n_jobs_beyond_the_cpus_scores_on_as_many_threads_as_there_are(members):
+    header, tensors = members
+    loaded = load(io.BytesIO(model_file(with_param("n_jobs", 10**30)(header), tensors)))
+    assert np.all(np.isfinite(loaded.decision_function(np.zeros((4, 3)))))
 
 
 def test_a_file_of_too_many_tensors_is_refused_fast(members):
