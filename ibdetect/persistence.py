@@ -68,6 +68,10 @@ ARRAY_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.ki
 HEADER_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind not in ("array", "net", "history"))
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
+# The statistics of the scalers that transform reads; the detector takes
+# what they make as float32, so they must be within its range.
+SCALING_STATISTICS = ("mean_", "center_", "min_", "scale_")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Parameters that only steer training and that no JSON can hold: saved as None.
 TRAINING_ONLY = {
     "callbacks": "callbacks",
@@ -613,6 +617,15 @@ def _check_scaler(scaler, n_features):
         raise ValueError(f"the scaler was fitted on other than the detector's {n_features} features")
     if not np.all(np.isfinite(rows)):
         raise ValueError("the scaler's statistics are not finite")
+    for name, value in vars(scaler).items():
+        if not name.endswith("_") or name.startswith("_") or name == "feature_names_in_":
+            continue
+        values = np.asarray(value)
+        if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
+            raise ValueError(f"the scaler's {name} must hold finite numbers")
+        if name in SCALING_STATISTICS and np.any(np.abs(values) > FLOAT32_MAX):
+            # The scaled rows go to the detector as float32.
+            raise ValueError(f"the scaler's {name} must hold numbers within float32's range")
 
 
 def _decode_attributes(header, tensors, n_neighbors):

@@ -422,6 +422,25 @@ def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler, 
     assert loaded.feature_names_in_.tolist() == columns
 
 
+@pytest.mark.parametrize("scaler, name, value, message", [
+    (RobustScaler, "center_", -1e308, "the scaler's center_ must hold numbers within float32's range"),
+    (StandardScaler, "scale_", 1e39, "the scaler's scale_ must hold numbers within float32's range"),
+    (StandardScaler, "var_", float("nan"), "the scaler's var_ must hold finite numbers"),
+    (MinMaxScaler, "data_max_", float("inf"), "the scaler's data_max_ must hold finite numbers"),
+])
+def test_scaler_statistics_the_detector_cannot_take_are_refused(blobs, tmp_path, fast, scaler, name, value, message):
+    X, y, _ = blobs
+    save(make_pipeline(scaler(), IBDeepDescription(**fast)).fit(X, y), tmp_path / "model.ibdetect")
+
+    def edit(header):
+        statistic = header["scaler"]["attributes"][name]
+        statistic["array"][0] = value
+
+    rewrite(tmp_path / "model.ibdetect", edit)
+    with pytest.raises(ValueError, match=f"not a valid ibdetect model file: {re.escape(message)}"):
+        load(tmp_path / "model.ibdetect")
+
+
 def test_other_pipelines_are_refused(blobs, tmp_path, fast):
     from sklearn.decomposition import PCA
 
