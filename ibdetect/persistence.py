@@ -562,7 +562,9 @@ def _check_network_tensors(model, tensors):
             raise
         # An encoder of the caller's own that cannot be built on "meta" (it
         # reads a value of its weights, say) is trusted: its weights are
-        # checked as they load.
+        # checked as they load. It is built for real, on rows of
+        # n_features_in_ values, so that size must be one the file bears out.
+        _check_feature_count(model, tensors)
         return
     built = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
     built |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
@@ -576,6 +578,24 @@ def _check_network_tensors(model, tensors):
             raise ValueError(
                 f"tensor {key} is {_tensor_text(saved[key])}, but the parameters build {_tensor_text(built[key])}"
             )
+
+
+def _check_feature_count(model, tensors):
+    """Raise a ValueError unless the file bears out ``n_features_in_``, for a net built without checks.
+
+    Feature names and the reference inputs have one entry per feature, and
+    check_state has matched them with it; without them, the encoder's weights
+    must be at least as many as the features, as those of a first layer
+    reading every feature are.
+    """
+    if getattr(model, "feature_names_in_", None) is not None or getattr(model, "reference_inputs_", None) is not None:
+        return
+    weights = sum(tensor.numel() for tensor in _with_prefix(tensors, "module.encoder.").values())
+    if model.n_features_in_ > weights:
+        raise ValueError(
+            f"n_features_in_ is {model.n_features_in_}, more than the {weights} weights of the encoder, which "
+            "cannot be built on torch's meta device to check it"
+        )
 
 
 def _tensor_text(tensor):

@@ -176,6 +176,24 @@ def test_own_encoder_ignoring_hidden_layer_sizes_round_trips(blobs, tmp_path, fa
     assert_same_model(load(tmp_path / "model.ibdetect", trusted_encoders=[SmallEncoder]), detector, X)
 
 
+class MetaShyEncoder(SmallEncoder):
+    """An encoder that reads a weight as it is built, which torch's meta device cannot do."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__(input_shape, embedding_dim)
+        self.first = float(self.linear.weight[0, 0].item())
+
+
+def test_own_encoder_not_built_on_meta_loads_when_its_weights_bear_out_its_features(blobs, tmp_path, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**fast, "encoder": MetaShyEncoder, "anomaly_score": "distance"}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    assert_same_model(load(tmp_path / "model.ibdetect", trusted_encoders=[MetaShyEncoder]), detector, X)
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["attributes"].update(n_features_in_=10**9))
+    with pytest.raises(ValueError, match="n_features_in_ is 1000000000, more than the 48 weights of the encoder"):
+        load(tmp_path / "model.ibdetect", trusted_encoders=[MetaShyEncoder])
+
+
 def test_module_instance_as_encoder_is_refused(blobs, tmp_path, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
