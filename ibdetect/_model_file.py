@@ -66,6 +66,7 @@ def _header_bytes(header):
     except TypeError as exc:
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
     if len(content) > MAX_HEADER_BYTES:
+        header = dict(header)
         for field in ("history", "pretrain_history"):
             if header[field]:
                 header[field] = [{key: value for key, value in epoch.items() if key != "batches"} for epoch in header[field]]
@@ -189,6 +190,10 @@ def _is_object_of(check):
     return lambda value: isinstance(value, dict) and all(isinstance(key, str) and check(item) for key, item in value.items())
 
 
+def _is_json_object(value):
+    return _is_object_of(lambda item: True)(value)
+
+
 def _is_list_of(check):
     return lambda value: isinstance(value, list) and all(check(item) for item in value)
 
@@ -223,8 +228,8 @@ def _is_scaler(value):
         isinstance(value, dict)
         and value.keys() == {"class", "params", "attributes"}
         and isinstance(value["class"], str)
-        and _is_object_of(lambda item: True)(value["params"])
-        and _is_object_of(lambda item: True)(value["attributes"])
+        and _is_json_object(value["params"])
+        and _is_json_object(value["attributes"])
     )
 
 
@@ -233,11 +238,11 @@ def _is_scaler(value):
 _HEADER_FIELDS = {
     "format_version": (lambda value: _is_json_int(value) and 1 <= value <= FORMAT_VERSION, f"an integer from 1 to {FORMAT_VERSION}"),
     "versions": (_is_object_of(lambda item: isinstance(item, str)), "an object of version strings"),
-    "metadata": (_is_object_of(lambda item: True), "a JSON object"),
+    "metadata": (_is_json_object, "a JSON object"),
     "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) == 2), "null or two step names"),
     "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
-    "params": (lambda value: _is_object_of(lambda item: True)(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
-    "attributes": (_is_object_of(lambda item: True), "an object of fitted attributes"),
+    "params": (lambda value: _is_json_object(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
+    "attributes": (_is_json_object, "an object of fitted attributes"),
     "history": (_is_list_of(_is_epoch), "a list of epochs, each an object of numbers, texts, booleans or nulls"),
     "pretrain_history": (lambda value: value is None or _is_list_of(_is_epoch)(value), "null or a list of epochs"),
 }
