@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from ._checks import is_int
+from ._labels import ANOMALY, is_anomaly
 
 __all__ = ["OPTIONAL", "FittedAttribute", "check_state", "finite", "positive"]
 
@@ -139,8 +140,18 @@ def _size(size, state, sizes, length):
 
 
 def _labels_problem(attribute, value, state, sizes):
+    """Labels as ``fit`` finds them: numbers or strings, finite, sorted and distinct, none the anomaly marker."""
     if not isinstance(value, np.ndarray) or value.ndim != 1 or not len(value) or value.dtype.kind not in "biufUO":
         return "must be a non-empty 1-D array of numbers or strings"
+    labels = value.tolist()
+    if value.dtype.kind == "O" and not all(isinstance(label, str) for label in labels):
+        return "must hold strings only, as an array of objects"
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        return "must hold finite values"
+    if not all(left < right for left, right in zip(labels, labels[1:])):
+        return "must hold distinct labels, sorted"
+    if is_anomaly(value).any():
+        return f"must not hold the anomaly marker {ANOMALY}"
     return None
 
 

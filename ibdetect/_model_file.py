@@ -10,6 +10,7 @@ file from a pickle by its first bytes.
 
 import json
 import os
+import struct
 import warnings
 import zipfile
 
@@ -27,10 +28,15 @@ TENSORS_MEMBER = "tensors.safetensors"
 # The most bytes the JSON header may hold once inflated. A header is mostly
 # the training history, about 65 bytes per batch: 500 epochs of one batch
 # take 0.1 MB, 50 epochs of 100,000 rows in batches of 128 about 2.6 MB.
-# Parsing JSON costs up to 25 times its size ("[[],[],...]"), so a hostile
-# header stays under 450 MB; save leaves out the per-batch records of a
-# history that would not fit.
-MAX_HEADER_BYTES = 16 * 2**20
+# Parsing JSON costs up to 25 times its size ("[{},{},...]"): a hostile
+# header of "{}" within the limit adds about 250 MB to what the command
+# line's score or info take, as it is read once; save leaves out the
+# per-batch records of a history that would not fit.
+MAX_HEADER_BYTES = 10 * 2**20
+# The most tensors a file may hold: real nets hold far fewer (ResNet-152
+# holds about 930, counting its batch norms' statistics), and a file of
+# tens of thousands of tiny ones would cost seconds and memory per tensor.
+MAX_TENSORS = 10_000
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
 # zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
@@ -60,6 +66,7 @@ def _header_bytes(header):
     except TypeError as exc:
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
     if len(content) > MAX_HEADER_BYTES:
+        header = dict(header)
         for field in ("history", "pretrain_history"):
             if header[field]:
                 header[field] = [{key: value for key, value in epoch.items() if key != "batches"} for epoch in header[field]]
@@ -99,7 +106,7 @@ def read_archive(file, with_tensors=True):
             raise ValueError("it is not marked as one")
         # The safetensors library checks every tensor's dtype, shape and
         # offsets against the bytes there before it allocates any.
-        tensors = safetensors.torch.load(tensor_bytes) if with_tensors else None
+        tensors = safetensors.torch.load(_within_tensor_count(tensor_bytes)) if with_tensors else None
     except OSError:
         raise
     except Exception as exc:
@@ -155,6 +162,16 @@ def _read_member(archive, info, limit):
     return content
 
 
+def _within_tensor_count(tensor_bytes):
+    """``tensor_bytes``, once its header is seen to name at most ``MAX_TENSORS`` tensors."""
+    (length,) = struct.unpack("<Q", tensor_bytes[:8])
+    entries = json.loads(tensor_bytes[8:8 + length].decode("utf-8"))
+    count = len(entries) - ("__metadata__" in entries) if isinstance(entries, dict) else 0
+    if count > MAX_TENSORS:
+        raise ValueError(f"{TENSORS_MEMBER} holds {count} tensors, more than {MAX_TENSORS}")
+    return tensor_bytes
+
+
 def _size_of(file):
     """The size in bytes of a file, given by its path or as a seekable file object."""
     if not hasattr(file, "seek"):
@@ -173,6 +190,10 @@ def _is_object_of(check):
     return lambda value: isinstance(value, dict) and all(isinstance(key, str) and check(item) for key, item in value.items())
 
 
+def _is_json_object(value):
+    return _is_object_of(lambda item: True)(value)
+
+
 def _is_list_of(check):
     return lambda value: isinstance(value, list) and all(check(item) for item in value)
 
@@ -181,14 +202,25 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def _is_record(value):
-    """An entry of a skorch history: values by name, any a callback records, the epoch and its duration numbers."""
-    return _is_object_of(lambda item: True)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
+    """An entry of a skorch history: JSON scalars by name (the epoch and its duration numbers).
+
+    Callbacks record numbers (scores, learning rates) and booleans
+    (``valid_loss_best``, ``event_cp``); nothing else is read.
+    """
+    return _is_object_of(_is_scalar)(value) and all(_is_number(value[key]) for key in ("epoch", "dur") if key in value)
 
 
 def _is_epoch(value):
     """An epoch of a skorch history: a record, with the records of its batches."""
-    return _is_record(value) and _is_list_of(_is_record)(value.get("batches", []))
+    if not isinstance(value, dict):
+        return False
+    batches = value.get("batches", [])
+    return _is_record({key: item for key, item in value.items() if key != "batches"}) and _is_list_of(_is_record)(batches)
 
 
 def _is_scaler(value):
@@ -196,8 +228,8 @@ def _is_scaler(value):
         isinstance(value, dict)
         and value.keys() == {"class", "params", "attributes"}
         and isinstance(value["class"], str)
-        and _is_object_of(lambda item: True)(value["params"])
-        and _is_object_of(lambda item: True)(value["attributes"])
+        and _is_json_object(value["params"])
+        and _is_json_object(value["attributes"])
     )
 
 
@@ -206,12 +238,12 @@ def _is_scaler(value):
 _HEADER_FIELDS = {
     "format_version": (lambda value: _is_json_int(value) and 1 <= value <= FORMAT_VERSION, f"an integer from 1 to {FORMAT_VERSION}"),
     "versions": (_is_object_of(lambda item: isinstance(item, str)), "an object of version strings"),
-    "metadata": (_is_object_of(lambda item: True), "a JSON object"),
+    "metadata": (_is_json_object, "a JSON object"),
     "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) == 2), "null or two step names"),
     "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
-    "params": (lambda value: _is_object_of(lambda item: True)(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
-    "attributes": (_is_object_of(lambda item: True), "an object of fitted attributes"),
-    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object"),
+    "params": (lambda value: _is_json_object(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
+    "attributes": (_is_json_object, "an object of fitted attributes"),
+    "history": (_is_list_of(_is_epoch), "a list of epochs, each an object of numbers, texts, booleans or nulls"),
     "pretrain_history": (lambda value: value is None or _is_list_of(_is_epoch)(value), "null or a list of epochs"),
 }
 

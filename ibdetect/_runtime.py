@@ -3,7 +3,7 @@
 from contextlib import contextmanager
 
 import torch
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 
 __all__ = ["all_or_nothing", "resolve_device", "seeded_torch", "torch_threads"]
 
@@ -34,9 +34,13 @@ def resolve_device(device):
 
 @contextmanager
 def torch_threads(n_jobs):
-    """Let torch use ``n_jobs`` CPU threads (joblib's meaning), then restore its setting."""
+    """Let torch use ``n_jobs`` CPU threads (joblib's meaning), then restore its setting.
+
+    No more threads than this machine has CPUs: more would only contend
+    for them.
+    """
     before = torch.get_num_threads()
-    torch.set_num_threads(effective_n_jobs(n_jobs))
+    torch.set_num_threads(min(effective_n_jobs(n_jobs), cpu_count()))
     try:
         yield
     finally:

@@ -47,6 +47,14 @@ NPY_MAGIC = b"\x93NUMPY"
 # Array data is read in pieces of this size, so that what is allocated is
 # what the file holds, not what its header declares.
 READ_CHUNK_BYTES = 2**24
+# How numpy writes the arrays of an .npz file: stored (savez) or deflated
+# (savez_compressed). Other methods (bzip2, lzma) inflate far more from a
+# byte and are refused.
+NPZ_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# The most bytes deflate inflates from one byte (a 258-byte match in each
+# pair of bits, and a few bytes of block headers): what bounds a deflated
+# array by the bytes it takes in the file, whatever size the archive declares.
+DEFLATE_MAX_RATIO = 1032
 
 
 @dataclass
@@ -106,14 +114,17 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=()):
         The file is not in a known format, is malformed or lacks what is asked for.
     """
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, label_column, with_labels, ignore_columns)
-    readers = {".npy": _read_npy, ".npz": _read_npz}
+    readers = {".csv": _read_csv, ".npy": _read_npy, ".npz": _read_npz}
     if suffix not in readers:
         raise ValueError(
             f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, .npy or .npz"
         )
-    return readers[suffix](path, label_column, with_labels)
+    try:
+        if suffix == ".csv":
+            return _read_csv(path, label_column, with_labels, ignore_columns)
+        return readers[suffix](path, label_column, with_labels)
+    except MemoryError:
+        raise ValueError(f"{path} holds more data than there is memory for") from None
 
 
 def _read_csv(path, label_column, with_labels, ignore_columns):
@@ -292,6 +303,10 @@ def _open_npz(path):
 def _npz_array(archive, key, path):
     """The array ``key`` of an archive that :func:`_open_npz` opened on ``path``.
 
+    The size the archive declares for the array is not trusted: the array
+    is read no further than its shape needs, from a member that numpy could
+    have written, and must fit in what that member can inflate to.
+
     Raises
     ------
     ValueError
@@ -302,17 +317,24 @@ def _npz_array(archive, key, path):
     if key not in archive.files:
         raise ValueError(f"{path} has no array {key!r} (arrays: {', '.join(archive.files)})")
     member = archive.zip.getinfo(f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key)
-    with _numpy_errors(path, key), archive.zip.open(member) as file:
-        return _read_array(file, member.file_size)
+    with _numpy_errors(path, key):
+        if member.compress_type not in NPZ_COMPRESSIONS:
+            raise ValueError(
+                f"it is compressed in a way numpy never writes (zip method {member.compress_type}); "
+                "save with numpy.savez or numpy.savez_compressed"
+            )
+        ratio = DEFLATE_MAX_RATIO if member.compress_type == zipfile.ZIP_DEFLATED else 1
+        with archive.zip.open(member) as file:
+            return _read_array(file, min(member.file_size, member.compress_size * ratio), exact=ratio == 1)
 
 
-def _read_array(file, size):
-    """The array of an ``.npy`` file of ``size`` bytes, read from ``file`` at its start.
+def _read_array(file, size, exact=True):
+    """The array of an ``.npy`` file of ``size`` bytes (at most, unless ``exact``), read from ``file`` at its start.
 
-    The shape and dtype its header declares are checked against the bytes
-    there before anything is allocated, and the data is read as it comes, so
-    that a header declaring terabytes costs nothing; numpy would allocate
-    the whole array first.
+    The shape and dtype its header declares are checked against ``size``
+    before anything is allocated, so that a header declaring terabytes costs
+    nothing; then the data is read in pieces, no further than the shape
+    needs, and a file holding more than that is refused.
     """
     version = np.lib.format.read_magic(file)
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -327,16 +349,21 @@ def _read_array(file, size):
     declared = math.prod(shape) * dtype.itemsize
     if declared > size - file.tell():
         raise ValueError(
-            f"it declares an array of shape {shape} of {dtype} ({declared} bytes), but holds "
-            f"{max(size - file.tell(), 0)} bytes of data"
+            f"it declares an array of shape {shape} of {dtype} ({declared} bytes), but "
+            f"{'holds' if exact else 'can hold no more than'} {max(size - file.tell(), 0)} bytes of data"
         )
-    data = bytearray()
-    while len(data) < declared:
-        chunk = file.read(min(declared - len(data), READ_CHUNK_BYTES))
+    # Allocated once, as pages the reading then fills: the peak is the array.
+    data = np.empty(declared, dtype=np.uint8)
+    filled = 0
+    while filled < declared:
+        chunk = file.read(min(declared - filled, READ_CHUNK_BYTES))
         if not chunk:
-            raise ValueError(f"it declares an array of shape {shape} of {dtype}, but holds only {len(data)} bytes of data")
-        data += chunk
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+            raise ValueError(f"it declares an array of shape {shape} of {dtype}, but holds only {filled} bytes of data")
+        data[filled:filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        filled += len(chunk)
+    if file.read(1):
+        raise ValueError(f"it holds more data than an array of shape {shape} of {dtype} ({declared} bytes)")
+    return data.view(dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
 def _starts_with(path, magic):

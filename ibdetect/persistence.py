@@ -46,6 +46,7 @@ from . import __version__
 from ._estimator import FITTED_STATE, IBDeepDescription
 from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
+from ._labels import INLIER
 from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
 from ._runtime import resolve_device
 from ._training import initialized_net
@@ -56,6 +57,10 @@ __all__ = ["ModelFileInfo", "ModelVersionWarning", "file_kind", "labels_storable
 
 # Encoder classes that load without being named in trusted_encoders.
 BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
+# The tensors of each hidden layer of a built-in encoder: the weights of
+# its linear map or convolution, and its batch norm's running mean, variance
+# and count.
+TENSORS_PER_LAYER = 4
 # What the estimator declares it holds after fit: arrays are kept as
 # tensors, plain values in the JSON header; the net and the pretraining
 # history are written their own way.
@@ -63,6 +68,10 @@ ARRAY_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.ki
 HEADER_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind not in ("array", "net", "history"))
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
+# The statistics of the scalers that transform reads; the detector takes
+# what they make as float32, so they must be within its range.
+SCALING_STATISTICS = ("mean_", "center_", "min_", "scale_")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Parameters that only steer training and that no JSON can hold: saved as None.
 TRAINING_ONLY = {
     "callbacks": "callbacks",
@@ -138,7 +147,9 @@ def save(model, file, *, metadata=None):
     # refused now rather than written to a file that will not load.
     declared = {attribute.name for attribute in FITTED_STATE if attribute.kind not in ("net", "history")}
     try:
-        check_state(FITTED_STATE, {name: value for name, value in vars(model).items() if name in declared})
+        state = {name: value for name, value in vars(model).items() if name in declared}
+        check_state(FITTED_STATE, state)
+        _check_labels(model.loss, state)
     except ValueError as exc:
         raise ValueError(f"The detector cannot be saved: {exc}; refit it with this version of ibdetect.") from None
     header = {
@@ -158,7 +169,7 @@ def save(model, file, *, metadata=None):
     write_archive(file, header, _tensors(model))
 
 
-def load(file, *, trusted_encoders=(), device="cpu"):
+def load(file, *, trusted_encoders=(), device="cpu", with_info=False):
     """Read a detector written by :func:`save`; nothing in the file is run.
 
     The network is rebuilt from the saved parameters and given the saved
@@ -176,12 +187,18 @@ def load(file, *, trusted_encoders=(), device="cpu"):
         Where the network goes: ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when
         available), ... The model's own ``device`` parameter is kept for
         refitting.
+    with_info : bool, default=False
+        Whether to return the file's :class:`ModelFileInfo` too, as
+        :func:`read_info` would, from the one reading of the file.
 
     Returns
     -------
     model : IBDeepDescription or Pipeline
         The fitted detector, with the training history in ``net_.history``;
         or the pipeline of scaler and detector, when a pipeline was saved.
+    info : ModelFileInfo
+        Only with ``with_info``: the versions that saved the file and its
+        metadata; ``(model, info)`` is returned then.
 
     Raises
     ------
@@ -211,6 +228,9 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     >>> save(IBDeepDescription(max_epochs=2, random_state=0).fit(X), file)
     >>> load(file).device_
     'cpu'
+    >>> model, info = load(file, with_info=True)
+    >>> info.metadata
+    {}
     """
     name = file_name(file)
     device = resolve_device(device)
@@ -218,12 +238,13 @@ def load(file, *, trusted_encoders=(), device="cpu"):
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
-        return _with_scaler(header, _rebuild(header, encoder, tensors, device))
+        model = _with_scaler(header, _rebuild(header, encoder, tensors, device))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as exc:
         # A header or tensors edited by hand, or damaged: every value passes
         # the estimator's own validation and the network's shapes, or fails
         # here.
         raise ValueError(f"{name} is not a valid ibdetect model file: {exc}") from None
+    return (model, _file_info(header)) if with_info else model
 
 
 def read_info(file):
@@ -258,7 +279,11 @@ def read_info(file):
     True
     """
     header, _ = read_archive(file, with_tensors=False)
-    return ModelFileInfo(versions=dict(header.get("versions") or {}), metadata=dict(header.get("metadata") or {}))
+    return _file_info(header)
+
+
+def _file_info(header):
+    return ModelFileInfo(versions=dict(header["versions"]), metadata=dict(header["metadata"]))
 
 
 # -- writing ------------------------------------------------------------------
@@ -485,6 +510,7 @@ def _rebuild(header, encoder, tensors, device):
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     check_state(FITTED_STATE, state)
+    _check_labels(model.loss, state)
     vars(model).update(state)
     _check_network_tensors(model, tensors)
     net = initialized_net(model, device)
@@ -497,6 +523,21 @@ def _rebuild(header, encoder, tensors, device):
     return model
 
 
+def _check_labels(loss, state):
+    """Raise a ValueError unless ``classes_`` and ``normal_labels_`` agree as ``fit`` sets them.
+
+    Without labels, or with ``loss="svdd"``, the one class is scikit-learn's
+    inlier label, and ``normal_labels_`` holds the labels of the normal
+    samples (None without labels); otherwise the two are the same.
+    """
+    classes, normal = state["classes_"], state["normal_labels_"]
+    if loss == "svdd" or normal is None:
+        if classes.tolist() != [INLIER]:
+            raise ValueError(f"classes_ must be [{INLIER}] for a detector fitted {'without labels' if normal is None else 'with loss=svdd'}")
+    elif normal.dtype != classes.dtype or not np.array_equal(normal, classes):
+        raise ValueError("normal_labels_ must be classes_ for a detector fitted with labels and a loss other than svdd")
+
+
 def _check_network_tensors(model, tensors):
     """Raise a ValueError naming the first tensor of the file that the parameters would not build.
 
@@ -507,9 +548,13 @@ def _check_network_tensors(model, tensors):
     is built for real.
     """
     hidden = model.hidden_layer_sizes
-    if hidden is not None and np.ndim(hidden) == 1 and len(hidden) > len(tensors):
-        # Each layer has weights; a million layers would cost gigabytes to build, even on "meta".
-        raise ValueError(f"hidden_layer_sizes names {len(hidden)} layers, more than the file has tensors")
+    # Only the encoders named by a string read it: a callable is called
+    # without it, and may have a layer of any number of tensors.
+    if isinstance(model.encoder, str) and hidden is not None and np.ndim(hidden) == 1 and TENSORS_PER_LAYER * len(hidden) > len(_with_prefix(tensors, "module.")):
+        # A million layers would cost gigabytes to build, even on "meta".
+        raise ValueError(
+            f"hidden_layer_sizes names {len(hidden)} layers, of {TENSORS_PER_LAYER} tensors each, more than the file has"
+        )
     try:
         net = initialized_net(model, "meta")
     except (RuntimeError, NotImplementedError):
@@ -517,7 +562,9 @@ def _check_network_tensors(model, tensors):
             raise
         # An encoder of the caller's own that cannot be built on "meta" (it
         # reads a value of its weights, say) is trusted: its weights are
-        # checked as they load.
+        # checked as they load. It is built for real, on rows of
+        # n_features_in_ values, so that size must be one the file bears out.
+        _check_feature_count(model, tensors)
         return
     built = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
     built |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
@@ -531,6 +578,24 @@ def _check_network_tensors(model, tensors):
             raise ValueError(
                 f"tensor {key} is {_tensor_text(saved[key])}, but the parameters build {_tensor_text(built[key])}"
             )
+
+
+def _check_feature_count(model, tensors):
+    """Raise a ValueError unless the file bears out ``n_features_in_``, for a net built without checks.
+
+    Feature names and the reference inputs have one entry per feature, and
+    check_state has matched them with it; without them, the encoder's weights
+    must be at least as many as the features, as those of a first layer
+    reading every feature are.
+    """
+    if getattr(model, "feature_names_in_", None) is not None or getattr(model, "reference_inputs_", None) is not None:
+        return
+    weights = sum(tensor.numel() for tensor in _with_prefix(tensors, "module.encoder.").values())
+    if model.n_features_in_ > weights:
+        raise ValueError(
+            f"n_features_in_ is {model.n_features_in_}, more than the {weights} weights of the encoder, which "
+            "cannot be built on torch's meta device to check it"
+        )
 
 
 def _tensor_text(tensor):
@@ -572,6 +637,15 @@ def _check_scaler(scaler, n_features):
         raise ValueError(f"the scaler was fitted on other than the detector's {n_features} features")
     if not np.all(np.isfinite(rows)):
         raise ValueError("the scaler's statistics are not finite")
+    for name, value in vars(scaler).items():
+        if not name.endswith("_") or name.startswith("_") or name == "feature_names_in_":
+            continue
+        values = np.asarray(value)
+        if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)):
+            raise ValueError(f"the scaler's {name} must hold finite numbers")
+        if name in SCALING_STATISTICS and np.any(np.abs(values) > FLOAT32_MAX):
+            # The scaled rows go to the detector as float32.
+            raise ValueError(f"the scaler's {name} must hold numbers within float32's range")
 
 
 def _decode_attributes(header, tensors, n_neighbors):

@@ -107,6 +107,11 @@ def test_named_sizes_are_fixed_afresh_in_each_call():
     ({"classes_": ["ant", "bee", "cat"]}, "classes_ must be a non-empty 1-D array"),
     ({"classes_": np.array([1j, 2j, 3j])}, "classes_ must be a non-empty 1-D array of numbers or strings"),
     ({"normal_labels_": np.array([], dtype=int)}, "normal_labels_ must be a non-empty 1-D array"),
+    ({"classes_": np.array(["ant", 2, "cat"], dtype=object)}, "classes_ must hold strings only"),
+    ({"classes_": np.array([0.0, np.inf, 2.0])}, "classes_ must hold finite values"),
+    ({"classes_": np.array(["ant", "cat", "bee"])}, "classes_ must hold distinct labels, sorted"),
+    ({"normal_labels_": np.array([0, 0])}, "normal_labels_ must hold distinct labels, sorted"),
+    ({"classes_": np.array(["-1", "ant", "bee"])}, "classes_ must not hold the anomaly marker -1"),
     # names: strings, one per feature
     ({"feature_names_in_": np.array([f"f{i}" for i in range(5)])}, "feature_names_in_ must name the 6 features"),
     ({"feature_names_in_": np.array(["a", "b", "c", "d", "e", 6], dtype=object)}, "must be a 1-D array of strings"),

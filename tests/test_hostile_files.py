@@ -7,16 +7,19 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
+import safetensors.torch
+import torch
 
 from ibdetect import IBDeepDescription, _model_file
 from ibdetect.io import read_data
-from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, TENSORS_MEMBER
+from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_TENSORS, TENSORS_MEMBER
 from ibdetect.persistence import load, read_info, save
 
 STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA
@@ -132,6 +135,9 @@ def edited(header, **fields):
     (lambda h: edited(h, history=[[1, 2]]), "history must be a list of epochs"),
     (lambda h: edited(h, history=[{"epoch": 1, "batches": 3}]), "history must be a list of epochs"),
     (lambda h: edited(h, history=[{"epoch": 1, "dur": "slow"}]), "history must be a list of epochs"),
+    (lambda h: edited(h, history=[{"epoch": 1, "train_loss": [1.0]}]), "history must be a list of epochs"),
+    (lambda h: edited(h, history=[{"epoch": 1, "batches": [{"train_loss": {}}]}]), "history must be a list of epochs"),
+    (lambda h: edited(h, pretrain_history=[{"epoch": 1, "batches": [{"batches": []}]}]), "pretrain_history must be null"),
     (lambda h: edited(h, pretrain_history=7), "pretrain_history must be null or a list of epochs"),
     (lambda h: edited(h, steps=["scaler"]), "steps must be null or two step names"),
     (lambda h: edited(h, steps=["scaler", "detector"]), "steps must name two steps exactly when a scaler is saved"),
@@ -168,6 +174,9 @@ def with_attribute(name, value):
     (with_param("embedding_dim", 10**9), "tensor module.centers is float32 of shape (2, 8), but the parameters build "
                                          "float32 of shape (2, 1000000000)"),
     (with_param("hidden_layer_sizes", {"tuple": [1] * 10**6}), "hidden_layer_sizes names 1000000 layers"),
+    (with_param("n_jobs", 4.0), "The 'n_jobs' parameter of IBDeepDescription must be"),
+    (with_param("n_jobs", 1e30), "The 'n_jobs' parameter of IBDeepDescription must be"),
+    (with_param("hidden_layer_sizes", {"tuple": [32, 32]}), "hidden_layer_sizes names 2 layers, of 4 tensors each, more than"),
 ])
 def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_built(members, edit, message):
     header, tensors = members
@@ -175,8 +184,40 @@ def test_sizes_and_numbers_a_header_declares_are_checked_before_anything_is_buil
         load(io.BytesIO(model_file(edit(header), tensors)))
 
 
+def with_labels(classes, normal, dtype="<i8"):
+    return with_attribute("classes_", {"values": classes, "dtype": dtype}), with_attribute("normal_labels_", normal)
+
+
+@pytest.mark.parametrize("edits, message", [
+    (with_labels([{"a": 1}, {"b": 2}], None, "|O"), "classes_ must hold strings only, as an array of objects"),
+    (with_labels(["a", "a"], {"values": ["a", "a"], "dtype": "<U1"}, "<U1"), "classes_ must hold distinct labels, sorted"),
+    (with_labels([1, 0], {"values": [1, 0], "dtype": "<i8"}), "classes_ must hold distinct labels, sorted"),
+    (with_labels([float("nan"), 1.0], None, "<f8"), "classes_ must hold finite values"),
+    (with_labels([-1, 2], {"values": [-1, 2], "dtype": "<i8"}), "classes_ must not hold the anomaly marker -1"),
+    (with_labels([0, 1], {"values": ["zz"], "dtype": "<U2"}), "normal_labels_ must be classes_"),
+    (with_labels([0, 1], {"values": [0, 1], "dtype": "<f8"}), "normal_labels_ must be classes_"),
+    (with_labels([0, 1], None), "classes_ must be [1] for a detector fitted without labels"),
+    ((with_param("loss", "svdd"),), "classes_ must be [1] for a detector fitted with loss=svdd"),
+])
+def test_labels_a_fit_would_not_find_are_refused(members, edits, message):
+    header, tensors = members
+    for edit in edits:
+        header = edit(header)
+    with pytest.raises(ValueError, match=f"not a valid ibdetect model file: {_escaped(message)}"):
+        load(io.BytesIO(model_file(header, tensors)))
+
+
+def test_svdd_keeps_the_normal_labels_of_its_one_class(make_blobs, fast):
+    X, y = make_blobs(((-6, 0, 0), (6, 0, 0)), 20)
+    detector = IBDeepDescription(**fast, loss="svdd", anomaly_score="knn").fit(X, np.array(["b", "a"])[y])
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    assert loaded.classes_.tolist() == [1] and loaded.normal_labels_.tolist() == ["a", "b"]
+
+
 def _escaped(message):
-    return message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
+    return message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.").replace("[", r"\[")
 
 
 def safetensors_of(entries, data):
@@ -194,6 +235,23 @@ def test_tensors_whose_shapes_and_offsets_disagree_with_their_bytes_are_refused(
     # The safetensors library checks these before it allocates.
     with pytest.raises(ValueError, match="is not an ibdetect model file"):
         load(io.BytesIO(model_file(members[0], safetensors_of(entries, data))))
+
+
+def test_n_jobs_beyond_the_cpus_scores_on_as_many_threads_as_there_are(members):
+    header, tensors = members
+    loaded = load(io.BytesIO(model_file(with_param("n_jobs", 10**30)(header), tensors)))
+    assert np.all(np.isfinite(loaded.decision_function(np.zeros((4, 3)))))
+
+
+def test_a_file_of_too_many_tensors_is_refused_fast(members):
+    header, tensors = members
+    many = safetensors.torch.load(tensors) | {f"module.extra{i}": torch.zeros(1, dtype=torch.uint8) for i in range(20_000)}
+    content = model_file(header, safetensors.torch.save(many))
+    assert len(content) < 2 * 2**20
+    start = time.process_time()
+    with pytest.raises(ValueError, match=f"tensors.safetensors holds {len(many)} tensors, more than {MAX_TENSORS}"):
+        load(io.BytesIO(content))
+    assert time.process_time() - start < 2
 
 
 def test_a_long_history_round_trips(members):
@@ -246,7 +304,8 @@ def npy_declaring(shape, data=bytes(64)):
     ("data.npy", npy_declaring((10**11, 4)), "(100000000000, 4) of float64 (3200000000000 bytes), but holds 64"),
     ("data.npy", npy_declaring((10, 4)), "(10, 4) of float64 (320 bytes), but holds 64"),
     ("data.npz", zip_of(member("X.npy", npy_declaring((10**11, 4)))), "(100000000000, 4) of float64"),
-    ("data.npz", zip_of(member("X.npy", npy_declaring((10**6, 4)), DEFLATED, declared=10**8)), "holds only 64 bytes"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**3, 4)), DEFLATED, declared=10**8)), "holds only 64 bytes"),
+    ("data.npz", zip_of(member("X.npy", npy_declaring((10**6, 4)), DEFLATED, declared=10**8)), "but can hold no more than"),
 ])
 def test_arrays_declaring_more_than_their_file_holds_are_refused(tmp_path, name, content, message):
     path = tmp_path / name
@@ -255,6 +314,28 @@ def test_arrays_declaring_more_than_their_file_holds_are_refused(tmp_path, name,
         read_data(path)
     assert str(error.value).startswith("cannot read " + ("" if name.endswith(".npy") else "array 'X' of "))
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def npz_bomb(shape):
+    """An .npz file whose deflated X.npy declares ``shape`` of float64 and 2 GiB, and inflates to 1 GiB of zeros."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    header = compressor.compress(npy_declaring(shape, data=b"")) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return zip_of(("X.npy", header + deflate_bomb(1024), DEFLATED, 2**31, 0))
+
+
+@pytest.mark.parametrize("content, message", [
+    (zip_of(member("X.npy", npy_declaring((2**16, 3), bytes(2**16 * 24)), BZIP2)), "compressed in a way numpy never writes (zip method 12)"),
+    (zip_of(member("X.npy", npy_declaring((2, 3), bytes(48)), LZMA)), "compressed in a way numpy never writes (zip method 14)"),
+    (npz_bomb((2**27, 3)), "(134217728, 3) of float64 (3221225472 bytes), but can hold no more than"),
+    (npz_bomb((10, 3)), "holds more data than an array of shape (10, 3) of float64 (240 bytes)"),
+])
+def test_npz_members_numpy_never_writes_are_refused_unread(tmp_path, content, message):
+    assert len(content) < 2 * 2**20
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value).startswith(f"cannot read array 'X' of {path}: ") and message in str(error.value)
 
 
 def test_arrays_read_back_as_saved(tmp_path):

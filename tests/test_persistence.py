@@ -168,6 +168,32 @@ def test_own_encoder_class_loads_only_when_trusted(blobs, tmp_path, fast):
     assert_same_model(loaded, detector, X)
 
 
+def test_own_encoder_ignoring_hidden_layer_sizes_round_trips(blobs, tmp_path, fast):
+    X, y, _ = blobs
+    # SmallEncoder is called without hidden_layer_sizes: 30 layers, one tensor in all.
+    detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder, "hidden_layer_sizes": (4,) * 30}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    assert_same_model(load(tmp_path / "model.ibdetect", trusted_encoders=[SmallEncoder]), detector, X)
+
+
+class MetaShyEncoder(SmallEncoder):
+    """An encoder that reads a weight as it is built, which torch's meta device cannot do."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__(input_shape, embedding_dim)
+        self.first = float(self.linear.weight[0, 0].item())
+
+
+def test_own_encoder_not_built_on_meta_loads_when_its_weights_bear_out_its_features(blobs, tmp_path, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**{**fast, "encoder": MetaShyEncoder, "anomaly_score": "distance"}).fit(X, y)
+    save(detector, tmp_path / "model.ibdetect")
+    assert_same_model(load(tmp_path / "model.ibdetect", trusted_encoders=[MetaShyEncoder]), detector, X)
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["attributes"].update(n_features_in_=10**9))
+    with pytest.raises(ValueError, match="n_features_in_ is 1000000000, more than the 48 weights of the encoder"):
+        load(tmp_path / "model.ibdetect", trusted_encoders=[MetaShyEncoder])
+
+
 def test_module_instance_as_encoder_is_refused(blobs, tmp_path, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(**{**fast, "encoder": SmallEncoder((6,), 4)}).fit(X, y)
@@ -185,6 +211,24 @@ def test_callbacks_are_saved_as_none_with_a_warning(blobs, tmp_path, fast):
     loaded = load(tmp_path / "model.ibdetect")
     assert loaded.callbacks is None
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+
+
+def test_histories_of_skorch_callbacks_round_trip(blobs, tmp_path, fast):
+    from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRScheduler
+
+    X, y, _ = blobs
+    callbacks = [
+        EarlyStopping(patience=50),
+        EpochScoring(lambda net, X, y: 0.5, name="half", lower_is_better=False),
+        LRScheduler(policy="StepLR", step_every="batch", step_size=2),
+        Checkpoint(dirname=str(tmp_path / "checkpoints")),
+    ]
+    detector = IBDeepDescription(**{**fast, "callbacks": callbacks}).fit(X, y)
+    epoch = detector.net_.history[-1]
+    assert {"valid_loss_best", "half", "half_best", "event_lr", "event_cp"} <= set(epoch) | set(epoch["batches"][0])
+    with pytest.warns(UserWarning, match="callbacks cannot be saved"):
+        save(detector, tmp_path / "model.ibdetect")
+    assert list(load(tmp_path / "model.ibdetect").net_.history) == list(detector.net_.history)
 
 
 PAYLOAD_MODULE = '''
@@ -330,6 +374,8 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
     info = read_info(tmp_path / "model.ibdetect")
     assert info.metadata == {"label_column": "machine"}
     assert set(info.versions) == {"ibdetect", "numpy", "scikit-learn", "skorch", "torch"}
+    loaded, info_on_load = load(tmp_path / "model.ibdetect", with_info=True)
+    assert info_on_load == info and isinstance(loaded, IBDeepDescription)
 
 
 def test_saved_tensors_are_cpu_copies(fitted):
@@ -392,6 +438,25 @@ def test_a_pipeline_of_scaler_and_detector_round_trips(blobs, tmp_path, scaler, 
     frame = pd.DataFrame(np.vstack([X, X_unseen]) * 100, columns=columns)
     np.testing.assert_array_equal(loaded.decision_function(frame), pipeline.decision_function(frame))
     assert loaded.feature_names_in_.tolist() == columns
+
+
+@pytest.mark.parametrize("scaler, name, value, message", [
+    (RobustScaler, "center_", -1e308, "the scaler's center_ must hold numbers within float32's range"),
+    (StandardScaler, "scale_", 1e39, "the scaler's scale_ must hold numbers within float32's range"),
+    (StandardScaler, "var_", float("nan"), "the scaler's var_ must hold finite numbers"),
+    (MinMaxScaler, "data_max_", float("inf"), "the scaler's data_max_ must hold finite numbers"),
+])
+def test_scaler_statistics_the_detector_cannot_take_are_refused(blobs, tmp_path, fast, scaler, name, value, message):
+    X, y, _ = blobs
+    save(make_pipeline(scaler(), IBDeepDescription(**fast)).fit(X, y), tmp_path / "model.ibdetect")
+
+    def edit(header):
+        statistic = header["scaler"]["attributes"][name]
+        statistic["array"][0] = value
+
+    rewrite(tmp_path / "model.ibdetect", edit)
+    with pytest.raises(ValueError, match=f"not a valid ibdetect model file: {re.escape(message)}"):
+        load(tmp_path / "model.ibdetect")
 
 
 def test_other_pipelines_are_refused(blobs, tmp_path, fast):

@@ -1,10 +1,12 @@
 """The torch runtime of a fit: seeding, the device, and a fit that completes or changes nothing."""
 
+import joblib
 import numpy as np
 import pytest
 import torch
 
 from ibdetect import IBDeepDescription
+from ibdetect._runtime import torch_threads
 from ibdetect.net import DeepDescriptionNet
 
 
@@ -84,3 +86,13 @@ def test_a_fit_that_raises_changes_nothing(blobs, monkeypatch, failure, fast):
     assert all(vars(detector)[name] is value for name, value in attributes.items() if name.endswith("_"))
     np.testing.assert_array_equal(detector.decision_function(X_unseen), expected)
     assert not [name for name in vars(unfitted) if name.endswith("_")]
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, -1, 200, 10**30])
+def test_torch_threads_are_at_most_the_cpus_and_restored(n_jobs):
+    before = torch.get_num_threads()
+    with torch_threads(n_jobs):
+        threads = torch.get_num_threads()
+    assert 1 <= threads <= joblib.cpu_count()
+    assert threads == (1 if n_jobs in (None, 1) else joblib.cpu_count())
+    assert torch.get_num_threads() == before

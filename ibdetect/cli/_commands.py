@@ -321,8 +321,7 @@ def _load_model_file(path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = persistence.load(path)
-            file_info = persistence.read_info(path)
+            model, file_info = persistence.load(path, with_info=True)
         except ValueError as exc:
             raise CommandError(_first_line(exc)) from None
     for warning in caught:
