@@ -438,7 +438,7 @@ def _tensors(model):
 
 
 def _warn_on_other_versions(header, name):
-    saved = header.get("versions") or {}
+    saved = header["versions"]
     # A CPU and a CUDA build of one torch release differ only after "+".
     differ = [
         f"{package} {saved.get(package)} (here {version})"
@@ -465,8 +465,7 @@ def _trusted_by_path(trusted_encoders):
 
 def _trusted_encoder(header, encoders, name):
     """The encoder parameter of the file: a name, or the trusted callable it names."""
-    params = header.get("params")
-    encoder = params.get("encoder", "auto") if isinstance(params, dict) else "auto"
+    encoder = header["params"].get("encoder", "auto")
     if not isinstance(encoder, dict):
         return encoder
     path = str(encoder.get("callable"))
@@ -518,7 +517,7 @@ def _rebuild(header, encoder, tensors, device):
     net.criterion_.load_state_dict(_with_prefix(tensors, "criterion."))
     net.history = History(header["history"])
     model.net_ = net
-    if header.get("pretrain_history"):
+    if header["pretrain_history"]:
         model.pretrain_history_ = History(header["pretrain_history"])
     return model
 
@@ -604,7 +603,7 @@ def _tensor_text(tensor):
 
 def _with_scaler(header, model):
     """``model``, or the pipeline of the saved scaler and ``model`` when one was saved."""
-    saved = header.get("scaler")
+    saved = header["scaler"]
     if saved is None:
         return model
     if saved["class"] not in SCALERS:
@@ -651,8 +650,6 @@ def _check_scaler(scaler, n_features):
 def _decode_attributes(header, tensors, n_neighbors):
     """The fitted state a model file holds, by name, decoded but not yet checked."""
     attributes = header["attributes"]
-    if not isinstance(attributes, dict):
-        raise ValueError("attributes must be a JSON object")
     known = {attribute.name: attribute for attribute in HEADER_ATTRIBUTES}
     state = {}
     for name, value in attributes.items():
