@@ -145,11 +145,9 @@ def save(model, file, *, metadata=None):
     # What load will check, checked before anything is written: a detector
     # that no file could hold (an older object, or one edited by hand) is
     # refused now rather than written to a file that will not load.
-    declared = {attribute.name for attribute in FITTED_STATE if attribute.kind not in ("net", "history")}
+    stored = {attribute.name for attribute in ARRAY_ATTRIBUTES + HEADER_ATTRIBUTES}
     try:
-        state = {name: value for name, value in vars(model).items() if name in declared}
-        check_state(FITTED_STATE, state)
-        _check_labels(model.loss, state)
+        _check_fitted(model.loss, {name: value for name, value in vars(model).items() if name in stored})
     except ValueError as exc:
         raise ValueError(f"The detector cannot be saved: {exc}; refit it with this version of ibdetect.") from None
     header = {
@@ -508,8 +506,7 @@ def _rebuild(header, encoder, tensors, device):
         raise ValueError("a model file holds no callbacks")
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
-    check_state(FITTED_STATE, state)
-    _check_labels(model.loss, state)
+    _check_fitted(model.loss, state)
     vars(model).update(state)
     _check_network_tensors(model, tensors)
     net = initialized_net(model, device)
@@ -520,6 +517,17 @@ def _rebuild(header, encoder, tensors, device):
     if header["pretrain_history"]:
         model.pretrain_history_ = History(header["pretrain_history"])
     return model
+
+
+def _check_fitted(loss, state):
+    """Raise a ValueError naming the first fitted value of ``state`` that ``fit`` would not have set.
+
+    The one check of what a file holds, made by ``save`` before it writes
+    and by ``load`` before it builds anything: every attribute as
+    ``FITTED_STATE`` declares it, and the labels as ``loss`` makes them.
+    """
+    check_state(FITTED_STATE, state)
+    _check_labels(loss, state)
 
 
 def _check_labels(loss, state):
