@@ -140,17 +140,17 @@ def check_reference_size(anomaly_score, n_neighbors, max_references, n_normal):
 # -- after training: the reference ------------------------------------------------
 
 
-def fit_reference(anomaly_score, embeddings, X, normal_rows, n_references, n_neighbors, seed):
-    """The score's fitted attributes, by name, from the training data's embeddings.
+def fit_reference(anomaly_score, embed, X, normal_rows, n_references, n_neighbors, seed):
+    """The score's fitted attributes, by name, from the embeddings of the reference samples.
 
     Parameters
     ----------
     anomaly_score : str
         One of ``SCORES``.
-    embeddings : ndarray of shape (n_samples, embedding_dim)
-        Of every training sample.
+    embed : callable
+        The trained network's embedding of an array of rows.
     X : array-like of shape (n_samples, n_features)
-        The training rows.
+        The training rows; only the reference's are read.
     normal_rows : ndarray of int
         The rows of the normal samples the network trained on.
     n_references : int
@@ -163,10 +163,11 @@ def fit_reference(anomaly_score, embeddings, X, normal_rows, n_references, n_nei
     if anomaly_score == "distance":
         return state
     reference = _subsample(normal_rows, n_references, seed)
-    state["reference_embeddings_"] = embeddings[reference]
+    inputs = np.asarray(X[reference], dtype=np.float32)
+    state["reference_embeddings_"] = embed(inputs)
     state["n_neighbors_"] = _reference_rank(n_neighbors, len(reference), len(normal_rows))
     if anomaly_score == "knn+input":
-        state["reference_inputs_"] = np.asarray(X[reference], dtype=np.float32)
+        state["reference_inputs_"] = inputs
         state["neighbor_scales_"] = np.array([
             typical_neighbor_distance(rows, state["n_neighbors_"])
             for rows in (state["reference_embeddings_"], state["reference_inputs_"])

@@ -27,7 +27,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import _anomaly_score, _calibration, _training
 from ._anomaly_score import distances_to_normal
 from ._calibration import StratifiedHoldOut, conformal_pvalues
-from ._distances import center_distances
+from ._chunking import row_blocks
+from ._distances import center_distances, nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY, INLIER, encode_labels, outlier_labels
 from ._runtime import all_or_nothing, resolve_device, torch_threads
@@ -113,6 +114,18 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (``EarlyStopping``, ``LRScheduler``, ...):
         instances, classes or ``(name, callback)`` pairs.
+    transformations : {"auto", "none", "rotations", "rotations+flips", "affine"}, default="auto"
+        Fixed views of each sample that the network learns to tell apart:
+        each view of each class is a class of its own for the loss, which
+        gives one normal class, or data without labels, classes to separate.
+        ``"rotations"``: the four quarter turns of a square image (set
+        ``input_shape``); ``"rotations+flips"``: those and their mirror
+        images; ``"affine"``: the row and 7 fixed random affine maps of it.
+        An embedding is then its views' embeddings side by side, so that
+        every score adds up each view's distance to its own class. Training
+        and scoring cost grow with the number of views. ``"auto"``:
+        ``"none"``, the sample alone (:doc:`/performance` gives the measured
+        trade).
     anomaly_score : {"auto", "knn", "knn+input", "distance"}, default="auto"
         How far a sample lies from the normal data. ``"distance"``: squared
         distance to the nearest centre. ``"knn"``: to the ``n_neighbors``-th
@@ -163,8 +176,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     normal_labels_ : ndarray or None
         The normal labels seen in ``y`` (scorers count others as anomalies);
         None when fitted without labels.
-    centers_ : ndarray of shape (n_classes, embedding_dim)
-        The class centres in the embedding.
+    centers_ : ndarray of shape (n_classes, n_views * embedding_dim)
+        The class centres in the embedding: with ``transformations``, the
+        centres of a class's views side by side.
+    transformations_ : str
+        ``transformations`` with ``"auto"`` resolved.
     offset_ : float
         ``decision_function = score_samples - offset_``.
     threshold_ : float
@@ -252,6 +268,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
+        "transformations": [StrOptions({"auto", *_training.TRANSFORMATIONS})],
         "anomaly_score": [StrOptions({"auto", "distance", "knn", "knn+input"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "max_references": [
@@ -289,6 +306,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         weight_decay=1e-5,
         validation_fraction="auto",
         callbacks=None,
+        transformations="auto",
         anomaly_score="auto",
         n_neighbors=5,
         max_references="auto",
@@ -317,6 +335,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
+        self.transformations = transformations
         self.anomaly_score = anomaly_score
         self.n_neighbors = n_neighbors
         self.max_references = max_references
@@ -373,6 +392,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
+        transformations = _training.resolve_transformations(self, targets, input_shape)
         # Samples are picked by index, never copied: X may be larger than memory.
         held_out = _calibration.hold_out(targets, self.validation_fraction, seed)
         train = np.flatnonzero(~held_out)
@@ -384,17 +404,16 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # The net validates on the held-out samples, which it draws again.
         split = StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
         self._set_state(_training.fit_network(
-            self, X, targets, train, normal_train, split, input_shape, device, seed, previous
+            self, X, targets, train, normal_train, split, input_shape, transformations, device, seed, previous
         ))
 
-        # The only pass of the trained encoder over the training data: the
-        # collapse check, the reference and the threshold all read it.
-        embeddings = self.net_.embed(X)
-        _training.warn_if_collapsed(embeddings[normal_train], self.centers_)
         self._set_state(_anomaly_score.fit_reference(
-            anomaly_score, embeddings, X, normal_train, n_references, self.n_neighbors, seed
+            anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, seed
         ))
-        distances = distances_to_normal(self, embeddings, X)
+        # The only pass of the trained encoder over all the training data:
+        # the collapse check and the threshold both read it.
+        distances, center_distances = self._distances_to_normal(X, with_center_distances=True)
+        _training.warn_if_collapsed(center_distances[normal_train])
         self.offset_ = -_calibration.threshold(
             self.contamination, distances, targets, held_out,
             lambda: _anomaly_score.leave_one_out_distances(self),
@@ -424,7 +443,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
-            distances = distances_to_normal(self, self.net_.embed(X), X)
+            distances, _ = self._distances_to_normal(X)
         # An overflowed embedding gives an infinite or NaN distance; NaN would
         # compare as normal in predict, so both become the farthest distance.
         farthest = np.finfo(np.float64).max
@@ -588,7 +607,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim)
+        embeddings : ndarray of shape (n_samples, n_views * embedding_dim)
+            With ``transformations``, the embeddings of a sample's views side by side.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
@@ -610,8 +630,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def __setstate__(self, state):
         # Pickles of version 0.2.0 predate max_references, whose default
-        # they kept, and n_neighbors_.
+        # they kept, n_neighbors_ and transformations, which they did not use.
         state.setdefault("max_references", "auto")
+        if "net_" in state:
+            state.setdefault("transformations_", "none")
+        state.setdefault("transformations", "none")
         super().__setstate__(_anomaly_score.with_unscaled_rank(state, state["n_neighbors"]))
 
     def __sklearn_tags__(self):
@@ -640,6 +663,23 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         # labels were normal in training; scorers need to know.
         self.normal_labels_ = self.classes_ if self.loss != "svdd" else np.unique(y[targets != ANOMALY])
         return X, targets
+
+    def _distances_to_normal(self, X, with_center_distances=False):
+        """Each row's distance to the normal data; and its squared distance to the nearest centre, if asked.
+
+        X is embedded a block of rows at a time, each block's embeddings
+        dropped once measured: memory stays flat whatever the number of
+        rows and of views of each.
+        """
+        distances = np.empty(len(X))
+        center_distances = np.empty(len(X)) if with_center_distances else None
+        embedding_bytes = np.dtype(np.float32).itemsize * self.centers_.shape[1]
+        for rows in row_blocks(len(X), embedding_bytes):
+            embeddings = self.net_.embed(X[rows])
+            distances[rows] = distances_to_normal(self, embeddings, X[rows])
+            if with_center_distances:
+                center_distances[rows] = nearest_center_distances(embeddings, self.centers_)
+        return distances, center_distances
 
     def _set_state(self, state):
         """Set the fitted attributes that a concern's module returns by name."""

@@ -21,8 +21,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "file_kind", "file_name", "read_archive",
 FORMAT = "ibdetect-model"
 # Raised when the layout changes in a way older readers cannot follow.
 # Format 2 added n_neighbors_, which a reader of format 1 would ignore and
-# then score with another neighbour rank.
-FORMAT_VERSION = 2
+# then score with another neighbour rank. Format 3 added transformations_,
+# without which a reader of format 2 would build a network that embeds
+# only the sample itself, not its views.
+FORMAT_VERSION = 3
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 # The most bytes the JSON header may hold once inflated. A header is mostly

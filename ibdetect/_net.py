@@ -58,12 +58,20 @@ class DeepDescriptionModule(nn.Module):
     learn_centers : bool, default=True
         Whether the centres are trained with the encoder (a parameter) or fixed
         after initialisation (a buffer). One fixed centre is Deep SVDD.
+    transformation : torch.nn.Module, default=None
+        Maps a batch to ``n_views`` views of each sample (see
+        :mod:`ibdetect.transformations`). A sample's embedding is then its
+        views' embeddings side by side, of size ``n_views * embedding_dim``,
+        and each class has a centre per view: ``n_centers * n_views`` rows of
+        ``embedding_dim``, class-major.
     """
 
-    def __init__(self, encoder, n_centers, embedding_dim, learn_centers=True):
+    def __init__(self, encoder, n_centers, embedding_dim, learn_centers=True, transformation=None):
         super().__init__()
         self.encoder = encoder
-        centers = torch.zeros(n_centers, embedding_dim)
+        self.transformation = transformation
+        self.n_views = 1 if transformation is None else transformation.n_views
+        centers = torch.zeros(n_centers * self.n_views, embedding_dim)
         if learn_centers:
             self.centers = nn.Parameter(centers)
         else:
@@ -71,8 +79,39 @@ class DeepDescriptionModule(nn.Module):
         # Saved with the weights, so that resumed training keeps the centres.
         self.register_buffer("centers_initialized", torch.tensor(False))
 
+    def __setstate__(self, state):
+        # Pickles of version 0.2.0 predate the views: they embed samples alone.
+        state.setdefault("n_views", 1)
+        state["_modules"].setdefault("transformation", None)
+        super().__setstate__(state)
+
     def forward(self, x):
-        return self.encoder(x)
+        if self.transformation is None:
+            return self.encoder(x)
+        views = self.transformation(x)
+        # One pass of the encoder over every view of the batch.
+        return self.encoder(views.flatten(0, 1)).reshape(len(views), -1)
+
+    def per_view(self, embeddings, target):
+        """Embeddings and targets with one row per view, as the centres are laid out.
+
+        Parameters
+        ----------
+        embeddings : torch.Tensor of shape (n_samples, n_views * embedding_dim)
+        target : torch.Tensor of shape (n_samples,)
+            Class indices, or ``ANOMALY`` (-1), which every view keeps.
+
+        Returns
+        -------
+        embeddings : torch.Tensor of shape (n_samples * n_views, embedding_dim)
+        target : torch.Tensor of shape (n_samples * n_views,)
+            View ``t`` of class ``c`` is centre ``c * n_views + t``.
+        """
+        if self.n_views == 1:
+            return embeddings, target
+        views = torch.arange(self.n_views, device=target.device)
+        per_view = torch.where(target[:, None] == ANOMALY, ANOMALY, target[:, None] * self.n_views + views)
+        return embeddings.reshape(-1, self.centers.shape[1]), per_view.flatten()
 
 
 class _TensorDataset(torch.utils.data.Dataset):
@@ -297,8 +336,9 @@ class DeepDescriptionNet(_TensorBatchNet):
         super().__init__(module, *args, criterion=criterion, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        target = y_true.to(self.device)
-        terms = self.criterion_(y_pred, target, self._description_module().centers)
+        module = self._description_module()
+        y_pred, target = module.per_view(y_pred, y_true.to(self.device))
+        terms = self.criterion_(y_pred, target, module.centers)
         self._accumulate_terms(terms, len(target), training)
         return terms.total
 
@@ -360,9 +400,9 @@ class DeepDescriptionNet(_TensorBatchNet):
         sums = torch.zeros(n_centers, dim, dtype=torch.float64, device=self.device)
         counts = torch.zeros(n_centers, dtype=torch.float64, device=self.device)
         for X_batch, y_batch in self.get_iterator(dataset, training=False):
-            target = y_batch.to(self.device)
+            embeddings, target = module.per_view(self.evaluation_step((X_batch, y_batch)), y_batch.to(self.device))
             normal = target != ANOMALY
-            embeddings = self.evaluation_step((X_batch, y_batch)).double()
+            embeddings = embeddings.double()
             sums.index_add_(0, target[normal], embeddings[normal])
             counts.index_add_(0, target[normal], torch.ones_like(target[normal], dtype=torch.float64))
         if (counts == 0).any():

@@ -17,7 +17,6 @@ from torch import nn
 from torch.utils.data import Subset
 
 from ._checks import check_positive_ints
-from ._distances import nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
 from ._net import (
@@ -32,6 +31,7 @@ from ._runtime import seeded_torch
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
+from .transformations import RandomAffine, Rotations
 
 __all__ = [
     "FITTED_STATE",
@@ -44,6 +44,7 @@ __all__ = [
     "fit_network",
     "initialized_net",
     "pretrain",
+    "resolve_transformations",
     "train",
     "warn_if_collapsed",
 ]
@@ -54,8 +55,22 @@ __all__ = [
 # more among values near 1 gives 4e-5 or less.
 COLLAPSE_SPREAD = 1e-3
 
+#: The transformations of ``transformations``, by name.
+TRANSFORMATIONS = ("none", "rotations", "rotations+flips", "affine")
+
+#: Views of each row under ``transformations="affine"``, the row included.
+AFFINE_VIEWS = 8
+
+
+def _known_transformations(name, state):
+    if name not in TRANSFORMATIONS:
+        return f"must be one of {', '.join(TRANSFORMATIONS)}, got {name!r}"
+    return None
+
+
 #: What training sets in ``fit``.
 FITTED_STATE = (
+    FittedAttribute("transformations_", "text", check=_known_transformations),
     FittedAttribute("centers_", "array", ("n_classes", "embedding_dim"), "float64", check=finite),
     FittedAttribute("net_", "net"),
     FittedAttribute("pretrain_history_", "history", when=OPTIONAL),
@@ -117,7 +132,34 @@ def check_callbacks(callbacks):
             )
 
 
+def resolve_transformations(detector, targets, input_shape):
+    """The transformations that ``transformations`` stands for on this data, checked against it."""
+    name = detector.transformations
+    if name == "auto":
+        return "none"
+    if name != "none" and detector.loss == "svdd":
+        raise ValueError(
+            f'transformations="{name}" needs loss="ib" or "mcdd": "svdd" trains a single '
+            'centre, so there are no views to tell apart. Set transformations="none".'
+        )
+    if name.startswith("rotations") and (len(input_shape) != 3 or input_shape[1] != input_shape[2]):
+        raise ValueError(
+            f'transformations="{name}" rotates square images: set input_shape=(channels, side, side), '
+            f"got {tuple(input_shape)}."
+        )
+    return name
+
+
 # -- building --------------------------------------------------------------------
+
+
+def build_transformation(name, input_shape, seed):
+    """The module that makes the views of ``transformations_`` (None for ``"none"``)."""
+    if name == "none":
+        return None
+    if name == "affine":
+        return RandomAffine(math.prod(input_shape), n_views=AFFINE_VIEWS, seed=seed)
+    return Rotations(input_shape, flips=name == "rotations+flips")
 
 
 def build_encoder(detector, input_shape):
@@ -149,9 +191,13 @@ def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
 _BUILDERS = {"mlp": _build_mlp, "cnn": _build_cnn}
 
 
-def build_net(detector, encoder, X, train_targets, train_split, device):
-    """The skorch net that trains ``encoder`` and the class centres with the detector's loss."""
+def build_net(detector, encoder, X, train_targets, train_split, device, transformation=None):
+    """The skorch net that trains ``encoder`` and the class centres with the detector's loss.
+
+    With a ``transformation``, each view of each class is a class for the loss.
+    """
     n_classes = len(detector.classes_)
+    n_views = 1 if transformation is None else transformation.n_views
     net_class, accelerate = DeepDescriptionNet, {}
     if detector.accelerator is not None:
         net_class, accelerate = AcceleratedDeepDescriptionNet, {"accelerator": detector.accelerator}
@@ -162,8 +208,9 @@ def build_net(detector, encoder, X, train_targets, train_split, device):
         module__embedding_dim=_embedding_dim(encoder, X[:2]),
         # One fixed centre is Deep SVDD's safeguard against collapse; with
         # several, the cross-entropy keeps learned centres apart.
-        module__learn_centers=n_classes > 1,
-        **_criterion_params(detector, train_targets),
+        module__learn_centers=n_classes * n_views > 1,
+        module__transformation=transformation,
+        **_criterion_params(detector, train_targets, n_views),
         optimizer=torch.optim.Adam,
         lr=detector.lr,
         optimizer__weight_decay=detector.weight_decay,
@@ -197,16 +244,19 @@ def initialized_net(detector, device):
         # makes the criterion's class priors uniform, to be replaced with the
         # trained state like every weight.
         rows = torch.zeros((min(n_classes, 2), detector.n_features_in_))
-        encoder = build_encoder(detector, check_input_shape(detector))
-        net = build_net(detector, encoder, rows, np.arange(n_classes), None, device)
+        input_shape = check_input_shape(detector)
+        encoder = build_encoder(detector, input_shape)
+        transformation = build_transformation(detector.transformations_, input_shape, seed=0)
+        net = build_net(detector, encoder, rows, np.arange(n_classes), None, device, transformation)
         return net.initialize()
 
 
-def _criterion_params(detector, targets):
+def _criterion_params(detector, targets, n_views=1):
     common = {"criterion__anomaly_weight": detector.anomaly_weight}
     if detector.loss == "svdd":
         return {"criterion": DeepSVDDLoss, **common}
-    common["criterion__priors"] = _class_priors(detector, targets)
+    # Every view of a class is as likely as the others.
+    common["criterion__priors"] = np.repeat(_class_priors(detector, targets) / n_views, n_views)
     if detector.loss == "mcdd":
         return {"criterion": DeepMCDDLoss, "criterion__lambda_": detector.mcdd_lambda, **common}
     return {"criterion": IBLoss, "criterion__beta": detector.beta, "criterion__margin": detector.margin, **common}
@@ -244,8 +294,12 @@ def _embedding_dim(encoder, X_sample):
 # -- training --------------------------------------------------------------------
 
 
-def fit_network(detector, X, targets, train_rows, normal_rows, train_split, input_shape, device, seed, previous=None):
-    """Build and train the network; its fitted attributes by name: ``net_``, ``centers_``, ``pretrain_history_``.
+def fit_network(
+    detector, X, targets, train_rows, normal_rows, train_split, input_shape, transformations, device, seed,
+    previous=None,
+):
+    """Build and train the network; its fitted attributes by name: ``transformations_``, ``net_``,
+    ``centers_``, ``pretrain_history_``.
 
     Parameters
     ----------
@@ -259,24 +313,37 @@ def fit_network(detector, X, targets, train_rows, normal_rows, train_split, inpu
     train_split : callable or None
         skorch's ``train_split``: which samples validate.
     input_shape : tuple of int
+    transformations : str
+        What :func:`resolve_transformations` made of ``transformations``.
     device : str
     seed : int
         Seeds torch for the whole of training.
     previous : IBDeepDescription, default=None
         An earlier fit to train on from (a warm start).
     """
-    state = {}
+    state = {"transformations_": transformations}
     with seeded_torch(seed, device):
         encoder = build_encoder(detector, input_shape)
         if detector.pretrain_epochs and previous is None:
             state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
-        net = build_net(detector, encoder, X, targets[train_rows], train_split, device)
+        transformation = build_transformation(transformations, input_shape, seed)
+        net = build_net(detector, encoder, X, targets[train_rows], train_split, device, transformation)
         train(net, X, targets, previous)
     if previous is not None and hasattr(previous, "pretrain_history_"):
         state["pretrain_history_"] = previous.pretrain_history_
     state["net_"] = net
-    state["centers_"] = net.module_.centers.detach().cpu().numpy().astype(np.float64)
+    state["centers_"] = _class_centers(net.module_)
     return state
+
+
+def _class_centers(module):
+    """The centres as ``centers_`` holds them: one row per class, its views' centres side by side.
+
+    A sample's embedding lays out its views the same way, so distances to
+    these rows add up the distances of every view to its own centre.
+    """
+    centers = module.centers.detach().cpu().numpy().astype(np.float64)
+    return centers.reshape(-1, module.n_views * centers.shape[1])
 
 
 def pretrain(detector, encoder, X_normal, device):
@@ -356,14 +423,16 @@ def _continue_from(net, previous):
     net.history = copy.deepcopy(previous.net_.history)
 
 
-def warn_if_collapsed(embeddings, centers):
+def warn_if_collapsed(center_distances):
     """Warn when most normal training samples lie at the same distance from the centres.
+
+    ``center_distances`` holds the squared distance of each to its nearest centre.
 
     The spread of the bulk (the inter-quartile range) is what counts: a few
     samples far out cannot hide the collapse of all the others, which is
     what one extreme feature value does through batch normalisation.
     """
-    q1, median, q3 = np.percentile(nearest_center_distances(embeddings, centers), [25, 50, 75])
+    q1, median, q3 = np.percentile(center_distances, [25, 50, 75])
     if q3 - q1 <= COLLAPSE_SPREAD * median:
         warnings.warn(
             "Most training samples are embedded at the same distance from the "

@@ -504,6 +504,9 @@ def _rebuild(header, encoder, tensors, device):
     params = _decode_values({name: value for name, value in header["params"].items() if name != "encoder"}, "")
     if params.get("callbacks"):
         raise ValueError("a model file holds no callbacks")
+    if header["format_version"] < 3:
+        # Refitted, an older model trains as it did: on the samples alone.
+        params.setdefault("transformations", "none")
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     _check_fitted(model.loss, state)
@@ -670,7 +673,12 @@ def _decode_attributes(header, tensors, n_neighbors):
                 state[key[len("attributes."):]] = tensor.numpy()
             except TypeError:
                 raise ValueError(f"tensor {key} is of {tensor.dtype}, which no fitted array is") from None
-    return with_unscaled_rank(state, n_neighbors) if header["format_version"] == 1 else state
+    if header["format_version"] == 1:
+        state = with_unscaled_rank(state, n_neighbors)
+    if header["format_version"] < 3:
+        # Networks before format 3 saw each sample as it is.
+        state["transformations_"] = "none"
+    return state
 
 
 def _decode_labels(labels, name):

@@ -1,0 +1,117 @@
+"""Self-labelled views: the transformation modules, and the detector trained on their views."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from ibdetect import IBDeepDescription
+from ibdetect.persistence import load, save
+from ibdetect.transformations import RandomAffine, Rotations
+
+
+def _images(n, side=6, seed=0):
+    """``n`` random single-channel square images as flat float32 rows."""
+    return np.random.RandomState(seed).rand(n, side * side).astype(np.float32)
+
+
+@pytest.mark.parametrize("flips, n_views", [(False, 4), (True, 8)])
+def test_rotations_make_every_distinct_view_of_an_asymmetric_image(flips, n_views):
+    views = Rotations((1, 6, 6), flips=flips)(torch.from_numpy(_images(3)))
+    assert views.shape == (3, n_views, 36)
+    torch.testing.assert_close(views[:, 0], torch.from_numpy(_images(3)))
+    # A random image has no symmetry: no two views of it are equal.
+    for row in views:
+        assert len(torch.unique(row, dim=0)) == n_views
+    # Four quarter turns come back to the start.
+    image = views[0, 1].reshape(1, 1, 6, 6)
+    torch.testing.assert_close(torch.rot90(image, 3, dims=(2, 3)).flatten(), views[0, 0])
+
+
+@pytest.mark.parametrize("input_shape", [(36,), (1, 4, 9), (4, 9)])
+def test_rotations_refuse_what_is_not_a_square_image(input_shape):
+    with pytest.raises(ValueError, match="square images"):
+        Rotations(input_shape)
+
+
+def test_random_affine_maps_are_fixed_by_their_seed_and_keep_the_row_as_view_0():
+    x = torch.randn(5, 4)
+    first, again, other = RandomAffine(4, seed=1), RandomAffine(4, seed=1), RandomAffine(4, seed=2)
+    torch.testing.assert_close(first(x), again(x))
+    assert not torch.allclose(first(x)[:, 1:], other(x)[:, 1:])
+    torch.testing.assert_close(first(x)[:, 0], x)
+    assert first(x).shape == (5, 8, 4)
+    # The maps are buffers: they travel with the network's state.
+    assert {"weights", "biases"} <= set(first.state_dict())
+
+
+def test_random_affine_needs_a_view_besides_the_row():
+    with pytest.raises(ValueError, match="n_views >= 2"):
+        RandomAffine(4, n_views=1)
+
+
+@pytest.mark.parametrize(
+    "transformations, input_shape, n_views",
+    [("rotations", (1, 6, 6), 4), ("rotations+flips", (1, 6, 6), 8), ("affine", None, 8), ("none", None, 1)],
+)
+def test_each_view_of_each_class_gets_a_centre(transformations, input_shape, n_views, fast, make_blobs):
+    X, y = make_blobs(np.eye(36)[:2] * 4, 30)
+    params = {**fast, "input_shape": input_shape, "transformations": transformations}
+    if input_shape is not None:
+        params["hidden_layer_sizes"] = (4,)
+    detector = IBDeepDescription(**params).fit(X, y)
+    assert detector.transformations_ == transformations
+    assert detector.net_.module_.centers.shape == (2 * n_views, 8)
+    # A sample's embedding is its views' side by side, as the centres are.
+    assert detector.centers_.shape == (2, n_views * 8)
+    assert detector.transform(X[:3]).shape == (3, n_views * 8)
+    assert detector.get_feature_names_out().shape == (n_views * 8,)
+    assert detector.class_distances(X[:3]).shape == (3, 2)
+
+
+def test_views_of_one_unlabelled_class_separate_it_from_a_class_never_seen(make_blobs, roc_auc):
+    # One normal class: the plain IB loss has nothing to separate.
+    X, _ = make_blobs([[0.0] * 6], 300)
+    X_unseen, _ = make_blobs([[0.0] * 5 + [5.0]], 100, seed=1)
+    detector = IBDeepDescription(transformations="affine", max_epochs=10, random_state=0).fit(X)
+    assert roc_auc(detector, make_blobs([[0.0] * 6], 100, seed=2)[0], X_unseen) > 0.95
+    # The network tells the views apart: its cross-entropy over the 8 views
+    # ends far below that of a guess, log(8).
+    assert detector.net_.history[-1, "train_separation"] < 0.5 * np.log(8)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"transformations": "rotations"}, "set input_shape"),
+        ({"transformations": "rotations", "input_shape": (1, 2, 3)}, "square images"),
+        ({"transformations": "affine", "loss": "svdd"}, 'needs loss="ib" or "mcdd"'),
+    ],
+)
+def test_transformations_that_cannot_apply_are_an_error_before_training(params, match, blobs, fast, monkeypatch):
+    X, y, _ = blobs
+    monkeypatch.setattr("ibdetect._training.train", lambda *args: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=match):
+        IBDeepDescription(**{**fast, **params}).fit(X, y)
+
+
+def test_a_detector_with_views_saves_and_loads_its_maps(blobs, fast):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(**fast, transformations="affine").fit(X, y)
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    assert loaded.transformations_ == "affine"
+    np.testing.assert_array_equal(loaded.decision_function(X_unseen), detector.decision_function(X_unseen))
+
+
+def test_views_are_made_per_batch_never_for_the_whole_training_set(fast, monkeypatch):
+    batch_rows = []
+    forward = RandomAffine.forward
+    monkeypatch.setattr(RandomAffine, "forward", lambda self, x: batch_rows.append(len(x)) or forward(self, x))
+    X = np.random.RandomState(0).normal(size=(100_000, 4)).astype(np.float32)
+    IBDeepDescription(**{**fast, "max_epochs": 1}, batch_size=1024, transformations="affine").fit(X)
+    assert sum(batch_rows) >= 2 * len(X)
+    # Training batches, and inference blocks whose activations fit in the cache.
+    assert max(batch_rows) <= 4096
