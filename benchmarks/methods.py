@@ -126,4 +126,7 @@ METHODS = [
     Method("ibdetect mcdd", _ib(loss="mcdd"), uses_labels=True),
     Method("ibdetect ib", _ib(), uses_labels=True),
     Method("ibdetect ib (flat rows, mlp)", _ib_flat_rows, uses_labels=True),
+    Method("ibdetect ib, rotations", _ib(transformations="rotations"), uses_labels=True),
+    Method("ibdetect ib, rotations+flips", _ib(transformations="rotations+flips"), uses_labels=True),
+    Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
 ]

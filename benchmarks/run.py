@@ -119,7 +119,8 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
                     if _n_classes_given(dataset.y, split) >= method.needs_classes:
                         tasks.append((dataset, protocol, setting, split, method))
     threads = 1 if jobs > 1 else None
-    results = Parallel(n_jobs=jobs)(
+    # In order, as each finishes, so that a long run shows its progress.
+    results = Parallel(n_jobs=jobs, return_as="generator")(
         delayed(evaluate)(method, dataset, split, seed, max_epochs, threads)
         for dataset, _, _, split, method in tasks
     )
