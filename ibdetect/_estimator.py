@@ -31,7 +31,7 @@ from ._chunking import row_blocks
 from ._distances import center_distances, nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY, INLIER, encode_labels, outlier_labels
-from ._runtime import all_or_nothing, resolve_device, torch_threads
+from ._runtime import PRECISIONS, all_or_nothing, resolve_device, resolve_precision, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
 
@@ -152,6 +152,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available. A device this
         machine cannot use is an error before any training.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Precision of the encoder's computations in training (under
+        ``torch.autocast``; weights, centres and the loss stay float32).
+        Scoring computes in float32. ``"auto"``: bfloat16 on CPUs that
+        compute it natively (AMX or AVX512-BF16), where it trains a CNN about
+        1.7 times as fast; float32 elsewhere.
     accelerator : accelerate.Accelerator, default=None
         Train through Hugging Face accelerate (several GPUs, mixed
         precision); it overrides ``device``.
@@ -278,6 +284,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "device": [str],
+        "precision": [StrOptions({"auto", *PRECISIONS})],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
         # joblib's meaning: 1, 2, ... threads, or -1 for all processors, -2 for all but one, ...
         "n_jobs": [Interval(Integral, 1, None, closed="left"), Interval(Integral, None, -1, closed="right"), None],
@@ -312,6 +319,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         max_references="auto",
         contamination="auto",
         device="auto",
+        precision="auto",
         accelerator=None,
         n_jobs=None,
         random_state=None,
@@ -341,6 +349,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self.max_references = max_references
         self.contamination = contamination
         self.device = device
+        self.precision = precision
         self.accelerator = accelerator
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -390,6 +399,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         if previous is not None:
             _training.check_warm_start(self, previous)
         device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
+        resolve_precision(self.precision, device)  # a GPU without bfloat16 fails before training
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
         transformations = _training.resolve_transformations(self, targets, input_shape)
@@ -630,11 +640,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def __setstate__(self, state):
         # Pickles of version 0.2.0 predate max_references, whose default
-        # they kept, n_neighbors_ and transformations, which they did not use.
+        # they kept, n_neighbors_, and transformations and precision, which
+        # they trained without.
         state.setdefault("max_references", "auto")
         if "net_" in state:
             state.setdefault("transformations_", "none")
         state.setdefault("transformations", "none")
+        state.setdefault("precision", "float32")
         super().__setstate__(_anomaly_score.with_unscaled_rank(state, state["n_neighbors"]))
 
     def __sklearn_tags__(self):

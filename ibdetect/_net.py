@@ -326,14 +326,32 @@ class DeepDescriptionNet(_TensorBatchNet):
     ----------
     module : DeepDescriptionModule class or instance
     criterion : DescriptionLoss class or instance, default=IBLoss
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs the module's forward passes of training and
+        validation under ``torch.autocast`` in bfloat16; weights, centres
+        and the loss stay in float32, and :meth:`embed` computes in float32.
     **kwargs
         Any other ``skorch.NeuralNet`` parameter. The defaults differ from
         NeuralNet's in ``train_split=None`` and in batches sliced from tensors,
         shuffled on each training pass.
     """
 
-    def __init__(self, module, *args, criterion=IBLoss, **kwargs):
+    def __init__(self, module, *args, criterion=IBLoss, precision="float32", **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.precision = precision
+
+    def __setstate__(self, state):
+        # Nets pickled by version 0.2.0 trained in float32.
+        state.setdefault("precision", "float32")
+        super().__setstate__(state)
+
+    def infer(self, x, **fit_params):
+        if self.precision == "float32":
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=getattr(torch, self.precision)):
+            embeddings = super().infer(x, **fit_params)
+        # Distances to the centres lose too much in bfloat16.
+        return embeddings.float()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         module = self._description_module()

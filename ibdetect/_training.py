@@ -27,7 +27,7 @@ from ._net import (
     DeepDescriptionNet,
     _TensorDataset,
 )
-from ._runtime import seeded_torch
+from ._runtime import resolve_precision, seeded_torch
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -191,10 +191,11 @@ def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
 _BUILDERS = {"mlp": _build_mlp, "cnn": _build_cnn}
 
 
-def build_net(detector, encoder, X, train_targets, train_split, device, transformation=None):
+def build_net(detector, encoder, X, train_targets, train_split, device, transformation=None, precision="float32"):
     """The skorch net that trains ``encoder`` and the class centres with the detector's loss.
 
-    With a ``transformation``, each view of each class is a class for the loss.
+    With a ``transformation``, each view of each class is a class for the
+    loss; ``precision`` is that of training's forward passes.
     """
     n_classes = len(detector.classes_)
     n_views = 1 if transformation is None else transformation.n_views
@@ -221,6 +222,7 @@ def build_net(detector, encoder, X, train_targets, train_split, device, transfor
         train_split=train_split,
         callbacks=copy.deepcopy(detector.callbacks),
         device=device,
+        precision=precision,
         verbose=detector.verbose,
         **accelerate,
     )
@@ -327,7 +329,8 @@ def fit_network(
         if detector.pretrain_epochs and previous is None:
             state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
         transformation = build_transformation(transformations, input_shape, seed)
-        net = build_net(detector, encoder, X, targets[train_rows], train_split, device, transformation)
+        precision = resolve_precision(detector.precision, device)
+        net = build_net(detector, encoder, X, targets[train_rows], train_split, device, transformation, precision)
         train(net, X, targets, previous)
     if previous is not None and hasattr(previous, "pretrain_history_"):
         state["pretrain_history_"] = previous.pretrain_history_

@@ -505,8 +505,9 @@ def _rebuild(header, encoder, tensors, device):
     if params.get("callbacks"):
         raise ValueError("a model file holds no callbacks")
     if header["format_version"] < 3:
-        # Refitted, an older model trains as it did: on the samples alone.
+        # Refitted, an older model trains as it did: on the samples alone, in float32.
         params.setdefault("transformations", "none")
+        params.setdefault("precision", "float32")
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     _check_fitted(model.loss, state)

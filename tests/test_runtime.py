@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ibdetect import IBDeepDescription
-from ibdetect._runtime import torch_threads
+from ibdetect._runtime import resolve_precision, torch_threads
 from ibdetect.net import DeepDescriptionNet
 
 
@@ -96,3 +96,39 @@ def test_torch_threads_are_at_most_the_cpus_and_restored(n_jobs):
     assert 1 <= threads <= joblib.cpu_count()
     assert threads == (1 if n_jobs in (None, 1) else joblib.cpu_count())
     assert torch.get_num_threads() == before
+
+
+class DtypeRecorder(torch.nn.Module):
+    """A linear encoder that records the dtype its layer computes in, in training mode."""
+
+    def __init__(self, input_shape, embedding_dim):
+        super().__init__()
+        self.linear = torch.nn.Linear(input_shape[0], embedding_dim, bias=False)
+        self.dtypes = set()
+
+    def forward(self, x):
+        out = self.linear(x)
+        if self.training:
+            self.dtypes.add(out.dtype)
+        return out
+
+
+@pytest.mark.parametrize("precision, expected", [("float32", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_training_computes_in_the_precision_asked_and_scoring_in_float32(blobs, precision, expected, fast, roc_auc):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(**fast, encoder=DtypeRecorder, precision=precision).fit(X, y)
+    assert detector.net_.module_.encoder.dtypes == {expected}
+    # Weights and centres stay float32, and so do the scores.
+    assert detector.net_.module_.encoder.linear.weight.dtype == torch.float32
+    assert detector.transform(X).dtype == np.float32
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+@pytest.mark.parametrize(
+    "capabilities, expected",
+    [({"amx_bf16": True}, "bfloat16"), ({"avx512_bf16": True}, "bfloat16"), ({"avx512_bf16": False}, "float32")],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(capabilities, expected, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("float32", "cpu") == "float32"
