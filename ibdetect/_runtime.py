@@ -5,7 +5,15 @@ from contextlib import contextmanager
 import torch
 from joblib import cpu_count, effective_n_jobs
 
-__all__ = ["PRECISIONS", "all_or_nothing", "resolve_device", "resolve_precision", "seeded_torch", "torch_threads"]
+__all__ = [
+    "PRECISIONS",
+    "all_or_nothing",
+    "check_precision",
+    "native_bfloat16",
+    "resolve_device",
+    "seeded_torch",
+    "torch_threads",
+]
 
 #: The precisions the encoder may train in.
 PRECISIONS = ("float32", "bfloat16")
@@ -35,22 +43,19 @@ def resolve_device(device):
     return device
 
 
-def resolve_precision(precision, device):
-    """The precision that ``precision`` ("auto" or one of ``PRECISIONS``) stands for on ``device``.
-
-    ``"auto"`` is bfloat16 where the hardware computes it natively: on a CPU
-    with AMX or AVX512-BF16 instructions. Elsewhere bfloat16 is emulated
-    (slower than float32 on a CPU) or unmeasured (CUDA), and ``"auto"`` is
-    float32. Raises a ValueError when a CUDA device cannot compute bfloat16.
-    """
-    if precision == "auto":
-        return "bfloat16" if torch.device(device).type == "cpu" and _native_cpu_bfloat16() else "float32"
+def check_precision(precision, device):
+    """Raise a ValueError when ``device`` cannot train in ``precision`` ("auto" or one of ``PRECISIONS``)."""
     if precision == "bfloat16" and torch.device(device).type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("precision='bfloat16' but this GPU cannot compute in bfloat16; use 'float32'.")
-    return precision
 
 
-def _native_cpu_bfloat16():
+def native_bfloat16(device):
+    """Whether ``device`` is a CPU that computes bfloat16 natively (AMX or AVX512-BF16 instructions).
+
+    Elsewhere on a CPU bfloat16 is emulated, slower than float32.
+    """
+    if torch.device(device).type != "cpu":
+        return False
     capabilities = torch.cpu.get_capabilities()
     return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
 

@@ -27,7 +27,7 @@ from ._net import (
     DeepDescriptionNet,
     _TensorDataset,
 )
-from ._runtime import resolve_precision, seeded_torch
+from ._runtime import native_bfloat16, seeded_torch
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -148,6 +148,20 @@ def resolve_transformations(detector, targets, input_shape):
             f"got {tuple(input_shape)}."
         )
     return name
+
+
+def resolve_precision(precision, encoder, device):
+    """The precision that ``precision`` ("auto" or one of ``PRECISIONS``) stands for with ``encoder`` on ``device``.
+
+    ``"auto"`` is bfloat16 for the built-in CNN on a CPU that computes it
+    natively, where a training step on 28x28 images ran 1.7 times as fast
+    as in float32 on one thread. Everywhere else it is float32: the MLP's
+    steps, and the CNN's on 8x8 images, are too small to gain (0.85 and
+    1.0 times as fast in batches of 128), and GPUs are unmeasured.
+    """
+    if precision != "auto":
+        return precision
+    return "bfloat16" if isinstance(encoder, CNNEncoder) and native_bfloat16(device) else "float32"
 
 
 # -- building --------------------------------------------------------------------
@@ -329,7 +343,7 @@ def fit_network(
         if detector.pretrain_epochs and previous is None:
             state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
         transformation = build_transformation(transformations, input_shape, seed)
-        precision = resolve_precision(detector.precision, device)
+        precision = resolve_precision(detector.precision, encoder, device)
         net = build_net(detector, encoder, X, targets[train_rows], train_split, device, transformation, precision)
         train(net, X, targets, previous)
     if previous is not None and hasattr(previous, "pretrain_history_"):

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from ibdetect import IBDeepDescription
-from ibdetect._runtime import resolve_precision, torch_threads
+from ibdetect._runtime import torch_threads
+from ibdetect._training import resolve_precision
+from ibdetect.encoders import CNNEncoder, MLPEncoder
 from ibdetect.net import DeepDescriptionNet
 
 
@@ -125,10 +127,28 @@ def test_training_computes_in_the_precision_asked_and_scoring_in_float32(blobs, 
 
 
 @pytest.mark.parametrize(
-    "capabilities, expected",
-    [({"amx_bf16": True}, "bfloat16"), ({"avx512_bf16": True}, "bfloat16"), ({"avx512_bf16": False}, "float32")],
+    "capabilities, encoder, expected",
+    [
+        ({"amx_bf16": True}, CNNEncoder((1, 28, 28)), "bfloat16"),
+        ({"avx512_bf16": True}, CNNEncoder((1, 28, 28)), "bfloat16"),
+        ({"avx512_bf16": False}, CNNEncoder((1, 28, 28)), "float32"),
+        # Too small a step to gain from it.
+        ({"amx_bf16": True}, MLPEncoder((6,)), "float32"),
+    ],
 )
-def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(capabilities, expected, monkeypatch):
+def test_auto_precision_is_bfloat16_for_the_cnn_where_the_cpu_computes_it_natively(
+    capabilities, encoder, expected, monkeypatch
+):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
-    assert resolve_precision("auto", "cpu") == expected
-    assert resolve_precision("float32", "cpu") == "float32"
+    assert resolve_precision("auto", encoder, "cpu") == expected
+    assert resolve_precision("float32", encoder, "cpu") == "float32"
+
+
+def test_bfloat16_on_a_gpu_without_it_is_an_error_before_training(blobs, fast, monkeypatch):
+    X, y, _ = blobs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr("ibdetect._estimator.resolve_device", lambda device: "cuda")
+    monkeypatch.setattr("ibdetect._training.train", lambda *args: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="cannot compute in bfloat16"):
+        IBDeepDescription(**fast, precision="bfloat16").fit(X, y)
