@@ -1,6 +1,7 @@
 """Self-labelled views: the transformation modules, and the detector trained on their views."""
 
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -111,7 +112,27 @@ def test_views_are_made_per_batch_never_for_the_whole_training_set(fast, monkeyp
     forward = RandomAffine.forward
     monkeypatch.setattr(RandomAffine, "forward", lambda self, x: batch_rows.append(len(x)) or forward(self, x))
     X = np.random.RandomState(0).normal(size=(100_000, 4)).astype(np.float32)
-    IBDeepDescription(**{**fast, "max_epochs": 1}, batch_size=1024, transformations="affine").fit(X)
+    params = {**fast, "max_epochs": 1, "embedding_dim": 32, "batch_size": 1024, "transformations": "affine"}
+    # Fitted first, which also imports what a first fit imports.
+    IBDeepDescription(**params).fit(X[:1000])
+    batch_rows.clear()
+    detector = IBDeepDescription(**params)
+    tracemalloc.start()
+    try:
+        detector.fit(X)
+        fit_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        detector.score_samples(X)
+        score_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Every row went through the views: in training, and once embedded after.
     assert sum(batch_rows) >= 2 * len(X)
     # Training batches, and inference blocks whose activations fit in the cache.
     assert max(batch_rows) <= 4096
+    # The 8 views' embeddings of all rows would take 98 MB; fitting and
+    # scoring hold a block of them at a time (about 4 MB) and a few numbers
+    # per row.
+    all_views = len(X) * 8 * 32 * 4
+    assert fit_peak < all_views / 4
+    assert score_peak < all_views / 4
