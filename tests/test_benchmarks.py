@@ -383,3 +383,18 @@ def test_extreme_values_digits_split_keeps_unseen_digits_out_of_training():
     # 40% of the known digits and every unseen one test, the unseen as -1.
     assert (y_test == -1).sum() == np.isin(y, range(6, 10)).sum()
     assert len(X_train) + len(X_test) == len(y) and len(X_test) == len(y_test)
+
+
+def test_rows_with_views_run_only_when_named():
+    from benchmarks.methods import METHODS
+
+    views = [m for m in METHODS if m.name.startswith("ibdetect ib, ")]
+    assert {m.name for m in views} == {"ibdetect ib, rotations", "ibdetect ib, rotations+flips", "ibdetect ib, affine"}
+    for suite in run.SUITES.values():
+        assert not set(suite["methods"]) & {m.name for m in views}
+    records = run.run(
+        [data.digits()], ["oneclass"], views, max_splits=1, max_epochs=1, log=lambda line: None
+    )
+    assert [(r["method"], r["split"]) for r in records] == [(m.name, "normal=0") for m in views]
+    # One epoch on views of the zeros already tells them from other digits.
+    assert all(0.8 < record["roc_auc"] <= 1 for record in records)
