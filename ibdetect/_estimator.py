@@ -197,7 +197,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Feature names, when ``X`` has string column names.
     anomaly_score_ : str
         ``anomaly_score`` with ``"auto"`` resolved.
-    reference_embeddings_ : ndarray of shape (n_reference, embedding_dim)
+    reference_embeddings_ : ndarray of shape (n_reference, n_views * embedding_dim)
         Embeddings of the k-NN reference samples; with the k-NN scores only.
     reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
         Their input rows; with ``"knn+input"`` only.
@@ -396,13 +396,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         input_shape = _training.check_input_shape(self)
         _training.check_priors(self)
         _training.check_callbacks(self.callbacks)
+        transformations = _training.resolve_transformations(self, input_shape)
         if previous is not None:
-            _training.check_warm_start(self, previous)
+            _training.check_warm_start(self, previous, transformations)
         device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         check_precision(self.precision, device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
-        transformations = _training.resolve_transformations(self, targets, input_shape)
         # Samples are picked by index, never copied: X may be larger than memory.
         held_out = _calibration.hold_out(targets, self.validation_fraction, seed)
         train = np.flatnonzero(~held_out)

@@ -454,7 +454,7 @@ class DeepDescriptionNet(_TensorBatchNet):
 
     @torch.no_grad()
     def embed(self, X, working_memory=None):
-        """Embeddings of ``X`` as a float32 array of shape (n_samples, embedding_dim).
+        """Embeddings of ``X`` as a float32 array of shape (n_samples, n_views * embedding_dim).
 
         The encoder runs in evaluation mode on consecutive blocks of rows,
         straight on slices of ``X`` (no data loader, so a single row costs
@@ -471,7 +471,8 @@ class DeepDescriptionNet(_TensorBatchNet):
 
         Returns
         -------
-        embeddings : ndarray of float32 of shape (n_samples, embedding_dim)
+        embeddings : ndarray of float32 of shape (n_samples, n_views * embedding_dim)
+            With a ``transformation``, each sample's views side by side.
         """
         dataset = self.get_dataset(X)
         self._set_training(False)

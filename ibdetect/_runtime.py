@@ -54,9 +54,11 @@ def native_bfloat16(device):
 
     Elsewhere on a CPU bfloat16 is emulated, slower than float32.
     """
-    if torch.device(device).type != "cpu":
+    # torch.cpu.get_capabilities is recent; without it, float32 is the safe answer.
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if torch.device(device).type != "cpu" or get_capabilities is None:
         return False
-    capabilities = torch.cpu.get_capabilities()
+    capabilities = get_capabilities()
     return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
 
 

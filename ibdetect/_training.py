@@ -132,7 +132,7 @@ def check_callbacks(callbacks):
             )
 
 
-def resolve_transformations(detector, targets, input_shape):
+def resolve_transformations(detector, input_shape):
     """The transformations that ``transformations`` stands for on this data, checked against it."""
     name = detector.transformations
     if name == "auto":
@@ -415,8 +415,15 @@ def train(net, X, targets, previous=None):
     )
 
 
-def check_warm_start(detector, previous):
-    """Raise a ValueError unless ``detector``'s data have the features and classes of ``previous``."""
+def check_warm_start(detector, previous, transformations):
+    """Raise a ValueError unless ``detector``'s data and ``transformations`` are those of ``previous``."""
+    if previous.transformations_ != transformations:
+        raise ValueError(
+            f"warm_start=True continues the previous fit, whose network learned the views of "
+            f"transformations={previous.transformations_!r}; the parameters now ask for "
+            f"{transformations!r}. Set transformations={previous.transformations_!r}, or warm_start=False "
+            "to start over."
+        )
     if previous.n_features_in_ != detector.n_features_in_ or not np.array_equal(previous.classes_, detector.classes_):
         raise ValueError(
             f"warm_start=True continues the previous fit, which had {previous.n_features_in_} "

@@ -144,6 +144,11 @@ def test_auto_precision_is_bfloat16_for_the_cnn_where_the_cpu_computes_it_native
     assert resolve_precision("float32", encoder, "cpu") == "float32"
 
 
+def test_auto_precision_is_float32_where_torch_cannot_say_what_the_cpu_computes(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert resolve_precision("auto", CNNEncoder((1, 28, 28)), "cpu") == "float32"
+
+
 def test_bfloat16_on_a_gpu_without_it_is_an_error_before_training(blobs, fast, monkeypatch):
     X, y, _ = blobs
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -68,14 +68,23 @@ def test_each_view_of_each_class_gets_a_centre(transformations, input_shape, n_v
     assert detector.centers_.shape == (2, n_views * 8)
     assert detector.transform(X[:3]).shape == (3, n_views * 8)
     assert detector.get_feature_names_out().shape == (n_views * 8,)
-    assert detector.class_distances(X[:3]).shape == (3, 2)
+    # Row c of centers_ holds class c's view centres, view t in columns t*8 to t*8+8 ...
+    module_centers = detector.net_.module_.centers.detach().numpy()
+    for c in range(2):
+        for t in range(n_views):
+            np.testing.assert_array_equal(detector.centers_[c, t * 8:(t + 1) * 8], module_centers[c * n_views + t])
+    # ... so a class distance adds up each view's distance to that class's centre of the view.
+    views = detector.transform(X[:3]).reshape(3, n_views, 8)
+    per_view = ((views[:, None] - module_centers.reshape(1, 2, n_views, 8)) ** 2).sum(axis=-1)
+    np.testing.assert_allclose(detector.class_distances(X[:3]), per_view.sum(axis=-1), rtol=1e-4)
 
 
-def test_views_of_one_unlabelled_class_separate_it_from_a_class_never_seen(make_blobs, roc_auc):
+def test_the_network_learns_to_tell_apart_the_views_of_one_unlabelled_class(make_blobs, roc_auc):
     # One normal class: the plain IB loss has nothing to separate.
     X, _ = make_blobs([[0.0] * 6], 300)
     X_unseen, _ = make_blobs([[0.0] * 5 + [5.0]], 100, seed=1)
     detector = IBDeepDescription(transformations="affine", max_epochs=10, random_state=0).fit(X)
+    # Scores read every view, and still rank a class never seen below new normal samples.
     assert roc_auc(detector, make_blobs([[0.0] * 6], 100, seed=2)[0], X_unseen) > 0.95
     # The network tells the views apart: its cross-entropy over the 8 views
     # ends far below that of a guess, log(8).
@@ -95,6 +104,14 @@ def test_transformations_that_cannot_apply_are_an_error_before_training(params, 
     monkeypatch.setattr("ibdetect._training.train", lambda *args: pytest.fail("trained"))
     with pytest.raises(ValueError, match=match):
         IBDeepDescription(**{**fast, **params}).fit(X, y)
+
+
+def test_warm_start_with_other_views_names_them(blobs, fast):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**fast, transformations="affine", warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="transformations='affine'; the parameters now ask for 'none'"):
+        detector.set_params(transformations="auto").fit(X, y)
+    assert detector.transformations_ == "affine"
 
 
 def test_a_detector_with_views_saves_and_loads_its_maps(blobs, fast):
