@@ -35,7 +35,7 @@ from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_devic
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
 
-__all__ = ["FITTED_STATE", "IBDeepDescription"]
+__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "FITTED_STATE", "IBDeepDescription"]
 
 # The name of the class in version 0.2.0, whose pickles hold it.
 _StratifiedHoldOut = StratifiedHoldOut
@@ -47,6 +47,14 @@ DATA_STATE = (
     FittedAttribute("classes_", "labels"),
     FittedAttribute("normal_labels_", "labels", nullable=True),
 )
+
+#: The parameters that models of version 0.2.0 (pickles, model files before
+#: format 3) lack, with the values they were fitted as: they trained on the
+#: samples alone, in float32, and kept the reference cap now named
+#: max_references.
+EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precision": "float32"}
+#: The fitted attributes they lack, likewise.
+EARLIER_FITTED = {"transformations_": "none"}
 
 #: Everything a fitted detector holds, in the order ``fit`` sets it: what
 #: model files write, read and check.
@@ -639,14 +647,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return self.centers_.shape[1]
 
     def __setstate__(self, state):
-        # Pickles of version 0.2.0 predate max_references, whose default
-        # they kept, n_neighbors_, and transformations and precision, which
-        # they trained without.
-        state.setdefault("max_references", "auto")
+        # Pickles of version 0.2.0 predate some parameters and fitted
+        # attributes (EARLIER_PARAMS, EARLIER_FITTED) and n_neighbors_.
+        state = {**EARLIER_PARAMS, **state}
         if "net_" in state:
-            state.setdefault("transformations_", "none")
-        state.setdefault("transformations", "none")
-        state.setdefault("precision", "float32")
+            state = {**EARLIER_FITTED, **state}
         super().__setstate__(_anomaly_score.with_unscaled_rank(state, state["n_neighbors"]))
 
     def __sklearn_tags__(self):

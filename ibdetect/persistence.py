@@ -43,7 +43,7 @@ from skorch.history import History
 from torch import nn
 
 from . import __version__
-from ._estimator import FITTED_STATE, IBDeepDescription
+from ._estimator import EARLIER_FITTED, EARLIER_PARAMS, FITTED_STATE, IBDeepDescription
 from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
 from ._labels import INLIER
@@ -505,9 +505,8 @@ def _rebuild(header, encoder, tensors, device):
     if params.get("callbacks"):
         raise ValueError("a model file holds no callbacks")
     if header["format_version"] < 3:
-        # Refitted, an older model trains as it did: on the samples alone, in float32.
-        params.setdefault("transformations", "none")
-        params.setdefault("precision", "float32")
+        # Refitted, an older model trains as it did.
+        params = {**EARLIER_PARAMS, **params}
     model = IBDeepDescription(**{**params, "encoder": encoder})
     state = _decode_attributes(header, tensors, model.n_neighbors)
     _check_fitted(model.loss, state)
@@ -677,8 +676,8 @@ def _decode_attributes(header, tensors, n_neighbors):
     if header["format_version"] == 1:
         state = with_unscaled_rank(state, n_neighbors)
     if header["format_version"] < 3:
-        # Networks before format 3 saw each sample as it is.
-        state["transformations_"] = "none"
+        # Whatever such a file holds, its network saw each sample as it is.
+        state = {**state, **EARLIER_FITTED}
     return state
 
 
