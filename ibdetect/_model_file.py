@@ -1,13 +1,16 @@
 """The archive of a model file: its two members, the limits they are read within, and the header's fields.
 
 A model file is a zip archive of ``model.json`` (the header: parameters,
-fitted values, history, versions, metadata) and ``tensors.safetensors``.
+fitted values, history, versions, metadata), ``tensors.safetensors`` and,
+for a pipeline whose steps before the detector are not a lone scaler,
+``preparation.skops`` (those steps, as skops.io writes them).
 This module writes and reads that archive, never more than its limits, and
 checks that every field of the header has the type ``save`` writes; what
 the fields mean is ``ibdetect.persistence``'s concern. It also tells a model
 file from a pickle by its first bytes.
 """
 
+import io
 import json
 import os
 import struct
@@ -23,10 +26,12 @@ FORMAT = "ibdetect-model"
 # Format 2 added n_neighbors_, which a reader of format 1 would ignore and
 # then score with another neighbour rank. Format 3 added transformations_,
 # without which a reader of format 2 would build a network that embeds
-# only the sample itself, not its views.
-FORMAT_VERSION = 3
+# only the sample itself, not its views. Format 4 added the preparation
+# member, which a reader of format 3 would refuse as a member it does not know.
+FORMAT_VERSION = 4
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
+PREPARATION_MEMBER = "preparation.skops"
 # The most bytes the JSON header may hold once inflated. A header is mostly
 # the training history, about 65 bytes per batch: 500 epochs of one batch
 # take 0.1 MB, 50 epochs of 100,000 rows in batches of 128 about 2.6 MB.
@@ -39,6 +44,13 @@ MAX_HEADER_BYTES = 10 * 2**20
 # holds about 930, counting its batch norms' statistics), and a file of
 # tens of thousands of tiny ones would cost seconds and memory per tensor.
 MAX_TENSORS = 10_000
+# The most bytes the preparation's own archive may inflate to, and the most
+# members it may hold. Its largest parts are the categories of one-hot
+# encoders: a million categories of 20 characters take about 25 MB. Its
+# JSON schema is parsed, and held to the header's limit for that reason.
+MAX_PREPARATION_BYTES = 64 * 2**20
+MAX_PREPARATION_MEMBERS = 10_000
+PREPARATION_SCHEMA = "schema.json"
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
 # zipfile writes by default, are read too. Anything else (bzip2, lzma, ...)
@@ -46,15 +58,22 @@ MAX_TENSORS = 10_000
 MEMBER_COMPRESSIONS = {
     HEADER_MEMBER: (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED),
     TENSORS_MEMBER: (zipfile.ZIP_STORED,),
+    PREPARATION_MEMBER: (zipfile.ZIP_STORED,),
 }
+# Members that a model file holds only when it has something to put there.
+OPTIONAL_MEMBERS = (PREPARATION_MEMBER,)
+# How the members of the preparation's own archive may be compressed.
+PREPARATION_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
-def write_archive(file, header, tensors):
-    """Write ``header`` (a dict) and ``tensors`` (a dict of CPU tensors) as a model file."""
+def write_archive(file, header, tensors, preparation=None):
+    """Write ``header`` (a dict), ``tensors`` (a dict of CPU tensors) and ``preparation`` (bytes or None) as a model file."""
     content = _header_bytes(header)
     with zipfile.ZipFile(file, "w") as archive:
         archive.writestr(HEADER_MEMBER, content, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(TENSORS_MEMBER, safetensors.torch.save(tensors))
+        if preparation is not None:
+            archive.writestr(PREPARATION_MEMBER, preparation)
 
 
 def _header_bytes(header):
@@ -96,13 +115,16 @@ def file_name(file):
 
 
 def read_archive(file, with_tensors=True):
-    """The header of a model file and its tensors (None without ``with_tensors``).
+    """The header of a model file, its tensors and its preparation.
 
-    Anything but a model file of a format this version reads is a ValueError.
+    The tensors are None without ``with_tensors``; the preparation is the
+    bytes of its archive, rewritten within its limits (see
+    :func:`_bounded_preparation`), or None when the file has none. Anything
+    but a model file of a format this version reads is a ValueError.
     """
     name = file_name(file)
     try:
-        header_bytes, tensor_bytes = _read_members(file, with_tensors)
+        header_bytes, tensor_bytes, preparation = _read_members(file, with_tensors)
         header = json.loads(header_bytes.decode("utf-8"))
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError("it is not marked as one")
@@ -121,20 +143,30 @@ def read_archive(file, with_tensors=True):
             f"{name} was written in model file format {version!r}, newer than this ibdetect "
             f"reads ({FORMAT_VERSION}); upgrade ibdetect to load it."
         )
-    problem = header_problem(header)
+    problem = header_problem(header) or _preparation_problem(header, preparation)
     if problem:
         raise ValueError(f"{name} is not a valid ibdetect model file: {problem}")
-    return header, tensors
+    return header, tensors, preparation
+
+
+def _preparation_problem(header, preparation):
+    """What is wrong with the preparation member given the header's steps, or None."""
+    expected = header["steps"] is not None and header["scaler"] is None
+    if expected and preparation is None:
+        return f"steps names {len(header['steps'])} steps, but it has no {PREPARATION_MEMBER}"
+    if preparation is not None and not expected:
+        return f"it holds {PREPARATION_MEMBER}, but its steps are {'a scaler' if header['scaler'] else 'none'}"
+    return None
 
 
 def _read_members(file, with_tensors):
-    """The bytes of the header and of the tensors (None without ``with_tensors``), each read within its limit.
+    """The bytes of the header, the tensors (None without ``with_tensors``) and the preparation (or None).
 
     The archive must hold each member once and nothing else, compressed as
     ``MEMBER_COMPRESSIONS`` allows; the sizes the archive declares are
     checked first, and each member is read no further than its limit.
     """
-    limits = {HEADER_MEMBER: MAX_HEADER_BYTES, TENSORS_MEMBER: _size_of(file)}
+    limits = {HEADER_MEMBER: MAX_HEADER_BYTES, TENSORS_MEMBER: _size_of(file), PREPARATION_MEMBER: _size_of(file)}
     with zipfile.ZipFile(file) as archive:
         members = {}
         for info in archive.infolist():
@@ -147,12 +179,15 @@ def _read_members(file, with_tensors):
             if info.file_size > limits[info.filename]:
                 raise ValueError(f"{info.filename} declares {info.file_size} bytes, more than {limits[info.filename]}")
             members[info.filename] = info
-        missing = [member for member in MEMBER_COMPRESSIONS if member not in members]
+        missing = [member for member in MEMBER_COMPRESSIONS if member not in members and member not in OPTIONAL_MEMBERS]
         if missing:
             raise ValueError(f"it has no {missing[0]}")
-        wanted = (HEADER_MEMBER, TENSORS_MEMBER) if with_tensors else (HEADER_MEMBER,)
-        read = [_read_member(archive, members[member], limits[member]) for member in wanted]
-    return read[0], read[1] if with_tensors else None
+        header = _read_member(archive, members[HEADER_MEMBER], limits[HEADER_MEMBER])
+        tensors = _read_member(archive, members[TENSORS_MEMBER], limits[TENSORS_MEMBER]) if with_tensors else None
+        preparation = members.get(PREPARATION_MEMBER)
+        if preparation is not None:
+            preparation = _bounded_preparation(_read_member(archive, preparation, limits[PREPARATION_MEMBER]))
+    return header, tensors, preparation
 
 
 def _read_member(archive, info, limit):
@@ -162,6 +197,28 @@ def _read_member(archive, info, limit):
     if len(content) > limit:
         raise ValueError(f"{info.filename} holds more than {limit} bytes")
     return content
+
+
+def _bounded_preparation(content):
+    """The preparation's archive, rewritten from what its members inflate to within the limits.
+
+    skops.io reads the archive it is given whole; rewritten, its members
+    hold no more than was read here, whatever the original declared.
+    """
+    copy = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as archive, zipfile.ZipFile(copy, "w") as rewritten:
+        infos = archive.infolist()
+        if len(infos) > MAX_PREPARATION_MEMBERS:
+            raise ValueError(f"{PREPARATION_MEMBER} holds {len(infos)} members, more than {MAX_PREPARATION_MEMBERS}")
+        left = MAX_PREPARATION_BYTES
+        for info in infos:
+            if info.compress_type not in PREPARATION_COMPRESSIONS:
+                raise ValueError(f"{PREPARATION_MEMBER} holds {info.filename!r} compressed by method {info.compress_type}")
+            limit = min(left, MAX_HEADER_BYTES) if info.filename == PREPARATION_SCHEMA else left
+            member = _read_member(archive, info, limit)
+            left -= len(member)
+            rewritten.writestr(info.filename, member)
+    return copy.getvalue()
 
 
 def _within_tensor_count(tensor_bytes):
@@ -241,7 +298,7 @@ _HEADER_FIELDS = {
     "format_version": (lambda value: _is_json_int(value) and 1 <= value <= FORMAT_VERSION, f"an integer from 1 to {FORMAT_VERSION}"),
     "versions": (_is_object_of(lambda item: isinstance(item, str)), "an object of version strings"),
     "metadata": (_is_json_object, "a JSON object"),
-    "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) == 2), "null or two step names"),
+    "steps": (lambda value: value is None or (_is_list_of(lambda item: isinstance(item, str))(value) and len(value) >= 2), "null or a list of two or more step names"),
     "scaler": (lambda value: value is None or _is_scaler(value), "null or an object of class, params and attributes"),
     "params": (lambda value: _is_json_object(value) and isinstance(value.get("encoder", "auto"), (str, dict)), "an object of parameters"),
     "attributes": (_is_json_object, "an object of fitted attributes"),
@@ -257,8 +314,10 @@ def header_problem(header):
             return f"{field} is missing"
         if not check(header[field]):
             return f"{field} must be {expected}"
-    if (header["steps"] is None) != (header["scaler"] is None):
-        return "steps must name two steps exactly when a scaler is saved"
+    if header["steps"] is None and header["scaler"] is not None:
+        return "steps must name the scaler's step and the detector's"
+    if header["scaler"] is not None and len(header["steps"]) != 2:
+        return "steps must name two steps when a scaler is saved"
     return None
 
 

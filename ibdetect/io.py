@@ -84,12 +84,13 @@ class Data:
     id_name: str | None = None
 
 
-def read_data(path, label_column=None, with_labels=True, ignore_columns=()):
+def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixed=False):
     """Read samples, and their labels, from a ``.csv``, ``.npy`` or ``.npz`` file.
 
-    A CSV file has a header row of column names and numeric features. A
-    first column without a name (as pandas writes a DataFrame's index) holds
-    row ids: it is kept out of the features and returned as ``Data.ids``.
+    A CSV file has a header row of column names and numeric features (or,
+    with ``mixed``, any cells). A first column without a name (as pandas
+    writes a DataFrame's index) holds row ids: it is kept out of the
+    features and returned as ``Data.ids``.
 
     Parameters
     ----------
@@ -103,6 +104,12 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=()):
     ignore_columns : sequence of str, default=()
         CSV columns to leave out when present, e.g. the label column of a
         training file that is now being scored.
+    mixed : bool, default=False
+        Whether a CSV file may hold text and empty cells among its features.
+        If so and it does, ``Data.X`` is an object array of the cells as
+        written (stripped), with NaN for empty ones, ready for
+        :func:`ibdetect.preprocessing.make_preprocessor`; a file of numbers
+        only still gives floats.
 
     Returns
     -------
@@ -121,13 +128,13 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=()):
         )
     try:
         if suffix == ".csv":
-            return _read_csv(path, label_column, with_labels, ignore_columns)
+            return _read_csv(path, label_column, with_labels, ignore_columns, mixed)
         return readers[suffix](path, label_column, with_labels)
     except MemoryError:
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
 
-def _read_csv(path, label_column, with_labels, ignore_columns):
+def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
     rows = _csv_rows(path)
     _, header = next(rows, (None, None))
     if header is None:
@@ -146,12 +153,12 @@ def _read_csv(path, label_column, with_labels, ignore_columns):
             # A quote left open swallows the lines after it into one field.
             hint = " (a quote left open?)" if any("\n" in field for field in row) else ""
             raise ValueError(f"{where}: {len(row)} field(s), but the header has {len(header)}{hint}")
-        features.append(_floats([row[i] for i in kept], feature_names, where))
+        features.append(_features([row[i] for i in kept], feature_names, where, mixed))
         if label_index is not None:
             labels.append(_label_text(row[label_index], where))
         if id_index is not None:
             ids.append(row[id_index].strip())
-    X = np.array(features, dtype=np.float64).reshape(len(features), len(feature_names))
+    X = _feature_array(features, len(feature_names))
     y = _as_labels(labels) if with_labels and label_index is not None else None
     if id_index is None:
         return Data(X, y, feature_names)
@@ -195,6 +202,26 @@ def _label_index(header, label_column, with_labels, path):
     if label_column not in header:
         raise ValueError(f"{path} has no column {label_column!r} (columns: {', '.join(header)})")
     return header.index(label_column)
+
+
+def _features(cells, names, where, mixed):
+    """A row's features: floats, or (with ``mixed``, where one is not a number) its cells, gaps as NaN."""
+    if not mixed:
+        return _floats(cells, names, where)
+    try:
+        return [float(cell) for cell in cells]
+    except ValueError:
+        return [cell.strip() or np.nan for cell in cells]
+
+
+def _feature_array(rows, n_features):
+    """Floats when every row is, else an object array of every row's cells."""
+    if all(isinstance(cell, float) for row in rows for cell in row):
+        return np.array(rows, dtype=np.float64).reshape(len(rows), n_features)
+    X = np.empty((len(rows), n_features), dtype=object)
+    for i, row in enumerate(rows):
+        X[i] = row
+    return X
 
 
 def _floats(cells, names, where):

@@ -21,7 +21,14 @@ ValueError naming what is wrong.
 
 A pipeline of a scikit-learn scaler (``StandardScaler``, ``MinMaxScaler``
 or ``RobustScaler``) and the detector is saved and loaded whole, the scaler's
-fitted statistics as numbers.
+fitted statistics as numbers. Other steps before the detector, such as
+:func:`ibdetect.preprocessing.make_preprocessor`'s, are written with
+skops.io (``pip install "ibdetect[tables]"``) in a third member,
+``preparation.skops``, and loaded trusting only scikit-learn's estimators,
+numpy's arrays and dtypes, Python's containers and
+:class:`~ibdetect.preprocessing.TableCells`: a file that holds any other
+type is refused before anything is built. Its archive is read within its
+own limits (64 MB inflated, 10,000 members).
 
 Pickles (``joblib.dump``) still work and keep everything, callbacks included,
 but loading one runs code that the file chooses.
@@ -48,6 +55,7 @@ from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
 from ._labels import INLIER
 from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
+from ._preparation import decode_preparation, encode_preparation
 from ._runtime import resolve_device
 from ._training import initialized_net
 from .encoders import CNNEncoder, MLPEncoder
@@ -102,9 +110,12 @@ def save(model, file, *, metadata=None):
     Parameters
     ----------
     model : IBDeepDescription or Pipeline
-        A fitted detector, or a fitted pipeline of a scaler
-        (``StandardScaler``, ``MinMaxScaler`` or ``RobustScaler``) and a
-        detector. The detector's ``encoder`` must be a name (``"auto"``,
+        A fitted detector, or a fitted pipeline that ends in one. A lone
+        scaler before it (``StandardScaler``, ``MinMaxScaler`` or
+        ``RobustScaler``) is saved as numbers; other steps, such as
+        :func:`~ibdetect.preprocessing.make_preprocessor`'s, need skops
+        and may hold only the types a model file loads without running
+        code (not a ``FunctionTransformer``'s function, for example). The detector's ``encoder`` must be a name (``"auto"``,
         ``"mlp"``, ``"cnn"``) or a class or function defined at module
         level; a module instance cannot be rebuilt and is refused.
         ``callbacks`` and a ``RandomState`` instance as ``random_state``,
@@ -140,7 +151,7 @@ def save(model, file, *, metadata=None):
     >>> bool((loaded.decision_function(X) == detector.decision_function(X)).all())
     True
     """
-    scaler, model, steps = _split_pipeline(model)
+    scaler, preparation, model, steps = _split_pipeline(model)
     check_is_fitted(model)
     # What load will check, checked before anything is written: a detector
     # that no file could hold (an older object, or one edited by hand) is
@@ -150,6 +161,12 @@ def save(model, file, *, metadata=None):
         _check_fitted(model.loss, {name: value for name, value in vars(model).items() if name in stored})
     except ValueError as exc:
         raise ValueError(f"The detector cannot be saved: {exc}; refit it with this version of ibdetect.") from None
+    if preparation is not None:
+        try:
+            preparation = encode_preparation(preparation)
+            decode_preparation(preparation, model.n_features_in_)
+        except ValueError as exc:
+            raise ValueError(f"The pipeline cannot be saved: {exc}") from None
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -164,7 +181,7 @@ def save(model, file, *, metadata=None):
     }
     if not isinstance(header["metadata"], dict):
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    write_archive(file, header, _tensors(model))
+    write_archive(file, header, _tensors(model), preparation)
 
 
 def load(file, *, trusted_encoders=(), device="cpu", with_info=False):
@@ -232,11 +249,11 @@ def load(file, *, trusted_encoders=(), device="cpu", with_info=False):
     """
     name = file_name(file)
     device = resolve_device(device)
-    header, tensors = read_archive(file)
+    header, tensors, preparation = read_archive(file)
     _warn_on_other_versions(header, name)
     encoder = _trusted_encoder(header, _trusted_by_path(trusted_encoders), name)
     try:
-        model = _with_scaler(header, _rebuild(header, encoder, tensors, device))
+        model = _with_steps(header, preparation, _rebuild(header, encoder, tensors, device))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as exc:
         # A header or tensors edited by hand, or damaged: every value passes
         # the estimator's own validation and the network's shapes, or fails
@@ -276,7 +293,7 @@ def read_info(file):
     >>> info.versions["ibdetect"] == __version__
     True
     """
-    header, _ = read_archive(file, with_tensors=False)
+    header, _, _ = read_archive(file, with_tensors=False)
     return _file_info(header)
 
 
@@ -298,19 +315,21 @@ def _versions():
 
 
 def _split_pipeline(model):
-    """The scaler (or None), the detector, and the pipeline's step names (or None)."""
+    """The lone scaler or the other steps before the detector (each or both None), the detector, and the step names."""
     if isinstance(model, IBDeepDescription):
-        return None, model, None
-    if isinstance(model, Pipeline) and len(model.steps) == 2:
-        (scaler_name, scaler), (detector_name, detector) = model.steps
-        if type(scaler).__name__ in SCALERS and type(scaler) is SCALERS[type(scaler).__name__]:
-            if isinstance(detector, IBDeepDescription):
-                check_is_fitted(scaler)
-                return scaler, detector, [scaler_name, detector_name]
+        return None, None, model, None
+    if isinstance(model, Pipeline) and len(model.steps) >= 2 and isinstance(model.steps[-1][1], IBDeepDescription):
+        names = [name for name, _ in model.steps]
+        before = model[:-1]
+        for _, step in before.steps:
+            check_is_fitted(step)
+        first = before.steps[0][1]
+        if len(before.steps) == 1 and type(first) is SCALERS.get(type(first).__name__):
+            return first, None, model.steps[-1][1], names
+        return None, before, model.steps[-1][1], names
     raise TypeError(
-        "save writes an IBDeepDescription, or a Pipeline of one of "
-        f"{', '.join(SCALERS)} and an IBDeepDescription; got {model!r}. Save other "
-        "pipelines with joblib (a pickle)."
+        f"save writes an IBDeepDescription, or a Pipeline that ends in one; got {model!r}. Save other "
+        "models with joblib (a pickle)."
     )
 
 
@@ -612,11 +631,19 @@ def _tensor_text(tensor):
     return f"{str(tensor.dtype).removeprefix('torch.')} of shape {tuple(tensor.shape)}"
 
 
+def _with_steps(header, preparation, model):
+    """``model``, or the pipeline of the saved steps and ``model`` when steps were saved."""
+    if preparation is not None:
+        steps = decode_preparation(preparation, model.n_features_in_)
+        if [name for name, _ in steps.steps] != header["steps"][:-1]:
+            raise ValueError(f"steps names {header['steps']}, but the preparation holds {[name for name, _ in steps.steps]}")
+        return Pipeline([*steps.steps, (header["steps"][-1], model)])
+    return model if header["scaler"] is None else _with_scaler(header, model)
+
+
 def _with_scaler(header, model):
-    """``model``, or the pipeline of the saved scaler and ``model`` when one was saved."""
+    """The pipeline of the saved scaler and ``model``."""
     saved = header["scaler"]
-    if saved is None:
-        return model
     if saved["class"] not in SCALERS:
         raise ValueError(f"unknown scaler {saved['class']!r}")
     scaler = SCALERS[saved["class"]](**_decode_values(saved["params"], "scaler parameter "))

@@ -791,7 +791,7 @@ class OneErrorLine:
     ("fit data.txt -o m", 1, "data.txt: unknown data format '.txt'; use .csv, .npy or .npz"),
     ("fit ragged.csv -o m", 1, "ragged.csv, line 3: 1 field(s), but the header has 2"),
     ("fit open_quote.csv -o m", 1, "open_quote.csv, line 3: 2 field(s), but the header has 3 (a quote left open?)"),
-    ("fit text.csv -o m", 1, "text.csv, line 2: column 'b' holds 'x', not a number"),
+    ("fit text.csv -o m --scale standard", 1, "text.csv, line 2: column 'b' holds 'x', not a number"),
     ("fit empty.csv -o m", 1, "empty.csv is empty; expected a header row"),
     ("fit binary.csv -o m", 1, "binary.csv is not a UTF-8 text file"),
     ("fit twice.csv -o m", 1, "twice.csv: column name(s) 'a' appear more than once"),

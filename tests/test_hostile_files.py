@@ -139,12 +139,13 @@ def edited(header, **fields):
     (lambda h: edited(h, history=[{"epoch": 1, "batches": [{"train_loss": {}}]}]), "history must be a list of epochs"),
     (lambda h: edited(h, pretrain_history=[{"epoch": 1, "batches": [{"batches": []}]}]), "pretrain_history must be null"),
     (lambda h: edited(h, pretrain_history=7), "pretrain_history must be null or a list of epochs"),
-    (lambda h: edited(h, steps=["scaler"]), "steps must be null or two step names"),
-    (lambda h: edited(h, steps=["scaler", "detector"]), "steps must name two steps exactly when a scaler is saved"),
+    (lambda h: edited(h, steps=["scaler"]), "steps must be null or a list of two or more step names"),
+    (lambda h: edited(h, steps=["scaler", "detector"]), "steps names 2 steps, but it has no preparation.skops"),
+    (lambda h: edited(h, scaler=header_of_scaler()), "steps must name the scaler's step and the detector's"),
     (lambda h: edited(h, scaler={"class": "StandardScaler"}), "scaler must be null or an object of class"),
     (lambda h: edited(h, params=[]), "params must be an object of parameters"),
     (lambda h: edited(h, attributes=None), "attributes must be an object of fitted attributes"),
-    (lambda h: edited(h, format_version="2"), "format_version must be an integer from 1 to 3"),
+    (lambda h: edited(h, format_version="2"), "format_version must be an integer from 1 to 4"),
     (lambda h: {key: value for key, value in h.items() if key != "history"}, "history is missing"),
 ])
 def test_a_malformed_header_field_is_named_by_load_and_read_info(members, edit, message):
@@ -153,6 +154,10 @@ def test_a_malformed_header_field_is_named_by_load_and_read_info(members, edit, 
     for reader in (load, read_info):
         with pytest.raises(ValueError, match=f"is not a valid ibdetect model file: {message}"):
             reader(io.BytesIO(content))
+
+
+def header_of_scaler():
+    return {"class": "StandardScaler", "params": {}, "attributes": {}}
 
 
 def with_param(name, value):

@@ -459,14 +459,21 @@ def test_scaler_statistics_the_detector_cannot_take_are_refused(blobs, tmp_path,
         load(tmp_path / "model.ibdetect")
 
 
-def test_other_pipelines_are_refused(blobs, tmp_path, fast):
+def test_pipelines_whose_steps_would_load_only_by_running_code_are_refused(blobs, tmp_path, fast):
     from sklearn.decomposition import PCA
+    from sklearn.preprocessing import FunctionTransformer
 
     X, y, _ = blobs
-    pipeline = make_pipeline(PCA(3), IBDeepDescription(**fast)).fit(X, y)
-    with pytest.raises(TypeError, match="Pipeline of one of StandardScaler, MinMaxScaler, RobustScaler"):
+    pipeline = make_pipeline(FunctionTransformer(_shifted), IBDeepDescription(**fast)).fit(X, y)
+    with pytest.raises(ValueError, match=f"The pipeline cannot be saved: .*{__name__}._shifted.*save the pipeline with joblib"):
         save(pipeline, tmp_path / "model.ibdetect")
+    with pytest.raises(TypeError, match="save writes an IBDeepDescription, or a Pipeline that ends in one"):
+        save(make_pipeline(PCA(3)).fit(X), tmp_path / "model.ibdetect")
     assert not (tmp_path / "model.ibdetect").exists()
+
+
+def _shifted(X):
+    return X + 1
 
 
 # -- recognising files ----------------------------------------------------------

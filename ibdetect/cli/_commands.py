@@ -19,9 +19,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import IBDeepDescription, demo, persistence
 from .._labels import ANOMALY, outlier_labels
-from .._pipelines import final_step
+from .._pipelines import final_step, first_step, leaf_steps
+from .._preparation import require_skops
 from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_data
+from ..preprocessing import TableCells, make_preprocessor
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import check_output, is_standard_output, write_output
@@ -54,7 +56,9 @@ def add_fit_arguments(parser):
         "--scale", choices=sorted(SCALERS), default="auto",
         help="scale each feature before the detector, and save the scaler with it: 'standard' (zero mean, "
         "unit variance), 'minmax' (to [0, 1]), 'robust' (median and inter-quartile range), 'none'; "
-        "'auto' (the default) is 'standard' for rows of features and 'none' for images",
+        "'auto' (the default) is 'standard' for rows of numbers, 'none' for images, and for a CSV with "
+        "text or empty cells ibdetect.preprocessing's preparation: gaps filled and flagged, numbers "
+        "standardised, categories one-hot encoded (needs skops: pip install \"ibdetect[tables]\")",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true",
@@ -67,7 +71,8 @@ def fit(args):
     # Everything that does not need the trained model is checked before
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
-    data = _read(args.data, label_column=args.label_column)
+    # Text and empty cells are read only for the preparation that "auto" builds.
+    data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto")
     if data.y is not None and not persistence.labels_storable(data.y):
         raise CommandError(
             f"{args.data}: labels of type {data.y.dtype.name} cannot be saved in a model file; "
@@ -78,7 +83,7 @@ def fit(args):
         params.setdefault("input_shape", data.input_shape)
     if args.verbose:
         params["verbose"] = 1
-    model = _with_scaler(IBDeepDescription(**params), args.scale, images=data.input_shape is not None)
+    model = _prepared(IBDeepDescription(**params), args.scale, data, args.data)
     with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings():
         # A collapsed model scores every row alike, and an interrupted one is
         # not what was asked for: saving either would hide the failure.
@@ -88,7 +93,7 @@ def fit(args):
     if data.feature_names is not None:
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
-        _steps(model)[0].feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+        first_step(model).feature_names_in_ = np.asarray(data.feature_names, dtype=object)
     detector = final_step(model)
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
@@ -100,19 +105,20 @@ def fit(args):
     )
 
 
-def _with_scaler(detector, scale, images):
-    """The detector, behind the scaler that ``--scale`` names."""
+def _prepared(detector, scale, data, path):
+    """The detector, behind the scaler that ``--scale`` names or the preparation of a table's cells."""
+    if data.X.dtype == object:
+        try:
+            require_skops()
+        except ImportError as exc:
+            raise CommandError(f"{path} has text or empty cells: {exc}") from None
+        return make_pipeline(make_preprocessor(data.X), detector)
     if scale == "auto":
         # Pixels share one scale already, and standardising each one apart
         # cost the CNN on digits (ROC AUC 0.994 to 0.975).
-        scale = "none" if images else "standard"
+        scale = "none" if data.input_shape is not None else "standard"
     scaler = SCALERS[scale]
     return detector if scaler is None else make_pipeline(scaler(), detector)
-
-
-def _steps(model):
-    """The estimators of a pipeline, or the model alone."""
-    return [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
 
 
 # -- score ----------------------------------------------------------------------
@@ -133,7 +139,12 @@ def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
-    data = _read(args.data, with_labels=False, ignore_columns=[name for name in label_columns if name is not None])
+    data = _read(
+        args.data,
+        with_labels=False,
+        ignore_columns=[name for name in label_columns if name is not None],
+        mixed=isinstance(first_step(model), TableCells),
+    )
     X = _model_columns(model, data, args.data)
     with _estimator_errors(f"cannot score {args.data}"), _columns_matched():
         scores = model.decision_function(X)
@@ -195,9 +206,16 @@ def describe_model(model, file_info=None):
         escapes the control characters that strings from a file may hold.
     """
     detector = final_step(model)
-    names = getattr(model, "feature_names_in_", None)
-    scaler = type(_steps(model)[0]).__name__ if len(_steps(model)) > 1 else "none"
-    lines = [f"estimator: {type(detector).__name__}", f"scaler: {scaler}"]
+    names = getattr(first_step(model), "feature_names_in_", None)
+    before = leaf_steps(model)[:-1]
+    if len(before) > 1:
+        # Columns are encoded: the file's columns are not the detector's.
+        preparation = f"preparation: {', '.join(type(step).__name__ for step in before)}"
+        features = f"{first_step(model).n_features_in_} columns, encoded as {detector.n_features_in_} features"
+    else:
+        preparation = f"scaler: {type(before[0]).__name__ if before else 'none'}"
+        features = f"{detector.n_features_in_}"
+    lines = [f"estimator: {type(detector).__name__}", preparation]
     if file_info is not None:
         versions = ", ".join(f"{package} {version}" for package, version in file_info.versions.items())
         lines.append(f"saved with: {versions}")
@@ -205,7 +223,7 @@ def describe_model(model, file_info=None):
             lines.append(f"label column: {file_info.metadata['label_column']}")
     lines += [
         f"classes: {', '.join(str(label) for label in detector.classes_)}",
-        f"features: {detector.n_features_in_}" + ("" if names is None else f" ({', '.join(names)})"),
+        f"features: {features}" + ("" if names is None else f" ({', '.join(names)})"),
         f"anomaly score: {_score_description(detector)}",
         f"device: {detector.device_}",
         f"offset: {detector.offset_:.6g}",

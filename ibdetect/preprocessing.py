@@ -1,0 +1,277 @@
+r"""Tables as they come, made ready for the detector: categories, gaps, text cells.
+
+The detector takes rows of numbers. :func:`make_preprocessor` builds, from a
+table, the scikit-learn steps that turn it into such rows:
+
+- number columns: gaps filled with the column's median, then standardised;
+- category columns (text, ``category`` or ``bool`` dtype): gaps filled with
+  the most frequent category, then one-hot encoded, plus one indicator per
+  column that is 1 for a category never seen in training, so that such a row
+  lies farther from every normal row instead of failing;
+- one indicator per column that had gaps in training, 1 where a cell is
+  missing.
+
+Every step is scikit-learn's except :class:`TableCells`, which reads a
+column's cells as numbers or as category names whatever the container
+(DataFrame, object array, text read from a CSV file) marks a gap with
+(``None``, ``NaN``, ``pd.NA``, an empty text). Feature names flow through
+``get_feature_names_out``. A pipeline of these steps and the detector is
+saved to a model file and loaded without running code (see
+:mod:`ibdetect.persistence`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from ibdetect.preprocessing import make_preprocessor
+>>> X = np.array([[12.5, "card", "FR"], [8.0, "cash", None], [np.nan, "card", "DE"]], dtype=object)
+>>> preprocessor = make_preprocessor(X).fit(X)
+>>> row = preprocessor.transform(np.array([[10.0, "card", "US"]], dtype=object))[0]
+>>> [str(name) for name, value in zip(preprocessor.get_feature_names_out(), row) if value == 1]
+['categories__onehot__x1_card', 'categories__unseen__missingindicator_x2']
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["TableCells", "make_preprocessor"]
+
+# The code an ordinal encoder gives a category it never saw; a missing-value
+# indicator for this code then marks the unseen categories.
+UNSEEN = -1
+
+
+def make_preprocessor(X):
+    """Build, unfitted, the default preparation of a table for the detector.
+
+    Columns whose cells are all numbers (or text that reads as a number, or
+    gaps) are number columns; every other column holds categories. Put the
+    result before the detector in a pipeline::
+
+        make_pipeline(make_preprocessor(X), IBDeepDescription())
+
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        The training table. A DataFrame's column names become the feature
+        names; a ``bool`` or ``category`` column holds categories even where
+        its values are numbers.
+
+    Returns
+    -------
+    preprocessor : Pipeline
+        :class:`TableCells` followed by a ``ColumnTransformer`` of
+        ``"numbers"`` (median imputation, ``StandardScaler``),
+        ``"categories"`` (most-frequent imputation, ``OneHotEncoder`` and an
+        unseen-category indicator) and ``"gaps"`` (``MissingIndicator``).
+
+    Raises
+    ------
+    ValueError
+        ``X`` is not a two-dimensional table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ibdetect.preprocessing import make_preprocessor
+    >>> X = np.array([["1.5", "yes"], ["", "no"], ["2.5", ""]], dtype=object)
+    >>> make_preprocessor(X).fit_transform(X).round(2)
+    array([[-1.22,  0.  ,  1.  ,  0.  ,  0.  ,  0.  ],
+           [ 0.  ,  1.  ,  0.  ,  0.  ,  1.  ,  0.  ],
+           [ 1.22,  1.  ,  0.  ,  0.  ,  0.  ,  1.  ]])
+    """
+    numeric = _number_columns(X)
+    categories = [column for column in range(len(numeric)) if not numeric[column]]
+    numbers_ = [column for column in range(len(numeric)) if numeric[column]]
+    columns = ColumnTransformer(
+        [
+            ("numbers", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numbers_),
+            ("categories", _category_encoder(), categories),
+            # Only the columns with gaps in training get an indicator; a gap
+            # first seen later is filled and not flagged.
+            ("gaps", MissingIndicator(error_on_new=False), list(range(len(numeric)))),
+        ],
+        sparse_threshold=0.0,
+    )
+    return Pipeline([("cells", TableCells(numeric_columns=numbers_)), ("columns", columns)])
+
+
+class TableCells(TransformerMixin, BaseEstimator):
+    """Read each column's cells as numbers or as category names, gaps as NaN.
+
+    What scikit-learn's imputers and encoders expect of an object array:
+    number columns as floats, category columns as text, and one marker for
+    a gap (``NaN``) whatever the data marked it with (``None``, ``NaN``,
+    ``pd.NA``, ``NaT`` or an empty text). Text in a number column that does
+    not read as a number is an error naming the column.
+
+    Parameters
+    ----------
+    numeric_columns : list of int, default=()
+        Positions of the number columns; every other column holds categories.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The DataFrame's column names, when fitted on one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ibdetect.preprocessing import TableCells
+    >>> TableCells(numeric_columns=[0]).fit_transform(np.array([["1e3", True], [None, ""]], dtype=object))
+    array([[1000.0, 'True'],
+           [nan, nan]], dtype=object)
+    """
+
+    _parameter_constraints = {"numeric_columns": ["array-like"]}
+
+    def __init__(self, *, numeric_columns=()):
+        self.numeric_columns = numeric_columns
+
+    def fit(self, X, y=None):
+        """Record the number of columns (and their names), and check the number columns.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TableCells
+        """
+        self._validate_params()
+        names = getattr(X, "columns", None)
+        cells = _as_cells(X)
+        columns = np.asarray(self.numeric_columns, dtype=int).reshape(-1)
+        if columns.size and (columns.min() < 0 or columns.max() >= cells.shape[1]):
+            raise ValueError(f"numeric_columns {columns.tolist()} name columns beyond the {cells.shape[1]} of X")
+        self.n_features_in_ = cells.shape[1]
+        if names is not None:
+            self.feature_names_in_ = np.asarray([str(name) for name in names], dtype=object)
+        self._read(cells)
+        return self
+
+    def transform(self, X):
+        """The cells as an object array: floats in number columns, text in the others, NaN for gaps.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features_in_)
+
+        Returns
+        -------
+        cells : ndarray of object of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        cells = _as_cells(X)
+        if cells.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {cells.shape[1]} columns, but TableCells was fitted on {self.n_features_in_}")
+        return self._read(cells)
+
+    def get_feature_names_out(self, input_features=None):
+        """The input's column names: the cells change form, not meaning."""
+        check_is_fitted(self)
+        if input_features is not None:
+            return np.asarray(input_features, dtype=object)
+        if hasattr(self, "feature_names_in_"):
+            return self.feature_names_in_.copy()
+        return np.asarray([f"x{column}" for column in range(self.n_features_in_)], dtype=object)
+
+    def _read(self, cells):
+        numeric = set(np.asarray(self.numeric_columns, dtype=int).reshape(-1).tolist())
+        out = np.empty(cells.shape, dtype=object)
+        for column in range(cells.shape[1]):
+            read = _number if column in numeric else _category
+            out[:, column] = [read(cell, self._column_name(column)) for cell in cells[:, column]]
+        return out
+
+    def _column_name(self, column):
+        if hasattr(self, "feature_names_in_"):
+            return repr(str(self.feature_names_in_[column]))
+        return str(column)
+
+
+def _category_encoder():
+    """One-hot columns, then a column per feature that is 1 for a category unseen in training."""
+    unseen = Pipeline(
+        [
+            ("code", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=UNSEEN)),
+            ("flag", MissingIndicator(missing_values=UNSEEN, features="all")),
+        ]
+    )
+    encodings = FeatureUnion([("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)), ("unseen", unseen)])
+    return Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("encode", encodings)])
+
+
+def _as_cells(X):
+    """A two-dimensional object array of ``X``'s cells."""
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+        cells = X.to_numpy(dtype=object)
+    else:
+        cells = np.asarray(X, dtype=object)
+    if cells.ndim != 2:
+        raise ValueError(f"expected a table of shape (n_samples, n_features), got an array of shape {cells.shape}")
+    return cells
+
+
+def _number_columns(X):
+    """Whether each column of ``X`` holds numbers (else categories)."""
+    cells = _as_cells(X)
+    dtypes = getattr(X, "dtypes", [None] * cells.shape[1])
+    return [_holds_numbers(dtype, cells[:, column]) for column, dtype in enumerate(dtypes)]
+
+
+def _holds_numbers(dtype, cells):
+    # A categorical dtype reports its categories' kind (or "O"); its values
+    # are categories all the same. Text dtypes and objects are read cell by cell.
+    if getattr(dtype, "name", "") == "category" or getattr(dtype, "kind", "") == "b":
+        return False
+    if getattr(dtype, "kind", "") in ("i", "u", "f"):
+        return True
+    return all(_reads_as_number(cell) for cell in cells)
+
+
+def _is_gap(cell):
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
+        return True
+    try:
+        return bool(cell != cell)  # NaN, NaT; pd.NA cannot say, and is a gap too
+    except TypeError:
+        return True
+
+
+def _reads_as_number(cell):
+    if _is_gap(cell):
+        return True
+    if isinstance(cell, (bool, np.bool_)):
+        return False
+    if isinstance(cell, numbers.Real):
+        return True
+    try:
+        float(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _number(cell, column):
+    if _is_gap(cell):
+        return np.nan
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {column} holds {cell!r}, not a number; it held only numbers in training") from None
+
+
+def _category(cell, column):
+    return np.nan if _is_gap(cell) else str(cell).strip()

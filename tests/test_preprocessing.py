@@ -1,0 +1,125 @@
+"""Tables with categories and gaps: the default preparation before the detector."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from ibdetect import IBDeepDescription
+from ibdetect.preprocessing import TableCells, make_preprocessor
+
+pd = pytest.importorskip("pandas")
+
+COUNTRIES = np.array(["FR", "DE", "IT"])
+
+
+def transactions(n=240, seed=0):
+    """A table of amounts and hours with two categories and a flag, and a few gaps in each kind of column."""
+    rng = np.random.RandomState(seed)
+    table = pd.DataFrame({
+        "amount": rng.lognormal(3, 0.3, n),
+        "hour": rng.randint(8, 20, n).astype(float),
+        "country": rng.choice(COUNTRIES, n),
+        "channel": pd.Categorical(rng.choice(["card", "cash"], n)),
+        "web": rng.rand(n) < 0.5,
+    })
+    table.loc[::17, "amount"] = np.nan
+    table.loc[::23, "country"] = None
+    return table
+
+
+@pytest.fixture(scope="module")
+def fitted_pipeline(fast):
+    table = transactions()
+    return make_pipeline(make_preprocessor(table), IBDeepDescription(**fast)).fit(table), table
+
+
+@pytest.mark.parametrize("column, numbers", [
+    (np.array([1.5, np.nan, 3]), True),
+    (np.array(["1.5", "", "3e2"], dtype=object), True),
+    (np.array([1, None, 2], dtype=object), True),
+    (np.array(["FR", None, "DE"], dtype=object), False),
+    (np.array([True, False, True], dtype=object), False),
+    (np.array(["1.5", "n/a", "3"], dtype=object), False),
+])
+def test_a_column_holds_numbers_when_every_cell_but_its_gaps_reads_as_one(column, numbers):
+    X = np.column_stack([column, np.array(["a", "b", "a"], dtype=object)])
+    preprocessor = make_preprocessor(X)
+    assert preprocessor.named_steps["cells"].numeric_columns == ([0] if numbers else [])
+
+
+def test_a_dataframe_s_bool_and_category_columns_hold_categories():
+    table = pd.DataFrame({"n": [1, 2, 3], "b": [True, False, True], "c": pd.Categorical([1, 2, 1]), "i": pd.array([1, None, 3], dtype="Int64")})
+    assert make_preprocessor(table).named_steps["cells"].numeric_columns == [0, 3]
+
+
+@pytest.mark.parametrize("gap", [None, np.nan, pd.NA, pd.NaT, "", "  "])
+def test_every_marker_of_a_gap_is_filled_and_flagged(gap):
+    table = pd.DataFrame({"amount": pd.Series([1.0, 2.0, 3.0, 4.0], dtype=object), "country": ["FR", "DE", "FR", "IT"]})
+    table.loc[1, "amount"] = gap
+    table.loc[2, "country"] = gap
+    preprocessor = make_preprocessor(table)
+    Z = preprocessor.fit_transform(table)
+    names = list(preprocessor.get_feature_names_out())
+    assert np.isfinite(Z).all()
+    assert Z[:, names.index("gaps__missingindicator_amount")].tolist() == [0, 1, 0, 0]
+    assert Z[:, names.index("gaps__missingindicator_country")].tolist() == [0, 0, 1, 0]
+    # The gap takes the median of the others, 3, standardised as they are.
+    amounts = Z[:, names.index("numbers__amount")]
+    assert amounts[1] == pytest.approx(amounts[2])
+
+
+def test_feature_names_name_the_original_columns(fitted_pipeline):
+    pipeline, table = fitted_pipeline
+    names = pipeline[:-1].get_feature_names_out()
+    assert len(names) == pipeline[-1].n_features_in_
+    for column in table.columns:
+        assert any(column in name for name in names)
+    assert "categories__onehot__country_FR" in names
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_a_category_unseen_in_training_raises_that_row_s_score_and_never_fails(fitted_pipeline, as_array):
+    pipeline, table = fitted_pipeline
+    rows = table.dropna().iloc[:20].copy()
+    unseen = rows.copy()
+    unseen["country"] = "US"
+    if as_array:
+        # The cells as a CSV file gives them: text, numbers as text.
+        rows, unseen = (frame.astype(str).to_numpy(dtype=object) for frame in (rows, unseen))
+        pipeline = make_pipeline(make_preprocessor(rows), pipeline[-1]).fit(table.astype(str).replace("nan", "").to_numpy(dtype=object))
+    assert (pipeline.score_samples(unseen) < pipeline.score_samples(rows)).all()
+
+
+def test_a_gap_first_seen_when_scoring_is_filled(fitted_pipeline):
+    pipeline, table = fitted_pipeline
+    rows = table.dropna().iloc[:5].copy()
+    rows["hour"] = np.nan
+    assert np.isfinite(pipeline.score_samples(rows)).all()
+
+
+def test_text_in_a_number_column_is_an_error_naming_the_column(fitted_pipeline):
+    pipeline, table = fitted_pipeline
+    rows = table.iloc[:3].astype(object)
+    rows.loc[rows.index[1], "amount"] = "twelve"
+    with pytest.raises(ValueError, match="column 'amount' holds 'twelve', not a number"):
+        pipeline.score_samples(rows)
+
+
+def test_the_preparation_fits_inside_cross_validation(fast):
+    table = transactions()
+    pipeline = make_pipeline(make_preprocessor(table), IBDeepDescription(**fast))
+    # Each fold refits the encoders on its own rows; a category a fold
+    # never saw is a signal, not an error.
+    scores = cross_val_score(pipeline, table, cv=3, scoring=lambda model, X, y=None: float(np.mean(model.predict(X) == 1)))
+    assert (scores > 0.5).all()
+
+
+def test_table_cells_checks_its_columns():
+    with pytest.raises(ValueError, match=r"numeric_columns \[5\] name columns beyond the 2 of X"):
+        TableCells(numeric_columns=[5]).fit(np.zeros((3, 2)))
+    cells = TableCells(numeric_columns=[0]).fit(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="X has 3 columns, but TableCells was fitted on 2"):
+        cells.transform(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"expected a table of shape \(n_samples, n_features\)"):
+        make_preprocessor(np.zeros(3))
