@@ -3,6 +3,7 @@
 import bz2
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -16,11 +17,15 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ibdetect import IBDeepDescription, _model_file
 from ibdetect.io import read_data
-from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_TENSORS, TENSORS_MEMBER
+from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_PREPARATION_MEMBERS, MAX_TENSORS, PREPARATION_MEMBER, TENSORS_MEMBER
 from ibdetect.persistence import load, read_info, save
+from ibdetect.preprocessing import make_preprocessor
 
 STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA
 
@@ -296,6 +301,71 @@ def test_metadata_that_is_not_an_object_is_refused_on_save(members):
         save(detector, io.BytesIO(), metadata=["a"])
 
 
+# -- preparation steps -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared(fast):
+    """The header (as a dict), the tensors and the preparation (as bytes) of a saved pipeline of a table's preparation."""
+    pytest.importorskip("skops")
+    rng = np.random.RandomState(0)
+    X = np.array([[f"{value:.2f}", kind] for value, kind in zip(rng.normal(size=60), rng.choice(["a", "b"], 60))], dtype=object)
+    file = io.BytesIO()
+    save(make_pipeline(make_preprocessor(X), IBDeepDescription(**fast, anomaly_score="knn")).fit(X), file)
+    with zipfile.ZipFile(file) as archive:
+        return json.loads(archive.read(HEADER_MEMBER)), archive.read(TENSORS_MEMBER), archive.read(PREPARATION_MEMBER)
+
+
+def prepared_file(header, tensors, preparation):
+    return zip_of(
+        member(HEADER_MEMBER, json.dumps(header).encode(), DEFLATED),
+        member(TENSORS_MEMBER, tensors),
+        member(PREPARATION_MEMBER, preparation),
+    )
+
+
+def skops_of(steps):
+    import skops.io
+
+    return skops.io.dumps(steps)
+
+
+def test_the_prepared_members_load(prepared):
+    assert load(io.BytesIO(prepared_file(*prepared))).named_steps["pipeline"].named_steps["cells"].numeric_columns == [0]
+
+
+def hostile_preparations():
+    """Preparation members that save never writes, each with the words of its refusal."""
+    bomb = deflate_bomb(1024)
+    return {
+        "a function to run": (lambda: skops_of(Pipeline([("pipeline", FunctionTransformer(os.system))])), "do not load: .*system"),
+        "not a pipeline": (lambda: skops_of(StandardScaler().fit(np.zeros((2, 3)))), "not a pipeline of transformers: StandardScaler"),
+        "other step names": (lambda: skops_of(Pipeline([("other", StandardScaler().fit(np.zeros((2, 4))))])), "steps names"),
+        "too few features": (lambda: skops_of(Pipeline([("pipeline", PCA(2).fit(np.eye(3)))])), "give 2 features, but the detector takes"),
+        "not a zip": (lambda: b"not a zip archive", "not a zip file"),
+        "bzip2 member": (lambda: zip_of(member("schema.json", b"{}", BZIP2)), "compressed by method 12"),
+        "schema bomb": (lambda: zip_of(("schema.json", bomb, DEFLATED, 2**30, 0)), f"schema.json holds more than {MAX_HEADER_BYTES} bytes"),
+        "bomb declaring little": (lambda: zip_of(("a.npy", deflate_bomb(64), DEFLATED, 1000, 0)), "CRC"),
+        "too many members": (lambda: zip_of(*(member(f"{i}.npy", b"") for i in range(MAX_PREPARATION_MEMBERS + 1))), f"holds {MAX_PREPARATION_MEMBERS + 1} members"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(hostile_preparations()))
+def test_preparations_save_never_writes_are_refused_before_anything_is_built(prepared, kind):
+    header, tensors, _ = prepared
+    make, message = hostile_preparations()[kind]
+    content = prepared_file(header, tensors, make())
+    assert len(content) < 2 * 2**20
+    with pytest.raises(ValueError, match=f"(is not a valid ibdetect model file|is not an ibdetect model file).*{message}"):
+        load(io.BytesIO(content))
+
+
+def test_a_preparation_where_the_header_names_none_is_refused(prepared, members):
+    header, tensors, preparation = prepared
+    with pytest.raises(ValueError, match="holds preparation.skops, but its steps are none"):
+        load(io.BytesIO(prepared_file(edited(header, steps=None), tensors, preparation)))
+
+
 # -- data files ------------------------------------------------------------------------
 
 
@@ -409,10 +479,11 @@ MEMORY_CHECK = textwrap.dedent("""
 """)
 
 
-def test_crafted_files_cost_less_than_a_gigabyte(members, hostile, tmp_path, make_blobs, fast):
+def test_crafted_files_cost_less_than_a_gigabyte(members, prepared, hostile, tmp_path, make_blobs, fast):
     pytest.importorskip("resource")
     header, tensors = members
     files = {f"{kind}.ibdetect": hostile[kind][0] for kind in ("bzip2 bomb", "deflate bomb", "1 GiB declared header")}
+    files["preparation bomb.ibdetect"] = prepared_file(*prepared[:2], hostile_preparations()["schema bomb"][0]())
     files["wide.ibdetect"] = model_file(with_attribute("n_features_in_", 10**9)(header), tensors)
     # Random affine maps take 4 * 8 * n_features**2 bytes: 1.2 GB for 6,000 features.
     affine = io.BytesIO()

@@ -16,8 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ibdetect import IBDeepDescription
-from ibdetect._model_file import HEADER_MEMBER, TENSORS_MEMBER
+from ibdetect._model_file import HEADER_MEMBER, PREPARATION_MEMBER, TENSORS_MEMBER
 from ibdetect.persistence import load, read_info, save
+from ibdetect.preprocessing import make_preprocessor
 
 # Few examples, always the same ones: the run takes seconds and fails alike everywhere.
 MUTATIONS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -140,8 +141,8 @@ def assert_refused_or_working(content, X):
         except ValueError:
             pass
         else:
-            n_features = model[-1].n_features_in_ if hasattr(model, "steps") else model.n_features_in_
-            rows = X if X.shape[1] == n_features else np.zeros((2, n_features))
+            # What the model takes: a pipeline's first step's columns.
+            rows = X if X.shape[1] == model.n_features_in_ else np.zeros((2, model.n_features_in_))
             assert np.isfinite(model.decision_function(rows)).all()
         try:
             info = read_info(io.BytesIO(content))
@@ -172,3 +173,37 @@ def test_another_zip_structure_is_refused_or_loads_a_working_model(data):
     header, tensors, X = saved("detector")
     content = data.draw(archives(json.dumps(header).encode(), safetensors.torch.save(tensors)))
     assert_refused_or_working(content, X)
+
+
+@functools.cache
+def saved_table():
+    """The members of a model file of a table's preparation and a detector: header, tensors, the
+    preparation's schema (as a dict) and its other members; and the table."""
+    pytest.importorskip("skops")
+    rng = np.random.RandomState(0)
+    X = np.array([[f"{value:.2f}", kind] for value, kind in zip(rng.normal(size=40), rng.choice(["a", "b", ""], 40))], dtype=object)
+    X[X == ""] = np.nan
+    detector = IBDeepDescription(max_epochs=2, hidden_layer_sizes=(8,), embedding_dim=4, random_state=0)
+    file = io.BytesIO()
+    save(make_pipeline(make_preprocessor(X), detector).fit(X), file)
+    with zipfile.ZipFile(file) as archive, zipfile.ZipFile(io.BytesIO(archive.read(PREPARATION_MEMBER))) as steps:
+        schema = json.loads(steps.read("schema.json"))
+        others = {name: steps.read(name) for name in steps.namelist() if name != "schema.json"}
+        return archive.read(HEADER_MEMBER), archive.read(TENSORS_MEMBER), schema, others, X
+
+
+@MUTATIONS
+@given(data=st.data())
+def test_an_edited_preparation_is_refused_or_loads_a_working_model(data):
+    header, tensors, schema, others, X = saved_table()
+    steps = io.BytesIO()
+    with zipfile.ZipFile(steps, "w") as archive:
+        archive.writestr("schema.json", json.dumps(data.draw(header_edits(schema))))
+        for name, content in others.items():
+            archive.writestr(name, content)
+    file = io.BytesIO()
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr(HEADER_MEMBER, header, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(TENSORS_MEMBER, tensors)
+        archive.writestr(PREPARATION_MEMBER, steps.getvalue())
+    assert_refused_or_working(file.getvalue(), X)
