@@ -3,7 +3,9 @@
 Images are rows of pixel intensities divided by their maximum (16 for
 scikit-learn's digits, 255 for MNIST), a neutral scaling that needs no fitting
 and keeps images images. Tables keep their raw features; every method
-standardises them with a scaler fitted on the training rows (see ``run.py``).
+standardises them with a scaler fitted on the training rows, or, on a table
+with categories, prepares them with ibdetect's ``make_preprocessor`` fitted
+on those rows (see ``run.py``).
 
 The UCI tables come from the data folder of the R package mlbench (Debian's
 ``r-cran-mlbench``), read with ``pyreadr``; nothing is downloaded.
@@ -25,7 +27,9 @@ class Dataset:
     Attributes
     ----------
     name : str
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or DataFrame of shape (n_samples, n_features)
+        A float array, or, for a table with categories, a DataFrame whose
+        ``category`` columns hold them and NaN its gaps.
     y : ndarray of shape (n_samples,)
     image_shape : tuple or None
         The shape of one row as an image; None for a table.
@@ -45,6 +49,19 @@ class Dataset:
     def is_table(self):
         """Whether the rows are a table's features rather than images."""
         return self.image_shape is None
+
+    @property
+    def has_categories(self):
+        """Whether some columns hold categories rather than numbers.
+
+        Only a table with categories is held in something other than an
+        array of numbers (see :func:`mlbench`).
+        """
+        return not (isinstance(self.X, np.ndarray) and np.issubdtype(self.X.dtype, np.number))
+
+    def rows(self, indices):
+        """The rows of ``X`` at the positions ``indices``, whatever holds them."""
+        return self.X.iloc[indices] if hasattr(self.X, "iloc") else self.X[indices]
 
 
 def digits():
@@ -99,6 +116,10 @@ MLBENCH_TABLES = {
     # V1 numbers the speaker, an identity rather than a measurement of the vowel.
     "vowel": ("Vowel", "Class", ("V1",), None),
     "letter": ("LetterRecognition", "lettr", (), None),
+    # Tables of categories with gaps (NA): 35 factors of plant and leaf
+    # symptoms, and 16 votes of "y" or "n".
+    "soybean": ("Soybean", "Class", (), None),
+    "housevotes84": ("HouseVotes84", "Class", (), None),
 }
 
 
@@ -107,7 +128,7 @@ def mlbench(name, folder):
 
     Parameters
     ----------
-    name : {"satellite", "vehicle", "vowel", "letter"}
+    name : {"satellite", "vehicle", "vowel", "letter", "soybean", "housevotes84"}
         The benchmark's name of the table (see ``MLBENCH_TABLES``).
     folder : str or Path
         The folder holding mlbench's ``.rda`` files, e.g. the
@@ -117,8 +138,10 @@ def mlbench(name, folder):
     Returns
     -------
     Dataset
-        Class labels are the R factor's level names, as strings.
+        Class labels are the R factor's level names, as strings. A table of
+        numbers is a float32 array; one with factors stays a DataFrame.
     """
+    import pandas as pd
     import pyreadr
 
     r_name, target, dropped, normal = MLBENCH_TABLES[name]
@@ -127,5 +150,10 @@ def mlbench(name, folder):
         raise FileNotFoundError(f"mlbench table not found: {path} (pass --mlbench PATH/TO/mlbench/data)")
     frame = pyreadr.read_r(path)[r_name]
     y = frame[target].astype(str).to_numpy()
-    X = frame.drop(columns=[target, *dropped]).to_numpy(dtype=np.float32)
+    X = frame.drop(columns=[target, *dropped])
+    # A table of factors stays a DataFrame: their ``category`` dtype is how
+    # make_preprocessor tells them from numbers (Soybean's levels "0", "1",
+    # ... would read as numbers from an array of text).
+    if all(pd.api.types.is_numeric_dtype(dtype) for dtype in X.dtypes):
+        X = X.to_numpy(dtype=np.float32)
     return Dataset(name, X, y, normal_classes=normal)

@@ -54,7 +54,13 @@ class PyODDetector(BaseEstimator):
 
     def fit(self, X, y=None):
         # A fitted copy, leaving the parameter untouched as scikit-learn asks.
-        self.detector_ = clone(self.detector).fit(X)
+        detector = clone(self.detector)
+        if "n_features" in detector.get_params():
+            # DeepSVDD builds its network for the rows it is told of; on a
+            # table with categories only the fitted preparation knows how
+            # many columns its one-hot codes make.
+            detector.set_params(n_features=X.shape[1])
+        self.detector_ = detector.fit(X)
         return self
 
     def score_samples(self, X):

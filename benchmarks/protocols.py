@@ -17,13 +17,23 @@ rows with a flag for the anomalies, so every method sees exactly the same data.
 
 On a table whose customary anomaly version names its normal classes (the
 ``normal_classes`` of a data set), those classes are the known ones, and the
-splits differ only in the rows drawn (see ``table_splits``).
+splits differ only in the rows drawn (see ``table_splits``). Otherwise a
+class of a table is known or normal only if it has ``MIN_NORMAL_ROWS`` rows;
+a smaller class is only ever an anomaly.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+
+# The fewest rows of a table's class that may be known or normal: 60% of a
+# smaller class would train a one-class detector on 11 rows or fewer (on 4
+# for Soybean's smallest, fewer than the kNN peer's 5 neighbours). This
+# leaves out Soybean's four classes of 8 to 16 rows, which UCI's notes on
+# the data set call unjustified by the data; they stay as anomalies. The
+# smallest class of every other table has 48 rows or more.
+MIN_NORMAL_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ def _label(classes):
     return ",".join(str(c) for c in classes)
 
 
-def multiclass_splits(y, n_known=6, n_splits=5, train_fraction=0.6, seed=0):
+def multiclass_splits(y, n_known=6, n_splits=5, train_fraction=0.6, seed=0, classes=None):
     """Random choices of ``n_known`` known classes; the others are unseen.
 
     Parameters
@@ -80,29 +90,36 @@ def multiclass_splits(y, n_known=6, n_splits=5, train_fraction=0.6, seed=0):
     n_splits : int, default=5
     train_fraction : float, default=0.6
     seed : int, default=0
+    classes : ndarray or None, default=None
+        The classes the known ones are drawn from; None for every class of
+        ``y``. The others are always unseen.
 
     Returns
     -------
     splits : list of Split
     """
     splits = []
-    for i, known in enumerate(_draw_known(y, n_known, n_splits, seed)):
+    for i, known in enumerate(_draw_known(y if classes is None else classes, n_known, n_splits, seed)):
         train, test, is_anomaly = _split_known(y, known, train_fraction, seed + i)
         splits.append(Split(f"known={_label(known)}", train, test, is_anomaly))
     return splits
 
 
 def _draw_known(y, n_known, n_splits, seed):
-    """``n_splits`` random sets of ``n_known`` classes, each sorted."""
+    """``n_splits`` random sets of ``n_known`` of the classes in ``y``, each sorted."""
     rng = np.random.RandomState(seed)
     classes = np.unique(y)
     return [np.sort(rng.choice(classes, n_known, replace=False)) for _ in range(n_splits)]
 
 
-def oneclass_splits(y, train_fraction=0.6, seed=0):
-    """One split per class, that class alone being normal."""
+def oneclass_splits(y, train_fraction=0.6, seed=0, classes=None):
+    """One split per class, that class alone being normal.
+
+    ``classes`` are those that take a turn, None for every class of ``y``;
+    the others are always anomalies.
+    """
     splits = []
-    for i, normal in enumerate(np.unique(y)):
+    for i, normal in enumerate(np.unique(y) if classes is None else classes):
         train, test, is_anomaly = _split_known(y, [normal], train_fraction, seed + i)
         splits.append(Split(f"normal={normal}", train, test, is_anomaly))
     return splits
@@ -189,15 +206,19 @@ def contaminated_splits(y, normal_sets, anomaly_fraction=0.05, train_fraction=0.
     return splits
 
 
-def table_splits(protocol, y, normal_classes=None, seed=0):
+def table_splits(protocol, y, normal_classes=None, seed=0, min_rows=MIN_NORMAL_ROWS):
     """The splits of a table under ``protocol``.
+
+    Without designated normal classes, only the classes of at least
+    ``min_rows`` rows (the candidates) are ever known or normal; the others
+    are anomalies in every split.
 
     * ``multiclass``: the designated normal classes when there are at least
       two, over 5 row draws; otherwise 5 random draws of round(0.6 x the
-      number of classes) known classes. None for a table with a single
-      designated normal class.
+      number of candidates) known classes. No splits for a table with a
+      single designated normal class.
     * ``oneclass``: a single designated normal class over 5 row draws;
-      otherwise each class in turn.
+      otherwise each candidate in turn.
     * ``contaminated``: the known classes of ``multiclass`` (or the single
       designated one) as the normal part, 5 splits.
 
@@ -207,25 +228,28 @@ def table_splits(protocol, y, normal_classes=None, seed=0):
     y : ndarray of shape (n_samples,)
     normal_classes : tuple or None, default=None
     seed : int, default=0
+    min_rows : int, default=MIN_NORMAL_ROWS
 
     Returns
     -------
     splits : list of Split
     """
+    labels, counts = np.unique(y, return_counts=True)
+    candidates = labels[counts >= min_rows]
     if protocol == "oneclass":
         if normal_classes is not None and len(normal_classes) == 1:
             return designated_splits(y, normal_classes, seed=seed)
-        return oneclass_splits(y, seed=seed)
+        return oneclass_splits(y, seed=seed, classes=candidates)
     if normal_classes is not None:
         normal_sets = [np.asarray(normal_classes)] * 5
     else:
-        normal_sets = _draw_known(y, round(0.6 * len(np.unique(y))), 5, seed)
+        normal_sets = _draw_known(candidates, round(0.6 * len(candidates)), 5, seed)
     if protocol == "multiclass":
         if len(normal_sets[0]) < 2:
             return []
         if normal_classes is not None:
             return designated_splits(y, normal_classes, seed=seed)
-        return multiclass_splits(y, n_known=len(normal_sets[0]), seed=seed)
+        return multiclass_splits(y, n_known=len(normal_sets[0]), seed=seed, classes=candidates)
     if protocol == "contaminated":
         return contaminated_splits(y, normal_sets, seed=seed)
     raise ValueError(f"unknown protocol {protocol!r}")

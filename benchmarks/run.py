@@ -27,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import ibdetect
+from ibdetect.preprocessing import make_preprocessor
 
 from . import data, protocols
 from .methods import METHODS
@@ -48,7 +49,8 @@ SUITES = {
         "output": "benchmarks",
     },
     "tables": {
-        "datasets": ("satellite", "vehicle", "vowel", "letter", "wine", "iris", "breast_cancer"),
+        "datasets": ("satellite", "vehicle", "vowel", "letter", "soybean", "housevotes84",
+                     "wine", "iris", "breast_cancer"),
         "protocols": ("multiclass", "oneclass", "contaminated"),
         "methods": ("IsolationForest", "OneClassSVM", "LOF", "kNN (k=5)", "MSP (MLPClassifier)",
                     "PyOD DeepSVDD", "ibdetect ib"),
@@ -76,26 +78,37 @@ def build_splits(protocol, dataset, seed):
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
+def preparation(dataset, X_train):
+    """The unfitted first step of every method's pipeline on a table.
+
+    Table features come in unrelated units, so a table of numbers is
+    standardised. A table with categories and gaps gets ibdetect's own
+    preparation instead, built from the training rows' columns: one-hot
+    categories with an unseen-category indicator, imputed gaps with their
+    indicators, standardised numbers.
+    """
+    return make_preprocessor(X_train) if dataset.has_categories else StandardScaler()
+
+
 def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
     """Fit one method on one split; return its scores and times."""
     if threads is not None:
         torch.set_num_threads(threads)
-    X, y = dataset.X, dataset.y
+    X_train, y = dataset.rows(split.train), dataset.y
     estimator = method.build(dataset, seed)
     if max_epochs is not None and isinstance(estimator, ibdetect.IBDeepDescription):
         estimator.set_params(max_epochs=max_epochs)
     if dataset.is_table:
-        # Table features come in unrelated units; each method gets them
-        # standardised with statistics of its own training rows only.
-        estimator = make_pipeline(StandardScaler(), estimator)
+        # Fitted with the method, on its own training rows only.
+        estimator = make_pipeline(preparation(dataset, X_train), estimator)
     start = time.perf_counter()
     if method.uses_labels and split.labelled:
-        estimator.fit(X[split.train], y[split.train])
+        estimator.fit(X_train, y[split.train])
     else:
-        estimator.fit(X[split.train])
+        estimator.fit(X_train)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    normality = np.asarray(estimator.score_samples(X[split.test]))
+    normality = np.asarray(estimator.score_samples(dataset.rows(split.test)))
     score_seconds = time.perf_counter() - start
     anomaly_score = -normality
     return {

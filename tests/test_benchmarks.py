@@ -244,11 +244,85 @@ def mlbench_folder():
 def test_mlbench_tables_load(mlbench_folder):
     from benchmarks import data
 
-    shapes = {"satellite": (6435, 36), "vehicle": (846, 18), "vowel": (990, 9), "letter": (20000, 16)}
+    shapes = {"satellite": (6435, 36), "vehicle": (846, 18), "vowel": (990, 9), "letter": (20000, 16),
+              "soybean": (683, 35), "housevotes84": (435, 16)}
     for name, shape in shapes.items():
         table = data.mlbench(name, mlbench_folder)
         assert table.X.shape == shape and len(table.y) == shape[0] and table.is_table
         assert table.normal_classes is None or set(table.normal_classes) < set(table.y)
+        assert table.has_categories == (name in ("soybean", "housevotes84"))
+    # Soybean's levels are "0", "1", ...: they stay categories, not numbers.
+    soybean = data.mlbench("soybean", mlbench_folder)
+    assert all(dtype.name == "category" for dtype in soybean.X.dtypes) and soybean.X.isna().any().any()
+
+
+def table_with_categories():
+    """90 rows of three classes with categories, a number and gaps, as pyreadr reads R's factors."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    y = np.repeat(["a", "b", "c"], 30)
+    # Each class has a category of its own, so an unseen class shows as an unseen category.
+    kind = np.where(rng.rand(90) < 0.1, None, y)
+    vote = rng.choice(["y", "n", None], 90, p=[0.45, 0.45, 0.1])
+    # Levels that read as numbers, as Soybean's do.
+    level = rng.choice(["0", "1"], 90)
+    size = np.where(rng.rand(90) < 0.1, np.nan, rng.normal(size=90))
+    X = pd.DataFrame({"kind": pd.Categorical(kind), "vote": pd.Categorical(vote),
+                      "level": pd.Categorical(level), "size": size})
+    return data.Dataset("categories", X, y)
+
+
+def test_preparation_of_a_table_follows_its_columns():
+    from sklearn.preprocessing import StandardScaler
+
+    from ibdetect.preprocessing import make_preprocessor
+
+    table = table_with_categories()
+    rows = np.arange(0, 90, 2)
+    X_train = table.rows(rows)
+    assert table.has_categories and X_train.equals(table.X.iloc[rows])
+    preparation = run.preparation(table, X_train)
+    assert repr(preparation) == repr(make_preprocessor(X_train))
+    # Only "size" is a number column; the levels "0" and "1" are categories.
+    assert list(preparation.named_steps["cells"].numeric_columns) == [3]
+
+    numbers = data.Dataset("numbers", np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6) % 2)
+    assert not numbers.has_categories and not data.wine().has_categories
+    np.testing.assert_array_equal(numbers.rows([1, 4]), numbers.X[[1, 4]])
+    assert type(run.preparation(numbers, numbers.rows([1, 4]))) is StandardScaler
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_methods_fit_and_score_a_table_with_categories_and_gaps():
+    from benchmarks.methods import METHODS
+
+    methods = [m for m in METHODS if m.name in run.SUITES["tables"]["methods"] and m.available()]
+    records = run.run([table_with_categories()], ["multiclass", "oneclass"], methods,
+                      max_splits=1, max_epochs=1, log=lambda line: None)
+    assert {r["method"] for r in records} == {m.name for m in methods}
+    assert all(0 <= r["roc_auc"] <= 1 for r in records)
+    # The unseen class's own category is flagged as unseen: k-NN finds it.
+    knn = [r["roc_auc"] for r in records if r["method"] == "kNN (k=5)"]
+    assert len(knn) == 2 and min(knn) > 0.85
+
+
+def test_classes_too_small_to_be_normal_are_only_anomalies():
+    y = np.repeat(["big", "large", "huge", "tiny"], [40, 30, 25, protocols.MIN_NORMAL_ROWS - 1])
+    for protocol in ("multiclass", "oneclass", "contaminated"):
+        splits = protocols.table_splits(protocol, y, seed=0)
+        assert splits
+        for split in splits:
+            # Never named normal; only the contaminated protocol trains on
+            # some of its rows, unlabelled, as anomalies.
+            assert "tiny" not in split.name
+            tested = y[split.test] == "tiny"
+            assert split.test_is_anomaly[tested].all()
+            if split.labelled:
+                assert "tiny" not in y[split.train] and tested.sum() == (y == "tiny").sum()
+    # Each of the three larger classes takes its turn as the normal one;
+    # two of them (round(0.6 x 3)) are known in the multi-class protocol.
+    assert [s.name for s in protocols.table_splits("oneclass", y)] == ["normal=big", "normal=huge", "normal=large"]
+    assert all(len(known_classes(s, y)) == 2 for s in protocols.table_splits("multiclass", y))
 
 
 def test_lever_wrappers_fit_and_rank(blobs):
