@@ -1,4 +1,4 @@
-"""What training shows at ``verbose=1``: a bar over epochs, or one line per epoch.
+"""Progress: what training shows at ``verbose=1`` (a bar over epochs, or one line per epoch), and a bar over a file.
 
 On a terminal, a bar over the epochs shows how far training is and how long
 it has left, with the latest losses beside it. Anywhere else (a log file, a
@@ -94,3 +94,15 @@ class EpochProgressBar(Callback):
         if bar is not None:
             bar.close()
             self.bar_ = None
+
+
+def progress_bar(total, description, stream=None):
+    """A tqdm bar over ``total`` bytes on a terminal; elsewhere one that draws nothing.
+
+    Use it as a context manager; ``update`` and ``n`` work either way.
+    """
+    stream = sys.stderr if stream is None else stream
+    return tqdm(
+        total=total, desc=description, unit="B", unit_scale=True, file=stream,
+        disable=not _is_terminal(stream), leave=False,
+    )

@@ -35,7 +35,7 @@ import numpy as np
 
 from ._labels import ANOMALY, is_anomaly
 
-__all__ = ["Data", "read_data"]
+__all__ = ["Data", "read_chunks", "read_data"]
 
 #: The name of the id column of a CSV file whose first column has no name, as
 #: pandas writes a DataFrame's index.
@@ -134,9 +134,69 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixe
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
 
+def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False):
+    """Read the samples of a data file a chunk of rows at a time, as scoring a large file needs.
+
+    A CSV file is read a row at a time and handed over every ``chunk_rows``
+    rows, so that memory holds one chunk whatever the file's size; an
+    ``.npy`` or ``.npz`` file is read whole, as one chunk. Labels are not
+    read: name the label column in ``ignore_columns`` to leave it out.
+
+    Parameters
+    ----------
+    path : str or path-like
+    chunk_rows : int, default=100_000
+    ignore_columns : sequence of str, default=()
+        CSV columns to leave out when present.
+    mixed : bool, default=False
+        As :func:`read_data` takes it.
+
+    Yields
+    ------
+    data : Data
+        The next rows; ``Data.y`` is None. A CSV file without rows gives one
+        chunk without rows.
+    bytes_read : int
+        How far into the file reading has gone, for a progress bar (a little
+        ahead of the chunk's last row, which reading buffers).
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_data` raises, when the chunk that holds the problem
+        is read.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ibdetect.io import read_chunks
+    >>> path = os.path.join(tempfile.mkdtemp(), "readings.csv")
+    >>> with open(path, "w") as file:
+    ...     _ = file.write("a,b\\n1,2\\n3,4\\n5,6\\n")
+    >>> [data.X.tolist() for data, _ in read_chunks(path, chunk_rows=2)]
+    [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0]]]
+    """
+    if Path(path).suffix.lower() != ".csv":
+        yield read_data(path, with_labels=False), os.path.getsize(path)
+        return
+    try:
+        yield from _csv_chunks(path, None, False, ignore_columns, mixed, chunk_rows)
+    except MemoryError:
+        raise ValueError(f"{path} holds more data than there is memory for") from None
+
+
 def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
+    [(data, _)] = _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_rows=None)
+    return data
+
+
+def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_rows):
+    """Data of at most ``chunk_rows`` rows at a time (all, if None), and the bytes of the file read so far.
+
+    A file of no rows gives one chunk of no rows.
+    """
     rows = _csv_rows(path)
-    _, header = next(rows, (None, None))
+    _, header, read = next(rows, (None, None, 0))
     if header is None:
         raise ValueError(f"{path} is empty; expected a header row of column names")
     header = [name.strip() for name in header]
@@ -146,8 +206,17 @@ def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
     kept = [i for i in range(len(header)) if i not in skipped]
     _check_names(header, kept, path)
     feature_names = [header[i] for i in kept]
+
+    def chunk(features, labels, ids):
+        X = _feature_array(features, len(feature_names))
+        y = _as_labels(labels) if with_labels and label_index is not None else None
+        if id_index is None:
+            return Data(X, y, feature_names)
+        return Data(X, y, feature_names, ids=np.array(ids, dtype=str), id_name=INDEX_NAME)
+
     features, labels, ids = [], [], []
-    for line, row in rows:
+    chunks = 0
+    for line, row, read in rows:
         where = f"{path}, line {line}"
         if len(row) != len(header):
             # A quote left open swallows the lines after it into one field.
@@ -158,15 +227,20 @@ def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
             labels.append(_label_text(row[label_index], where))
         if id_index is not None:
             ids.append(row[id_index].strip())
-    X = _feature_array(features, len(feature_names))
-    y = _as_labels(labels) if with_labels and label_index is not None else None
-    if id_index is None:
-        return Data(X, y, feature_names)
-    return Data(X, y, feature_names, ids=np.array(ids, dtype=str), id_name=INDEX_NAME)
+        if len(features) == chunk_rows:
+            yield chunk(features, labels, ids), read
+            features, labels, ids = [], [], []
+            chunks += 1
+    if features or not chunks:
+        yield chunk(features, labels, ids), read
 
 
 def _csv_rows(path):
-    """Line number (where it starts) and fields of each non-blank row of a CSV file."""
+    """Line number (where it starts), fields, and bytes read so far, of each non-blank row of a CSV file.
+
+    The bytes read run ahead of the row by what the reader buffers: enough
+    to show progress, not to seek to.
+    """
     # utf-8-sig drops the byte order mark that some spreadsheets write.
     with open(path, newline="", encoding="utf-8-sig") as file:
         reader = csv.reader(file)
@@ -174,7 +248,7 @@ def _csv_rows(path):
             start = 1
             for row in reader:
                 if row:
-                    yield start, row
+                    yield start, row, file.buffer.tell()
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None

@@ -8,8 +8,8 @@ table, the scikit-learn steps that turn it into such rows:
   the most frequent category, then one-hot encoded, plus one indicator per
   column that is 1 for a category never seen in training, so that such a row
   lies farther from every normal row instead of failing;
-- one indicator per column that had gaps in training, 1 where a cell is
-  missing.
+- one indicator per column, 1 where a cell is missing, so that a gap is a
+  signal too, most of all in a column that had none in training.
 
 Every step is scikit-learn's except :class:`TableCells`, which reads a
 column's cells as numbers or as category names whatever the container
@@ -93,9 +93,9 @@ def make_preprocessor(X):
         [
             ("numbers", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numbers_),
             ("categories", _category_encoder(), categories),
-            # Only the columns with gaps in training get an indicator; a gap
-            # first seen later is filled and not flagged.
-            ("gaps", MissingIndicator(error_on_new=False), list(range(len(numeric)))),
+            # Every column, not only those with gaps in training: a gap
+            # first seen when scoring is as telling as an unseen category.
+            ("gaps", MissingIndicator(features="all"), list(range(len(numeric)))),
         ],
         sparse_threshold=0.0,
     )

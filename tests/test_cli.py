@@ -854,7 +854,7 @@ def test_errors_are_one_line(workdir, monkeypatch, capsys, argv, status, message
 
 @pytest.mark.parametrize("target, argv", [
     ("ibdetect.cli._commands.read_data", "fit train.csv --label-column label -o m"),
-    ("ibdetect.cli._commands.read_data", "score model.ibdetect train.csv -o s"),
+    ("ibdetect.cli._commands.read_chunks", "score model.ibdetect train.csv -o s"),
     ("ibdetect.persistence.load", "info model.ibdetect"),
 ])
 def test_running_out_of_memory_is_one_line(workdir, monkeypatch, capsys, target, argv):
@@ -1022,3 +1022,68 @@ def test_console_script(workdir):
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == OneErrorLine("random.bin is not a model file")
+
+
+# -- large files and drift ------------------------------------------------------------
+
+
+def test_score_reads_a_csv_a_chunk_at_a_time_and_writes_the_same_scores(workdir, monkeypatch, capsys, make_data):
+    X, _ = make_data(30)
+    write_csv(workdir / "ids.csv", ["", *FEATURES], [[f"row{i}", *row] for i, row in enumerate(X.tolist())])
+    outputs = {}
+    for chunk_rows in (7, 10**6):
+        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_ROWS", chunk_rows)
+        out = workdir / f"chunks{chunk_rows}.csv"
+        assert run(capsys, "score", workdir / "model.ibdetect", workdir / "ids.csv", "-o", out)[0] == 0
+        outputs[chunk_rows] = out.read_text()
+    (header, chunked), (_, whole) = read_scores(workdir / "chunks7.csv"), read_scores(workdir / f"chunks{10**6}.csv")
+    assert header == ["id", *SCORE_COLUMNS] and [row[0] for row in chunked] == [f"row{i}" for i in range(90)]
+    # The same rows, ids, predictions and classes; float32 sums in batches of
+    # another size may round the last digits of a score apart.
+    assert [row[:1] + row[2:] for row in chunked] == [row[:1] + row[2:] for row in whole]
+    np.testing.assert_allclose([float(row[1]) for row in chunked], [float(row[1]) for row in whole], rtol=1e-5, atol=1e-6)
+
+
+def test_scoring_memory_holds_a_chunk_not_the_file(workdir, monkeypatch, make_data):
+    import tracemalloc
+
+    X, _ = make_data(20_000)
+    write_csv(workdir / "large.csv", FEATURES, X.tolist())
+    peaks = {}
+    for chunk_rows in (2_000, 10**9):
+        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_ROWS", chunk_rows)
+        tracemalloc.start()
+        assert main(["score", str(workdir / "model.ibdetect"), str(workdir / "large.csv"), "-o", str(workdir / "large.out")]) == 0
+        peaks[chunk_rows] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    # 60,000 rows read whole hold their cells as Python floats (about 20 MB);
+    # in chunks of 2,000, what is left is a float per row for the summary.
+    assert peaks[2_000] < peaks[10**9] / 4
+
+
+def test_check_drift_names_the_windows_with_more_far_out_rows(workdir, capsys, make_data):
+    X, _ = make_data(100)
+    normal = np.random.RandomState(0).permutation(X)
+    shifted = normal.copy()
+    shifted[150:] += 30
+    write_csv(workdir / "normal.csv", FEATURES, normal.tolist())
+    write_csv(workdir / "shifted.csv", FEATURES, shifted.tolist())
+    model = workdir / "model.ibdetect"
+    status, out, err = run(capsys, "score", model, workdir / "normal.csv", "-o", workdir / "n.out", "--check-drift", "--drift-window", 100)
+    assert (status, err) == (0, "")
+    assert out.splitlines()[-1] == "Drift: none found in 3 windows of up to 100 rows (no p-value <= 0.01)."
+    status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 100)
+    assert status == 0
+    assert err.splitlines()[-1].startswith("Drift: 2 of 3 windows of up to 100 rows hold more far-out rows than the calibration")
+    assert err.splitlines()[-1].endswith("(p <= 0.01): rows 101-200, rows 201-300.")
+
+
+def test_check_drift_needs_calibration_samples_and_a_window(in_tmp, capsys, make_data):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect --validation-fraction none", *FIT_OPTIONS)[0] == 0
+    assert run(capsys, "score m.ibdetect train.csv -o s.csv --check-drift") == (
+        1, "", OneErrorLine("m.ibdetect held out no normal samples when fitted: --check-drift has nothing to compare with")
+    )
+    status, _, err = run(capsys, "score m.ibdetect train.csv -o s.csv --drift-window 0")
+    assert status == 2 and "expected a whole number of at least 1, got '0'" in err

@@ -24,6 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from ibdetect import IBDeepDescription, _model_file
 from ibdetect.io import read_data
 from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_PREPARATION_MEMBERS, MAX_TENSORS, PREPARATION_MEMBER, TENSORS_MEMBER
+from ibdetect._preparation import TRUSTED_TYPES
 from ibdetect.persistence import load, read_info, save
 from ibdetect.preprocessing import make_preprocessor
 
@@ -330,17 +331,23 @@ def skops_of(steps):
     return skops.io.dumps(steps)
 
 
+def loaded(preparation):
+    import skops.io
+
+    return skops.io.loads(preparation, trusted=TRUSTED_TYPES)
+
+
 def test_the_prepared_members_load(prepared):
     assert load(io.BytesIO(prepared_file(*prepared))).named_steps["pipeline"].named_steps["cells"].numeric_columns == [0]
 
 
-def hostile_preparations():
-    """Preparation members that save never writes, each with the words of its refusal."""
+def hostile_preparations(preparation):
+    """Preparation members that save never writes, each with the words of its refusal; ``preparation`` is a real one."""
     bomb = deflate_bomb(1024)
     return {
         "a function to run": (lambda: skops_of(Pipeline([("pipeline", FunctionTransformer(os.system))])), "do not load: .*system"),
         "not a pipeline": (lambda: skops_of(StandardScaler().fit(np.zeros((2, 3)))), "not a pipeline of transformers: StandardScaler"),
-        "other step names": (lambda: skops_of(Pipeline([("other", StandardScaler().fit(np.zeros((2, 4))))])), "steps names"),
+        "other step names": (lambda: skops_of(Pipeline([("other", loaded(preparation))])), "steps names"),
         "too few features": (lambda: skops_of(Pipeline([("pipeline", PCA(2).fit(np.eye(3)))])), "give 2 features, but the detector takes"),
         "not a zip": (lambda: b"not a zip archive", "not a zip file"),
         "bzip2 member": (lambda: zip_of(member("schema.json", b"{}", BZIP2)), "compressed by method 12"),
@@ -350,10 +357,10 @@ def hostile_preparations():
     }
 
 
-@pytest.mark.parametrize("kind", list(hostile_preparations()))
+@pytest.mark.parametrize("kind", list(hostile_preparations(None)))
 def test_preparations_save_never_writes_are_refused_before_anything_is_built(prepared, kind):
-    header, tensors, _ = prepared
-    make, message = hostile_preparations()[kind]
+    header, tensors, preparation = prepared
+    make, message = hostile_preparations(preparation)[kind]
     content = prepared_file(header, tensors, make())
     assert len(content) < 2 * 2**20
     with pytest.raises(ValueError, match=f"(is not a valid ibdetect model file|is not an ibdetect model file).*{message}"):
@@ -483,7 +490,7 @@ def test_crafted_files_cost_less_than_a_gigabyte(members, prepared, hostile, tmp
     pytest.importorskip("resource")
     header, tensors = members
     files = {f"{kind}.ibdetect": hostile[kind][0] for kind in ("bzip2 bomb", "deflate bomb", "1 GiB declared header")}
-    files["preparation bomb.ibdetect"] = prepared_file(*prepared[:2], hostile_preparations()["schema bomb"][0]())
+    files["preparation bomb.ibdetect"] = prepared_file(*prepared[:2], hostile_preparations(prepared[2])["schema bomb"][0]())
     files["wide.ibdetect"] = model_file(with_attribute("n_features_in_", 10**9)(header), tensors)
     # Random affine maps take 4 * 8 * n_features**2 bytes: 1.2 GB for 6,000 features.
     affine = io.BytesIO()

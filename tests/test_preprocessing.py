@@ -91,11 +91,15 @@ def test_a_category_unseen_in_training_raises_that_row_s_score_and_never_fails(f
     assert (pipeline.score_samples(unseen) < pipeline.score_samples(rows)).all()
 
 
-def test_a_gap_first_seen_when_scoring_is_filled(fitted_pipeline):
+def test_a_gap_first_seen_when_scoring_is_filled_and_lowers_the_score(fitted_pipeline):
     pipeline, table = fitted_pipeline
-    rows = table.dropna().iloc[:5].copy()
-    rows["hour"] = np.nan
-    assert np.isfinite(pipeline.score_samples(rows)).all()
+    assert not table["hour"].isna().any()
+    rows = table.dropna().iloc[:20].copy()
+    gaps = rows.copy()
+    gaps["hour"] = np.nan
+    scores = pipeline.score_samples(gaps)
+    assert np.isfinite(scores).all()
+    assert (scores < pipeline.score_samples(rows)).all()
 
 
 def test_text_in_a_number_column_is_an_error_naming_the_column(fitted_pipeline):

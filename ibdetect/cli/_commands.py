@@ -5,7 +5,9 @@ seconds; the entry point imports it only to run a command or to describe
 ``fit``'s options.
 """
 
+import argparse
 import csv
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -20,9 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 from .. import IBDeepDescription, demo, persistence
 from .._labels import ANOMALY, outlier_labels
 from .._pipelines import final_step, first_step, leaf_steps
+from .._progress import progress_bar
 from .._preparation import require_skops
 from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
-from ..io import read_data
+from ..drift import drift_test
+from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
@@ -38,6 +42,11 @@ SCALERS = {
     **{scaler.__name__.removesuffix("Scaler").lower(): scaler for scaler in persistence.SCALERS.values()},
     "none": None,
 }
+# Where --check-drift flags a window: a false alarm on one of a hundred
+# windows of normal rows, at most, for 19 fits in 20 (ibdetect.drift).
+DRIFT_ALPHA = 0.01
+# Rows scored at a time: memory holds one chunk's rows, whatever the file's size.
+CHUNK_ROWS = 100_000
 # The largest magnitude the network computes with (float32).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -133,42 +142,80 @@ def add_score_arguments(parser):
     parser.add_argument(
         "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
     )
+    parser.add_argument(
+        "--check-drift", action="store_true",
+        help="test whether the rows, which should be normal, still look like the model's calibration samples, "
+        f"in windows of --drift-window rows (ibdetect.drift.check_drift; p <= {DRIFT_ALPHA} flags a window)",
+    )
+    parser.add_argument(
+        "--drift-window", type=_positive_int, default=500, metavar="ROWS",
+        help="rows per window of --check-drift (default: 500)",
+    )
 
 
 def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
+    if args.check_drift and not hasattr(final_step(model), "calibration_scores_"):
+        raise CommandError(f"{args.model} held out no normal samples when fitted: --check-drift has nothing to compare with")
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
-    data = _read(
+    chunks = _read_chunks(
         args.data,
-        with_labels=False,
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
     )
-    X = _model_columns(model, data, args.data)
-    with _estimator_errors(f"cannot score {args.data}"), _columns_matched():
-        scores = model.decision_function(X)
-        # A pipeline knows no predict_class: its steps before the detector
-        # transform X, then the detector names the nearest class.
-        classes = final_step(model).predict_class(model[:-1].transform(X) if isinstance(model, Pipeline) else X)
-    # predict's rule, applied to the scores at hand.
-    predictions = outlier_labels(scores)
-    columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
-    header = list(SCORE_COLUMNS)
-    if data.ids is not None:
-        header, columns = [data.id_name, *header], [data.ids.tolist(), *columns]
+    # Filled as the chunks are written, for the summary.
+    anomaly_scores, n_anomalies = [], 0
 
     def write(file):
+        nonlocal n_anomalies
         writer = csv.writer(file)
-        writer.writerow(header)
-        # Python floats are written with all the digits that tell them apart.
-        writer.writerows(zip(*columns))
+        for index, data in enumerate(chunks):
+            scores, classes = _scores(model, data, args.data)
+            # predict's rule, applied to the scores at hand.
+            predictions = outlier_labels(scores)
+            columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
+            header = list(SCORE_COLUMNS)
+            if data.ids is not None:
+                header, columns = [data.id_name, *header], [data.ids.tolist(), *columns]
+            if index == 0:
+                writer.writerow(header)
+            # Python floats are written with all the digits that tell them apart.
+            writer.writerows(zip(*columns))
+            n_anomalies += int((predictions == ANOMALY).sum())
+            # decision_function is score_samples - offset_: minus the distance, moved.
+            anomaly_scores.append(-(scores + final_step(model).offset_))
 
     write_output(args.output, write, binary=False)
-    n_anomalies = int((predictions == ANOMALY).sum())
-    echo(
-        f"Wrote the scores of {len(scores)} rows to {args.output} (anomalies: {n_anomalies}).",
-        file=_report_stream(args.output),
+    anomaly_scores = np.concatenate(anomaly_scores)
+    report = _report_stream(args.output)
+    echo(f"Wrote the scores of {len(anomaly_scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+    if args.check_drift:
+        echo(_drift_line(final_step(model), anomaly_scores, args.drift_window), file=report)
+
+
+def _scores(model, data, path):
+    """The decision function and nearest class of each row of a chunk."""
+    X = _model_columns(model, data, path)
+    with _estimator_errors(f"cannot score {path}"), _columns_matched():
+        if isinstance(model, Pipeline):
+            # A pipeline knows no predict_class: its steps before the detector
+            # transform X once, then the detector scores and names the class.
+            X = model[:-1].transform(X)
+        detector = final_step(model)
+        return detector.decision_function(X), detector.predict_class(X)
+
+
+def _drift_line(detector, anomaly_scores, window):
+    """What --check-drift found, in a line."""
+    result = drift_test(detector.calibration_scores_, anomaly_scores, window, alpha=DRIFT_ALPHA)
+    flagged = [f"rows {start + 1}-{stop}" for (start, stop), drifted in zip(result.windows, result.drifted) if drifted]
+    windows = f"{len(result.windows)} window{'s' if len(result.windows) > 1 else ''} of up to {window} rows"
+    if not flagged:
+        return f"Drift: none found in {windows} (no p-value <= {DRIFT_ALPHA})."
+    return (
+        f"Drift: {len(flagged)} of {windows} hold more far-out rows than the calibration samples allow "
+        f"(p <= {DRIFT_ALPHA}): {', '.join(flagged)}."
     )
 
 
@@ -379,6 +426,35 @@ def _read(path, **kwargs):
         raise CommandError(str(exc)) from None
     _check_features(data, path)
     return data
+
+
+def _read_chunks(path, **kwargs):
+    """The data of ``path`` a chunk of rows at a time, checked as :func:`_read` checks them.
+
+    On a terminal, a bar on stderr shows how much of the file has been read.
+    """
+    chunks = read_chunks(path, chunk_rows=CHUNK_ROWS, **kwargs)
+    with progress_bar(os.path.getsize(path), f"scoring {os.path.basename(path)}") as bar:
+        while True:
+            try:
+                data, bytes_read = next(chunks)
+            except StopIteration:
+                return
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            _check_features(data, path)
+            bar.update(bytes_read - bar.n)
+            yield data
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _check_features(data, path):
