@@ -36,7 +36,9 @@ __all__ = [
     "fit_reference",
     "leave_one_out_distances",
     "mixed_neighbor_distances",
+    "reference_state",
     "resolve_anomaly_score",
+    "subsample",
     "typical_neighbor_distance",
     "with_unscaled_rank",
 ]
@@ -162,10 +164,14 @@ def fit_reference(anomaly_score, embed, X, normal_rows, n_references, n_neighbor
     state = {"anomaly_score_": anomaly_score}
     if anomaly_score == "distance":
         return state
-    reference = _subsample(normal_rows, n_references, seed)
+    reference = subsample(normal_rows, n_references, seed)
     inputs = np.asarray(X[reference], dtype=np.float32)
-    state["reference_embeddings_"] = embed(inputs)
-    state["n_neighbors_"] = _reference_rank(n_neighbors, len(reference), len(normal_rows))
+    return state | reference_state(anomaly_score, embed, inputs, len(normal_rows), n_neighbors)
+
+
+def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
+    """The fitted attributes of a k-NN score whose reference is ``inputs``, drawn from ``n_normal`` rows."""
+    state = {"reference_embeddings_": embed(inputs), "n_neighbors_": _reference_rank(n_neighbors, len(inputs), n_normal)}
     if anomaly_score == "knn+input":
         state["reference_inputs_"] = inputs
         state["neighbor_scales_"] = np.array([
@@ -175,7 +181,7 @@ def fit_reference(anomaly_score, embed, X, normal_rows, n_references, n_neighbor
     return state
 
 
-def _subsample(rows, max_rows, seed):
+def subsample(rows, max_rows, seed):
     """At most ``max_rows`` of ``rows``, drawn at random, in their original order."""
     if len(rows) <= max_rows:
         return rows

@@ -19,12 +19,12 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _anomaly_score, _calibration, _training
+from . import _anomaly_score, _calibration, _streaming, _training
 from ._anomaly_score import distances_to_normal
 from ._calibration import StratifiedHoldOut, conformal_pvalues
 from ._chunking import row_blocks
@@ -58,7 +58,10 @@ EARLIER_FITTED = {"transformations_": "none"}
 
 #: Everything a fitted detector holds, in the order ``fit`` sets it: what
 #: model files write, read and check.
-FITTED_STATE = DATA_STATE + _training.FITTED_STATE + _anomaly_score.FITTED_STATE + _calibration.FITTED_STATE
+FITTED_STATE = (
+    DATA_STATE + _training.FITTED_STATE + _anomaly_score.FITTED_STATE + _calibration.FITTED_STATE
+    + _streaming.FITTED_STATE
+)
 
 
 class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator):
@@ -397,37 +400,74 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         with all_or_nothing(self), torch_threads(self.n_jobs):
             return self._fit(X, y, previous)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one more batch of normal data, from where the network stopped.
+
+        Unfitted, the detector fits as :meth:`fit` does. Fitted, it trains
+        for ``max_epochs`` epochs from its weights and centres, on the batch
+        and a uniform sample of the earlier normal training rows (as many as
+        the k-NN reference holds), lest it forget them; a class new in the
+        batch gets a centre at its samples' mean embedding. The k-NN
+        reference is that sample embedded anew, the calibration samples a
+        uniform sample (at most 5,000) of every batch's held-out rows, and the
+        class priors count every row: all describe every batch, not only the
+        last. ``decision_scores_`` are the last batch's; later batches record
+        no ``valid_loss``. A call that raises leaves the detector as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The new batch.
+        y : array-like of shape (n_samples,), default=None
+            Its labels, if the first batch had labels (and only then).
+
+        Returns
+        -------
+        self : IBDeepDescription
+
+        Raises
+        ------
+        ValueError
+            The batch has labels where the earlier ones had none (or the other
+            way round) or other features; or an older version fitted the detector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ibdetect import IBDeepDescription
+        >>> rng = np.random.RandomState(0)
+        >>> detector = IBDeepDescription(max_epochs=5, random_state=0)
+        >>> for batch in range(3):
+        ...     detector = detector.partial_fit(rng.normal(0, 1, (200, 4)))
+        >>> detector.n_samples_seen_, len(detector.calibration_scores_)
+        (540, 60)
+        """
+        previous = _streaming.check_can_train_on(self) and copy.copy(self)
+        with all_or_nothing(self), torch_threads(self.n_jobs):
+            return self._partial_fit(X, y, previous) if previous else self._fit(X, y)
+
     def _fit(self, X, y, previous=None):
-        # Every check that needs no trained network comes first, so that a
-        # mistake costs no training time.
-        X, targets = self._validate_training_data(X, y)
-        input_shape = _training.check_input_shape(self)
-        _training.check_priors(self)
-        _training.check_callbacks(self.callbacks)
-        transformations = _training.resolve_transformations(self, input_shape)
-        if previous is not None:
-            _training.check_warm_start(self, previous, transformations)
-        device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
-        check_precision(self.precision, device)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
+        X, targets, setup = self._check_before_training(X, y, previous)
         # Samples are picked by index, never copied: X may be larger than memory.
-        held_out = _calibration.hold_out(targets, self.validation_fraction, seed)
+        held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
         train = np.flatnonzero(~held_out)
         normal_train = train[targets[train] != ANOMALY]
         n_references = _anomaly_score.check_reference_size(
-            anomaly_score, self.n_neighbors, self.max_references, len(normal_train)
+            setup.anomaly_score, self.n_neighbors, self.max_references, len(normal_train)
         )
 
         # The net validates on the held-out samples, which it draws again.
-        split = StratifiedHoldOut(self.validation_fraction, seed) if held_out.any() else None
+        split = StratifiedHoldOut(self.validation_fraction, setup.seed) if held_out.any() else None
         self._set_state(_training.fit_network(
-            self, X, targets, train, normal_train, split, input_shape, transformations, device, seed, previous
+            self, X, targets, train, normal_train, split, setup.input_shape, setup.transformations,
+            setup.device, setup.seed, previous,
         ))
 
         self._set_state(_anomaly_score.fit_reference(
-            anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, seed
+            setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed
         ))
+        self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup.seed))
         # The only pass of the trained encoder over all the training data:
         # the collapse check and the threshold both read it.
         distances, center_distances = self._distances_to_normal(X, with_center_distances=True)
@@ -438,6 +478,46 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         )
         self._set_state(_calibration.fit_scores(distances, targets, held_out, self.offset_))
         return self
+
+    def _partial_fit(self, X, y, previous):
+        X, targets, setup = self._check_before_training(X, y, previous, streaming=True)
+        held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
+        # The network trains on the batch and a sample of the earlier ones, lest it forget them.
+        self._set_state(_streaming.replay(self, previous, X, targets, held_out, setup))
+        X_train, train_targets = _streaming.training_rows(X, targets, held_out, previous, setup)
+        self._set_state(_training.fit_network(
+            self, X_train, train_targets, np.arange(len(X_train)), np.flatnonzero(train_targets != ANOMALY),
+            None, setup.input_shape, setup.transformations, setup.device, setup.seed, previous,
+            class_counts=self.class_counts_, centers=setup.centers,
+        ))
+
+        self._set_state(_streaming.reference(self, setup.anomaly_score))
+        distances, center_distances = self._distances_to_normal(X, with_center_distances=True)
+        _training.warn_if_collapsed(center_distances[~held_out & (targets != ANOMALY)])
+        self._set_state(_streaming.calibrate(self, previous, X, targets, held_out, distances, setup.seed))
+        return self
+
+    def _check_before_training(self, X, y, previous, streaming=False):
+        """X, its targets and what training needs, after the checks that need no training (so they cost none)."""
+        if streaming:
+            _streaming.carry_features(self, previous)
+        X, targets = self._validate_training_data(X, y, reset=not streaming)
+        input_shape = _training.check_input_shape(self)
+        _training.check_priors(self)
+        _training.check_callbacks(self.callbacks)
+        transformations = _training.resolve_transformations(self, input_shape)
+        setup = Bunch(input_shape=input_shape, transformations=transformations, centers=None)
+        if streaming:
+            targets = _streaming.merge_batch(self, previous, X, y, targets, setup)
+        if previous is not None:
+            _training.check_warm_start(self, previous, transformations, streaming=streaming)
+        setup.device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
+        check_precision(self.precision, setup.device)
+        setup.seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
+        if streaming:
+            _streaming.check_batch(previous, setup)
+        return X, targets, setup
 
     def score_samples(self, X):
         """Normality of each sample: minus its squared distance to the normal data.
@@ -662,18 +742,18 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     # -- fitting, step by step -------------------------------------------------
 
-    def _validate_training_data(self, X, y):
+    def _validate_training_data(self, X, y, reset=True):
         """Check X and y; set ``classes_`` and ``normal_labels_``; return X and integer targets.
 
         Targets are the index of each sample's class in ``classes_``, or -1 for
         a known anomaly.
         """
         if y is None:
-            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2, reset=reset)
             self.classes_ = np.array([INLIER])
             self.normal_labels_ = None
             return X, np.zeros(len(X), dtype=np.int64)
-        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
+        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2, reset=reset)
         y = column_or_1d(y)
         self.classes_, targets = encode_labels(y, one_class=self.loss == "svdd")
         # With one centre for every label, classes_ no longer says which

@@ -19,7 +19,7 @@ __all__ = ["OPTIONAL", "FittedAttribute", "check_state", "finite", "positive"]
 
 #: The kinds of fitted value. Model files keep arrays as tensors, the nets
 #: and histories their own way, and the rest as JSON values.
-KINDS = ("array", "labels", "names", "int", "float", "text", "net", "history")
+KINDS = ("array", "labels", "names", "int", "count", "float", "text", "net", "history")
 
 #: A ``when`` for an attribute that some fits hold and others not, whatever
 #: the rest of the state.
@@ -167,6 +167,10 @@ def _int_problem(attribute, value, state, sizes):
     return None if is_int(value) else f"must be a positive integer, got {value!r}"
 
 
+def _count_problem(attribute, value, state, sizes):
+    return None if is_int(value, minimum=0) else f"must be an integer of at least 0, got {value!r}"
+
+
 def _float_problem(attribute, value, state, sizes):
     if not isinstance(value, Real) or isinstance(value, bool):
         return f"must be a number, got {value!r}"
@@ -182,6 +186,7 @@ _KIND_CHECKS = {
     "labels": _labels_problem,
     "names": _names_problem,
     "int": _int_problem,
+    "count": _count_problem,
     "float": _float_problem,
     "text": _text_problem,
 }

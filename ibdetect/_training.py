@@ -205,11 +205,15 @@ def _build_cnn(input_shape, embedding_dim, hidden_layer_sizes):
 _BUILDERS = {"mlp": _build_mlp, "cnn": _build_cnn}
 
 
-def build_net(detector, encoder, X, train_targets, train_split, device, transformation=None, precision="float32"):
+def build_net(
+    detector, encoder, X, train_targets, train_split, device, transformation=None, precision="float32",
+    class_counts=None,
+):
     """The skorch net that trains ``encoder`` and the class centres with the detector's loss.
 
     With a ``transformation``, each view of each class is a class for the
-    loss; ``precision`` is that of training's forward passes.
+    loss; ``precision`` is that of training's forward passes. The class
+    priors count ``train_targets``, or ``class_counts`` when given.
     """
     n_classes = len(detector.classes_)
     n_views = 1 if transformation is None else transformation.n_views
@@ -225,7 +229,7 @@ def build_net(detector, encoder, X, train_targets, train_split, device, transfor
         # several, the cross-entropy keeps learned centres apart.
         module__learn_centers=n_classes * n_views > 1,
         module__transformation=transformation,
-        **_criterion_params(detector, train_targets, n_views),
+        **_criterion_params(detector, train_targets, n_views, class_counts),
         optimizer=torch.optim.Adam,
         lr=detector.lr,
         optimizer__weight_decay=detector.weight_decay,
@@ -267,21 +271,22 @@ def initialized_net(detector, device):
         return net.initialize()
 
 
-def _criterion_params(detector, targets, n_views=1):
+def _criterion_params(detector, targets, n_views=1, class_counts=None):
     common = {"criterion__anomaly_weight": detector.anomaly_weight}
     if detector.loss == "svdd":
         return {"criterion": DeepSVDDLoss, **common}
     # Every view of a class is as likely as the others.
-    common["criterion__priors"] = np.repeat(_class_priors(detector, targets) / n_views, n_views)
+    common["criterion__priors"] = np.repeat(_class_priors(detector, targets, class_counts) / n_views, n_views)
     if detector.loss == "mcdd":
         return {"criterion": DeepMCDDLoss, "criterion__lambda_": detector.mcdd_lambda, **common}
     return {"criterion": IBLoss, "criterion__beta": detector.beta, "criterion__margin": detector.margin, **common}
 
 
-def _class_priors(detector, targets):
+def _class_priors(detector, targets, counts=None):
     priors = check_priors(detector)
     if priors is None:
-        counts = np.bincount(targets[targets != ANOMALY], minlength=len(detector.classes_))
+        if counts is None:
+            counts = np.bincount(targets[targets != ANOMALY], minlength=len(detector.classes_))
         return counts / counts.sum()
     return priors
 
@@ -312,7 +317,7 @@ def _embedding_dim(encoder, X_sample):
 
 def fit_network(
     detector, X, targets, train_rows, normal_rows, train_split, input_shape, transformations, device, seed,
-    previous=None,
+    previous=None, class_counts=None, centers=None,
 ):
     """Build and train the network; its fitted attributes by name: ``transformations_``, ``net_``,
     ``centers_``, ``pretrain_history_``.
@@ -336,6 +341,12 @@ def fit_network(
         Seeds torch for the whole of training.
     previous : IBDeepDescription, default=None
         An earlier fit to train on from (a warm start).
+    class_counts : ndarray of int, default=None
+        Normal rows seen per class, when more than this fit's (the
+        batches of ``partial_fit``): they set the class priors.
+    centers : torch.Tensor, default=None
+        The centres to train on from instead of ``previous``'s, when
+        classes were added to them.
     """
     state = {"transformations_": transformations}
     with seeded_torch(seed, device):
@@ -344,8 +355,10 @@ def fit_network(
             state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
         transformation = build_transformation(transformations, input_shape, seed)
         precision = resolve_precision(detector.precision, encoder, device)
-        net = build_net(detector, encoder, X, targets[train_rows], train_split, device, transformation, precision)
-        train(net, X, targets, previous)
+        net = build_net(
+            detector, encoder, X, targets[train_rows], train_split, device, transformation, precision, class_counts
+        )
+        train(net, X, targets, previous, centers)
     if previous is not None and hasattr(previous, "pretrain_history_"):
         state["pretrain_history_"] = previous.pretrain_history_
     state["net_"] = net
@@ -389,8 +402,8 @@ def pretrain(detector, encoder, X_normal, device):
     return autoencoder.history
 
 
-def train(net, X, targets, previous=None):
-    """Train ``net``, from scratch or on from the network of ``previous``, an earlier fit.
+def train(net, X, targets, previous=None, centers=None):
+    """Train ``net``, from scratch or on from the network of ``previous``, an earlier fit (with ``centers``, if given).
 
     On a keyboard interrupt, keep what the network learned and warn. An
     interrupt before the centres were placed leaves nothing to keep: it
@@ -400,7 +413,7 @@ def train(net, X, targets, previous=None):
     if previous is None:
         net.fit(X, targets)
     else:
-        _continue_from(net, previous)
+        _continue_from(net, previous, centers)
         epochs_before = len(net.history)
         net.partial_fit(X, targets)
     if not net.training_interrupted_:
@@ -415,28 +428,41 @@ def train(net, X, targets, previous=None):
     )
 
 
-def check_warm_start(detector, previous, transformations):
-    """Raise a ValueError unless ``detector``'s data and ``transformations`` are those of ``previous``."""
+def check_warm_start(detector, previous, transformations, streaming=False):
+    """Raise a ValueError unless ``detector``'s data and ``transformations`` are those of ``previous``.
+
+    With ``streaming`` (``partial_fit``), new classes are welcome: they get
+    centres of their own.
+    """
+    if streaming:
+        what, fix = "partial_fit trains on from the earlier batches", "Start over with fit or a new detector."
+    else:
+        what, fix = "warm_start=True continues the previous fit", "Set warm_start=False to start over."
     if previous.transformations_ != transformations:
         raise ValueError(
-            f"warm_start=True continues the previous fit, whose network learned the views of "
-            f"transformations={previous.transformations_!r}; the parameters now ask for "
-            f"{transformations!r}. Set transformations={previous.transformations_!r}, or warm_start=False "
-            "to start over."
+            f"{what}, whose network learned the views of transformations={previous.transformations_!r}; "
+            f"the parameters now ask for {transformations!r}. Set transformations={previous.transformations_!r}, "
+            f"or: {fix}"
         )
-    if previous.n_features_in_ != detector.n_features_in_ or not np.array_equal(previous.classes_, detector.classes_):
+    if previous.n_features_in_ != detector.n_features_in_:
         raise ValueError(
-            f"warm_start=True continues the previous fit, which had {previous.n_features_in_} "
-            f"features and classes {previous.classes_.tolist()}; this data has "
-            f"{detector.n_features_in_} and {detector.classes_.tolist()}. Set warm_start=False to start over."
+            f"{what}, which had {previous.n_features_in_} features; this data has {detector.n_features_in_}. {fix}"
+        )
+    if not streaming and not np.array_equal(previous.classes_, detector.classes_):
+        raise ValueError(
+            f"{what}, which had classes {previous.classes_.tolist()}; this data has "
+            f"{detector.classes_.tolist()}. {fix}"
         )
 
 
-def _continue_from(net, previous):
-    """Initialise ``net`` with the weights, centres and history of ``previous``, an earlier fit."""
+def _continue_from(net, previous, centers=None):
+    """Initialise ``net`` with the weights, centres (or ``centers``) and history of ``previous``, an earlier fit."""
     net.initialize()
+    state = previous.net_.module_.state_dict()
+    if centers is not None:
+        state = {**state, "centers": centers}
     try:
-        net.module_.load_state_dict(previous.net_.module_.state_dict())
+        net.module_.load_state_dict(state)
     except RuntimeError as exc:
         # torch lists each mismatch on a line of its own after a heading.
         mismatch = str(exc).strip().splitlines()[-1].strip().rstrip(".")

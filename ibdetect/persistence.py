@@ -28,7 +28,7 @@ skops.io (``pip install "ibdetect[tables]"``) in a third member,
 numpy's arrays and dtypes, Python's containers and
 :class:`~ibdetect.preprocessing.TableCells`: a file that holds any other
 type is refused before anything is built. Its archive is read within its
-own limits (64 MB inflated, 10,000 members).
+own limits (64 MiB inflated, 10,000 members).
 
 Pickles (``joblib.dump``) still work and keep everything, callbacks included,
 but loading one runs code that the file chooses.
@@ -422,6 +422,7 @@ _ENCODERS = {
     "labels": _encode_labels,
     "names": lambda names, name: [str(item) for item in names],
     "int": lambda value, name: int(value),
+    "count": lambda value, name: int(value),
     "float": lambda value, name: float(value),
     "text": lambda value, name: str(value),
 }
@@ -737,6 +738,7 @@ _DECODERS = {
     "labels": _decode_labels,
     "names": _decode_names,
     "int": lambda value, name: value,
+    "count": lambda value, name: value,
     "float": _as_float,
     "text": lambda value, name: value,
 }

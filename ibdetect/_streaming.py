@@ -1,0 +1,314 @@
+"""What ``partial_fit`` trains on from: uniform samples of everything seen, as input rows.
+
+A network trained on a new batch embeds every row anew, so the rows that
+the scores compare with are kept as input rows and embedded again after
+each batch. Two uniform samples (reservoirs, Vitter's algorithm R) of all
+the rows seen so far are kept: the normal training rows with their
+classes, on which the network also trains with each batch (so that it does
+not forget the earlier ones) and from which the k-NN reference is taken;
+and the held-out normal rows, which calibrate the threshold and the
+p-values. The counts of rows seen per class set the class priors, and the
+reference's share of all the rows seen sets the k-NN rank, as one fit on
+everything would. ``fit`` keeps them too, so that ``partial_fit`` trains
+on from it.
+"""
+
+import numpy as np
+import torch
+
+from ._anomaly_score import (
+    AUTO_MAX_REFERENCES,
+    check_reference_size,
+    leave_one_out_distances,
+    reference_state,
+    subsample,
+)
+from ._calibration import auto_threshold, threshold
+from ._fitted import OPTIONAL, FittedAttribute
+from ._labels import ANOMALY
+
+__all__ = [
+    "FITTED_STATE",
+    "MAX_CALIBRATION_ROWS",
+    "calibrate",
+    "carry_features",
+    "check_batch",
+    "check_can_train_on",
+    "first_batch",
+    "merge_batch",
+    "merged_classes",
+    "reference",
+    "replay",
+    "reservoir",
+    "training_rows",
+]
+
+# The most held-out rows partial_fit keeps to calibrate p-values and the
+# threshold: the smallest p-value is then 1 / 5,001.
+MAX_CALIBRATION_ROWS = 5_000
+
+
+def _streaming(state):
+    return "n_samples_seen_" in state
+
+
+def _known_targets(values, state):
+    if len(values) and (values.min() < 0 or values.max() >= len(state["classes_"])):
+        return "must hold indices of classes_"
+    return None
+
+
+#: What ``fit`` and ``partial_fit`` keep for ``partial_fit`` to train on from.
+FITTED_STATE = (
+    FittedAttribute("n_samples_seen_", "int", when=OPTIONAL),
+    FittedAttribute("class_counts_", "array", ("n_classes",), "int64", when=_streaming),
+    FittedAttribute("replay_inputs_", "array", ("n_replay", "n_features_in_"), "float32", when=_streaming),
+    FittedAttribute("replay_targets_", "array", ("n_replay",), "int64", when=_streaming, check=_known_targets),
+    FittedAttribute("n_calibration_seen_", "count", when=_streaming),
+    FittedAttribute("calibration_inputs_", "array", ("n_calibration_kept", "n_features_in_"), "float32", when=_streaming),
+)
+
+
+# -- before training ------------------------------------------------------------------
+
+
+def check_can_train_on(detector):
+    """Whether ``detector`` is fitted, and so trained on rather than fitted; a ValueError if it cannot be."""
+    if not hasattr(detector, "net_"):
+        return False
+    if not hasattr(detector, "n_samples_seen_"):
+        raise ValueError(
+            "partial_fit trains on from the rows a fit keeps, and this detector was fitted by an "
+            "earlier version of ibdetect, which kept none. Fit it again, then train on with partial_fit."
+        )
+    return True
+
+
+def carry_features(detector, previous):
+    """Give ``detector`` (being fitted) the features of ``previous``, which validation checks a batch against."""
+    for name in ("n_features_in_", "feature_names_in_"):
+        if hasattr(previous, name):
+            setattr(detector, name, getattr(previous, name))
+
+
+def check_batch(previous, setup):
+    """Set the batch's own seed in ``setup``; raise a ValueError if it resolves another score than the earlier batches."""
+    # Each batch draws its own held-out rows and reservoir samples.
+    setup.seed = int(np.random.RandomState([setup.seed, previous.n_samples_seen_ % 2**32]).randint(np.iinfo(np.int32).max))
+    if setup.anomaly_score != previous.anomaly_score_:
+        raise ValueError(
+            f"The earlier batches were scored with anomaly_score={previous.anomaly_score_!r}, this batch "
+            f"resolves it to {setup.anomaly_score!r}; set anomaly_score={previous.anomaly_score_!r}."
+        )
+
+
+def merge_batch(detector, previous, X, y, targets, setup):
+    """Bring this batch's classes together with the earlier batches', on ``detector`` (being fitted).
+
+    Sets ``detector.classes_`` and ``normal_labels_`` to those of everything
+    seen, and returns the batch's targets as indices into them. ``setup``
+    gets the earlier batches' class counts laid out the same way
+    (``previous_counts``), where each earlier class now stands (``moved``),
+    and the centres the network trains on from (``centers``): None when no
+    class is new, else the earlier centres in their new places beside the
+    mean embedding, by the earlier network, of each new class's samples.
+    """
+    if (previous.normal_labels_ is None) != (y is None):
+        had, has = ("no labels", "labels") if y is not None else ("labels", "none")
+        raise ValueError(f"The earlier batches had {had} and this one has {has}; give every batch labels, or none.")
+    classes, targets, moved = merged_classes(previous.classes_, detector.classes_, targets)
+    counts = np.zeros(len(classes), dtype=np.int64)
+    counts[moved] = previous.class_counts_
+    if previous.normal_labels_ is not None:
+        detector.normal_labels_ = (
+            classes if detector.loss != "svdd" else np.union1d(previous.normal_labels_, detector.normal_labels_)
+        )
+    detector.classes_ = classes
+    setup["previous_counts"], setup["moved"] = counts, moved
+    if len(classes) > len(previous.classes_):
+        setup["centers"] = _grown_centers(previous, X, targets, moved, len(classes))
+    return targets
+
+
+def merged_classes(previous, classes, targets):
+    """The classes of everything seen (sorted, as ``fit`` keeps them), and ``targets`` as indices into them.
+
+    Parameters
+    ----------
+    previous : ndarray
+        The classes seen before this batch.
+    classes, targets : ndarray
+        This batch's own classes, and its targets as indices into them.
+
+    Returns
+    -------
+    classes : ndarray
+    targets : ndarray of int64
+    moved : ndarray of int
+        Where each previous class now stands.
+    """
+    if (previous.dtype.kind in "iub") != (classes.dtype.kind in "iub"):
+        raise ValueError(
+            f"This batch's labels are {_kind(classes)}, the earlier batches' {_kind(previous)}; "
+            "give every batch labels of one kind."
+        )
+    merged = np.union1d(previous, classes)
+    if merged.dtype.kind == previous.dtype.kind:
+        merged = merged.astype(previous.dtype)
+    position = {label: index for index, label in enumerate(merged.tolist())}
+    batch = np.array([position[label] for label in classes.tolist()], dtype=np.int64)
+    targets = np.where(targets == ANOMALY, ANOMALY, batch[np.maximum(targets, 0)])
+    moved = np.array([position[label] for label in previous.tolist()], dtype=np.int64)
+    return merged, targets, moved
+
+
+def _kind(classes):
+    return "numbers" if classes.dtype.kind in "iub" else "text"
+
+
+def _grown_centers(previous, X, targets, moved, n_classes):
+    module = previous.net_.module_
+    n_views, dim = module.n_views, module.centers.shape[1]
+    old = module.centers.detach().reshape(-1, n_views, dim)
+    centers = torch.zeros((n_classes, n_views, dim), dtype=old.dtype, device=old.device)
+    centers[torch.as_tensor(moved, device=old.device)] = old
+    for new in sorted(set(range(n_classes)) - set(moved.tolist())):
+        embeddings = previous.net_.embed(X[targets == new]).reshape(-1, n_views, dim)
+        centers[new] = torch.as_tensor(embeddings.mean(axis=0), dtype=old.dtype, device=old.device)
+    return centers.reshape(-1, dim)
+
+
+# -- the rows kept ---------------------------------------------------------------------
+
+
+def first_batch(detector, X, targets, held_out, normal_train, seed):
+    """What ``fit`` keeps for ``partial_fit``, by name: the counts, and uniform samples of its rows.
+
+    The replay sample is the k-NN reference's own draw when the reference
+    holds as many rows, and shares its array where the score keeps it.
+    """
+    capacity = min(len(normal_train), _replay_capacity(detector.max_references, len(normal_train)))
+    replayed = subsample(normal_train, capacity, seed)
+    inputs = getattr(detector, "reference_inputs_", None)
+    if inputs is None or len(inputs) != len(replayed):
+        inputs = np.asarray(X[replayed], dtype=np.float32)
+    calibration = np.flatnonzero(held_out & (targets != ANOMALY))
+    kept = subsample(calibration, MAX_CALIBRATION_ROWS, [seed, 1])
+    return {
+        "n_samples_seen_": len(normal_train),
+        "class_counts_": np.bincount(targets[normal_train], minlength=len(detector.classes_)).astype(np.int64),
+        "replay_inputs_": inputs,
+        "replay_targets_": targets[replayed],
+        "n_calibration_seen_": len(calibration),
+        "calibration_inputs_": np.asarray(X[kept], dtype=np.float32).reshape(len(kept), X.shape[1]),
+    }
+
+
+def reservoir(n_kept, n_seen, n_new, capacity, seed):
+    """Which rows a uniform sample of at most ``capacity`` keeps, once ``n_new`` rows follow ``n_seen``.
+
+    Parameters
+    ----------
+    n_kept : int
+        The size of a uniform sample of the ``n_seen`` rows seen before.
+    n_seen, n_new, capacity : int
+    seed : int or sequence of int
+
+    Returns
+    -------
+    positions : ndarray of int
+        Positions in the kept rows followed by the new ones: the new sample.
+    """
+    rng = np.random.RandomState(seed)
+    kept = list(range(n_kept))
+    for offset in range(n_new):
+        if len(kept) < capacity:
+            kept.append(n_kept + offset)
+            continue
+        # The (n_seen + offset + 1)-th row replaces a kept one with
+        # probability capacity / (n_seen + offset + 1).
+        slot = rng.randint(n_seen + offset + 1)
+        if slot < capacity:
+            kept[slot] = n_kept + offset
+    return np.array(kept, dtype=np.int64)
+
+
+def _pick(kept, new, positions):
+    """The rows at ``positions`` of ``kept`` followed by ``new``, without joining the two."""
+    old = positions < len(kept)
+    picked = np.empty((len(positions), *new.shape[1:]), dtype=new.dtype)
+    picked[old] = kept[positions[old]]
+    picked[~old] = new[positions[~old] - len(kept)]
+    return picked
+
+
+def replay(detector, previous, X, targets, held_out, setup):
+    """The counts of normal rows seen and the replay sample, by name, after a later batch."""
+    normal = np.flatnonzero(~held_out & (targets != ANOMALY))
+    counts = setup.previous_counts + np.bincount(targets[normal], minlength=len(detector.classes_))
+    n_seen = previous.n_samples_seen_ + len(normal)
+    # As many rows as the k-NN reference may hold, or its default cap for a
+    # score that has none.
+    capacity = min(n_seen, _replay_capacity(detector.max_references, n_seen))
+    positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
+    return {
+        "n_samples_seen_": n_seen,
+        "class_counts_": counts.astype(np.int64),
+        "replay_inputs_": _pick(previous.replay_inputs_, X[normal], positions),
+        "replay_targets_": _pick(setup.moved[previous.replay_targets_], targets[normal], positions),
+    }
+
+
+def _replay_capacity(max_references, n_seen):
+    if max_references == "auto":
+        return AUTO_MAX_REFERENCES
+    if isinstance(max_references, float):
+        return max(2, int(max_references * n_seen))
+    return max_references
+
+
+def training_rows(X, targets, held_out, previous, setup):
+    """What the network trains on: the batch's training rows and the earlier batches' replay sample."""
+    train = ~held_out
+    return (
+        np.concatenate([X[train], previous.replay_inputs_]),
+        np.concatenate([targets[train], setup.moved[previous.replay_targets_]]),
+    )
+
+
+def reference(detector, anomaly_score):
+    """The k-NN score's fitted attributes: the replay sample (or as much of it as the reference holds), embedded anew."""
+    n_references = check_reference_size(anomaly_score, detector.n_neighbors, detector.max_references, detector.n_samples_seen_)
+    if anomaly_score == "distance":
+        return {"anomaly_score_": anomaly_score}
+    inputs = detector.replay_inputs_[:n_references]
+    return {"anomaly_score_": anomaly_score} | reference_state(
+        anomaly_score, detector.net_.embed, inputs, detector.n_samples_seen_, detector.n_neighbors
+    )
+
+
+# -- after training ---------------------------------------------------------------------
+
+
+def calibrate(detector, previous, X, targets, held_out, distances, seed):
+    """The threshold, the batch's scores, and the calibration samples: a uniform sample of every held-out normal row seen."""
+    rows = X[held_out & (targets != ANOMALY)]
+    n_seen = previous.n_calibration_seen_ + len(rows)
+    # Another stream of random numbers than the replay sample's.
+    positions = reservoir(len(previous.calibration_inputs_), previous.n_calibration_seen_, len(rows), MAX_CALIBRATION_ROWS, [seed, 1])
+    kept = _pick(previous.calibration_inputs_, rows, positions)
+    state = {"n_calibration_seen_": n_seen}
+    if not len(kept):
+        offset = -threshold(detector.contamination, distances, targets, held_out, lambda: leave_one_out_distances(detector))
+        return state | {"offset_": offset, "decision_scores_": -distances - offset}
+    calibration = detector._distances_to_normal(kept)[0]
+    if detector.contamination == "auto":
+        offset = -auto_threshold(calibration)
+    else:
+        offset = -threshold(detector.contamination, distances, targets, held_out, None)
+    return state | {
+        "offset_": offset,
+        "decision_scores_": -distances - offset,
+        "calibration_scores_": np.sort(calibration),
+        "calibration_inputs_": kept,
+    }

@@ -1,0 +1,165 @@
+"""partial_fit: training on batch after batch, close to one fit on all of them."""
+
+import io
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from ibdetect import IBDeepDescription, _streaming
+from ibdetect.persistence import load, save
+
+
+@pytest.fixture
+def stream(make_blobs, blob_centres):
+    """Rows of the three blobs in a random order, their labels, and rows of an unseen class."""
+    X, y = make_blobs(blob_centres, 200)
+    order = np.random.RandomState(0).permutation(len(X))
+    unseen, _ = make_blobs([(0, -6, 6, 0, 0, 0)], 60, seed=1)
+    return X[order], y[order], unseen
+
+
+def auc(detector, normal, unseen):
+    scores = -detector.score_samples(np.vstack([normal, unseen]))
+    return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(unseen))], scores)
+
+
+def test_the_first_batch_fits_as_fit_does(stream, fast):
+    X, y, _ = stream
+    batch = IBDeepDescription(**fast).partial_fit(X[:200], y[:200])
+    fitted = IBDeepDescription(**fast).fit(X[:200], y[:200])
+    np.testing.assert_array_equal(batch.decision_function(X), fitted.decision_function(X))
+    assert batch.n_samples_seen_ == len(fitted.replay_inputs_) == 200 - len(fitted.calibration_scores_)
+
+
+def test_ten_batches_end_close_to_one_fit_on_all_of_them(stream, make_blobs, blob_centres, fast):
+    X, y, unseen = stream
+    normal, _ = make_blobs(blob_centres, 40, seed=2)
+    whole = IBDeepDescription(**fast).fit(X, y)
+    batches = IBDeepDescription(**fast)
+    for rows in np.array_split(np.arange(len(X)), 10):
+        batches.partial_fit(X[rows], y[rows])
+    assert abs(auc(batches, normal, unseen) - auc(whole, normal, unseen)) <= 0.01
+    assert batches.n_samples_seen_ == sum(batches.class_counts_)
+    # Every batch's held-out rows are counted, and a sample of them kept.
+    assert batches.n_calibration_seen_ == len(batches.calibration_scores_) == len(batches.calibration_inputs_)
+    assert batches.n_samples_seen_ + batches.n_calibration_seen_ == len(X)
+
+
+def test_a_class_first_seen_in_a_later_batch_gets_a_centre(stream, fast):
+    X, y, _ = stream
+    first, later = y < 2, y == 2
+    detector = IBDeepDescription(**{**fast, "max_epochs": 20}).partial_fit(X[first], y[first])
+    assert detector.classes_.tolist() == [0, 1]
+    new_class = X[later][:50]
+    before = detector.predict(new_class)
+    detector.partial_fit(X[later][50:], y[later][50:])
+    assert detector.classes_.tolist() == [0, 1, 2]
+    assert detector.centers_.shape[0] == 3
+    assert (before == -1).mean() > 0.9 and (detector.predict(new_class) == 1).mean() > 0.9
+    assert (detector.predict_class(new_class) == 2).all()
+
+
+def test_text_labels_merge_in_sorted_order(stream, fast):
+    X, y, _ = stream
+    names = np.array(["cat", "ant", "bee"], dtype=object)[y]
+    detector = IBDeepDescription(**{**fast, "max_epochs": 20}).partial_fit(X[y != 1], names[y != 1])
+    detector.partial_fit(X[y == 1], names[y == 1])
+    assert detector.classes_.tolist() == ["ant", "bee", "cat"]
+    assert detector.class_counts_.tolist() == [180, 180, 180]
+    # Each class, the earlier ones moved to their new places, is still named so.
+    for label in ("ant", "bee", "cat"):
+        assert (detector.predict_class(X[names == label]) == label).mean() > 0.95
+
+
+@pytest.mark.parametrize("labels, message", [
+    (False, "The earlier batches had labels and this one has none"),
+    ("text", "This batch's labels are text, the earlier batches' numbers"),
+])
+def test_a_batch_unlike_the_earlier_ones_is_an_error_that_changes_nothing(stream, fast, labels, message):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:200], y[:200])
+    expected = detector.decision_function(X)
+    batch_labels = None if labels is False else y[200:].astype(str).astype(object)
+    with pytest.raises(ValueError, match=message):
+        detector.partial_fit(X[200:], batch_labels)
+    with pytest.raises(ValueError, match="X has 5 features, but IBDeepDescription is expecting 6 features"):
+        detector.partial_fit(X[200:, :5], y[200:])
+    np.testing.assert_array_equal(detector.decision_function(X), expected)
+
+
+def test_a_model_file_trains_on_as_the_detector_would(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    for name in ("replay_inputs_", "replay_targets_", "calibration_inputs_", "class_counts_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
+    detector.partial_fit(X[300:], y[300:])
+    loaded.partial_fit(X[300:], y[300:])
+    np.testing.assert_allclose(loaded.decision_function(X), detector.decision_function(X), rtol=1e-5, atol=1e-6)
+
+
+def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
+    X, y, _ = stream
+    monkeypatch.setattr(_streaming, "MAX_CALIBRATION_ROWS", 25)
+    detector = IBDeepDescription(**fast)
+    for rows in np.array_split(np.arange(len(X)), 4):
+        detector.partial_fit(X[rows], y[rows])
+    assert len(detector.calibration_scores_) == len(detector.calibration_inputs_) == 25
+    assert detector.n_calibration_seen_ > 25
+
+
+def test_the_reservoir_keeps_every_row_equally_likely():
+    # Rows 0..99 arrive in batches of 10; each is kept with probability 20/100.
+    kept = np.zeros(100)
+    for trial in range(2000):
+        sample = np.arange(0)
+        for start in range(0, 100, 10):
+            positions = _streaming.reservoir(len(sample), start, 10, 20, [trial, start])
+            sample = np.concatenate([sample, np.arange(start, start + 10)])[positions]
+        kept[sample] += 1
+    rates = kept / 2000
+    assert rates.sum() == pytest.approx(20)
+    # Binomial(2000, 0.2) has a standard deviation of 0.009 in rate.
+    assert np.abs(rates - 0.2).max() < 0.05
+    assert abs(rates[:50].mean() - rates[50:].mean()) < 0.01
+
+
+def test_a_detector_of_an_earlier_version_cannot_train_on(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).fit(X[:200], y[:200])
+    del detector.n_samples_seen_
+    with pytest.raises(ValueError, match="fitted by an earlier version of ibdetect"):
+        detector.partial_fit(X[200:], y[200:])
+
+
+def test_rows_kept_of_another_width_than_the_features_are_refused(stream, fast):
+    X, y, _ = stream
+    file = io.BytesIO()
+    # The "knn" score keeps no input rows of its own: the replay sample's are checked.
+    save(IBDeepDescription(**fast, anomaly_score="knn").fit(X, y), file)
+    header, tensors = _model_members(file)
+    header["attributes"]["n_features_in_"] = 10**9
+    with pytest.raises(ValueError, match="replay_inputs_ must have 1000000000 entries along axis 1"):
+        load(io.BytesIO(_model_file_of(header, tensors)))
+
+
+def _model_members(file):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(file) as archive:
+        return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
+
+
+def _model_file_of(header, tensors):
+    import json
+    import zipfile
+
+    file = io.BytesIO()
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr("model.json", json.dumps(header))
+        archive.writestr("tensors.safetensors", tensors)
+    return file.getvalue()
