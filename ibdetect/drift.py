@@ -76,7 +76,7 @@ def check_drift(model, X, *, window_size=500, alpha=0.01, top_fraction=0.05, con
         A window whose p-value is at most ``alpha`` is flagged: with
         probability ``confidence`` over the fit's held-out samples, at most
         that share of windows of new normal rows is flagged, on average.
-    top_fraction : float, default=0.1
+    top_fraction : float, default=0.05
         Where the cut lies among the calibration samples. Smaller catches a
         few very anomalous rows sooner; larger, a broad shift.
     confidence : float, default=0.95

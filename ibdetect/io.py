@@ -106,10 +106,10 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixe
         training file that is now being scored.
     mixed : bool, default=False
         Whether a CSV file may hold text and empty cells among its features.
-        If so and it does, ``Data.X`` is an object array of the cells as
-        written (stripped), with NaN for empty ones, ready for
-        :func:`ibdetect.preprocessing.make_preprocessor`; a file of numbers
-        only still gives floats.
+        If so, ``Data.X`` is an object array of the cells as written
+        (stripped), numbers included, with NaN for empty ones, ready for
+        :func:`ibdetect.preprocessing.make_preprocessor`, which reads each
+        column as numbers or categories.
 
     Returns
     -------
@@ -279,17 +279,18 @@ def _label_index(header, label_column, with_labels, path):
 
 
 def _features(cells, names, where, mixed):
-    """A row's features: floats, or (with ``mixed``, where one is not a number) its cells, gaps as NaN."""
+    """A row's features: floats, or with ``mixed`` its cells as written, gaps as NaN."""
     if not mixed:
         return _floats(cells, names, where)
-    try:
-        return [float(cell) for cell in cells]
-    except ValueError:
-        return [cell.strip() or np.nan for cell in cells]
+    return [cell.strip() or np.nan for cell in cells]
 
 
 def _feature_array(rows, n_features):
-    """Floats when every row is, else an object array of every row's cells."""
+    """Floats, or (``mixed``'s text cells) an object array of them.
+
+    Text is kept as written in every row, not read as numbers where a row
+    allows it: a category "007" or "10" stays one, whatever its neighbours.
+    """
     if all(isinstance(cell, float) for row in rows for cell in row):
         return np.array(rows, dtype=np.float64).reshape(len(rows), n_features)
     X = np.empty((len(rows), n_features), dtype=object)

@@ -38,7 +38,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["TableCells", "make_preprocessor"]
 
@@ -150,14 +150,13 @@ class TableCells(TransformerMixin, BaseEstimator):
         self : TableCells
         """
         self._validate_params()
-        names = getattr(X, "columns", None)
         cells = _as_cells(X)
+        # Records n_features_in_ and a DataFrame's column names, which
+        # transform then checks, as scikit-learn's transformers do.
+        validate_data(self, X, skip_check_array=True)
         columns = np.asarray(self.numeric_columns, dtype=int).reshape(-1)
         if columns.size and (columns.min() < 0 or columns.max() >= cells.shape[1]):
             raise ValueError(f"numeric_columns {columns.tolist()} name columns beyond the {cells.shape[1]} of X")
-        self.n_features_in_ = cells.shape[1]
-        if names is not None:
-            self.feature_names_in_ = np.asarray([str(name) for name in names], dtype=object)
         self._read(cells)
         return self
 
@@ -166,16 +165,16 @@ class TableCells(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features_in_)
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The columns of ``fit``'s, in its order (a DataFrame's are checked by name).
 
         Returns
         -------
-        cells : ndarray of object of shape (n_samples, n_features_in_)
+        cells : ndarray of object of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         cells = _as_cells(X)
-        if cells.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {cells.shape[1]} columns, but TableCells was fitted on {self.n_features_in_}")
+        validate_data(self, X, skip_check_array=True, reset=False)
         return self._read(cells)
 
     def get_feature_names_out(self, input_features=None):

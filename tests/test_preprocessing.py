@@ -123,7 +123,13 @@ def test_table_cells_checks_its_columns():
     with pytest.raises(ValueError, match=r"numeric_columns \[5\] name columns beyond the 2 of X"):
         TableCells(numeric_columns=[5]).fit(np.zeros((3, 2)))
     cells = TableCells(numeric_columns=[0]).fit(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="X has 3 columns, but TableCells was fitted on 2"):
+    with pytest.raises(ValueError, match="X has 3 features, but TableCells is expecting 2 features"):
         cells.transform(np.zeros((3, 3)))
     with pytest.raises(ValueError, match=r"expected a table of shape \(n_samples, n_features\)"):
         make_preprocessor(np.zeros(3))
+
+
+def test_a_dataframe_s_columns_are_checked_by_name(fitted_pipeline):
+    pipeline, table = fitted_pipeline
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        pipeline.score_samples(table[table.columns[::-1]])

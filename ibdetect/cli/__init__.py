@@ -46,8 +46,9 @@ COMMANDS = {
     "fit": (
         "train a model on a data file and save it",
         "Train an IBDeepDescription on DATA and save it to MODEL. DATA is a CSV file with "
-        "a header row (every column but the label column is a numeric feature; a first "
-        "column without a name holds row ids), an .npy array of features, or an .npz "
+        "a header row (every column but the label column is a feature: numbers, or with "
+        "--scale auto also text, true/false and empty cells, encoded as categories and gaps; "
+        "a first column without a name holds row ids), an .npy array of features, or an .npz "
         "archive with features under X (images are flattened and set input_shape) and "
         "optional labels under y. Labels name the known normal classes; -1 marks a known "
         "anomaly. Without labels every row is normal data of one class.",

@@ -130,6 +130,15 @@ def _prepared(detector, scale, data, path):
     return detector if scaler is None else make_pipeline(scaler(), detector)
 
 
+def _numbers_if_all_are(X):
+    """A CSV's text cells as floats when every one is a number (no text, no gap); else as they are."""
+    try:
+        numbers = X.astype(np.float64)
+    except ValueError:
+        return X
+    return X if np.isnan(numbers).any() else numbers
+
+
 # -- score ----------------------------------------------------------------------
 
 
@@ -424,6 +433,9 @@ def _read(path, **kwargs):
         data = read_data(path, **kwargs)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    if data.X.dtype == object:
+        # A CSV read with its text (mixed): a table of numbers only is one.
+        data.X = _numbers_if_all_are(data.X)
     _check_features(data, path)
     return data
 
