@@ -15,6 +15,8 @@ __all__ = [
     "FITTED_STATE",
     "StratifiedHoldOut",
     "auto_threshold",
+    "can_calibrate",
+    "check_calibrated",
     "conformal_pvalues",
     "fit_scores",
     "hold_out",
@@ -116,6 +118,25 @@ def _stratified_hold_out(targets, fraction, rng, min_class_size=1):
         if len(members) >= min_class_size:
             held_out[rng.choice(members, int(fraction * len(members)), replace=False)] = True
     return held_out
+
+
+def can_calibrate(detector):
+    """Whether ``predict_proba`` is available: not yet fitted (so that it
+    raises ``NotFittedError``), or fitted with a calibration set.
+
+    ``hasattr(detector, "predict_proba")`` is then False for a detector
+    without one, as scikit-learn's tools expect; the AttributeError that
+    calling it raises carries the reason as its cause.
+    """
+    if hasattr(detector, "offset_") and not hasattr(detector, "calibration_scores_"):
+        raise AttributeError(uncalibrated_message(detector.validation_fraction))
+    return True
+
+
+def check_calibrated(detector):
+    """Raise a ValueError unless ``detector`` holds calibration scores, saying how to get some."""
+    if not hasattr(detector, "calibration_scores_"):
+        raise ValueError(uncalibrated_message(detector.validation_fraction))
 
 
 def uncalibrated_message(validation_fraction):

@@ -231,6 +231,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         most of them, so they look more normal than new samples.
     labels_ : ndarray of shape (n_samples,)
         ``predict`` of each sample given to ``fit``: -1 or +1.
+    n_samples_seen_, n_calibration_seen_ : int
+        Normal training rows, and held-out normal rows, of every batch seen.
+    class_counts_ : ndarray of shape (n_classes,)
+        Normal training rows seen per class; they set the class priors.
+    replay_inputs_, replay_targets_ : ndarray
+        A uniform sample of the normal training rows seen, and their class
+        indices: what ``partial_fit`` trains on beside a new batch.
+    calibration_inputs_ : ndarray of shape (n_kept, n_features_in_)
+        A uniform sample (at most 5,000) of the held-out normal rows seen.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted distances of the held-out normal samples: the reference of
         ``pvalues``. Only when some were held out.
@@ -443,6 +452,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         >>> detector.n_samples_seen_, len(detector.calibration_scores_)
         (540, 60)
         """
+        self._validate_params()  # _fit_context skips it for a fitted detector, after set_params too
         previous = _streaming.check_can_train_on(self) and copy.copy(self)
         with all_or_nothing(self), torch_threads(self.n_jobs):
             return self._partial_fit(X, y, previous) if previous else self._fit(X, y)
@@ -480,6 +490,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return self
 
     def _partial_fit(self, X, y, previous):
+        _streaming.carry_features(self, previous)
         X, targets, setup = self._check_before_training(X, y, previous, streaming=True)
         held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
         # The network trains on the batch and a sample of the earlier ones, lest it forget them.
@@ -499,16 +510,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def _check_before_training(self, X, y, previous, streaming=False):
         """X, its targets and what training needs, after the checks that need no training (so they cost none)."""
-        if streaming:
-            _streaming.carry_features(self, previous)
         X, targets = self._validate_training_data(X, y, reset=not streaming)
         input_shape = _training.check_input_shape(self)
-        _training.check_priors(self)
         _training.check_callbacks(self.callbacks)
         transformations = _training.resolve_transformations(self, input_shape)
         setup = Bunch(input_shape=input_shape, transformations=transformations, centers=None)
         if streaming:
             targets = _streaming.merge_batch(self, previous, X, y, targets, setup)
+        _training.check_priors(self)
         if previous is not None:
             _training.check_warm_start(self, previous, transformations, streaming=streaming)
         setup.device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
@@ -516,7 +525,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         setup.seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
         if streaming:
-            _streaming.check_batch(previous, setup)
+            _streaming.check_batch(self, previous, setup)
         return X, targets, setup
 
     def score_samples(self, X):
@@ -653,10 +662,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         array([1.])
         """
         check_is_fitted(self)
-        self._check_calibrated()
+        _calibration.check_calibrated(self)
         return conformal_pvalues(self.calibration_scores_, -self.score_samples(X))
 
-    @available_if(lambda detector: detector._can_calibrate())
+    @available_if(_calibration.can_calibrate)
     def predict_proba(self, X):
         """Probability-like anomaly degree of each sample, from its p-value.
 
@@ -782,19 +791,3 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Set the fitted attributes that a concern's module returns by name."""
         for name, value in state.items():
             setattr(self, name, value)
-
-    def _can_calibrate(self):
-        """Whether ``predict_proba`` is available: not yet fitted (so that it
-        raises ``NotFittedError``), or fitted with a calibration set.
-
-        ``hasattr(detector, "predict_proba")`` is then False for a detector
-        without one, as scikit-learn's tools expect; the AttributeError that
-        calling it raises carries the reason as its cause.
-        """
-        if hasattr(self, "offset_") and not hasattr(self, "calibration_scores_"):
-            raise AttributeError(_calibration.uncalibrated_message(self.validation_fraction))
-        return True
-
-    def _check_calibrated(self):
-        if not hasattr(self, "calibration_scores_"):
-            raise ValueError(_calibration.uncalibrated_message(self.validation_fraction))

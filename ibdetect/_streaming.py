@@ -58,14 +58,43 @@ def _known_targets(values, state):
     return None
 
 
+def _counts_of_rows_seen(values, state):
+    if (values < 0).any() or values.sum() != state.get("n_samples_seen_"):
+        return "must be counts of at least 0 that add up to n_samples_seen_"
+    return None
+
+
+def _at_most_seen(name):
+    def check(values, state):
+        if len(values) > state.get(name, 0):
+            return f"must hold at most {name} rows"
+        if not np.isfinite(values).all():
+            return "must hold finite values"
+        return None
+
+    return check
+
+
+def _calibration_rows(values, state):
+    if len(values) > MAX_CALIBRATION_ROWS:
+        return f"must hold at most {MAX_CALIBRATION_ROWS} rows"
+    return _at_most_seen("n_calibration_seen_")(values, state)
+
+
 #: What ``fit`` and ``partial_fit`` keep for ``partial_fit`` to train on from.
 FITTED_STATE = (
     FittedAttribute("n_samples_seen_", "int", when=OPTIONAL),
-    FittedAttribute("class_counts_", "array", ("n_classes",), "int64", when=_streaming),
-    FittedAttribute("replay_inputs_", "array", ("n_replay", "n_features_in_"), "float32", when=_streaming),
+    FittedAttribute("class_counts_", "array", ("n_classes",), "int64", when=_streaming, check=_counts_of_rows_seen),
+    FittedAttribute(
+        "replay_inputs_", "array", ("n_replay", "n_features_in_"), "float32", when=_streaming,
+        check=_at_most_seen("n_samples_seen_"),
+    ),
     FittedAttribute("replay_targets_", "array", ("n_replay",), "int64", when=_streaming, check=_known_targets),
     FittedAttribute("n_calibration_seen_", "count", when=_streaming),
-    FittedAttribute("calibration_inputs_", "array", ("n_calibration_kept", "n_features_in_"), "float32", when=_streaming),
+    FittedAttribute(
+        "calibration_inputs_", "array", ("n_calibration_kept", "n_features_in_"), "float32", when=_streaming,
+        check=_calibration_rows,
+    ),
 )
 
 
@@ -91,10 +120,21 @@ def carry_features(detector, previous):
             setattr(detector, name, getattr(previous, name))
 
 
-def check_batch(previous, setup):
-    """Set the batch's own seed in ``setup``; raise a ValueError if it resolves another score than the earlier batches."""
+def check_batch(detector, previous, setup):
+    """Set the batch's own seed and score in ``setup``; a ValueError for what a later batch cannot do."""
     # Each batch draws its own held-out rows and reservoir samples.
     setup.seed = int(np.random.RandomState([setup.seed, previous.n_samples_seen_ % 2**32]).randint(np.iinfo(np.int32).max))
+    for callback in detector.callbacks or ():
+        callback = callback[1] if isinstance(callback, tuple) else callback
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid"):
+            raise ValueError(
+                f"partial_fit validates on nothing after the first batch, and {type(callback).__name__} "
+                f"monitors {monitor!r}; set its monitor to {monitor.replace('valid', 'train', 1)!r}."
+            )
+    if detector.anomaly_score == "auto":
+        # "auto" stands for what the first batch resolved it to, whatever a later one holds.
+        setup.anomaly_score = previous.anomaly_score_
     if setup.anomaly_score != previous.anomaly_score_:
         raise ValueError(
             f"The earlier batches were scored with anomaly_score={previous.anomaly_score_!r}, this batch "
@@ -119,10 +159,12 @@ def merge_batch(detector, previous, X, y, targets, setup):
     classes, targets, moved = merged_classes(previous.classes_, detector.classes_, targets)
     counts = np.zeros(len(classes), dtype=np.int64)
     counts[moved] = previous.class_counts_
-    if previous.normal_labels_ is not None:
-        detector.normal_labels_ = (
-            classes if detector.loss != "svdd" else np.union1d(previous.normal_labels_, detector.normal_labels_)
-        )
+    if previous.normal_labels_ is not None and detector.loss == "svdd":
+        # One centre for every label: the labels seen are kept apart from classes_.
+        empty = np.zeros(0, dtype=np.int64)
+        detector.normal_labels_ = merged_classes(previous.normal_labels_, detector.normal_labels_, empty)[0]
+    elif previous.normal_labels_ is not None:
+        detector.normal_labels_ = classes
     detector.classes_ = classes
     setup["previous_counts"], setup["moved"] = counts, moved
     if len(classes) > len(previous.classes_):
@@ -147,14 +189,13 @@ def merged_classes(previous, classes, targets):
     moved : ndarray of int
         Where each previous class now stands.
     """
-    if (previous.dtype.kind in "iub") != (classes.dtype.kind in "iub"):
+    if _kind(previous) != _kind(classes):
         raise ValueError(
             f"This batch's labels are {_kind(classes)}, the earlier batches' {_kind(previous)}; "
             "give every batch labels of one kind."
         )
+    # np.union1d widens the dtype (longer text, larger ints) as the labels need.
     merged = np.union1d(previous, classes)
-    if merged.dtype.kind == previous.dtype.kind:
-        merged = merged.astype(previous.dtype)
     position = {label: index for index, label in enumerate(merged.tolist())}
     batch = np.array([position[label] for label in classes.tolist()], dtype=np.int64)
     targets = np.where(targets == ANOMALY, ANOMALY, batch[np.maximum(targets, 0)])
@@ -163,7 +204,7 @@ def merged_classes(previous, classes, targets):
 
 
 def _kind(classes):
-    return "numbers" if classes.dtype.kind in "iub" else "text"
+    return "numbers" if classes.dtype.kind in "iubf" else "text"
 
 
 def _grown_centers(previous, X, targets, moved, n_classes):
@@ -247,10 +288,15 @@ def replay(detector, previous, X, targets, held_out, setup):
     normal = np.flatnonzero(~held_out & (targets != ANOMALY))
     counts = setup.previous_counts + np.bincount(targets[normal], minlength=len(detector.classes_))
     n_seen = previous.n_samples_seen_ + len(normal)
-    # As many rows as the k-NN reference may hold, or its default cap for a
-    # score that has none.
-    capacity = min(n_seen, _replay_capacity(detector.max_references, n_seen))
-    positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
+    if isinstance(detector.max_references, float):
+        # A share of every row: each new one is kept with that probability.
+        kept = np.random.RandomState(setup.seed).rand(len(normal)) < detector.max_references
+        positions = np.concatenate([np.arange(len(previous.replay_inputs_)), len(previous.replay_inputs_) + np.flatnonzero(kept)])
+    else:
+        # As many rows as the k-NN reference may hold, or its default cap
+        # for a score that has none.
+        capacity = min(n_seen, _replay_capacity(detector.max_references, n_seen))
+        positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
     return {
         "n_samples_seen_": n_seen,
         "class_counts_": counts.astype(np.int64),
@@ -281,7 +327,8 @@ def reference(detector, anomaly_score):
     n_references = check_reference_size(anomaly_score, detector.n_neighbors, detector.max_references, detector.n_samples_seen_)
     if anomaly_score == "distance":
         return {"anomaly_score_": anomaly_score}
-    inputs = detector.replay_inputs_[:n_references]
+    # A random part of the sample when it holds more (max_references lowered since).
+    inputs = detector.replay_inputs_[subsample(np.arange(len(detector.replay_inputs_)), n_references, 0)]
     return {"anomaly_score_": anomaly_score} | reference_state(
         anomaly_score, detector.net_.embed, inputs, detector.n_samples_seen_, detector.n_neighbors
     )
@@ -297,18 +344,22 @@ def calibrate(detector, previous, X, targets, held_out, distances, seed):
     # Another stream of random numbers than the replay sample's.
     positions = reservoir(len(previous.calibration_inputs_), previous.n_calibration_seen_, len(rows), MAX_CALIBRATION_ROWS, [seed, 1])
     kept = _pick(previous.calibration_inputs_, rows, positions)
-    state = {"n_calibration_seen_": n_seen}
-    if not len(kept):
-        offset = -threshold(detector.contamination, distances, targets, held_out, lambda: leave_one_out_distances(detector))
-        return state | {"offset_": offset, "decision_scores_": -distances - offset}
-    calibration = detector._distances_to_normal(kept)[0]
-    if detector.contamination == "auto":
+    state = {"n_calibration_seen_": n_seen, "calibration_inputs_": kept}
+    calibration = detector._distances_to_normal(kept)[0] if len(kept) else None
+    if detector.contamination != "auto":
+        # The share of every training row seen, of which the replay sample is a uniform sample.
+        offset = -np.percentile(_replay_distances(detector), 100.0 * (1.0 - detector.contamination))
+    elif calibration is not None:
         offset = -auto_threshold(calibration)
     else:
-        offset = -threshold(detector.contamination, distances, targets, held_out, None)
-    return state | {
-        "offset_": offset,
-        "decision_scores_": -distances - offset,
-        "calibration_scores_": np.sort(calibration),
-        "calibration_inputs_": kept,
-    }
+        offset = -auto_threshold(_replay_distances(detector))
+    state |= {"offset_": offset, "decision_scores_": -distances - offset}
+    return state if calibration is None else state | {"calibration_scores_": np.sort(calibration)}
+
+
+def _replay_distances(detector):
+    """The replay sample's distances, each reference row left out of its own neighbours."""
+    left_out = leave_one_out_distances(detector)
+    if left_out is not None and len(left_out) == len(detector.replay_inputs_):
+        return left_out
+    return detector._distances_to_normal(detector.replay_inputs_)[0]

@@ -467,8 +467,8 @@ def _continue_from(net, previous, centers=None):
         # torch lists each mismatch on a line of its own after a heading.
         mismatch = str(exc).strip().splitlines()[-1].strip().rstrip(".")
         raise ValueError(
-            "warm_start=True continues the previous network, but the parameters now build a "
-            f"different one ({mismatch}). Set warm_start=False to start over."
+            "Training on (warm_start=True, or partial_fit) continues the previous network, but the "
+            f"parameters now build a different one ({mismatch}). Set them back, or fit anew with warm_start=False."
         ) from None
     net.history = copy.deepcopy(previous.net_.history)
 

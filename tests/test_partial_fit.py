@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from ibdetect import IBDeepDescription, _streaming
@@ -163,3 +164,89 @@ def _model_file_of(header, tensors):
         archive.writestr("model.json", json.dumps(header))
         archive.writestr("tensors.safetensors", tensors)
     return file.getvalue()
+
+
+@pytest.mark.parametrize("first, later", [
+    (np.array(["cat", "dog"]), "horse"),     # a longer text than numpy's first dtype holds
+    (np.array([0, 1], dtype=np.int8), 300),  # a larger int
+    (np.array([0.0, 1.0]), 2.0),             # floats are numbers
+])
+def test_labels_of_a_wider_dtype_join_the_earlier_ones(stream, fast, first, later):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[y < 2], first[y[y < 2]])
+    detector.partial_fit(X[y == 2], np.full((y == 2).sum(), later, dtype=np.asarray([later]).dtype))
+    assert detector.classes_.tolist() == [*first.tolist(), later]
+
+
+def test_without_held_out_rows_batches_keep_going_and_save(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast, validation_fraction=None)
+    for rows in np.array_split(np.arange(len(X)), 3):
+        detector.partial_fit(X[rows], y[rows])
+    assert detector.n_calibration_seen_ == 0 and len(detector.calibration_inputs_) == 0
+    save(detector, io.BytesIO())
+
+
+def test_a_share_of_references_keeps_a_share_of_every_batch(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast, max_references=0.5, validation_fraction=None)
+    batches = np.array_split(np.arange(len(X)), 4)
+    for rows in batches:
+        detector.partial_fit(X[rows], y[rows])
+    # Each row of each batch is kept with probability 0.5.
+    replayed = {row.tobytes() for row in detector.replay_inputs_}
+    kept = [np.mean([row.tobytes() in replayed for row in X[rows].astype(np.float32)]) for rows in batches]
+    assert all(0.38 < share < 0.62 for share in kept), kept
+
+
+def test_priors_and_an_auto_score_hold_for_batches_without_every_class(stream, fast):
+    X, y, unseen = stream
+    labels = y.copy()
+    labels[:40] = -1
+    X_all = np.vstack([X[:40] + 20, X[40:]])
+    detector = IBDeepDescription(**fast, priors=[0.2, 0.3, 0.5]).partial_fit(X_all[:300], labels[:300])
+    assert detector.anomaly_score_ == "distance"
+    # Two of the three classes and no known anomaly: "auto" stays "distance".
+    batch = np.flatnonzero(y[300:] < 2) + 300
+    detector.partial_fit(X_all[batch], labels[batch])
+    assert detector.anomaly_score_ == "distance"
+
+
+def test_a_callback_that_watches_the_validation_loss_is_refused_after_the_first_batch(stream, fast):
+    from skorch.callbacks import EarlyStopping
+
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast, callbacks=[EarlyStopping()]).partial_fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'valid_loss'; set its monitor to 'train_loss'"):
+        detector.partial_fit(X[300:], y[300:])
+
+
+def test_parameters_set_since_the_last_batch_are_validated(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="max_references"):
+        detector.set_params(max_references=1.5).partial_fit(X[300:], y[300:])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda header, tensors: (header["attributes"].update(n_samples_seen_=1),
+                              tensors.update({"attributes.class_counts_": torch.tensor([1, 0, 0])})),
+     "must hold at most n_samples_seen_ rows"),
+    (lambda header, tensors: header["attributes"].update(n_calibration_seen_=0), "must hold at most n_calibration_seen_ rows"),
+    (lambda header, tensors: tensors.update({"attributes.class_counts_": -tensors["attributes.class_counts_"]}),
+     "class_counts_ must be counts of at least 0"),
+    (lambda header, tensors: tensors["attributes.replay_inputs_"].fill_(float("nan")), "replay_inputs_ must hold finite values"),
+    (lambda header, tensors: tensors["attributes.calibration_inputs_"].fill_(float("inf")),
+     "calibration_inputs_ must hold finite values"),
+])
+def test_rows_kept_and_their_counts_are_checked_on_load(stream, fast, edit, message):
+    import safetensors.torch
+
+    X, y, _ = stream
+    file = io.BytesIO()
+    save(IBDeepDescription(**fast).fit(X, y), file)
+    header, tensor_bytes = _model_members(file)
+    tensors = safetensors.torch.load(tensor_bytes)
+    edit(header, tensors)
+    with pytest.raises(ValueError, match=message):
+        load(io.BytesIO(_model_file_of(header, safetensors.torch.save(tensors))))

@@ -256,5 +256,5 @@ def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change
 def test_warm_start_with_another_network_is_an_error(blobs, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(warm_start=True, **fast).fit(X, y)
-    with pytest.raises(ValueError, match="warm_start=True continues the previous network.*size mismatch"):
+    with pytest.raises(ValueError, match="Training on .warm_start=True, or partial_fit. continues the previous network.*size mismatch"):
         detector.set_params(hidden_layer_sizes=(16,)).fit(X, y)
