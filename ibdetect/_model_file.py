@@ -17,6 +17,7 @@ import struct
 import warnings
 import zipfile
 
+import numpy as np
 import safetensors.torch
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "file_kind", "file_name", "read_archive", "write_archive"]
@@ -50,6 +51,11 @@ MAX_TENSORS = 10_000
 # JSON schema is parsed, and held to the header's limit for that reason.
 MAX_PREPARATION_BYTES = 64 * 2**20
 MAX_PREPARATION_MEMBERS = 10_000
+# The most numbers the preparation's arrays may hold together. Loading
+# makes a name for each output feature, a Python string of about 160 bytes:
+# a few bytes of array could otherwise ask for gigabytes. A million numbers
+# hold a scaler of 300,000 features or a one-hot encoder of as many categories.
+MAX_PREPARATION_ELEMENTS = 2**20
 PREPARATION_SCHEMA = "schema.json"
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
@@ -210,15 +216,32 @@ def _bounded_preparation(content):
         infos = archive.infolist()
         if len(infos) > MAX_PREPARATION_MEMBERS:
             raise ValueError(f"{PREPARATION_MEMBER} holds {len(infos)} members, more than {MAX_PREPARATION_MEMBERS}")
-        left = MAX_PREPARATION_BYTES
+        left, elements = MAX_PREPARATION_BYTES, MAX_PREPARATION_ELEMENTS
         for info in infos:
             if info.compress_type not in PREPARATION_COMPRESSIONS:
                 raise ValueError(f"{PREPARATION_MEMBER} holds {info.filename!r} compressed by method {info.compress_type}")
             limit = min(left, MAX_HEADER_BYTES) if info.filename == PREPARATION_SCHEMA else left
             member = _read_member(archive, info, limit)
             left -= len(member)
+            if info.filename.endswith(".npy"):
+                elements -= _array_elements(member, info.filename)
+                if elements < 0:
+                    raise ValueError(f"{PREPARATION_MEMBER}'s arrays hold more than {MAX_PREPARATION_ELEMENTS} numbers")
             rewritten.writestr(info.filename, member)
     return copy.getvalue()
+
+
+def _array_elements(content, name):
+    """How many numbers an .npy file declares, read from its header alone."""
+    file = io.BytesIO(content)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    reader = readers.get(np.lib.format.read_magic(file))
+    if reader is None:
+        raise ValueError(f"{PREPARATION_MEMBER} holds {name!r} in an .npy format save never writes")
+    shape, _, dtype = reader(file)
+    if dtype.hasobject:
+        raise ValueError(f"{PREPARATION_MEMBER} holds {name!r}, an array of Python objects")
+    return int(np.prod(shape, dtype=object))
 
 
 def _within_tensor_count(tensor_bytes):

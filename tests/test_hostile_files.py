@@ -342,6 +342,12 @@ def skops_of(steps):
     return skops.io.dumps(steps)
 
 
+def npy_of(array):
+    file = io.BytesIO()
+    np.save(file, array, allow_pickle=True)
+    return file.getvalue()
+
+
 def loaded(preparation):
     import skops.io
 
@@ -365,6 +371,9 @@ def hostile_preparations(preparation):
         "schema bomb": (lambda: zip_of(("schema.json", bomb, DEFLATED, 2**30, 0)), f"schema.json holds more than {MAX_HEADER_BYTES} bytes"),
         "bomb declaring little": (lambda: zip_of(("a.npy", deflate_bomb(64), DEFLATED, 1000, 0)), "CRC"),
         "too many members": (lambda: zip_of(*(member(f"{i}.npy", b"") for i in range(MAX_PREPARATION_MEMBERS + 1))), f"holds {MAX_PREPARATION_MEMBERS + 1} members"),
+        # A few kilobytes that would make a name for each of two million categories.
+        "too many numbers": (lambda: zip_of(member("0.npy", npy_of(np.zeros(2**21, np.int8)), DEFLATED)), "arrays hold more than 1048576 numbers"),
+        "objects in an array": (lambda: zip_of(member("0.npy", npy_of(np.array([None], dtype=object)))), "an array of Python objects"),
     }
 
 
