@@ -14,7 +14,8 @@ table, the scikit-learn steps that turn it into such rows:
 Every step is scikit-learn's except :class:`TableCells`, which reads a
 column's cells as numbers or as category names whatever the container
 (DataFrame, object array, text read from a CSV file) marks a gap with
-(``None``, ``NaN``, ``pd.NA``, an empty text). Feature names flow through
+(``None``, ``NaN``, ``pd.NA``, an empty text or one that pandas reads as
+missing, such as ``"NA"`` or ``"n/a"``). Feature names flow through
 ``get_feature_names_out``. A pipeline of these steps and the detector is
 saved to a model file and loaded without running code (see
 :mod:`ibdetect.persistence`).
@@ -31,6 +32,7 @@ Examples
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -45,6 +47,15 @@ __all__ = ["TableCells", "make_preprocessor"]
 # The code an ordinal encoder gives a category it never saw; a missing-value
 # indicator for this code then marks the unseen categories.
 UNSEEN = -1
+# Texts that mark a gap: an empty cell, and what pandas.read_csv reads as
+# missing by default (spreadsheets and R write some of them).
+GAP_TEXTS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+    "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+# A column whose cells are numbers but for at most this share of them is
+# read as categories with a warning: most likely those cells mark gaps.
+ALMOST_NUMBERS = 0.05
 
 
 def make_preprocessor(X):
@@ -86,9 +97,13 @@ def make_preprocessor(X):
            [ 0.  ,  1.  ,  0.  ,  0.  ,  1.  ,  0.  ],
            [ 1.22,  1.  ,  0.  ,  0.  ,  0.  ,  1.  ]])
     """
-    numeric = _number_columns(X)
-    categories = [column for column in range(len(numeric)) if not numeric[column]]
-    numbers_ = [column for column in range(len(numeric)) if numeric[column]]
+    cells = _as_cells(X)
+    numeric = _number_columns(X, cells)
+    # A column empty in every training row has nothing to encode: only its
+    # gap indicator, 1 in training, tells when it holds something.
+    observed = [not all(_is_gap(cell) for cell in cells[:, column]) for column in range(cells.shape[1])]
+    categories = [column for column in range(len(numeric)) if observed[column] and not numeric[column]]
+    numbers_ = [column for column in range(len(numeric)) if observed[column] and numeric[column]]
     columns = ColumnTransformer(
         [
             ("numbers", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numbers_),
@@ -108,7 +123,9 @@ class TableCells(TransformerMixin, BaseEstimator):
     What scikit-learn's imputers and encoders expect of an object array:
     number columns as floats, category columns as text, and one marker for
     a gap (``NaN``) whatever the data marked it with (``None``, ``NaN``,
-    ``pd.NA``, ``NaT`` or an empty text). Text in a number column that does
+    ``pd.NA``, ``NaT``, an empty text or one of ``GAP_TEXTS``, the texts
+    ``pandas.read_csv`` reads as missing). ``true`` and ``false`` are written
+    in lower case, however they came. Text in a number column that does
     not read as a number is an error naming the column.
 
     Parameters
@@ -127,7 +144,7 @@ class TableCells(TransformerMixin, BaseEstimator):
     >>> import numpy as np
     >>> from ibdetect.preprocessing import TableCells
     >>> TableCells(numeric_columns=[0]).fit_transform(np.array([["1e3", True], [None, ""]], dtype=object))
-    array([[1000.0, 'True'],
+    array([[1000.0, 'true'],
            [nan, nan]], dtype=object)
     """
 
@@ -223,25 +240,35 @@ def _as_cells(X):
     return cells
 
 
-def _number_columns(X):
-    """Whether each column of ``X`` holds numbers (else categories)."""
-    cells = _as_cells(X)
+def _number_columns(X, cells):
+    """Whether each column of ``X`` holds numbers (else categories); a warning for one that almost does."""
     dtypes = getattr(X, "dtypes", [None] * cells.shape[1])
-    return [_holds_numbers(dtype, cells[:, column]) for column, dtype in enumerate(dtypes)]
+    names = getattr(X, "columns", range(cells.shape[1]))
+    return [_holds_numbers(dtype, cells[:, column], name) for column, (dtype, name) in enumerate(zip(dtypes, names))]
 
 
-def _holds_numbers(dtype, cells):
+def _holds_numbers(dtype, cells, name):
     # A categorical dtype reports its categories' kind (or "O"); its values
     # are categories all the same. Text dtypes and objects are read cell by cell.
     if getattr(dtype, "name", "") == "category" or getattr(dtype, "kind", "") == "b":
         return False
     if getattr(dtype, "kind", "") in ("i", "u", "f"):
         return True
-    return all(_reads_as_number(cell) for cell in cells)
+    others = [cell for cell in cells if not _reads_as_number(cell)]
+    if others and len(others) <= ALMOST_NUMBERS * sum(not _is_gap(cell) for cell in cells):
+        # A stray marker of a gap ("?", "-") would make every number a category.
+        shown = ", ".join(repr(cell) for cell in list(dict.fromkeys(others))[:3])
+        warnings.warn(
+            f"Column {name!r} holds numbers but for {len(others)} cell(s) such as {shown}, and is read as "
+            "categories; if those cells mark gaps, make them empty.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return not others
 
 
 def _is_gap(cell):
-    if cell is None or (isinstance(cell, str) and not cell.strip()):
+    if cell is None or (isinstance(cell, str) and cell.strip() in GAP_TEXTS):
         return True
     try:
         return bool(cell != cell)  # NaN, NaT; pd.NA cannot say, and is a gap too
@@ -273,4 +300,8 @@ def _number(cell, column):
 
 
 def _category(cell, column):
-    return np.nan if _is_gap(cell) else str(cell).strip()
+    if _is_gap(cell):
+        return np.nan
+    text = str(cell).strip()
+    # True written by Python, TRUE by a spreadsheet, true by the command line: one category.
+    return text.lower() if text.lower() in ("true", "false") else text

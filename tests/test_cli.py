@@ -1031,8 +1031,9 @@ def test_score_reads_a_csv_a_chunk_at_a_time_and_writes_the_same_scores(workdir,
     X, _ = make_data(30)
     write_csv(workdir / "ids.csv", ["", *FEATURES], [[f"row{i}", *row] for i, row in enumerate(X.tolist())])
     outputs = {}
+    # Chunks of 7 rows of 4 features, and one of them all.
     for chunk_rows in (7, 10**6):
-        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
         out = workdir / f"chunks{chunk_rows}.csv"
         assert run(capsys, "score", workdir / "model.ibdetect", workdir / "ids.csv", "-o", out)[0] == 0
         outputs[chunk_rows] = out.read_text()
@@ -1051,7 +1052,7 @@ def test_scoring_memory_holds_a_chunk_not_the_file(workdir, monkeypatch, make_da
     write_csv(workdir / "large.csv", FEATURES, X.tolist())
     peaks = {}
     for chunk_rows in (2_000, 10**9):
-        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
         tracemalloc.start()
         assert main(["score", str(workdir / "model.ibdetect"), str(workdir / "large.csv"), "-o", str(workdir / "large.out")]) == 0
         peaks[chunk_rows] = tracemalloc.get_traced_memory()[1]

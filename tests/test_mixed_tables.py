@@ -155,3 +155,16 @@ def test_without_skops_fit_says_how_to_install_it_before_training(folder, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train.csv has text or empty cells" in err and 'pip install "ibdetect[tables]"' in err
     assert not (folder / "other.ibdetect").exists()
+
+
+def test_a_cell_that_pandas_reads_as_missing_is_a_gap(tmp_path, capsys):
+    rows = cells(120)
+    marked = [row[:] for row in rows]
+    marked[5][0] = "N/A"
+    features = {}
+    for name, table in (("clean", rows), ("marked", marked)):
+        write_csv(tmp_path / f"{name}.csv", table)
+        assert main(["fit", str(tmp_path / f"{name}.csv"), "-o", str(tmp_path / f"{name}.ibdetect"), *FIT_OPTIONS]) == 0
+        features[name] = load(tmp_path / f"{name}.ibdetect")[-1].n_features_in_
+    # "N/A" leaves the amounts numbers: the same encoded features as without it.
+    assert features["marked"] == features["clean"]

@@ -40,7 +40,8 @@ def fitted_pipeline(fast):
     (np.array([1, None, 2], dtype=object), True),
     (np.array(["FR", None, "DE"], dtype=object), False),
     (np.array([True, False, True], dtype=object), False),
-    (np.array(["1.5", "n/a", "3"], dtype=object), False),
+    (np.array(["1.5", "high", "3"], dtype=object), False),
+    (np.array(["1.5", "n/a", "NA"], dtype=object), True),
 ])
 def test_a_column_holds_numbers_when_every_cell_but_its_gaps_reads_as_one(column, numbers):
     X = np.column_stack([column, np.array(["a", "b", "a"], dtype=object)])
@@ -133,3 +134,29 @@ def test_a_dataframe_s_columns_are_checked_by_name(fitted_pipeline):
     pipeline, table = fitted_pipeline
     with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
         pipeline.score_samples(table[table.columns[::-1]])
+
+
+def test_a_column_of_numbers_but_for_a_stray_text_warns_that_it_is_read_as_categories():
+    column = np.array([str(value) for value in range(40)] + ["?"], dtype=object)
+    X = np.column_stack([column, np.array(["a"] * 41, dtype=object)])
+    with pytest.warns(UserWarning, match=r"Column 0 holds numbers but for 1 cell\(s\) such as '\?', and is read as categories"):
+        preprocessor = make_preprocessor(X)
+    assert preprocessor.named_steps["cells"].numeric_columns == []
+
+
+def test_a_column_empty_in_training_is_encoded_by_its_gaps_alone(fast):
+    table = transactions()
+    table["note"] = None
+    pipeline = make_pipeline(make_preprocessor(table), IBDeepDescription(**fast)).fit(table)
+    names = list(pipeline[:-1].get_feature_names_out())
+    assert [name for name in names if "note" in name] == ["gaps__missingindicator_note"]
+    rows = table.dropna(subset=["amount", "country"]).iloc[:20].copy()
+    noted = rows.copy()
+    noted["note"] = "late"
+    assert (pipeline.score_samples(noted) < pipeline.score_samples(rows)).all()
+
+
+@pytest.mark.parametrize("cell", [True, np.True_, "True", "TRUE", " true "])
+def test_booleans_are_one_category_however_they_are_written(cell):
+    cells = TableCells().fit_transform(np.array([[cell]], dtype=object))
+    assert cells[0, 0] == "true"

@@ -45,8 +45,9 @@ SCALERS = {
 # Where --check-drift flags a window: a false alarm on one of a hundred
 # windows of normal rows, at most, for 19 fits in 20 (ibdetect.drift).
 DRIFT_ALPHA = 0.01
-# Rows scored at a time: memory holds one chunk's rows, whatever the file's size.
-CHUNK_ROWS = 100_000
+# Cells scored at a time (100,000 rows of 10 features): memory holds one
+# chunk, whatever the file's size; a wide table's chunks have fewer rows.
+CHUNK_CELLS = 1_000_000
 # The largest magnitude the network computes with (float32).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -81,7 +82,12 @@ def fit(args):
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
     # Text and empty cells are read only for the preparation that "auto" builds.
-    data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto")
+    try:
+        data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto")
+    except CommandError as exc:
+        if args.scale != "auto" and "not a number" in str(exc):
+            raise CommandError(f"{exc}; --scale auto reads text and empty cells as categories and gaps") from None
+        raise
     if data.y is not None and not persistence.labels_storable(data.y):
         raise CommandError(
             f"{args.data}: labels of type {data.y.dtype.name} cannot be saved in a model file; "
@@ -116,7 +122,8 @@ def fit(args):
 
 def _prepared(detector, scale, data, path):
     """The detector, behind the scaler that ``--scale`` names or the preparation of a table's cells."""
-    if data.X.dtype == object:
+    gaps = data.X.dtype.kind == "f" and data.input_shape is None and np.isnan(data.X).any()
+    if data.X.dtype == object or (scale == "auto" and gaps):
         try:
             require_skops()
         except ImportError as exc:
@@ -128,15 +135,6 @@ def _prepared(detector, scale, data, path):
         scale = "none" if data.input_shape is not None else "standard"
     scaler = SCALERS[scale]
     return detector if scaler is None else make_pipeline(scaler(), detector)
-
-
-def _numbers_if_all_are(X):
-    """A CSV's text cells as floats when every one is a number (no text, no gap); else as they are."""
-    try:
-        numbers = X.astype(np.float64)
-    except ValueError:
-        return X
-    return X if np.isnan(numbers).any() else numbers
 
 
 # -- score ----------------------------------------------------------------------
@@ -433,9 +431,6 @@ def _read(path, **kwargs):
         data = read_data(path, **kwargs)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    if data.X.dtype == object:
-        # A CSV read with its text (mixed): a table of numbers only is one.
-        data.X = _numbers_if_all_are(data.X)
     _check_features(data, path)
     return data
 
@@ -445,7 +440,7 @@ def _read_chunks(path, **kwargs):
 
     On a terminal, a bar on stderr shows how much of the file has been read.
     """
-    chunks = read_chunks(path, chunk_rows=CHUNK_ROWS, **kwargs)
+    chunks = read_chunks(path, chunk_cells=CHUNK_CELLS, **kwargs)
     with progress_bar(os.path.getsize(path), f"scoring {os.path.basename(path)}") as bar:
         while True:
             try:
