@@ -503,8 +503,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ))
 
         self._set_state(_streaming.reference(self, setup.anomaly_score))
-        distances, center_distances = self._distances_to_normal(X, with_center_distances=True)
-        _training.warn_if_collapsed(center_distances[~held_out & (targets != ANOMALY)])
+        distances, _ = self._distances_to_normal(X)
+        # On the sample of every batch: a batch may be a single row.
+        _training.warn_if_collapsed(self._distances_to_normal(self.replay_inputs_, with_center_distances=True)[1])
         self._set_state(_streaming.calibrate(self, previous, X, targets, held_out, distances, setup.seed))
         return self
 
@@ -758,11 +759,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         a known anomaly.
         """
         if y is None:
-            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2, reset=reset)
+            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
             self.classes_ = np.array([INLIER])
             self.normal_labels_ = None
             return X, np.zeros(len(X), dtype=np.int64)
-        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2, reset=reset)
+        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
         y = column_or_1d(y)
         self.classes_, targets = encode_labels(y, one_class=self.loss == "svdd")
         # With one centre for every label, classes_ no longer says which

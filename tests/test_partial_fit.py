@@ -250,3 +250,13 @@ def test_rows_kept_and_their_counts_are_checked_on_load(stream, fast, edit, mess
     edit(header, tensors)
     with pytest.raises(ValueError, match=message):
         load(io.BytesIO(_model_file_of(header, safetensors.torch.save(tensors))))
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_batch_of_one_row_trains_on(stream, fast, labelled):
+    X, y, _ = stream
+    labels = (lambda rows: y[rows]) if labelled else (lambda rows: None)
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], labels(slice(0, 300)))
+    seen = detector.n_samples_seen_ + detector.n_calibration_seen_
+    detector.partial_fit(X[300:301], labels(slice(300, 301)))
+    assert detector.n_samples_seen_ + detector.n_calibration_seen_ == seen + 1
