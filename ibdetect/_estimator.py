@@ -238,7 +238,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     replay_inputs_, replay_targets_ : ndarray
         A uniform sample of the normal training rows seen, and their class
         indices: what ``partial_fit`` trains on beside a new batch.
-    calibration_inputs_ : ndarray of shape (n_kept, n_features_in_)
+    calibration_inputs_ : ndarray of shape (n_kept, n_features)
         A uniform sample (at most 5,000) of the held-out normal rows seen.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted distances of the held-out normal samples: the reference of
