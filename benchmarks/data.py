@@ -157,3 +157,29 @@ def mlbench(name, folder):
     if all(pd.api.types.is_numeric_dtype(dtype) for dtype in X.dtypes):
         X = X.to_numpy(dtype=np.float32)
     return Dataset(name, X, y, normal_classes=normal)
+
+
+def load(name, mlbench_folder=None, mnist_path=None):
+    """The data set ``name``: a table of mlbench from its folder, MNIST from its path, or a bundled set.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is a table of mlbench and no folder was given.
+    """
+    if name in MLBENCH_TABLES:
+        if not mlbench_folder:
+            raise ValueError(f"--datasets {name} needs --mlbench PATH")
+        return mlbench(name, mlbench_folder)
+    if name == "mnist":
+        return mnist(mnist_path)
+    return {"digits": digits, "wine": wine, "iris": iris, "breast_cancer": breast_cancer}[name]()
+
+
+def loaded(parser, names, mlbench_folder=None):
+    """``(name, dataset)`` for each of ``names``, a script's ``--datasets``; a missing folder is ``parser``'s error."""
+    for name in names:
+        try:
+            yield name, load(name, mlbench_folder)
+        except ValueError as exc:
+            parser.error(str(exc))

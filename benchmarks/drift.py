@@ -59,10 +59,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder, for letter")
     args = parser.parse_args(argv)
-    for name in args.datasets:
-        if name == "letter" and not args.mlbench:
-            parser.error("--datasets letter needs --mlbench PATH")
-        dataset = data.mlbench(name, args.mlbench) if name == "letter" else getattr(data, name)()
+    for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         n_known, window = SETTINGS[name]
         totals, sizes = {}, []
         for seed in range(args.seeds):

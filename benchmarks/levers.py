@@ -39,7 +39,7 @@ from ibdetect import IBDeepDescription
 
 from . import data
 from .methods import KNNDistance
-from .run import MLBENCH_DATASETS, build_splits
+from .run import build_splits
 
 
 class StepBudget(BaseEstimator):
@@ -237,8 +237,7 @@ def main(argv=None):
     parser.add_argument("--max-splits", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
-    datasets = [data.mlbench(name, args.mlbench) if name in MLBENCH_DATASETS else getattr(data, name)()
-                for name in args.datasets]
+    datasets = [dataset for _, dataset in data.loaded(parser, args.datasets, args.mlbench)]
     if args.known:
         datasets = [dataclasses.replace(d, normal_classes=tuple(args.known)) for d in datasets]
     records = run(datasets, args.protocols, args.levers, args.seeds, args.jobs, args.max_splits)

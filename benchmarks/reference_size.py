@@ -123,10 +123,7 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", choices=[*IMAGES, *TABLES], default=list(IMAGES))
     parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder, for letter")
     args = parser.parse_args(argv)
-    for name in args.datasets:
-        if name in TABLES and not args.mlbench:
-            parser.error(f"--datasets {name} needs --mlbench PATH")
-        dataset = data.mlbench(name, args.mlbench) if name in TABLES else getattr(data, name)()
+    for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         for setting, (aucs, seconds, n_normal) in reference_size_results(name, dataset, args.sizes).items():
             print(f"{name}, {setting}: {len(aucs)} splits, {min(n_normal)}-{max(n_normal)} normal "
                   "training samples; a size beyond that keeps them all")

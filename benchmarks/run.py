@@ -225,13 +225,10 @@ def _dataset_names(args, suite):
 
 def load_dataset(name, args):
     """The data set ``name``, from the file or folder given on the command line if it needs one."""
-    if name == "mnist":
-        return data.mnist(args.mnist)
-    if name in MLBENCH_DATASETS:
-        if not args.mlbench:
-            sys.exit(f"benchmarks: error: --datasets {name} needs --mlbench PATH")
-        return data.mlbench(name, args.mlbench)
-    return getattr(data, name)()
+    try:
+        return data.load(name, args.mlbench, args.mnist)
+    except ValueError as exc:
+        sys.exit(f"benchmarks: error: {exc}")
 
 
 def _placeholder_paths(arguments):

@@ -74,10 +74,7 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder, for satellite")
     args = parser.parse_args(argv)
-    for name in args.datasets:
-        if name in TABLES and not args.mlbench:
-            parser.error(f"--datasets {name} needs --mlbench PATH")
-        dataset = data.mlbench(name, args.mlbench) if name in TABLES else getattr(data, name)()
+    for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         results = [stream_results(dataset, split, args.batches) for split in splits_of(name, dataset)]
         aucs = np.array([auc for auc, _ in results])
         seconds = np.array([time for _, time in results])
