@@ -107,8 +107,9 @@ def check_can_train_on(detector):
         return False
     if not hasattr(detector, "n_samples_seen_"):
         raise ValueError(
-            "partial_fit trains on from the rows a fit keeps, and this detector was fitted by an "
-            "earlier version of ibdetect, which kept none. Fit it again, then train on with partial_fit."
+            "partial_fit trains on from the rows a fit keeps, and this detector keeps none (an earlier "
+            "version of ibdetect fitted it, or it was saved with training_rows=False). Fit it again, then "
+            "train on with partial_fit."
         )
     return True
 

@@ -34,6 +34,7 @@ Pickles (``joblib.dump``) still work and keep everything, callbacks included,
 but loading one runs code that the file chooses.
 """
 
+import copy
 import json
 import warnings
 from numbers import Integral, Real
@@ -49,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
 
-from . import __version__
+from . import __version__, _streaming
 from ._estimator import EARLIER_FITTED, EARLIER_PARAMS, FITTED_STATE, IBDeepDescription
 from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
@@ -104,7 +105,7 @@ class ModelFileInfo(NamedTuple):
     metadata: dict
 
 
-def save(model, file, *, metadata=None):
+def save(model, file, *, metadata=None, training_rows=True):
     """Write a fitted detector to a model file that loads without running code.
 
     Parameters
@@ -126,6 +127,12 @@ def save(model, file, *, metadata=None):
     metadata : dict, default=None
         Information to store with the model, e.g. where its data came from;
         it must be JSON-serialisable. :func:`read_info` returns it.
+    training_rows : bool, default=True
+        Whether to keep the rows that ``partial_fit`` trains on from: up to
+        1,000 training rows and 5,000 held-out rows, as they were given.
+        Without them the loaded model scores the same but cannot train on.
+        The reference rows of ``anomaly_score="knn+input"`` stay either
+        way: its scores read them.
 
     Raises
     ------
@@ -153,6 +160,8 @@ def save(model, file, *, metadata=None):
     """
     scaler, preparation, model, steps = _split_pipeline(model)
     check_is_fitted(model)
+    if not training_rows:
+        model = _without_training_rows(model)
     # What load will check, checked before anything is written: a detector
     # that no file could hold (an older object, or one edited by hand) is
     # refused now rather than written to a file that will not load.
@@ -312,6 +321,15 @@ def _versions():
         "skorch": skorch.__version__,
         "torch": torch.__version__,
     }
+
+
+def _without_training_rows(detector):
+    """A shallow copy of ``detector`` without what it keeps for ``partial_fit``."""
+    detector = copy.copy(detector)
+    for attribute in _streaming.FITTED_STATE:
+        if hasattr(detector, attribute.name):
+            delattr(detector, attribute.name)
+    return detector
 
 
 def _split_pipeline(model):

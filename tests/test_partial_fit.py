@@ -132,7 +132,7 @@ def test_a_detector_of_an_earlier_version_cannot_train_on(stream, fast):
     X, y, _ = stream
     detector = IBDeepDescription(**fast).fit(X[:200], y[:200])
     del detector.n_samples_seen_
-    with pytest.raises(ValueError, match="fitted by an earlier version of ibdetect"):
+    with pytest.raises(ValueError, match="keeps none .an earlier version of ibdetect fitted it"):
         detector.partial_fit(X[200:], y[200:])
 
 
@@ -260,3 +260,17 @@ def test_a_batch_of_one_row_trains_on(stream, fast, labelled):
     seen = detector.n_samples_seen_ + detector.n_calibration_seen_
     detector.partial_fit(X[300:301], labels(slice(300, 301)))
     assert detector.n_samples_seen_ + detector.n_calibration_seen_ == seen + 1
+
+
+def test_a_model_file_may_leave_the_training_rows_out(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
+    file = io.BytesIO()
+    save(detector, file, training_rows=False)
+    loaded = load(file)
+    assert not any(hasattr(loaded, name) for name in ("replay_inputs_", "calibration_inputs_", "n_samples_seen_"))
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+    with pytest.raises(ValueError, match="saved with training_rows=False.. Fit it again"):
+        loaded.partial_fit(X[:50], y[:50])
+    # The detector itself keeps them.
+    assert hasattr(detector, "replay_inputs_")
