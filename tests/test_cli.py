@@ -1088,3 +1088,37 @@ def test_check_drift_needs_calibration_samples_and_a_window(in_tmp, capsys, make
     )
     status, _, err = run(capsys, "score m.ibdetect train.csv -o s.csv --drift-window 0")
     assert status == 2 and "expected a whole number of at least 1, got '0'" in err
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 10**6])
+def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(workdir, monkeypatch, capsys, make_data, chunk_rows):
+    from ibdetect.selection import benjamini_hochberg
+
+    X, _ = make_data(20)
+    far = X[:15] + 40
+    write_csv(workdir / "screen.csv", FEATURES, np.vstack([X, far]).tolist())
+    monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
+    # The model held out 15 samples: its smallest p-value, 1/16, needs a high rate to flag 15 of 75 rows.
+    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", "--fdr", 0.5)
+    assert status == 0
+    header, rows = read_scores(workdir / "fdr.csv")
+    assert header == [*SCORE_COLUMNS, "pvalue"]
+    pvalues = np.array([float(row[3]) for row in rows])
+    flagged = np.array([row[1] == "-1" for row in rows])
+    np.testing.assert_array_equal(flagged, benjamini_hochberg(pvalues, alpha=0.5))
+    assert flagged[60:].all()
+    assert out.endswith(f"(anomalies: {flagged.sum()}).\n")
+
+
+def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, make_data):
+    X, _ = make_data(20)
+    write_csv(workdir / "screen.csv", FEATURES, X.tolist())
+    assert run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "alpha.csv", "--alpha", 0.5)[0] == 0
+    _, rows = read_scores(workdir / "alpha.csv")
+    assert all((row[1] == "-1") == (float(row[3]) <= 0.5) for row in rows)
+
+
+@pytest.mark.parametrize("option", ["--alpha 0", "--fdr 1", "--fdr x"])
+def test_alpha_and_fdr_must_lie_between_0_and_1(workdir, capsys, option):
+    status, _, err = run(capsys, f"score {workdir / 'model.ibdetect'} {workdir / 'train.csv'} -o - {option}")
+    assert status == 2 and "expected a number between 0 and 1" in err

@@ -9,6 +9,7 @@ import argparse
 import csv
 import os
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -20,14 +21,16 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .. import IBDeepDescription, demo, persistence
-from .._labels import ANOMALY, outlier_labels
+from .._calibration import conformal_pvalues
+from .._labels import ANOMALY, INLIER, outlier_labels
 from .._pipelines import final_step, first_step, leaf_steps
-from .._progress import progress_bar
 from .._preparation import require_skops
-from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+from .._progress import progress_bar
 from ..drift import drift_test
+from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
+from ..selection import benjamini_hochberg
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import check_output, is_standard_output, write_output
@@ -149,6 +152,17 @@ def add_score_arguments(parser):
     parser.add_argument(
         "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
     )
+    flags = parser.add_mutually_exclusive_group()
+    flags.add_argument(
+        "--alpha", type=_probability, metavar="ALPHA",
+        help="flag the rows whose p-value is at most ALPHA (at most that share of new normal rows is "
+        "flagged) instead of by the model's threshold, and write each row's p-value",
+    )
+    flags.add_argument(
+        "--fdr", type=_probability, metavar="ALPHA",
+        help="flag rows by the Benjamini-Hochberg procedure over the whole file, so that the expected share "
+        "of normal rows among the flagged ones is at most ALPHA, and write each row's p-value",
+    )
     parser.add_argument(
         "--check-drift", action="store_true",
         help="test whether the rows, which should be normal, still look like the model's calibration samples, "
@@ -163,42 +177,84 @@ def add_score_arguments(parser):
 def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
-    if args.check_drift and not hasattr(final_step(model), "calibration_scores_"):
-        raise CommandError(f"{args.model} held out no normal samples when fitted: --check-drift has nothing to compare with")
+    detector = final_step(model)
+    for option, asked in (("--check-drift", args.check_drift), ("--alpha", args.alpha), ("--fdr", args.fdr)):
+        if asked and not hasattr(detector, "calibration_scores_"):
+            raise CommandError(f"{args.model} held out no normal samples when fitted: {option} has nothing to compare with")
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
     )
-    # Filled as the chunks are written, for the summary.
+    # Filled as the chunks are written, for the summary and the checks over the whole file.
     anomaly_scores, n_anomalies = [], 0
+
+    def scored_chunks():
+        """The header and the columns of each chunk's rows."""
+        for data in chunks:
+            decision, classes = _scores(model, data, args.data)
+            # decision_function is score_samples - offset_: minus the distance, moved.
+            anomaly_scores.append(-(decision + detector.offset_))
+            # predict's rule, applied to the scores at hand, unless --alpha asks for another.
+            predictions = outlier_labels(decision)
+            header, columns = list(SCORE_COLUMNS), [decision.tolist(), predictions.tolist(), classes.tolist()]
+            if args.alpha is not None or args.fdr is not None:
+                pvalues = conformal_pvalues(detector.calibration_scores_, anomaly_scores[-1])
+                if args.alpha is not None:
+                    columns[1] = np.where(pvalues <= args.alpha, ANOMALY, INLIER).tolist()
+                header, columns = [*header, "pvalue"], [*columns, pvalues.tolist()]
+            if data.ids is not None:
+                header, columns = [data.id_name, *header], [data.ids.tolist(), *columns]
+            yield header, columns
 
     def write(file):
         nonlocal n_anomalies
-        writer = csv.writer(file)
-        for index, data in enumerate(chunks):
-            scores, classes = _scores(model, data, args.data)
-            # predict's rule, applied to the scores at hand.
-            predictions = outlier_labels(scores)
-            columns = [scores.tolist(), predictions.tolist(), classes.tolist()]
-            header = list(SCORE_COLUMNS)
-            if data.ids is not None:
-                header, columns = [data.id_name, *header], [data.ids.tolist(), *columns]
-            if index == 0:
-                writer.writerow(header)
-            # Python floats are written with all the digits that tell them apart.
-            writer.writerows(zip(*columns))
-            n_anomalies += int((predictions == ANOMALY).sum())
-            # decision_function is score_samples - offset_: minus the distance, moved.
-            anomaly_scores.append(-(scores + final_step(model).offset_))
+        if args.fdr is None:
+            n_anomalies = _write_chunks(csv.writer(file), scored_chunks())
+            return
+        # The procedure needs every row's p-value: the rows wait in a file of
+        # their own, then are copied with the flags it sets.
+        with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as waiting:
+            _write_chunks(csv.writer(waiting), scored_chunks())
+            pvalues = conformal_pvalues(detector.calibration_scores_, np.concatenate(anomaly_scores))
+            flagged = benjamini_hochberg(pvalues, alpha=args.fdr)
+            cut = pvalues[flagged].max() if flagged.any() else -1.0
+            waiting.seek(0)
+            n_anomalies = _copy_with_flags(csv.reader(waiting), csv.writer(file), cut)
 
     write_output(args.output, write, binary=False)
     anomaly_scores = np.concatenate(anomaly_scores)
     report = _report_stream(args.output)
     echo(f"Wrote the scores of {len(anomaly_scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
     if args.check_drift:
-        echo(_drift_line(final_step(model), anomaly_scores, args.drift_window), file=report)
+        echo(_drift_line(detector, anomaly_scores, args.drift_window), file=report)
+
+
+def _write_chunks(writer, chunks):
+    """Write the header once and every chunk's rows; return the rows predicted anomalous."""
+    n_anomalies = 0
+    for index, (header, columns) in enumerate(chunks):
+        if index == 0:
+            writer.writerow(header)
+        # Python floats are written with all the digits that tell them apart.
+        writer.writerows(zip(*columns))
+        n_anomalies += columns[header.index("prediction")].count(ANOMALY)
+    return n_anomalies
+
+
+def _copy_with_flags(reader, writer, cut):
+    """Copy the rows, a row flagged where its p-value is at most ``cut``; return how many are."""
+    header = next(reader)
+    writer.writerow(header)
+    prediction, pvalue = header.index("prediction"), header.index("pvalue")
+    n_anomalies = 0
+    for row in reader:
+        flagged = float(row[pvalue]) <= cut
+        row[prediction] = str(ANOMALY if flagged else INLIER)
+        n_anomalies += flagged
+        writer.writerow(row)
+    return n_anomalies
 
 
 def _scores(model, data, path):
@@ -452,6 +508,16 @@ def _read_chunks(path, **kwargs):
             _check_features(data, path)
             bar.update(bytes_read - bar.n)
             yield data
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
 
 
 def _positive_int(text):
