@@ -472,3 +472,39 @@ def test_rows_with_views_run_only_when_named():
     assert [(r["method"], r["split"]) for r in records] == [(m.name, "normal=0") for m in views]
     # One epoch on views of the zeros already tells them from other digits.
     assert all(0.8 < record["roc_auc"] <= 1 for record in records)
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    """Digits 0-3, 60 images each, as the image benchmark holds them."""
+    full = data.digits()
+    rows = np.concatenate([np.flatnonzero(full.y == digit)[:60] for digit in range(4)])
+    return data.Dataset("digits", full.X[rows], full.y[rows], full.image_shape)
+
+
+def test_streaming_scores_every_batch_and_the_single_fit(small_digits):
+    from benchmarks import streaming
+
+    split = protocols.multiclass_splits(small_digits.y, n_known=3, n_splits=1)[0]
+    aucs, seconds = streaming.stream_results(small_digits, split, n_batches=3)
+    assert aucs.shape == seconds.shape == (4,)
+    assert (aucs > 0.5).all() and (seconds > 0).all()
+
+
+def test_fdr_rates_are_shares(small_digits):
+    from benchmarks import fdr
+
+    split = protocols.multiclass_splits(small_digits.y, n_known=3, n_splits=1)[0]
+    rates = fdr.flag_rates(small_digits, split, alpha=0.2)
+    assert len(rates) == 5 and all(0 <= rate <= 1 for rate in rates)
+    # p <= alpha flags every row Benjamini-Hochberg flags, and more.
+    assert rates[3] >= rates[1]
+
+
+def test_drift_counts_windows_of_both_streams(small_digits):
+    from benchmarks import drift
+
+    results, n_calibration = drift.flagged_windows(small_digits, n_known=3, window=20, seed=0)
+    assert n_calibration > 0
+    for false_alarms, n_same, flagged, n_shifted in results.values():
+        assert 0 <= false_alarms <= n_same and 0 <= flagged <= n_shifted and n_same >= 1
