@@ -20,7 +20,7 @@ import zipfile
 import numpy as np
 import safetensors.torch
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "file_kind", "file_name", "read_archive", "write_archive"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "bounded_preparation", "file_kind", "file_name", "read_archive", "write_archive"]
 
 FORMAT = "ibdetect-model"
 # Raised when the layout changes in a way older readers cannot follow.
@@ -53,9 +53,10 @@ MAX_PREPARATION_BYTES = 64 * 2**20
 MAX_PREPARATION_MEMBERS = 10_000
 # The most numbers the preparation's arrays may hold together. Loading
 # makes a name for each output feature, a Python string of about 160 bytes:
-# a few bytes of array could otherwise ask for gigabytes. A million numbers
-# hold a scaler of 300,000 features or a one-hot encoder of as many categories.
-MAX_PREPARATION_ELEMENTS = 2**20
+# a few bytes of array could otherwise ask for gigabytes (at this cap, about
+# 340 MB). Two million numbers hold a scaler of 700,000 features, a one-hot
+# encoder of as many categories, or a PCA of 1,300 components of 1,600.
+MAX_PREPARATION_ELEMENTS = 2**21
 PREPARATION_SCHEMA = "schema.json"
 # The compression of each member: save deflates the header and stores the
 # tensors, whose size is then bounded by the file's own; stored headers, as
@@ -125,7 +126,7 @@ def read_archive(file, with_tensors=True):
 
     The tensors are None without ``with_tensors``; the preparation is the
     bytes of its archive, rewritten within its limits (see
-    :func:`_bounded_preparation`), or None when the file has none. Anything
+    :func:`bounded_preparation`), or None when the file has none. Anything
     but a model file of a format this version reads is a ValueError.
     """
     name = file_name(file)
@@ -192,7 +193,7 @@ def _read_members(file, with_tensors):
         tensors = _read_member(archive, members[TENSORS_MEMBER], limits[TENSORS_MEMBER]) if with_tensors else None
         preparation = members.get(PREPARATION_MEMBER)
         if preparation is not None:
-            preparation = _bounded_preparation(_read_member(archive, preparation, limits[PREPARATION_MEMBER]))
+            preparation = bounded_preparation(_read_member(archive, preparation, limits[PREPARATION_MEMBER]))
     return header, tensors, preparation
 
 
@@ -205,7 +206,7 @@ def _read_member(archive, info, limit):
     return content
 
 
-def _bounded_preparation(content):
+def bounded_preparation(content):
     """The preparation's archive, rewritten from what its members inflate to within the limits.
 
     skops.io reads the archive it is given whole; rewritten, its members

@@ -13,6 +13,8 @@ everything would. ``fit`` keeps them too, so that ``partial_fit`` trains
 on from it.
 """
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -126,11 +128,16 @@ def check_batch(detector, previous, setup):
     # Each batch draws its own held-out rows and reservoir samples.
     setup.seed = int(np.random.RandomState([setup.seed, previous.n_samples_seen_ % 2**32]).randint(np.iinfo(np.int32).max))
     for callback in detector.callbacks or ():
-        callback = callback[1] if isinstance(callback, tuple) else callback
+        # skorch takes a callback, its class, or either with a name.
+        callback = callback[1] if isinstance(callback, (tuple, list)) else callback
         monitor = getattr(callback, "monitor", None)
+        if isinstance(callback, type):
+            default = inspect.signature(callback).parameters.get("monitor")
+            monitor = None if default is None else default.default
         if isinstance(monitor, str) and monitor.startswith("valid"):
             raise ValueError(
-                f"partial_fit validates on nothing after the first batch, and {type(callback).__name__} "
+                f"partial_fit validates on nothing after the first batch, and "
+                f"{(callback if isinstance(callback, type) else type(callback)).__name__} "
                 f"monitors {monitor!r}; set its monitor to {monitor.replace('valid', 'train', 1)!r}."
             )
     if detector.anomaly_score == "auto":

@@ -142,7 +142,7 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixe
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
 
-def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_cells=None):
+def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_cells=None, row_width=None):
     """Read the samples of a data file a chunk of rows at a time, as scoring a large file needs.
 
     A CSV file is read a row at a time and handed over every ``chunk_rows``
@@ -163,6 +163,9 @@ def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_
         If given, the rows of a chunk are as many as make about this many
         cells, whatever ``chunk_rows`` says: memory then follows the cells,
         which a wide table has more of per row.
+    row_width : int, default=None
+        The cells a row becomes once read, when more than its columns (its
+        one-hot encoded features, say): ``chunk_cells`` counts those.
 
     Yields
     ------
@@ -193,7 +196,7 @@ def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_
         yield read_data(path, with_labels=False), os.path.getsize(path)
         return
     try:
-        yield from _csv_chunks(path, None, False, ignore_columns, mixed, chunk_rows, chunk_cells)
+        yield from _csv_chunks(path, None, False, ignore_columns, mixed, chunk_rows, chunk_cells, row_width)
     except MemoryError:
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
@@ -203,7 +206,7 @@ def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
     return data
 
 
-def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_rows, chunk_cells=None):
+def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_rows, chunk_cells=None, row_width=None):
     """Data of at most ``chunk_rows`` rows at a time (all, if None), and the bytes of the file read so far.
 
     A file of no rows gives one chunk of no rows.
@@ -220,7 +223,7 @@ def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_ro
     _check_names(header, kept, path)
     feature_names = [header[i] for i in kept]
     if chunk_cells is not None:
-        chunk_rows = max(1, chunk_cells // max(1, len(feature_names)))
+        chunk_rows = max(1, chunk_cells // max(1, len(feature_names), row_width or 0))
 
     def chunk(features, labels, ids):
         X = _feature_array(features, len(feature_names))

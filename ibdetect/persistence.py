@@ -28,7 +28,7 @@ skops.io (``pip install "ibdetect[tables]"``) in a third member,
 numpy's arrays and dtypes, Python's containers and
 :class:`~ibdetect.preprocessing.TableCells`: a file that holds any other
 type is refused before anything is built. Its archive is read within its
-own limits (64 MiB inflated, 10,000 members).
+own limits (64 MiB inflated, 10,000 members, 2,097,152 numbers).
 
 Pickles (``joblib.dump``) still work and keep everything, callbacks included,
 but loading one runs code that the file chooses.
@@ -55,7 +55,7 @@ from ._estimator import EARLIER_FITTED, EARLIER_PARAMS, FITTED_STATE, IBDeepDesc
 from ._anomaly_score import with_unscaled_rank
 from ._fitted import check_state
 from ._labels import INLIER
-from ._model_file import FORMAT, FORMAT_VERSION, file_kind, file_name, read_archive, write_archive
+from ._model_file import FORMAT, FORMAT_VERSION, bounded_preparation, file_kind, file_name, read_archive, write_archive
 from ._preparation import decode_preparation, encode_preparation
 from ._runtime import resolve_device
 from ._training import initialized_net
@@ -128,8 +128,9 @@ def save(model, file, *, metadata=None, training_rows=True):
         Information to store with the model, e.g. where its data came from;
         it must be JSON-serialisable. :func:`read_info` returns it.
     training_rows : bool, default=True
-        Whether to keep the rows that ``partial_fit`` trains on from: up to
-        1,000 training rows and 5,000 held-out rows, as they were given.
+        Whether to keep the rows that ``partial_fit`` trains on from: as
+        many training rows as the k-NN reference holds (1,000 by default)
+        and up to 5,000 held-out rows, as they were given.
         Without them the loaded model scores the same but cannot train on.
         The reference rows of ``anomaly_score="knn+input"`` stay either
         way: its scores read them.
@@ -162,6 +163,13 @@ def save(model, file, *, metadata=None, training_rows=True):
     check_is_fitted(model)
     if not training_rows:
         model = _without_training_rows(model)
+        if getattr(model, "anomaly_score_", None) == "knn+input":
+            warnings.warn(
+                f"The k-NN reference of anomaly_score='knn+input' keeps {len(model.reference_inputs_)} training "
+                "rows in the file, which its scores read; anomaly_score='knn' keeps none.",
+                UserWarning,
+                stacklevel=2,
+            )
     # What load will check, checked before anything is written: a detector
     # that no file could hold (an older object, or one edited by hand) is
     # refused now rather than written to a file that will not load.
@@ -173,7 +181,8 @@ def save(model, file, *, metadata=None, training_rows=True):
     if preparation is not None:
         try:
             preparation = encode_preparation(preparation)
-            decode_preparation(preparation, model.n_features_in_)
+            # What load checks, checked now: no file is written that load refuses.
+            decode_preparation(bounded_preparation(preparation), model.n_features_in_)
         except ValueError as exc:
             raise ValueError(f"The pipeline cannot be saved: {exc}") from None
     header = {

@@ -58,7 +58,7 @@ GAP_TEXTS = frozenset({
 ALMOST_NUMBERS = 0.05
 
 
-def make_preprocessor(X):
+def make_preprocessor(X, *, feature_names=None):
     """Build, unfitted, the default preparation of a table for the detector.
 
     Columns whose cells are all numbers (or text that reads as a number, or
@@ -73,6 +73,15 @@ def make_preprocessor(X):
         The training table. A DataFrame's column names become the feature
         names; a ``bool`` or ``category`` column holds categories even where
         its values are numbers.
+    feature_names : list of str, default=None
+        The columns' names, for the warnings about an array's columns (a
+        DataFrame's own names are used otherwise).
+
+    Warns
+    -----
+    UserWarning
+        A column holds numbers but for a few cells (at most 5% of them), and
+        is read as categories: most likely those cells mark gaps.
 
     Returns
     -------
@@ -98,7 +107,8 @@ def make_preprocessor(X):
            [ 1.22,  1.  ,  0.  ,  0.  ,  0.  ,  1.  ]])
     """
     cells = _as_cells(X)
-    numeric = _number_columns(X, cells)
+    names = list(getattr(X, "columns", feature_names if feature_names is not None else range(cells.shape[1])))
+    numeric = _number_columns(X, cells, names)
     # A column empty in every training row has nothing to encode: only its
     # gap indicator, 1 in training, tells when it holds something.
     observed = [not all(_is_gap(cell) for cell in cells[:, column]) for column in range(cells.shape[1])]
@@ -240,31 +250,36 @@ def _as_cells(X):
     return cells
 
 
-def _number_columns(X, cells):
-    """Whether each column of ``X`` holds numbers (else categories); a warning for one that almost does."""
+def _number_columns(X, cells, names):
+    """Whether each column of ``X`` holds numbers (else categories); a warning for each that almost does."""
     dtypes = getattr(X, "dtypes", [None] * cells.shape[1])
-    names = getattr(X, "columns", range(cells.shape[1]))
-    return [_holds_numbers(dtype, cells[:, column], name) for column, (dtype, name) in enumerate(zip(dtypes, names))]
+    numeric = []
+    for column, (dtype, name) in enumerate(zip(dtypes, names)):
+        holds, stray = _holds_numbers(dtype, cells[:, column])
+        numeric.append(holds)
+        if stray:
+            shown = ", ".join(repr(cell) for cell in list(dict.fromkeys(stray))[:3])
+            warnings.warn(
+                f"Column {name!r} holds numbers but for {len(stray)} cell(s) such as {shown}, and is read as "
+                "categories; if those cells mark gaps, make them empty.",
+                UserWarning,
+                stacklevel=3,
+            )
+    return numeric
 
 
-def _holds_numbers(dtype, cells, name):
+def _holds_numbers(dtype, cells):
+    """Whether the cells hold numbers, and the texts that keep a column of numbers but for a few from it."""
     # A categorical dtype reports its categories' kind (or "O"); its values
     # are categories all the same. Text dtypes and objects are read cell by cell.
     if getattr(dtype, "name", "") == "category" or getattr(dtype, "kind", "") == "b":
-        return False
+        return False, []
     if getattr(dtype, "kind", "") in ("i", "u", "f"):
-        return True
+        return True, []
     others = [cell for cell in cells if not _reads_as_number(cell)]
-    if others and len(others) <= ALMOST_NUMBERS * sum(not _is_gap(cell) for cell in cells):
-        # A stray marker of a gap ("?", "-") would make every number a category.
-        shown = ", ".join(repr(cell) for cell in list(dict.fromkeys(others))[:3])
-        warnings.warn(
-            f"Column {name!r} holds numbers but for {len(others)} cell(s) such as {shown}, and is read as "
-            "categories; if those cells mark gaps, make them empty.",
-            UserWarning,
-            stacklevel=4,
-        )
-    return not others
+    # A stray marker of a gap ("?", "-") would make every number a category.
+    almost = others and len(others) <= ALMOST_NUMBERS * sum(not _is_gap(cell) for cell in cells)
+    return not others, others if almost else []
 
 
 def _is_gap(cell):

@@ -29,10 +29,9 @@ array([ True,  True,  True, False, False, False])
 import numbers
 
 import numpy as np
-from scipy.stats import false_discovery_control
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["benjamini_hochberg"]
+__all__ = ["benjamini_hochberg", "benjamini_hochberg_cut"]
 
 
 @validate_params(
@@ -61,10 +60,38 @@ def benjamini_hochberg(pvalues, alpha=0.05):
     ValueError
         A p-value is not a number between 0 and 1.
     """
-    pvalues = np.asarray(pvalues, dtype=np.float64).reshape(-1)
-    if not len(pvalues):
-        return np.zeros(0, dtype=bool)
+    pvalues = np.asarray(pvalues, dtype=np.float64)
+    if pvalues.ndim != 1:
+        raise ValueError(f"pvalues must be one p-value per row, got an array of shape {pvalues.shape}")
     if not np.all((pvalues >= 0) & (pvalues <= 1)):
         raise ValueError("p-values must be numbers between 0 and 1")
-    # scipy adjusts the p-values; a row is flagged where its adjusted p-value is at most alpha.
-    return false_discovery_control(pvalues, method="bh") <= alpha
+    values, counts = np.unique(pvalues, return_counts=True)
+    return pvalues <= benjamini_hochberg_cut(values, counts, alpha)
+
+
+def benjamini_hochberg_cut(values, counts, alpha=0.05):
+    """The largest p-value that the Benjamini-Hochberg procedure flags, from how many rows have each value.
+
+    Conformal p-values take at most ``n_calibration + 1`` values, so a file
+    of any length is screened in memory that grows with those, not with its
+    rows: count the rows of each value, then flag those at or below the cut.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_values,)
+        The distinct p-values, in increasing order.
+    counts : array-like of int of shape (n_values,)
+        How many rows have each.
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    cut : float
+        Rows whose p-value is at most ``cut`` are flagged; -1.0 when none is.
+    """
+    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    # A row with the k-th smallest p-value is flagged when some p_(j) <= alpha j / m for j >= k;
+    # among equal p-values the last place is the one to test.
+    at_most = np.cumsum(counts)
+    under = values <= alpha * at_most / max(1, at_most[-1] if len(at_most) else 0)
+    return float(values[under].max()) if under.any() else -1.0

@@ -1122,3 +1122,14 @@ def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, ma
 def test_alpha_and_fdr_must_lie_between_0_and_1(workdir, capsys, option):
     status, _, err = run(capsys, f"score {workdir / 'model.ibdetect'} {workdir / 'train.csv'} -o - {option}")
     assert status == 2 and "expected a number between 0 and 1" in err
+
+
+def test_the_pvalue_column_is_the_model_s_own(workdir, capsys):
+    # The training rows: many of them tie with a calibration sample's score.
+    assert run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", workdir / "p.csv", "--alpha", 0.1)[0] == 0
+    _, rows = read_scores(workdir / "p.csv")
+    model = load(workdir / "model.ibdetect")
+    pd = pytest.importorskip("pandas")
+    X = pd.read_csv(workdir / "train.csv")[FEATURES]
+    expected = model[-1].pvalues(model[:-1].transform(X)) if isinstance(model, Pipeline) else model.pvalues(X)
+    np.testing.assert_array_equal([float(row[3]) for row in rows], expected)

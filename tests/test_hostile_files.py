@@ -372,7 +372,7 @@ def hostile_preparations(preparation):
         "bomb declaring little": (lambda: zip_of(("a.npy", deflate_bomb(64), DEFLATED, 1000, 0)), "CRC"),
         "too many members": (lambda: zip_of(*(member(f"{i}.npy", b"") for i in range(MAX_PREPARATION_MEMBERS + 1))), f"holds {MAX_PREPARATION_MEMBERS + 1} members"),
         # A few kilobytes that would make a name for each of two million categories.
-        "too many numbers": (lambda: zip_of(member("0.npy", npy_of(np.zeros(2**21, np.int8)), DEFLATED)), "arrays hold more than 1048576 numbers"),
+        "too many numbers": (lambda: zip_of(member("0.npy", npy_of(np.zeros(2**22, np.int8)), DEFLATED)), "arrays hold more than 2097152 numbers"),
         "objects in an array": (lambda: zip_of(member("0.npy", npy_of(np.array([None], dtype=object)))), "an array of Python objects"),
     }
 

@@ -55,3 +55,13 @@ def test_a_damaged_npz_is_an_error_naming_it(tmp_path):
     with pytest.raises(ValueError) as error:
         read_data(path)
     assert str(error.value).startswith(f"cannot read {path}: ")
+
+
+def test_chunks_hold_about_as_many_cells_as_asked_whatever_a_row_becomes(tmp_path):
+    from ibdetect.io import read_chunks
+
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(10)))
+    assert [len(data.X) for data, _ in read_chunks(path, chunk_cells=8)] == [4, 4, 2]
+    # Rows that become 4 cells each (their encoded features).
+    assert [len(data.X) for data, _ in read_chunks(path, chunk_cells=8, row_width=4)] == [2] * 5

@@ -168,3 +168,21 @@ def test_a_cell_that_pandas_reads_as_missing_is_a_gap(tmp_path, capsys):
         features[name] = load(tmp_path / f"{name}.ibdetect")[-1].n_features_in_
     # "N/A" leaves the amounts numbers: the same encoded features as without it.
     assert features["marked"] == features["clean"]
+
+
+def test_a_preparation_a_model_file_would_refuse_is_not_saved(fitted, monkeypatch, tmp_path):
+    from ibdetect import _model_file
+
+    model, _ = fitted
+    monkeypatch.setattr(_model_file, "MAX_PREPARATION_ELEMENTS", 10)
+    with pytest.raises(ValueError, match="The pipeline cannot be saved: .*arrays hold more than 10 numbers"):
+        save(model, tmp_path / "model.ibdetect")
+    assert not (tmp_path / "model.ibdetect").exists()
+
+
+def test_the_warning_about_stray_texts_names_the_csv_column(tmp_path):
+    rows = cells(100)
+    rows[3][0] = "?"
+    write_csv(tmp_path / "stray.csv", rows)
+    with pytest.warns(UserWarning, match="Column 'amount' holds numbers but for 1 cell"):
+        assert main(["fit", str(tmp_path / "stray.csv"), "-o", str(tmp_path / "stray.ibdetect"), *FIT_OPTIONS]) == 0

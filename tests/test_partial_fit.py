@@ -274,3 +274,22 @@ def test_a_model_file_may_leave_the_training_rows_out(stream, fast):
         loaded.partial_fit(X[:50], y[:50])
     # The detector itself keeps them.
     assert hasattr(detector, "replay_inputs_")
+
+
+@pytest.mark.parametrize("form", ["class", "named list"])
+def test_a_callback_given_any_way_skorch_takes_it_is_checked(stream, fast, form):
+    from skorch.callbacks import EarlyStopping
+
+    X, y, _ = stream
+    callback = EarlyStopping if form == "class" else ["stop", EarlyStopping()]
+    detector = IBDeepDescription(**fast, callbacks=[callback]).partial_fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'valid_loss'"):
+        detector.partial_fit(X[300:], y[300:])
+
+
+def test_leaving_the_training_rows_out_warns_when_the_reference_keeps_its_own(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).fit(X, y)
+    assert detector.anomaly_score_ == "knn+input"
+    with pytest.warns(UserWarning, match="keeps .* training rows in the file, which its scores read"):
+        save(detector, io.BytesIO(), training_rows=False)

@@ -40,3 +40,20 @@ def test_p_values_outside_0_and_1_are_an_error(pvalues, message):
 
 def test_no_p_values_flag_nothing():
     assert benjamini_hochberg([]).shape == (0,)
+
+
+def test_a_matrix_of_p_values_is_refused_rather_than_flattened():
+    with pytest.raises(ValueError, match=r"one p-value per row, got an array of shape \(2, 2\)"):
+        benjamini_hochberg([[0.001, 0.9], [0.002, 0.8]])
+
+
+def test_the_cut_from_counts_flags_as_the_procedure_does():
+    from ibdetect.selection import benjamini_hochberg_cut
+
+    rng = np.random.RandomState(0)
+    for _ in range(200):
+        # Conformal p-values: multiples of 1 / (n + 1), many of them equal.
+        n = rng.randint(5, 40)
+        pvalues = rng.randint(1, n + 2, size=rng.randint(1, 80)) / (n + 1.0)
+        values, counts = np.unique(pvalues, return_counts=True)
+        np.testing.assert_array_equal(pvalues <= benjamini_hochberg_cut(values, counts, 0.2), benjamini_hochberg(pvalues, 0.2))

@@ -30,7 +30,7 @@ from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
-from ..selection import benjamini_hochberg
+from ..selection import benjamini_hochberg_cut
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import check_output, is_standard_output, write_output
@@ -131,7 +131,7 @@ def _prepared(detector, scale, data, path):
             require_skops()
         except ImportError as exc:
             raise CommandError(f"{path} has text or empty cells: {exc}") from None
-        return make_pipeline(make_preprocessor(data.X), detector)
+        return make_pipeline(make_preprocessor(data.X, feature_names=data.feature_names), detector)
     if scale == "auto":
         # Pixels share one scale already, and standardising each one apart
         # cost the CNN on digits (ROC AUC 0.994 to 0.975).
@@ -186,21 +186,29 @@ def score(args):
         args.data,
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
+        # What a row becomes in memory: its encoded features, if more than its columns.
+        row_width=detector.n_features_in_,
     )
-    # Filled as the chunks are written, for the summary and the checks over the whole file.
-    anomaly_scores, n_anomalies = [], 0
+    calibration = np.sort(getattr(detector, "calibration_scores_", np.zeros(0)))
+    # Filled as the chunks are written: the rows, and what the checks over
+    # the whole file need (the anomaly scores for the drift check; the rows
+    # of each p-value, of which there are n_calibration + 1, for --fdr).
+    tally = {"rows": 0, "anomalies": 0, "anomaly_scores": [], "per_pvalue": np.zeros(len(calibration) + 1, np.int64)}
 
     def scored_chunks():
         """The header and the columns of each chunk's rows."""
         for data in chunks:
-            decision, classes = _scores(model, data, args.data)
-            # decision_function is score_samples - offset_: minus the distance, moved.
-            anomaly_scores.append(-(decision + detector.offset_))
+            normality, classes = _scores(model, data, args.data)
+            decision = normality - detector.offset_  # as decision_function computes it
+            tally["rows"] += len(decision)
+            if args.check_drift:
+                tally["anomaly_scores"].append(-normality)
             # predict's rule, applied to the scores at hand, unless --alpha asks for another.
             predictions = outlier_labels(decision)
             header, columns = list(SCORE_COLUMNS), [decision.tolist(), predictions.tolist(), classes.tolist()]
             if args.alpha is not None or args.fdr is not None:
-                pvalues = conformal_pvalues(detector.calibration_scores_, anomaly_scores[-1])
+                pvalues = conformal_pvalues(calibration, -normality)
+                tally["per_pvalue"] += np.bincount(_pvalue_rank(pvalues, calibration), minlength=len(calibration) + 1)
                 if args.alpha is not None:
                     columns[1] = np.where(pvalues <= args.alpha, ANOMALY, INLIER).tolist()
                 header, columns = [*header, "pvalue"], [*columns, pvalues.tolist()]
@@ -209,26 +217,40 @@ def score(args):
             yield header, columns
 
     def write(file):
-        nonlocal n_anomalies
         if args.fdr is None:
-            n_anomalies = _write_chunks(csv.writer(file), scored_chunks())
+            tally["anomalies"] = _write_chunks(csv.writer(file), scored_chunks())
             return
-        # The procedure needs every row's p-value: the rows wait in a file of
-        # their own, then are copied with the flags it sets.
-        with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as waiting:
+        # The procedure needs every row's p-value: the rows wait in a file
+        # beside the output, then are copied with the flags it sets.
+        with _scratch_file(args.output) as waiting:
             _write_chunks(csv.writer(waiting), scored_chunks())
-            pvalues = conformal_pvalues(detector.calibration_scores_, np.concatenate(anomaly_scores))
-            flagged = benjamini_hochberg(pvalues, alpha=args.fdr)
-            cut = pvalues[flagged].max() if flagged.any() else -1.0
+            values = (np.arange(len(calibration) + 1) + 1.0) / (len(calibration) + 1.0)
+            cut = benjamini_hochberg_cut(values, tally["per_pvalue"], alpha=args.fdr)
             waiting.seek(0)
-            n_anomalies = _copy_with_flags(csv.reader(waiting), csv.writer(file), cut)
+            tally["anomalies"] = _copy_with_flags(csv.reader(waiting), csv.writer(file), cut)
 
     write_output(args.output, write, binary=False)
-    anomaly_scores = np.concatenate(anomaly_scores)
     report = _report_stream(args.output)
-    echo(f"Wrote the scores of {len(anomaly_scores)} rows to {args.output} (anomalies: {n_anomalies}).", file=report)
+    echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
     if args.check_drift:
-        echo(_drift_line(detector, anomaly_scores, args.drift_window), file=report)
+        echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), args.drift_window), file=report)
+
+
+def _pvalue_rank(pvalues, calibration):
+    """Which of the ``n_calibration + 1`` values each p-value is, from the smallest (0) up."""
+    return np.rint(pvalues * (len(calibration) + 1)).astype(np.int64) - 1
+
+
+@contextmanager
+def _scratch_file(output):
+    """A temporary text file in the output's folder (the system's, for standard output), gone when closed."""
+    folder = None if is_standard_output(output) else os.path.dirname(os.path.abspath(output))
+    try:
+        with tempfile.TemporaryFile("w+", newline="", encoding="utf-8", dir=folder) as file:
+            yield file
+    except OSError as exc:
+        where = folder or tempfile.gettempdir()
+        raise CommandError(f"--fdr keeps the scored rows in a temporary file in {where} until the last is scored: {exc}") from None
 
 
 def _write_chunks(writer, chunks):
@@ -258,7 +280,7 @@ def _copy_with_flags(reader, writer, cut):
 
 
 def _scores(model, data, path):
-    """The decision function and nearest class of each row of a chunk."""
+    """The normality (``score_samples``) and nearest class of each row of a chunk."""
     X = _model_columns(model, data, path)
     with _estimator_errors(f"cannot score {path}"), _columns_matched():
         if isinstance(model, Pipeline):
@@ -266,7 +288,7 @@ def _scores(model, data, path):
             # transform X once, then the detector scores and names the class.
             X = model[:-1].transform(X)
         detector = final_step(model)
-        return detector.decision_function(X), detector.predict_class(X)
+        return detector.score_samples(X), detector.predict_class(X)
 
 
 def _drift_line(detector, anomaly_scores, window):
