@@ -25,7 +25,7 @@ from ._anomaly_score import (
     reference_state,
     subsample,
 )
-from ._calibration import auto_threshold, threshold
+from ._calibration import auto_threshold
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY
 
