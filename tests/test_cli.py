@@ -1133,3 +1133,15 @@ def test_the_pvalue_column_is_the_model_s_own(workdir, capsys):
     X = pd.read_csv(workdir / "train.csv")[FEATURES]
     expected = model[-1].pvalues(model[:-1].transform(X)) if isinstance(model, Pipeline) else model.pvalues(X)
     np.testing.assert_array_equal([float(row[3]) for row in rows], expected)
+
+
+def test_a_model_file_may_leave_the_training_rows_out(in_tmp, capsys, make_data):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    for name, extra in (("kept", []), ("left_out", ["--no-training-rows"])):
+        status, _, err = run(capsys, f"fit train.csv --label-column label -o {name}.ibdetect", *FIT_OPTIONS, *extra)
+        assert (status, err) == (0, "")
+    kept, left_out = load("kept.ibdetect"), load("left_out.ibdetect")
+    assert hasattr(kept[-1], "replay_inputs_") and not hasattr(left_out[-1], "replay_inputs_")
+    frame = python_view(kept, X)[0]
+    np.testing.assert_array_equal(python_view(left_out, X)[0], frame)

@@ -74,6 +74,11 @@ def add_fit_arguments(parser):
         "standardised, categories one-hot encoded (needs skops: pip install \"ibdetect[tables]\")",
     )
     parser.add_argument(
+        "--no-training-rows", dest="training_rows", action="store_false",
+        help="leave out of the model file the training rows kept to train on later (partial_fit): "
+        "the model scores the same; those of the 'knn+input' score's reference stay, as its scores read them",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="show training progress on stderr: a bar over epochs on a terminal, a line per epoch elsewhere",
     )
@@ -115,7 +120,13 @@ def fit(args):
     detector = final_step(model)
     # The label column travels with the model, so that score leaves it out.
     metadata = {} if args.label_column is None else {"label_column": args.label_column}
-    write_output(args.output, lambda file: persistence.save(model, file, metadata=metadata), binary=True)
+    def save(file):
+        with warnings.catch_warnings():
+            # What the reference keeps is said in --help; the file is what was asked for.
+            warnings.filterwarnings("ignore", message="The k-NN reference", category=UserWarning)
+            persistence.save(model, file, metadata=metadata, training_rows=args.training_rows)
+
+    write_output(args.output, save, binary=True)
     echo(
         f"Saved the model to {args.output} (classes: {len(detector.classes_)}, "
         f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)}).",
