@@ -226,7 +226,7 @@ def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_ro
         chunk_rows = max(1, chunk_cells // max(1, len(feature_names), row_width or 0))
 
     def chunk(features, labels, ids):
-        X = _feature_array(features, len(feature_names))
+        X = _feature_array(features, len(feature_names), mixed)
         y = _as_labels(labels) if with_labels and label_index is not None else None
         if id_index is None:
             return Data(X, y, feature_names)
@@ -303,13 +303,13 @@ def _features(cells, names, where, mixed):
     return [cell.strip() or np.nan for cell in cells]
 
 
-def _feature_array(rows, n_features):
-    """Floats, or (``mixed``'s text cells) an object array of them.
+def _feature_array(rows, n_features, mixed):
+    """Floats, or with ``mixed`` an object array of the text cells.
 
     Text is kept as written in every row, not read as numbers where a row
     allows it: a category "007" or "10" stays one, whatever its neighbours.
     """
-    if all(isinstance(cell, float) for row in rows for cell in row):
+    if not mixed:
         return np.array(rows, dtype=np.float64).reshape(len(rows), n_features)
     X = np.empty((len(rows), n_features), dtype=object)
     for i, row in enumerate(rows):
