@@ -25,8 +25,9 @@ from numbers import Integral
 
 import numpy as np
 
+from ._chunking import row_blocks
 from ._distances import kth_neighbor_distances, nearest_center_distances
-from ._fitted import FittedAttribute, finite, positive
+from ._fitted import OPTIONAL, FittedAttribute, finite, positive
 from ._labels import ANOMALY
 
 __all__ = [
@@ -38,9 +39,9 @@ __all__ = [
     "mixed_neighbor_distances",
     "reference_state",
     "resolve_anomaly_score",
+    "score_rows",
     "subsample",
     "typical_neighbor_distance",
-    "with_unscaled_rank",
 ]
 
 #: The scores a detector can use, with "auto" resolved.
@@ -68,6 +69,17 @@ def _mixes_input(state):
     return state["anomaly_score_"] == "knn+input"
 
 
+def _reference_rows(inputs, state):
+    # Every k-NN fit of this version keeps its reference's rows, which
+    # explain reads; "knn" fits of earlier versions, and "knn" models saved
+    # without their training rows, have none.
+    return finite(inputs, state) if _uses_reference(state) else "is not expected without a k-NN reference"
+
+
+def _with_reference_inputs(scales, state):
+    return positive(scales, state) or (None if "reference_inputs_" in state else "needs reference_inputs_")
+
+
 def _rank_below_reference_size(rank, state):
     n_reference = len(state["reference_embeddings_"])
     return None if rank < n_reference else f"must be below the {n_reference} references, got {rank}"
@@ -86,9 +98,10 @@ FITTED_STATE = (
     ),
     FittedAttribute("n_neighbors_", "int", when=_uses_reference, check=_rank_below_reference_size),
     FittedAttribute(
-        "reference_inputs_", "array", ("n_reference", "n_features_in_"), "float32", when=_mixes_input, check=finite
+        "reference_inputs_", "array", ("n_reference", "n_features_in_"), "float32", when=OPTIONAL,
+        check=_reference_rows,
     ),
-    FittedAttribute("neighbor_scales_", "array", (2,), "float64", when=_mixes_input, check=positive),
+    FittedAttribute("neighbor_scales_", "array", (2,), "float64", when=_mixes_input, check=_with_reference_inputs),
 )
 
 
@@ -170,10 +183,17 @@ def fit_reference(anomaly_score, embed, X, normal_rows, n_references, n_neighbor
 
 
 def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
-    """The fitted attributes of a k-NN score whose reference is ``inputs``, drawn from ``n_normal`` rows."""
-    state = {"reference_embeddings_": embed(inputs), "n_neighbors_": _reference_rank(n_neighbors, len(inputs), n_normal)}
+    """The fitted attributes of a k-NN score whose reference is ``inputs``, drawn from ``n_normal`` rows.
+
+    Both k-NN scores keep the reference's rows: ``"knn+input"`` measures
+    distances among them, and ``explain`` compares each sample with them.
+    """
+    state = {
+        "reference_embeddings_": embed(inputs),
+        "n_neighbors_": _reference_rank(n_neighbors, len(inputs), n_normal),
+        "reference_inputs_": inputs,
+    }
     if anomaly_score == "knn+input":
-        state["reference_inputs_"] = inputs
         state["neighbor_scales_"] = np.array([
             typical_neighbor_distance(rows, state["n_neighbors_"])
             for rows in (state["reference_embeddings_"], state["reference_inputs_"])
@@ -210,18 +230,6 @@ def _reference_rank(n_neighbors, n_reference, n_normal):
     return min(scaled, n_reference - 1)
 
 
-def with_unscaled_rank(state, n_neighbors):
-    """``state`` (fitted attributes by name), with the ``n_neighbors_`` of a k-NN fit saved before it existed.
-
-    Version 0.2.0 (and model files of format 1) kept no ``n_neighbors_``:
-    their k-NN scores searched the ``n_neighbors``-th nearest reference,
-    whatever the reference's share of the training samples, and so go on.
-    """
-    if state.get("anomaly_score_", "distance") != "distance":
-        state.setdefault("n_neighbors_", n_neighbors)
-    return state
-
-
 # -- scoring -----------------------------------------------------------------------
 
 
@@ -244,6 +252,24 @@ def distances_to_normal(detector, embeddings, X=None, skip_self=False):
             embeddings, detector.reference_embeddings_, detector.n_neighbors_, skip_self=skip_self
         )
     return nearest_center_distances(embeddings, detector.centers_)
+
+
+def score_rows(detector, X, with_center_distances=False):
+    """Each row's distance to the normal data; and its squared distance to the nearest centre, if asked.
+
+    X is embedded a block of rows at a time, each block's embeddings
+    dropped once measured: memory stays flat whatever the number of
+    rows and of views of each.
+    """
+    distances = np.empty(len(X))
+    center_distances = np.empty(len(X)) if with_center_distances else None
+    embedding_bytes = np.dtype(np.float32).itemsize * detector.centers_.shape[1]
+    for rows in row_blocks(len(X), embedding_bytes):
+        embeddings = detector.net_.embed(X[rows])
+        distances[rows] = distances_to_normal(detector, embeddings, X[rows])
+        if with_center_distances:
+            center_distances[rows] = nearest_center_distances(embeddings, detector.centers_)
+    return distances, center_distances
 
 
 def leave_one_out_distances(detector):

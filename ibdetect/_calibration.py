@@ -5,9 +5,13 @@ as the samples a user will score are; their distances set the threshold
 (``contamination="auto"``) and calibrate the p-values.
 """
 
+import warnings
+
 import numpy as np
 from torch.utils.data import Subset
 
+from ._chunking import row_blocks
+from ._distances import center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
 
@@ -17,6 +21,8 @@ __all__ = [
     "auto_threshold",
     "can_calibrate",
     "check_calibrated",
+    "class_calibration",
+    "class_pvalues",
     "conformal_pvalues",
     "fit_scores",
     "hold_out",
@@ -37,11 +43,29 @@ MAX_AUTO_VALIDATION_FRACTION = 0.3
 # training keeps every one of its labelled samples.
 MIN_AUTO_HELD_OUT_CLASS = 10
 
+def _with_class_counts(state):
+    return "class_calibration_counts_" in state
+
+
+def _counts(counts, state):
+    # Detectors of earlier versions have the marginal calibration scores
+    # alone; the class-wise ones, when there, are the same samples'.
+    if (counts < 0).any() or counts.sum() != len(state.get("calibration_scores_", ())):
+        return "must be counts of at least 0 that add up to the calibration scores"
+    return None
+
+
 #: What calibration sets in ``fit``.
 FITTED_STATE = (
     FittedAttribute("offset_", "float", check=finite),
     FittedAttribute("decision_scores_", "array", ("n_samples",), "float64"),
     FittedAttribute("calibration_scores_", "array", ("n_calibration",), "float64", when=OPTIONAL, check=finite),
+    FittedAttribute(
+        "class_calibration_counts_", "array", ("n_classes",), "int64", when=OPTIONAL, check=_counts,
+    ),
+    FittedAttribute(
+        "class_calibration_scores_", "array", ("n_calibration",), "float64", when=_with_class_counts, check=finite,
+    ),
 )
 
 
@@ -213,6 +237,57 @@ def fit_scores(distances, targets, held_out, offset):
     if len(held_out_normal):
         scores["calibration_scores_"] = np.sort(held_out_normal)
     return scores
+
+
+def class_calibration(detector, inputs, targets):
+    """``class_calibration_counts_`` and ``class_calibration_scores_``, by name.
+
+    ``inputs`` are the held-out normal samples, ``targets`` their classes.
+    A sample's score for its class is its squared distance to the class's
+    centre; the scores are kept class by class, in the order of
+    ``classes_``, each class's sorted.
+    """
+    distances = np.empty(len(inputs))
+    for rows in row_blocks(len(inputs), np.dtype(np.float32).itemsize * detector.centers_.shape[1]):
+        own = center_distances(detector.net_.embed(inputs[rows]), detector.centers_)
+        distances[rows] = own[np.arange(len(own)), targets[rows]]
+    n_classes = len(detector.classes_)
+    order = np.lexsort((distances, targets))
+    return {
+        "class_calibration_counts_": np.bincount(targets, minlength=n_classes).astype(np.int64),
+        "class_calibration_scores_": np.asarray(distances, dtype=np.float64)[order],
+    }
+
+
+def class_pvalues(detector, class_distances):
+    """Conformal p-value of each sample for each class, each class calibrated on its own held-out samples.
+
+    Columns of classes without held-out samples are NaN; a warning names
+    the classes whose held-out samples are too few for ``p <= 0.05`` to
+    flag anything.
+    """
+    if not hasattr(detector, "class_calibration_counts_"):
+        raise ValueError(
+            "This detector keeps no calibration scores by class: an earlier version of ibdetect fitted it. "
+            "Refit it to get pvalues(X, by_class=True)."
+        )
+    counts = detector.class_calibration_counts_
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    pvalues = np.full(class_distances.shape, np.nan)
+    for c in np.flatnonzero(counts):
+        scores = detector.class_calibration_scores_[bounds[c]:bounds[c + 1]]
+        pvalues[:, c] = conformal_pvalues(scores, class_distances[:, c])
+    few = counts < MIN_CALIBRATION_SAMPLES
+    if few.any():
+        listed = ", ".join(f"{label} ({count})" for label, count in zip(detector.classes_[few], counts[few]))
+        warnings.warn(
+            f"Classes with fewer than {MIN_CALIBRATION_SAMPLES} held-out samples: {listed}. A class of n "
+            "held-out samples has p-values of at least 1 / (n + 1), so p <= 0.05 flags none of its rows (and "
+            "a class of none has NaN p-values); refit with a larger validation_fraction to calibrate them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return pvalues
 
 
 def conformal_pvalues(calibration_scores, scores):

@@ -25,17 +25,18 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _anomaly_score, _calibration, _streaming, _training
-from ._anomaly_score import distances_to_normal
+from ._anomaly_score import score_rows
 from ._calibration import StratifiedHoldOut, conformal_pvalues
-from ._chunking import row_blocks
-from ._distances import center_distances, nearest_center_distances
+from ._compatibility import upgraded_pickle_state
+from ._distances import center_distances
+from ._explanation import DEFAULT_STEPS, explain
 from ._fitted import OPTIONAL, FittedAttribute
-from ._labels import ANOMALY, INLIER, encode_labels, outlier_labels
+from ._labels import ANOMALY, INLIER, outlier_labels, training_classes
 from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_device, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
 
-__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "FITTED_STATE", "IBDeepDescription"]
+__all__ = ["FITTED_STATE", "IBDeepDescription"]
 
 # The name of the class in version 0.2.0, whose pickles hold it.
 _StratifiedHoldOut = StratifiedHoldOut
@@ -47,14 +48,6 @@ DATA_STATE = (
     FittedAttribute("classes_", "labels"),
     FittedAttribute("normal_labels_", "labels", nullable=True),
 )
-
-#: The parameters that models of version 0.2.0 (pickles, model files before
-#: format 3) lack, with the values they were fitted as: they trained on the
-#: samples alone, in float32, and kept the reference cap now named
-#: max_references.
-EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precision": "float32"}
-#: The fitted attributes they lack, likewise.
-EARLIER_FITTED = {"transformations_": "none"}
 
 #: Everything a fitted detector holds, in the order ``fit`` sets it: what
 #: model files write, read and check.
@@ -78,10 +71,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     ----------
     encoder : {"auto", "mlp", "cnn"}, callable or torch.nn.Module, default="auto"
         ``"mlp"`` (fully connected), ``"cnn"`` (LeNet-type; needs
-        ``input_shape``) or ``"auto"``: ``"cnn"`` for a 3-D ``input_shape``,
-        ``"mlp"`` otherwise.
-
-        Or a callable called as ``encoder(input_shape=..., embedding_dim=...)``,
+        ``input_shape``), ``"auto"`` (``"cnn"`` for a 3-D ``input_shape``), a
+        callable called as ``encoder(input_shape=..., embedding_dim=...)``,
         or a module instance, copied in ``fit``.
     hidden_layer_sizes : tuple of int, default=None
         Hidden widths of ``"mlp"`` (None: ``(256, 128)``) or channels of the
@@ -109,8 +100,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     max_epochs : int, default=50
         Passes over the training data.
     pretrain_epochs : int, default=0
-        Epochs of autoencoder pretraining before the centres are placed, as
-        Deep SVDD does; needs an encoder with a ``decoder()`` method.
+        Epochs of autoencoder pretraining before the centres are placed (Deep
+        SVDD's); needs an encoder with a ``decoder()`` method.
     batch_size : int, default=128
         Samples per training step (not per inference block).
     lr : float, default=1e-3
@@ -123,65 +114,54 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         calibrates :meth:`pvalues`. ``"auto"`` holds out more of small data, so
         that enough calibrate (the user guide's rule); None trains on all.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (``EarlyStopping``, ``LRScheduler``, ...):
-        instances, classes or ``(name, callback)`` pairs.
+        Extra skorch callbacks (``EarlyStopping``, ...): instances, classes or ``(name, callback)`` pairs.
     transformations : {"auto", "none", "rotations", "rotations+flips", "affine"}, default="auto"
-        Fixed views of each sample that the network learns to tell apart:
-        each view of each class is a class of its own for the loss, which
-        gives one normal class, or data without labels, classes to separate.
-        ``"rotations"``: the four quarter turns of a square image (set
-        ``input_shape``); ``"rotations+flips"``: those and their mirror
-        images; ``"affine"``: the row and 7 fixed random affine maps of it.
-        An embedding is then its views' embeddings side by side, so that
-        every score adds up each view's distance to its own class. Training
-        and scoring cost grow with the number of views. ``"auto"``:
-        ``"none"``, the sample alone (:doc:`/performance` gives the measured
-        trade).
+        Fixed views of each sample, each view of each class a class of its
+        own for the loss: classes to separate for one normal class or no
+        labels. ``"rotations"``: the quarter turns of a square image (set
+        ``input_shape``); ``"rotations+flips"``: and their mirror images;
+        ``"affine"``: the row and 7 fixed random affine maps of it. An
+        embedding is its views' side by side; costs grow with their number.
+        ``"auto"``: ``"none"`` (:doc:`/performance` gives the trade).
     anomaly_score : {"auto", "knn", "knn+input", "distance"}, default="auto"
-        How far a sample lies from the normal data. ``"distance"``: squared
-        distance to the nearest centre. ``"knn"``: to the ``n_neighbors``-th
-        nearest reference embedding. ``"knn+input"``: the geometric mean of
-        that and of the same distance among the reference's input rows, each
-        over its median on the reference (scale the features first).
-        ``"auto"``: ``"distance"`` when ``y`` holds known anomalies, else
-        ``"knn+input"`` on flat rows and ``"knn"`` on shaped samples.
+        How far a sample lies from the normal data, squared: ``"distance"``
+        to the nearest centre; ``"knn"`` to the ``n_neighbors``-th nearest
+        reference embedding; ``"knn+input"`` the geometric mean of that and
+        the same among the reference's input rows, each over its median
+        (scale the features first). ``"auto"``: ``"distance"`` with known
+        anomalies in ``y``, else ``"knn+input"`` on flat rows, ``"knn"`` on shaped.
     n_neighbors : int, default=5
         Neighbour rank of the k-NN scores among all normal training samples;
         among a reference subset the rank shrinks in proportion
         (``n_neighbors_``).
     max_references : "auto", int or float, default="auto"
-        Normal training samples kept, at random, as k-NN references, as
-        IsolationForest's ``max_samples``: an int keeps that many, a float in
-        (0, 1] that share, ``"auto"`` a cap (:doc:`/scaling` gives it and
-        measures the trade); all when it exceeds them.
+        Normal training samples kept at random as k-NN references, as
+        IsolationForest's ``max_samples``: an int that many, a float in (0, 1]
+        that share, ``"auto"`` a cap (:doc:`/scaling` measures the trade).
     contamination : "auto" or float, default="auto"
         Sets ``offset_``. A float in (0, 0.5] flags that share of the samples
-        given to ``fit``, as scikit-learn's detectors do (new normal samples
-        are flagged more often); ``"auto"`` puts Tukey's fence on the log
-        distances of held-out normal samples. To set the rate of false alarms
-        on new data, flag ``pvalues(X) <= alpha``.
+        given to ``fit`` (new normal samples more often); ``"auto"`` puts
+        Tukey's fence on the log distances of held-out normal samples. For a
+        rate of false alarms on new data, flag ``pvalues(X) <= alpha``.
     device : str, default="auto"
         Torch device; ``"auto"`` is ``"cuda"`` when available. A device this
         machine cannot use is an error before any training.
     precision : {"auto", "float32", "bfloat16"}, default="auto"
-        Precision of the encoder's computations in training (under
-        ``torch.autocast``; weights, centres and the loss stay float32).
-        Scoring computes in float32. ``"auto"``: bfloat16 for the built-in
-        CNN on CPUs that compute it natively (AMX or AVX512-BF16), where it
-        trains about 1.7 times as fast on 28x28 images; float32 elsewhere.
+        Precision of the encoder in training (``torch.autocast``; weights,
+        centres, loss and scoring stay float32). ``"auto"``: bfloat16 for the
+        built-in CNN on CPUs that compute it natively (AMX or AVX512-BF16),
+        about 1.7 times as fast on 28x28 images; float32 elsewhere.
     accelerator : accelerate.Accelerator, default=None
         Train through Hugging Face accelerate (several GPUs, mixed
         precision); it overrides ``device``.
     n_jobs : int, default=None
-        CPU threads for torch while fitting and scoring: None means 1 (unless
-        in a ``joblib.parallel_config`` context), -1 all processors.
+        CPU threads of torch: None is 1 (or ``joblib.parallel_config``'s), -1 all.
     random_state : int, RandomState instance or None, default=None
-        Seeds weights and batch order (torch's global state is untouched); an
-        int gives identical refits on the same device and thread count.
+        Seeds weights and batch order (not torch's global state): an int
+        refits identically on the same device and thread count.
     warm_start : bool, default=False
-        When True and fitted, ``fit`` trains the network ``max_epochs`` more
-        epochs (same features and classes), then places threshold and
-        reference anew.
+        When True and fitted, ``fit`` trains ``max_epochs`` more epochs (same
+        features and classes), then places threshold and reference anew.
     verbose : int, default=0
         1 shows training progress: a bar on a terminal, else a line per epoch.
 
@@ -194,8 +174,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         The normal labels seen in ``y`` (scorers count others as anomalies);
         None when fitted without labels.
     centers_ : ndarray of shape (n_classes, n_views * embedding_dim)
-        The class centres in the embedding: with ``transformations``, the
-        centres of a class's views side by side.
+        The class centres in the embedding (of a class's views side by side).
     transformations_ : str
         ``transformations`` with ``"auto"`` resolved.
     offset_ : float
@@ -211,24 +190,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     reference_embeddings_ : ndarray of shape (n_reference, n_views * embedding_dim)
         Embeddings of the k-NN reference samples; with the k-NN scores only.
     reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
-        Their input rows; with ``"knn+input"`` only.
+        Their input rows, which ``"knn+input"`` and :meth:`explain` read.
     n_neighbors_ : int
         The rank searched among the references: ``n_neighbors`` times their
-        share of the normal training samples, at least 2 (unless
-        ``n_neighbors`` is 1) and below their number.
+        share of the normal training samples, at least ``min(2, n_neighbors)``.
     neighbor_scales_ : ndarray of shape (2,)
         Median reference distance in the embedding and in input space, the
         divisors of ``"knn+input"``.
     net_ : DeepDescriptionNet
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History
-        Pretraining loss per epoch; only when ``pretrain_epochs > 0``.
+        Pretraining loss per epoch, when ``pretrain_epochs > 0``.
     device_ : str
         Device of the fitted network, e.g. ``"cpu"``.
     decision_scores_ : ndarray of shape (n_samples,)
         ``decision_function`` of each sample given to ``fit`` (negative for
-        anomalies; PyOD's is the other way round). The network trained on
-        most of them, so they look more normal than new samples.
+        anomalies, unlike PyOD's), most of them trained on: more normal-looking than new ones.
     labels_ : ndarray of shape (n_samples,)
         ``predict`` of each sample given to ``fit``: -1 or +1.
     n_samples_seen_, n_calibration_seen_ : int
@@ -238,11 +215,16 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     replay_inputs_, replay_targets_ : ndarray
         A uniform sample of the normal training rows seen, and their class
         indices: what ``partial_fit`` trains on beside a new batch.
-    calibration_inputs_ : ndarray of shape (n_kept, n_features)
-        A uniform sample (at most 5,000) of the held-out normal rows seen.
+    calibration_inputs_, calibration_targets_ : ndarray
+        A uniform sample (at most 5,000) of the held-out normal rows seen,
+        and their class indices.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted distances of the held-out normal samples: the reference of
         ``pvalues``. Only when some were held out.
+    class_calibration_counts_, class_calibration_scores_ : ndarray
+        How many of them each class has, and their squared distances to
+        their class's centre, class by class, each sorted: the reference of
+        ``pvalues(X, by_class=True)``.
 
     See Also
     --------
@@ -380,13 +362,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def fit(self, X, y=None):
         """Train the encoder and centres on normal data.
 
-        A fit that raises leaves the detector as it was: a fitted detector
-        keeps its previous model, an unfitted one stays unfitted. A keyboard
-        interrupt (Ctrl-C) during training stops it early: the fit then
-        completes on what the network learned and warns with
+        A fit that raises leaves the detector as it was. Ctrl-C during
+        training stops it early: the fit completes on what the network
+        learned and warns with
         :class:`~ibdetect.exceptions.TrainingInterruptedWarning`. With
-        ``warm_start=True``, a fitted detector trains on from where its
-        network stopped.
+        ``warm_start=True``, a fitted detector trains on from where it stopped.
 
         Parameters
         ----------
@@ -414,15 +394,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """Train on one more batch of normal data, from where the network stopped.
 
         Unfitted, the detector fits as :meth:`fit` does. Fitted, it trains
-        for ``max_epochs`` epochs from its weights and centres, on the batch
-        and a uniform sample of the earlier normal training rows (as many as
-        the k-NN reference holds), lest it forget them; a class new in the
-        batch gets a centre at its samples' mean embedding. The k-NN
-        reference is that sample embedded anew, the calibration samples a
-        uniform sample (at most 5,000) of every batch's held-out rows, and the
-        class priors count every row: all describe every batch, not only the
-        last. ``decision_scores_`` are the last batch's; later batches record
-        no ``valid_loss``. A call that raises leaves the detector as it was.
+        ``max_epochs`` epochs on the batch and a uniform sample of the earlier
+        normal training rows, lest it forget them; a new class gets a centre
+        at its samples' mean embedding. Reference, calibration and class
+        priors describe every batch (the user guide's "Data that keeps
+        arriving"); ``decision_scores_`` are the last batch's. A call that
+        raises leaves the detector as it was.
 
         Parameters
         ----------
@@ -480,13 +457,16 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup.seed))
         # The only pass of the trained encoder over all the training data:
         # the collapse check and the threshold both read it.
-        distances, center_distances = self._distances_to_normal(X, with_center_distances=True)
+        distances, center_distances = score_rows(self, X, with_center_distances=True)
         _training.warn_if_collapsed(center_distances[normal_train])
         self.offset_ = -_calibration.threshold(
             self.contamination, distances, targets, held_out,
             lambda: _anomaly_score.leave_one_out_distances(self),
         )
         self._set_state(_calibration.fit_scores(distances, targets, held_out, self.offset_))
+        calibration = np.flatnonzero(held_out & (targets != ANOMALY))
+        if len(calibration):
+            self._set_state(_calibration.class_calibration(self, X[calibration], targets[calibration]))
         return self
 
     def _partial_fit(self, X, y, previous):
@@ -503,10 +483,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ))
 
         self._set_state(_streaming.reference(self, setup.anomaly_score))
-        distances, _ = self._distances_to_normal(X)
+        distances, _ = score_rows(self, X)
         # On the sample of every batch: a batch may be a single row.
-        _training.warn_if_collapsed(self._distances_to_normal(self.replay_inputs_, with_center_distances=True)[1])
-        self._set_state(_streaming.calibrate(self, previous, X, targets, held_out, distances, setup.seed))
+        _training.warn_if_collapsed(score_rows(self, self.replay_inputs_, with_center_distances=True)[1])
+        self._set_state(_streaming.calibrate(self, previous, X, targets, held_out, distances, setup))
         return self
 
     def _check_before_training(self, X, y, previous, streaming=False):
@@ -532,12 +512,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def score_samples(self, X):
         """Normality of each sample: minus its squared distance to the normal data.
 
-        The distance is to the nearest class centre (``anomaly_score_`` is
-        ``"distance"``), to the ``n_neighbors_``-th nearest reference
-        embedding (``"knn"``), or that combined with the same distance among
-        the reference's input rows (``"knn+input"``). A sample so far out
-        that the network's float32 arithmetic overflows gets the lowest score
-        a float64 holds.
+        The distance is as ``anomaly_score_`` measures it. A sample so far
+        out that the network's float32 arithmetic overflows gets the lowest
+        score a float64 holds.
 
         Parameters
         ----------
@@ -551,7 +528,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
-            distances, _ = self._distances_to_normal(X)
+            distances, _ = score_rows(self, X)
         # An overflowed embedding gives an infinite or NaN distance; NaN would
         # compare as normal in predict, so both become the farthest distance.
         farthest = np.finfo(np.float64).max
@@ -617,28 +594,32 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         with torch_threads(self.n_jobs):
             return center_distances(self.transform(X), self.centers_)
 
-    def pvalues(self, X):
-        """Conformal p-value of each sample against the held-out normal samples.
+    def pvalues(self, X, *, by_class=False):
+        """Conformal p-value of each sample against the held-out normal samples, or of each class's.
 
-        The p-value is the share of the held-out normal samples
-        (``calibration_scores_``) lying at least as far from the normal data
-        as the sample: ``(1 + #{at least as far}) / (1 + n_calibration)``.
-        Flagging the samples with ``pvalues(X) <= alpha`` flags at most a
-        fraction ``alpha`` of new normal samples, on average over fits, when
-        new normal samples are exchangeable with the training data (drawn
-        from the same distribution, independently). The user guide's
-        "Calibrated false alarms" section says how much a single fit can
-        deviate, and how the number of held-out samples limits ``alpha``.
+        The p-value is ``(1 + #{at least as far}) / (1 + n_calibration)``
+        over the held-out normal samples (``calibration_scores_``): flagging
+        ``pvalues(X) <= alpha`` flags at most a fraction ``alpha`` of new
+        normal samples, on average over fits, when they are exchangeable with
+        the training data. With ``by_class=True``, column ``c`` asks "is this
+        a plausible sample of class ``c``?", against class ``c``'s held-out
+        samples and their distances to its centre (Mondrian p-values): at
+        most ``alpha`` of class ``c``'s new samples get ``p <= alpha``. The
+        user guide's "Calibrated false alarms" says how far a single fit
+        deviates and how the held-out samples limit ``alpha``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        by_class : bool, default=False
+            Whether to return a p-value for each known class.
 
         Returns
         -------
-        pvalues : ndarray of shape (n_samples,)
-            In ``(0, 1]``; small for anomalies. The smallest possible value is
-            ``1 / (n_calibration + 1)``.
+        pvalues : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            In ``(0, 1]``, small for anomalies, at least ``1 / (n + 1)`` for
+            ``n`` held-out samples (of the class: a warning names classes of
+            fewer than 19; NaN for none). Columns in the order of ``classes_``.
 
         Raises
         ------
@@ -664,20 +645,69 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         """
         check_is_fitted(self)
         _calibration.check_calibrated(self)
+        if by_class:
+            return _calibration.class_pvalues(self, self.class_distances(X))
         return conformal_pvalues(self.calibration_scores_, -self.score_samples(X))
+
+    def explain(self, X, *, n_steps=DEFAULT_STEPS):
+        """Why each sample scores as it does: each feature's share, and the normal rows it was compared with.
+
+        The sample is compared with its ``n_neighbors_``-th nearest normal
+        reference row in input space: captum's integrated gradients split
+        the embedding's squared distance between them among the features,
+        and input space's (``"knn+input"``, half of the score) is a sum over
+        them. Needs captum (the ``explain`` extra); the user guide's "Why is
+        it flagged?" says what the numbers promise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_steps : int, default=16
+            Points of the integral's quadrature; the contributions absorb its error.
+
+        Returns
+        -------
+        explanation : sklearn.utils.Bunch
+            ``contributions`` (n_samples, n_features): each feature's share of
+            ``distances`` (``-score_samples(X)``), to which a row adds up
+            (reshape to ``input_shape`` for a heat map); ``nearest_class`` and
+            ``nearest_class_distance``, as :meth:`predict_class` and
+            :meth:`class_distances`; ``nearest_normal``, the reference rows
+            compared with; ``pvalues`` (None without calibration);
+            ``feature_names``.
+
+        Raises
+        ------
+        ValueError
+            With ``anomaly_score_ == "distance"``, or no reference rows kept.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ibdetect import IBDeepDescription
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(0, 1, (300, 4))
+        >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
+        >>> explanation = detector.explain([[0, 0, 9, 0]])
+        >>> int(explanation.contributions.argmax())
+        2
+        >>> bool(np.allclose(explanation.contributions.sum(1), explanation.distances))
+        True
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        with torch_threads(self.n_jobs):
+            return explain(self, X, n_steps=n_steps)
 
     @available_if(_calibration.can_calibrate)
     def predict_proba(self, X):
         """Probability-like anomaly degree of each sample, from its p-value.
 
         Columns ``[normal, anomaly]``, as PyOD orders them: ``pvalues(X)`` and
-        ``1 - pvalues(X)``. The anomaly column is the share of held-out normal
-        samples that lie closer to the normal data than the sample, a rank
-        among normal samples. It is **not** the posterior probability that
-        the sample is an anomaly, which would depend on how common anomalies
-        are and what they look like, neither of which the model knows.
-        Available only when ``fit`` held out normal samples, as for
-        :meth:`pvalues`.
+        ``1 - pvalues(X)``, a rank among held-out normal samples, **not** the
+        posterior probability of an anomaly (which depends on how common
+        anomalies are, which the model does not know). Available only when
+        ``fit`` held out normal samples, as for :meth:`pvalues`.
 
         Parameters
         ----------
@@ -737,12 +767,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return self.centers_.shape[1]
 
     def __setstate__(self, state):
-        # Pickles of version 0.2.0 predate some parameters and fitted
-        # attributes (EARLIER_PARAMS, EARLIER_FITTED) and n_neighbors_.
-        state = {**EARLIER_PARAMS, **state}
-        if "net_" in state:
-            state = {**EARLIER_FITTED, **state}
-        super().__setstate__(_anomaly_score.with_unscaled_rank(state, state["n_neighbors"]))
+        # Pickles of version 0.2.0 predate some parameters and fitted attributes.
+        super().__setstate__(upgraded_pickle_state(state))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -764,29 +790,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             self.normal_labels_ = None
             return X, np.zeros(len(X), dtype=np.int64)
         X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
-        y = column_or_1d(y)
-        self.classes_, targets = encode_labels(y, one_class=self.loss == "svdd")
-        # With one centre for every label, classes_ no longer says which
-        # labels were normal in training; scorers need to know.
-        self.normal_labels_ = self.classes_ if self.loss != "svdd" else np.unique(y[targets != ANOMALY])
+        self.classes_, self.normal_labels_, targets = training_classes(column_or_1d(y), one_class=self.loss == "svdd")
         return X, targets
-
-    def _distances_to_normal(self, X, with_center_distances=False):
-        """Each row's distance to the normal data; and its squared distance to the nearest centre, if asked.
-
-        X is embedded a block of rows at a time, each block's embeddings
-        dropped once measured: memory stays flat whatever the number of
-        rows and of views of each.
-        """
-        distances = np.empty(len(X))
-        center_distances = np.empty(len(X)) if with_center_distances else None
-        embedding_bytes = np.dtype(np.float32).itemsize * self.centers_.shape[1]
-        for rows in row_blocks(len(X), embedding_bytes):
-            embeddings = self.net_.embed(X[rows])
-            distances[rows] = distances_to_normal(self, embeddings, X[rows])
-            if with_center_distances:
-                center_distances[rows] = nearest_center_distances(embeddings, self.centers_)
-        return distances, center_distances
 
     def _set_state(self, state):
         """Set the fitted attributes that a concern's module returns by name."""

@@ -23,9 +23,10 @@ from ._anomaly_score import (
     check_reference_size,
     leave_one_out_distances,
     reference_state,
+    score_rows,
     subsample,
 )
-from ._calibration import auto_threshold
+from ._calibration import auto_threshold, class_calibration
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY
 
@@ -97,6 +98,7 @@ FITTED_STATE = (
         "calibration_inputs_", "array", ("n_calibration_kept", "n_features_in_"), "float32", when=_streaming,
         check=_calibration_rows,
     ),
+    FittedAttribute("calibration_targets_", "array", ("n_calibration_kept",), "int64", when=_streaming, check=_known_targets),
 )
 
 
@@ -250,6 +252,7 @@ def first_batch(detector, X, targets, held_out, normal_train, seed):
         "replay_targets_": targets[replayed],
         "n_calibration_seen_": len(calibration),
         "calibration_inputs_": np.asarray(X[kept], dtype=np.float32).reshape(len(kept), X.shape[1]),
+        "calibration_targets_": targets[kept],
     }
 
 
@@ -345,15 +348,17 @@ def reference(detector, anomaly_score):
 # -- after training ---------------------------------------------------------------------
 
 
-def calibrate(detector, previous, X, targets, held_out, distances, seed):
+def calibrate(detector, previous, X, targets, held_out, distances, setup):
     """The threshold, the batch's scores, and the calibration samples: a uniform sample of every held-out normal row seen."""
-    rows = X[held_out & (targets != ANOMALY)]
+    calibrating = held_out & (targets != ANOMALY)
+    rows = X[calibrating]
     n_seen = previous.n_calibration_seen_ + len(rows)
     # Another stream of random numbers than the replay sample's.
-    positions = reservoir(len(previous.calibration_inputs_), previous.n_calibration_seen_, len(rows), MAX_CALIBRATION_ROWS, [seed, 1])
+    positions = reservoir(len(previous.calibration_inputs_), previous.n_calibration_seen_, len(rows), MAX_CALIBRATION_ROWS, [setup.seed, 1])
     kept = _pick(previous.calibration_inputs_, rows, positions)
-    state = {"n_calibration_seen_": n_seen, "calibration_inputs_": kept}
-    calibration = detector._distances_to_normal(kept)[0] if len(kept) else None
+    kept_targets = _pick(setup.moved[previous.calibration_targets_], targets[calibrating], positions)
+    state = {"n_calibration_seen_": n_seen, "calibration_inputs_": kept, "calibration_targets_": kept_targets}
+    calibration = score_rows(detector, kept)[0] if len(kept) else None
     if detector.contamination != "auto":
         # The share of every training row seen, of which the replay sample is a uniform sample.
         offset = -np.percentile(_replay_distances(detector), 100.0 * (1.0 - detector.contamination))
@@ -362,7 +367,9 @@ def calibrate(detector, previous, X, targets, held_out, distances, seed):
     else:
         offset = -auto_threshold(_replay_distances(detector))
     state |= {"offset_": offset, "decision_scores_": -distances - offset}
-    return state if calibration is None else state | {"calibration_scores_": np.sort(calibration)}
+    if calibration is None:
+        return state
+    return state | {"calibration_scores_": np.sort(calibration)} | class_calibration(detector, kept, kept_targets)
 
 
 def _replay_distances(detector):
@@ -370,4 +377,4 @@ def _replay_distances(detector):
     left_out = leave_one_out_distances(detector)
     if left_out is not None and len(left_out) == len(detector.replay_inputs_):
         return left_out
-    return detector._distances_to_normal(detector.replay_inputs_)[0]
+    return score_rows(detector, detector.replay_inputs_)[0]

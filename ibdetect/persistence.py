@@ -51,8 +51,8 @@ from skorch.history import History
 from torch import nn
 
 from . import __version__, _streaming
-from ._estimator import EARLIER_FITTED, EARLIER_PARAMS, FITTED_STATE, IBDeepDescription
-from ._anomaly_score import with_unscaled_rank
+from ._compatibility import EARLIER_FITTED, EARLIER_PARAMS, with_unscaled_rank
+from ._estimator import FITTED_STATE, IBDeepDescription
 from ._fitted import check_state
 from ._labels import INLIER
 from ._model_file import FORMAT, FORMAT_VERSION, bounded_preparation, file_kind, file_name, read_archive, write_archive
@@ -131,9 +131,10 @@ def save(model, file, *, metadata=None, training_rows=True):
         Whether to keep the rows that ``partial_fit`` trains on from: as
         many training rows as the k-NN reference holds (1,000 by default)
         and up to 5,000 held-out rows, as they were given.
-        Without them the loaded model scores the same but cannot train on.
-        The reference rows of ``anomaly_score="knn+input"`` stay either
-        way: its scores read them.
+        Without them the loaded model scores the same but cannot train on,
+        and with ``anomaly_score="knn"`` cannot :meth:`~IBDeepDescription.explain`
+        (the reference's rows go too). The reference rows of
+        ``anomaly_score="knn+input"`` stay either way: its scores read them.
 
     Raises
     ------
@@ -333,11 +334,13 @@ def _versions():
 
 
 def _without_training_rows(detector):
-    """A shallow copy of ``detector`` without what it keeps for ``partial_fit``."""
+    """A shallow copy of ``detector`` without the rows of ``partial_fit``, nor of ``explain`` unless its scores read them."""
     detector = copy.copy(detector)
     for attribute in _streaming.FITTED_STATE:
         if hasattr(detector, attribute.name):
             delattr(detector, attribute.name)
+    if getattr(detector, "anomaly_score_", None) == "knn":
+        del detector.reference_inputs_
     return detector
 
 

@@ -194,7 +194,7 @@ def test_fitted_state_declares_every_attribute_a_fit_sets(
     assert ("calibration_scores_" in state) == (validation_fraction is not None)
     assert ("pretrain_history_" in state) == (pretrain_epochs > 0)
     assert ("reference_embeddings_" in state) == (anomaly_score != "distance")
-    assert ("reference_inputs_" in state) == (anomaly_score == "knn+input")
+    assert ("reference_inputs_" in state) == (anomaly_score != "distance")
 
 
 @pytest.mark.parametrize("labels", ["none", "strings with known anomalies"])

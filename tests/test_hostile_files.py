@@ -32,13 +32,15 @@ STORED, DEFLATED, BZIP2, LZMA = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfil
 
 
 def without_rows_kept(detector):
-    """``detector`` without the rows it keeps for partial_fit, as detectors of format 3 files are.
+    """``detector`` without the rows it keeps for partial_fit and explain, as detectors of format 3 files are.
 
     Their widths would give a crafted ``n_features_in_`` away before the
     network is looked at, which these tests are about.
     """
     for attribute in _streaming.FITTED_STATE:
         delattr(detector, attribute.name)
+    if detector.anomaly_score_ == "knn":
+        del detector.reference_inputs_
     return detector
 
 

@@ -1,0 +1,37 @@
+"""What detectors of earlier versions lack, and the values they behave as.
+
+Version 0.2.0's pickles and model files before format 3 predate some
+parameters and fitted attributes; unpickling (``__setstate__``) and
+``persistence.load`` fill them in from here, so that an older model scores,
+and refits, as it did.
+"""
+
+__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_unscaled_rank"]
+
+#: The parameters that models of version 0.2.0 (pickles, model files before
+#: format 3) lack, with the values they were fitted as: they trained on the
+#: samples alone, in float32, and kept the reference cap now named
+#: max_references.
+EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precision": "float32"}
+#: The fitted attributes they lack, likewise.
+EARLIER_FITTED = {"transformations_": "none"}
+
+
+def with_unscaled_rank(state, n_neighbors):
+    """``state`` (fitted attributes by name), with the ``n_neighbors_`` of a k-NN fit saved before it existed.
+
+    Version 0.2.0 (and model files of format 1) kept no ``n_neighbors_``:
+    their k-NN scores searched the ``n_neighbors``-th nearest reference,
+    whatever the reference's share of the training samples, and so go on.
+    """
+    if state.get("anomaly_score_", "distance") != "distance":
+        state.setdefault("n_neighbors_", n_neighbors)
+    return state
+
+
+def upgraded_pickle_state(state):
+    """The ``__dict__`` of an unpickled detector, with what version 0.2.0 lacks filled in."""
+    state = {**EARLIER_PARAMS, **state}
+    if "net_" in state:
+        state = {**EARLIER_FITTED, **state}
+    return with_unscaled_rank(state, state["n_neighbors"])

@@ -1,0 +1,200 @@
+"""explain: each feature's share of a score, and the reference rows it compared with; class-wise p-values."""
+
+import io
+import sys
+
+import numpy as np
+import pytest
+
+from ibdetect import IBDeepDescription
+from ibdetect._distances import kth_neighbor_distances
+from ibdetect.persistence import load, save
+
+
+@pytest.fixture(scope="module")
+def table(make_blobs, blob_centres):
+    """Three normal classes in 6-D, with 60 rows each."""
+    return make_blobs(blob_centres, 60)
+
+
+@pytest.fixture(scope="module", params=["knn+input", "knn"])
+def fitted(request, table, fast):
+    X, y = table
+    return IBDeepDescription(**fast, anomaly_score=request.param).fit(X, y)
+
+
+def _with_one_feature_off(X, feature, shift=12.0):
+    rows = X[:10].copy()
+    rows[:, feature] += shift
+    return rows
+
+
+def test_contributions_add_up_to_the_distance_to_the_normal_data(fitted, table):
+    X, _ = table
+    explanation = fitted.explain(np.vstack([X[:20], _with_one_feature_off(X, 3)]))
+    np.testing.assert_allclose(explanation.distances, -fitted.score_samples(np.vstack([X[:20], _with_one_feature_off(X, 3)])))
+    np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+
+
+@pytest.mark.parametrize("feature", [2, 5])
+def test_the_feature_that_was_moved_out_has_the_largest_contribution(fitted, table, feature):
+    X, _ = table
+    explanation = fitted.explain(_with_one_feature_off(X, feature))
+    assert (explanation.contributions.argmax(axis=1) == feature).all()
+
+
+def test_the_nearest_normal_rows_are_the_reference_rows_nearest_in_input_space(fitted, table):
+    X, _ = table
+    rows = np.vstack([X[:5], _with_one_feature_off(X, 1)]).astype(np.float32)
+    explanation = fitted.explain(rows)
+    in_reference = (explanation.nearest_normal[:, None] == fitted.reference_inputs_[None]).all(-1).any(1)
+    assert in_reference.all()
+    # The n_neighbors_-th nearest, which "knn+input" measures in input space.
+    distances = ((rows - explanation.nearest_normal) ** 2).sum(1)
+    kth = kth_neighbor_distances(rows, fitted.reference_inputs_, fitted.n_neighbors_)
+    np.testing.assert_allclose(distances, kth, rtol=1e-4)
+
+
+def test_the_explanation_reads_as_the_other_methods_do(fitted, table):
+    X, _ = table
+    rows = np.vstack([X[::30], _with_one_feature_off(X, 0)])
+    explanation = fitted.explain(rows)
+    np.testing.assert_array_equal(explanation.nearest_class, fitted.predict_class(rows))
+    np.testing.assert_allclose(explanation.nearest_class_distance, fitted.class_distances(rows).min(axis=1))
+    np.testing.assert_allclose(explanation.pvalues, fitted.pvalues(rows))
+    assert list(explanation.feature_names) == [f"x{i}" for i in range(6)]
+
+
+def test_more_quadrature_points_agree_on_the_largest_contributions(table, fast):
+    X, y = table
+    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
+    rows = _with_one_feature_off(X, 4, shift=4.0)
+    coarse, fine = (detector.explain(rows, n_steps=n).contributions for n in (16, 128))
+    np.testing.assert_array_equal(coarse.argmax(axis=1), fine.argmax(axis=1))
+    np.testing.assert_allclose(coarse, fine, atol=0.05 * np.abs(fine).max())
+
+
+def test_images_are_explained_pixel_by_pixel(fast):
+    rng = np.random.RandomState(0)
+    X = rng.normal(0, 0.1, (120, 36)).astype(np.float32)
+    detector = IBDeepDescription(**{**fast, "hidden_layer_sizes": (4, 8)}, input_shape=(1, 6, 6)).fit(X)
+    bright = X[:3].copy()
+    bright[:, 14] = 5.0
+    explanation = detector.explain(bright)
+    assert explanation.contributions.shape == (3, 36)
+    assert (explanation.contributions.argmax(axis=1) == 14).all()
+    np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+
+
+def test_views_are_explained_through_every_view(table, fast):
+    X, y = table
+    detector = IBDeepDescription(**fast, transformations="affine", anomaly_score="knn").fit(X, y)
+    explanation = detector.explain(_with_one_feature_off(X, 2))
+    np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+    assert (explanation.contributions.argmax(axis=1) == 2).all()
+
+
+def test_feature_names_come_from_the_data_frame(table, fast):
+    pd = pytest.importorskip("pandas")
+    X, y = table
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    detector = IBDeepDescription(**fast).fit(frame, y)
+    explanation = detector.explain(frame.iloc[:2])
+    assert list(explanation.feature_names) == list("abcdef")
+
+
+def test_a_loaded_model_explains_as_the_fitted_one(fitted, table):
+    X, _ = table
+    file = io.BytesIO()
+    save(fitted, file)
+    rows = _with_one_feature_off(X, 5)
+    np.testing.assert_allclose(load(file).explain(rows).contributions, fitted.explain(rows).contributions)
+
+
+def test_the_centre_distance_cannot_be_explained(table, fast):
+    X, y = table
+    detector = IBDeepDescription(**fast, anomaly_score="distance").fit(X, y)
+    with pytest.raises(ValueError, match="anomaly_score='distance' keeps none; refit with anomaly_score='knn'"):
+        detector.explain(X[:2])
+
+
+def test_a_knn_model_saved_without_training_rows_cannot_be_explained(table, fast):
+    X, y = table
+    file = io.BytesIO()
+    save(IBDeepDescription(**fast, anomaly_score="knn").fit(X, y), file, training_rows=False)
+    loaded = load(file)
+    assert not hasattr(loaded, "reference_inputs_")
+    with pytest.raises(ValueError, match="saved with training_rows=False"):
+        loaded.explain(X[:2])
+
+
+def test_without_captum_the_error_says_what_to_install(fitted, table, monkeypatch):
+    X, _ = table
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    with pytest.raises(ImportError, match=r'pip install "ibdetect\[explain\]"'):
+        fitted.explain(X[:2])
+
+
+# -- p-values by class ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calibrated(make_blobs, blob_centres, fast):
+    X, y = make_blobs(blob_centres, 300)
+    return IBDeepDescription(**fast, validation_fraction=0.3).fit(X, y)
+
+
+def test_each_class_flags_about_alpha_of_its_new_rows(calibrated, make_blobs, blob_centres):
+    X_new, y_new = make_blobs(blob_centres, 2_000, seed=7)
+    pvalues = calibrated.pvalues(X_new, by_class=True)
+    assert pvalues.shape == (len(X_new), 3)
+    assert (calibrated.class_calibration_counts_ == 90).all()
+    for c in range(3):
+        # 90 held-out rows each: a single fit's rate lies within about 2.5 sd of 0.1.
+        assert 0.04 <= np.mean(pvalues[y_new == c, c] <= 0.1) <= 0.16
+
+
+def test_rows_of_another_class_are_implausible_for_a_class(calibrated, make_blobs, blob_centres):
+    X_new, y_new = make_blobs(blob_centres, 200, seed=8)
+    pvalues = calibrated.pvalues(X_new, by_class=True)
+    for c in range(3):
+        assert np.median(pvalues[y_new != c, c]) <= 1 / 91 + 1e-12
+        assert np.median(pvalues[y_new == c, c]) > 0.3
+
+
+def test_a_class_with_few_held_out_rows_is_named_and_one_with_none_is_nan(make_blobs, fast):
+    X, y = make_blobs(((-6, 0), (6, 0), (0, 6)), 100)
+    # "auto" holds a tenth out of the two large classes, and nothing of one of 8 rows.
+    keep = np.r_[np.arange(200), np.arange(200, 208)]
+    detector = IBDeepDescription(**fast).fit(X[keep], y[keep])
+    with pytest.warns(UserWarning, match=r"fewer than 19 held-out samples: 0 \(10\), 1 \(10\), 2 \(0\)"):
+        pvalues = detector.pvalues(X[:4], by_class=True)
+    assert np.isnan(pvalues[:, 2]).all() and not np.isnan(pvalues[:, :2]).any()
+
+
+def test_class_calibration_follows_batches_and_a_new_class(make_blobs, blob_centres, fast):
+    X, y = make_blobs(blob_centres, 100)
+    detector = IBDeepDescription(**fast, validation_fraction=0.2).fit(X[y < 2], y[y < 2])
+    detector.partial_fit(X[y == 2], y[y == 2])
+    counts = detector.class_calibration_counts_
+    np.testing.assert_array_equal(counts, [20, 20, 20])
+    assert counts.sum() == len(detector.calibration_scores_)
+    pvalues = detector.pvalues(X[y == 2][:50], by_class=True)
+    assert np.median(pvalues[:, 2]) > 0.1 and np.median(pvalues[:, 0]) < 0.05
+
+
+def test_class_p_values_survive_a_model_file(calibrated, make_blobs, blob_centres):
+    X_new, _ = make_blobs(blob_centres, 20, seed=9)
+    file = io.BytesIO()
+    save(calibrated, file)
+    np.testing.assert_array_equal(load(file).pvalues(X_new, by_class=True), calibrated.pvalues(X_new, by_class=True))
+
+
+def test_a_detector_of_an_earlier_version_asks_to_be_refitted_for_class_p_values(calibrated, table):
+    X, _ = table
+    import copy
+
+    earlier = copy.copy(calibrated)
+    del earlier.class_calibration_counts_, earlier.class_calibration_scores_
+    with pytest.raises(ValueError, match="Refit it to get pvalues"):
+        earlier.pvalues(X[:2], by_class=True)
