@@ -34,6 +34,7 @@ __all__ = [
     "FITTED_STATE",
     "check_reference_size",
     "distances_to_normal",
+    "finite_distances",
     "fit_reference",
     "leave_one_out_distances",
     "mixed_neighbor_distances",
@@ -252,6 +253,15 @@ def distances_to_normal(detector, embeddings, X=None, skip_self=False):
             embeddings, detector.reference_embeddings_, detector.n_neighbors_, skip_self=skip_self
         )
     return nearest_center_distances(embeddings, detector.centers_)
+
+
+def finite_distances(distances):
+    """``distances`` with the infinite and NaN ones, of overflowed embeddings, made the farthest a float64 holds.
+
+    NaN would compare as normal in ``predict``.
+    """
+    farthest = np.finfo(np.float64).max
+    return np.nan_to_num(distances, nan=farthest, posinf=farthest)
 
 
 def score_rows(detector, X, with_center_distances=False):

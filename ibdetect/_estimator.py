@@ -25,7 +25,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _anomaly_score, _calibration, _streaming, _training
-from ._anomaly_score import score_rows
+from ._anomaly_score import finite_distances, score_rows
 from ._calibration import StratifiedHoldOut, conformal_pvalues
 from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
@@ -71,8 +71,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     ----------
     encoder : {"auto", "mlp", "cnn"}, callable or torch.nn.Module, default="auto"
         ``"mlp"`` (fully connected), ``"cnn"`` (LeNet-type; needs
-        ``input_shape``), ``"auto"`` (``"cnn"`` for a 3-D ``input_shape``), a
-        callable called as ``encoder(input_shape=..., embedding_dim=...)``,
+        ``input_shape``) or ``"auto"``: ``"cnn"`` for a 3-D ``input_shape``,
+        ``"mlp"`` otherwise.
+
+        Or a callable called as ``encoder(input_shape=..., embedding_dim=...)``,
         or a module instance, copied in ``fit``.
     hidden_layer_sizes : tuple of int, default=None
         Hidden widths of ``"mlp"`` (None: ``(256, 128)``) or channels of the
@@ -529,10 +531,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
             distances, _ = score_rows(self, X)
-        # An overflowed embedding gives an infinite or NaN distance; NaN would
-        # compare as normal in predict, so both become the farthest distance.
-        farthest = np.finfo(np.float64).max
-        return -np.nan_to_num(distances, nan=farthest, posinf=farthest)
+        return -finite_distances(distances)
 
     def decision_function(self, X):
         """Normality score shifted so that anomalies are negative.

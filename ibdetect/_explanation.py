@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from ._anomaly_score import distances_to_normal
+from ._anomaly_score import distances_to_normal, finite_distances
 from ._calibration import conformal_pvalues
 from ._chunking import row_blocks
 from ._distances import center_distances, kth_neighbor_indices
@@ -90,14 +90,15 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
     for rows in row_blocks(len(X), 4 * X.shape[1] * n_steps * 4, _BLOCK_BYTES / 2**20):
         block = X[rows]
         embeddings = detector.net_.embed(block)
-        distances[rows] = distances_to_normal(detector, embeddings, block)
+        distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
         nearest[rows] = kth_neighbor_indices(block, detector.reference_inputs_, detector.n_neighbors_)
         shares = _embedding_shares(detector, gradients, block, nearest[rows], n_steps)
         if detector.anomaly_score_ == "knn+input":
             parts = np.square(block.astype(np.float64) - detector.reference_inputs_[nearest[rows]])
             shares = (shares + _shares(parts)) / 2
-        contributions[rows] = distances[rows, None] * shares
+        # An overflowed row's gradients are not numbers: its share is then unknown, 0.
+        contributions[rows] = distances[rows, None] * np.nan_to_num(shares, nan=0.0, posinf=0.0, neginf=0.0)
     nearest_class = class_distances.argmin(axis=1)
     return Bunch(
         contributions=contributions,

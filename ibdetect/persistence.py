@@ -132,7 +132,7 @@ def save(model, file, *, metadata=None, training_rows=True):
         many training rows as the k-NN reference holds (1,000 by default)
         and up to 5,000 held-out rows, as they were given.
         Without them the loaded model scores the same but cannot train on,
-        and with ``anomaly_score="knn"`` cannot :meth:`~IBDeepDescription.explain`
+        and with ``anomaly_score="knn"`` cannot :meth:`~ibdetect.IBDeepDescription.explain`
         (the reference's rows go too). The reference rows of
         ``anomaly_score="knn+input"`` stay either way: its scores read them.
 
