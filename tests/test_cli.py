@@ -1145,3 +1145,155 @@ def test_a_model_file_may_leave_the_training_rows_out(in_tmp, capsys, make_data)
     assert hasattr(kept[-1], "replay_inputs_") and not hasattr(left_out[-1], "replay_inputs_")
     frame = python_view(kept, X)[0]
     np.testing.assert_array_equal(python_view(left_out, X)[0], frame)
+
+
+# -- explain --------------------------------------------------------------------------
+
+
+def ranked_features(header, row):
+    """The (feature, contribution) pairs of an explain row, in their order."""
+    start = header.index("feature_1")
+    return [(row[i], float(row[i + 1])) for i in range(start, len(row), 2)]
+
+
+def test_explain_names_the_column_that_makes_a_row_anomalous(workdir, capsys, make_data):
+    X, _ = make_data()
+    rows = X[::10].copy()
+    rows[2, 2] += 30
+    write_csv(workdir / "one_off.csv", FEATURES, rows.tolist())
+    status, out, err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "one_off.csv", "-o", workdir / "why.csv")
+    header, written = read_scores(workdir / "why.csv")
+    assert header == [
+        "distance", "prediction", "nearest_class", "pvalue",
+        "feature_1", "contribution_1", "feature_2", "contribution_2", "feature_3", "contribution_3",
+    ]
+    assert ranked_features(header, written[2])[0][0] == "f2"
+    # The scores, predictions and classes are those the model gives from Python.
+    pd = pytest.importorskip("pandas")
+    model = load(workdir / "model.ibdetect")
+    prepared = model[:-1].transform(pd.DataFrame(rows, columns=FEATURES))
+    predictions = model[-1].predict(prepared)
+    assert predictions[2] == -1 and [int(row[1]) for row in written] == predictions.tolist()
+    assert (status, err) == (0, "")
+    assert out == f"Wrote the explanations of 6 rows to {workdir / 'why.csv'} (anomalies: {(predictions == -1).sum()}).\n"
+    np.testing.assert_allclose([float(row[0]) for row in written], -model[-1].score_samples(prepared), rtol=1e-5)
+    assert [row[2] for row in written] == [str(label) for label in model[-1].predict_class(prepared)]
+    np.testing.assert_allclose([float(row[3]) for row in written], model[-1].pvalues(prepared))
+
+
+@pytest.mark.parametrize("top", [4, 10])
+def test_explain_contributions_of_every_feature_add_up_to_the_distance(workdir, capsys, top):
+    output = workdir / f"all{top}.csv"
+    assert run(capsys, "explain", workdir / "model.ibdetect", workdir / "train.csv", "-o", output, "--top", top)[0] == 0
+    header, written = read_scores(output)
+    # A --top beyond the model's 4 features names them all, once each.
+    assert header[-2:] == ["feature_4", "contribution_4"]
+    for row in written:
+        ranked = ranked_features(header, row)
+        assert sorted(name for name, _ in ranked) == FEATURES
+        contributions = [contribution for _, contribution in ranked]
+        assert contributions == sorted(contributions, reverse=True)
+        assert sum(contributions) == pytest.approx(float(row[0]), rel=1e-6)
+
+
+def test_explain_writes_ids_to_standard_output_a_chunk_at_a_time(workdir, monkeypatch, capsys, make_data):
+    X, _ = make_data(5)
+    write_csv(workdir / "ids.csv", ["", *FEATURES], [[f"row{i}", *row] for i, row in enumerate(X.tolist())])
+    outputs = {}
+    for chunk_rows in (4, 10**6):
+        monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
+        status, outputs[chunk_rows], err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "ids.csv", "-o", "-")
+        assert status == 0 and err.startswith("Wrote the explanations of 15 rows to -")
+    (header, *chunked), (_, *whole) = (list(csv.reader(io.StringIO(outputs[size]))) for size in (4, 10**6))
+    assert header[:2] == ["id", "distance"] and [row[0] for row in chunked] == [f"row{i}" for i in range(15)]
+    # The same features ranked alike; float32 sums in blocks of another size may round the last digits apart.
+    assert [row[3::2] for row in chunked] == [row[3::2] for row in whole]
+    np.testing.assert_allclose(
+        [[float(value) for value in row[1:2] + row[4::2]] for row in chunked],
+        [[float(value) for value in row[1:2] + row[4::2]] for row in whole], rtol=1e-4, atol=1e-6,
+    )
+
+
+def test_explain_writes_a_pvalue_only_for_a_model_that_held_out_samples(in_tmp, capsys, make_data):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    fit = "fit train.csv --label-column label -o m.ibdetect --validation-fraction none --scale none"
+    assert run(capsys, fit, *FIT_OPTIONS)[0] == 0
+    assert run(capsys, "explain m.ibdetect train.csv -o why.csv --top 1")[0] == 0
+    header, written = read_scores("why.csv")
+    assert header == ["distance", "prediction", "nearest_class", "feature_1", "contribution_1"]
+    assert {row[2] for row in written} == {"0", "1", "2"}
+    # A detector without a scaler reads the columns themselves.
+    assert {row[3] for row in written} <= set(FEATURES)
+
+
+def test_explain_refuses_a_model_whose_scores_it_cannot_explain(in_tmp, capsys, make_data):
+    X, y = make_data()
+    write_labelled_csv("train.csv", X, y)
+    assert run(capsys, "fit train.csv --label-column label -o m.ibdetect --anomaly-score distance", *FIT_OPTIONS)[0] == 0
+    status, out, err = run(capsys, "explain m.ibdetect train.csv -o why.csv")
+    assert (status, out) == (1, "")
+    assert err == OneErrorLine("cannot explain the scores of m.ibdetect: explain compares a sample with the rows")
+    assert "refit with anomaly_score='knn' or 'knn+input'" in err
+    assert not os.path.exists("why.csv")
+
+
+def test_explain_without_captum_says_how_to_install_it(workdir, monkeypatch, capsys):
+    # A module set to None in sys.modules is one that cannot be imported.
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    status, out, err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "train.csv", "-o", workdir / "no.csv")
+    assert (status, out) == (1, "")
+    assert err == OneErrorLine('install it with: pip install "ibdetect[explain]"')
+    assert not (workdir / "no.csv").exists()
+
+
+@pytest.mark.parametrize("top", ["0", "-2", "two"])
+def test_explain_top_must_be_a_whole_number_of_at_least_1(workdir, capsys, top):
+    status, out, err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "train.csv", "--top", top)
+    assert (status, out) == (2, "")
+    assert err == OneErrorLine(f"argument --top: expected a whole number of at least 1, got '{top}'")
+
+
+def test_explain_adds_up_the_encoded_features_of_a_table_column(in_tmp, capsys):
+    pytest.importorskip("skops")
+    rng = np.random.RandomState(0)
+    columns = ["amount", "country", "channel"]
+    # Amounts with a gap now and then, and two columns of categories.
+    rows = [
+        ["" if i % 13 == 0 else f"{rng.normal(20, 2):.2f}", rng.choice(["FR", "DE", "IT"]), rng.choice(["card", "cash"])]
+        for i in range(80)
+    ]
+    write_csv("train.csv", columns, rows)
+    assert run(capsys, "fit train.csv -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    test = [row[:] for row in rows[1:6]]
+    test[3][0] = "400"
+    write_csv("test.csv", columns, test)
+    assert run(capsys, "explain m.ibdetect test.csv -o why.csv --top 3")[0] == 0
+    header, written = read_scores("why.csv")
+    # The detector reads the columns' encoded features; the output names the columns.
+    assert load("m.ibdetect")[-1].n_features_in_ > len(columns)
+    for row in written:
+        ranked = ranked_features(header, row)
+        assert sorted(name for name, _ in ranked) == sorted(columns)
+        assert sum(contribution for _, contribution in ranked) == pytest.approx(float(row[0]), rel=1e-6)
+    assert ranked_features(header, written[3])[0][0] == "amount"
+
+
+def test_explain_names_features_that_no_column_owns_as_the_steps_do(in_tmp, capsys, make_data):
+    from sklearn.decomposition import PCA
+
+    X, y = make_data()
+    write_csv("data.csv", FEATURES, X.tolist())
+    params = {"max_epochs": 2, "hidden_layer_sizes": (16,), "embedding_dim": 4, "random_state": 0}
+    persistence.save(make_pipeline(PCA(3), IBDeepDescription(**params)).fit(X, y), "m.ibdetect")
+    assert run(capsys, "explain m.ibdetect data.csv -o why.csv --top 3")[0] == 0
+    header, written = read_scores("why.csv")
+    assert {name for row in written for name, _ in ranked_features(header, row)} == {"pca0", "pca1", "pca2"}
+
+
+def test_explain_has_help_with_the_security_note(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and out.startswith("usage: ibdetect explain")
+    assert "".join(SECURITY_NOTE.split()) in "".join(out.split())

@@ -4,8 +4,9 @@
 on a CSV, ``.npy`` or ``.npz`` file and saves it as a model file of
 :mod:`ibdetect.persistence`, which loads without running code. ``ibdetect
 score`` writes each row's decision function, -1/+1 prediction and nearest
-known class to a CSV, ``ibdetect info`` describes a saved model and
-``ibdetect demo`` runs the digits demo. Every estimator parameter that a
+known class to a CSV, ``ibdetect explain`` the features that weigh most in
+each row's score, ``ibdetect info`` describes a saved model and ``ibdetect
+demo`` runs the digits demo. Every estimator parameter that a
 shell can express is an option of ``fit`` (see ``ibdetect fit --help``).
 
 Failures the user can fix (a missing or malformed file, a bad parameter value,
@@ -62,6 +63,15 @@ COMMANDS = {
         "model's by name; the label column the model was fitted with is left out.",
         True,
     ),
+    "explain": (
+        "name the features that weigh most in each row's anomaly score",
+        "Write a CSV with one row per row of DATA: its distance to the normal data (the anomaly "
+        "score), the prediction, the nearest known class, the p-value when the model held out normal "
+        "samples, and the --top features with the largest contributions to the distance, largest first. "
+        "A CSV column encoded as several features (categories, gaps) counts as one, their contributions "
+        "added up. Columns are read as for 'score'. Needs captum: pip install \"ibdetect[explain]\".",
+        True,
+    ),
     "info": ("describe a saved model", "Print the versions that saved a model, its parameters, classes, "
              "features, score, threshold and training history.", True),
     "demo": ("run the digits demo", "Detect unseen digits (6-9) after training on known digits (0-5).", False),
@@ -108,16 +118,20 @@ def build_parser(command=None):
 
 
 def _add_arguments(parser, name):
-    from . import _commands
+    from . import _commands, _explain
 
     add = {
         "fit": _commands.add_fit_arguments,
         "score": _commands.add_score_arguments,
+        "explain": _explain.add_explain_arguments,
         "info": _commands.add_info_arguments,
         "demo": _commands.add_demo_arguments,
     }[name]
     add(parser)
-    run = {"fit": _commands.fit, "score": _commands.score, "info": _commands.info, "demo": _commands.run_demo}
+    run = {
+        "fit": _commands.fit, "score": _commands.score, "explain": _explain.explain, "info": _commands.info,
+        "demo": _commands.run_demo,
+    }
     parser.set_defaults(run=run[name])
 
 
