@@ -7,6 +7,8 @@ ORDER = [
     "plot_grid_search.py",
     "plot_false_alarms.py",
     "plot_known_anomalies.py",
+    "plot_explain_table.py",
+    "plot_explain_digits.py",
     "plot_mnist_cnn.py",
     "plot_persistence.py",
 ]

@@ -1,4 +1,4 @@
-"""Plots of a fitted detector: its embedding, its scores and its training curves.
+"""Plots of a fitted detector: its embedding, its scores, its training curves and its explanations.
 
 matplotlib is an optional dependency, imported only when a function here is
 called; install it with ``pip install ibdetect[plot]``.
@@ -14,6 +14,8 @@ from ._pipelines import final_step
 from .metrics import is_anomaly
 
 __all__ = [
+    "plot_contribution_map",
+    "plot_contributions",
     "plot_embedding",
     "plot_embedding_comparison",
     "plot_feature_projection",
@@ -24,6 +26,10 @@ __all__ = [
 # Anomalies are drawn in one neutral style, distinct from every class colour.
 _ANOMALY_STYLE = {"marker": "x", "color": "0.35", "label": "anomaly (-1)"}
 _CENTER_STYLE = {"marker": "*", "s": 250, "color": "black", "edgecolors": "white", "label": "centres"}
+# Contributions towards the anomaly are red, those against it blue, in the bar
+# chart and the heat map alike.
+_CONTRIBUTION_COLORS = {True: "tab:red", False: "tab:blue"}
+_CONTRIBUTION_CMAP = "RdBu_r"
 
 
 def _pyplot():
@@ -245,3 +251,152 @@ def _scatter_classes(ax, points, y):
     if anomalous.any():
         ax.scatter(points[anomalous, 0], points[anomalous, 1], s=14, alpha=0.7, **_ANOMALY_STYLE)
 
+
+def plot_contributions(explanation, index=0, *, X=None, top=10, ax=None, title=None):
+    """Bar chart of one row's largest contributions to its anomaly distance.
+
+    The ``top`` features of largest absolute contribution are drawn largest
+    first, red where they add to the distance and blue where they take from
+    it; the remaining features are summed into one grey bar, so that all
+    bars add up to the row's distance, ``-score_samples``.
+
+    Parameters
+    ----------
+    explanation : sklearn.utils.Bunch
+        What :meth:`~ibdetect.IBDeepDescription.explain` returns.
+    index : int, default=0
+        Row of the explanation to draw.
+    X : array-like of shape (n_samples, n_features), default=None
+        The rows that were explained, as given to ``explain`` (after any
+        scaler of a pipeline). Given, each label adds the row's value and
+        that of the normal row it was compared with, ``nearest_normal``.
+        None labels the bars with the feature names only.
+    top : int, default=10
+        Number of features drawn one by one.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    title : str, default=None
+        Title of the axes; None gives the row's distance, and its p-value
+        when the detector was calibrated.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}.")
+    contributions = explanation.contributions[index]
+    order = np.argsort(-np.abs(contributions), kind="stable")
+    shown, rest = order[:top], order[top:]
+    values = list(contributions[shown])
+    colors = [_CONTRIBUTION_COLORS[value > 0] for value in values]
+    labels = _feature_labels(explanation, index, X, shown)
+    if len(rest):
+        values.append(contributions[rest].sum())
+        colors.append("0.6")
+        labels.append(f"other {len(rest)} feature{'s' if len(rest) > 1 else ''}")
+    ax = _axes(ax)
+    ax.barh(np.arange(len(values)), values, color=colors, tick_label=labels)
+    # The largest contribution on top, as read.
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set(xlabel="contribution to the distance", title=_explanation_title(explanation, index, title))
+    return ax
+
+
+def plot_contribution_map(explanation, image_shape, index=0, *, X=None, ax=None, title=None):
+    """Heat map of one row's contributions, laid out as the image the row is.
+
+    The colours diverge from white at 0: red pixels add to the row's
+    distance, blue ones take from it. The contributions of a pixel's
+    channels are summed, so the map still adds up to the distance; a single
+    channel, ``(1, height, width)``, is simply drawn.
+
+    Parameters
+    ----------
+    explanation : sklearn.utils.Bunch
+        What :meth:`~ibdetect.IBDeepDescription.explain` returns.
+    image_shape : tuple of int
+        ``(height, width)`` or ``(channels, height, width)``, for instance the
+        detector's ``input_shape``; it must hold ``n_features`` values.
+    index : int, default=0
+        Row of the explanation to draw.
+    X : array-like of shape (n_samples, n_features), default=None
+        The rows that were explained, as given to ``explain``. Given, the
+        outline of the row's image (where its channels' sum crosses half
+        way from its darkest to its brightest value) is drawn over the map.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure. A colour bar is added
+        beside it.
+    title : str, default=None
+        Title of the axes; None gives the row's distance, and its p-value
+        when the detector was calibrated.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on; ``ax.images[0]`` holds the heat map.
+
+    Raises
+    ------
+    ValueError
+        If ``image_shape`` is not 2 or 3 sizes holding ``n_features`` values.
+    """
+    n_features = explanation.contributions.shape[1]
+    heat = _as_image(explanation.contributions[index], image_shape, n_features)
+    ax = _axes(ax)
+    # Limits symmetric about 0 keep white at 0; an all-zero map needs some range.
+    limit = np.abs(heat).max() or 1.0
+    image = ax.imshow(heat, cmap=_CONTRIBUTION_CMAP, vmin=-limit, vmax=limit)
+    ax.figure.colorbar(image, ax=ax, label="contribution")
+    if X is not None:
+        row = _as_image(_explained_rows(X, explanation)[index], image_shape, n_features)
+        low, high = row.min(), row.max()
+        # An outline needs some contrast, and contour a grid of at least 2x2.
+        if high > low and min(row.shape) > 1:
+            ax.contour(row, levels=[(low + high) / 2], colors="black", linewidths=1)
+    ax.set(xticks=[], yticks=[], title=_explanation_title(explanation, index, title))
+    return ax
+
+
+def _explanation_title(explanation, index, title):
+    """The given title, or the row's distance and p-value."""
+    if title is not None:
+        return title
+    text = f"row {index}: distance {explanation.distances[index]:.3g}"
+    if explanation.pvalues is not None:
+        text += f", p-value {explanation.pvalues[index]:.2g}"
+    return text
+
+
+def _feature_labels(explanation, index, X, features):
+    """The names of ``features``, with the row's and the nearest normal row's values if ``X`` is given."""
+    names = [str(name) for name in np.asarray(explanation.feature_names)[features]]
+    if X is None:
+        return names
+    row = _explained_rows(X, explanation)[index, features]
+    normal = explanation.nearest_normal[index, features]
+    return [f"{name} = {value:.3g} (normal {usual:.3g})" for name, value, usual in zip(names, row, normal)]
+
+
+def _explained_rows(X, explanation):
+    """``X`` as an array, checked to be the shape of the explanation's rows."""
+    X = np.asarray(X, dtype=float)
+    if X.shape != explanation.contributions.shape:
+        raise ValueError(
+            f"X must be the rows that were explained, of shape {explanation.contributions.shape}; got {X.shape}."
+        )
+    return X
+
+
+def _as_image(row, image_shape, n_features):
+    """A flat row as a (height, width) image, its channels summed."""
+    image_shape = tuple(image_shape)
+    if len(image_shape) not in (2, 3) or np.prod(image_shape) != n_features:
+        raise ValueError(
+            "image_shape must be (height, width) or (channels, height, width) holding the "
+            f"{n_features} features of a row; got {image_shape}."
+        )
+    image = np.reshape(row, image_shape)
+    return image.sum(axis=0) if len(image_shape) == 3 else image

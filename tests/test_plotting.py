@@ -8,8 +8,12 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sklearn.utils import Bunch  # noqa: E402
+
 from ibdetect import IBDeepDescription  # noqa: E402
 from ibdetect.plotting import (  # noqa: E402
+    plot_contribution_map,
+    plot_contributions,
     plot_embedding,
     plot_embedding_comparison,
     plot_feature_projection,
@@ -184,3 +188,131 @@ def test_plots_accept_a_pipeline_ending_in_the_detector(blobs, fast):
     ax = plot_training_curves(pipeline)
     assert len(ax.lines[0].get_xdata()) == fast["max_epochs"]
     plot_score_histograms(pipeline, np.vstack([X, X_unseen]), np.r_[y, -np.ones(len(X_unseen))])
+
+
+def made_explanation(contributions, pvalues=None):
+    """An explanation of the shape ``explain`` returns, with chosen numbers.
+
+    Each reference row holds feature + 1 in its features, and the row's
+    number times 10 added, so a label shows which value it read.
+    """
+    contributions = np.atleast_2d(np.asarray(contributions, dtype=float))
+    n_samples, n_features = contributions.shape
+    return Bunch(
+        contributions=contributions,
+        distances=contributions.sum(axis=1),
+        nearest_class=np.zeros(n_samples, dtype=int),
+        nearest_class_distance=np.ones(n_samples),
+        nearest_normal=np.arange(1.0, n_features + 1) + 10 * np.arange(n_samples)[:, None],
+        pvalues=None if pvalues is None else np.asarray(pvalues, dtype=float),
+        feature_names=np.array([f"f{i}" for i in range(n_features)], dtype=object),
+    )
+
+
+# One row of six features: f3 then f1 (negative) weigh most, three small ones follow.
+SIX = [0.5, -2.0, 0.1, 3.0, 0.2, -0.05]
+
+
+def bars(ax):
+    """Label -> (width, colour) of each bar, top to bottom."""
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    return {label: (bar.get_width(), matplotlib.colors.to_hex(bar.get_facecolor())) for label, bar in zip(labels, ax.patches)}
+
+
+def test_contributions_draw_the_top_features_largest_first_and_sum_the_rest():
+    ax = plot_contributions(made_explanation(SIX), top=3)
+    drawn = bars(ax)
+    assert list(drawn) == ["f3", "f1", "f0", "other 3 features"]
+    widths = [width for width, _ in drawn.values()]
+    np.testing.assert_allclose(widths, [3.0, -2.0, 0.5, 0.1 + 0.2 - 0.05])
+    # All bars together make up the row's distance.
+    assert np.isclose(sum(widths), sum(SIX))
+    red, blue, grey = (matplotlib.colors.to_hex(c) for c in ("tab:red", "tab:blue", "0.6"))
+    assert [colour for _, colour in drawn.values()] == [red, blue, red, grey]
+    # The first bar sits on top.
+    assert ax.yaxis_inverted()
+    assert ax.get_xlabel() == "contribution to the distance"
+
+
+def test_contributions_need_no_other_bar_when_all_features_are_shown():
+    assert list(bars(plot_contributions(made_explanation(SIX), top=6))) == ["f3", "f1", "f0", "f4", "f2", "f5"]
+    assert list(bars(plot_contributions(made_explanation(SIX), top=5)))[-1] == "other 1 feature"
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        plot_contributions(made_explanation(SIX), top=0)
+
+
+def test_contributions_draw_the_chosen_row():
+    explanation = made_explanation([SIX, [0, 0, 0, 0, 0, 4.0]])
+    drawn = bars(plot_contributions(explanation, 1, top=1))
+    assert drawn["f5"][0] == 4.0
+    assert drawn["other 5 features"][0] == 0.0
+
+
+def test_contribution_labels_show_the_row_and_its_reference():
+    X = [[7.0] * 6, [-0.5] * 6]
+    explanation = made_explanation([SIX, SIX[::-1]])
+    labels = list(bars(plot_contributions(explanation, X=X, top=2)))
+    assert labels == ["f3 = 7 (normal 4)", "f1 = 7 (normal 2)", "other 4 features"]
+    labels = list(bars(plot_contributions(explanation, 1, X=X, top=1)))
+    assert labels[0] == "f2 = -0.5 (normal 13)"
+    with pytest.raises(ValueError, match=r"shape \(2, 6\); got \(6,\)"):
+        plot_contributions(explanation, X=X[0])
+
+
+def test_titles_give_the_distance_and_the_pvalue():
+    explanation = made_explanation([SIX, [1.0] * 6], pvalues=[0.5, 0.0123])
+    assert plot_contributions(explanation, 1).get_title() == "row 1: distance 6, p-value 0.012"
+    assert plot_contribution_map(explanation, (2, 3)).get_title() == "row 0: distance 1.75, p-value 0.5"
+    assert plot_contributions(made_explanation(SIX)).get_title() == "row 0: distance 1.75"
+    assert plot_contributions(explanation, title="wine 3").get_title() == "wine 3"
+
+
+def test_contribution_map_is_the_row_reshaped_on_colours_centred_on_zero():
+    ax = plot_contribution_map(made_explanation(SIX), (1, 2, 3))
+    (image,) = ax.images
+    np.testing.assert_array_equal(image.get_array(), np.reshape(SIX, (2, 3)))
+    assert image.get_clim() == (-3.0, 3.0)
+    assert image.get_cmap().name == "RdBu_r"
+    # The colour bar's axes join the map's.
+    assert len(ax.figure.axes) == 2
+    assert not ax.collections
+
+
+def test_contribution_map_sums_the_channels_of_a_pixel():
+    contributions = np.arange(12.0) - 6
+    ax = plot_contribution_map(made_explanation(contributions), (3, 2, 2))
+    heat = ax.images[0].get_array()
+    np.testing.assert_array_equal(heat, contributions.reshape(3, 2, 2).sum(axis=0))
+    assert heat.sum() == contributions.sum()
+
+
+def test_contribution_map_outlines_the_image():
+    X = np.array([[0.0, 1, 0, 0, 1, 0]])
+    ax = plot_contribution_map(made_explanation(SIX), (2, 3), X=X)
+    assert ax.collections
+    # A blank image has no outline to draw.
+    assert not plot_contribution_map(made_explanation(SIX), (2, 3), X=np.zeros((1, 6))).collections
+
+
+@pytest.mark.parametrize("image_shape", [(1, 8, 8), (6,), (1, 1, 2, 3)])
+def test_contribution_map_rejects_a_shape_that_is_not_the_rows(image_shape):
+    with pytest.raises(ValueError, match=r"holding the 6 features of a row; got"):
+        plot_contribution_map(made_explanation(SIX), image_shape)
+
+
+def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
+    pytest.importorskip("captum")
+    detector, (_, _, X_unseen) = fitted_blobs
+    rows = X_unseen[:3]
+    explanation = detector.explain(rows)
+    fig, (bar_ax, map_ax) = plt.subplots(1, 2)
+    assert plot_contributions(explanation, 2, X=rows, top=4, ax=bar_ax) is bar_ax
+    drawn = bars(bar_ax)
+    assert len(drawn) == 5
+    assert np.isclose(sum(width for width, _ in drawn.values()), explanation.distances[2])
+    top_feature = np.abs(explanation.contributions[2]).argmax()
+    reference = explanation.nearest_normal[2, top_feature]
+    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (normal {reference:.3g})"
+    assert plot_contribution_map(explanation, (2, 3), 2, X=rows, ax=map_ax) is map_ax
+    np.testing.assert_allclose(map_ax.images[0].get_array().sum(), explanation.distances[2])
+    assert len(plt.get_fignums()) == 1
