@@ -16,13 +16,16 @@ rules are ``predict`` (``contamination="auto"``, and ``0.05``, a refit with
 the same seed, hence the same network) and ``pvalues(X) <= alpha``.
 Printed: the mean and standard deviation over the splits of the share of new
 normal rows flagged (false alarms) and of unseen rows flagged (detections),
-the number of calibration samples and the ROC AUC.
+the number of calibration samples and the ROC AUC; and, with known classes,
+the share of each class's new rows that ``pvalues(X, by_class=True) <= 0.05``
+flags in its own column, for the classes with at least 19 held-out rows.
 
     python -m benchmarks.calibration [--n-splits 10] [--validation-fraction auto 0.1 ...] [--jobs 2]
         [--mlbench PATH/TO/mlbench/data]
 """
 
 import argparse
+import warnings
 
 import numpy as np
 import torch
@@ -38,6 +41,9 @@ from ibdetect import IBDeepDescription
 from . import data, protocols
 
 ALPHAS = (0.01, 0.05, 0.1)
+# The fewest held-out rows whose smallest p-value, 1 / (19 + 1), reaches
+# 0.05: classes of fewer cannot flag at that level.
+MIN_CALIBRATION_SAMPLES = 19
 # contamination="auto", then a float: the share of the training data to flag.
 CONTAMINATIONS = ("auto", 0.05)
 
@@ -87,6 +93,26 @@ def evaluate(model, X, y, split, one_class, validation_fraction, seed):
         "rates": {rule: (flag[~unseen].mean(), flag[unseen].mean()) for rule, flag in flags.items()},
         "n_calibration": len(detector_of(model).calibration_scores_),
         "roc_auc": roc_auc_score(unseen, -model.score_samples(X_test)),
+        "class_rates": {} if one_class else class_flag_rates(model, X_test[~unseen], y[split.test][~unseen]),
+    }
+
+
+def class_flag_rates(model, X_normal, y_normal, alpha=0.05):
+    """Share of each class's new rows with ``p <= alpha`` in their class's column of ``pvalues(X, by_class=True)``.
+
+    Only for the classes with at least ``MIN_CALIBRATION_SAMPLES`` held-out
+    rows, the fewest whose p-values reach 0.05.
+    """
+    detector = detector_of(model)
+    prepared = model[:-1].transform(X_normal) if hasattr(model, "steps") else X_normal
+    with warnings.catch_warnings():
+        # The classes of too few held-out rows, which the rates leave out.
+        warnings.simplefilter("ignore", UserWarning)
+        pvalues = detector.pvalues(prepared, by_class=True)
+    enough = detector.class_calibration_counts_ >= MIN_CALIBRATION_SAMPLES
+    return {
+        label: np.mean(pvalues[y_normal == label, c] <= alpha)
+        for c, label in enumerate(detector.classes_) if enough[c] and np.any(y_normal == label)
     }
 
 
@@ -100,6 +126,12 @@ def summarise(name, validation_fraction, results):
         normal, unseen = np.array([result["rates"][rule] for result in results]).T
         print(f"  {rule:<16} new normal {100 * normal.mean():5.1f}% +- {100 * normal.std():4.1f}"
               f"   unseen {100 * unseen.mean():5.1f}% +- {100 * unseen.std():4.1f}")
+    labels = sorted({label for result in results for label in result["class_rates"]})
+    if labels:
+        # A class is measured in the splits where enough of its rows were held out.
+        rates = [[result["class_rates"][label] for result in results if label in result["class_rates"]] for label in labels]
+        listed = ", ".join(f"{label}: {100 * np.mean(rate):.1f}%" for label, rate in zip(labels, rates))
+        print(f"  by class, p <= 0.05: new normal rows of each class flagged (mean over splits) {listed}")
 
 
 def _fraction(text):
