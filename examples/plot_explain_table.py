@@ -86,35 +86,36 @@ for index, (ax, name) in enumerate(zip(axes, ("Unseen", "Known"))):
 plt.show()
 
 # %%
-# Side by side with the reference wine
-# ------------------------------------
-# In this score the distance is read in two spaces, each for half of it: the
-# learned embedding and the standardised features themselves. Both halves
-# compare the wine with one reference, ``nearest_normal``: its
-# ``n_neighbors_``-th nearest normal training wine in the features. Its
-# values, back in the table's units, show what "normal" means for each top
-# feature.
-reference = pipeline[0].inverse_transform(explanation.nearest_normal[:1])[0]
+# Side by side with the expected values
+# -------------------------------------
+# Each feature is compared with the value it would be expected to have,
+# given the wine's other measurements: its mean over the five normal
+# training wines nearest on those other measurements. The score is read in
+# two spaces, each for half of it: in the standardised features, a
+# feature's part is its squared distance from the expected value; in the
+# learned embedding, how much the wine's distance to the normal wines falls
+# when that feature alone takes its expected value. Back in the table's
+# units, the expected values show what "normal" means for each top feature.
+expected = pipeline[0].inverse_transform(explanation.expected[:1])[0]
 top = np.argsort(-np.abs(explanation.contributions[0]))[:6]
-print(f"{'feature':<30}{'this wine':>11}{'reference':>11}{'contribution':>14}")
+print(f"{'feature':<30}{'this wine':>11}{'expected':>11}{'contribution':>14}")
 for feature in top:
-    print(f"{explanation.feature_names[feature]:<30}{unusual[0, feature]:>11.4g}{reference[feature]:>11.4g}"
+    print(f"{explanation.feature_names[feature]:<30}{unusual[0, feature]:>11.4g}{expected[feature]:>11.4g}"
           f"{explanation.contributions[0, feature]:>14.2f}")
 
 # %%
 # What the numbers say, and what they do not
 # ------------------------------------------
-# The contributions are an exact bookkeeping of one comparison: they add up
-# to the distance, and each says how much of the gap between this wine and
-# its reference wine, in the embedding and in the features, goes through
-# that feature. A large one points at the measurements to check
-# first.
+# The contributions share the distance out: they add up to it, and each
+# says how much of it goes through that feature, measured against its
+# expected value. A large one points at the measurements to check first.
 #
-# They do not promise more. They are not causes: setting a feature to the
-# reference's value would not lower the distance by its contribution, since
-# the network is not additive and another normal wine could then become the
-# reference. Correlated features, such as the phenol measurements, share the
-# credit in a way that depends on the network's training. And they are only
-# relative to the normal wines seen in training; a contribution that is
-# small says the feature looks like the reference's, not that it is normal
-# for this wine's own, unseen cultivar.
+# They do not promise more. They are not causes: setting a feature to its
+# expected value lowers the embedding's half by its part, but the network
+# is not additive, and setting two features at once can do more or less
+# than the two parts together. Correlated features, such as the phenol
+# measurements, predict each other's expected values, so that a wrong one
+# among them stands out, while a group wrong together can hide. And they
+# are only relative to the normal wines seen in training; a small
+# contribution says the feature fits the rest of the wine as normal wines
+# go, not that it is normal for this wine's own, unseen cultivar.

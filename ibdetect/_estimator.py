@@ -649,20 +649,22 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         return conformal_pvalues(self.calibration_scores_, -self.score_samples(X))
 
     def explain(self, X, *, n_steps=DEFAULT_STEPS):
-        """Why each sample scores as it does: each feature's share, and the normal rows it was compared with.
+        """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
-        The sample is compared with its ``n_neighbors_``-th nearest normal
-        reference row in input space: captum's integrated gradients split
-        the embedding's squared distance between them among the features,
-        and input space's (``"knn+input"``, half of the score) is a sum over
-        them. Needs captum (the ``explain`` extra); the user guide's "Why is
-        it flagged?" says what the numbers promise.
+        Each feature is compared with an expected value: on rows, its mean
+        over the reference rows nearest on the other features; on images,
+        the nearest reference image's pixel. A feature's part of the
+        embedding's k-NN distance is how much it falls when the feature takes
+        its expected value (captum's ``FeatureAblation``; on images,
+        integrated gradients); of the input space's (``"knn+input"``, half of
+        the score), the squared difference. Needs captum (the ``explain``
+        extra); the user guide's "Why is it flagged?" says what it promises.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         n_steps : int, default=16
-            Points of the integral's quadrature; the contributions absorb its error.
+            Points of the integral's quadrature, on images.
 
         Returns
         -------
@@ -671,9 +673,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             ``distances`` (``-score_samples(X)``), to which a row adds up
             (reshape to ``input_shape`` for a heat map); ``nearest_class`` and
             ``nearest_class_distance``, as :meth:`predict_class` and
-            :meth:`class_distances`; ``nearest_normal``, the reference rows
-            compared with; ``pvalues`` (None without calibration);
-            ``feature_names``.
+            :meth:`class_distances`; ``expected``, the values compared with;
+            ``nearest_normal``, the ``n_neighbors_``-th nearest reference
+            rows; ``pvalues`` (None uncalibrated); ``feature_names``.
 
         Raises
         ------

@@ -269,7 +269,7 @@ def plot_contributions(explanation, index=0, *, X=None, top=10, ax=None, title=N
     X : array-like of shape (n_samples, n_features), default=None
         The rows that were explained, as given to ``explain`` (after any
         scaler of a pipeline). Given, each label adds the row's value and
-        that of the normal row it was compared with, ``nearest_normal``.
+        the value it was compared with, ``expected``.
         None labels the bars with the feature names only.
     top : int, default=10
         Number of features drawn one by one.
@@ -371,13 +371,13 @@ def _explanation_title(explanation, index, title):
 
 
 def _feature_labels(explanation, index, X, features):
-    """The names of ``features``, with the row's and the nearest normal row's values if ``X`` is given."""
+    """The names of ``features``, with the row's and the expected values if ``X`` is given."""
     names = [str(name) for name in np.asarray(explanation.feature_names)[features]]
     if X is None:
         return names
     row = _explained_rows(X, explanation)[index, features]
-    normal = explanation.nearest_normal[index, features]
-    return [f"{name} = {value:.3g} (normal {usual:.3g})" for name, value, usual in zip(names, row, normal)]
+    expected = explanation.expected[index, features]
+    return [f"{name} = {value:.3g} (expected {usual:.3g})" for name, value, usual in zip(names, row, expected)]
 
 
 def _explained_rows(X, explanation):

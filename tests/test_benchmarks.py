@@ -508,3 +508,34 @@ def test_drift_counts_windows_of_both_streams(small_digits):
     assert n_calibration > 0
     for false_alarms, n_same, flagged, n_shifted in results.values():
         assert 0 <= false_alarms <= n_same and 0 <= flagged <= n_shifted and n_same >= 1
+
+
+# shap's colour maps call matplotlib functions it deprecates.
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
+    from benchmarks import faithfulness
+
+    rng = np.random.RandomState(0)
+    donors, donor_classes = rng.normal(size=(40, 6)), np.repeat([0, 1], 20)
+    rows, row_classes = rng.normal(size=(10, 6)), np.zeros(10, int)
+    corrupted, mask = faithfulness.corrupt(rows, row_classes, donors, donor_classes, 2, rng)
+    assert corrupted.shape == mask.shape == (10, 6) and (mask.sum(axis=1) == 2).all()
+    np.testing.assert_array_equal(corrupted[~mask], rows[~mask])
+    # Each row's two new values come from one donor of the other class, and
+    # each moved at least MIN_SHIFT standard deviations.
+    for row, new, changed in zip(rows, corrupted, mask):
+        assert (np.abs(new - row)[changed] >= faithfulness.MIN_SHIFT).all()
+        assert (donors[donor_classes == 1][:, changed] == new[changed]).all(axis=1).any()
+    # A ranking that puts the changed features first recalls all of them.
+    assert faithfulness.recall_at_k(mask.astype(float), mask) == 1.0
+
+    # The IsolationForest peer is explained by shap, of the benchmark extra.
+    pytest.importorskip("shap")
+    wine = data.wine()
+    split = protocols.table_splits("multiclass", wine.y, seed=0)[0]
+    results = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=8)[1]
+    assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows"}
+    assert 0 < results["rows"] <= 20
+    assert all(0 <= results[name] <= 1 for name in faithfulness.METHODS + ("detection AUC",))
+    # Fresh weights change the embedding's part of the explanation.
+    assert -1 <= results["Spearman, emb."] < 0.9

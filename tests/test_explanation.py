@@ -49,6 +49,9 @@ def test_the_nearest_normal_rows_are_the_reference_rows_nearest_in_input_space(f
     explanation = fitted.explain(rows)
     in_reference = (explanation.nearest_normal[:, None] == fitted.reference_inputs_[None]).all(-1).any(1)
     assert in_reference.all()
+    # Each expected value is a mean of reference values of that feature.
+    low, high = fitted.reference_inputs_.min(axis=0), fitted.reference_inputs_.max(axis=0)
+    assert ((explanation.expected >= low - 1e-6) & (explanation.expected <= high + 1e-6)).all()
     # The n_neighbors_-th nearest, which "knn+input" measures in input space.
     distances = ((rows - explanation.nearest_normal) ** 2).sum(1)
     kth = kth_neighbor_distances(rows, fitted.reference_inputs_, fitted.n_neighbors_)
@@ -65,11 +68,30 @@ def test_the_explanation_reads_as_the_other_methods_do(fitted, table):
     assert list(explanation.feature_names) == [f"x{i}" for i in range(6)]
 
 
-def test_more_quadrature_points_agree_on_the_largest_contributions(table, fast):
-    X, y = table
-    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
-    rows = _with_one_feature_off(X, 4, shift=4.0)
-    coarse, fine = (detector.explain(rows, n_steps=n).contributions for n in (16, 128))
+def test_a_value_normal_alone_but_wrong_for_the_rest_of_the_row_comes_first(fast):
+    rng = np.random.RandomState(0)
+    # Two features that move together, and four of noise.
+    shared = rng.normal(0, 1, 400)
+    X = np.column_stack([shared, shared + rng.normal(0, 0.05, 400), rng.normal(0, 1, (400, 4))]).astype(np.float32)
+    detector = IBDeepDescription(**fast).fit(X)
+    broken = X[np.abs(X[:, 0]) > 1][:20].copy()
+    # Feature 1 takes a value within its range, but more than 2.5 from its partner's.
+    broken[:, 1] = np.where(broken[:, 0] > 0, -1.5, 1.5)
+    explanation = detector.explain(broken)
+    # Its partner puts its expected value on the other side of 0.
+    assert (np.sign(explanation.expected[:, 1]) == np.sign(broken[:, 0])).mean() >= 0.9
+    assert (np.abs(broken - explanation.expected)[:, 1] > 1).all()
+    # The pair broke: one of the two comes first, never a noise feature.
+    assert np.isin(explanation.contributions.argmax(axis=1), [0, 1]).all()
+
+
+def test_more_quadrature_points_agree_on_an_images_largest_contributions(fast):
+    rng = np.random.RandomState(0)
+    X = rng.normal(0, 0.1, (120, 36)).astype(np.float32)
+    detector = IBDeepDescription(**{**fast, "hidden_layer_sizes": (4, 8)}, input_shape=(1, 6, 6)).fit(X)
+    bright = X[:5].copy()
+    bright[:, 20] = 2.0
+    coarse, fine = (detector.explain(bright, n_steps=n).contributions for n in (16, 128))
     np.testing.assert_array_equal(coarse.argmax(axis=1), fine.argmax(axis=1))
     np.testing.assert_allclose(coarse, fine, atol=0.05 * np.abs(fine).max())
 

@@ -203,7 +203,7 @@ def made_explanation(contributions, pvalues=None):
         distances=contributions.sum(axis=1),
         nearest_class=np.zeros(n_samples, dtype=int),
         nearest_class_distance=np.ones(n_samples),
-        nearest_normal=np.arange(1.0, n_features + 1) + 10 * np.arange(n_samples)[:, None],
+        expected=np.arange(1.0, n_features + 1) + 10 * np.arange(n_samples)[:, None],
         pvalues=None if pvalues is None else np.asarray(pvalues, dtype=float),
         feature_names=np.array([f"f{i}" for i in range(n_features)], dtype=object),
     )
@@ -252,9 +252,9 @@ def test_contribution_labels_show_the_row_and_its_reference():
     X = [[7.0] * 6, [-0.5] * 6]
     explanation = made_explanation([SIX, SIX[::-1]])
     labels = list(bars(plot_contributions(explanation, X=X, top=2)))
-    assert labels == ["f3 = 7 (normal 4)", "f1 = 7 (normal 2)", "other 4 features"]
+    assert labels == ["f3 = 7 (expected 4)", "f1 = 7 (expected 2)", "other 4 features"]
     labels = list(bars(plot_contributions(explanation, 1, X=X, top=1)))
-    assert labels[0] == "f2 = -0.5 (normal 13)"
+    assert labels[0] == "f2 = -0.5 (expected 13)"
     with pytest.raises(ValueError, match=r"shape \(2, 6\); got \(6,\)"):
         plot_contributions(explanation, X=X[0])
 
@@ -311,8 +311,8 @@ def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
     assert len(drawn) == 5
     assert np.isclose(sum(width for width, _ in drawn.values()), explanation.distances[2])
     top_feature = np.abs(explanation.contributions[2]).argmax()
-    reference = explanation.nearest_normal[2, top_feature]
-    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (normal {reference:.3g})"
+    expected = explanation.expected[2, top_feature]
+    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (expected {expected:.3g})"
     assert plot_contribution_map(explanation, (2, 3), 2, X=rows, ax=map_ax) is map_ax
     np.testing.assert_allclose(map_ax.images[0].get_array().sum(), explanation.distances[2])
     assert len(plt.get_fignums()) == 1
