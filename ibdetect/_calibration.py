@@ -43,6 +43,7 @@ MAX_AUTO_VALIDATION_FRACTION = 0.3
 # training keeps every one of its labelled samples.
 MIN_AUTO_HELD_OUT_CLASS = 10
 
+
 def _with_class_counts(state):
     return "class_calibration_counts_" in state
 
