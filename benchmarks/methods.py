@@ -16,6 +16,8 @@ from sklearn.svm import OneClassSVM
 
 from ibdetect import IBDeepDescription
 
+from .anchors import anchor_builder
+
 
 class KNNDistance(BaseEstimator):
     """Normality as minus the distance to the k-th nearest training sample."""
@@ -135,4 +137,9 @@ METHODS = [
     Method("ibdetect ib, rotations", _ib(transformations="rotations"), uses_labels=True),
     Method("ibdetect ib, rotations+flips", _ib(transformations="rotations+flips"), uses_labels=True),
     Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
+    # Supervised anchors: cross-entropy on the detector's encoder (anchors.py).
+    Method("CE + MSP", anchor_builder("msp"), uses_labels=True, needs_classes=2),
+    Method("CE + energy", anchor_builder("energy"), uses_labels=True, needs_classes=2),
+    Method("CE + Mahalanobis", anchor_builder("mahalanobis"), uses_labels=True, needs_classes=2),
+    Method("CE + kNN", anchor_builder("knn"), uses_labels=True, needs_classes=2),
 ]
