@@ -29,7 +29,8 @@ from sklearn.preprocessing import StandardScaler
 import ibdetect
 from ibdetect.preprocessing import make_preprocessor
 
-from . import data, protocols
+from . import data, ood, protocols
+from .anchors import CrossEntropyAnchor
 from .methods import METHODS
 from .report import render_markdown
 
@@ -60,8 +61,17 @@ SUITES = {
 MLBENCH_DATASETS = tuple(data.MLBENCH_TABLES)
 
 
+def protocol_dataset(protocol, dataset, seed):
+    """The rows a protocol's splits index: for ``ood``, the data set's own
+    followed by images of other sources (see ``ood.with_ood_rows``)."""
+    return ood.with_ood_rows(dataset, seed=seed) if protocol == "ood" else dataset
+
+
 def build_splits(protocol, dataset, seed):
-    """The splits of a protocol as ``(setting, split)`` pairs."""
+    """The splits of a protocol as ``(setting, split)`` pairs.
+
+    For ``ood``, ``dataset`` is the one ``protocol_dataset`` returns.
+    """
     y = dataset.y
     if dataset.is_table:
         return [("", split) for split in protocols.table_splits(protocol, y, dataset.normal_classes, seed=seed)]
@@ -75,6 +85,8 @@ def build_splits(protocol, dataset, seed):
             for n in FEWSHOT_SIZES
             for split in protocols.fewshot_splits(y, n, seed=seed)
         ]
+    if protocol == "ood":
+        return ood.ood_splits(dataset, seed=seed)
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
@@ -96,7 +108,7 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
         torch.set_num_threads(threads)
     X_train, y = dataset.rows(split.train), dataset.y
     estimator = method.build(dataset, seed)
-    if max_epochs is not None and isinstance(estimator, ibdetect.IBDeepDescription):
+    if max_epochs is not None and isinstance(estimator, (ibdetect.IBDeepDescription, CrossEntropyAnchor)):
         estimator.set_params(max_epochs=max_epochs)
     if dataset.is_table:
         # Fitted with the method, on its own training rows only.
@@ -128,13 +140,14 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
     tasks = []
     for dataset in datasets:
         for protocol in protocol_names:
-            splits = build_splits(protocol, dataset, seed)
+            rows = protocol_dataset(protocol, dataset, seed)
+            splits = build_splits(protocol, rows, seed)
             if max_splits is not None:
                 splits = _first_per_setting(splits, max_splits)
             for method in methods:
                 for setting, split in splits:
-                    if _n_classes_given(dataset.y, split) >= method.needs_classes:
-                        tasks.append((dataset, protocol, setting, split, method))
+                    if _n_classes_given(rows.y, split) >= method.needs_classes:
+                        tasks.append((rows, protocol, setting, split, method))
     threads = 1 if jobs > 1 else None
     # In order, as each finishes, so that a long run shows its progress.
     results = Parallel(n_jobs=jobs, return_as="generator")(
@@ -201,9 +214,10 @@ def parse_args(argv):
                         help="mlbench's data folder of .rda files; without it only scikit-learn's tables run")
     parser.add_argument("--datasets", nargs="+", choices=[name for suite in SUITES.values() for name in suite["datasets"]],
                         default=None, help="default: every data set of the suite whose files are given")
-    parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot", "contaminated"],
+    parser.add_argument("--protocols", nargs="+", choices=["multiclass", "oneclass", "fewshot", "contaminated", "ood"],
                         default=None, help="default: multiclass oneclass fewshot (images), "
-                                           "multiclass oneclass contaminated (tables)")
+                                           "multiclass oneclass contaminated (tables); "
+                                           "ood (images of other sources) only when asked for")
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="subset of: " + "; ".join(m.name for m in METHODS))
     parser.add_argument("--seed", type=int, default=0)
