@@ -155,11 +155,7 @@ def _prepared(detector, scale, data, path):
 
 
 def add_score_arguments(parser):
-    _add_model(parser)
-    parser.add_argument("data", metavar="DATA", help="data to score: .csv, .npy or .npz")
-    _add_label_column(
-        parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
-    )
+    add_model_and_rows(parser, "data to score: .csv, .npy or .npz")
     parser.add_argument(
         "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
     )
@@ -524,13 +520,14 @@ def _read(path, **kwargs):
     return data
 
 
-def _read_chunks(path, **kwargs):
+def _read_chunks(path, doing="scoring", **kwargs):
     """The data of ``path`` a chunk of rows at a time, checked as :func:`_read` checks them.
 
-    On a terminal, a bar on stderr shows how much of the file has been read.
+    On a terminal, a bar on stderr shows how much of the file has been read,
+    labelled with what is ``doing`` to it.
     """
     chunks = read_chunks(path, chunk_cells=CHUNK_CELLS, **kwargs)
-    with progress_bar(os.path.getsize(path), f"scoring {os.path.basename(path)}") as bar:
+    with progress_bar(os.path.getsize(path), f"{doing} {os.path.basename(path)}") as bar:
         while True:
             try:
                 data, bytes_read = next(chunks)
@@ -635,6 +632,15 @@ def _columns_matched():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
         yield
+
+
+def add_model_and_rows(parser, data_help):
+    """The arguments of a command that reads a model and rows to apply it to: MODEL, DATA, --label-column."""
+    _add_model(parser)
+    parser.add_argument("data", metavar="DATA", help=data_help)
+    _add_label_column(
+        parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
+    )
 
 
 def _add_model(parser):

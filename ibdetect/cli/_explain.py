@@ -27,8 +27,6 @@ from .._labels import outlier_labels
 from .._pipelines import final_step, first_step
 from ..preprocessing import TableCells
 from ._commands import (
-    _add_label_column,
-    _add_model,
     _columns_matched,
     _estimator_errors,
     _first_line,
@@ -37,6 +35,7 @@ from ._commands import (
     _read_chunks,
     _report_stream,
     _write_chunks,
+    add_model_and_rows,
     load_model,
 )
 from ._errors import CommandError
@@ -58,11 +57,7 @@ _MARKER_PATTERN = re.compile("\0([0-9]+)\0")
 
 def add_explain_arguments(parser):
     """Add the arguments of ``ibdetect explain`` to ``parser``."""
-    _add_model(parser)
-    parser.add_argument("data", metavar="DATA", help="data whose rows to explain: .csv, .npy or .npz")
-    _add_label_column(
-        parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
-    )
+    add_model_and_rows(parser, "data whose rows to explain: .csv, .npy or .npz")
     parser.add_argument(
         "-o", "--output", required=True, metavar="EXPLANATIONS", help="the CSV file to write; '-' for standard output"
     )
@@ -83,6 +78,7 @@ def explain(args):
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
+        doing="explaining",
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
         row_width=detector.n_features_in_,
