@@ -26,7 +26,7 @@ from numbers import Integral
 import numpy as np
 
 from ._chunking import row_blocks
-from ._distances import kth_neighbor_distances, nearest_center_distances
+from ._distances import center_distances, kth_neighbor_distances, nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite, positive
 from ._labels import ANOMALY
 
@@ -264,22 +264,31 @@ def finite_distances(distances):
     return np.nan_to_num(distances, nan=farthest, posinf=farthest)
 
 
-def score_rows(detector, X, with_center_distances=False):
-    """Each row's distance to the normal data; and its squared distance to the nearest centre, if asked.
+def score_rows(detector, X, with_center_distances=False, classes=None):
+    """Each row's distance to the normal data; and its squared distance to a centre, if asked.
 
-    X is embedded a block of rows at a time, each block's embeddings
-    dropped once measured: memory stays flat whatever the number of
-    rows and of views of each.
+    The centre is that of the row's class in ``classes`` (a class index per
+    row) where that is at least 0, else the nearest. X is embedded a block
+    of rows at a time, each block's embeddings dropped once measured:
+    memory stays flat whatever the number of rows and of views of each.
     """
     distances = np.empty(len(X))
-    center_distances = np.empty(len(X)) if with_center_distances else None
+    to_centers = np.empty(len(X)) if with_center_distances else None
     embedding_bytes = np.dtype(np.float32).itemsize * detector.centers_.shape[1]
     for rows in row_blocks(len(X), embedding_bytes):
         embeddings = detector.net_.embed(X[rows])
         distances[rows] = distances_to_normal(detector, embeddings, X[rows])
         if with_center_distances:
-            center_distances[rows] = nearest_center_distances(embeddings, detector.centers_)
-    return distances, center_distances
+            to_centers[rows] = _center_distances(embeddings, detector.centers_, None if classes is None else classes[rows])
+    return distances, to_centers
+
+
+def _center_distances(embeddings, centers, classes):
+    """Squared distance of each embedding to the centre of its class in ``classes``, or to the nearest."""
+    if classes is None:
+        return nearest_center_distances(embeddings, centers)
+    to_each = center_distances(embeddings, centers)
+    return np.where(classes >= 0, to_each[np.arange(len(to_each)), np.maximum(classes, 0)], to_each.min(axis=1))
 
 
 def leave_one_out_distances(detector):

@@ -10,8 +10,6 @@ import warnings
 import numpy as np
 from torch.utils.data import Subset
 
-from ._chunking import row_blocks
-from ._distances import center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
 
@@ -240,19 +238,13 @@ def fit_scores(distances, targets, held_out, offset):
     return scores
 
 
-def class_calibration(detector, inputs, targets):
+def class_calibration(distances, targets, n_classes):
     """``class_calibration_counts_`` and ``class_calibration_scores_``, by name.
 
-    ``inputs`` are the held-out normal samples, ``targets`` their classes.
-    A sample's score for its class is its squared distance to the class's
-    centre; the scores are kept class by class, in the order of
-    ``classes_``, each class's sorted.
+    ``distances`` are the held-out normal samples' squared distances to
+    their own class's centre, ``targets`` their classes; the scores are kept
+    class by class, in the order of ``classes_``, each class's sorted.
     """
-    distances = np.empty(len(inputs))
-    for rows in row_blocks(len(inputs), np.dtype(np.float32).itemsize * detector.centers_.shape[1]):
-        own = center_distances(detector.net_.embed(inputs[rows]), detector.centers_)
-        distances[rows] = own[np.arange(len(own)), targets[rows]]
-    n_classes = len(detector.classes_)
     order = np.lexsort((distances, targets))
     return {
         "class_calibration_counts_": np.bincount(targets, minlength=n_classes).astype(np.int64),

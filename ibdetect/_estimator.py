@@ -457,18 +457,19 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed
         ))
         self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup.seed))
-        # The only pass of the trained encoder over all the training data:
-        # the collapse check and the threshold both read it.
-        distances, center_distances = score_rows(self, X, with_center_distances=True)
+        # The only pass of the trained encoder over all the training data, for the collapse
+        # check, the threshold and the class-wise p-values (held-out rows: to their own centre).
+        classes = np.where(held_out, targets, ANOMALY)
+        distances, center_distances = score_rows(self, X, with_center_distances=True, classes=classes)
         _training.warn_if_collapsed(center_distances[normal_train])
         self.offset_ = -_calibration.threshold(
             self.contamination, distances, targets, held_out,
             lambda: _anomaly_score.leave_one_out_distances(self),
         )
         self._set_state(_calibration.fit_scores(distances, targets, held_out, self.offset_))
-        calibration = np.flatnonzero(held_out & (targets != ANOMALY))
-        if len(calibration):
-            self._set_state(_calibration.class_calibration(self, X[calibration], targets[calibration]))
+        held = classes != ANOMALY
+        if held.any():
+            self._set_state(_calibration.class_calibration(center_distances[held], targets[held], len(self.classes_)))
         return self
 
     def _partial_fit(self, X, y, previous):
@@ -653,12 +654,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         Each feature is compared with an expected value: on rows, its mean
         over the reference rows nearest on the other features; on images,
-        the nearest reference image's pixel. A feature's part of the
-        embedding's k-NN distance is how much it falls when the feature takes
-        its expected value (captum's ``FeatureAblation``; on images,
-        integrated gradients); of the input space's (``"knn+input"``, half of
-        the score), the squared difference. Needs captum (the ``explain``
-        extra); the user guide's "Why is it flagged?" says what it promises.
+        the ``n_neighbors_``-th nearest reference image's pixel. A feature's
+        part of the embedding's k-NN distance is how much it falls when the
+        feature takes its expected value (captum's ``FeatureAblation``; on
+        images, integrated gradients); of input space's (``"knn+input"``,
+        half of the score), the squared difference. Needs captum (the
+        ``explain`` extra); the user guide's "Why is it flagged?" says more.
 
         Parameters
         ----------
@@ -724,10 +725,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     @property
     def threshold_(self):
-        """Distance, as ``anomaly_score_`` measures it, beyond which ``predict`` flags a sample.
-
-        It is ``-offset_``: ``score_samples`` is minus this distance.
-        """
+        """Distance, as ``anomaly_score_`` measures it, beyond which ``predict`` flags a sample: ``-offset_``."""
         check_is_fitted(self)
         return -self.offset_
 

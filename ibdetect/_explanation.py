@@ -24,14 +24,16 @@ features by how far each one stands from its expected value in each space.
 each space holds half of its logarithm, so each gets half of the score. A
 row's contributions then add up to its distance to the normal data,
 ``-score_samples``: within each half, the features share it in proportion
-to their parts (the positive ones, for the embedding's counterfactual).
+to their parts (the embedding's parts that are positive: a feature that
+moved the embedding closer gets none).
 
 The choice was measured (``benchmarks/faithfulness.py``: held-out rows
 whose values of 1 to 3 features come from a row of another class; recall of
 those features among the largest contributions). On Satellite, Vehicle,
-wine and breast cancer, features compared with the single nearest
-reference row came first 0.34 to 0.83 of the time with one corrupted
-feature; with the expected values, 0.49 to 0.95.
+wine and breast cancer, with one corrupted feature, an earlier version that
+compared each row with its ``n_neighbors_``-th nearest reference row and
+split the embedding's distance by integrated gradients named it first 0.34
+to 0.83 of the time; comparing with the expected values, 0.49 to 0.95.
 """
 
 import numpy as np
@@ -56,14 +58,6 @@ DEFAULT_STEPS = 16
 #: tables of the faithfulness benchmark, 3, 5 and 10 ranked the corrupted
 #: features alike (within 0.03), 1 lower.
 EXPECTED_NEIGHBORS = 5
-
-# Rows explained together. For images, each costs n_steps rows of
-# activations and gradients: on digits, blocks of 1 to 4 MiB of inputs took
-# half the time of 16 MiB with the CNN and no longer with the MLP. For rows
-# of features, 8 MiB of distances (about 500 rows) took a third less time
-# than 2 MiB.
-_BLOCK_BYTES = 2 * 2**20
-
 
 def require_captum():
     """captum's attribution methods (``captum.attr``), or an ImportError that says how to install them."""
@@ -94,20 +88,19 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
     check_explainable(detector)
     attributions = require_captum()
     images = detector.input_shape is not None and len(detector.input_shape) > 1
-    compare = _ImageComparison(detector, attributions, n_steps) if images else _RowComparison(detector, attributions)
+    compare = _ImageComparison(detector, attributions, n_steps, X) if images else _RowComparison(detector, attributions)
     contributions = np.empty(X.shape)
     expected = np.empty(X.shape, dtype=np.float32)
     distances = np.empty(len(X))
     nearest = np.empty(len(X), dtype=np.int64)
     class_distances = np.empty((len(X), len(detector.centers_)))
     detector.net_.module_.eval()
-    for rows in row_blocks(len(X), compare.row_bytes(X.shape[1]), compare.block_bytes / 2**20):
+    for rows in row_blocks(len(X), compare.row_bytes):
         block = X[rows]
         embeddings = detector.net_.embed(block)
         distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
-        nearest[rows] = kth_neighbor_indices(block, detector.reference_inputs_, detector.n_neighbors_)
-        expected[rows] = compare.expected(block, nearest[rows])
+        nearest[rows], expected[rows] = compare.expected(block)
         differences = np.square(block.astype(np.float64) - expected[rows])
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ == "knn+input":
@@ -135,18 +128,19 @@ class _RowComparison:
     def __init__(self, detector, attributions):
         self.detector = detector
         self.ablation = attributions.FeatureAblation(self._embedding_distance)
-        self.block_bytes = 4 * _BLOCK_BYTES
+        # A row's float64 distances to every reference row, and one feature's
+        # terms of them, at a time.
+        self.row_bytes = 2 * 8 * len(detector.reference_inputs_)
 
-    def row_bytes(self, n_features):
-        # A row's float64 distances to every reference row, twice over.
-        return 16 * len(self.detector.reference_inputs_)
-
-    def expected(self, block, nearest):
+    def expected(self, block):
+        """Each row's ``n_neighbors_``-th nearest reference row, and its expected values."""
         reference = self.detector.reference_inputs_
+        distances = _squared_distances(block, reference)
+        nearest = distances.kthvalue(self.detector.n_neighbors_, dim=1).indices.numpy()
         if reference.shape[1] == 1:
             # A single feature has no others to predict it from.
-            return reference[nearest]
-        return expected_values(block, reference, min(EXPECTED_NEIGHBORS, len(reference)))
+            return nearest, reference[nearest]
+        return nearest, expected_values(block, reference, distances, min(EXPECTED_NEIGHBORS, len(reference)))
 
     def embedding_parts(self, block, expected):
         """How much each row's k-NN distance in the embedding falls when one feature takes its expected value.
@@ -164,16 +158,31 @@ class _RowComparison:
         return torch.as_tensor(kth_neighbor_distances(embeddings, detector.reference_embeddings_, detector.n_neighbors_))
 
 
-def expected_values(rows, reference, n_neighbors):
+def _squared_distances(rows, reference):
+    """Squared distances of ``rows`` to every ``reference`` row, as a float64 tensor.
+
+    In the matrix-product form, about the reference's mean: centred, float64
+    keeps the ranking of rows far from the origin (an offset of 10^4 in a
+    feature misranked float32's neighbours).
+    """
+    reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
+    mean = reference.mean(dim=0)
+    reference = reference - mean
+    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64)) - mean
+    products = torch.addmm(reference.square().sum(1), rows, reference.T, alpha=-2.0)
+    return products.add_(rows.square().sum(1, keepdim=True)).clamp_(min=0.0)
+
+
+def expected_values(rows, reference, distances, n_neighbors):
     """Each feature's mean over the ``n_neighbors`` reference rows nearest to the row on the other features.
 
-    The squared distances on all features are computed once; leaving a
-    feature out subtracts its own term, so that each feature costs one
-    partial sort rather than a new search.
+    ``distances`` are the squared distances of ``rows`` to ``reference`` on
+    every feature (:func:`_squared_distances`); leaving a feature out
+    subtracts its own term, so that each feature costs one partial sort
+    rather than a new search.
     """
-    rows = torch.as_tensor(np.asarray(rows, dtype=np.float32))
-    reference = torch.as_tensor(np.asarray(reference, dtype=np.float32))
-    distances = torch.cdist(rows, reference).square_()
+    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
+    reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
     expected = torch.empty_like(rows)
     for feature in range(rows.shape[1]):
         own = (rows[:, feature, None] - reference[None, :, feature]).square_()
@@ -183,22 +192,27 @@ def expected_values(rows, reference, n_neighbors):
 
 
 class _ImageComparison:
-    """Images: the nearest reference image as expected, the embedding's parts by integrated gradients."""
+    """Images: the ``n_neighbors_``-th nearest reference image as expected, the embedding's parts by integrated gradients."""
 
-    def __init__(self, detector, attributions, n_steps):
+    def __init__(self, detector, attributions, n_steps, X):
         self.detector = detector
         self.n_steps = n_steps
         self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
-        self.block_bytes = _BLOCK_BYTES
+        # Each row takes n_steps rows of the network's activations, and as
+        # many of their gradients.
+        self.row_bytes = 2 * n_steps * detector.net_.activation_bytes(X[:1])
 
-    def row_bytes(self, n_features):
-        return 4 * n_features * self.n_steps * 4
-
-    def expected(self, block, nearest):
-        return self.detector.reference_inputs_[nearest]
+    def expected(self, block):
+        nearest = kth_neighbor_indices(block, self.detector.reference_inputs_, self.detector.n_neighbors_)
+        return nearest, self.detector.reference_inputs_[nearest]
 
     def embedding_parts(self, block, expected):
-        """Each pixel's part of the squared embedding distance from the expected image, by integrated gradients."""
+        """Each pixel's part of the squared embedding distance from the expected image, by integrated gradients.
+
+        A pixel whose part is negative, one that brought the embeddings
+        closer, gets none: a row whose parts nearly cancel out would
+        otherwise share its score out in large parts of both signs.
+        """
         device = self.detector.net_.device
         baselines = torch.as_tensor(expected, device=device)
         with torch.no_grad():
@@ -207,7 +221,7 @@ class _ImageComparison:
             torch.as_tensor(block, device=device), baselines=baselines, additional_forward_args=(targets,),
             n_steps=self.n_steps, method="gausslegendre",
         )
-        return parts.detach().cpu().double().numpy()
+        return np.maximum(parts.detach().cpu().double().numpy(), 0.0)
 
 
 class _EmbeddingDistance(torch.nn.Module):

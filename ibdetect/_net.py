@@ -485,6 +485,11 @@ class DeepDescriptionNet(_TensorBatchNet):
             embeddings[rows] = batch.cpu().numpy()
         return embeddings
 
+    @torch.no_grad()
+    def activation_bytes(self, X):
+        """Bytes of a row's input and of every layer's output in inference, measured on the first row of ``X``."""
+        return self._activation_bytes_per_row(self.get_dataset(X))
+
     def _activation_bytes_per_row(self, dataset):
         """Bytes of one row's input and of every layer's output, measured once on a first row.
 

@@ -98,7 +98,9 @@ FITTED_STATE = (
         "calibration_inputs_", "array", ("n_calibration_kept", "n_features_in_"), "float32", when=_streaming,
         check=_calibration_rows,
     ),
-    FittedAttribute("calibration_targets_", "array", ("n_calibration_kept",), "int64", when=_streaming, check=_known_targets),
+    # Development builds before pvalues(X, by_class=True) kept no targets:
+    # such detectors score, but partial_fit asks to fit them again.
+    FittedAttribute("calibration_targets_", "array", ("n_calibration_kept",), "int64", when=OPTIONAL, check=_known_targets),
 )
 
 
@@ -109,7 +111,7 @@ def check_can_train_on(detector):
     """Whether ``detector`` is fitted, and so trained on rather than fitted; a ValueError if it cannot be."""
     if not hasattr(detector, "net_"):
         return False
-    if not hasattr(detector, "n_samples_seen_"):
+    if not hasattr(detector, "n_samples_seen_") or not hasattr(detector, "calibration_targets_"):
         raise ValueError(
             "partial_fit trains on from the rows a fit keeps, and this detector keeps none (an earlier "
             "version of ibdetect fitted it, or it was saved with training_rows=False). Fit it again, then "
@@ -358,7 +360,9 @@ def calibrate(detector, previous, X, targets, held_out, distances, setup):
     kept = _pick(previous.calibration_inputs_, rows, positions)
     kept_targets = _pick(setup.moved[previous.calibration_targets_], targets[calibrating], positions)
     state = {"n_calibration_seen_": n_seen, "calibration_inputs_": kept, "calibration_targets_": kept_targets}
-    calibration = score_rows(detector, kept)[0] if len(kept) else None
+    calibration, own_centers = (
+        score_rows(detector, kept, with_center_distances=True, classes=kept_targets) if len(kept) else (None, None)
+    )
     if detector.contamination != "auto":
         # The share of every training row seen, of which the replay sample is a uniform sample.
         offset = -np.percentile(_replay_distances(detector), 100.0 * (1.0 - detector.contamination))
@@ -369,7 +373,9 @@ def calibrate(detector, previous, X, targets, held_out, distances, setup):
     state |= {"offset_": offset, "decision_scores_": -distances - offset}
     if calibration is None:
         return state
-    return state | {"calibration_scores_": np.sort(calibration)} | class_calibration(detector, kept, kept_targets)
+    return state | {"calibration_scores_": np.sort(calibration)} | class_calibration(
+        own_centers, kept_targets, len(detector.classes_)
+    )
 
 
 def _replay_distances(detector):

@@ -85,6 +85,41 @@ def test_a_value_normal_alone_but_wrong_for_the_rest_of_the_row_comes_first(fast
     assert np.isin(explanation.contributions.argmax(axis=1), [0, 1]).all()
 
 
+def test_the_embeddings_part_is_the_fall_of_its_distance_when_a_feature_takes_its_expected_value(table, fast):
+    X, y = table
+    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
+    rows = _with_one_feature_off(X, 3, shift=6.0).astype(np.float32)
+    explanation = detector.explain(rows)
+
+    def embedding_distance(Z):
+        return kth_neighbor_distances(detector.transform(Z), detector.reference_embeddings_, detector.n_neighbors_)
+
+    falls = np.empty(rows.shape)
+    for feature in range(rows.shape[1]):
+        repaired = rows.copy()
+        repaired[:, feature] = explanation.expected[:, feature]
+        falls[:, feature] = embedding_distance(rows) - embedding_distance(repaired)
+    falls = np.maximum(falls, 0)
+    shares = falls / falls.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-4, atol=1e-8)
+
+
+def test_expected_values_are_exact_far_from_the_origin(fast):
+    rng = np.random.RandomState(0)
+    X = rng.normal(0, 1, (300, 4))
+    # One feature 10^4 away from the origin: float32 distances would misrank the neighbours.
+    X[:, 1] += 1e4
+    detector = IBDeepDescription(**fast).fit(X)
+    rows = X[:8]
+    explanation = detector.explain(rows)
+    reference = detector.reference_inputs_.astype(np.float64)
+    for feature in range(4):
+        others = np.delete(np.arange(4), feature)
+        distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
+        nearest = np.argsort(distances, axis=1)[:, :5]
+        np.testing.assert_allclose(explanation.expected[:, feature], reference[nearest, feature].mean(1), rtol=1e-6)
+
+
 def test_more_quadrature_points_agree_on_an_images_largest_contributions(fast):
     rng = np.random.RandomState(0)
     X = rng.normal(0, 0.1, (120, 36)).astype(np.float32)

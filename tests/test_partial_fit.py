@@ -136,6 +136,18 @@ def test_a_detector_of_an_earlier_version_cannot_train_on(stream, fast):
         detector.partial_fit(X[200:], y[200:])
 
 
+def test_a_model_file_of_a_build_without_calibration_targets_scores_but_cannot_train_on(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).fit(X[:200], y[:200])
+    del detector.calibration_targets_
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    np.testing.assert_array_equal(loaded.decision_function(X[200:]), detector.decision_function(X[200:]))
+    with pytest.raises(ValueError, match="keeps none .an earlier version of ibdetect fitted it"):
+        loaded.partial_fit(X[200:], y[200:])
+
+
 def test_rows_kept_of_another_width_than_the_features_are_refused(stream, fast):
     X, y, _ = stream
     file = io.BytesIO()

@@ -554,6 +554,13 @@ def set_tensor(name, change):
     (None, set_tensor("centers_", lambda t: t[:2]), "centers_ must have 3 entries along axis 0"),
     (None, set_tensor("calibration_scores_", lambda t: t[None]), "calibration_scores_ must have 1 dimension"),
     (None, lambda tensors: tensors.pop("attributes.reference_embeddings_"), "reference_embeddings_ is missing"),
+    (None, set_tensor("class_calibration_counts_", lambda t: t + 1),
+     "class_calibration_counts_ must be counts of at least 0 that add up to the calibration scores"),
+    (None, set_tensor("class_calibration_counts_", lambda t: t[:2]), "class_calibration_counts_ must have 3 entries"),
+    (None, set_tensor("class_calibration_scores_", lambda t: t[:-1]), "class_calibration_scores_ must have 21 entries"),
+    (None, lambda tensors: tensors.pop("attributes.class_calibration_scores_"), "class_calibration_scores_ is missing"),
+    (None, set_tensor("calibration_targets_", lambda t: t + 3), "calibration_targets_ must hold indices of classes_"),
+    (None, set_tensor("calibration_targets_", lambda t: t[:-1]), "calibration_targets_ must have 21 entries"),
 ])
 def test_a_fitted_value_that_breaks_its_declaration_is_refused_on_load(
     fitted_blobs, tmp_path, edit_header, edit_tensors, message
