@@ -137,6 +137,17 @@ METHODS = [
     Method("ibdetect ib, rotations", _ib(transformations="rotations"), uses_labels=True),
     Method("ibdetect ib, rotations+flips", _ib(transformations="rotations+flips"), uses_labels=True),
     Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
+    # The IB loss's own levers, one at a time from the defaults: how much of
+    # the result the default beta (4), margin (0), k-NN score and rank hold.
+    # beta near 1 leaves compactness alone; a large one makes the
+    # cross-entropy between centres dominate, as a classifier's loss.
+    Method("ibdetect ib, beta=1.1", _ib(beta=1.1), uses_labels=True),
+    Method("ibdetect ib, beta=16", _ib(beta=16.0), uses_labels=True),
+    Method("ibdetect ib, beta=64", _ib(beta=64.0), uses_labels=True),
+    Method("ibdetect ib, margin=1", _ib(margin=1.0), uses_labels=True),
+    Method("ibdetect ib, centre distance", _ib(anomaly_score="distance"), uses_labels=True),
+    Method("ibdetect ib, k=1", _ib(n_neighbors=1), uses_labels=True),
+    Method("ibdetect ib, k=20", _ib(n_neighbors=20), uses_labels=True),
     # Supervised anchors: cross-entropy on the detector's encoder (anchors.py).
     Method("CE + MSP", anchor_builder("msp"), uses_labels=True, needs_classes=2),
     Method("CE + energy", anchor_builder("energy"), uses_labels=True, needs_classes=2),
