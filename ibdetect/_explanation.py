@@ -59,6 +59,7 @@ DEFAULT_STEPS = 16
 #: features alike (within 0.03), 1 lower.
 EXPECTED_NEIGHBORS = 5
 
+
 def require_captum():
     """captum's attribution methods (``captum.attr``), or an ImportError that says how to install them."""
     try:
