@@ -13,6 +13,9 @@ benchmark and compared with the defaults on the same splits:
 * ``scaler``: the scaler before every method (standard, robust, min-max, none);
 * ``anomaly_score=knn``: the embedding's k-NN distance alone, the default on
   tables before ``"knn+input"``;
+* ``knn+density``: the embedding's k-NN distance with LocalOutlierFactor's
+  density ratio in input space in place of the raw k-th input distance of
+  ``"knn+input"``;
 * ``refit on inliers``: fit with ``contamination=0.05``, then fit again
   without the training rows the first fit flags.
 
@@ -31,7 +34,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
@@ -117,6 +120,35 @@ class InputKNNMix(BaseEstimator):
         return (1 - self.weight) * embedding + self.weight * knn
 
 
+class InputDensityMix(BaseEstimator):
+    """The embedding's k-NN distance with LocalOutlierFactor's density ratio in input space (experiment).
+
+    As ``"knn+input"``, a geometric mean of two ratios, each over its median
+    on the training rows: the detector's distance (``anomaly_score="knn"``),
+    and instead of the raw k-th input distance, LocalOutlierFactor's ratio of
+    a row's neighbours' local density to its own, which does not grow where
+    normal data are merely sparse.
+    """
+
+    def __init__(self, detector=None, n_neighbors=20):
+        self.detector = detector
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X, y=None):
+        self.detector_ = clone(self.detector).fit(X, y)
+        self.density_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(X) - 1), novelty=True).fit(X)
+        self.scales_ = (
+            float(np.median(-self.detector_.score_samples(X))),
+            float(np.median(-self.density_.negative_outlier_factor_)),
+        )
+        return self
+
+    def score_samples(self, X):
+        embedding = -self.detector_.score_samples(X) / self.scales_[0]
+        density = -self.density_.score_samples(X) / self.scales_[1]
+        return -np.sqrt(np.maximum(embedding, 0) * np.maximum(density, 0))
+
+
 class InlierRefit(BaseEstimator):
     """IBDeepDescription fitted again without the training rows its first fit flags (experiment).
 
@@ -166,6 +198,9 @@ LEVERS = {
     "scaler minmax": (_ib, "minmax"),
     "scaler none": (_ib, "none"),
     "anomaly_score=knn": (lambda seed: IBDeepDescription(anomaly_score="knn", random_state=seed), "standard"),
+    "knn+density": (
+        lambda seed: InputDensityMix(IBDeepDescription(anomaly_score="knn", random_state=seed)), "standard"
+    ),
     "refit on inliers": (
         lambda seed: InlierRefit(IBDeepDescription(contamination=0.05, random_state=seed)),
         "standard",

@@ -341,8 +341,15 @@ def test_lever_wrappers_fit_and_rank(blobs):
     refit = levers.InlierRefit(small.set_params(contamination=0.1)).fit(X, y)
     # The second fit trains on the 90% of the rows the first did not flag.
     assert len(refit.detector_.decision_scores_) == round(0.9 * len(X))
-    for estimator in (budget, ensemble, mixed, refit):
+    density = levers.InputDensityMix(
+        IBDeepDescription(hidden_layer_sizes=(16,), embedding_dim=4, anomaly_score="knn", max_epochs=2, random_state=0)
+    ).fit(X, y)
+    # Both ratios are over their training medians: a typical training row scores about -1.
+    assert -1.5 < np.median(density.score_samples(X)) < -0.5
+    for estimator in (budget, ensemble, mixed, refit, density):
         assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
+
+
 def test_speed_tables_run_on_small_data(capsys):
     from benchmarks import speed
 
