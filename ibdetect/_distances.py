@@ -12,7 +12,7 @@ import torch
 from ._chunking import row_blocks
 from .losses import squared_distances
 
-__all__ = ["center_distances", "kth_neighbor_distances", "kth_neighbor_indices", "nearest_center_distances"]
+__all__ = ["center_distances", "kth_neighbor_distances", "nearest_center_distances", "squared_distance_matrix"]
 
 # The float32 ranking keeps this many candidates beyond the rank sought for
 # the exact step: enough, on trained embeddings, for its rounding to leave
@@ -120,36 +120,29 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     return distances
 
 
-def kth_neighbor_indices(samples, reference, n_neighbors, working_memory=None):
-    """Which reference row is each sample's ``n_neighbors``-th nearest.
+def squared_distance_matrix(samples, reference):
+    """Squared distances of ``samples`` to every ``reference`` row, as a float64 tensor.
 
-    The ranking is in float64, so that it agrees with
-    :func:`kth_neighbor_distances` except between rows at distances equal to
-    float64 rounding.
+    In the matrix-product form about the reference's mean: centred, float64
+    keeps the ranking of rows far from the origin, which float32 misranked
+    with a feature offset by 10^4. The whole matrix is returned: callers
+    pass a block of samples at a time.
 
     Parameters
     ----------
     samples : ndarray of shape (n_samples, dim)
     reference : ndarray of shape (n_reference, dim)
-    n_neighbors : int
-        The neighbour rank, from 1.
-    working_memory : float, default=None
 
     Returns
     -------
-    indices : ndarray of int64 of shape (n_samples,)
+    distances : torch.Tensor of float64 of shape (n_samples, n_reference)
     """
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
     mean = reference.mean(dim=0)
     reference = reference - mean
-    squared_norms = reference.square().sum(1)
-    indices = np.empty(len(samples), dtype=np.int64)
-    for rows in row_blocks(len(samples), 8 * len(reference) * 2, working_memory):
-        block = torch.as_tensor(np.asarray(samples[rows], dtype=np.float64)) - mean
-        # A row's own squared norm shifts all its distances alike.
-        partial = torch.addmm(squared_norms, block, reference.T, alpha=-2.0)
-        indices[rows] = partial.kthvalue(n_neighbors, dim=1).indices.numpy()
-    return indices
+    samples = torch.as_tensor(np.asarray(samples, dtype=np.float64)) - mean
+    products = torch.addmm(reference.square().sum(1), samples, reference.T, alpha=-2.0)
+    return products.add_(samples.square().sum(1, keepdim=True)).clamp_(min=0.0)
 
 
 def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates):

@@ -43,7 +43,7 @@ from sklearn.utils import Bunch
 from ._anomaly_score import distances_to_normal, finite_distances
 from ._calibration import conformal_pvalues
 from ._chunking import row_blocks
-from ._distances import center_distances, kth_neighbor_distances, kth_neighbor_indices
+from ._distances import center_distances, kth_neighbor_distances, squared_distance_matrix
 
 __all__ = ["DEFAULT_STEPS", "explain", "require_captum"]
 
@@ -101,7 +101,10 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
         embeddings = detector.net_.embed(block)
         distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
-        nearest[rows], expected[rows] = compare.expected(block)
+        # The input space's neighbours, which both kinds of expected value start from.
+        reference_distances = squared_distance_matrix(block, detector.reference_inputs_)
+        nearest[rows] = reference_distances.kthvalue(detector.n_neighbors_, dim=1).indices.numpy()
+        expected[rows] = compare.expected(block, nearest[rows], reference_distances)
         differences = np.square(block.astype(np.float64) - expected[rows])
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ == "knn+input":
@@ -133,15 +136,13 @@ class _RowComparison:
         # terms of them, at a time.
         self.row_bytes = 2 * 8 * len(detector.reference_inputs_)
 
-    def expected(self, block):
-        """Each row's ``n_neighbors_``-th nearest reference row, and its expected values."""
+    def expected(self, block, nearest, reference_distances):
+        """Each row's expected values, from its squared distances to the reference rows."""
         reference = self.detector.reference_inputs_
-        distances = _squared_distances(block, reference)
-        nearest = distances.kthvalue(self.detector.n_neighbors_, dim=1).indices.numpy()
         if reference.shape[1] == 1:
             # A single feature has no others to predict it from.
-            return nearest, reference[nearest]
-        return nearest, expected_values(block, reference, distances, min(EXPECTED_NEIGHBORS, len(reference)))
+            return reference[nearest]
+        return expected_values(block, reference, reference_distances, min(EXPECTED_NEIGHBORS, len(reference)))
 
     def embedding_parts(self, block, expected):
         """How much each row's k-NN distance in the embedding falls when one feature takes its expected value.
@@ -159,28 +160,13 @@ class _RowComparison:
         return torch.as_tensor(kth_neighbor_distances(embeddings, detector.reference_embeddings_, detector.n_neighbors_))
 
 
-def _squared_distances(rows, reference):
-    """Squared distances of ``rows`` to every ``reference`` row, as a float64 tensor.
-
-    In the matrix-product form, about the reference's mean: centred, float64
-    keeps the ranking of rows far from the origin (an offset of 10^4 in a
-    feature misranked float32's neighbours).
-    """
-    reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
-    mean = reference.mean(dim=0)
-    reference = reference - mean
-    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64)) - mean
-    products = torch.addmm(reference.square().sum(1), rows, reference.T, alpha=-2.0)
-    return products.add_(rows.square().sum(1, keepdim=True)).clamp_(min=0.0)
-
-
 def expected_values(rows, reference, distances, n_neighbors):
     """Each feature's mean over the ``n_neighbors`` reference rows nearest to the row on the other features.
 
     ``distances`` are the squared distances of ``rows`` to ``reference`` on
-    every feature (:func:`_squared_distances`); leaving a feature out
-    subtracts its own term, so that each feature costs one partial sort
-    rather than a new search.
+    every feature (``_distances.squared_distance_matrix``); leaving a
+    feature out subtracts its own term, so that each feature costs one
+    partial sort rather than a new search.
     """
     rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
@@ -200,12 +186,11 @@ class _ImageComparison:
         self.n_steps = n_steps
         self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
         # Each row takes n_steps rows of the network's activations, and as
-        # many of their gradients.
-        self.row_bytes = 2 * n_steps * detector.net_.activation_bytes(X[:1])
+        # many of their gradients, beside its distances to the reference.
+        self.row_bytes = 2 * n_steps * detector.net_.activation_bytes(X[:1]) + 8 * len(detector.reference_inputs_)
 
-    def expected(self, block):
-        nearest = kth_neighbor_indices(block, self.detector.reference_inputs_, self.detector.n_neighbors_)
-        return nearest, self.detector.reference_inputs_[nearest]
+    def expected(self, block, nearest, reference_distances):
+        return self.detector.reference_inputs_[nearest]
 
     def embedding_parts(self, block, expected):
         """Each pixel's part of the squared embedding distance from the expected image, by integrated gradients.
