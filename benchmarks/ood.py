@@ -17,6 +17,9 @@ of the protocol:
 Every source is drawn on [0, 1], then put on the data set's pixel range with
 its mean intensity (see ``_on_data_scale``). Nothing is downloaded, and the
 images are a function of the seed alone.
+
+The sources of a split share its training rows, so a method fits once per
+split and scores the images of every source at once (see ``OODSplit``).
 """
 
 from dataclasses import dataclass
@@ -64,6 +67,23 @@ class OODDataset(Dataset):
 
     source: np.ndarray = None
     draw: np.ndarray = None
+
+
+@dataclass(frozen=True)
+class OODSplit(Split):
+    """A split of the ``ood`` protocol: one draw's test rows for every source.
+
+    Its test rows are the data set's own test rows followed by the images of
+    every source of the draw, so that one fit scores them all.
+
+    Attributes
+    ----------
+    settings : dict of str to ndarray of bool
+        For each source, in ``SOURCES`` order, the test rows its metrics are
+        computed on: the data set's own test rows and that source's images.
+    """
+
+    settings: dict = None
 
 
 def ood_images(dataset, source, n, seed):
@@ -207,12 +227,12 @@ def with_ood_rows(dataset, seed=0, n_splits=N_SPLITS, max_per_source=MAX_PER_SOU
 
 
 def ood_splits(dataset, seed=0):
-    """The protocol's ``(source, split)`` pairs on the rows of :func:`with_ood_rows`.
+    """The protocol's splits of the rows of :func:`with_ood_rows`, one per draw.
 
     Split ``i`` trains on 60% of the data set's own rows, every class with its
-    labels, drawn with seed ``seed + i``; for each source it tests the other
-    40% and the source's images of draw ``i``. The four splits of a draw
-    share their training rows.
+    labels, drawn with seed ``seed + i``; it tests the other 40% and the
+    images of every source of draw ``i``, each source a setting of its own
+    (see ``OODSplit.settings``).
 
     Parameters
     ----------
@@ -221,7 +241,7 @@ def ood_splits(dataset, seed=0):
 
     Returns
     -------
-    splits : list of (str, Split)
+    splits : list of OODSplit
     """
     if not isinstance(dataset, OODDataset):
         raise TypeError("the ood protocol splits the rows of ood.with_ood_rows(dataset)")
@@ -231,11 +251,12 @@ def ood_splits(dataset, seed=0):
         train_fraction=TRAIN_FRACTION, seed=seed,
     )
     splits = []
-    for source in SOURCES:
-        for i, split in enumerate(in_distribution):
-            # The own rows come first, so their indices hold in the whole data set.
-            anomalies = np.flatnonzero((dataset.source == source) & (dataset.draw == i))
-            test = np.concatenate([split.test, anomalies])
-            is_anomaly = np.concatenate([np.zeros(len(split.test), bool), np.ones(len(anomalies), bool)])
-            splits.append((source, Split(f"rows={i}", split.train, test, is_anomaly)))
+    for i, split in enumerate(in_distribution):
+        # The own rows come first, so their indices hold in the whole data set.
+        anomalies = np.flatnonzero(dataset.draw == i)
+        test = np.concatenate([split.test, anomalies])
+        is_anomaly = np.concatenate([np.zeros(len(split.test), bool), np.ones(len(anomalies), bool)])
+        source = dataset.source[test]
+        settings = {s: (source == "") | (source == s) for s in SOURCES}
+        splits.append(OODSplit(f"rows={i}", split.train, test, is_anomaly, settings=settings))
     return splits

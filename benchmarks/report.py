@@ -105,7 +105,8 @@ def _mean_over_settings(records):
     """Mean and spread over splits of each split's ROC AUC averaged over the settings.
 
     The settings of a split share its name (the ``ood`` protocol's sources
-    share their training rows), so the mean is taken per split name first.
+    share their training rows and their fit), so the mean is taken per split
+    name first.
     """
     by_split = defaultdict(list)
     for record in records:

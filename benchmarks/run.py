@@ -70,7 +70,9 @@ def protocol_dataset(protocol, dataset, seed):
 def build_splits(protocol, dataset, seed):
     """The splits of a protocol as ``(setting, split)`` pairs.
 
-    For ``ood``, ``dataset`` is the one ``protocol_dataset`` returns.
+    For ``ood``, ``dataset`` is the one ``protocol_dataset`` returns, and each
+    split (an ``ood.OODSplit``) holds every source as a setting of its own, so
+    its pair's setting is ``""``.
     """
     y = dataset.y
     if dataset.is_table:
@@ -86,7 +88,7 @@ def build_splits(protocol, dataset, seed):
             for split in protocols.fewshot_splits(y, n, seed=seed)
         ]
     if protocol == "ood":
-        return ood.ood_splits(dataset, seed=seed)
+        return [("", split) for split in ood.ood_splits(dataset, seed=seed)]
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
@@ -103,7 +105,15 @@ def preparation(dataset, X_train):
 
 
 def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
-    """Fit one method on one split; return its scores and times."""
+    """Fit one method on one split; return its scores and times.
+
+    Returns
+    -------
+    results : list of dict
+        One result for the split; for an ``ood.OODSplit``, one per source,
+        named by its ``"setting"``: one fit scores the test rows of every
+        source at once, and each source's metrics count its rows alone.
+    """
     if threads is not None:
         torch.set_num_threads(threads)
     X_train, y = dataset.rows(split.train), dataset.y
@@ -123,16 +133,27 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
     normality = np.asarray(estimator.score_samples(dataset.rows(split.test)))
     score_seconds = time.perf_counter() - start
     anomaly_score = -normality
+    # The sources of an ood split share its fit and its scoring, so each
+    # source's result carries the whole of both times: they are not to be
+    # summed over the sources.
+    times = {"fit_seconds": fit_seconds, "score_seconds": score_seconds}
+    if not isinstance(split, ood.OODSplit):
+        return [{**_metrics(split.test_is_anomaly, anomaly_score), **times}]
+    return [
+        {"setting": setting, **_metrics(split.test_is_anomaly[rows], anomaly_score[rows]), **times}
+        for setting, rows in split.settings.items()
+    ]
+
+
+def _metrics(is_anomaly, anomaly_score):
     return {
-        "roc_auc": roc_auc_score(split.test_is_anomaly, anomaly_score),
-        "average_precision": average_precision_score(split.test_is_anomaly, anomaly_score),
-        "fit_seconds": fit_seconds,
-        "score_seconds": score_seconds,
+        "roc_auc": roc_auc_score(is_anomaly, anomaly_score),
+        "average_precision": average_precision_score(is_anomaly, anomaly_score),
     }
 
 
 def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=None, jobs=1, log=print):
-    """Evaluate ``methods`` on every split; return one record per (method, split).
+    """Evaluate ``methods`` on every split; return one record per (method, split, setting).
 
     With ``jobs > 1`` the fits run in that many processes with one torch
     thread each, which uses the cores better than threads for small networks.
@@ -155,13 +176,14 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
         for dataset, _, _, split, method in tasks
     )
     records = []
-    for (dataset, protocol, setting, split, method), result in zip(tasks, results):
-        records.append({
-            "dataset": dataset.name, "protocol": protocol, "setting": setting,
-            "split": split.name, "method": method.name, **result,
-        })
-        log(f"{dataset.name:7} {protocol:12} {setting:5} {split.name:24} "
-            f"{method.name:28} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
+    for (dataset, protocol, setting, split, method), split_results in zip(tasks, results):
+        for result in split_results:
+            # An ood split's results name their own setting, its source.
+            record = {"dataset": dataset.name, "protocol": protocol, "setting": setting,
+                      "split": split.name, "method": method.name, **result}
+            records.append(record)
+            log(f"{dataset.name:7} {protocol:12} {record['setting']:5} {split.name:24} "
+                f"{method.name:28} ROC AUC {result['roc_auc']:.3f}  fit {result['fit_seconds']:6.1f} s")
     return records
 
 

@@ -122,5 +122,5 @@ def test_the_benchmarks_epoch_override_reaches_the_anchor():
 
     digits = data.digits()
     split = protocols.multiclass_splits(digits.y, n_splits=1)[0]
-    record = run.evaluate(Method("anchor", build, uses_labels=True, needs_classes=2), digits, split, 0, max_epochs=2)
+    [record] = run.evaluate(Method("anchor", build, uses_labels=True, needs_classes=2), digits, split, 0, max_epochs=2)
     assert len(built[0].net_.history) == 2 and 0 <= record["roc_auc"] <= 1

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmarks import data, ood, run
-from benchmarks.methods import METHODS
+from benchmarks.methods import METHODS, Method
 from benchmarks.report import render_markdown
 
 
@@ -59,24 +60,24 @@ def test_splits_train_on_own_rows_and_test_each_source(small_digits):
     np.testing.assert_array_equal(rows.X[:n_own], small_digits.X)
     assert len(rows.X) == n_own + ood.N_SPLITS * len(ood.SOURCES) * n
     splits = run.build_splits("ood", rows, seed=0)
-    assert [setting for setting, _ in splits] == [s for s in ood.SOURCES for _ in range(ood.N_SPLITS)]
-    for source, split in splits:
+    # One split per draw, which holds every source as a setting of its own.
+    assert [(setting, split.name) for setting, split in splits] == [("", f"rows={i}") for i in range(ood.N_SPLITS)]
+    for i, (_, split) in enumerate(splits):
         assert (split.train < n_own).all() and split.labelled
         assert set(np.unique(rows.y[split.train])) == set(range(10))
         assert len(split.train) == pytest.approx(0.6 * n_own, abs=1)
         assert not set(split.train.tolist()) & set(split.test.tolist())
-        # The anomalies are exactly this source's images of this split's draw.
+        # The anomalies are exactly the images of this split's draw.
         np.testing.assert_array_equal(split.test_is_anomaly, split.test >= n_own)
-        anomalies = split.test[split.test_is_anomaly]
-        assert len(anomalies) == n == (~split.test_is_anomaly).sum()
-        assert (rows.source[anomalies] == source).all()
-        assert (rows.draw[anomalies] == int(split.name.removeprefix("rows="))).all()
-    # The sources of one draw share its training rows; the draws differ.
-    by_name = {}
-    for _, split in splits:
-        by_name.setdefault(split.name, []).append(split.train)
-    assert all(all(np.array_equal(t, trains[0]) for t in trains) for trains in by_name.values())
-    assert not np.array_equal(by_name["rows=0"][0], by_name["rows=1"][0])
+        assert (rows.draw[split.test[split.test_is_anomaly]] == i).all()
+        assert split.test_is_anomaly.sum() == len(ood.SOURCES) * n == len(ood.SOURCES) * (~split.test_is_anomaly).sum()
+        assert list(split.settings) == list(ood.SOURCES)
+        for source, in_setting in split.settings.items():
+            # Each source's metrics count the own test rows and its images.
+            own = ~split.test_is_anomaly
+            assert (in_setting[own]).all() and in_setting[~own].sum() == n
+            assert (rows.source[split.test[in_setting & ~own]] == source).all()
+    assert not np.array_equal(splits[0][1].train, splits[1][1].train)
 
 
 def test_splits_need_the_rows_of_other_sources(small_digits):
@@ -100,3 +101,43 @@ def test_ood_run_reports_every_source(small_digits):
     assert "| method | patches | gaussian | uniform | blobs | mean |" in markdown
     mean = np.mean([r["roc_auc"] for r in records if r["method"] == "kNN (k=5)"])
     assert f"| kNN (k=5) | {knn['patches']:.3f} ± 0.000 |" in markdown and f"{mean:.3f} ± 0.000 |" in markdown
+
+
+class _ByPixels:
+    """A fake detector whose score of a row is an arbitrary function of its
+    pixels, so that each source's ROC AUC tells which rows it was computed on."""
+
+    def __init__(self, fits):
+        self.fits = fits
+
+    def fit(self, X, y=None):
+        self.fits.append(len(X))
+        return self
+
+    def score_samples(self, X):
+        return np.sin(X @ np.linspace(-3, 5, X.shape[1]))
+
+
+def test_ood_run_fits_once_per_split_and_scores_each_source_on_its_rows(small_digits):
+    fits = []
+    method = Method("by pixels", lambda dataset, seed: _ByPixels(fits))
+    records = run.run([small_digits], ["ood"], [method], max_splits=2, log=lambda line: None)
+    # One fit per draw, not one per source and draw.
+    assert len(fits) == 2
+    assert [(r["split"], r["setting"]) for r in records] == [
+        (f"rows={i}", source) for i in range(2) for source in ood.SOURCES
+    ]
+    rows = run.protocol_dataset("ood", small_digits, seed=0)
+    splits = run.build_splits("ood", rows, seed=0)
+    for record in records:
+        draw = int(record["split"].removeprefix("rows="))
+        split = splits[draw][1]
+        own = split.test[~split.test_is_anomaly]
+        anomalies = np.flatnonzero((rows.source == record["setting"]) & (rows.draw == draw))
+        anomaly_score = -_ByPixels(fits).score_samples(rows.X[np.concatenate([own, anomalies])])
+        is_anomaly = np.repeat([False, True], [len(own), len(anomalies)])
+        assert record["roc_auc"] == pytest.approx(roc_auc_score(is_anomaly, anomaly_score))
+        assert record["average_precision"] == pytest.approx(average_precision_score(is_anomaly, anomaly_score))
+    # Arbitrary scores give each source a ROC AUC of its own, which rows
+    # pooled over the sources would not.
+    assert len({round(r["roc_auc"], 6) for r in records}) == len(records)
