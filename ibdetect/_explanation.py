@@ -25,7 +25,11 @@ each space holds half of its logarithm, so each gets half of the score. A
 row's contributions then add up to its distance to the normal data,
 ``-score_samples``: within each half, the features share it in proportion
 to their parts (the embedding's parts that are positive: a feature that
-moved the embedding closer gets none).
+moved the embedding closer gets none). Weighing each space instead by its
+own term of the score's logarithm, as far as it is positive, ranked the
+corrupted features lower on all four tables of the benchmark below (on
+Satellite 0.92 against 0.95 with one corrupted feature, on breast cancer
+0.48 against 0.52).
 
 The choice was measured (``benchmarks/faithfulness.py``: held-out rows
 whose values of 1 to 3 features come from a row of another class; recall of
