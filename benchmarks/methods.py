@@ -148,9 +148,9 @@ METHODS = [
     Method("ibdetect ib, centre distance", _ib(anomaly_score="distance"), uses_labels=True),
     Method("ibdetect ib, k=1", _ib(n_neighbors=1), uses_labels=True),
     Method("ibdetect ib, k=20", _ib(n_neighbors=20), uses_labels=True),
-    # On images the default score reads the embedding alone; this one adds
-    # the raw pixels' k-NN distance, as flat rows have by default.
-    Method("ibdetect ib, knn+input", _ib(anomaly_score="knn+input"), uses_labels=True),
+    # The embedding's k-NN distance alone, without the raw pixels' beside it:
+    # the default on images before version 0.3.
+    Method("ibdetect ib, knn", _ib(anomaly_score="knn"), uses_labels=True),
     # Supervised anchors: cross-entropy on the detector's encoder (anchors.py).
     Method("CE + MSP", anchor_builder("msp"), uses_labels=True, needs_classes=2),
     Method("CE + energy", anchor_builder("energy"), uses_labels=True, needs_classes=2),

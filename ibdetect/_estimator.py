@@ -131,7 +131,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         reference embedding; ``"knn+input"`` the geometric mean of that and
         the same among the reference's input rows, each over its median
         (scale the features first). ``"auto"``: ``"distance"`` with known
-        anomalies in ``y``, else ``"knn+input"`` on flat rows, ``"knn"`` on shaped.
+        anomalies in ``y``, else ``"knn+input"``, on rows and images alike.
     n_neighbors : int, default=5
         Neighbour rank of the k-NN scores among all normal training samples;
         among a reference subset the rank shrinks in proportion
@@ -507,7 +507,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         setup.device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         check_precision(self.precision, setup.device)
         setup.seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, input_shape)
+        setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets)
         if streaming:
             _streaming.check_batch(self, previous, setup)
         return X, targets, setup

@@ -36,9 +36,9 @@ def test_mixed_distance_is_the_geometric_mean_of_the_scaled_distances():
 
 @pytest.mark.parametrize(
     "with_anomalies, input_shape, expected",
-    [(False, None, "knn+input"), (False, (1, 2, 3), "knn"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
+    [(False, None, "knn+input"), (False, (1, 2, 3), "knn+input"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
 )
-def test_auto_anomaly_score_follows_known_anomalies_and_the_input_shape(
+def test_auto_anomaly_score_follows_known_anomalies_whatever_the_input_shape(
     blobs, with_anomalies, input_shape, expected, fast
 ):
     X, y, X_unseen = blobs
