@@ -61,11 +61,13 @@ for name, distance, pvalue in zip(names, explanation.distances, explanation.pval
 # ---------------------------
 # Top, each digit; middle, the normal training digit it was compared with,
 # ``nearest_normal``; bottom, the heat map of its contributions, with the
-# digit's outline. The maps come from integrated gradients along the
-# straight path from the reference digit to the digit, so a pixel that the
-# two share contributes nothing: the map shows where the digit differs from
-# its reference in ways the network notices, often a stroke that one of
-# them has and the other lacks. Red pixels add to the distance, blue ones
+# digit's outline. The default score is half the embedding's distance and
+# half the raw pixels'. The embedding's half of a map comes from integrated
+# gradients along the straight path from the reference digit to the digit,
+# the pixels' half from their squared differences, so a pixel that the two
+# share contributes nothing: the map shows where the digit differs from its
+# reference, weighted by how much the network notices it, often a stroke
+# that one of them has and the other lacks. Red pixels add to the distance, blue ones
 # take from it; each map has its own colour scale, and its pixels add up to
 # the distance in its title.
 fig, axes = plt.subplots(3, len(rows), figsize=(12, 7.5), layout="constrained")
