@@ -34,14 +34,14 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
+from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from ibdetect import IBDeepDescription
 
 from . import data
-from .methods import KNNDistance
+from .methods import InputDensityMix, KNNDistance
 from .run import build_splits
 
 
@@ -118,35 +118,6 @@ class InputKNNMix(BaseEstimator):
         knn = _standardise(-distances[:, -1], self.knn_stats_)
         embedding = _standardise(self.detector_.score_samples(X), self.embedding_stats_)
         return (1 - self.weight) * embedding + self.weight * knn
-
-
-class InputDensityMix(BaseEstimator):
-    """The embedding's k-NN distance with LocalOutlierFactor's density ratio in input space (experiment).
-
-    As ``"knn+input"``, a geometric mean of two ratios, each over its median
-    on the training rows: the detector's distance (``anomaly_score="knn"``),
-    and instead of the raw k-th input distance, LocalOutlierFactor's ratio of
-    a row's neighbours' local density to its own, which does not grow where
-    normal data are merely sparse.
-    """
-
-    def __init__(self, detector=None, n_neighbors=20):
-        self.detector = detector
-        self.n_neighbors = n_neighbors
-
-    def fit(self, X, y=None):
-        self.detector_ = clone(self.detector).fit(X, y)
-        self.density_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(X) - 1), novelty=True).fit(X)
-        self.scales_ = (
-            float(np.median(-self.detector_.score_samples(X))),
-            float(np.median(-self.density_.negative_outlier_factor_)),
-        )
-        return self
-
-    def score_samples(self, X):
-        embedding = -self.detector_.score_samples(X) / self.scales_[0]
-        density = -self.density_.score_samples(X) / self.scales_[1]
-        return -np.sqrt(np.maximum(embedding, 0) * np.maximum(density, 0))
 
 
 class InlierRefit(BaseEstimator):

@@ -8,6 +8,7 @@ normal, as scikit-learn's ``score_samples``.
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
@@ -84,6 +85,35 @@ def _has_pyod():
     return True
 
 
+class InputDensityMix(BaseEstimator):
+    """The embedding's k-NN distance with LocalOutlierFactor's density ratio in input space (experiment).
+
+    As ``"knn+input"``, a geometric mean of two ratios, each over its median
+    on the training rows: the detector's distance (``anomaly_score="knn"``),
+    and instead of the raw k-th input distance, LocalOutlierFactor's ratio of
+    a row's neighbours' local density to its own, which does not grow where
+    normal data are merely sparse.
+    """
+
+    def __init__(self, detector=None, n_neighbors=20):
+        self.detector = detector
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X, y=None):
+        self.detector_ = clone(self.detector).fit(X, y)
+        self.density_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(X) - 1), novelty=True).fit(X)
+        self.scales_ = (
+            float(np.median(-self.detector_.score_samples(X))),
+            float(np.median(-self.density_.negative_outlier_factor_)),
+        )
+        return self
+
+    def score_samples(self, X):
+        embedding = -self.detector_.score_samples(X) / self.scales_[0]
+        density = -self.density_.score_samples(X) / self.scales_[1]
+        return -np.sqrt(np.maximum(embedding, 0) * np.maximum(density, 0))
+
+
 @dataclass(frozen=True)
 class Method:
     """A detector of the benchmark.
@@ -151,6 +181,13 @@ METHODS = [
     # The embedding's k-NN distance alone, without the raw pixels' beside it:
     # the default on images before version 0.3.
     Method("ibdetect ib, knn", _ib(anomaly_score="knn"), uses_labels=True),
+    # LocalOutlierFactor's density ratio on the raw pixels in place of their
+    # k-th distance (levers.py's "knn+density" on tables).
+    Method(
+        "ibdetect ib, knn+density",
+        lambda dataset, seed: InputDensityMix(_ib(anomaly_score="knn")(dataset, seed)),
+        uses_labels=True,
+    ),
     # Supervised anchors: cross-entropy on the detector's encoder (anchors.py).
     Method("CE + MSP", anchor_builder("msp"), uses_labels=True, needs_classes=2),
     Method("CE + energy", anchor_builder("energy"), uses_labels=True, needs_classes=2),
