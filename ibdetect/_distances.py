@@ -106,9 +106,12 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     radius = float(reference.square().sum(1).max().sqrt())
     n_candidates = min(rank + CANDIDATE_MARGIN, len(reference))
     distances = np.empty(len(embeddings), dtype=np.float64)
-    # A block holds a float32 row of partial distances to every reference and
-    # the partial sort's work space.
-    for rows in row_blocks(len(embeddings), 4 * len(reference) * 2, working_memory):
+    # A block holds, per row, a float32 row of partial distances to every
+    # reference and the partial sort's work space, and the float64
+    # differences from the row of each candidate (gathered, then
+    # subtracted): on wide rows such as images, the larger part.
+    row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1)
+    for rows in row_blocks(len(embeddings), row_bytes, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
         kth, outside = _kth_among_candidates(block, reference32, reference, rank, n_candidates)
         # Every reference left out of the candidates is at least ``outside``

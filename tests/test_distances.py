@@ -55,10 +55,29 @@ def test_blocks_are_bounded_by_working_memory(points, monkeypatch):
     addmm = torch.addmm
     monkeypatch.setattr(torch, "addmm", lambda *a, **k: shapes.append(a[1].shape) or addmm(*a, **k))
     kth_neighbor_distances(queries, reference, 1, working_memory=0.01)
-    # 0.01 MiB holds 4 rows of 300 float32 partial distances and the partial
-    # sort's work space.
-    assert max(shape[0] for shape in shapes) == 4
+    # 0.01 MiB holds 3 rows of 300 float32 partial distances, the partial
+    # sort's work space and the float64 differences of 3 candidates of 8
+    # features (twice) and of the row itself.
+    assert max(shape[0] for shape in shapes) == 3
     assert sum(shape[0] for shape in shapes) == len(queries)
+
+
+def test_blocks_of_wide_rows_count_their_candidates_differences(monkeypatch):
+    import torch
+
+    gathered = []
+    # Few references but wide rows, as images: the candidates' float64
+    # differences from each row, not the partial distances, fill a block.
+    rng = np.random.RandomState(0)
+    queries, reference = rng.normal(size=(64, 5000)), rng.normal(size=(50, 5000))
+    sub = torch.Tensor.__sub__
+    monkeypatch.setattr(torch.Tensor, "__sub__", lambda a, b: gathered.append(a.shape) or sub(a, b))
+    found = kth_neighbor_distances(queries, reference, 1, working_memory=1.0)
+    candidate_differences = [shape for shape in gathered if len(shape) == 3]
+    assert candidate_differences
+    assert max(rows * n * dim * 8 * 2 for rows, n, dim in candidate_differences) <= 2**20
+    expected = np.sort(((queries[:, None] - reference[None]) ** 2).sum(-1), axis=1)[:, 0]
+    np.testing.assert_allclose(found, expected, rtol=1e-9)
 
 
 def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
@@ -69,8 +88,9 @@ def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
     monkeypatch.setattr(torch, "addmm", lambda *a, **k: blocks.append(a[1]) or addmm(*a, **k))
     rng = np.random.RandomState(0)
     kth_neighbor_distances(rng.normal(size=(600, 4)), rng.normal(size=(2000, 4)), 1)
-    # A row takes 2,000 float32 partial distances and as much work space.
-    rows = CACHE_BYTES // (2000 * 4 * 2)
+    # A row takes 2,000 float32 partial distances and as much work space, and
+    # the float64 differences of its 3 candidates (twice) and itself.
+    rows = CACHE_BYTES // (2000 * 4 * 2 + 8 * 4 * 7)
     # Float64 products, if any, rank again the rows that float32 leaves in doubt.
     assert [len(block) for block in blocks if block.dtype == torch.float32] == [rows, rows, 600 - 2 * rows]
 
