@@ -118,8 +118,8 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
         torch.set_num_threads(threads)
     X_train, y = dataset.rows(split.train), dataset.y
     estimator = method.build(dataset, seed)
-    if max_epochs is not None and isinstance(estimator, (ibdetect.IBDeepDescription, CrossEntropyAnchor)):
-        estimator.set_params(max_epochs=max_epochs)
+    if max_epochs is not None:
+        _shorten_training(estimator, max_epochs)
     if dataset.is_table:
         # Fitted with the method, on its own training rows only.
         estimator = make_pipeline(preparation(dataset, X_train), estimator)
@@ -143,6 +143,14 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None):
         {"setting": setting, **_metrics(split.test_is_anomaly[rows], anomaly_score[rows]), **times}
         for setting, rows in split.settings.items()
     ]
+
+
+def _shorten_training(estimator, max_epochs):
+    """Set ``max_epochs`` of a trained network, or of one a wrapper holds as its ``detector``."""
+    if isinstance(estimator, (ibdetect.IBDeepDescription, CrossEntropyAnchor)):
+        estimator.set_params(max_epochs=max_epochs)
+    elif isinstance(getattr(estimator, "detector", None), ibdetect.IBDeepDescription):
+        estimator.set_params(detector__max_epochs=max_epochs)
 
 
 def _metrics(is_anomaly, anomaly_score):

@@ -548,3 +548,19 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
     assert all(0 <= results[name] <= 1 for name in faithfulness.METHODS + ("detection AUC",))
     # Fresh weights change the embedding's part of the explanation.
     assert -1 <= results["Spearman, emb."] < 0.9
+
+
+def test_the_benchmarks_epoch_override_reaches_a_wrapped_detector():
+    from benchmarks.methods import METHODS, Method
+
+    density = next(method for method in METHODS if method.name == "ibdetect ib, knn+density")
+    built = []
+
+    def build(dataset, seed):
+        built.append(density.build(dataset, seed))
+        return built[-1]
+
+    images = data.digits()
+    split = protocols.multiclass_splits(images.y, n_splits=1)[0]
+    [record] = run.evaluate(Method("wrapped", build, uses_labels=True), images, split, 0, max_epochs=2)
+    assert len(built[0].detector_.net_.history) == 2 and 0 <= record["roc_auc"] <= 1
