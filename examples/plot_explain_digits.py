@@ -30,8 +30,8 @@ QUICK = os.environ.get("IBDETECT_EXAMPLE_QUICK", "0") != "0"
 # Fit on the known digits
 # -----------------------
 # Pixels scaled to [0, 1]; ``input_shape`` makes the encoder a convolutional
-# network, and the score the distance to the k-th nearest normal training
-# digit in the embedding.
+# network. The score is the distance to the k-th nearest normal training
+# digit, in the embedding and in pixels (the geometric mean of the two).
 X, digits = load_digits(return_X_y=True)
 X = X / 16.0
 known = digits < 6

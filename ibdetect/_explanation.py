@@ -78,7 +78,7 @@ def check_explainable(detector):
     if detector.anomaly_score_ == "distance":
         raise ValueError(
             "explain compares a sample with the rows of the k-NN reference, and anomaly_score='distance' "
-            "keeps none; refit with anomaly_score='knn' or 'knn+input' (the default on flat rows)."
+            "keeps none; refit with anomaly_score='knn' or 'knn+input' (the default)."
         )
     if not hasattr(detector, "reference_inputs_"):
         raise ValueError(
