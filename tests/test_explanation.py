@@ -120,10 +120,16 @@ def test_expected_values_are_exact_far_from_the_origin(fast):
         np.testing.assert_allclose(explanation.expected[:, feature], reference[nearest, feature].mean(1), rtol=1e-6)
 
 
+def small_images(fast, **params):
+    """120 noisy 6x6 images and a detector fitted on them with a tiny CNN."""
+    X = np.random.RandomState(0).normal(0, 0.1, (120, 36)).astype(np.float32)
+    return X, IBDeepDescription(**{**fast, "hidden_layer_sizes": (4, 8)}, input_shape=(1, 6, 6), **params).fit(X)
+
+
 def test_more_quadrature_points_agree_on_an_images_largest_contributions(fast):
-    rng = np.random.RandomState(0)
-    X = rng.normal(0, 0.1, (120, 36)).astype(np.float32)
-    detector = IBDeepDescription(**{**fast, "hidden_layer_sizes": (4, 8)}, input_shape=(1, 6, 6)).fit(X)
+    # The embedding's score alone: every contribution then comes from the
+    # quadrature, none from the pixels' exact squared differences.
+    X, detector = small_images(fast, anomaly_score="knn")
     bright = X[:5].copy()
     bright[:, 20] = 2.0
     coarse, fine = (detector.explain(bright, n_steps=n).contributions for n in (16, 128))
@@ -132,9 +138,7 @@ def test_more_quadrature_points_agree_on_an_images_largest_contributions(fast):
 
 
 def test_images_are_explained_pixel_by_pixel(fast):
-    rng = np.random.RandomState(0)
-    X = rng.normal(0, 0.1, (120, 36)).astype(np.float32)
-    detector = IBDeepDescription(**{**fast, "hidden_layer_sizes": (4, 8)}, input_shape=(1, 6, 6)).fit(X)
+    X, detector = small_images(fast)
     bright = X[:3].copy()
     bright[:, 14] = 5.0
     explanation = detector.explain(bright)
