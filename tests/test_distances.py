@@ -3,7 +3,14 @@ import pytest
 
 from ibdetect._calibration import auto_threshold
 from ibdetect._chunking import CACHE_BYTES
-from ibdetect._distances import center_distances, kth_neighbor_distances, nearest_center_distances
+from ibdetect._distances import (
+    center_distances,
+    kth_neighbor_distances,
+    nearest_candidates,
+    nearest_center_distances,
+    squared_distance_matrix,
+    squared_distance_rounding,
+)
 
 
 def brute_force(embeddings, reference):
@@ -93,6 +100,22 @@ def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
     rows = CACHE_BYTES // (2000 * 4 * 2 + 8 * 4 * 7)
     # Float64 products, if any, rank again the rows that float32 leaves in doubt.
     assert [len(block) for block in blocks if block.dtype == torch.float32] == [rows, rows, 600 - 2 * rows]
+
+
+@pytest.mark.parametrize("n_candidates", [4, 20, 300])
+def test_no_reference_left_out_of_the_candidates_is_nearer_than_the_bound(points, n_candidates):
+    queries, reference = points
+    candidates, beyond = nearest_candidates(
+        squared_distance_matrix(queries, reference), n_candidates, squared_distance_rounding(queries, reference)
+    )
+    exact = brute_force(queries, reference)
+    left_out = np.ones(exact.shape, dtype=bool)
+    np.put_along_axis(left_out, candidates.numpy(), False, axis=1)
+    assert (left_out.sum(1) == max(len(reference) - n_candidates, 0)).all()
+    assert (np.where(left_out, exact, np.inf).min(axis=1) >= beyond.numpy()).all()
+    # The bound is the farthest candidate's distance, less no more than its rounding.
+    if n_candidates < len(reference):
+        np.testing.assert_allclose(beyond.numpy(), np.sort(exact, axis=1)[:, n_candidates - 1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("spread", [1.0, 0.01])

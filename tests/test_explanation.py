@@ -104,17 +104,21 @@ def test_the_embeddings_part_is_the_fall_of_its_distance_when_a_feature_takes_it
     np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-4, atol=1e-8)
 
 
-def test_expected_values_are_exact_far_from_the_origin(fast):
+# With 20 features, the searches of groups of features settle most expected values.
+@pytest.mark.parametrize("n_features", [4, 20])
+def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
     rng = np.random.RandomState(0)
-    X = rng.normal(0, 1, (300, 4))
+    X = rng.normal(0, 1, (300, n_features))
     # One feature 10^4 away from the origin: float32 distances would misrank the neighbours.
     X[:, 1] += 1e4
     detector = IBDeepDescription(**fast).fit(X)
-    rows = X[:8]
+    # Rows of the reference, and rows with one value moved far off, whose
+    # nearest rows on the others are far from their nearest on all.
+    rows = np.vstack([X[:8], _with_one_feature_off(X, 2, shift=6.0)])
     explanation = detector.explain(rows)
     reference = detector.reference_inputs_.astype(np.float64)
-    for feature in range(4):
-        others = np.delete(np.arange(4), feature)
+    for feature in range(n_features):
+        others = np.delete(np.arange(n_features), feature)
         distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
         nearest = np.argsort(distances, axis=1)[:, :5]
         np.testing.assert_allclose(explanation.expected[:, feature], reference[nearest, feature].mean(1), rtol=1e-6)
