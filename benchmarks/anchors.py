@@ -32,12 +32,12 @@ from sklearn.covariance import LedoitWolf
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from sklearn.utils.validation import check_array, check_is_fitted, check_memory, check_X_y
 from torch import nn
 
 from ibdetect.encoders import CNNEncoder, MLPEncoder
 
-__all__ = ["SCORES", "CrossEntropyAnchor", "anchor_builder"]
+__all__ = ["SCORES", "CrossEntropyAnchor", "anchor_builder", "train_classifier"]
 
 SCORES = ("msp", "energy", "mahalanobis", "knn")
 
@@ -92,6 +92,36 @@ def _seeded_torch(seed):
         yield
 
 
+def train_classifier(X, targets, input_shape, n_classes, max_epochs, seed):
+    """The encoder and its linear head trained with cross-entropy on ``X``, as the detector trains.
+
+    A function of its arguments alone, so that ``joblib.Memory`` can cache it.
+    ``seed`` seeds the weights and the batch order.
+    """
+    with _seeded_torch(seed):
+        net = NeuralNetClassifier(
+            module=_Classifier,
+            module__encoder=build_encoder(input_shape),
+            module__n_classes=n_classes,
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=LR,
+            optimizer__weight_decay=WEIGHT_DECAY,
+            max_epochs=max_epochs,
+            batch_size=BATCH_SIZE,
+            iterator_train__shuffle=True,
+            # BatchNorm cannot train on a batch of one sample: skip a trailing
+            # one (a different one each epoch, as the order is shuffled).
+            iterator_train__drop_last=len(X) % BATCH_SIZE == 1,
+            # Nothing is tuned or stopped early: every row trains.
+            train_split=None,
+            classes=np.arange(n_classes),
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            verbose=0,
+        )
+        return net.fit(X, targets)
+
+
 class CrossEntropyAnchor(BaseEstimator):
     """A softmax classifier on the detector's encoder, scored for normality.
 
@@ -106,6 +136,11 @@ class CrossEntropyAnchor(BaseEstimator):
         Passes over the training data.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights and the batch order.
+    memory : str, joblib.Memory or None, default=None
+        Caches the trained classifier, as ``Pipeline``'s ``memory`` caches
+        fitted transformers: the four scores of the same classifier (same
+        rows, labels, shape, epochs and seed) then train it once. None
+        caches nothing.
 
     Attributes
     ----------
@@ -121,11 +156,12 @@ class CrossEntropyAnchor(BaseEstimator):
         The normalised training outputs (``score="knn"``).
     """
 
-    def __init__(self, score="msp", input_shape=None, max_epochs=50, random_state=None):
+    def __init__(self, score="msp", input_shape=None, max_epochs=50, random_state=None, memory=None):
         self.score = score
         self.input_shape = input_shape
         self.max_epochs = max_epochs
         self.random_state = random_state
+        self.memory = memory
 
     def fit(self, X, y):
         """Train the classifier on ``X`` with the class labels ``y``.
@@ -149,37 +185,15 @@ class CrossEntropyAnchor(BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("A classifier needs at least two classes in y.")
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with _seeded_torch(seed):
-            self.net_ = self._build_net(X).fit(X, targets)
+        input_shape = (X.shape[1],) if self.input_shape is None else tuple(self.input_shape)
+        train = check_memory(self.memory).cache(train_classifier)
+        self.net_ = train(X, targets, input_shape, len(self.classes_), self.max_epochs, seed)
         features = self._forward(X)[0]
         if self.score == "mahalanobis":
             self._fit_mahalanobis(features, targets)
         elif self.score == "knn":
             self.neighbors_ = NearestNeighbors(n_neighbors=N_NEIGHBORS).fit(_unit_rows(features))
         return self
-
-    def _build_net(self, X):
-        input_shape = (X.shape[1],) if self.input_shape is None else tuple(self.input_shape)
-        return NeuralNetClassifier(
-            module=_Classifier,
-            module__encoder=build_encoder(input_shape),
-            module__n_classes=len(self.classes_),
-            criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=LR,
-            optimizer__weight_decay=WEIGHT_DECAY,
-            max_epochs=self.max_epochs,
-            batch_size=BATCH_SIZE,
-            iterator_train__shuffle=True,
-            # BatchNorm cannot train on a batch of one sample: skip a trailing
-            # one (a different one each epoch, as the order is shuffled).
-            iterator_train__drop_last=len(X) % BATCH_SIZE == 1,
-            # Nothing is tuned or stopped early: every row trains.
-            train_split=None,
-            classes=np.arange(len(self.classes_)),
-            device="cuda" if torch.cuda.is_available() else "cpu",
-            verbose=0,
-        )
 
     def _fit_mahalanobis(self, features, targets):
         """Class means and the precision of the covariance the classes share.

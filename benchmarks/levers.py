@@ -42,7 +42,7 @@ from ibdetect import IBDeepDescription
 
 from . import data
 from .methods import InputDensityMix, KNNDistance
-from .run import build_splits
+from .run import build_splits, preparation
 
 
 class StepBudget(BaseEstimator):
@@ -186,13 +186,17 @@ def evaluate(lever, dataset, split, seed):
     torch.set_num_threads(1)
     build, scaler = LEVERS[lever]
     estimator = build(seed)
-    if SCALERS[scaler] is not None:
+    X_train, y = dataset.rows(split.train), dataset.y
+    if dataset.has_categories:
+        # Categories and gaps need the benchmark's preparation, whatever the
+        # lever's scaler of numbers.
+        estimator = make_pipeline(preparation(dataset, X_train), estimator)
+    elif SCALERS[scaler] is not None:
         estimator = make_pipeline(SCALERS[scaler](), estimator)
-    X, y = dataset.X, dataset.y
     start = time.perf_counter()
-    estimator.fit(X[split.train], y[split.train] if split.labelled else None)
+    estimator.fit(X_train, y[split.train] if split.labelled else None)
     seconds = time.perf_counter() - start
-    score = roc_auc_score(split.test_is_anomaly, -estimator.score_samples(X[split.test]))
+    score = roc_auc_score(split.test_is_anomaly, -estimator.score_samples(dataset.rows(split.test)))
     return {"roc_auc": score, "fit_seconds": seconds}
 
 
