@@ -151,9 +151,9 @@ class _RowComparison:
     def __init__(self, detector, attributions):
         self.detector = detector
         self.ablation = attributions.FeatureAblation(self._embedding_distance)
-        # A row's float64 distances to every reference row, and one feature's
-        # terms of them, at a time.
-        self.row_bytes = 2 * 8 * len(detector.reference_inputs_)
+        # A row's float64 distances to every reference row, and at a time
+        # those on a group of features and outside it (expected_values).
+        self.row_bytes = 3 * 8 * len(detector.reference_inputs_)
 
     def expected(self, block, nearest, reference_distances):
         """Each row's expected values, from its squared distances to the reference rows."""
@@ -191,8 +191,8 @@ class _RowComparison:
         return np.maximum(falls.double().numpy(), 0.0)
 
     def _embedding_distance(self, inputs):
+        embeddings = self.detector.net_.embed(inputs.numpy())
         detector = self.detector
-        embeddings = detector.net_.embed(inputs.numpy())
         return torch.as_tensor(kth_neighbor_distances(embeddings, detector.reference_embeddings_, detector.n_neighbors_))
 
 
