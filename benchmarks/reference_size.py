@@ -8,9 +8,9 @@ split trains the same network and only the reference differs between the
 columns (the script checks that the centres agree). A size that keeps every
 normal training sample reuses the fit that keeps them all.
 
-* digits (images, the CNN, the default score: ``"knn"`` before 0.3, when
-  the figures of the documentation were measured, ``"knn+input"`` since) and MNIST (flat rows, an MLP, which
-  trains in seconds rather than minutes): the multi-class splits;
+* digits (images, the CNN, the default score ``"knn+input"``) and MNIST
+  (flat rows, an MLP, which trains in seconds rather than minutes): the
+  multi-class splits;
 * LetterRecognition (a table, standardised, ``"knn+input"``), the largest of
   the tabular benchmark: its labelled-classes and 5%-contamination splits.
   It needs the mlbench data folder (see ``benchmarks/README.md``).
