@@ -159,6 +159,11 @@ def squared_distance_rounding(samples, reference):
     ``radius`` of it, are off by at most ``(dim + 4) u (|s| + radius)^2``,
     with ``u`` float64's unit roundoff.
 
+    Parameters
+    ----------
+    samples : ndarray of shape (n_samples, dim)
+    reference : ndarray of shape (n_reference, dim)
+
     Returns
     -------
     rounding : torch.Tensor of float64 of shape (n_samples,)
@@ -189,7 +194,7 @@ def nearest_candidates(distances, n_candidates, rounding):
 
     Returns
     -------
-    candidates : torch.Tensor of int64 of shape (n_samples, n_candidates)
+    candidates : torch.Tensor of int64 of shape (n_samples, min(n_candidates, n_reference))
     beyond : torch.Tensor of float64 of shape (n_samples,)
         A lower bound on the true squared distance of every reference
         that is not a candidate (infinite where there is none).

@@ -69,14 +69,21 @@ DEFAULT_STEPS = 16
 #: features alike (within 0.03), 1 lower.
 EXPECTED_NEIGHBORS = 5
 
-#: Features whose expected values share a search (``expected_values``),
-#: and the candidates it keeps. Each group costs a partial sort of the
-#: reference rows, and torch's partial sort of fewer than 16 of them per
-#: row costs half as much as of 16 or more. On Satellite's 36 features,
-#: groups of 4 and 13 candidates left 8% of the values to a full sort, 6
-#: and 32 left 3%, 6 and 13 28%; the first was the fastest, by 4% to 7%.
+#: Features whose expected values share a search (``expected_values``:
+#: groups of at most this many), and the candidates it keeps. Each group
+#: costs a partial sort of the reference rows, and among the default 1,000
+#: of them torch's partial sort of fewer than 16 per row costs half as much
+#: as of 16 or more. On Satellite's 36 features, groups of 4 and 13
+#: candidates left 8% of the values to a full sort, 6 and 32 left 3%, 6 and
+#: 13 28%; the first was the fastest, by 4% to 7%.
 GROUP_FEATURES = 4
 EXPECTED_CANDIDATES = 13
+
+#: The share of a group's values left to the full sort beyond which a block
+#: stops searching by groups: about where the searches stop paying (on
+#: Gaussian rows with 20 features and 20,000 reference rows, 76% fell back
+#: and the groups nearly doubled the time).
+MAX_UNSURE = 0.5
 
 
 def require_captum():
@@ -202,11 +209,13 @@ def expected_values(rows, reference, distances, n_neighbors):
     ``distances`` are the squared distances of ``rows`` to ``reference`` on
     every feature (``_distances.squared_distance_matrix``); leaving a
     feature out subtracts its own term. The result is that of a partial
-    sort of every reference row per feature, found with fewer: a feature's
-    nearest rows on the others are nearer still on the features outside
-    its group, so the candidates nearest there, and a bound on the rest,
-    settle most features of most rows (:func:`_expected_among_candidates`).
-    The rest take the full partial sort.
+    sort of every reference row per feature, found with fewer where the
+    data allow: a feature's nearest rows on the others are nearer still on
+    the features outside its group, so the candidates nearest there, and a
+    bound on the rest, settle many features of many rows
+    (:func:`_expected_among_candidates`). The rest take the full partial
+    sort. With fewer than two groups of features, the features outside a
+    group say too little about the rest to settle any.
     """
     rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
@@ -219,11 +228,18 @@ def expected_values(rows, reference, distances, n_neighbors):
             expected[:, group], unsure[:, group] = _expected_among_candidates(
                 rows, reference, distances, rounding, group, n_neighbors
             )
+            # Where most values fall back (rows far from every reference, or
+            # in many dimensions), the groups' searches only add to the sorts.
+            if unsure[:, group].float().mean() > MAX_UNSURE:
+                break
     for feature in range(n_features):
         left = unsure[:, feature].nonzero().squeeze(1)
         if len(left):
             own = (rows[left, feature, None] - reference[None, :, feature]).square_()
-            nearest = (distances[left] - own).topk(n_neighbors, dim=1, largest=False).indices
+            # The distances less the feature's own term, in ``own``'s memory:
+            # no third matrix beside the block's distances.
+            others = own.neg_().add_(distances if len(left) == len(rows) else distances.index_select(0, left))
+            nearest = others.topk(n_neighbors, dim=1, largest=False).indices
             expected[left, feature] = reference[nearest, feature].mean(dim=1)
     return expected.numpy()
 
@@ -252,6 +268,8 @@ def _expected_among_candidates(rows, reference, distances, rounding, group, n_ne
     values = reference[:, group][candidates].transpose(1, 2).contiguous()
     others = distances.gather(1, candidates).unsqueeze(1) - (rows[:, group, None] - values).square()
     nearest = others.topk(n_neighbors, dim=2, largest=False)
+    # ``others`` is off by up to the rounding of ``distances``: a row that is
+    # not a candidate is surely farther only beyond that.
     unsure = nearest.values.max(dim=2).values >= (beyond - rounding).unsqueeze(1)
     return values.gather(2, nearest.indices).mean(dim=2), unsure
 

@@ -102,6 +102,18 @@ def test_blocks_stay_small_enough_for_the_cache(monkeypatch):
     assert [len(block) for block in blocks if block.dtype == torch.float32] == [rows, rows, 600 - 2 * rows]
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e5])
+def test_the_rounding_bound_holds_the_matrix_products_error(offset):
+    rng = np.random.RandomState(0)
+    samples, reference = rng.normal(offset, 1, (50, 12)), rng.normal(offset, 1, (200, 12))
+    # The same distances to about 19 digits (long double differences).
+    exact = ((samples.astype(np.longdouble)[:, None] - reference.astype(np.longdouble)[None]) ** 2).sum(-1)
+    error = np.abs(squared_distance_matrix(samples, reference).numpy() - exact).astype(np.float64)
+    rounding = squared_distance_rounding(samples, reference).numpy()
+    # Twice over: the error stays within half of the bound, and the bound is not empty.
+    assert (error <= rounding[:, None] / 2).all() and (rounding > 0).all()
+
+
 @pytest.mark.parametrize("n_candidates", [4, 20, 300])
 def test_no_reference_left_out_of_the_candidates_is_nearer_than_the_bound(points, n_candidates):
     queries, reference = points

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ibdetect import IBDeepDescription
-from ibdetect._distances import kth_neighbor_distances
+from ibdetect._distances import kth_neighbor_distances, squared_distance_matrix
+from ibdetect._explanation import expected_values
 from ibdetect.persistence import load, save
 
 
@@ -104,7 +105,7 @@ def test_the_embeddings_part_is_the_fall_of_its_distance_when_a_feature_takes_it
     np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-4, atol=1e-8)
 
 
-# With 20 features, the searches of groups of features settle most expected values.
+# With 20 features, expected values are searched by groups of features first.
 @pytest.mark.parametrize("n_features", [4, 20])
 def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
     rng = np.random.RandomState(0)
@@ -122,6 +123,31 @@ def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
         distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
         nearest = np.argsort(distances, axis=1)[:, :5]
         np.testing.assert_allclose(explanation.expected[:, feature], reference[nearest, feature].mean(1), rtol=1e-6)
+
+
+def _expected_by_brute_force(rows, reference, n_neighbors=5):
+    expected = np.empty(rows.shape)
+    for feature in range(rows.shape[1]):
+        others = np.delete(np.arange(rows.shape[1]), feature)
+        distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
+        expected[:, feature] = reference[np.argsort(distances, axis=1)[:, :n_neighbors], feature].mean(1)
+    return expected
+
+
+# Just enough features for two groups, or more; just more reference rows
+# than candidates, or many; rows near the reference, or far from it, where
+# most values fall back to the full sort.
+@pytest.mark.parametrize("n_features", [8, 9, 20])
+@pytest.mark.parametrize("n_reference", [14, 300])
+@pytest.mark.parametrize("shift", [0.0, 4.0])
+def test_expected_values_searched_by_groups_are_those_of_a_search_per_feature(n_features, n_reference, shift):
+    rng = np.random.RandomState(n_features)
+    # Correlated features, as a table's are: the groups' searches settle some.
+    reference = rng.normal(0, 1, (n_reference, 3)) @ rng.normal(0, 1, (3, n_features)) + rng.normal(0, 0.3, (n_reference, n_features))
+    rows = reference[rng.randint(n_reference, size=40)] + rng.normal(0, 0.3, (40, n_features))
+    rows[::2, 1] += shift * n_features
+    expected = expected_values(rows, reference, squared_distance_matrix(rows, reference), 5)
+    np.testing.assert_allclose(expected, _expected_by_brute_force(rows, reference), rtol=1e-9, atol=1e-12)
 
 
 def small_images(fast, **params):
