@@ -139,8 +139,11 @@ class CrossEntropyAnchor(BaseEstimator):
     memory : str, joblib.Memory or None, default=None
         Caches the trained classifier, as ``Pipeline``'s ``memory`` caches
         fitted transformers: the four scores of the same classifier (same
-        rows, labels, shape, epochs and seed) then train it once. None
-        caches nothing.
+        rows, labels, shape, epochs and seed) then train it once. The key
+        is :func:`train_classifier`'s code and arguments, not the module's
+        constants, the encoders' code or torch's version: keep a folder for
+        one version of the code (``benchmarks.run`` makes one per run).
+        None caches nothing.
 
     Attributes
     ----------

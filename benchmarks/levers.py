@@ -10,7 +10,9 @@ benchmark and compared with the defaults on the same splits:
   different seeds;
 * ``knn-mix``: add the distance to the k-th nearest training row in input
   space to the embedding's score, each standardised on the training rows;
-* ``scaler``: the scaler before every method (standard, robust, min-max, none);
+* ``scaler``: the scaler before every method (standard, robust, min-max,
+  none); on a table with categories and gaps every lever runs behind the
+  benchmark's preparation instead, so these rows repeat the defaults';
 * ``anomaly_score=knn``: the embedding's k-NN distance alone, the default on
   tables before ``"knn+input"``;
 * ``knn+density``: the embedding's k-NN distance with LocalOutlierFactor's

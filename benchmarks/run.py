@@ -109,9 +109,10 @@ def evaluate(method, dataset, split, seed, max_epochs=None, threads=None, memory
     """Fit one method on one split; return its scores and times.
 
     ``memory`` (a folder, or None) caches the classifier of the supervised
-    anchors, which their four scores share: the first of them to fit on a
-    split trains it, in whichever process, and the others load it. Their
-    fit times then count the training once.
+    anchors, which their four scores share: an anchor that fits on a split
+    after another has trained its classifier, in whichever process, loads
+    it. Their fit times then count the training once, in whichever anchor
+    trained it (twice where two processes trained the same one at once).
 
     Returns
     -------
@@ -176,7 +177,9 @@ def run(datasets, protocol_names, methods, seed=0, max_splits=None, max_epochs=N
     The anchors' classifiers are cached in a temporary folder for the run
     (see :func:`evaluate`).
     """
-    with tempfile.TemporaryDirectory(prefix="ibdetect-benchmark-") as memory:
+    # A worker that fails may leave others writing into the folder: its
+    # removal must not hide the failure.
+    with tempfile.TemporaryDirectory(prefix="ibdetect-benchmark-", ignore_cleanup_errors=True) as memory:
         return _run(datasets, protocol_names, methods, seed, max_splits, max_epochs, jobs, log, memory)
 
 

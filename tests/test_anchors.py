@@ -1,7 +1,5 @@
 """The supervised anchors of the benchmark: cross-entropy on the detector's encoder."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -97,16 +95,27 @@ def test_a_trailing_batch_of_one_row_does_not_stop_training(make_blobs, blob_cen
     assert anchor.score_samples(X).shape == (129,)
 
 
-def _cached_classifiers(folder):
-    return [path for path in Path(folder).rglob("output.pkl")]
+@pytest.fixture
+def counted_training(monkeypatch):
+    """The row counts of the classifiers trained, as ``anchors.train_classifier`` is called."""
+    trained = []
+    train = anchors.train_classifier
+
+    def counted(X, *args):
+        trained.append(len(X))
+        return train(X, *args)
+
+    # Memory caches by the function's name and code: the counting one is cached as itself.
+    monkeypatch.setattr(anchors, "train_classifier", counted)
+    return trained
 
 
-def test_scores_of_the_same_classifier_train_it_once_with_a_memory(blobs, tmp_path):
+def test_scores_of_the_same_classifier_train_it_once_with_a_memory(blobs, tmp_path, counted_training):
     X, y, X_unseen = blobs
     alone = CrossEntropyAnchor(score="energy", max_epochs=2, random_state=7).fit(X, y)
     cached = [CrossEntropyAnchor(score=score, max_epochs=2, random_state=7, memory=str(tmp_path)).fit(X, y)
               for score in ("energy", "knn")]
-    assert len(_cached_classifiers(tmp_path)) == 1
+    assert len(counted_training) == 2
     # The one it loads is the one it would have trained.
     np.testing.assert_array_equal(cached[0].score_samples(X_unseen), alone.score_samples(X_unseen))
     for loaded, trained in zip(cached[1].net_.module_.parameters(), alone.net_.module_.parameters()):
@@ -114,7 +123,7 @@ def test_scores_of_the_same_classifier_train_it_once_with_a_memory(blobs, tmp_pa
     # Another seed, or other rows, train another.
     CrossEntropyAnchor(max_epochs=2, random_state=8, memory=str(tmp_path)).fit(X, y)
     CrossEntropyAnchor(max_epochs=2, random_state=7, memory=str(tmp_path)).fit(X[1:], y[1:])
-    assert len(_cached_classifiers(tmp_path)) == 3
+    assert counted_training == [len(X), len(X), len(X), len(X) - 1]
 
 
 def test_it_keeps_string_labels_and_rejects_an_unknown_score(blobs):
@@ -150,16 +159,7 @@ def test_the_benchmarks_epoch_override_reaches_the_anchor():
     assert len(built[0].net_.history) == 2 and 0 <= record["roc_auc"] <= 1
 
 
-def test_a_run_trains_one_classifier_per_split_for_the_four_anchors(monkeypatch):
-    trained = []
-    train = anchors.train_classifier
-
-    def counted(X, *args):
-        trained.append(len(X))
-        return train(X, *args)
-
-    # Memory caches by the function's name and code: the counting one is cached as itself.
-    monkeypatch.setattr(anchors, "train_classifier", counted)
+def test_a_run_trains_one_classifier_per_split_for_the_four_anchors(counted_training):
     methods = [method for method in METHODS if method.name in ANCHOR_NAMES]
     records = run.run([data.wine()], ["multiclass"], methods, max_splits=2, max_epochs=1, log=lambda line: None)
-    assert len(records) == 8 and len(trained) == 2
+    assert len(records) == 8 and len(counted_training) == 2
