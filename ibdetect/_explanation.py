@@ -42,6 +42,7 @@ to 0.83 of the time; comparing with the expected values, 0.49 to 0.95.
 
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.utils import Bunch
 
 from ._anomaly_score import distances_to_normal, finite_distances
@@ -189,11 +190,12 @@ class _RowComparison:
         """
         detector = self.detector
         # A counterfactual row takes the network's activations: as many
-        # features per pass as fill the cache.
+        # features per pass as fill the cache, within working_memory.
+        budget = min(CACHE_BYTES, get_config()["working_memory"] * 2**20)
         row_bytes = detector.net_.activation_bytes(block)
         falls = self.ablation.attribute(
             torch.as_tensor(block), baselines=torch.as_tensor(expected),
-            perturbations_per_eval=max(1, min(block.shape[1], CACHE_BYTES // (len(block) * row_bytes))),
+            perturbations_per_eval=max(1, min(block.shape[1], int(budget // (len(block) * row_bytes)))),
         )
         return np.maximum(falls.double().numpy(), 0.0)
 
@@ -282,8 +284,10 @@ class _ImageComparison:
         self.n_steps = n_steps
         self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
         # Each row takes n_steps rows of the network's activations, and as
-        # many of their gradients, beside its distances to the reference.
-        self.row_bytes = 2 * n_steps * detector.net_.activation_bytes(X[:1]) + 8 * len(detector.reference_inputs_)
+        # many of their gradients, beside its distances to the reference
+        # (and the partial sort's copy of them and its indices).
+        activations = detector.net_.activation_bytes(X[:1])
+        self.row_bytes = 2 * n_steps * activations + 3 * 8 * len(detector.reference_inputs_)
 
     def expected(self, block, nearest, reference_distances):
         return self.detector.reference_inputs_[nearest]
