@@ -177,9 +177,16 @@ def load(name, mlbench_folder=None, mnist_path=None):
 
 
 def loaded(parser, names, mlbench_folder=None):
-    """``(name, dataset)`` for each of ``names``, a script's ``--datasets``; a missing folder is ``parser``'s error."""
+    """``[(name, dataset)]`` for each of ``names``, a script's ``--datasets``.
+
+    Every data set loads before a script starts working, so that a missing
+    ``--mlbench`` folder, or a wrong one, is ``parser``'s error at once
+    rather than after minutes on the data sets before it.
+    """
+    datasets = []
     for name in names:
         try:
-            yield name, load(name, mlbench_folder)
-        except ValueError as exc:
+            datasets.append((name, load(name, mlbench_folder)))
+        except (ValueError, FileNotFoundError) as exc:
             parser.error(str(exc))
+    return datasets

@@ -301,8 +301,10 @@ def _cell(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["wine", "breast_cancer", "satellite", "vehicle"])
-    parser.add_argument("--mlbench", metavar="PATH", help="mlbench's data folder, for satellite and vehicle")
+    parser.add_argument("--datasets", nargs="+", default=["wine", "breast_cancer", "satellite", "vehicle"],
+                        help="among wine, breast_cancer, satellite and vehicle (default: all four)")
+    parser.add_argument("--mlbench", metavar="PATH",
+                        help="mlbench's data folder, which satellite and vehicle need")
     parser.add_argument("--splits", type=int, default=5, help="first N splits of each data set")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="numbers of corrupted features")
     parser.add_argument("--rows", type=int, default=200, help="held-out normal rows corrupted per split")

@@ -340,6 +340,8 @@ def plot_contribution_map(explanation, image_shape, index=0, *, X=None, ax=None,
 
     Raises
     ------
+    TypeError
+        If ``image_shape`` is not a sequence (a row's index in its place, say).
     ValueError
         If ``image_shape`` is not 2 or 3 sizes holding ``n_features`` values.
     """
@@ -392,6 +394,11 @@ def _explained_rows(X, explanation):
 
 def _as_image(row, image_shape, n_features):
     """A flat row as a (height, width) image, its channels summed."""
+    if not isinstance(image_shape, (tuple, list, np.ndarray)):
+        raise TypeError(
+            "image_shape must be a tuple such as the detector's input_shape, before the row's index: "
+            f"plot_contribution_map(explanation, detector.input_shape, index); got {image_shape!r}."
+        )
     image_shape = tuple(image_shape)
     if len(image_shape) not in (2, 3) or np.prod(image_shape) != n_features:
         raise ValueError(

@@ -300,6 +300,12 @@ def test_contribution_map_rejects_a_shape_that_is_not_the_rows(image_shape):
         plot_contribution_map(made_explanation(SIX), image_shape)
 
 
+def test_a_row_index_in_place_of_the_image_shape_says_which_comes_first():
+    # plot_contributions takes (explanation, index); the map needs the shape first.
+    with pytest.raises(TypeError, match=r"plot_contribution_map\(explanation, detector.input_shape, index\)"):
+        plot_contribution_map(made_explanation(SIX), 0)
+
+
 def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
     pytest.importorskip("captum")
     detector, (_, _, X_unseen) = fitted_blobs
