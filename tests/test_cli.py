@@ -1110,6 +1110,16 @@ def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(
     assert out.endswith(f"(anomalies: {flagged.sum()}).\n")
 
 
+def test_fdr_that_flags_nothing_says_how_fine_the_p_values_are(workdir, capsys, make_data):
+    X, _ = make_data(20)
+    write_csv(workdir / "screen.csv", FEATURES, (X[:10] + 40).tolist())
+    # 15 held-out samples: no p-value below 1/16, above the 0.05 that BH at 0.05 needs at most.
+    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", "--fdr", 0.05)
+    assert status == 0 and "(anomalies: 0)." in out
+    assert "15 held-out samples give p-values no smaller than 1/16 = 0.0625" in out
+    assert "--validation-fraction" in out
+
+
 def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, make_data):
     X, _ = make_data(20)
     write_csv(workdir / "screen.csv", FEATURES, X.tolist())

@@ -239,6 +239,14 @@ def score(args):
     write_output(args.output, write, binary=False)
     report = _report_stream(args.output)
     echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
+    if args.fdr is not None and tally["rows"] and not tally["anomalies"]:
+        # Nothing flagged may be the data, or p-values too coarse to reach the procedure's cut.
+        n = len(calibration)
+        echo(
+            f"--fdr {args.fdr:g} flagged no row. The model's {n} held-out samples give p-values no smaller "
+            f"than 1/{n + 1} = {1 / (n + 1):.3g}; a model fitted with a larger --validation-fraction gives finer ones.",
+            file=report,
+        )
     if args.check_drift:
         echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), args.drift_window), file=report)
 
