@@ -161,8 +161,8 @@ def squared_distance_rounding(samples, reference):
 
     Parameters
     ----------
-    samples : ndarray of shape (n_samples, dim)
-    reference : ndarray of shape (n_reference, dim)
+    samples, reference : ndarray
+        As :func:`squared_distance_matrix` takes them.
 
     Returns
     -------
