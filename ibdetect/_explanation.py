@@ -185,7 +185,7 @@ class _RowComparison:
         with 2 or 3 of them (Satellite 0.915 against 0.879 with 3), but a
         network with re-drawn weights ranked them as well (0.916), and its
         ranking came closer to the trained network's (Spearman 0.33 to 0.43
-        against 0.13 to 0.23): the rise measures a value's distance from its
+        against 0.12 to 0.22): the rise measures a value's distance from its
         expected value more than what the network learned. Not kept.
         """
         detector = self.detector
