@@ -188,20 +188,17 @@ def nearest_candidates(distances, n_candidates, rounding):
     distances : torch.Tensor of shape (n_samples, n_reference)
         Squared distances, as computed.
     n_candidates : int
-        With as many references or more, every one is a candidate.
+        Fewer than ``n_reference``.
     rounding : torch.Tensor of shape (n_samples,)
         Bound on the rounding of each row of ``distances``.
 
     Returns
     -------
-    candidates : torch.Tensor of int64 of shape (n_samples, min(n_candidates, n_reference))
+    candidates : torch.Tensor of int64 of shape (n_samples, n_candidates)
     beyond : torch.Tensor of float64 of shape (n_samples,)
         A lower bound on the true squared distance of every reference
-        that is not a candidate (infinite where there is none).
+        that is not a candidate.
     """
-    n_samples, n_reference = distances.shape
-    if n_candidates >= n_reference:
-        return torch.arange(n_reference).expand(n_samples, -1), torch.full((n_samples,), torch.inf, dtype=torch.float64)
     # Every other reference is at least as far as the farthest candidate.
     nearest = distances.topk(n_candidates, dim=1, largest=False, sorted=False)
     return nearest.indices, nearest.values.max(dim=1).values.double() - rounding

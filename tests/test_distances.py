@@ -114,7 +114,8 @@ def test_the_rounding_bound_holds_the_matrix_products_error(offset):
     assert (error <= rounding[:, None] / 2).all() and (rounding > 0).all()
 
 
-@pytest.mark.parametrize("n_candidates", [4, 20, 300])
+# Up to every reference but one.
+@pytest.mark.parametrize("n_candidates", [4, 20, 299])
 def test_no_reference_left_out_of_the_candidates_is_nearer_than_the_bound(points, n_candidates):
     queries, reference = points
     candidates, beyond = nearest_candidates(
@@ -123,11 +124,10 @@ def test_no_reference_left_out_of_the_candidates_is_nearer_than_the_bound(points
     exact = brute_force(queries, reference)
     left_out = np.ones(exact.shape, dtype=bool)
     np.put_along_axis(left_out, candidates.numpy(), False, axis=1)
-    assert (left_out.sum(1) == max(len(reference) - n_candidates, 0)).all()
+    assert (left_out.sum(1) == len(reference) - n_candidates).all()
     assert (np.where(left_out, exact, np.inf).min(axis=1) >= beyond.numpy()).all()
     # The bound is the farthest candidate's distance, less no more than its rounding.
-    if n_candidates < len(reference):
-        np.testing.assert_allclose(beyond.numpy(), np.sort(exact, axis=1)[:, n_candidates - 1], rtol=1e-6)
+    np.testing.assert_allclose(beyond.numpy(), np.sort(exact, axis=1)[:, n_candidates - 1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("spread", [1.0, 0.01])
