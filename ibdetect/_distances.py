@@ -70,7 +70,9 @@ def nearest_center_distances(embeddings, centers, working_memory=None):
     return center_distances(embeddings, centers, working_memory).min(axis=1)
 
 
-def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=False, working_memory=None):
+def kth_neighbor_distances(
+    embeddings, reference, n_neighbors, *, skip_self=False, working_memory=None, return_indices=False
+):
     """Squared distance of each embedding to its ``n_neighbors``-th nearest reference embedding.
 
     The distances are exact (to float64 rounding) and found in two steps per
@@ -90,15 +92,22 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     n_neighbors : int
         The neighbour rank, from 1.
     skip_self : bool, default=False
-        The embeddings are the reference itself, row for row: each one's own
-        row is left out of its neighbours, as a new sample would be.
+        Each embedding is a row of the reference (the reference itself, or
+        some of its rows): its own row, at distance 0, is left out of its
+        neighbours, as a new sample would be.
     working_memory : float, default=None
         Memory budget in MiB of one block of distances (scikit-learn's
         ``working_memory``; None means the global setting).
+    return_indices : bool, default=False
+        Also return the rows of the ``n_neighbors`` nearest references.
 
     Returns
     -------
     distances : ndarray of float64 of shape (n_samples,)
+    indices : ndarray of int64 of shape (n_samples, n_neighbors)
+        Only with ``return_indices``: each sample's nearest references,
+        nearest first (with ``skip_self``, a reference row that duplicates
+        the sample may stand in for it among the ties at distance 0).
     """
     rank = n_neighbors + bool(skip_self)
     if not 0 < rank <= len(reference):
@@ -113,21 +122,30 @@ def kth_neighbor_distances(embeddings, reference, n_neighbors, *, skip_self=Fals
     radius = float(reference.square().sum(1).max().sqrt())
     n_candidates = min(rank + CANDIDATE_MARGIN, len(reference))
     distances = np.empty(len(embeddings), dtype=np.float64)
+    indices = np.empty((len(embeddings), rank), dtype=np.int64) if return_indices else None
     # A block holds, per row, a float32 row of partial distances to every
     # reference and the partial sort's work space, and the float64
     # differences from the row of each candidate (gathered, then
     # subtracted): on wide rows such as images, the larger part.
-    row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1)
+    row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1) + 8 * rank
     for rows in row_blocks(len(embeddings), row_bytes, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
-        kth, outside = _kth_among_candidates(block, reference32, reference, rank, n_candidates)
+        kth, outside, nearest = _kth_among_candidates(block, reference32, reference, rank, n_candidates, return_indices)
         # Every reference left out of the candidates is at least ``outside``
         # away, give or take the float32 rounding.
         unsure = kth > outside - _float32_rounding(block, radius)
         if n_candidates < len(reference) and unsure.any():
-            kth[unsure] = _kth_among_candidates(block[unsure], reference, reference, rank, n_candidates)[0]
+            redone = _kth_among_candidates(block[unsure], reference, reference, rank, n_candidates, return_indices)
+            kth[unsure] = redone[0]
+            if return_indices:
+                nearest[unsure] = redone[2]
         distances[rows] = kth.numpy()
-    return distances
+        if return_indices:
+            indices[rows] = nearest.numpy()
+    if not return_indices:
+        return distances
+    # A reference row is its own nearest neighbour: the first column.
+    return distances, indices[:, int(skip_self):]
 
 
 def squared_distance_matrix(samples, reference):
@@ -204,12 +222,13 @@ def nearest_candidates(distances, n_candidates, rounding):
     return nearest.indices, nearest.values.max(dim=1).values.double() - rounding
 
 
-def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates):
+def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates, with_indices=False):
     """The ``rank``-th exact squared distance among the nearest candidates by a cheaper ranking.
 
     ``ranking_reference`` is ``reference`` in the precision of the ranking.
-    Returns that distance for each row of ``block``, and the ranking's
-    distance of the farthest candidate.
+    Returns that distance for each row of ``block``, the ranking's distance
+    of the farthest candidate, and with ``with_indices`` the ``rank``
+    nearest candidates' rows, nearest first (else None).
     """
     # A row's own squared norm shifts all its distances alike, so the ranking
     # needs only the reference's.
@@ -217,10 +236,13 @@ def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidate
     partial = torch.addmm(squared_norms, block.to(ranking_reference.dtype), ranking_reference.T, alpha=-2.0)
     nearest = partial.topk(n_candidates, dim=1, largest=False, sorted=False)
     exact = (reference[nearest.indices] - block.unsqueeze(1)).square_().sum(2)
+    outside = nearest.values.max(dim=1).values.double() + block.square().sum(1)
+    if with_indices:
+        ranked = exact.topk(rank, dim=1, largest=False, sorted=True)
+        return ranked.values[:, -1], outside, nearest.indices.gather(1, ranked.indices)
     # A reference row is its own nearest neighbour, at distance zero: looking
     # one rank further leaves it out.
-    kth = exact.kthvalue(rank, dim=1).values
-    return kth, nearest.values.max(dim=1).values.double() + block.square().sum(1)
+    return exact.kthvalue(rank, dim=1).values, outside, None
 
 
 def _float32_rounding(block, radius):

@@ -125,13 +125,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``"affine"``: the row and 7 fixed random affine maps of it. An
         embedding is its views' side by side; costs grow with their number.
         ``"auto"``: ``"none"`` (:doc:`/performance` gives the trade).
-    anomaly_score : {"auto", "knn", "knn+input", "distance"}, default="auto"
+    anomaly_score : {"auto", "knn", "knn+input", "knn+density", "distance"}, default="auto"
         How far a sample lies from the normal data, squared: ``"distance"``
         to the nearest centre; ``"knn"`` to the ``n_neighbors``-th nearest
         reference embedding; ``"knn+input"`` the geometric mean of that and
         the same among the reference's input rows, each over its median
-        (scale the features first). ``"auto"``: ``"distance"`` with known
-        anomalies in ``y``, else ``"knn+input"``, on rows and images alike.
+        (scale the features first); ``"knn+density"`` the input distance over
+        its nearest references' own (LocalOutlierFactor's local density).
+        ``"auto"``: ``"distance"`` with known anomalies in ``y``, else
+        ``"knn+density"`` on images, ``"knn+input"`` on rows.
     n_neighbors : int, default=5
         Neighbour rank of the k-NN scores among all normal training samples;
         among a reference subset the rank shrinks in proportion
@@ -192,13 +194,15 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     reference_embeddings_ : ndarray of shape (n_reference, n_views * embedding_dim)
         Embeddings of the k-NN reference samples; with the k-NN scores only.
     reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
-        Their input rows, which ``"knn+input"`` and :meth:`explain` read.
+        Their input rows, which the mixed scores and :meth:`explain` read.
     n_neighbors_ : int
         The rank searched among the references: ``n_neighbors`` times their
         share of the normal training samples, at least ``min(2, n_neighbors)``.
     neighbor_scales_ : ndarray of shape (2,)
-        Median reference distance in the embedding and in input space, the
-        divisors of ``"knn+input"``.
+        Median reference distance in the embedding and in input space (for
+        ``"knn+density"`` relative), the divisors of the mixed scores.
+    reference_radii_ : ndarray of float64 of shape (n_reference,)
+        With ``"knn+density"``: each reference row's own input distance.
     net_ : DeepDescriptionNet
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -279,7 +283,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "transformations": [StrOptions({"auto", *_training.TRANSFORMATIONS})],
-        "anomaly_score": [StrOptions({"auto", "distance", "knn", "knn+input"})],
+        "anomaly_score": [StrOptions({"auto", *_anomaly_score.SCORES})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "max_references": [
             StrOptions({"auto"}),
@@ -377,13 +381,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         y : array-like of shape (n_samples,), default=None
             Labels of the known normal classes (ints or strings), one centre
             each; ``-1`` marks a known anomaly, pushed away from all centres.
-            None means every sample is normal and unlabelled: one centre, as in
-            Deep SVDD.
+            None: every sample normal and unlabelled, one centre (Deep SVDD).
 
         Returns
         -------
         self : IBDeepDescription
-            The fitted detector.
         """
         # What a warm start continues from: taken before the fit drops it, and
         # only read, so that a fit that fails leaves it intact.
@@ -507,7 +509,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         setup.device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)
         check_precision(self.precision, setup.device)
         setup.seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets)
+        setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, len(input_shape) > 1)
         if streaming:
             _streaming.check_batch(self, previous, setup)
         return X, targets, setup
@@ -657,7 +659,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         the ``n_neighbors_``-th nearest reference image's pixel. A feature's
         part of the embedding's k-NN distance is how much it falls when the
         feature takes its expected value (captum's ``FeatureAblation``; on
-        images, integrated gradients); of input space's (``"knn+input"``,
+        images, integrated gradients); of input space's (mixed scores,
         half of the score), the squared difference. Needs captum (the
         ``explain`` extra); the user guide's "Why is it flagged?" says more.
 

@@ -1,9 +1,10 @@
 """Explanations: each feature's share of a sample's anomaly score, and the values it was compared with.
 
 A sample's score is its distance to the normal data, in the embedding and,
-for ``"knn+input"``, in input space too. The explanation compares each
-feature with an *expected* value, and shares the score out among the
-features by how far each one stands from its expected value in each space.
+for ``"knn+input"`` and ``"knn+density"``, in input space too. The
+explanation compares each feature with an *expected* value, and shares the
+score out among the features by how far each one stands from its expected
+value in each space.
 
 - Rows of features: a feature's expected value is its mean over the 5
   reference rows nearest to the sample on the *other* features (k-nearest-
@@ -20,9 +21,11 @@ features by how far each one stands from its expected value in each space.
   the sample. A pixel-by-pixel counterfactual would cost a pass of the
   network per pixel.
 
-``"knn+input"`` is the geometric mean of the two spaces' scaled distances:
-each space holds half of its logarithm, so each gets half of the score. A
-row's contributions then add up to its distance to the normal data,
+The mixed scores are geometric means of the two spaces' scaled distances:
+each space holds half of the logarithm, so each gets half of the score
+(``"knn+density"`` divides a row's input distance by its neighbours' own,
+one factor for the whole row, which leaves the features' shares as they
+are). A row's contributions then add up to its distance to the normal data,
 ``-score_samples``: within each half, the features share it in proportion
 to their parts (the embedding's parts that are positive: a feature that
 moved the embedding closer gets none). Weighing each space instead by its
@@ -45,7 +48,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils import Bunch
 
-from ._anomaly_score import distances_to_normal, finite_distances
+from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances
 from ._calibration import conformal_pvalues
 from ._chunking import CACHE_BYTES, row_blocks
 from ._distances import (
@@ -101,7 +104,7 @@ def check_explainable(detector):
     if detector.anomaly_score_ == "distance":
         raise ValueError(
             "explain compares a sample with the rows of the k-NN reference, and anomaly_score='distance' "
-            "keeps none; refit with anomaly_score='knn' or 'knn+input' (the default)."
+            "keeps none; refit with anomaly_score='knn', 'knn+input' or 'knn+density' (the defaults: 'auto')."
         )
     if not hasattr(detector, "reference_inputs_"):
         raise ValueError(
@@ -134,7 +137,7 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
         expected[rows] = compare.expected(block, nearest[rows], reference_distances)
         differences = np.square(block.astype(np.float64) - expected[rows])
         halves = [compare.embedding_parts(block, expected[rows])]
-        if detector.anomaly_score_ == "knn+input":
+        if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(differences)
         contributions[rows] = distances[rows, None] * _mean_shares(halves, fallback=differences)
     nearest_class = class_distances.argmin(axis=1)

@@ -134,7 +134,7 @@ def save(model, file, *, metadata=None, training_rows=True):
         Without them the loaded model scores the same but cannot train on,
         and with ``anomaly_score="knn"`` cannot :meth:`~ibdetect.IBDeepDescription.explain`
         (the reference's rows go too). The reference rows of
-        ``anomaly_score="knn+input"`` stay either way: its scores read them.
+        ``"knn+input"`` and ``"knn+density"`` stay either way: their scores read them.
 
     Raises
     ------
@@ -164,10 +164,10 @@ def save(model, file, *, metadata=None, training_rows=True):
     check_is_fitted(model)
     if not training_rows:
         model = _without_training_rows(model)
-        if getattr(model, "anomaly_score_", None) == "knn+input":
+        if hasattr(model, "reference_inputs_"):
             warnings.warn(
-                f"The k-NN reference of anomaly_score='knn+input' keeps {len(model.reference_inputs_)} training "
-                "rows in the file, which its scores read; anomaly_score='knn' keeps none.",
+                f"The k-NN reference of anomaly_score={model.anomaly_score_!r} keeps {len(model.reference_inputs_)} "
+                "training rows in the file, which its scores read; anomaly_score='knn' keeps none.",
                 UserWarning,
                 stacklevel=2,
             )

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import MAX_TYPICAL_QUERIES, mixed_neighbor_distances, typical_neighbor_distance
+from ibdetect._anomaly_score import (
+    MAX_TYPICAL_QUERIES,
+    MIN_RELATIVE_RADIUS,
+    mixed_neighbor_distances,
+    neighbor_radii,
+    relative_neighbor_distances,
+    typical_neighbor_distance,
+)
 
 
 def test_typical_distance_leaves_each_row_out_of_its_neighbours():
@@ -36,9 +43,12 @@ def test_mixed_distance_is_the_geometric_mean_of_the_scaled_distances():
 
 @pytest.mark.parametrize(
     "with_anomalies, input_shape, expected",
-    [(False, None, "knn+input"), (False, (1, 2, 3), "knn+input"), (True, None, "distance"), (True, (1, 2, 3), "distance")],
+    [
+        (False, None, "knn+input"), (False, (6,), "knn+input"), (False, (1, 2, 3), "knn+density"),
+        (True, None, "distance"), (True, (1, 2, 3), "distance"),
+    ],
 )
-def test_auto_anomaly_score_follows_known_anomalies_whatever_the_input_shape(
+def test_auto_anomaly_score_follows_known_anomalies_and_images(
     blobs, with_anomalies, input_shape, expected, fast
 ):
     X, y, X_unseen = blobs
@@ -59,7 +69,7 @@ def test_knn_score_is_distance_to_nth_nearest_training_embedding(blobs, fast, ro
     assert roc_auc(detector, X, X_unseen) > 0.95
 
 
-@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input", "knn+density"])
 def test_knn_threshold_leaves_each_training_sample_out(blobs, anomaly_score, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(anomaly_score=anomaly_score, n_neighbors=1, validation_fraction=None, **fast)
@@ -86,6 +96,59 @@ def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blo
     in_input = _kth_nearest_brute_force(X_unseen, inputs, 3) / scales[1]
     np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(in_embedding * in_input), rtol=1e-4)
     assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def _radii_brute_force(reference, rank):
+    # Each reference row is its own nearest: one rank further leaves it out.
+    return np.maximum(_kth_nearest_brute_force(reference, reference, rank + 1), 0)
+
+
+def _relative_brute_force(queries, reference, radii, rank, skip_self=False):
+    squared = ((queries[:, None].astype(np.float64) - reference[None].astype(np.float64)) ** 2).sum(-1)
+    order = np.argsort(squared, axis=1, kind="stable")[:, int(skip_self):rank + int(skip_self)]
+    return np.take_along_axis(squared, order[:, -1:], 1)[:, 0] / radii[order].mean(axis=1)
+
+
+def test_knn_density_score_divides_the_input_distance_by_the_neighbours_radii(blobs, fast, roc_auc):
+    X, y, X_unseen = blobs
+    detector = IBDeepDescription(anomaly_score="knn+density", n_neighbors=3, **fast).fit(X, y)
+    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    radii = _radii_brute_force(inputs, 3)
+    np.testing.assert_allclose(detector.reference_radii_, radii, rtol=1e-5)
+    scales = [
+        np.median(_kth_nearest_brute_force(embeddings, embeddings, 4)),
+        np.median(_relative_brute_force(inputs, inputs, radii, 3, skip_self=True)),
+    ]
+    np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
+    in_embedding = _kth_nearest_brute_force(detector.transform(X_unseen), embeddings, 3) / scales[0]
+    in_input = _relative_brute_force(X_unseen, inputs, radii, 3) / scales[1]
+    np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(in_embedding * in_input), rtol=1e-4)
+    assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def test_relative_distance_does_not_grow_with_the_spread_of_the_data_around_it():
+    # Two clusters of the same shape, one ten times as wide: a query at the
+    # same relative place in each is as far from both in their own units.
+    rng = np.random.RandomState(0)
+    cluster = rng.normal(size=(200, 2))
+    reference = np.vstack([cluster, 10 * cluster + 100])
+    radii = neighbor_radii(reference, 5)
+    queries = np.array([[0.5, 0.5], [105.0, 105.0]])
+    raw = relative_neighbor_distances(queries, reference, 5)
+    relative = relative_neighbor_distances(queries, reference, 5, radii)
+    assert raw[1] > 50 * raw[0]
+    assert relative[1] == pytest.approx(relative[0], rel=0.5)
+
+
+def test_neighbor_radii_of_duplicate_rows_stay_above_zero():
+    # Six copies of one row and ten others on a line: the copies' own 2nd
+    # nearest lies at distance 0, the line's at 1 or, at its ends, 4 (squared).
+    reference = np.vstack([np.zeros((6, 1)), np.arange(10.0, 20.0)[:, None]])
+    radii = neighbor_radii(reference, 2)
+    spread = np.median(_radii_brute_force(reference, 2)[6:])
+    np.testing.assert_allclose(radii[:6], MIN_RELATIVE_RADIUS * spread)
+    np.testing.assert_allclose(radii[6:], _radii_brute_force(reference, 2)[6:])
+    assert np.all(np.isfinite(relative_neighbor_distances(np.zeros((1, 1)), reference, 2, radii)))
 
 
 def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, fast):

@@ -1244,7 +1244,7 @@ def test_explain_refuses_a_model_whose_scores_it_cannot_explain(in_tmp, capsys, 
     status, out, err = run(capsys, "explain m.ibdetect train.csv -o why.csv")
     assert (status, out) == (1, "")
     assert err == OneErrorLine("cannot explain the scores of m.ibdetect: explain compares a sample with the rows")
-    assert "refit with anomaly_score='knn' or 'knn+input'" in err
+    assert "refit with anomaly_score='knn', 'knn+input' or 'knn+density'" in err
     assert not os.path.exists("why.csv")
 
 

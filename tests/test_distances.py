@@ -47,6 +47,43 @@ def test_skip_self_leaves_each_reference_out_of_its_own_neighbours(points):
     np.testing.assert_allclose(found, expected, rtol=1e-6)
 
 
+def _nearest_by_brute_force(distances, n_neighbors):
+    return np.sort(distances, axis=1)[:, :n_neighbors]
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 5, 299])
+@pytest.mark.parametrize("skip_self", [False, True])
+def test_returned_indices_are_the_nearest_references_nearest_first(points, n_neighbors, skip_self):
+    queries, reference = points
+    samples = reference if skip_self else queries
+    distances = brute_force(samples, reference)
+    if skip_self:
+        np.fill_diagonal(distances, np.inf)
+    found, indices = kth_neighbor_distances(
+        samples, reference, n_neighbors, skip_self=skip_self, working_memory=0.001, return_indices=True
+    )
+    assert indices.shape == (len(samples), n_neighbors)
+    # Distances by index rather than the indices themselves: ties may come in either order.
+    by_index = np.take_along_axis(distances, indices, axis=1)
+    np.testing.assert_allclose(by_index, _nearest_by_brute_force(distances, n_neighbors), rtol=1e-6)
+    np.testing.assert_allclose(found, by_index[:, -1], rtol=1e-6)
+    if skip_self:
+        assert not (indices == np.arange(len(samples))[:, None]).any()
+
+
+def test_indices_survive_the_float64_ranking_of_classes_far_apart():
+    # As below: rows whose float32 ranking is in doubt are ranked again.
+    rng = np.random.RandomState(0)
+    means = rng.normal(size=(4, 16)) * 1000.0 + 50.0
+    reference = means[rng.randint(4, size=500)] + rng.normal(size=(500, 16)) * 0.01
+    queries = means[rng.randint(4, size=60)] + rng.normal(size=(60, 16)) * 0.01
+    distances = brute_force(queries, reference)
+    _, indices = kth_neighbor_distances(queries, reference, 5, return_indices=True)
+    np.testing.assert_allclose(
+        np.take_along_axis(distances, indices, axis=1), _nearest_by_brute_force(distances, 5), rtol=1e-9
+    )
+
+
 @pytest.mark.parametrize("n_neighbors, skip_self", [(0, False), (301, False), (300, True)])
 def test_impossible_neighbour_ranks_are_rejected(points, n_neighbors, skip_self):
     queries, reference = points

@@ -18,7 +18,7 @@ def table(make_blobs, blob_centres):
     return make_blobs(blob_centres, 60)
 
 
-@pytest.fixture(scope="module", params=["knn+input", "knn"])
+@pytest.fixture(scope="module", params=["knn+input", "knn+density", "knn"])
 def fitted(request, table, fast):
     X, y = table
     return IBDeepDescription(**fast, anomaly_score=request.param).fit(X, y)

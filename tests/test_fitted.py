@@ -179,7 +179,7 @@ def assert_declared_once(detector):
     return state
 
 
-@pytest.mark.parametrize("anomaly_score", ["distance", "knn", "knn+input"])
+@pytest.mark.parametrize("anomaly_score", ["distance", "knn", "knn+input", "knn+density"])
 @pytest.mark.parametrize("validation_fraction", [None, 0.25])
 @pytest.mark.parametrize("pretrain_epochs", [0, 1])
 def test_fitted_state_declares_every_attribute_a_fit_sets(
@@ -195,6 +195,7 @@ def test_fitted_state_declares_every_attribute_a_fit_sets(
     assert ("pretrain_history_" in state) == (pretrain_epochs > 0)
     assert ("reference_embeddings_" in state) == (anomaly_score != "distance")
     assert ("reference_inputs_" in state) == (anomaly_score != "distance")
+    assert ("reference_radii_" in state) == (anomaly_score == "knn+density")
 
 
 @pytest.mark.parametrize("labels", ["none", "strings with known anomalies"])

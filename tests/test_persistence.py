@@ -411,7 +411,7 @@ def fitted_attributes(model):
     return {name: value for name, value in vars(model).items() if name.endswith("_") and not name.startswith("_")}
 
 
-@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input"])
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+input", "knn+density"])
 @pytest.mark.parametrize("validation_fraction", [0.1, None])
 def test_every_fitted_attribute_survives_the_round_trip(blobs, tmp_path, validation_fraction, anomaly_score, fast):
     X, y, _ = blobs

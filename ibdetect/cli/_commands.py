@@ -76,7 +76,8 @@ def add_fit_arguments(parser):
     parser.add_argument(
         "--no-training-rows", dest="training_rows", action="store_false",
         help="leave out of the model file the training rows kept to train on later (partial_fit): "
-        "the model scores the same; those of the 'knn+input' score's reference stay, as its scores read them",
+        "the model scores the same; those of the reference of the 'knn+input' and 'knn+density' scores stay, "
+        "as their scores read them",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true",
