@@ -15,9 +15,12 @@ benchmark and compared with the defaults on the same splits:
   benchmark's preparation instead, so these rows repeat the defaults';
 * ``anomaly_score=knn``: the embedding's k-NN distance alone, the default on
   tables before ``"knn+input"``;
-* ``knn+density``: the embedding's k-NN distance with LocalOutlierFactor's
+* ``knn+LOF``: the embedding's k-NN distance with LocalOutlierFactor's
   density ratio in input space in place of the raw k-th input distance of
   ``"knn+input"``;
+* ``knn+density``: ``anomaly_score="knn+density"``, the default on images,
+  whose input distance is relative to its neighbours' own at the score's
+  rank;
 * ``refit on inliers``: fit with ``contamination=0.05``, then fit again
   without the training rows the first fit flags.
 
@@ -171,9 +174,10 @@ LEVERS = {
     "scaler minmax": (_ib, "minmax"),
     "scaler none": (_ib, "none"),
     "anomaly_score=knn": (lambda seed: IBDeepDescription(anomaly_score="knn", random_state=seed), "standard"),
-    "knn+density": (
+    "knn+LOF": (
         lambda seed: InputDensityMix(IBDeepDescription(anomaly_score="knn", random_state=seed)), "standard"
     ),
+    "knn+density": (lambda seed: IBDeepDescription(anomaly_score="knn+density", random_state=seed), "standard"),
     "refit on inliers": (
         lambda seed: InlierRefit(IBDeepDescription(contamination=0.05, random_state=seed)),
         "standard",

@@ -181,10 +181,16 @@ METHODS = [
     # The embedding's k-NN distance alone, without the raw pixels' beside it:
     # the default on images before version 0.3.
     Method("ibdetect ib, knn", _ib(anomaly_score="knn"), uses_labels=True),
-    # LocalOutlierFactor's density ratio on the raw pixels in place of their
-    # k-th distance (levers.py's "knn+density" on tables).
+    # The input's raw k-th distance beside the embedding's, the default on
+    # images before "knn+density"; and "knn+density" for tables, whose
+    # default is "knn+input".
+    Method("ibdetect ib, knn+input", _ib(anomaly_score="knn+input"), uses_labels=True),
+    Method("ibdetect ib, knn+density", _ib(anomaly_score="knn+density"), uses_labels=True),
+    # LocalOutlierFactor's own ratio (20 neighbours, reachability distances)
+    # on the raw pixels in place of their k-th distance (levers.py's
+    # "knn+LOF" on tables).
     Method(
-        "ibdetect ib, knn+density",
+        "ibdetect ib, knn+LOF",
         lambda dataset, seed: InputDensityMix(_ib(anomaly_score="knn")(dataset, seed)),
         uses_labels=True,
     ),

@@ -553,7 +553,7 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
 def test_the_benchmarks_epoch_override_reaches_a_wrapped_detector():
     from benchmarks.methods import METHODS, Method
 
-    density = next(method for method in METHODS if method.name == "ibdetect ib, knn+density")
+    density = next(method for method in METHODS if method.name == "ibdetect ib, knn+LOF")
     built = []
 
     def build(dataset, seed):
