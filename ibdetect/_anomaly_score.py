@@ -40,6 +40,8 @@ from ._labels import ANOMALY
 
 __all__ = [
     "FITTED_STATE",
+    "MIXED_SCORES",
+    "SCORES",
     "check_reference_size",
     "distances_to_normal",
     "finite_distances",
@@ -232,10 +234,19 @@ def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
 
 
 def neighbor_radii(reference, n_neighbors):
-    """Each reference row's squared distance to its ``n_neighbors``-th nearest other row, float64.
+    """Each reference row's squared distance to its ``n_neighbors``-th nearest other row.
 
-    At least ``MIN_RELATIVE_RADIUS`` times the median of those above 0 (or
-    that share of 1 when none is), so that ratios to them stay finite.
+    Parameters
+    ----------
+    reference : ndarray of shape (n_reference, n_dims)
+    n_neighbors : int
+
+    Returns
+    -------
+    radii : ndarray of float64 of shape (n_reference,)
+        At least ``MIN_RELATIVE_RADIUS`` times the median of those above 0
+        (or that share of 1 when none is), so that ratios to them stay
+        finite among duplicate rows.
     """
     radii = kth_neighbor_distances(reference, reference, n_neighbors, skip_self=True)
     spread = radii[radii > 0]
@@ -277,7 +288,7 @@ def _reference_rank(n_neighbors, n_reference, n_normal):
 def distances_to_normal(detector, embeddings, X=None, skip_self=False):
     """Squared distance of each sample to the normal data, as ``detector.anomaly_score_`` measures it.
 
-    ``X`` holds the samples' input rows, which only ``"knn+input"`` reads;
+    ``X`` holds the samples' input rows, which only the mixed scores read;
     ``skip_self`` says that the samples are the reference itself.
     """
     if detector.anomaly_score_ in MIXED_SCORES:
@@ -287,7 +298,7 @@ def distances_to_normal(detector, embeddings, X=None, skip_self=False):
             detector.neighbor_scales_,
             detector.n_neighbors_,
             skip_self=skip_self,
-            radii=(None, getattr(detector, "reference_radii_", None)),
+            radii=(None, detector.reference_radii_ if detector.anomaly_score_ == "knn+density" else None),
         )
     if detector.anomaly_score_ == "knn":
         return kth_neighbor_distances(
@@ -372,12 +383,23 @@ def typical_neighbor_distance(reference, n_neighbors, radii=None):
 def relative_neighbor_distances(samples, reference, n_neighbors, radii=None, *, skip_self=False):
     """Squared distance of each sample to its ``n_neighbors``-th nearest reference row, relative to their radii.
 
-    Without ``radii``, the distance itself. With them, the distance over the
-    mean radius of the sample's ``n_neighbors`` nearest reference rows
-    (:func:`neighbor_radii`): about 1 for a sample as close to the reference
-    as its neighbours are to theirs, however dense the data are there.
-    ``skip_self`` says that each sample is a row of the reference, left out
-    of its own neighbours.
+    Parameters
+    ----------
+    samples : ndarray of shape (n_samples, n_dims)
+    reference : ndarray of shape (n_reference, n_dims)
+    n_neighbors : int
+    radii : ndarray of shape (n_reference,), default=None
+        The reference rows' :func:`neighbor_radii`.
+    skip_self : bool, default=False
+        Each sample is a row of the reference, left out of its own neighbours.
+
+    Returns
+    -------
+    distances : ndarray of float64 of shape (n_samples,)
+        Without ``radii``, the distances themselves. With them, each over
+        the mean radius of the sample's ``n_neighbors`` nearest reference
+        rows: about 1 for a sample as close to the reference as its
+        neighbours are to theirs, however dense the data are there.
     """
     if radii is None:
         return kth_neighbor_distances(samples, reference, n_neighbors, skip_self=skip_self)

@@ -109,6 +109,8 @@ def kth_neighbor_distances(
         nearest first (with ``skip_self``, a reference row that duplicates
         the sample may stand in for it among the ties at distance 0).
     """
+    # A reference row is its own nearest neighbour, at distance zero: looking
+    # one rank further leaves it out (the first of the indices).
     rank = n_neighbors + bool(skip_self)
     if not 0 < rank <= len(reference):
         raise ValueError(
@@ -127,7 +129,7 @@ def kth_neighbor_distances(
     # reference and the partial sort's work space, and the float64
     # differences from the row of each candidate (gathered, then
     # subtracted): on wide rows such as images, the larger part.
-    row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1) + 8 * rank
+    row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1) + 8 * rank * return_indices
     for rows in row_blocks(len(embeddings), row_bytes, working_memory):
         block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
         kth, outside, nearest = _kth_among_candidates(block, reference32, reference, rank, n_candidates, return_indices)
@@ -144,7 +146,6 @@ def kth_neighbor_distances(
             indices[rows] = nearest.numpy()
     if not return_indices:
         return distances
-    # A reference row is its own nearest neighbour: the first column.
     return distances, indices[:, int(skip_self):]
 
 
@@ -222,12 +223,12 @@ def nearest_candidates(distances, n_candidates, rounding):
     return nearest.indices, nearest.values.max(dim=1).values.double() - rounding
 
 
-def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates, with_indices=False):
+def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates, return_indices=False):
     """The ``rank``-th exact squared distance among the nearest candidates by a cheaper ranking.
 
     ``ranking_reference`` is ``reference`` in the precision of the ranking.
     Returns that distance for each row of ``block``, the ranking's distance
-    of the farthest candidate, and with ``with_indices`` the ``rank``
+    of the farthest candidate, and with ``return_indices`` the ``rank``
     nearest candidates' rows, nearest first (else None).
     """
     # A row's own squared norm shifts all its distances alike, so the ranking
@@ -237,11 +238,9 @@ def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidate
     nearest = partial.topk(n_candidates, dim=1, largest=False, sorted=False)
     exact = (reference[nearest.indices] - block.unsqueeze(1)).square_().sum(2)
     outside = nearest.values.max(dim=1).values.double() + block.square().sum(1)
-    if with_indices:
+    if return_indices:
         ranked = exact.topk(rank, dim=1, largest=False, sorted=True)
         return ranked.values[:, -1], outside, nearest.indices.gather(1, ranked.indices)
-    # A reference row is its own nearest neighbour, at distance zero: looking
-    # one rank further leaves it out.
     return exact.kthvalue(rank, dim=1).values, outside, None
 
 

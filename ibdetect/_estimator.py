@@ -31,7 +31,7 @@ from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import DEFAULT_STEPS, explain
 from ._fitted import OPTIONAL, FittedAttribute
-from ._labels import ANOMALY, INLIER, outlier_labels, training_classes
+from ._labels import ANOMALY, outlier_labels, training_classes
 from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_device, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
@@ -202,7 +202,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Median reference distance in the embedding and in input space (for
         ``"knn+density"`` relative), the divisors of the mixed scores.
     reference_radii_ : ndarray of float64 of shape (n_reference,)
-        With ``"knn+density"``: each reference row's own input distance.
+        With ``"knn+density"``: each reference row's squared input distance to
+        its ``n_neighbors_``-th nearest other, at least 1e-3 of their median.
     net_ : DeepDescriptionNet
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -381,11 +382,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         y : array-like of shape (n_samples,), default=None
             Labels of the known normal classes (ints or strings), one centre
             each; ``-1`` marks a known anomaly, pushed away from all centres.
-            None: every sample normal and unlabelled, one centre (Deep SVDD).
+            None means every sample is normal and unlabelled: one centre, as in
+            Deep SVDD.
 
         Returns
         -------
         self : IBDeepDescription
+            The fitted detector.
         """
         # What a warm start continues from: taken before the fit drops it, and
         # only read, so that a fit that fails leaves it intact.
@@ -785,13 +788,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Targets are the index of each sample's class in ``classes_``, or -1 for
         a known anomaly.
         """
-        if y is None:
-            X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
-            self.classes_ = np.array([INLIER])
-            self.normal_labels_ = None
-            return X, np.zeros(len(X), dtype=np.int64)
-        X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
-        self.classes_, self.normal_labels_, targets = training_classes(column_or_1d(y), one_class=self.loss == "svdd")
+        checked = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
+        X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
+        self.classes_, self.normal_labels_, targets = training_classes(y, len(X), one_class=self.loss == "svdd")
         return X, targets
 
     def _set_state(self, state):

@@ -104,7 +104,8 @@ def check_explainable(detector):
     if detector.anomaly_score_ == "distance":
         raise ValueError(
             "explain compares a sample with the rows of the k-NN reference, and anomaly_score='distance' "
-            "keeps none; refit with anomaly_score='knn', 'knn+input' or 'knn+density' (the defaults: 'auto')."
+            "keeps none; refit with anomaly_score='knn', 'knn+input' or 'knn+density' ('auto' picks one of "
+            "the last two)."
         )
     if not hasattr(detector, "reference_inputs_"):
         raise ValueError(

@@ -99,13 +99,17 @@ def encode_labels(y, one_class=False):
     return classes, targets
 
 
-def training_classes(y, one_class=False):
+def training_classes(y, n_samples, one_class=False):
     """A detector's ``classes_`` and ``normal_labels_`` from the labels ``y``, and each sample's target.
 
     As :func:`encode_labels`; with ``one_class``, every normal label shares
     the one centre, so ``classes_`` no longer says which labels were normal
     in training, which scorers need to know: ``normal_labels_`` does.
+    Without labels (``y=None``) the ``n_samples`` samples are normal, of one
+    class, and no label was seen.
     """
+    if y is None:
+        return np.array([INLIER]), None, np.zeros(n_samples, dtype=np.int64)
     classes, targets = encode_labels(y, one_class=one_class)
     return classes, (np.unique(y[targets != ANOMALY]) if one_class else classes), targets
 

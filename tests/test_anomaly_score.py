@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from ibdetect import IBDeepDescription
+from ibdetect._calibration import auto_threshold
 from ibdetect._anomaly_score import (
     MAX_TYPICAL_QUERIES,
     MIN_RELATIVE_RADIUS,
+    leave_one_out_distances,
     mixed_neighbor_distances,
     neighbor_radii,
     relative_neighbor_distances,
@@ -100,7 +102,7 @@ def test_knn_input_score_is_the_geometric_mean_of_scaled_neighbour_distances(blo
 
 def _radii_brute_force(reference, rank):
     # Each reference row is its own nearest: one rank further leaves it out.
-    return np.maximum(_kth_nearest_brute_force(reference, reference, rank + 1), 0)
+    return _kth_nearest_brute_force(reference, reference, rank + 1)
 
 
 def _relative_brute_force(queries, reference, radii, rank, skip_self=False):
@@ -136,19 +138,45 @@ def test_relative_distance_does_not_grow_with_the_spread_of_the_data_around_it()
     queries = np.array([[0.5, 0.5], [105.0, 105.0]])
     raw = relative_neighbor_distances(queries, reference, 5)
     relative = relative_neighbor_distances(queries, reference, 5, radii)
-    assert raw[1] > 50 * raw[0]
-    assert relative[1] == pytest.approx(relative[0], rel=0.5)
+    assert raw[1] == pytest.approx(100 * raw[0], rel=1e-6)
+    assert relative[1] == pytest.approx(relative[0], rel=1e-6)
 
 
 def test_neighbor_radii_of_duplicate_rows_stay_above_zero():
-    # Six copies of one row and ten others on a line: the copies' own 2nd
-    # nearest lies at distance 0, the line's at 1 or, at its ends, 4 (squared).
-    reference = np.vstack([np.zeros((6, 1)), np.arange(10.0, 20.0)[:, None]])
+    # Twelve copies of one row, the majority, and ten others on a line
+    # spaced 2 apart: the copies' own 2nd nearest lies at distance 0, the
+    # line's at 4 or, at its ends, 16 (squared). The floor follows the
+    # radii above 0, not the median of all (0).
+    reference = np.vstack([np.zeros((12, 1)), np.arange(10.0, 30.0, 2.0)[:, None]])
     radii = neighbor_radii(reference, 2)
-    spread = np.median(_radii_brute_force(reference, 2)[6:])
-    np.testing.assert_allclose(radii[:6], MIN_RELATIVE_RADIUS * spread)
-    np.testing.assert_allclose(radii[6:], _radii_brute_force(reference, 2)[6:])
+    np.testing.assert_allclose(radii[:12], MIN_RELATIVE_RADIUS * 4.0)
+    np.testing.assert_allclose(radii[12:], _radii_brute_force(reference, 2)[12:])
     assert np.all(np.isfinite(relative_neighbor_distances(np.zeros((1, 1)), reference, 2, radii)))
+
+
+def test_neighbor_radii_of_nothing_but_duplicates_are_a_share_of_one():
+    np.testing.assert_allclose(neighbor_radii(np.ones((10, 3)), 2), MIN_RELATIVE_RADIUS)
+
+
+def test_typical_relative_distance_of_a_large_reference_comes_from_a_subset():
+    # On an evenly spaced line every inner point is as far from its 3rd
+    # nearest as its neighbours are from theirs.
+    line = np.arange(5 * MAX_TYPICAL_QUERIES, dtype=np.float64)[:, None]
+    assert typical_neighbor_distance(line, 3, neighbor_radii(line, 3)) == 1.0
+
+
+def test_knn_density_threshold_leaves_each_reference_out(blobs, fast):
+    X, y, _ = blobs
+    # Nothing held out: the threshold reads the references' own scores,
+    # each left out of its neighbours in both spaces.
+    detector = IBDeepDescription(anomaly_score="knn+density", n_neighbors=3, validation_fraction=None, **fast)
+    detector.fit(X, y)
+    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    radii = _radii_brute_force(inputs, 3)
+    in_embedding = _kth_nearest_brute_force(embeddings, embeddings, 4) / detector.neighbor_scales_[0]
+    in_input = _relative_brute_force(inputs, inputs, radii, 3, skip_self=True) / detector.neighbor_scales_[1]
+    np.testing.assert_allclose(leave_one_out_distances(detector), np.sqrt(in_embedding * in_input), rtol=1e-4)
+    assert detector.offset_ == -auto_threshold(leave_one_out_distances(detector))
 
 
 def test_knn_input_reference_rows_are_the_inputs_of_the_embedding_reference(blobs, fast):

@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ibdetect import IBDeepDescription, _streaming
+from ibdetect._anomaly_score import neighbor_radii
 from ibdetect.persistence import load, save
 
 
@@ -222,6 +223,18 @@ def test_priors_and_an_auto_score_hold_for_batches_without_every_class(stream, f
     batch = np.flatnonzero(y[300:] < 2) + 300
     detector.partial_fit(X_all[batch], labels[batch])
     assert detector.anomaly_score_ == "distance"
+
+
+def test_images_keep_the_density_score_and_measure_the_radii_of_each_new_reference(stream, fast):
+    X, y, _ = stream
+    # Six features read as a 2x3 image.
+    detector = IBDeepDescription(**fast, input_shape=(1, 2, 3)).partial_fit(X[:300], y[:300])
+    assert detector.anomaly_score_ == "knn+density"
+    detector.partial_fit(X[300:], y[300:])
+    assert detector.anomaly_score_ == "knn+density"
+    np.testing.assert_array_equal(
+        detector.reference_radii_, neighbor_radii(detector.reference_inputs_, detector.n_neighbors_)
+    )
 
 
 def test_a_callback_that_watches_the_validation_loss_is_refused_after_the_first_batch(stream, fast):

@@ -575,6 +575,29 @@ def test_a_fitted_value_that_breaks_its_declaration_is_refused_on_load(
         load(path)
 
 
+@pytest.mark.parametrize("edit_header, edit_tensors, message", [
+    (None, set_tensor("reference_radii_", lambda t: t * 0), "reference_radii_ must hold finite values above 0"),
+    (None, set_tensor("reference_radii_", lambda t: -t), "reference_radii_ must hold finite values above 0"),
+    (None, set_tensor("reference_radii_", lambda t: t[:-1]), "reference_radii_ must have 99 entries along axis 0"),
+    (None, set_tensor("reference_radii_", lambda t: t.float()), "reference_radii_ must be an array of float64"),
+    (None, lambda tensors: tensors.pop("attributes.reference_radii_"), "reference_radii_ is missing"),
+    # Raw input distances read as relative ones would rank samples wrongly.
+    (set_attribute("anomaly_score_", "knn+input"), None, "reference_radii_ is not expected"),
+])
+def test_a_density_model_whose_radii_break_their_declaration_is_refused_on_load(
+    blobs, fast, tmp_path, edit_header, edit_tensors, message
+):
+    X, y, _ = blobs
+    path = tmp_path / "model.ibdetect"
+    save(IBDeepDescription(anomaly_score="knn+density", **fast).fit(X, y), path)
+    if edit_header is not None:
+        rewrite(path, edit_header)
+    if edit_tensors is not None:
+        rewrite_tensors(path, edit_tensors)
+    with pytest.raises(ValueError, match=f"model.ibdetect is not a valid ibdetect model file: {re.escape(message)}"):
+        load(path)
+
+
 def test_text_labels_take_their_own_width_not_the_declared_one(fitted_blobs, tmp_path):
     # A declared width of 2e8 characters would cost 800 MB per label.
     path = tmp_path / "model.ibdetect"
