@@ -8,7 +8,7 @@ split trains the same network and only the reference differs between the
 columns (the script checks that the centres agree). A size that keeps every
 normal training sample reuses the fit that keeps them all.
 
-* digits (images, the CNN, the default score ``"knn+input"``) and MNIST
+* digits (images, the CNN, the default score: ``"knn+density"``) and MNIST
   (flat rows, an MLP, which trains in seconds rather than minutes): the
   multi-class splits;
 * LetterRecognition (a table, standardised, ``"knn+input"``), the largest of

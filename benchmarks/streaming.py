@@ -9,7 +9,7 @@ settings (``IBDeepDescription(input_shape=..., random_state=seed)``); a
 table's rows are standardised with statistics of the first batch only, as a
 stream gives nothing more when it starts.
 
-* digits: the CNN on 8x8 images, the default score (``"knn+input"``);
+* digits: the CNN on 8x8 images, the default score (``"knn+density"``);
 * satellite (mlbench; needs ``--mlbench``): the MLP, ``"knn+input"``, its
   three soil classes normal as in the tables benchmark.
 

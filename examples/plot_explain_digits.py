@@ -31,7 +31,8 @@ QUICK = os.environ.get("IBDETECT_EXAMPLE_QUICK", "0") != "0"
 # -----------------------
 # Pixels scaled to [0, 1]; ``input_shape`` makes the encoder a convolutional
 # network. The score is the distance to the k-th nearest normal training
-# digit, in the embedding and in pixels (the geometric mean of the two).
+# digit, in the embedding and in pixels (the geometric mean of the two; in
+# pixels, relative to how far the nearest training digits lie from theirs).
 X, digits = load_digits(return_X_y=True)
 X = X / 16.0
 known = digits < 6
@@ -62,7 +63,7 @@ for name, distance, pvalue in zip(names, explanation.distances, explanation.pval
 # Top, each digit; middle, the normal training digit it was compared with,
 # ``nearest_normal``; bottom, the heat map of its contributions, with the
 # digit's outline. The default score is half the embedding's distance and
-# half the raw pixels'. The embedding's half of a map comes from integrated
+# half the pixels'. The embedding's half of a map comes from integrated
 # gradients along the straight path from the reference digit to the digit,
 # the pixels' half from their squared differences, so a pixel that the two
 # share contributes nothing: the map shows where the digit differs from its
