@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import torch.nn.functional as F
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
@@ -16,6 +17,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import OneClassSVM
 
 from ibdetect import IBDeepDescription
+from ibdetect.encoders import CNNEncoder, MLPEncoder
 
 from .anchors import anchor_builder
 
@@ -114,6 +116,36 @@ class InputDensityMix(BaseEstimator):
         return -np.sqrt(np.maximum(embedding, 0) * np.maximum(density, 0))
 
 
+# The radius of the embeddings on a sphere. The IB loss's logits are minus
+# squared distances, -2 r^2 (1 - cos) on a sphere of radius r: r = sqrt(5)
+# gives the cosine logits of temperature 0.1 that CIDER and supervised
+# contrastive learning use.
+SPHERE_RADIUS = 5**0.5
+
+
+class _OnSphere:
+    """Embeddings L2-normalised, then scaled to ``SPHERE_RADIUS`` (a mixin for the built-in encoders)."""
+
+    def forward(self, x):
+        return SPHERE_RADIUS * F.normalize(super().forward(x), dim=1)
+
+
+# Subclasses rather than a wrapper: precision="auto" trains a CNNEncoder in
+# bfloat16 where that is native, and so these as the defaults.
+class SphereMLPEncoder(_OnSphere, MLPEncoder):
+    """:class:`ibdetect.encoders.MLPEncoder` with embeddings on a sphere."""
+
+
+class SphereCNNEncoder(_OnSphere, CNNEncoder):
+    """:class:`ibdetect.encoders.CNNEncoder` with embeddings on a sphere."""
+
+
+def _sphere_encoder(input_shape, embedding_dim):
+    # As encoder="auto" chooses: a CNN for images of (channels, height, width).
+    encoder = SphereCNNEncoder if len(input_shape) == 3 else SphereMLPEncoder
+    return encoder(input_shape=input_shape, embedding_dim=embedding_dim)
+
+
 @dataclass(frozen=True)
 class Method:
     """A detector of the benchmark.
@@ -178,6 +210,9 @@ METHODS = [
     Method("ibdetect ib, centre distance", _ib(anomaly_score="distance"), uses_labels=True),
     Method("ibdetect ib, k=1", _ib(n_neighbors=1), uses_labels=True),
     Method("ibdetect ib, k=20", _ib(n_neighbors=20), uses_labels=True),
+    # Embeddings on a hypersphere, as the normalised features of the CE + kNN
+    # anchor and CIDER's: the default encoder, normalised.
+    Method("ibdetect ib, hypersphere", _ib(encoder=_sphere_encoder), uses_labels=True),
     # The embedding's k-NN distance alone, without the raw pixels' beside it:
     # the default on images before version 0.3.
     Method("ibdetect ib, knn", _ib(anomaly_score="knn"), uses_labels=True),

@@ -564,3 +564,20 @@ def test_the_benchmarks_epoch_override_reaches_a_wrapped_detector():
     split = protocols.multiclass_splits(images.y, n_splits=1)[0]
     [record] = run.evaluate(Method("wrapped", build, uses_labels=True), images, split, 0, max_epochs=2)
     assert len(built[0].detector_.net_.history) == 2 and 0 <= record["roc_auc"] <= 1
+
+
+@pytest.mark.parametrize("image", [False, True])
+def test_hypersphere_lever_trains_embeddings_on_the_sphere(small_digits, image):
+    import torch
+
+    from benchmarks.methods import METHODS, SPHERE_RADIUS
+    from ibdetect.encoders import CNNEncoder, MLPEncoder
+
+    dataset = small_digits if image else data.Dataset("rows", small_digits.X, small_digits.y)
+    method = next(m for m in METHODS if m.name == "ibdetect ib, hypersphere")
+    detector = method.build(dataset, 0).set_params(max_epochs=2).fit(dataset.X, dataset.y)
+    # The default encoder of the data, so that precision="auto" treats it alike.
+    assert isinstance(detector.net_.module_.encoder, CNNEncoder if image else MLPEncoder)
+    norms = np.linalg.norm(detector.net_.embed(dataset.X[:20]), axis=1)
+    np.testing.assert_allclose(norms, SPHERE_RADIUS, rtol=1e-5)
+    assert torch.isfinite(torch.as_tensor(detector.score_samples(dataset.X[:20]))).all()
