@@ -199,6 +199,8 @@ METHODS = [
     Method("ibdetect ib, rotations", _ib(transformations="rotations"), uses_labels=True),
     Method("ibdetect ib, rotations+flips", _ib(transformations="rotations+flips"), uses_labels=True),
     Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
+    # The quarter turns with more weight on telling them apart.
+    Method("ibdetect ib, rotations, beta=16", _ib(transformations="rotations", beta=16.0), uses_labels=True),
     # The IB loss's own levers, one at a time from the defaults: how much of
     # the result the default beta (4), margin (0), k-NN score and rank hold.
     # beta near 1 leaves compactness alone; a large one makes the
