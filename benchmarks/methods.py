@@ -212,6 +212,8 @@ METHODS = [
     Method("ibdetect ib, centre distance", _ib(anomaly_score="distance"), uses_labels=True),
     Method("ibdetect ib, k=1", _ib(n_neighbors=1), uses_labels=True),
     Method("ibdetect ib, k=20", _ib(n_neighbors=20), uses_labels=True),
+    # Every normal training sample as a k-NN reference, not 1,000 of them.
+    Method("ibdetect ib, all references", _ib(max_references=1.0), uses_labels=True),
     # Embeddings on a hypersphere, as the normalised features of the CE + kNN
     # anchor and CIDER's: the default encoder, normalised.
     Method("ibdetect ib, hypersphere", _ib(encoder=_sphere_encoder), uses_labels=True),
