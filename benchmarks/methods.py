@@ -117,9 +117,10 @@ class InputDensityMix(BaseEstimator):
 
 
 # The radius of the embeddings on a sphere. The IB loss's logits are minus
-# squared distances, -2 r^2 (1 - cos) on a sphere of radius r: r = sqrt(5)
-# gives the cosine logits of temperature 0.1 that CIDER and supervised
-# contrastive learning use.
+# squared distances: between two points of a sphere of radius r, -2 r^2 (1 -
+# cos), so r = sqrt(5) would give the cosine logits of temperature 0.1 that
+# CIDER and supervised contrastive learning use, were the centres on the
+# sphere too (they stay free parameters).
 SPHERE_RADIUS = 5**0.5
 
 
