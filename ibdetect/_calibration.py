@@ -8,6 +8,7 @@ as the samples a user will score are; their distances set the threshold
 import warnings
 
 import numpy as np
+from sklearn.utils import check_random_state
 from torch.utils.data import Subset
 
 from ._fitted import OPTIONAL, FittedAttribute, finite
@@ -24,6 +25,7 @@ __all__ = [
     "conformal_pvalues",
     "fit_scores",
     "hold_out",
+    "pvalues",
     "threshold",
     "uncalibrated_message",
 ]
@@ -252,12 +254,23 @@ def class_calibration(distances, targets, n_classes):
     }
 
 
-def class_pvalues(detector, class_distances):
+def pvalues(detector, X, by_class, smoothing, random_state):
+    """``IBDeepDescription.pvalues`` of a fitted detector: its arguments checked, then the p-values."""
+    check_calibrated(detector)
+    if not isinstance(smoothing, (bool, np.bool_)):
+        raise ValueError(f"smoothing must be True or False, got {smoothing!r}.")
+    draws = check_random_state(random_state) if smoothing else None
+    if by_class:
+        return class_pvalues(detector, detector.class_distances(X), draws)
+    return conformal_pvalues(detector.calibration_scores_, -detector.score_samples(X), draws)
+
+
+def class_pvalues(detector, class_distances, random_state=None):
     """Conformal p-value of each sample for each class, each class calibrated on its own held-out samples.
 
     Columns of classes without held-out samples are NaN; a warning names
     the classes whose held-out samples are too few for ``p <= 0.05`` to
-    flag anything.
+    flag anything (unless the p-values are smoothed, ``random_state``).
     """
     if not hasattr(detector, "class_calibration_counts_"):
         raise ValueError(
@@ -269,27 +282,36 @@ def class_pvalues(detector, class_distances):
     pvalues = np.full(class_distances.shape, np.nan)
     for c in np.flatnonzero(counts):
         scores = detector.class_calibration_scores_[bounds[c]:bounds[c + 1]]
-        pvalues[:, c] = conformal_pvalues(scores, class_distances[:, c])
+        pvalues[:, c] = conformal_pvalues(scores, class_distances[:, c], random_state)
     few = counts < MIN_CALIBRATION_SAMPLES
-    if few.any():
+    if few.any() and random_state is None:
         listed = ", ".join(f"{label} ({count})" for label, count in zip(detector.classes_[few], counts[few]))
         warnings.warn(
             f"Classes with fewer than {MIN_CALIBRATION_SAMPLES} held-out samples: {listed}. A class of n "
             "held-out samples has p-values of at least 1 / (n + 1), so p <= 0.05 flags none of its rows (and "
-            "a class of none has NaN p-values); refit with a larger validation_fraction to calibrate them.",
+            "a class of none has NaN p-values); refit with a larger validation_fraction to calibrate them, "
+            "or smooth the p-values (smoothing=True).",
             UserWarning,
             stacklevel=3,
         )
     return pvalues
 
 
-def conformal_pvalues(calibration_scores, scores):
+def conformal_pvalues(calibration_scores, scores, random_state=None):
     """Conformal p-value of each score against the calibration scores.
 
     ``p = (1 + #{calibration scores >= score}) / (1 + n_calibration)``, where
     a higher score is more anomalous. When the calibration samples and a new
     normal sample are exchangeable, ``P(p <= alpha) <= alpha`` for every
     ``alpha``: the p-value of a normal sample is (super-)uniform.
+
+    Smoothed (with ``random_state``), the sample counts as one more tie, and
+    its place among its ties is drawn at random:
+    ``p = (#{calibration scores > score} + U (1 + #{= score})) / (1 + n_calibration)``
+    with ``U`` uniform on [0, 1). Then ``P(p <= alpha) = alpha`` exactly,
+    whatever the number of calibration samples (Vovk et al., "Algorithmic
+    learning in a random world"), where the plain p-value steps by
+    ``1 / (1 + n_calibration)`` and is conservative between the steps.
 
     Parameters
     ----------
@@ -298,13 +320,21 @@ def conformal_pvalues(calibration_scores, scores):
         order.
     scores : array-like of shape (n_samples,)
         Anomaly scores to turn into p-values.
+    random_state : numpy.random.RandomState, default=None
+        Draws ``U`` for smoothed p-values; None gives the plain ones.
 
     Returns
     -------
     pvalues : ndarray of float64 of shape (n_samples,)
-        In ``[1 / (n_calibration + 1), 1]``; smaller is more anomalous.
+        Plain, in ``[1 / (n_calibration + 1), 1]``; smoothed, in ``[0, 1]``
+        and at most the plain ones. Smaller is more anomalous.
     """
     calibration = np.sort(np.asarray(calibration_scores, dtype=np.float64))
+    scores = np.asarray(scores, dtype=np.float64)
     # Calibration scores below each score; the rest are at least as anomalous.
-    below = np.searchsorted(calibration, np.asarray(scores, dtype=np.float64), side="left")
-    return (1.0 + len(calibration) - below) / (1.0 + len(calibration))
+    below = np.searchsorted(calibration, scores, side="left")
+    if random_state is None:
+        return (1.0 + len(calibration) - below) / (1.0 + len(calibration))
+    ties = np.searchsorted(calibration, scores, side="right") - below
+    above = len(calibration) - below - ties
+    return (above + random_state.uniform(size=len(scores)) * (1.0 + ties)) / (1.0 + len(calibration))

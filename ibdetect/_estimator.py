@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _anomaly_score, _calibration, _streaming, _training
 from ._anomaly_score import finite_distances, score_rows
-from ._calibration import StratifiedHoldOut, conformal_pvalues
+from ._calibration import StratifiedHoldOut
 from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import DEFAULT_STEPS, explain
@@ -599,30 +599,34 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         with torch_threads(self.n_jobs):
             return center_distances(self.transform(X), self.centers_)
 
-    def pvalues(self, X, *, by_class=False):
+    def pvalues(self, X, *, by_class=False, smoothing=False, random_state=None):
         """Conformal p-value of each sample against the held-out normal samples, or of each class's.
 
-        The p-value is ``(1 + #{at least as far}) / (1 + n_calibration)``
-        over the held-out normal samples (``calibration_scores_``): flagging
-        ``pvalues(X) <= alpha`` flags at most a fraction ``alpha`` of new
-        normal samples, on average over fits, when they are exchangeable with
-        the training data. With ``by_class=True``, column ``c`` asks "is this
-        a plausible sample of class ``c``?", against class ``c``'s held-out
-        samples and their distances to its centre (Mondrian p-values): at
-        most ``alpha`` of class ``c``'s new samples get ``p <= alpha``. The
-        user guide's "Calibrated false alarms" says how far a single fit
-        deviates and how the held-out samples limit ``alpha``.
+        ``(1 + #{at least as far}) / (1 + n_calibration)`` over the held-out
+        normal samples (``calibration_scores_``): ``pvalues(X) <= alpha``
+        flags at most ``alpha`` of new normal samples, on average over fits,
+        when they are exchangeable with the training data. With
+        ``by_class=True``, column ``c`` asks "is this a plausible sample of
+        class ``c``?", against class ``c``'s held-out samples' distances to
+        its centre (Mondrian p-values). The user guide's "Calibrated false
+        alarms" says how far a fit deviates and how few samples limit it.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         by_class : bool, default=False
             Whether to return a p-value for each known class.
+        smoothing : bool, default=False
+            Draw each sample's place among the held-out samples as far out at
+            random: exactly ``alpha`` of new normal samples then get
+            ``p <= alpha``, however few were held out.
+        random_state : int, RandomState instance or None, default=None
+            The draws of ``smoothing``: an int repeats them for the same rows.
 
         Returns
         -------
         pvalues : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            In ``(0, 1]``, small for anomalies, at least ``1 / (n + 1)`` for
+            Small for anomalies; unsmoothed, at least ``1 / (n + 1)`` for
             ``n`` held-out samples (of the class: a warning names classes of
             fewer than 19; NaN for none). Columns in the order of ``classes_``.
 
@@ -630,29 +634,26 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ------
         ValueError
             When ``fit`` held out no normal sample (``validation_fraction=None``,
-            or classes too small to lose one): the guarantee needs samples the
-            network never trained on.
+            or classes too small to lose one).
 
         Examples
         --------
         >>> import numpy as np
         >>> from ibdetect import IBDeepDescription
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.normal(0, 1, (400, 4))
+        >>> X = np.random.RandomState(0).normal(0, 1, (400, 4))
         >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
         >>> len(detector.calibration_scores_)
         40
 
-        A sample farther out than all 40 gets the smallest p-value, 1/41:
+        A sample farther out than all 40 gets 1/41, or less when smoothed:
 
         >>> detector.pvalues([[9, -9, 9, -9]]) * 41
         array([1.])
+        >>> detector.pvalues([[9, -9, 9, -9]], smoothing=True, random_state=0) * 41
+        array([0.5488135])
         """
         check_is_fitted(self)
-        _calibration.check_calibrated(self)
-        if by_class:
-            return _calibration.class_pvalues(self, self.class_distances(X))
-        return conformal_pvalues(self.calibration_scores_, -self.score_samples(X))
+        return _calibration.pvalues(self, X, by_class, smoothing, random_state)
 
     def explain(self, X, *, n_steps=DEFAULT_STEPS):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.

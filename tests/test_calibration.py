@@ -24,6 +24,52 @@ def test_conformal_pvalues_at_the_extremes():
     np.testing.assert_allclose(conformal_pvalues(calibration, [4.0, 0.0, 2.0]), [0.25, 1.0, 0.75])
 
 
+def test_smoothed_pvalues_lie_within_a_step_below_the_plain_ones():
+    rng = np.random.RandomState(0)
+    calibration = rng.normal(size=50).round(1)
+    scores = np.r_[rng.normal(size=500).round(1), -10.0, 10.0]
+    plain = conformal_pvalues(calibration, scores)
+    smoothed = conformal_pvalues(calibration, scores, np.random.RandomState(1))
+    # The sample and its ties share the plain p-value's last steps: one for
+    # the sample itself, one per tie.
+    ties = (calibration[None, :] == scores[:, None]).sum(axis=1)
+    assert np.all(smoothed <= plain) and np.all(smoothed >= plain - (1 + ties) / 51)
+    assert np.any(smoothed < plain - 1 / 51)
+    # Beyond every calibration score, the draw alone: below 1 / 51.
+    assert smoothed[-1] < 1 / 51
+
+
+@pytest.mark.parametrize("n_calibration", [9, 30])
+def test_smoothed_pvalues_flag_exactly_alpha_of_exchangeable_samples(n_calibration):
+    # 20,000 draws of a calibration set and one more normal sample: the plain
+    # p-value's smallest step, 1 / (n + 1), is above 0.05 for n = 9, and 1/31
+    # for n = 30, so it flags none, or 3.2% instead of 5%.
+    rng = np.random.RandomState(0)
+    samples = rng.normal(size=(20_000, n_calibration + 1))
+    draws = np.random.RandomState(1)
+    smoothed = np.array([conformal_pvalues(row[:-1], row[-1:], draws)[0] for row in samples])
+    plain = np.array([conformal_pvalues(row[:-1], row[-1:])[0] for row in samples])
+    # Binomial spread of a rate of 0.05 over 20,000 draws: 0.0015.
+    assert abs(np.mean(smoothed <= 0.05) - 0.05) < 0.005
+    assert abs(np.mean(smoothed <= 0.3) - 0.3) < 0.012
+    assert np.mean(plain <= 0.05) == pytest.approx(np.floor(0.05 * (n_calibration + 1)) / (n_calibration + 1), abs=0.005)
+
+
+def test_smoothing_is_checked_and_its_draws_repeat_with_an_int(fitted_blobs):
+    detector, (X, _, X_unseen) = fitted_blobs
+    X_all = np.vstack([X, X_unseen])
+    first = detector.pvalues(X_all, smoothing=True, random_state=3)
+    np.testing.assert_array_equal(first, detector.pvalues(X_all, smoothing=True, random_state=3))
+    assert not np.array_equal(first, detector.pvalues(X_all, smoothing=True, random_state=4))
+    assert np.all(first <= detector.pvalues(X_all))
+    by_class = detector.pvalues(X_all, by_class=True, smoothing=True, random_state=3)
+    # 7 held-out rows per class: too few for plain p-values, which warn.
+    with pytest.warns(UserWarning, match="smoothing=True"):
+        assert np.all(by_class <= detector.pvalues(X_all, by_class=True))
+    with pytest.raises(ValueError, match="smoothing must be True or False"):
+        detector.pvalues(X_all, smoothing="yes")
+
+
 def test_pvalues_use_the_held_out_normal_samples(fitted_blobs):
     detector, (X, _, X_unseen) = fitted_blobs
     # validation_fraction="auto": a tenth of 120 rows would hold out 12, so

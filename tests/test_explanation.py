@@ -2,6 +2,7 @@
 
 import io
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -261,6 +262,11 @@ def test_a_class_with_few_held_out_rows_is_named_and_one_with_none_is_nan(make_b
     with pytest.warns(UserWarning, match=r"fewer than 19 held-out samples: 0 \(10\), 1 \(10\), 2 \(0\)"):
         pvalues = detector.pvalues(X[:4], by_class=True)
     assert np.isnan(pvalues[:, 2]).all() and not np.isnan(pvalues[:, :2]).any()
+    # Smoothed p-values flag about alpha of a class's rows however few it held out.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        smoothed = detector.pvalues(X[:4], by_class=True, smoothing=True, random_state=0)
+    assert np.isnan(smoothed[:, 2]).all() and (smoothed[:, :2] <= pvalues[:, :2]).all()
 
 
 def test_class_calibration_follows_batches_and_a_new_class(make_blobs, blob_centres, fast):
