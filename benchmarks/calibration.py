@@ -18,7 +18,8 @@ Printed: the mean and standard deviation over the splits of the share of new
 normal rows flagged (false alarms) and of unseen rows flagged (detections),
 the number of calibration samples and the ROC AUC; and, with known classes,
 the share of each class's new rows that ``pvalues(X, by_class=True) <= 0.05``
-flags in its own column, for the classes with at least 19 held-out rows.
+flags in its own column, for the classes with at least 19 held-out rows,
+and smoothed (``smoothing=True``), for every class.
 
     python -m benchmarks.calibration [--n-splits 10] [--validation-fraction auto 0.1 ...] [--jobs 2]
         [--mlbench PATH/TO/mlbench/data]
@@ -93,23 +94,27 @@ def evaluate(model, X, y, split, one_class, validation_fraction, seed):
         "rates": {rule: (flag[~unseen].mean(), flag[unseen].mean()) for rule, flag in flags.items()},
         "n_calibration": len(detector_of(model).calibration_scores_),
         "roc_auc": roc_auc_score(unseen, -model.score_samples(X_test)),
-        "class_rates": {} if one_class else class_flag_rates(model, X_test[~unseen], y[split.test][~unseen]),
+        **{
+            key: {} if one_class else class_flag_rates(model, X_test[~unseen], y[split.test][~unseen], smoothing)
+            for key, smoothing in (("class_rates", False), ("smoothed_class_rates", True))
+        },
     }
 
 
-def class_flag_rates(model, X_normal, y_normal, alpha=0.05):
+def class_flag_rates(model, X_normal, y_normal, smoothing=False, alpha=0.05):
     """Share of each class's new rows with ``p <= alpha`` in their class's column of ``pvalues(X, by_class=True)``.
 
     Only for the classes with at least ``MIN_CALIBRATION_SAMPLES`` held-out
-    rows, the fewest whose p-values reach 0.05.
+    rows, the fewest whose p-values reach 0.05; smoothed, for every class
+    with held-out rows.
     """
     detector = detector_of(model)
     prepared = model[:-1].transform(X_normal) if hasattr(model, "steps") else X_normal
     with warnings.catch_warnings():
         # The classes of too few held-out rows, which the rates leave out.
         warnings.simplefilter("ignore", UserWarning)
-        pvalues = detector.pvalues(prepared, by_class=True)
-    enough = detector.class_calibration_counts_ >= MIN_CALIBRATION_SAMPLES
+        pvalues = detector.pvalues(prepared, by_class=True, smoothing=smoothing, random_state=0)
+    enough = detector.class_calibration_counts_ >= (1 if smoothing else MIN_CALIBRATION_SAMPLES)
     return {
         label: np.mean(pvalues[y_normal == label, c] <= alpha)
         for c, label in enumerate(detector.classes_) if enough[c] and np.any(y_normal == label)
@@ -126,12 +131,13 @@ def summarise(name, validation_fraction, results):
         normal, unseen = np.array([result["rates"][rule] for result in results]).T
         print(f"  {rule:<16} new normal {100 * normal.mean():5.1f}% +- {100 * normal.std():4.1f}"
               f"   unseen {100 * unseen.mean():5.1f}% +- {100 * unseen.std():4.1f}")
-    labels = sorted({label for result in results for label in result["class_rates"]})
-    if labels:
-        # A class is measured in the splits where enough of its rows were held out.
-        rates = [[result["class_rates"][label] for result in results if label in result["class_rates"]] for label in labels]
-        listed = ", ".join(f"{label}: {100 * np.mean(rate):.1f}%" for label, rate in zip(labels, rates))
-        print(f"  by class, p <= 0.05: new normal rows of each class flagged (mean over splits) {listed}")
+    for key, which in (("class_rates", ""), ("smoothed_class_rates", ", smoothed")):
+        labels = sorted({label for result in results for label in result[key]})
+        if labels:
+            # A class is measured in the splits where enough of its rows were held out.
+            rates = [[result[key][label] for result in results if label in result[key]] for label in labels]
+            listed = ", ".join(f"{label}: {100 * np.mean(rate):.1f}%" for label, rate in zip(labels, rates))
+            print(f"  by class{which}, p <= 0.05: new normal rows of each class flagged (mean over splits) {listed}")
 
 
 def _fraction(text):
