@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import InvalidParameterError
 from torch.utils.data import Subset
 
 from ._fitted import OPTIONAL, FittedAttribute, finite
@@ -257,20 +258,27 @@ def class_calibration(distances, targets, n_classes):
 def pvalues(detector, X, by_class, smoothing, random_state):
     """``IBDeepDescription.pvalues`` of a fitted detector: its arguments checked, then the p-values."""
     check_calibrated(detector)
-    if not isinstance(smoothing, (bool, np.bool_)):
-        raise ValueError(f"smoothing must be True or False, got {smoothing!r}.")
-    draws = check_random_state(random_state) if smoothing else None
+    for name, value in (("by_class", by_class), ("smoothing", smoothing)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameterError(f"{name} must be True or False, got {value!r}.")
+    # Checked whether or not it is used, as scikit-learn checks parameters.
+    draws = check_random_state(random_state)
+    distances = detector.class_distances(X) if by_class else -detector.score_samples(X)
+    # One draw per sample, which every class's column shares, as one
+    # sample's place among the calibration scores would be drawn once.
+    uniforms = draws.uniform(size=len(distances)) if smoothing else None
     if by_class:
-        return class_pvalues(detector, detector.class_distances(X), draws)
-    return conformal_pvalues(detector.calibration_scores_, -detector.score_samples(X), draws)
+        return class_pvalues(detector, distances, uniforms)
+    return conformal_pvalues(detector.calibration_scores_, distances, uniforms)
 
 
-def class_pvalues(detector, class_distances, random_state=None):
+def class_pvalues(detector, class_distances, uniforms=None):
     """Conformal p-value of each sample for each class, each class calibrated on its own held-out samples.
 
-    Columns of classes without held-out samples are NaN; a warning names
-    the classes whose held-out samples are too few for ``p <= 0.05`` to
-    flag anything (unless the p-values are smoothed, ``random_state``).
+    ``uniforms`` smooths them (:func:`conformal_pvalues`). Columns of
+    classes without held-out samples are NaN; a warning names them, and
+    without smoothing, the classes whose held-out samples are too few for
+    ``p <= 0.05`` to flag anything.
     """
     if not hasattr(detector, "class_calibration_counts_"):
         raise ValueError(
@@ -279,25 +287,38 @@ def class_pvalues(detector, class_distances, random_state=None):
         )
     counts = detector.class_calibration_counts_
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    pvalues = np.full(class_distances.shape, np.nan)
+    columns = np.full(class_distances.shape, np.nan)
     for c in np.flatnonzero(counts):
         scores = detector.class_calibration_scores_[bounds[c]:bounds[c + 1]]
-        pvalues[:, c] = conformal_pvalues(scores, class_distances[:, c], random_state)
-    few = counts < MIN_CALIBRATION_SAMPLES
-    if few.any() and random_state is None:
-        listed = ", ".join(f"{label} ({count})" for label, count in zip(detector.classes_[few], counts[few]))
-        warnings.warn(
-            f"Classes with fewer than {MIN_CALIBRATION_SAMPLES} held-out samples: {listed}. A class of n "
-            "held-out samples has p-values of at least 1 / (n + 1), so p <= 0.05 flags none of its rows (and "
-            "a class of none has NaN p-values); refit with a larger validation_fraction to calibrate them, "
-            "or smooth the p-values (smoothing=True).",
-            UserWarning,
-            stacklevel=3,
+        columns[:, c] = conformal_pvalues(scores, class_distances[:, c], uniforms)
+    _warn_of_few_held_out(detector.classes_, counts, smoothed=uniforms is not None)
+    return columns
+
+
+def _warn_of_few_held_out(classes, counts, smoothed):
+    """Warn of the classes whose p-values cannot flag a new row at 0.05: none held out, or (plain) too few."""
+    few = counts == 0 if smoothed else counts < MIN_CALIBRATION_SAMPLES
+    if not few.any():
+        return
+    listed = ", ".join(f"{label} ({count})" for label, count in zip(classes[few], counts[few]))
+    if smoothed:
+        remedy = "they have NaN p-values; refit with a larger validation_fraction to calibrate them."
+    else:
+        remedy = (
+            "a class of n held-out samples has p-values of at least 1 / (n + 1), so p <= 0.05 flags none of its "
+            "rows (and a class of none has NaN p-values); refit with a larger validation_fraction to calibrate "
+            "them, or smooth the p-values of the classes with some (smoothing=True)."
         )
-    return pvalues
+    warnings.warn(
+        f"Classes with {'no' if smoothed else f'fewer than {MIN_CALIBRATION_SAMPLES}'} held-out samples: "
+        f"{listed}; {remedy}",
+        UserWarning,
+        # The user's call of IBDeepDescription.pvalues, above pvalues and class_pvalues.
+        stacklevel=5,
+    )
 
 
-def conformal_pvalues(calibration_scores, scores, random_state=None):
+def conformal_pvalues(calibration_scores, scores, uniforms=None):
     """Conformal p-value of each score against the calibration scores.
 
     ``p = (1 + #{calibration scores >= score}) / (1 + n_calibration)``, where
@@ -305,13 +326,14 @@ def conformal_pvalues(calibration_scores, scores, random_state=None):
     normal sample are exchangeable, ``P(p <= alpha) <= alpha`` for every
     ``alpha``: the p-value of a normal sample is (super-)uniform.
 
-    Smoothed (with ``random_state``), the sample counts as one more tie, and
-    its place among its ties is drawn at random:
+    Smoothed (with ``uniforms``), the sample counts as one more among the
+    calibration scores equal to its own, and its place among them is drawn:
     ``p = (#{calibration scores > score} + U (1 + #{= score})) / (1 + n_calibration)``
-    with ``U`` uniform on [0, 1). Then ``P(p <= alpha) = alpha`` exactly,
-    whatever the number of calibration samples (Vovk et al., "Algorithmic
-    learning in a random world"), where the plain p-value steps by
-    ``1 / (1 + n_calibration)`` and is conservative between the steps.
+    with ``U`` uniform on [0, 1) and independent of the scores. Then
+    ``P(p <= alpha) = alpha`` exactly, whatever the number of calibration
+    samples (Vovk, Gammerman and Shafer, "Algorithmic learning in a random
+    world"), where the plain p-value steps by ``1 / (1 + n_calibration)``
+    and is conservative between the steps.
 
     Parameters
     ----------
@@ -320,21 +342,21 @@ def conformal_pvalues(calibration_scores, scores, random_state=None):
         order.
     scores : array-like of shape (n_samples,)
         Anomaly scores to turn into p-values.
-    random_state : numpy.random.RandomState, default=None
-        Draws ``U`` for smoothed p-values; None gives the plain ones.
+    uniforms : array-like of shape (n_samples,), default=None
+        Each sample's ``U``, for smoothed p-values; None gives the plain ones.
 
     Returns
     -------
     pvalues : ndarray of float64 of shape (n_samples,)
-        Plain, in ``[1 / (n_calibration + 1), 1]``; smoothed, in ``[0, 1]``
-        and at most the plain ones. Smaller is more anomalous.
+        Plain, in ``[1 / (n_calibration + 1), 1]``; smoothed, in ``[0, 1)``
+        and below the plain ones. Smaller is more anomalous.
     """
     calibration = np.sort(np.asarray(calibration_scores, dtype=np.float64))
     scores = np.asarray(scores, dtype=np.float64)
     # Calibration scores below each score; the rest are at least as anomalous.
     below = np.searchsorted(calibration, scores, side="left")
-    if random_state is None:
+    if uniforms is None:
         return (1.0 + len(calibration) - below) / (1.0 + len(calibration))
     ties = np.searchsorted(calibration, scores, side="right") - below
     above = len(calibration) - below - ties
-    return (above + random_state.uniform(size=len(scores)) * (1.0 + ties)) / (1.0 + len(calibration))
+    return (above + np.asarray(uniforms, dtype=np.float64) * (1.0 + ties)) / (1.0 + len(calibration))

@@ -617,24 +617,27 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         by_class : bool, default=False
             Whether to return a p-value for each known class.
         smoothing : bool, default=False
-            Draw each sample's place among the held-out samples as far out at
-            random: exactly ``alpha`` of new normal samples then get
-            ``p <= alpha``, however few were held out.
+            Draw each sample's place among the held-out samples as far out as
+            it at random: ``p <= alpha`` then flags exactly ``alpha`` of new
+            normal samples on average, however few were held out.
         random_state : int, RandomState instance or None, default=None
-            The draws of ``smoothing``: an int repeats them for the same rows.
+            The draws of ``smoothing`` (ignored without it). An int repeats a
+            call's draws: over calls of a row or a chunk at a time, pass one
+            RandomState or None (numpy's global generator), as the same draws
+            in every call would break the guarantee.
 
         Returns
         -------
         pvalues : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Small for anomalies; unsmoothed, at least ``1 / (n + 1)`` for
-            ``n`` held-out samples (of the class: a warning names classes of
-            fewer than 19; NaN for none). Columns in the order of ``classes_``.
+            In [0, 1], small for anomalies; plain, at least ``1 / (n + 1)``
+            for ``n`` held-out samples (of the class: a warning names classes
+            of fewer than 19, smoothed of none; NaN). Columns as ``classes_``.
 
         Raises
         ------
         ValueError
             When ``fit`` held out no normal sample (``validation_fraction=None``,
-            or classes too small to lose one).
+            or classes too small to lose one), or a parameter is invalid.
 
         Examples
         --------
@@ -642,10 +645,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         >>> from ibdetect import IBDeepDescription
         >>> X = np.random.RandomState(0).normal(0, 1, (400, 4))
         >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
-        >>> len(detector.calibration_scores_)
-        40
-
-        A sample farther out than all 40 gets 1/41, or less when smoothed:
+        >>> # Farther out than all 40 held-out samples: 1/41, or less smoothed.
 
         >>> detector.pvalues([[9, -9, 9, -9]]) * 41
         array([1.])
@@ -682,7 +682,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             ``nearest_class_distance``, as :meth:`predict_class` and
             :meth:`class_distances`; ``expected``, the values compared with;
             ``nearest_normal``, the ``n_neighbors_``-th nearest reference
-            rows; ``pvalues`` (None uncalibrated); ``feature_names``.
+            rows; ``pvalues``, plain (None uncalibrated); ``feature_names``.
 
         Raises
         ------
@@ -711,10 +711,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def predict_proba(self, X):
         """Probability-like anomaly degree of each sample, from its p-value.
 
-        Columns ``[normal, anomaly]``, as PyOD orders them: ``pvalues(X)`` and
-        ``1 - pvalues(X)``, a rank among held-out normal samples, **not** the
-        posterior probability of an anomaly (which depends on how common
-        anomalies are, which the model does not know). Available only when
+        Columns ``[normal, anomaly]``, as PyOD orders them: the plain
+        ``pvalues(X)`` and ``1 - pvalues(X)``, a rank among held-out normal
+        samples, **not** the posterior probability of an anomaly (which
+        depends on how common anomalies are). Available only when
         ``fit`` held out normal samples, as for :meth:`pvalues`.
 
         Parameters

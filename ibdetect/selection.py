@@ -12,8 +12,10 @@ procedure keeps the expected share of false flags among all flags at most
 "Testing for outliers with conformal p-values", Annals of Statistics).
 
 The procedure can flag no row at all when the p-values are too coarse: the
-smallest p-value of a detector is ``1 / (n_calibration + 1)``, and to flag
-``k`` of ``m`` rows, ``k`` of them need p-values of at most ``alpha k / m``.
+smallest plain p-value of a detector is ``1 / (n_calibration + 1)``, and to
+flag ``k`` of ``m`` rows, ``k`` of them need p-values of at most
+``alpha k / m``. Smoothed p-values (``pvalues(X, smoothing=True)``) go below
+that step, but by a random draw.
 
 Examples
 --------

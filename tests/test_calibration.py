@@ -29,30 +29,37 @@ def test_smoothed_pvalues_lie_within_a_step_below_the_plain_ones():
     calibration = rng.normal(size=50).round(1)
     scores = np.r_[rng.normal(size=500).round(1), -10.0, 10.0]
     plain = conformal_pvalues(calibration, scores)
-    smoothed = conformal_pvalues(calibration, scores, np.random.RandomState(1))
+    smoothed = conformal_pvalues(calibration, scores, rng.uniform(size=len(scores)))
     # The sample and its ties share the plain p-value's last steps: one for
     # the sample itself, one per tie.
     ties = (calibration[None, :] == scores[:, None]).sum(axis=1)
-    assert np.all(smoothed <= plain) and np.all(smoothed >= plain - (1 + ties) / 51)
+    assert np.all(smoothed <= plain) and np.all(smoothed >= plain - (1 + ties) / 51 - 1e-12)
     assert np.any(smoothed < plain - 1 / 51)
     # Beyond every calibration score, the draw alone: below 1 / 51.
     assert smoothed[-1] < 1 / 51
 
 
-@pytest.mark.parametrize("n_calibration", [9, 30])
-def test_smoothed_pvalues_flag_exactly_alpha_of_exchangeable_samples(n_calibration):
+@pytest.mark.parametrize(
+    "n_calibration, decimals",
+    # Continuous scores, and scores on a few levels, many of them tied.
+    [(9, None), (30, None), (9, 0), (30, 0)],
+)
+def test_smoothed_pvalues_flag_exactly_alpha_of_exchangeable_samples(n_calibration, decimals):
     # 20,000 draws of a calibration set and one more normal sample: the plain
     # p-value's smallest step, 1 / (n + 1), is above 0.05 for n = 9, and 1/31
     # for n = 30, so it flags none, or 3.2% instead of 5%.
     rng = np.random.RandomState(0)
     samples = rng.normal(size=(20_000, n_calibration + 1))
-    draws = np.random.RandomState(1)
-    smoothed = np.array([conformal_pvalues(row[:-1], row[-1:], draws)[0] for row in samples])
+    if decimals is not None:
+        samples = samples.round(decimals)
+    uniforms = np.random.RandomState(1).uniform(size=len(samples))
+    smoothed = np.array([conformal_pvalues(row[:-1], row[-1:], [u])[0] for row, u in zip(samples, uniforms)])
     plain = np.array([conformal_pvalues(row[:-1], row[-1:])[0] for row in samples])
     # Binomial spread of a rate of 0.05 over 20,000 draws: 0.0015.
-    assert abs(np.mean(smoothed <= 0.05) - 0.05) < 0.005
-    assert abs(np.mean(smoothed <= 0.3) - 0.3) < 0.012
-    assert np.mean(plain <= 0.05) == pytest.approx(np.floor(0.05 * (n_calibration + 1)) / (n_calibration + 1), abs=0.005)
+    for alpha in (0.05, 0.3):
+        assert abs(np.mean(smoothed <= alpha) - alpha) < 3.5 * np.sqrt(alpha * (1 - alpha) / len(samples))
+    if decimals is None:
+        assert np.mean(plain <= 0.05) == pytest.approx(np.floor(0.05 * (n_calibration + 1)) / (n_calibration + 1), abs=0.005)
 
 
 def test_smoothing_is_checked_and_its_draws_repeat_with_an_int(fitted_blobs):
@@ -62,12 +69,23 @@ def test_smoothing_is_checked_and_its_draws_repeat_with_an_int(fitted_blobs):
     np.testing.assert_array_equal(first, detector.pvalues(X_all, smoothing=True, random_state=3))
     assert not np.array_equal(first, detector.pvalues(X_all, smoothing=True, random_state=4))
     assert np.all(first <= detector.pvalues(X_all))
+    # One draw per row, which every class's column shares.
+    uniforms = np.random.RandomState(3).uniform(size=len(X_all))
     by_class = detector.pvalues(X_all, by_class=True, smoothing=True, random_state=3)
-    # 7 held-out rows per class: too few for plain p-values, which warn.
-    with pytest.warns(UserWarning, match="smoothing=True"):
+    distances = detector.class_distances(X_all)
+    bounds = np.r_[0, np.cumsum(detector.class_calibration_counts_)]
+    for c in range(len(detector.classes_)):
+        calibration = detector.class_calibration_scores_[bounds[c]:bounds[c + 1]]
+        np.testing.assert_allclose(by_class[:, c], conformal_pvalues(calibration, distances[:, c], uniforms))
+    # 7 held-out rows per class: too few for plain p-values, which warn at the caller's line.
+    with pytest.warns(UserWarning, match="smoothing=True") as record:
         assert np.all(by_class <= detector.pvalues(X_all, by_class=True))
-    with pytest.raises(ValueError, match="smoothing must be True or False"):
-        detector.pvalues(X_all, smoothing="yes")
+    assert record[0].filename == __file__
+    for parameters in ({"smoothing": "yes"}, {"by_class": 1}):
+        with pytest.raises(ValueError, match=f"{next(iter(parameters))} must be True or False"):
+            detector.pvalues(X_all, **parameters)
+    with pytest.raises(ValueError, match="cannot be used to seed"):
+        detector.pvalues(X_all, random_state="seed")
 
 
 def test_pvalues_use_the_held_out_normal_samples(fitted_blobs):
