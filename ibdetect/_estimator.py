@@ -617,21 +617,20 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         by_class : bool, default=False
             Whether to return a p-value for each known class.
         smoothing : bool, default=False
-            Draw each sample's place among the held-out samples as far out as
-            it at random: ``p <= alpha`` then flags exactly ``alpha`` of new
-            normal samples on average, however few were held out.
+            Place each sample at a random point of its plain p-value's last
+            step: ``p <= alpha`` then flags exactly ``alpha`` of new normal
+            samples on average, however few were held out (user guide).
         random_state : int, RandomState instance or None, default=None
-            The draws of ``smoothing`` (ignored without it). An int repeats a
-            call's draws: over calls of a row or a chunk at a time, pass one
-            RandomState or None (numpy's global generator), as the same draws
-            in every call would break the guarantee.
+            The draws of ``smoothing`` (checked, unused without it; not the
+            estimator's). An int repeats a call's draws: over calls of a row
+            at a time, pass one RandomState, or None for numpy's global one.
 
         Returns
         -------
         pvalues : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            In [0, 1], small for anomalies; plain, at least ``1 / (n + 1)``
-            for ``n`` held-out samples (of the class: a warning names classes
-            of fewer than 19, smoothed of none; NaN). Columns as ``classes_``.
+            In [0, 1], small for anomalies. Plain ones are at least
+            ``1 / (n + 1)`` for ``n`` held-out samples (of the class; NaN for
+            a class of none, which a warning names). Columns as ``classes_``.
 
         Raises
         ------

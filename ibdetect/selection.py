@@ -46,10 +46,11 @@ def benjamini_hochberg(pvalues, alpha=0.05):
     Parameters
     ----------
     pvalues : array-like of shape (n_samples,)
-        Conformal p-values of a batch, such as ``detector.pvalues(X)``.
+        Conformal p-values of a batch, one per row, such as
+        ``detector.pvalues(X)``.
     alpha : float, default=0.05
-        The false discovery rate: the expected share of normal rows among
-        the rows flagged.
+        The bound on the false discovery rate, the expected share of normal
+        rows among the rows flagged.
 
     Returns
     -------
