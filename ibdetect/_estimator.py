@@ -141,7 +141,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     max_references : "auto", int or float, default="auto"
         Normal training samples kept at random as k-NN references, as
         IsolationForest's ``max_samples``: an int that many, a float in (0, 1]
-        that share, ``"auto"`` a cap (:doc:`/scaling` measures the trade).
+        that share, ``"auto"`` up to 1,000 on rows and 4,000 on images
+        (:doc:`/scaling` measures the trade).
     contamination : "auto" or float, default="auto"
         Sets ``offset_``. A float in (0, 0.5] flags that share of the samples
         given to ``fit`` (new normal samples more often); ``"auto"`` puts
@@ -448,7 +449,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         train = np.flatnonzero(~held_out)
         normal_train = train[targets[train] != ANOMALY]
         n_references = _anomaly_score.check_reference_size(
-            setup.anomaly_score, self.n_neighbors, self.max_references, len(normal_train)
+            setup.anomaly_score, self.n_neighbors, setup.max_references, len(normal_train)
         )
 
         # The net validates on the held-out samples, which it draws again.
@@ -461,7 +462,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         self._set_state(_anomaly_score.fit_reference(
             setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed
         ))
-        self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup.seed))
+        self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup))
         # The only pass of the trained encoder over all the training data, for the collapse
         # check, the threshold and the class-wise p-values (held-out rows: to their own centre).
         classes = np.where(held_out, targets, ANOMALY)
@@ -490,7 +491,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             class_counts=self.class_counts_, centers=setup.centers,
         ))
 
-        self._set_state(_streaming.reference(self, setup.anomaly_score))
+        self._set_state(_streaming.reference(self, setup))
         distances, _ = score_rows(self, X)
         # On the sample of every batch: a batch may be a single row.
         _training.warn_if_collapsed(score_rows(self, self.replay_inputs_, with_center_distances=True)[1])
@@ -513,6 +514,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_precision(self.precision, setup.device)
         setup.seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         setup.anomaly_score = _anomaly_score.resolve_anomaly_score(self.anomaly_score, targets, len(input_shape) > 1)
+        setup.max_references = _anomaly_score.resolve_max_references(self.max_references, len(input_shape) > 1)
         if streaming:
             _streaming.check_batch(self, previous, setup)
         return X, targets, setup
@@ -645,7 +647,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         >>> X = np.random.RandomState(0).normal(0, 1, (400, 4))
         >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
         >>> # Farther out than all 40 held-out samples: 1/41, or less smoothed.
-
         >>> detector.pvalues([[9, -9, 9, -9]]) * 41
         array([1.])
         >>> detector.pvalues([[9, -9, 9, -9]], smoothing=True, random_state=0) * 41

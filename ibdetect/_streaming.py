@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ._anomaly_score import (
-    AUTO_MAX_REFERENCES,
     check_reference_size,
     leave_one_out_distances,
     reference_state,
@@ -234,19 +233,19 @@ def _grown_centers(previous, X, targets, moved, n_classes):
 # -- the rows kept ---------------------------------------------------------------------
 
 
-def first_batch(detector, X, targets, held_out, normal_train, seed):
+def first_batch(detector, X, targets, held_out, normal_train, setup):
     """What ``fit`` keeps for ``partial_fit``, by name: the counts, and uniform samples of its rows.
 
     The replay sample is the k-NN reference's own draw when the reference
     holds as many rows, and shares its array where the score keeps it.
     """
-    capacity = min(len(normal_train), _replay_capacity(detector.max_references, len(normal_train)))
-    replayed = subsample(normal_train, capacity, seed)
+    capacity = min(len(normal_train), _replay_capacity(setup.max_references, len(normal_train)))
+    replayed = subsample(normal_train, capacity, setup.seed)
     inputs = getattr(detector, "reference_inputs_", None)
     if inputs is None or len(inputs) != len(replayed):
         inputs = np.asarray(X[replayed], dtype=np.float32)
     calibration = np.flatnonzero(held_out & (targets != ANOMALY))
-    kept = subsample(calibration, MAX_CALIBRATION_ROWS, [seed, 1])
+    kept = subsample(calibration, MAX_CALIBRATION_ROWS, [setup.seed, 1])
     return {
         "n_samples_seen_": len(normal_train),
         "class_counts_": np.bincount(targets[normal_train], minlength=len(detector.classes_)).astype(np.int64),
@@ -301,14 +300,14 @@ def replay(detector, previous, X, targets, held_out, setup):
     normal = np.flatnonzero(~held_out & (targets != ANOMALY))
     counts = setup.previous_counts + np.bincount(targets[normal], minlength=len(detector.classes_))
     n_seen = previous.n_samples_seen_ + len(normal)
-    if isinstance(detector.max_references, float):
+    if isinstance(setup.max_references, float):
         # A share of every row: each new one is kept with that probability.
-        kept = np.random.RandomState(setup.seed).rand(len(normal)) < detector.max_references
+        kept = np.random.RandomState(setup.seed).rand(len(normal)) < setup.max_references
         positions = np.concatenate([np.arange(len(previous.replay_inputs_)), len(previous.replay_inputs_) + np.flatnonzero(kept)])
     else:
         # As many rows as the k-NN reference may hold, or its default cap
         # for a score that has none.
-        capacity = min(n_seen, _replay_capacity(detector.max_references, n_seen))
+        capacity = min(n_seen, _replay_capacity(setup.max_references, n_seen))
         positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
     return {
         "n_samples_seen_": n_seen,
@@ -319,8 +318,6 @@ def replay(detector, previous, X, targets, held_out, setup):
 
 
 def _replay_capacity(max_references, n_seen):
-    if max_references == "auto":
-        return AUTO_MAX_REFERENCES
     if isinstance(max_references, float):
         return max(2, int(max_references * n_seen))
     return max_references
@@ -335,9 +332,10 @@ def training_rows(X, targets, held_out, previous, setup):
     )
 
 
-def reference(detector, anomaly_score):
+def reference(detector, setup):
     """The k-NN score's fitted attributes: the replay sample (or as much of it as the reference holds), embedded anew."""
-    n_references = check_reference_size(anomaly_score, detector.n_neighbors, detector.max_references, detector.n_samples_seen_)
+    anomaly_score = setup.anomaly_score
+    n_references = check_reference_size(anomaly_score, detector.n_neighbors, setup.max_references, detector.n_samples_seen_)
     if anomaly_score == "distance":
         return {"anomaly_score_": anomaly_score}
     # A random part of the sample when it holds more (max_references lowered since).

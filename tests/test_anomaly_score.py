@@ -317,3 +317,16 @@ def test_max_references_keeps_that_many_of_a_larger_training_set(fast, max_refer
     assert detector.reference_inputs_.shape == (n_references, 3)
     # The rank among the references stands for the 5th nearest of all 1,500.
     assert detector.n_neighbors_ == max(2, round(5 * n_references / 1500))
+
+
+@pytest.mark.parametrize("input_shape, n_references", [(None, 1000), ((1, 8, 8), 4000), ((8, 8), 4000)])
+def test_auto_max_references_keeps_more_images_than_rows(fast, input_shape, n_references):
+    # 4,500 normal samples, more than either cap. On images the network's pass
+    # costs more than the search, which a larger reference costs little beside.
+    X = np.random.RandomState(0).uniform(size=(4500, 64)).astype(np.float32)
+    detector = IBDeepDescription(
+        **{**fast, "max_epochs": 1, "hidden_layer_sizes": (4, 8)}, input_shape=input_shape, validation_fraction=None
+    ).fit(X)
+    # partial_fit's replay sample holds as many rows, from which it redraws the reference.
+    assert len(detector.reference_inputs_) == len(detector.replay_inputs_) == n_references
+    assert len(detector.partial_fit(X[:100]).reference_inputs_) == n_references
