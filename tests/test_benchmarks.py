@@ -402,6 +402,20 @@ def test_reference_sizes_share_one_network_and_differ_in_the_reference(blobs, an
     assert not np.allclose(subset.score_samples(X_unseen), everything.score_samples(X_unseen))
 
 
+@pytest.mark.parametrize("anomaly_score", ["knn", "knn+density"])
+def test_reference_sizes_are_what_fits_of_their_own_keep(blobs, anomaly_score):
+    from benchmarks.reference_size import ALL, detectors_by_size
+    from ibdetect import IBDeepDescription
+
+    X, y, X_unseen = blobs
+    params = {"anomaly_score": anomaly_score, "random_state": 3, "max_epochs": 3}
+    detectors, _ = detectors_by_size(params, X, y, [30, ALL])
+    own = IBDeepDescription(max_references=30, **params).fit(X, y)
+    assert detectors[30].max_references == 30
+    np.testing.assert_array_equal(detectors[30].reference_inputs_, own.reference_inputs_)
+    np.testing.assert_allclose(detectors[30].score_samples(X_unseen), own.score_samples(X_unseen), rtol=1e-5)
+
+
 def test_reference_size_table_on_small_data(make_blobs):
     from benchmarks.reference_size import ALL, reference_size, reference_size_results
 
