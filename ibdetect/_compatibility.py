@@ -2,8 +2,9 @@
 
 Version 0.2.0's pickles and model files before format 3 predate some
 parameters and fitted attributes; unpickling (``__setstate__``) and
-``persistence.load`` fill them in from here, so that an older model scores,
-and refits, as it did.
+``persistence.load`` fill them in from here, so that an older model scores
+as it did, and refits with the same parameters (whose "auto" values may
+resolve as this version does).
 """
 
 __all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_unscaled_rank"]

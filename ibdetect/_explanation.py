@@ -75,7 +75,7 @@ EXPECTED_NEIGHBORS = 5
 
 #: Features whose expected values share a search (``expected_values``:
 #: groups of at most this many), and the candidates it keeps. Each group
-#: costs a partial sort of the reference rows, and among the default 1,000
+#: costs a partial sort of the reference rows, and among the 1,000 rows
 #: of them torch's partial sort of fewer than 16 per row costs half as much
 #: as of 16 or more. On Satellite's 36 features, groups of 4 and 13
 #: candidates left 8% of the values to a full sort, 6 and 32 left 3%, 6 and

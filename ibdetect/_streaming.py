@@ -306,8 +306,12 @@ def replay(detector, previous, X, targets, held_out, setup):
         positions = np.concatenate([np.arange(len(previous.replay_inputs_)), len(previous.replay_inputs_) + np.flatnonzero(kept)])
     else:
         # As many rows as the k-NN reference may hold, or its default cap
-        # for a score that has none.
+        # for a score that has none; but a sample that has dropped rows
+        # cannot grow and stay uniform (a cap raised since, by set_params
+        # or by a version whose "auto" keeps more), so it keeps its size.
         capacity = min(n_seen, _replay_capacity(setup.max_references, n_seen))
+        if len(previous.replay_inputs_) < previous.n_samples_seen_:
+            capacity = min(capacity, len(previous.replay_inputs_))
         positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
     return {
         "n_samples_seen_": n_seen,

@@ -129,7 +129,7 @@ def save(model, file, *, metadata=None, training_rows=True):
         it must be JSON-serialisable. :func:`read_info` returns it.
     training_rows : bool, default=True
         Whether to keep the rows that ``partial_fit`` trains on from: as
-        many training rows as the k-NN reference holds (1,000 by default)
+        many training rows as the k-NN reference holds (by default 1,000; images 4,000)
         and up to 5,000 held-out rows, as they were given.
         Without them the loaded model scores the same but cannot train on,
         and with ``anomaly_score="knn"`` cannot :meth:`~ibdetect.IBDeepDescription.explain`

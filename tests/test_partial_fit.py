@@ -212,6 +212,16 @@ def test_a_share_of_references_keeps_a_share_of_every_batch(stream, fast):
     assert all(0.38 < share < 0.62 for share in kept), kept
 
 
+@pytest.mark.parametrize("first, later, expected", [(30, 90, 30), (300, 400, 400)])
+def test_a_cap_raised_between_batches_keeps_the_replay_sample_uniform(stream, fast, first, later, expected):
+    # A sample that dropped rows cannot take more without favouring the new
+    # batch; one that kept every row grows to the larger cap.
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast, max_references=first, validation_fraction=None).fit(X[:150], y[:150])
+    detector.set_params(max_references=later).partial_fit(X[150:], y[150:])
+    assert len(detector.replay_inputs_) == expected
+
+
 def test_priors_and_an_auto_score_hold_for_batches_without_every_class(stream, fast):
     X, y, unseen = stream
     labels = y.copy()
