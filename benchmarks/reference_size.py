@@ -85,7 +85,10 @@ def detectors_by_size(params, X, y, sizes):
     ``params`` must fix ``random_state``. Each smaller size gets a copy of
     it with the reference that ``max_references=size`` would draw: the same
     draw of the same normal training samples, which that fit keeps in
-    order, embedded by the same network.
+    order, embedded by the same network. Only what the reference sets
+    (``score_samples`` and the reference's attributes) is that of a fit of
+    the size; the threshold and the samples kept for ``partial_fit`` are
+    those of the fit that keeps every sample.
     """
     everything = IBDeepDescription(max_references=max_references(ALL), **params).fit(X, y)
     normal = everything.reference_inputs_

@@ -77,7 +77,8 @@ AUTO_MAX_REFERENCES = 1_000
 
 # ... and of images, where the network's pass is most of a score's cost: on
 # MNIST, 4,000 references instead of 1,000 took 1.3 times as long to score,
-# and ranked images of other sources 0.001 higher, beyond the spread.
+# and ranked unseen digits 0.004 higher and images of other sources 0.001
+# higher, above LocalOutlierFactor (the "Scaling up" page).
 AUTO_MAX_IMAGE_REFERENCES = 4_000
 
 # The typical distance is a median over at most this many reference rows,

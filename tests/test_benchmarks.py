@@ -416,6 +416,39 @@ def test_reference_sizes_are_what_fits_of_their_own_keep(blobs, anomaly_score):
     np.testing.assert_allclose(detectors[30].score_samples(X_unseen), own.score_samples(X_unseen), rtol=1e-5)
 
 
+def test_reference_size_averages_an_ood_splits_sources():
+    from sklearn.metrics import roc_auc_score
+
+    from benchmarks.ood import OODSplit
+    from benchmarks.reference_size import roc_auc
+
+    # Two normal rows, two anomalies of source a, one of source b.
+    is_anomaly = np.array([False, False, True, True, True])
+    settings = {"a": np.array([1, 1, 1, 1, 0], bool), "b": np.array([1, 1, 0, 0, 1], bool)}
+    split = OODSplit("rows=0", np.arange(3), np.arange(5), is_anomaly, settings=settings)
+    score = np.array([0.0, 2.0, 3.0, 4.0, 1.0])
+    # Source a ranks perfectly, b half: their mean, not the pooled 5/6.
+    assert roc_auc(split, score) == 0.75
+    assert roc_auc_score(is_anomaly, score) == pytest.approx(5 / 6)
+
+
+def test_reference_size_runs_the_ood_splits_of_images(monkeypatch):
+    from benchmarks import reference_size
+
+    digits = data.digits()
+    rows = np.concatenate([np.flatnonzero(digits.y == digit)[:40] for digit in range(10)])
+    small = data.Dataset("digits", digits.X[rows], digits.y[rows], digits.image_shape)
+    monkeypatch.setattr(reference_size, "OOD", ("digits",))
+    results = reference_size.reference_size_results(
+        "digits", small, [20, reference_size.ALL], max_epochs=1, hidden_layer_sizes=(4, 8), embedding_dim=4
+    )
+    assert set(results) == {"multiclass", "ood"}
+    aucs, _, n_normal = results["ood"]
+    # Every digit trains: 60% of 400 images, less the held-out tenth.
+    assert aucs.shape == (5, 2) and all(200 <= n <= 240 for n in n_normal)
+    assert ((aucs > 0.5) & (aucs <= 1)).all()
+
+
 def test_reference_size_table_on_small_data(make_blobs):
     from benchmarks.reference_size import ALL, reference_size, reference_size_results
 
