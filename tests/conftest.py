@@ -1,3 +1,4 @@
+import signal
 from types import MappingProxyType
 
 import numpy as np
@@ -14,6 +15,19 @@ def _draw_blobs(centres, n_per_class, scale=1.0, seed=0, dtype=np.float64):
     centres = np.atleast_2d(np.asarray(centres, dtype=float))
     X = np.vstack([rng.normal(centre, scale, (n_per_class, centres.shape[1])) for centre in centres])
     return X.astype(dtype), np.repeat(np.arange(len(centres)), n_per_class)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_raises_keyboard_interrupt():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, even where the suite started with it ignored.
+
+    A shell without job control starts a background command with SIGINT
+    ignored, and Python then leaves it so: the tests that press Ctrl-C
+    (``signal.raise_signal``) would see nothing happen.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")
