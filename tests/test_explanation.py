@@ -178,6 +178,22 @@ def test_images_are_explained_pixel_by_pixel(fast):
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
 
 
+def test_large_images_are_explained_a_few_at_a_time_as_one_at_a_time(fast, monkeypatch):
+    from ibdetect import _chunking, _explanation
+
+    X, detector = small_images(fast)
+    # As though each image filled the cache, as a 28x28 one does with the CNN.
+    monkeypatch.setattr(_chunking, "CACHE_BYTES", 1)
+    blocks, distances_to_normal = [], _explanation.distances_to_normal
+    monkeypatch.setattr(
+        _explanation, "distances_to_normal", lambda *args: blocks.append(len(args[2])) or distances_to_normal(*args)
+    )
+    together = detector.explain(X[:20]).contributions
+    assert blocks == [8, 8, 4]
+    alone = np.vstack([detector.explain(X[row:row + 1]).contributions for row in range(20)])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-9)
+
+
 def test_views_are_explained_through_every_view(table, fast):
     X, y = table
     detector = IBDeepDescription(**fast, transformations="affine", anomaly_score="knn").fit(X, y)
