@@ -264,7 +264,9 @@ def reservoir(n_kept, n_seen, n_new, capacity, seed):
     ----------
     n_kept : int
         The size of a uniform sample of the ``n_seen`` rows seen before.
-    n_seen, n_new, capacity : int
+    n_seen, n_new : int
+    capacity : int
+        At most ``n_kept`` when the sample has dropped rows (``n_kept < n_seen``).
     seed : int or sequence of int
 
     Returns
@@ -272,6 +274,11 @@ def reservoir(n_kept, n_seen, n_new, capacity, seed):
     positions : ndarray of int
         Positions in the kept rows followed by the new ones: the new sample.
     """
+    if n_kept < n_seen:
+        # A sample that has dropped rows cannot grow and stay uniform (a cap
+        # raised since, by set_params or by a version whose "auto" keeps
+        # more): it keeps its size.
+        capacity = min(capacity, n_kept)
     rng = np.random.RandomState(seed)
     kept = list(range(n_kept))
     for offset in range(n_new):
@@ -306,12 +313,8 @@ def replay(detector, previous, X, targets, held_out, setup):
         positions = np.concatenate([np.arange(len(previous.replay_inputs_)), len(previous.replay_inputs_) + np.flatnonzero(kept)])
     else:
         # As many rows as the k-NN reference may hold, or its default cap
-        # for a score that has none; but a sample that has dropped rows
-        # cannot grow and stay uniform (a cap raised since, by set_params
-        # or by a version whose "auto" keeps more), so it keeps its size.
+        # for a score that has none.
         capacity = min(n_seen, _replay_capacity(setup.max_references, n_seen))
-        if len(previous.replay_inputs_) < previous.n_samples_seen_:
-            capacity = min(capacity, len(previous.replay_inputs_))
         positions = reservoir(len(previous.replay_inputs_), previous.n_samples_seen_, len(normal), capacity, setup.seed)
     return {
         "n_samples_seen_": n_seen,
