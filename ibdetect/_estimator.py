@@ -130,10 +130,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         to the nearest centre; ``"knn"`` to the ``n_neighbors``-th nearest
         reference embedding; ``"knn+input"`` the geometric mean of that and
         the same among the reference's input rows, each over its median
-        (scale the features first); ``"knn+density"`` the input distance over
-        its nearest references' own (LocalOutlierFactor's local density).
-        ``"auto"``: ``"distance"`` with known anomalies in ``y``, else
-        ``"knn+density"`` on images, ``"knn+input"`` on rows.
+        (scale the features first); ``"knn+density"`` the input distance, each
+        feature in units of its spread, over its nearest references' own (as
+        LocalOutlierFactor). ``"auto"``: ``"distance"`` with known anomalies
+        in ``y``, else ``"knn+density"`` on images, ``"knn+input"`` on rows.
     n_neighbors : int, default=5
         Neighbour rank of the k-NN scores among all normal training samples;
         among a reference subset the rank shrinks in proportion
@@ -192,19 +192,19 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Feature names, when ``X`` has string column names.
     anomaly_score_ : str
         ``anomaly_score`` with ``"auto"`` resolved.
-    reference_embeddings_ : ndarray of shape (n_reference, n_views * embedding_dim)
-        Embeddings of the k-NN reference samples; with the k-NN scores only.
-    reference_inputs_ : ndarray of float32 of shape (n_reference, n_features)
-        Their input rows, which the mixed scores and :meth:`explain` read.
+    reference_embeddings_, reference_inputs_ : ndarray of shape (n_reference, ...)
+        With the k-NN scores: the reference samples' embeddings, and their
+        input rows (float32), which the mixed scores and :meth:`explain` read.
     n_neighbors_ : int
         The rank searched among the references: ``n_neighbors`` times their
         share of the normal training samples, at least ``min(2, n_neighbors)``.
     neighbor_scales_ : ndarray of shape (2,)
-        Median reference distance in the embedding and in input space (for
-        ``"knn+density"`` relative), the divisors of the mixed scores.
-    reference_radii_ : ndarray of float64 of shape (n_reference,)
-        With ``"knn+density"``: each reference row's squared input distance to
-        its ``n_neighbors_``-th nearest other, at least 1e-3 of their median.
+        Median reference distance in each space, the mixed scores' divisors.
+    input_scales_, reference_radii_ : ndarray of shape (n_features,), (n_reference,)
+        With ``"knn+density"``: each feature's unit in input space (its
+        spread among the references, shrunk toward the mean), and each
+        reference row's squared distance in those units to its
+        ``n_neighbors_``-th nearest other, at least 1e-3 of their median.
     net_ : DeepDescriptionNet
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History

@@ -21,6 +21,10 @@ value in each space.
   the sample. A pixel-by-pixel counterfactual would cost a pass of the
   network per pixel.
 
+With ``"knn+density"``, input space is measured in the score's units (the
+detector's ``input_scales_``): the neighbours, and each feature's squared
+difference from its expected value, are those of the score.
+
 The mixed scores are geometric means of the two spaces' scaled distances:
 each space holds half of the logarithm, so each gets half of the score
 (``"knn+density"`` divides a row's input distance by its neighbours' own,
@@ -48,7 +52,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils import Bunch
 
-from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances
+from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances, input_units
 from ._calibration import conformal_pvalues
 from ._chunking import CACHE_BYTES, row_blocks
 from ._distances import (
@@ -129,6 +133,8 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
     attributions = require_captum()
     images = detector.input_shape is not None and len(detector.input_shape) > 1
     compare = _ImageComparison(detector, attributions, n_steps, X) if images else _RowComparison(detector, attributions)
+    scales = getattr(detector, "input_scales_", None)
+    reference = input_units(detector.reference_inputs_, scales)
     contributions = np.empty(X.shape)
     expected = np.empty(X.shape, dtype=np.float32)
     distances = np.empty(len(X))
@@ -141,10 +147,11 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
         distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
         # The input space's neighbours, which both kinds of expected value start from.
-        reference_distances = squared_distance_matrix(block, detector.reference_inputs_)
+        units = input_units(block, scales)
+        reference_distances = squared_distance_matrix(units, reference)
         nearest[rows] = reference_distances.kthvalue(detector.n_neighbors_, dim=1).indices.numpy()
-        expected[rows] = compare.expected(block, nearest[rows], reference_distances)
-        differences = np.square(block.astype(np.float64) - expected[rows])
+        expected[rows] = compare.expected(units, reference, nearest[rows], reference_distances)
+        differences = np.square(input_units(block.astype(np.float64) - expected[rows], scales))
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(differences)
@@ -175,13 +182,19 @@ class _RowComparison:
         # those on a group of features and outside it (expected_values).
         self.row_bytes = 3 * 8 * len(detector.reference_inputs_)
 
-    def expected(self, block, nearest, reference_distances):
-        """Each row's expected values, from its squared distances to the reference rows."""
-        reference = self.detector.reference_inputs_
+    def expected(self, units, reference, nearest, reference_distances):
+        """Each row's expected values, from its squared distances to the reference rows.
+
+        ``units`` and ``reference`` are the rows and the reference rows in
+        the score's input units, those of ``reference_distances``; the
+        expected values are in the rows' own.
+        """
         if reference.shape[1] == 1:
             # A single feature has no others to predict it from.
-            return reference[nearest]
-        return expected_values(block, reference, reference_distances, min(EXPECTED_NEIGHBORS, len(reference)))
+            return self.detector.reference_inputs_[nearest]
+        expected = expected_values(units, reference, reference_distances, min(EXPECTED_NEIGHBORS, len(reference)))
+        scales = getattr(self.detector, "input_scales_", None)
+        return expected if scales is None else expected * scales
 
     def embedding_parts(self, block, expected):
         """How much each row's k-NN distance in the embedding falls when one feature takes its expected value.
@@ -301,7 +314,7 @@ class _ImageComparison:
         activations = detector.net_.activation_bytes(X[:1])
         self.row_bytes = 2 * n_steps * activations + 3 * 8 * len(detector.reference_inputs_)
 
-    def expected(self, block, nearest, reference_distances):
+    def expected(self, units, reference, nearest, reference_distances):
         return self.detector.reference_inputs_[nearest]
 
     def embedding_parts(self, block, expected):

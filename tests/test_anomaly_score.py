@@ -6,6 +6,8 @@ from ibdetect._calibration import auto_threshold
 from ibdetect._anomaly_score import (
     MAX_TYPICAL_QUERIES,
     MIN_RELATIVE_RADIUS,
+    input_scales,
+    input_units,
     leave_one_out_distances,
     mixed_neighbor_distances,
     neighbor_radii,
@@ -111,10 +113,21 @@ def _relative_brute_force(queries, reference, radii, rank, skip_self=False):
     return np.take_along_axis(squared, order[:, -1:], 1)[:, 0] / radii[order].mean(axis=1)
 
 
+def _units_brute_force(reference):
+    # Each feature's variance, shrunk three quarters of the way toward the mean.
+    variances = reference.astype(np.float64).var(axis=0)
+    return np.sqrt(0.25 * variances + 0.75 * variances.mean())
+
+
 def test_knn_density_score_divides_the_input_distance_by_the_neighbours_radii(blobs, fast, roc_auc):
     X, y, X_unseen = blobs
     detector = IBDeepDescription(anomaly_score="knn+density", n_neighbors=3, **fast).fit(X, y)
-    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    embeddings = detector.reference_embeddings_
+    units = _units_brute_force(detector.reference_inputs_)
+    # The blobs' features spread unequally: measuring them raw would fail.
+    assert units.max() > 1.1 * units.min()
+    np.testing.assert_allclose(detector.input_scales_, units, rtol=1e-5)
+    inputs, unseen_inputs = detector.reference_inputs_ / units, X_unseen / units
     radii = _radii_brute_force(inputs, 3)
     np.testing.assert_allclose(detector.reference_radii_, radii, rtol=1e-5)
     scales = [
@@ -123,9 +136,36 @@ def test_knn_density_score_divides_the_input_distance_by_the_neighbours_radii(bl
     ]
     np.testing.assert_allclose(detector.neighbor_scales_, scales, rtol=1e-5)
     in_embedding = _kth_nearest_brute_force(detector.transform(X_unseen), embeddings, 3) / scales[0]
-    in_input = _relative_brute_force(X_unseen, inputs, radii, 3) / scales[1]
+    in_input = _relative_brute_force(unseen_inputs, inputs, radii, 3) / scales[1]
     np.testing.assert_allclose(-detector.score_samples(X_unseen), np.sqrt(in_embedding * in_input), rtol=1e-4)
     assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+def test_input_units_weigh_a_feature_that_never_varies_more_than_one_that_does():
+    # Images of ten pixels: the first varies among the references, the
+    # others are always dark, as the border of a digit. Lighting a dark one
+    # moves a query as far as moving the first by as much, raw; in the
+    # score's units, farther.
+    rng = np.random.RandomState(0)
+    reference = np.zeros((200, 10), dtype=np.float32)
+    reference[:, 0] = rng.uniform(0, 1, 200)
+    scales = input_scales(reference)
+    assert scales.dtype == np.float32 and np.all(scales > 0)
+    assert np.all(scales[1:] < scales[0])
+    queries = np.zeros((2, 10), dtype=np.float32)
+    queries[0, :2] = 0.5
+    queries[1, 0] = 1.5
+    raw = relative_neighbor_distances(queries, reference, 3)
+    assert raw[0] == pytest.approx(raw[1], rel=0.1)
+    scaled = relative_neighbor_distances(input_units(queries, scales), input_units(reference, scales), 3)
+    assert scaled[0] > 2 * scaled[1]
+
+
+def test_standardised_features_keep_their_unit_and_a_reference_of_one_row_repeated_gets_one():
+    features = np.random.RandomState(0).normal(size=(500, 3)) * np.array([1.0, 10.0, 100.0])
+    standardized = (features - features.mean(axis=0)) / features.std(axis=0)
+    np.testing.assert_allclose(input_scales(standardized), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(input_scales(np.full((10, 3), 7.0)), np.ones(3))
 
 
 def test_relative_distance_does_not_grow_with_the_spread_of_the_data_around_it():
@@ -171,7 +211,8 @@ def test_knn_density_threshold_leaves_each_reference_out(blobs, fast):
     # each left out of its neighbours in both spaces.
     detector = IBDeepDescription(anomaly_score="knn+density", n_neighbors=3, validation_fraction=None, **fast)
     detector.fit(X, y)
-    embeddings, inputs = detector.reference_embeddings_, detector.reference_inputs_
+    embeddings = detector.reference_embeddings_
+    inputs = detector.reference_inputs_ / _units_brute_force(detector.reference_inputs_)
     radii = _radii_brute_force(inputs, 3)
     in_embedding = _kth_nearest_brute_force(embeddings, embeddings, 4) / detector.neighbor_scales_[0]
     in_input = _relative_brute_force(inputs, inputs, radii, 3, skip_self=True) / detector.neighbor_scales_[1]

@@ -54,9 +54,11 @@ def test_the_nearest_normal_rows_are_the_reference_rows_nearest_in_input_space(f
     # Each expected value is a mean of reference values of that feature.
     low, high = fitted.reference_inputs_.min(axis=0), fitted.reference_inputs_.max(axis=0)
     assert ((explanation.expected >= low - 1e-6) & (explanation.expected <= high + 1e-6)).all()
-    # The n_neighbors_-th nearest, which "knn+input" measures in input space.
-    distances = ((rows - explanation.nearest_normal) ** 2).sum(1)
-    kth = kth_neighbor_distances(rows, fitted.reference_inputs_, fitted.n_neighbors_)
+    # The n_neighbors_-th nearest, which the mixed scores measure in input
+    # space ("knn+density" in its units).
+    units = getattr(fitted, "input_scales_", np.float32(1.0))
+    distances = (((rows - explanation.nearest_normal) / units) ** 2).sum(1)
+    kth = kth_neighbor_distances(rows / units, fitted.reference_inputs_ / units, fitted.n_neighbors_)
     np.testing.assert_allclose(distances, kth, rtol=1e-4)
 
 

@@ -196,6 +196,7 @@ def test_fitted_state_declares_every_attribute_a_fit_sets(
     assert ("reference_embeddings_" in state) == (anomaly_score != "distance")
     assert ("reference_inputs_" in state) == (anomaly_score != "distance")
     assert ("reference_radii_" in state) == (anomaly_score == "knn+density")
+    assert ("input_scales_" in state) == (anomaly_score == "knn+density")
 
 
 @pytest.mark.parametrize("labels", ["none", "strings with known anomalies"])

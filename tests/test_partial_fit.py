@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ibdetect import IBDeepDescription, _streaming
-from ibdetect._anomaly_score import neighbor_radii
+from ibdetect._anomaly_score import input_scales, input_units, neighbor_radii
 from ibdetect.persistence import load, save
 
 
@@ -242,9 +242,9 @@ def test_images_keep_the_density_score_and_measure_the_radii_of_each_new_referen
     assert detector.anomaly_score_ == "knn+density"
     detector.partial_fit(X[300:], y[300:])
     assert detector.anomaly_score_ == "knn+density"
-    np.testing.assert_array_equal(
-        detector.reference_radii_, neighbor_radii(detector.reference_inputs_, detector.n_neighbors_)
-    )
+    np.testing.assert_array_equal(detector.input_scales_, input_scales(detector.reference_inputs_))
+    units = input_units(detector.reference_inputs_, detector.input_scales_)
+    np.testing.assert_array_equal(detector.reference_radii_, neighbor_radii(units, detector.n_neighbors_))
 
 
 def test_a_callback_that_watches_the_validation_loss_is_refused_after_the_first_batch(stream, fast):
