@@ -87,16 +87,16 @@ AUTO_MAX_IMAGE_REFERENCES = 4_000
 
 # "knn+density" measures each feature in units of the square root of its
 # variance among the references, shrunk this share of the way toward the
-# mean variance over the features. Pixels share one unit, so a raw distance
-# weighs each by how much it varies: a pixel that is dark on every normal
-# image but lit on this one counts for little beside a stroke drawn a little
-# off. Unit variances (0) ranked images of other sources higher on MNIST
-# (patches of photographs 0.999 against 0.997) but held-out digits lower
-# (0.962 against 0.968 with one normal class, 0.966 against 0.971 with
-# six); 0.75 kept most of the first gain (0.998) for a loss within the
-# spread over splits (0.001 or less on MNIST and digits, by every protocol;
-# the performance page). On features of one variance, standardised ones,
-# it changes nothing.
+# mean variance over the features. A raw distance weighs every pixel alike,
+# so the pixels that vary most among normal images make most of it: a pixel
+# dark on every normal image but lit on this one counts no more than a
+# stroke drawn a little off. On the same trained MNIST networks, shrinking a tenth of the
+# way (nearly each pixel's own spread) ranked images of other sources
+# higher than raw pixels (0.9998 against 0.9991) but held-out digits lower
+# (0.963 against 0.968 with one normal class, 0.969 against 0.971 with
+# six); three quarters kept most of the first gain (0.9995) for 0.001 or
+# less on the others, and 0.0002 or less on digits (the performance page).
+# Standardised features share one variance, which it leaves as it is.
 INPUT_VARIANCE_SHRINKAGE = 0.75
 
 # The typical distance is a median over at most this many reference rows,
@@ -135,8 +135,13 @@ def _rank_below_reference_size(rank, state):
     return None if rank < n_reference else f"must be below the {n_reference} references, got {rank}"
 
 
-def _with_density(scales, state):
-    return positive(scales, state) if _measures_density(state) else 'is only expected with "knn+density"'
+def _spread_of_reference_inputs(scales, state):
+    # The units are a function of the reference rows: units that are not
+    # theirs would score against radii measured in other units.
+    problem = positive(scales, state)
+    if problem is None and not np.allclose(scales, input_scales(state["reference_inputs_"]), rtol=1e-5):
+        problem = "must be the spread of reference_inputs_ (input_scales)"
+    return problem
 
 
 def _known_score(score, state):
@@ -157,8 +162,10 @@ FITTED_STATE = (
     ),
     FittedAttribute("neighbor_scales_", "array", (2,), "float64", when=_mixes_input, check=_with_reference_inputs),
     FittedAttribute("reference_radii_", "array", ("n_reference",), "float64", when=_measures_density, check=positive),
-    # "knn+density" fits before 0.3's release measured raw inputs, and load so.
-    FittedAttribute("input_scales_", "array", ("n_features_in_",), "float32", when=OPTIONAL, check=_with_density),
+    FittedAttribute(
+        "input_scales_", "array", ("n_features_in_",), "float32", when=_measures_density,
+        check=_spread_of_reference_inputs,
+    ),
 )
 
 
@@ -267,7 +274,8 @@ def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
     radii = None
     if anomaly_score == "knn+density":
         state["input_scales_"] = input_scales(inputs)
-        inputs = input_units(inputs, state["input_scales_"])
+        # In float64, as the scores divide each block of rows.
+        inputs = input_units(inputs.astype(np.float64), state["input_scales_"])
         radii = state["reference_radii_"] = neighbor_radii(inputs, rank)
     state["neighbor_scales_"] = np.array([
         typical_neighbor_distance(state["reference_embeddings_"], rank),
@@ -364,14 +372,15 @@ def distances_to_normal(detector, embeddings, X=None, skip_self=False):
     ``skip_self`` says that the samples are the reference itself.
     """
     if detector.anomaly_score_ in MIXED_SCORES:
-        scales = getattr(detector, "input_scales_", None)
+        density = detector.anomaly_score_ == "knn+density"
         return mixed_neighbor_distances(
-            (embeddings, input_units(X, scales)),
-            (detector.reference_embeddings_, input_units(detector.reference_inputs_, scales)),
+            (embeddings, X),
+            (detector.reference_embeddings_, detector.reference_inputs_),
             detector.neighbor_scales_,
             detector.n_neighbors_,
             skip_self=skip_self,
-            radii=(None, detector.reference_radii_ if detector.anomaly_score_ == "knn+density" else None),
+            radii=(None, detector.reference_radii_ if density else None),
+            units=(None, detector.input_scales_ if density else None),
         )
     if detector.anomaly_score_ == "knn":
         return kth_neighbor_distances(
@@ -453,7 +462,7 @@ def typical_neighbor_distance(reference, n_neighbors, radii=None):
     return median if median > 0 else 1.0
 
 
-def relative_neighbor_distances(samples, reference, n_neighbors, radii=None, *, skip_self=False):
+def relative_neighbor_distances(samples, reference, n_neighbors, radii=None, *, skip_self=False, units=None):
     """Squared distance of each sample to its ``n_neighbors``-th nearest reference row, relative to their radii.
 
     Parameters
@@ -465,6 +474,9 @@ def relative_neighbor_distances(samples, reference, n_neighbors, radii=None, *, 
         The reference rows' :func:`neighbor_radii`.
     skip_self : bool, default=False
         Each sample is a row of the reference, left out of its own neighbours.
+    units : ndarray of shape (n_dims,), default=None
+        Each dimension's unit (:func:`input_scales`), in which the radii
+        were measured.
 
     Returns
     -------
@@ -475,14 +487,14 @@ def relative_neighbor_distances(samples, reference, n_neighbors, radii=None, *, 
         neighbours are to theirs, however dense the data are there.
     """
     if radii is None:
-        return kth_neighbor_distances(samples, reference, n_neighbors, skip_self=skip_self)
+        return kth_neighbor_distances(samples, reference, n_neighbors, skip_self=skip_self, units=units)
     distances, nearest = kth_neighbor_distances(
-        samples, reference, n_neighbors, skip_self=skip_self, return_indices=True
+        samples, reference, n_neighbors, skip_self=skip_self, return_indices=True, units=units
     )
     return distances / radii[nearest].mean(axis=1)
 
 
-def mixed_neighbor_distances(parts, references, scales, n_neighbors, *, skip_self=False, radii=None):
+def mixed_neighbor_distances(parts, references, scales, n_neighbors, *, skip_self=False, radii=None, units=None):
     """Geometric mean over spaces of the ``n_neighbors``-th nearest reference distance divided by its scale.
 
     Parameters
@@ -499,20 +511,26 @@ def mixed_neighbor_distances(parts, references, scales, n_neighbors, *, skip_sel
     radii : sequence of (ndarray of shape (n_reference,) or None), default=None
         Per space, the reference rows' radii that its distances are relative
         to (:func:`relative_neighbor_distances`), or None for raw distances.
+    units : sequence of (ndarray of shape (dim_i,) or None), default=None
+        Per space, each dimension's unit (:func:`input_scales`), or None.
 
     Returns
     -------
     distances : ndarray of float64 of shape (n_samples,)
     """
     radii = [None] * len(scales) if radii is None else radii
+    units = [None] * len(scales) if units is None else units
     # A product of roots rather than the root of a product: two ratios
     # near the float64 limit would overflow.
     exponent = 1.0 / len(scales)
     return np.prod(
         [
-            (relative_neighbor_distances(part, reference, n_neighbors, space_radii, skip_self=skip_self) / scale)
-            ** exponent
-            for part, reference, scale, space_radii in zip(parts, references, scales, radii)
+            (
+                relative_neighbor_distances(
+                    part, reference, n_neighbors, space_radii, skip_self=skip_self, units=space_units
+                ) / scale
+            ) ** exponent
+            for part, reference, scale, space_radii, space_units in zip(parts, references, scales, radii, units)
         ],
         axis=0,
     )

@@ -71,7 +71,7 @@ def nearest_center_distances(embeddings, centers, working_memory=None):
 
 
 def kth_neighbor_distances(
-    embeddings, reference, n_neighbors, *, skip_self=False, working_memory=None, return_indices=False
+    embeddings, reference, n_neighbors, *, skip_self=False, working_memory=None, return_indices=False, units=None
 ):
     """Squared distance of each embedding to its ``n_neighbors``-th nearest reference embedding.
 
@@ -100,6 +100,10 @@ def kth_neighbor_distances(
         ``working_memory``; None means the global setting).
     return_indices : bool, default=False
         Also return the rows of the ``n_neighbors`` nearest references.
+    units : ndarray of shape (dim,), default=None
+        Each dimension's unit: the distances are those of the rows divided
+        by it. Each block is divided in float64 as it is converted, so no
+        scaled copy of ``embeddings`` is made.
 
     Returns
     -------
@@ -118,6 +122,9 @@ def kth_neighbor_distances(
             "reference embeddings."
         )
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
+    if units is not None:
+        units = torch.as_tensor(np.asarray(units, dtype=np.float64))
+        reference = reference / units
     mean = reference.mean(dim=0)
     reference = reference - mean
     reference32 = reference.float()
@@ -131,7 +138,8 @@ def kth_neighbor_distances(
     # subtracted): on wide rows such as images, the larger part.
     row_bytes = 4 * len(reference) * 2 + 8 * reference.shape[1] * (2 * n_candidates + 1) + 8 * rank * return_indices
     for rows in row_blocks(len(embeddings), row_bytes, working_memory):
-        block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64)) - mean
+        block = torch.as_tensor(np.asarray(embeddings[rows], dtype=np.float64))
+        block = (block if units is None else block / units) - mean
         kth, outside, nearest = _kth_among_candidates(block, reference32, reference, rank, n_candidates, return_indices)
         # Every reference left out of the candidates is at least ``outside``
         # away, give or take the float32 rounding.

@@ -199,12 +199,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         The rank searched among the references: ``n_neighbors`` times their
         share of the normal training samples, at least ``min(2, n_neighbors)``.
     neighbor_scales_ : ndarray of shape (2,)
-        Median reference distance in each space, the mixed scores' divisors.
+        Median reference distance (``"knn+density"``: ratio) per space, the divisors.
     input_scales_, reference_radii_ : ndarray of shape (n_features,), (n_reference,)
-        With ``"knn+density"``: each feature's unit in input space (its
-        spread among the references, shrunk toward the mean), and each
-        reference row's squared distance in those units to its
-        ``n_neighbors_``-th nearest other, at least 1e-3 of their median.
+        With ``"knn+density"``: each feature's unit (its spread among the
+        references, shrunk toward the mean), and each reference row's squared
+        distance in them to its ``n_neighbors_``-th nearest other (>= 1e-3 median).
     net_ : DeepDescriptionNet
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History
@@ -664,8 +663,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         part of the embedding's k-NN distance is how much it falls when the
         feature takes its expected value (captum's ``FeatureAblation``; on
         images, integrated gradients); of input space's (mixed scores,
-        half of the score), the squared difference. Needs captum (the
-        ``explain`` extra); the user guide's "Why is it flagged?" says more.
+        half of the score), the squared difference (in ``input_scales_``
+        units, if any). Needs captum (``explain`` extra); the user guide's
+        "Why is it flagged?" says more.
 
         Parameters
         ----------

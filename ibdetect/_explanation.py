@@ -133,8 +133,9 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
     attributions = require_captum()
     images = detector.input_shape is not None and len(detector.input_shape) > 1
     compare = _ImageComparison(detector, attributions, n_steps, X) if images else _RowComparison(detector, attributions)
+    # Input space in the score's units, divided in float64 as the score does.
     scales = getattr(detector, "input_scales_", None)
-    reference = input_units(detector.reference_inputs_, scales)
+    reference = input_units(detector.reference_inputs_.astype(np.float64), scales)
     contributions = np.empty(X.shape)
     expected = np.empty(X.shape, dtype=np.float32)
     distances = np.empty(len(X))
@@ -147,11 +148,11 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
         distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
         # The input space's neighbours, which both kinds of expected value start from.
-        units = input_units(block, scales)
+        units = input_units(block.astype(np.float64), scales)
         reference_distances = squared_distance_matrix(units, reference)
         nearest[rows] = reference_distances.kthvalue(detector.n_neighbors_, dim=1).indices.numpy()
         expected[rows] = compare.expected(units, reference, nearest[rows], reference_distances)
-        differences = np.square(input_units(block.astype(np.float64) - expected[rows], scales))
+        differences = np.square(units - input_units(expected[rows].astype(np.float64), scales))
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(differences)

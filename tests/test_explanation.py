@@ -9,7 +9,7 @@ import pytest
 
 from ibdetect import IBDeepDescription
 from ibdetect._distances import kth_neighbor_distances, squared_distance_matrix
-from ibdetect._explanation import expected_values
+from ibdetect._explanation import _RowComparison, expected_values
 from ibdetect.persistence import load, save
 
 
@@ -109,6 +109,25 @@ def test_the_embeddings_part_is_the_fall_of_its_distance_when_a_feature_takes_it
 
 
 # With 20 features, expected values are searched by groups of features first.
+def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, monkeypatch):
+    X, y = table
+    # One feature ten times as spread as the others: its raw differences
+    # would outweigh theirs, and its raw distances pick other neighbours.
+    X = (X * np.array([1.0, 1.0, 1.0, 1.0, 1.0, 10.0])).astype(np.float32)
+    detector = IBDeepDescription(**fast, anomaly_score="knn+density").fit(X, y)
+    rows = np.vstack([X[:5], _with_one_feature_off(X, 2, shift=3.0)[:5]])
+    # The input half alone: an embedding half without parts leaves the score to it.
+    monkeypatch.setattr(_RowComparison, "embedding_parts", lambda self, block, expected: np.zeros(block.shape))
+    explanation = detector.explain(rows)
+    units = detector.input_scales_.astype(np.float64)
+    reference = detector.reference_inputs_ / units
+    expected = expected_values(rows / units, reference, squared_distance_matrix(rows / units, reference), 5) * units
+    np.testing.assert_allclose(explanation.expected, expected, rtol=1e-5)
+    differences = np.square((rows - explanation.expected) / units)
+    shares = differences / differences.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-5)
+
+
 @pytest.mark.parametrize("n_features", [4, 20])
 def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
     rng = np.random.RandomState(0)

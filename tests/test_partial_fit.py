@@ -243,7 +243,7 @@ def test_images_keep_the_density_score_and_measure_the_radii_of_each_new_referen
     detector.partial_fit(X[300:], y[300:])
     assert detector.anomaly_score_ == "knn+density"
     np.testing.assert_array_equal(detector.input_scales_, input_scales(detector.reference_inputs_))
-    units = input_units(detector.reference_inputs_, detector.input_scales_)
+    units = input_units(detector.reference_inputs_.astype(np.float64), detector.input_scales_)
     np.testing.assert_array_equal(detector.reference_radii_, neighbor_radii(units, detector.n_neighbors_))
 
 

@@ -19,7 +19,6 @@ from skorch.exceptions import DeviceWarning
 from torch import nn
 
 from ibdetect import IBDeepDescription, _streaming
-from ibdetect._anomaly_score import mixed_neighbor_distances
 from ibdetect.persistence import ModelVersionWarning, file_kind, load, read_info, save
 
 
@@ -588,10 +587,18 @@ def test_a_fitted_value_that_breaks_its_declaration_is_refused_on_load(
     (None, set_tensor("input_scales_", lambda t: t / 0), "input_scales_ must hold finite values above 0"),
     (None, set_tensor("input_scales_", lambda t: t[:-1]), "input_scales_ must have 6 entries along axis 0"),
     (None, set_tensor("input_scales_", lambda t: t.double()), "input_scales_ must be an array of float32"),
+    # Radii measured in the reference's units, read against other units.
+    (None, set_tensor("input_scales_", lambda t: 2 * t), "input_scales_ must be the spread of reference_inputs_"),
+    (None, lambda tensors: tensors.pop("attributes.input_scales_"), "input_scales_ is missing"),
     (
         set_attribute("anomaly_score_", "knn+input"),
         lambda tensors: tensors.pop("attributes.reference_radii_"),
-        'input_scales_ is only expected with "knn+density"',
+        "input_scales_ is not expected",
+    ),
+    (
+        set_attribute("anomaly_score_", "knn"),
+        lambda tensors: [tensors.pop(f"attributes.{name}") for name in ("reference_radii_", "neighbor_scales_")],
+        "input_scales_ is not expected",
     ),
 ])
 def test_a_density_model_whose_radii_break_their_declaration_is_refused_on_load(
@@ -606,26 +613,6 @@ def test_a_density_model_whose_radii_break_their_declaration_is_refused_on_load(
         rewrite_tensors(path, edit_tensors)
     with pytest.raises(ValueError, match=f"model.ibdetect is not a valid ibdetect model file: {re.escape(message)}"):
         load(path)
-
-
-def test_a_density_model_file_without_input_units_loads_and_measures_raw_inputs(blobs, fast, tmp_path):
-    # Files written before "knn+density" measured features in units of
-    # their spread hold no input_scales_: their radii and typical distance
-    # are raw, and so must the distances they are compared with be.
-    X, y, X_unseen = blobs
-    detector = IBDeepDescription(anomaly_score="knn+density", **fast).fit(X, y)
-    path = tmp_path / "model.ibdetect"
-    save(detector, path)
-    rewrite_tensors(path, lambda tensors: tensors.pop("attributes.input_scales_"))
-    loaded = load(path)
-    assert not hasattr(loaded, "input_scales_")
-    raw = mixed_neighbor_distances(
-        (detector.transform(X_unseen), X_unseen),
-        (detector.reference_embeddings_, detector.reference_inputs_),
-        detector.neighbor_scales_, detector.n_neighbors_, radii=(None, detector.reference_radii_),
-    )
-    np.testing.assert_allclose(-loaded.score_samples(X_unseen), raw, rtol=1e-5)
-    assert not np.allclose(-detector.score_samples(X_unseen), raw, rtol=1e-3)
 
 
 def test_text_labels_take_their_own_width_not_the_declared_one(fitted_blobs, tmp_path):
