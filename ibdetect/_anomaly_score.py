@@ -90,12 +90,13 @@ AUTO_MAX_IMAGE_REFERENCES = 4_000
 # mean variance over the features. A raw distance weighs every pixel alike,
 # so the pixels that vary most among normal images make most of it: a pixel
 # dark on every normal image but lit on this one counts no more than a
-# stroke drawn a little off. On the same trained MNIST networks, shrinking a tenth of the
-# way (nearly each pixel's own spread) ranked images of other sources
-# higher than raw pixels (0.9998 against 0.9991) but held-out digits lower
-# (0.963 against 0.968 with one normal class, 0.969 against 0.971 with
-# six); three quarters kept most of the first gain (0.9995) for 0.001 or
-# less on the others, and 0.0002 or less on digits (the performance page).
+# stroke drawn a little off. On the same trained MNIST networks, each with a
+# reference of 4,000 images drawn afresh, shrinking only a tenth of the way
+# (nearly each pixel's own spread) ranked images of other sources higher
+# than raw pixels (0.9998 against 0.9991), but held-out digits lower (by
+# 0.004 with one normal class, 0.003 with six). Three quarters kept most of
+# the first gain (0.9995) and lost 0.0008 or less on MNIST's held-out digits
+# and 0.0002 or less on scikit-learn's digits (the performance page).
 # Standardised features share one variance, which it leaves as it is.
 INPUT_VARIANCE_SHRINKAGE = 0.75
 
@@ -261,11 +262,13 @@ def fit_reference(anomaly_score, embed, X, normal_rows, n_references, n_neighbor
     return state | reference_state(anomaly_score, embed, inputs, len(normal_rows), n_neighbors)
 
 
-def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
+def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors, shrinkage=INPUT_VARIANCE_SHRINKAGE):
     """The fitted attributes of a k-NN score whose reference is ``inputs``, drawn from ``n_normal`` rows.
 
     Every k-NN score keeps the reference's rows: the mixed scores measure
     distances among them, and ``explain`` compares each sample with them.
+    ``shrinkage`` sets the input units of ``"knn+density"``
+    (:func:`input_scales`); model files accept only the default's.
     """
     rank = _reference_rank(n_neighbors, len(inputs), n_normal)
     state = {"reference_embeddings_": embed(inputs), "n_neighbors_": rank, "reference_inputs_": inputs}
@@ -273,7 +276,7 @@ def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
         return state
     radii = None
     if anomaly_score == "knn+density":
-        state["input_scales_"] = input_scales(inputs)
+        state["input_scales_"] = input_scales(inputs, shrinkage)
         # In float64, as the scores divide each block of rows.
         inputs = input_units(inputs.astype(np.float64), state["input_scales_"])
         radii = state["reference_radii_"] = neighbor_radii(inputs, rank)
@@ -284,27 +287,29 @@ def reference_state(anomaly_score, embed, inputs, n_normal, n_neighbors):
     return state
 
 
-def input_scales(inputs):
+def input_scales(inputs, shrinkage=INPUT_VARIANCE_SHRINKAGE):
     """Each feature's unit in the input space of "knn+density": its spread, shrunk toward the mean spread.
 
     Parameters
     ----------
     inputs : ndarray of shape (n_reference, n_features)
         The reference rows.
+    shrinkage : float in [0, 1], default=INPUT_VARIANCE_SHRINKAGE
+        1 gives every feature the same unit, as raw distances do.
 
     Returns
     -------
     scales : ndarray of float32 of shape (n_features,)
-        The square root of ``1 - s`` times each feature's variance plus
-        ``s`` times their mean, ``s`` being ``INPUT_VARIANCE_SHRINKAGE``:
-        above 0 for every feature, even one that never varies, unless no
-        feature varies at all, and then 1.
+        The square root of ``1 - shrinkage`` times each feature's variance
+        plus ``shrinkage`` times their mean: above 0 for every feature, even
+        one that never varies (with a shrinkage above 0), unless no feature
+        varies at all, and then 1.
     """
     variances = np.var(inputs, axis=0, dtype=np.float64)
     mean = float(variances.mean())
     if mean == 0:
         return np.ones(inputs.shape[1], dtype=np.float32)
-    shrunk = (1 - INPUT_VARIANCE_SHRINKAGE) * variances + INPUT_VARIANCE_SHRINKAGE * mean
+    shrunk = (1 - shrinkage) * variances + shrinkage * mean
     return np.sqrt(shrunk).astype(np.float32)
 
 

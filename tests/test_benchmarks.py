@@ -449,6 +449,41 @@ def test_reference_size_runs_the_ood_splits_of_images(monkeypatch):
     assert ((aucs > 0.5) & (aucs <= 1)).all()
 
 
+def test_input_units_of_the_default_shrinkage_are_the_fits_own_and_of_one_raw_distances(blobs):
+    from benchmarks.input_units import scores_by_shrinkage
+    from benchmarks.reference_size import ALL, detectors_by_size
+    from ibdetect._anomaly_score import mixed_neighbor_distances, neighbor_radii, typical_neighbor_distance
+
+    X, y, X_unseen = blobs
+    params = {"anomaly_score": "knn+density", "random_state": 0, "max_epochs": 3}
+    detectors, n_normal = detectors_by_size(params, X, y, [ALL])
+    detector = detectors[ALL]
+    scores = scores_by_shrinkage(detector, n_normal, X_unseen, [0.75, 1.0])
+    np.testing.assert_allclose(scores[0.75], -detector.score_samples(X_unseen), rtol=1e-6)
+    # One unit for every feature: the ratios of raw squared distances.
+    reference, rank = detector.reference_inputs_, detector.n_neighbors_
+    radii = neighbor_radii(reference, rank)
+    raw = mixed_neighbor_distances(
+        (detector.transform(X_unseen), X_unseen), (detector.reference_embeddings_, reference),
+        (detector.neighbor_scales_[0], typical_neighbor_distance(reference, rank, radii)), rank, radii=(None, radii),
+    )
+    np.testing.assert_allclose(scores[1.0], raw, rtol=1e-4)
+    assert not np.allclose(scores[0.75], raw, rtol=1e-2)
+
+
+def test_input_units_table_runs_every_image_protocol():
+    from benchmarks.input_units import PROTOCOLS, input_units_results
+
+    digits = data.digits()
+    rows = np.concatenate([np.flatnonzero(digits.y == digit)[:20] for digit in range(10)])
+    small = data.Dataset("digits", digits.X[rows], digits.y[rows], digits.image_shape)
+    results = input_units_results(small, PROTOCOLS, [0.5, 1.0], max_epochs=1, hidden_layer_sizes=(4, 8), embedding_dim=4)
+    assert {protocol: aucs.shape for protocol, aucs in results.items()} == {
+        "multiclass": (5, 2), "oneclass": (10, 2), "ood": (5, 2),
+    }
+    assert all(((aucs > 0.3) & (aucs <= 1)).all() for aucs in results.values())
+
+
 def test_reference_size_table_on_small_data(make_blobs):
     from benchmarks.reference_size import ALL, reference_size, reference_size_results
 
