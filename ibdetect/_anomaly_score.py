@@ -90,14 +90,14 @@ AUTO_MAX_IMAGE_REFERENCES = 4_000
 # mean variance over the features. A raw distance weighs every pixel alike,
 # so the pixels that vary most among normal images make most of it: a pixel
 # dark on every normal image but lit on this one counts no more than a
-# stroke drawn a little off. On the same trained MNIST networks, each with a
-# reference of 4,000 images drawn afresh, shrinking only a tenth of the way
-# (nearly each pixel's own spread) ranked images of other sources higher
-# than raw pixels (0.9998 against 0.9991), but held-out digits lower (by
-# 0.004 with one normal class, 0.003 with six). Three quarters kept most of
-# the first gain (0.9995) and lost 0.0008 or less on MNIST's held-out digits
-# and 0.0002 or less on scikit-learn's digits (the performance page).
-# Standardised features share one variance, which it leaves as it is.
+# stroke drawn a little off. On the image benchmark's MNIST splits
+# (benchmarks.input_units, the same networks and references), shrinking
+# only a tenth of the way, nearly each pixel's own spread, ranked images of
+# other sources higher than raw pixels (0.9998 against 0.9991) but unseen
+# digits lower (by 0.005 with one normal class, 0.002 with six); three
+# quarters kept 0.9995 for a loss of 0.0006 or less, a tenth of the spread
+# over splits. Standardised features share about one variance, which it
+# leaves nearly as it is.
 INPUT_VARIANCE_SHRINKAGE = 0.75
 
 # The typical distance is a median over at most this many reference rows,
