@@ -51,9 +51,10 @@ def scores_by_shrinkage(detector, n_normal, X, shrinkages):
     scores = {}
     for shrinkage in shrinkages:
         variant = copy.copy(detector)
+        # The reference rows, and so their embeddings, are the detector's own.
         state = reference_state(
-            detector.anomaly_score_, detector.net_.embed, detector.reference_inputs_, n_normal,
-            detector.n_neighbors, shrinkage,
+            detector.anomaly_score_, lambda inputs: detector.reference_embeddings_, detector.reference_inputs_,
+            n_normal, detector.n_neighbors, shrinkage,
         )
         for name, value in state.items():
             setattr(variant, name, value)
