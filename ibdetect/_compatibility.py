@@ -31,7 +31,17 @@ def with_unscaled_rank(state, n_neighbors):
 
 
 def upgraded_pickle_state(state):
-    """The ``__dict__`` of an unpickled detector, with what version 0.2.0 lacks filled in."""
+    """The ``__dict__`` of an unpickled detector, with what version 0.2.0 lacks filled in.
+
+    Raises a ValueError for a ``"knn+density"`` detector of a development
+    build before the score's input units: its radii were measured in raw
+    units, which no release scores with.
+    """
+    if state.get("anomaly_score_") == "knn+density" and "input_scales_" not in state:
+        raise ValueError(
+            'This anomaly_score="knn+density" detector was pickled by a development build of ibdetect 0.3 '
+            "that measured raw input units, which this version does not score with; refit it."
+        )
     state = {**EARLIER_PARAMS, **state}
     if "net_" in state:
         state = {**EARLIER_FITTED, **state}

@@ -49,6 +49,17 @@ def test_pickle_of_0_2_0_converts_to_a_model_file(unpickled, expected, tmp_path)
     np.testing.assert_array_equal(loaded.decision_function(expected["X"]), unpickled.decision_function(expected["X"]))
 
 
+def test_a_density_pickle_without_input_units_asks_to_be_refitted(blobs, tmp_path):
+    from ibdetect import IBDeepDescription
+
+    X, y, _ = blobs
+    detector = IBDeepDescription(anomaly_score="knn+density", max_epochs=1, random_state=0).fit(X, y)
+    del detector.input_scales_
+    joblib.dump(detector, tmp_path / "detector.joblib")
+    with pytest.raises(ValueError, match="development build .* refit it"):
+        joblib.load(tmp_path / "detector.joblib")
+
+
 def test_pickle_of_0_2_0_refits_with_the_current_code(unpickled, expected):
     X = expected["X"][:120]
     refitted = unpickled.set_params(max_epochs=1).fit(X)
