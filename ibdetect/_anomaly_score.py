@@ -49,6 +49,7 @@ __all__ = [
     "finite_distances",
     "fit_reference",
     "input_scales",
+    "input_scales_of",
     "input_units",
     "leave_one_out_distances",
     "mixed_neighbor_distances",
@@ -318,6 +319,11 @@ def input_units(rows, scales):
     return rows if scales is None else rows / scales
 
 
+def input_scales_of(detector):
+    """The units of ``detector``'s input space (``input_scales_``), or None where its score measures raw inputs."""
+    return detector.input_scales_ if detector.anomaly_score_ == "knn+density" else None
+
+
 def neighbor_radii(reference, n_neighbors):
     """Each reference row's squared distance to its ``n_neighbors``-th nearest other row.
 
@@ -385,7 +391,7 @@ def distances_to_normal(detector, embeddings, X=None, skip_self=False):
             detector.n_neighbors_,
             skip_self=skip_self,
             radii=(None, detector.reference_radii_ if density else None),
-            units=(None, detector.input_scales_ if density else None),
+            units=(None, input_scales_of(detector)),
         )
     if detector.anomaly_score_ == "knn":
         return kth_neighbor_distances(

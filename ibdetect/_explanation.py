@@ -52,7 +52,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils import Bunch
 
-from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances, input_units
+from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances, input_scales_of, input_units
 from ._calibration import conformal_pvalues
 from ._chunking import CACHE_BYTES, row_blocks
 from ._distances import (
@@ -134,7 +134,7 @@ def explain(detector, X, n_steps=DEFAULT_STEPS):
     images = detector.input_shape is not None and len(detector.input_shape) > 1
     compare = _ImageComparison(detector, attributions, n_steps, X) if images else _RowComparison(detector, attributions)
     # Input space in the score's units, divided in float64 as the score does.
-    scales = getattr(detector, "input_scales_", None)
+    scales = input_scales_of(detector)
     reference = input_units(detector.reference_inputs_.astype(np.float64), scales)
     contributions = np.empty(X.shape)
     expected = np.empty(X.shape, dtype=np.float32)
@@ -194,7 +194,7 @@ class _RowComparison:
             # A single feature has no others to predict it from.
             return self.detector.reference_inputs_[nearest]
         expected = expected_values(units, reference, reference_distances, min(EXPECTED_NEIGHBORS, len(reference)))
-        scales = getattr(self.detector, "input_scales_", None)
+        scales = input_scales_of(self.detector)
         return expected if scales is None else expected * scales
 
     def embedding_parts(self, block, expected):
