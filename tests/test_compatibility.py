@@ -11,6 +11,13 @@ from ibdetect.persistence import load, read_info, save
 
 DATA = Path(__file__).parent / "data"
 
+# The saved scores came from another CPU, whose float32 kernels round in
+# another order: the network's outputs agree to a few units in the last
+# place of float32, about 1e-7 of scores near 1 (measured: up to 3.7e-7
+# between AVX-512 and AVX2 machines). decision_function subtracts the
+# distance from the threshold, so near 0 that is no relative bound.
+SCORE_ATOL = 1e-6
+
 
 @pytest.fixture(scope="module")
 def expected():
@@ -25,7 +32,7 @@ def test_model_file_of_0_2_0_loads_and_scores_as_saved(expected):
         model = load(DATA / "model-0.2.0.ibdetect")
     assert read_info(DATA / "model-0.2.0.ibdetect").metadata == {"written_by": "ibdetect 0.2.0"}
     assert model[-1].anomaly_score_ == "knn+input"
-    np.testing.assert_allclose(model.decision_function(expected["X"]), expected["pipeline"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.decision_function(expected["X"]), expected["pipeline"], rtol=1e-6, atol=SCORE_ATOL)
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ def test_pickle_of_0_2_0_loads_and_scores_as_saved(unpickled, expected):
     # 0.2.0 had neither max_references nor n_neighbors_: its k-NN score
     # searched the n_neighbors-th nearest reference.
     assert (unpickled.max_references, unpickled.n_neighbors_) == ("auto", unpickled.n_neighbors)
-    np.testing.assert_allclose(unpickled.decision_function(expected["X"]), expected["pickle"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(unpickled.decision_function(expected["X"]), expected["pickle"], rtol=1e-6, atol=SCORE_ATOL)
 
 
 def test_pickle_of_0_2_0_converts_to_a_model_file(unpickled, expected, tmp_path):
