@@ -55,7 +55,7 @@ of the first split, on the same detector (the fastest of three runs each).
 * vehicle (mlbench): 2 of 4 classes known, 5 draws.
 
     python -m benchmarks.faithfulness [--datasets wine breast_cancer satellite vehicle]
-        [--mlbench PATH/TO/mlbench/data] [--splits 5] [--k 1 2 3] [--rows 200] [--n-steps 16]
+        [--mlbench PATH/TO/mlbench/data] [--splits 5] [--k 1 2 3] [--rows 200] [--n-steps N]
         [--cost-rows 10000]
 """
 
@@ -308,11 +308,12 @@ def main(argv=None):
     parser.add_argument("--splits", type=int, default=5, help="first N splits of each data set")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="numbers of corrupted features")
     parser.add_argument("--rows", type=int, default=200, help="held-out normal rows corrupted per split")
-    parser.add_argument("--n-steps", type=int, default=16, help="explain's quadrature points")
+    parser.add_argument("--n-steps", type=int, default=None, help="explain's quadrature points (its default if not given)")
     parser.add_argument("--cost-rows", type=int, default=10_000,
                         help="rows of the first split on which explain and decision_function are timed (0: none)")
     args = parser.parse_args(argv)
-    print(f"recall@k of k corrupted features, mean ± std over splits (explain's n_steps {args.n_steps})")
+    steps = "default" if args.n_steps is None else args.n_steps
+    print(f"recall@k of k corrupted features, mean ± std over splits (explain's n_steps: {steps})")
     print(f"  {'method':<18}" + "".join(f"{f'k={k}':>8}{'':8}" for k in args.k).rstrip())
     for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         results = dataset_results(dataset, args.k, args.splits, args.rows, args.n_steps, args.cost_rows)

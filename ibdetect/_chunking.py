@@ -16,16 +16,18 @@ __all__ = ["CACHE_BYTES", "row_blocks"]
 CACHE_BYTES = 4 * 2**20
 
 
-def row_blocks(n_rows, row_bytes, working_memory=None, min_rows=1):
+def row_blocks(n_rows, row_bytes, working_memory=None, min_rows=1, cached_bytes=None):
     """Slices of consecutive rows, each within ``working_memory`` MiB.
 
     A block takes about ``CACHE_BYTES``, but no fewer than ``min_rows`` rows,
     unless ``working_memory`` (scikit-learn's setting when None) holds fewer;
-    and at least one row.
+    and at least one row. ``cached_bytes``, the part of ``row_bytes`` that
+    is read over and over (all of it when None), sets how many rows fill the
+    cache: a network's activations gain from larger batches.
     """
     if working_memory is None:
         working_memory = get_config()["working_memory"]
-    cache_rows = max(min_rows, CACHE_BYTES // row_bytes)
+    cache_rows = max(min_rows, CACHE_BYTES // (row_bytes if cached_bytes is None else cached_bytes))
     block_rows = max(1, min(int(working_memory * 2**20 // row_bytes), cache_rows))
     # Plain slices: scikit-learn's gen_batches validates its arguments at a
     # cost that a single-row request notices.

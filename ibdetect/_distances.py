@@ -15,10 +15,8 @@ from .losses import squared_distances
 __all__ = [
     "center_distances",
     "kth_neighbor_distances",
-    "nearest_candidates",
     "nearest_center_distances",
     "squared_distance_matrix",
-    "squared_distance_rounding",
 ]
 
 # The float32 ranking keeps this many candidates beyond the rank sought for
@@ -174,61 +172,11 @@ def squared_distance_matrix(samples, reference):
     -------
     distances : torch.Tensor of float64 of shape (n_samples, n_reference)
     """
-    samples, reference = _centred(samples, reference)
-    products = torch.addmm(reference.square().sum(1), samples, reference.T, alpha=-2.0)
-    return products.add_(samples.square().sum(1, keepdim=True)).clamp_(min=0.0)
-
-
-def squared_distance_rounding(samples, reference):
-    """Bound, per sample, on the rounding of :func:`squared_distance_matrix`'s row, twice over.
-
-    Rows of norm ``|s|`` about the reference's mean, with references within
-    ``radius`` of it, are off by at most ``(dim + 4) u (|s| + radius)^2``,
-    with ``u`` float64's unit roundoff.
-
-    Parameters
-    ----------
-    samples, reference : ndarray
-        As :func:`squared_distance_matrix` takes them.
-
-    Returns
-    -------
-    rounding : torch.Tensor of float64 of shape (n_samples,)
-    """
-    samples, reference = _centred(samples, reference)
-    radius = reference.square().sum(1).max().sqrt()
-    return 2 * (samples.shape[1] + 4) * 2.0**-53 * (samples.square().sum(1).sqrt() + radius).square()
-
-
-def _centred(samples, reference):
-    """``samples`` and ``reference`` as float64 tensors, less the reference's mean."""
     reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
     mean = reference.mean(dim=0)
-    return torch.as_tensor(np.asarray(samples, dtype=np.float64)) - mean, reference - mean
-
-
-def nearest_candidates(distances, n_candidates, rounding):
-    """Each row's ``n_candidates`` nearest references, and how near any other one can be.
-
-    Parameters
-    ----------
-    distances : torch.Tensor of shape (n_samples, n_reference)
-        Squared distances, as computed.
-    n_candidates : int
-        Fewer than ``n_reference``.
-    rounding : torch.Tensor of shape (n_samples,)
-        Bound on the rounding of each row of ``distances``.
-
-    Returns
-    -------
-    candidates : torch.Tensor of int64 of shape (n_samples, n_candidates)
-    beyond : torch.Tensor of float64 of shape (n_samples,)
-        A lower bound on the true squared distance of every reference
-        that is not a candidate.
-    """
-    # Every other reference is at least as far as the farthest candidate.
-    nearest = distances.topk(n_candidates, dim=1, largest=False, sorted=False)
-    return nearest.indices, nearest.values.max(dim=1).values.double() - rounding
+    samples, reference = torch.as_tensor(np.asarray(samples, dtype=np.float64)) - mean, reference - mean
+    products = torch.addmm(reference.square().sum(1), samples, reference.T, alpha=-2.0)
+    return products.add_(samples.square().sum(1, keepdim=True)).clamp_(min=0.0)
 
 
 def _kth_among_candidates(block, ranking_reference, reference, rank, n_candidates, return_indices=False):

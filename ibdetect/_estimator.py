@@ -29,7 +29,7 @@ from ._anomaly_score import finite_distances, score_rows
 from ._calibration import StratifiedHoldOut
 from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
-from ._explanation import DEFAULT_STEPS, explain
+from ._explanation import explain
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY, outlier_labels, training_classes
 from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_device, torch_threads
@@ -654,24 +654,24 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         return _calibration.pvalues(self, X, by_class, smoothing, random_state)
 
-    def explain(self, X, *, n_steps=DEFAULT_STEPS):
+    def explain(self, X, *, n_steps=None):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
         Each feature is compared with an expected value: on rows, its mean
         over the reference rows nearest on the other features; on images,
         the ``n_neighbors_``-th nearest reference image's pixel. A feature's
-        part of the embedding's k-NN distance is how much it falls when the
-        feature takes its expected value (captum's ``FeatureAblation``; on
-        images, integrated gradients); of input space's (mixed scores,
-        half of the score), the squared difference (in ``input_scales_``
-        units, if any). Needs captum (``explain`` extra); the user guide's
-        "Why is it flagged?" says more.
+        part of the embedding's share is its integrated gradient (captum's)
+        of the squared distance from the expected values' embedding; of
+        input space's (mixed scores), its squared difference (in
+        ``input_scales_`` units, if any). Needs captum (``explain`` extra).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        n_steps : int, default=16
-            Points of the integral's quadrature, on images.
+        n_steps : int, default=None
+            Points of the integrated gradients' quadrature, each a forward
+            and a backward pass of every sample. None: 16 on images, 8 on
+            rows of features.
 
         Returns
         -------

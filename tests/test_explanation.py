@@ -6,10 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from ibdetect import IBDeepDescription
-from ibdetect._distances import kth_neighbor_distances, squared_distance_matrix
-from ibdetect._explanation import _RowComparison, expected_values
+from ibdetect._distances import kth_neighbor_distances
+from ibdetect import _explanation
+from ibdetect._explanation import EXPECTED_CAP, _RowComparison, expected_values
 from ibdetect.persistence import load, save
 
 
@@ -89,26 +91,32 @@ def test_a_value_normal_alone_but_wrong_for_the_rest_of_the_row_comes_first(fast
     assert np.isin(explanation.contributions.argmax(axis=1), [0, 1]).all()
 
 
-def test_the_embeddings_part_is_the_fall_of_its_distance_when_a_feature_takes_its_expected_value(table, fast):
+def test_the_embeddings_parts_are_integrated_gradients_from_the_expected_row(table, fast):
     X, y = table
+    # The embedding's score alone: every contribution comes from the gradients.
     detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
     rows = _with_one_feature_off(X, 3, shift=6.0).astype(np.float32)
-    explanation = detector.explain(rows)
+    explanation = detector.explain(rows, n_steps=64)
+    module = detector.net_.module_.eval()
+    start = torch.as_tensor(explanation.expected)
+    step = torch.as_tensor(rows) - start
+    with torch.no_grad():
+        target = module(start)
+    # The gradient of the squared distance, averaged over 2,000 points of
+    # the straight path, times the path's step (the midpoint rule).
+    gradients = torch.zeros_like(step)
+    for t in (np.arange(2000) + 0.5) / 2000:
+        point = (start + float(t) * step).requires_grad_(True)
+        (module(point) - target).square().sum().backward()
+        gradients += point.grad / 2000
+    parts = np.maximum((gradients * step).double().numpy(), 0)
+    shares = parts / parts.sum(axis=1, keepdims=True)
+    # Gauss-Legendre's 64 points and the midpoint rule's 2,000 both blur the
+    # network's kinks a little: agreement to a few thousandths of the largest.
+    expected = explanation.distances[:, None] * shares
+    np.testing.assert_allclose(explanation.contributions, expected, atol=3e-3 * expected.max())
 
-    def embedding_distance(Z):
-        return kth_neighbor_distances(detector.transform(Z), detector.reference_embeddings_, detector.n_neighbors_)
 
-    falls = np.empty(rows.shape)
-    for feature in range(rows.shape[1]):
-        repaired = rows.copy()
-        repaired[:, feature] = explanation.expected[:, feature]
-        falls[:, feature] = embedding_distance(rows) - embedding_distance(repaired)
-    falls = np.maximum(falls, 0)
-    shares = falls / falls.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-4, atol=1e-8)
-
-
-# With 20 features, expected values are searched by groups of features first.
 def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, monkeypatch):
     X, y = table
     # One feature ten times as spread as the others: its raw differences
@@ -121,18 +129,29 @@ def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, mo
     explanation = detector.explain(rows)
     units = detector.input_scales_.astype(np.float64)
     reference = detector.reference_inputs_ / units
-    expected = expected_values(rows / units, reference, squared_distance_matrix(rows / units, reference), 5) * units
+    expected = expected_values(rows / units, reference, 5) * units
     np.testing.assert_allclose(explanation.expected, expected, rtol=1e-5)
     differences = np.square((rows - explanation.expected) / units)
     shares = differences / differences.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-5)
 
 
+def _expected_by_brute_force(rows, reference, n_neighbors=5):
+    caps = (EXPECTED_CAP * reference.std(axis=0)) ** 2
+    squares = (rows[:, None, :] - reference[None]) ** 2
+    capped = squares * caps / (squares + caps)
+    expected = np.empty(rows.shape)
+    for feature in range(rows.shape[1]):
+        distances = np.delete(capped, feature, axis=2).sum(-1)
+        expected[:, feature] = reference[np.argsort(distances, axis=1)[:, :n_neighbors], feature].mean(1)
+    return expected
+
+
 @pytest.mark.parametrize("n_features", [4, 20])
 def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
     rng = np.random.RandomState(0)
     X = rng.normal(0, 1, (300, n_features))
-    # One feature 10^4 away from the origin: float32 distances would misrank the neighbours.
+    # One feature 10^4 away from the origin: float32 differences would lose its digits.
     X[:, 1] += 1e4
     detector = IBDeepDescription(**fast).fit(X)
     # Rows of the reference, and rows with one value moved far off, whose
@@ -140,36 +159,40 @@ def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
     rows = np.vstack([X[:8], _with_one_feature_off(X, 2, shift=6.0)])
     explanation = detector.explain(rows)
     reference = detector.reference_inputs_.astype(np.float64)
-    for feature in range(n_features):
-        others = np.delete(np.arange(n_features), feature)
-        distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
-        nearest = np.argsort(distances, axis=1)[:, :5]
-        np.testing.assert_allclose(explanation.expected[:, feature], reference[nearest, feature].mean(1), rtol=1e-6)
+    np.testing.assert_allclose(explanation.expected, _expected_by_brute_force(rows, reference), rtol=1e-6)
 
 
-def _expected_by_brute_force(rows, reference, n_neighbors=5):
-    expected = np.empty(rows.shape)
-    for feature in range(rows.shape[1]):
-        others = np.delete(np.arange(rows.shape[1]), feature)
-        distances = ((rows[:, None, others] - reference[None, :, others]) ** 2).sum(-1)
-        expected[:, feature] = reference[np.argsort(distances, axis=1)[:, :n_neighbors], feature].mean(1)
-    return expected
-
-
-# Just enough features for two groups, or more; just more reference rows
-# than candidates, or many; rows near the reference, or far from it, where
-# most values fall back to the full sort.
-@pytest.mark.parametrize("n_features", [8, 9, 20])
-@pytest.mark.parametrize("n_reference", [14, 300])
+# Candidates from a few to more than the reference rows; rows near the
+# reference, or far from it, where many values fall back to the full sort.
+@pytest.mark.parametrize("n_features", [2, 9, 20])
+@pytest.mark.parametrize("n_candidates", [6, 64])
 @pytest.mark.parametrize("shift", [0.0, 4.0])
-def test_expected_values_searched_by_groups_are_those_of_a_search_per_feature(n_features, n_reference, shift):
+def test_expected_values_among_candidates_are_those_of_a_search_per_feature(
+    n_features, n_candidates, shift, monkeypatch
+):
+    monkeypatch.setattr(_explanation, "EXPECTED_CANDIDATES", n_candidates)
     rng = np.random.RandomState(n_features)
-    # Correlated features, as a table's are: the groups' searches settle some.
-    reference = rng.normal(0, 1, (n_reference, 3)) @ rng.normal(0, 1, (3, n_features)) + rng.normal(0, 0.3, (n_reference, n_features))
-    rows = reference[rng.randint(n_reference, size=40)] + rng.normal(0, 0.3, (40, n_features))
+    # Correlated features, as a table's are.
+    reference = rng.normal(0, 1, (60, 3)) @ rng.normal(0, 1, (3, n_features)) + rng.normal(0, 0.3, (60, n_features))
+    rows = reference[rng.randint(60, size=40)] + rng.normal(0, 0.3, (40, n_features))
     rows[::2, 1] += shift * n_features
-    expected = expected_values(rows, reference, squared_distance_matrix(rows, reference), 5)
+    expected = expected_values(rows, reference, 5)
     np.testing.assert_allclose(expected, _expected_by_brute_force(rows, reference), rtol=1e-9, atol=1e-12)
+
+
+def test_a_broken_value_does_not_choose_the_other_features_neighbours():
+    rng = np.random.RandomState(0)
+    # Two groups of rows apart on features 0, 1 and 2; feature 3 is noise.
+    group = np.repeat([0.0, 4.0], 100)[:, None]
+    reference = np.hstack([np.repeat(group, 3, axis=1), rng.normal(0, 1, (200, 1))]) + rng.normal(0, 0.3, (200, 4))
+    # Rows of the first group, with feature 1 broken far beyond either group.
+    rows = reference[:10].copy()
+    rows[:, 1] = 12.0
+    expected = expected_values(rows, reference, 5)
+    # Feature 2 still says which group the row is from: feature 0 is
+    # expected near 0. Uncapped, feature 1 would pick the second group's
+    # rows, 8 nearer than the first's, for a mean near 4.
+    assert (np.abs(expected[:, 0]) < 1).all()
 
 
 def small_images(fast, **params):
@@ -187,6 +210,26 @@ def test_more_quadrature_points_agree_on_an_images_largest_contributions(fast):
     coarse, fine = (detector.explain(bright, n_steps=n).contributions for n in (16, 128))
     np.testing.assert_array_equal(coarse.argmax(axis=1), fine.argmax(axis=1))
     np.testing.assert_allclose(coarse, fine, atol=0.05 * np.abs(fine).max())
+
+
+def test_rows_default_points_agree_with_many_on_the_largest_contributions(table, fast):
+    X, y = table
+    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
+    rows = np.vstack([_with_one_feature_off(X, feature, shift=4.0) for feature in range(6)])
+    default = detector.explain(rows).contributions
+    # The default is the rows' few points, not the images' 16.
+    np.testing.assert_array_equal(default, detector.explain(rows, n_steps=_explanation.ROW_STEPS).contributions)
+    assert _explanation.ROW_STEPS < _explanation.IMAGE_STEPS
+    fine = detector.explain(rows, n_steps=128).contributions
+    np.testing.assert_array_equal(default.argmax(axis=1), fine.argmax(axis=1))
+    np.testing.assert_allclose(default, fine, atol=0.05 * np.abs(fine).max())
+
+
+@pytest.mark.parametrize("n_steps", [0, 2.5, "4"])
+def test_a_bad_number_of_points_is_refused_before_any_work(fitted, table, n_steps):
+    X, _ = table
+    with pytest.raises((ValueError, TypeError), match="n_steps"):
+        fitted.explain(X[:2], n_steps=n_steps)
 
 
 def test_images_are_explained_pixel_by_pixel(fast):
