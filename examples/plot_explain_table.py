@@ -93,8 +93,9 @@ plt.show()
 # training wines nearest on those other measurements. The score is read in
 # two spaces, each for half of it: in the standardised features, a
 # feature's part is its squared distance from the expected value; in the
-# learned embedding, how much the wine's distance to the normal wines falls
-# when that feature alone takes its expected value. Back in the table's
+# learned embedding, its integrated gradient: how far, on the straight path
+# from the expected values to the wine, that feature moved the wine's
+# embedding away from the expected values' embedding. Back in the table's
 # units, the expected values show what "normal" means for each top feature.
 expected = pipeline[0].inverse_transform(explanation.expected[:1])[0]
 top = np.argsort(-np.abs(explanation.contributions[0]))[:6]
@@ -110,10 +111,10 @@ for feature in top:
 # says how much of it goes through that feature, measured against its
 # expected value. A large one points at the measurements to check first.
 #
-# They do not promise more. They are not causes: setting a feature to its
-# expected value lowers the embedding's half by its part, but the network
-# is not additive, and setting two features at once can do more or less
-# than the two parts together. Correlated features, such as the phenol
+# They do not promise more. They are not causes: the network is not
+# additive, so setting a feature to its expected value need not lower the
+# embedding's half by that feature's part, and setting two features at once
+# can do more or less than the two parts together. Correlated features, such as the phenol
 # measurements, predict each other's expected values, so that a wrong one
 # among them stands out, while a group wrong together can hide. And they
 # are only relative to the normal wines seen in training; a small

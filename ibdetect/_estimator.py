@@ -657,13 +657,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def explain(self, X, *, n_steps=None):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
-        Each feature is compared with an expected value: on rows, its mean
-        over the reference rows nearest on the other features; on images,
-        the ``n_neighbors_``-th nearest reference image's pixel. A feature's
-        part of the embedding's share is its integrated gradient (captum's)
-        of the squared distance from the expected values' embedding; of
-        input space's (mixed scores), its squared difference (in
-        ``input_scales_`` units, if any). Needs captum (``explain`` extra).
+        Each feature is compared with an expected value (rows: its mean over
+        the reference rows nearest on the other features; images: the
+        ``n_neighbors_``-th nearest reference image's pixel). Its part of the
+        embedding's share is its integrated gradient of the squared distance
+        from the expected values' embedding; of input space's (mixed
+        scores), its squared difference. Needs captum (``explain`` extra);
+        the user guide's "Why is it flagged?" says more.
 
         Parameters
         ----------

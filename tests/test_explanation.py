@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn import config_context
 
 from ibdetect import IBDeepDescription
 from ibdetect._distances import kth_neighbor_distances
@@ -176,8 +177,28 @@ def test_expected_values_among_candidates_are_those_of_a_search_per_feature(
     reference = rng.normal(0, 1, (60, 3)) @ rng.normal(0, 1, (3, n_features)) + rng.normal(0, 0.3, (60, n_features))
     rows = reference[rng.randint(60, size=40)] + rng.normal(0, 0.3, (40, n_features))
     rows[::2, 1] += shift * n_features
-    expected = expected_values(rows, reference, 5)
+    # Blocks of a few rows, the last one shorter: each reuses the buffer.
+    row_bytes = n_features * (4 * 60 + 20 * min(n_candidates, 60))
+    with config_context(working_memory=3.5 * row_bytes / 2**20):
+        expected = expected_values(rows, reference, 5)
     np.testing.assert_allclose(expected, _expected_by_brute_force(rows, reference), rtol=1e-9, atol=1e-12)
+
+
+def test_constant_and_huge_values_leave_the_expected_values_finite():
+    rng = np.random.RandomState(0)
+    reference = rng.normal(0, 1, (100, 5))
+    reference[:, 3] = 2.0
+    rows = reference[:6].copy()
+    rows[:3, 0] = 1e20
+    expected = expected_values(rows, reference, 5)
+    assert np.isfinite(expected).all()
+    # A constant feature is expected at its value.
+    np.testing.assert_array_equal(expected[:, 3], 2.0)
+    # A value beyond float32's squares weighs as much as any far value: the
+    # other features still pick the rows' neighbours, as they would at 1e3.
+    far = rows.copy()
+    far[:3, 0] = 1e3
+    np.testing.assert_allclose(expected[:, 1:], expected_values(far, reference, 5)[:, 1:])
 
 
 def test_a_broken_value_does_not_choose_the_other_features_neighbours():
@@ -217,16 +238,15 @@ def test_rows_default_points_agree_with_many_on_the_largest_contributions(table,
     detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
     rows = np.vstack([_with_one_feature_off(X, feature, shift=4.0) for feature in range(6)])
     default = detector.explain(rows).contributions
-    # The default is the rows' few points, not the images' 16.
+    # The default is the rows' points, not the images'.
     np.testing.assert_array_equal(default, detector.explain(rows, n_steps=_explanation.ROW_STEPS).contributions)
-    assert _explanation.ROW_STEPS < _explanation.IMAGE_STEPS
     fine = detector.explain(rows, n_steps=128).contributions
     np.testing.assert_array_equal(default.argmax(axis=1), fine.argmax(axis=1))
     np.testing.assert_allclose(default, fine, atol=0.05 * np.abs(fine).max())
 
 
 @pytest.mark.parametrize("n_steps", [0, 2.5, "4"])
-def test_a_bad_number_of_points_is_refused_before_any_work(fitted, table, n_steps):
+def test_a_bad_number_of_points_is_refused(fitted, table, n_steps):
     X, _ = table
     with pytest.raises((ValueError, TypeError), match="n_steps"):
         fitted.explain(X[:2], n_steps=n_steps)
