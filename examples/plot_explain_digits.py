@@ -68,9 +68,9 @@ for name, distance, pvalue in zip(names, explanation.distances, explanation.pval
 # the pixels' half from their squared differences, so a pixel that the two
 # share contributes nothing: the map shows where the digit differs from its
 # reference, weighted by how much the network notices it, often a stroke
-# that one of them has and the other lacks. Red pixels add to the distance, blue ones
-# take from it; each map has its own colour scale, and its pixels add up to
-# the distance in its title.
+# that one of them has and the other lacks. No pixel takes from the
+# distance; each map has its own colour scale, and its pixels add up to the
+# distance in its title.
 fig, axes = plt.subplots(3, len(rows), figsize=(12, 7.5), layout="constrained")
 for column, name in enumerate(names):
     axes[0, column].imshow(rows[column].reshape(8, 8), cmap="gray_r")

@@ -3,8 +3,8 @@ Why is this wine flagged? Explaining a score
 ============================================
 
 :meth:`~ibdetect.IBDeepDescription.explain` splits a sample's anomaly
-distance, ``-score_samples``, between its features, and names the normal
-training row it was compared with.
+distance, ``-score_samples``, between its features, and gives the values
+each feature was compared with.
 :func:`~ibdetect.plotting.plot_contributions` draws the split as a bar chart.
 
 The detector learns two of the three cultivars of scikit-learn's wine table
@@ -73,12 +73,12 @@ print("contributions add up to the distances:",
 # The bar charts
 # --------------
 # Each bar is one feature's share of the distance; the grey bar sums the
-# features not drawn, so all bars add up to the distance in the title. Red
-# bars add to the distance, blue ones take from it. Only the embedding's half
-# can be negative: in the feature space each feature adds its squared
-# difference to the reference. With ``X``, the labels give the wine's value
-# and the reference wine's, in standard deviations of the training wines. A
-# shared axis shows how much less the typical wine has to explain.
+# features not drawn, so all bars add up to the distance in the title. No
+# contribution is negative: a feature that brought the embedding closer to
+# the expected values' gets none, and in the feature space each adds its
+# squared difference. With ``X``, the labels give the wine's value and its
+# expected value, in standard deviations of the training wines. A shared
+# axis shows how much less the typical wine has to explain.
 fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 7), layout="constrained")
 for index, (ax, name) in enumerate(zip(axes, ("Unseen", "Known"))):
     title = f"{name} cultivar: distance {explanation.distances[index]:.3g}, p-value {explanation.pvalues[index]:.2g}"

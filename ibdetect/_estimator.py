@@ -661,14 +661,14 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         the reference rows nearest on the other features; images: the
         ``n_neighbors_``-th nearest reference image's pixel). Its part of the
         embedding's share is its integrated gradient of the squared distance
-        from the expected values' embedding; of input space's (mixed
-        scores), its squared difference. Needs captum (``explain`` extra);
-        the user guide's "Why is it flagged?" says more.
+        from the expected values' embedding; with ``"knn+input"`` and
+        ``"knn+density"``, of input space's, its squared difference. Needs
+        captum (``explain`` extra); see the user guide's "Why is it flagged?".
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        n_steps : int, default=None
+        n_steps : int or None, default=None
             Points of the integrated gradients' quadrature, each a forward
             and a backward pass of every sample. None: 16 on images, 8 on
             rows of features.
