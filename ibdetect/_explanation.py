@@ -8,9 +8,9 @@ value in each space.
 
 - Expected values. On rows of features, a feature's mean over the 5
   reference rows nearest to the sample on the *other* features (k-nearest-
-  neighbour regression), each of their squared differences capped at the
-  feature's spread among the reference rows, so that one broken value cannot
-  choose the neighbours of the rest. A value that is normal on its own but
+  neighbour regression), each of their squared differences softly capped at
+  the feature's standard deviation among the reference rows, so that one
+  broken value cannot choose the neighbours of the rest. A value that is normal on its own but
   wrong for the rest of the row, a broken joint structure, stands far from
   it. On images, the pixels of the sample's ``n_neighbors_``-th nearest
   reference image.
