@@ -252,6 +252,25 @@ def test_a_bad_number_of_points_is_refused(fitted, table, n_steps):
         fitted.explain(X[:2], n_steps=n_steps)
 
 
+@pytest.mark.parametrize("images", [False, True])
+def test_blocks_keep_the_distances_in_the_cache_and_everything_within_working_memory(table, fast, images, monkeypatch):
+    if images:
+        X, detector = small_images(fast)
+    else:
+        X, y = table
+        detector = IBDeepDescription(**fast).fit(X, y)
+    calls = []
+    blocks = _explanation.row_blocks
+    monkeypatch.setattr(_explanation, "row_blocks", lambda *a, **k: calls.append((a, k)) or blocks(*a, **k))
+    detector.explain(X[:20].astype(np.float32), n_steps=4)
+    (n_rows, row_bytes), options = calls[0]
+    # The float64 distances to every reference row, their sort's copy and indices.
+    assert options["cached_bytes"] == 3 * 8 * len(detector.reference_inputs_)
+    # The working memory counts each point's activations and gradients too.
+    activations = detector.net_.activation_bytes(X[:1].astype(np.float32))
+    assert row_bytes == options["cached_bytes"] + 2 * 4 * activations
+
+
 def test_images_are_explained_pixel_by_pixel(fast):
     X, detector = small_images(fast)
     bright = X[:3].copy()
