@@ -39,10 +39,10 @@ Methods, all in the scaled space the detector reads:
   explanation changes when the model does).
 
 It prints recall@k per data set and ``k``, the mean and standard deviation
-over splits, with ``k / n_features``, the recall of a random ranking. Below
-them: the Spearman correlation between each row's ranking of the features
-by the trained and by the re-drawn network, averaged over rows, for the
-whole contributions and for the embedding half (the input half does not
+over splits, with chance, the recall of a random ranking (the share of the
+features corrupted). Below them: the Spearman correlation between each
+row's ranking of the features by the trained and by the re-drawn network,
+averaged over rows, for the whole contributions and for the embedding half (the input half does not
 depend on the network, so the whole can never fall to 0); and the ROC AUC
 of the detector's distances of the corrupted rows against the same rows
 intact, which says how far the corruption made them anomalous at all; and
@@ -52,9 +52,19 @@ of the first split, on the same detector (the fastest of three runs each).
 * wine: 2 of 3 cultivars known, 5 draws;
 * breast cancer: the benign class normal, without labels, 5 row draws;
 * satellite (mlbench; needs ``--mlbench``): its three soil classes known;
-* vehicle (mlbench): 2 of 4 classes known, 5 draws.
+* vehicle (mlbench): 2 of 4 classes known, 5 draws;
+* digits (``--datasets digits``, not run by default): scikit-learn's 8x8
+  digit images, 6 of 10 classes known (the image benchmark's splits), with
+  the CNN (``input_shape=(1, 8, 8)``) on the raw pixels, without a scaler.
+  Here ``k`` is the side of a square patch of pixels copied from the same
+  place of a training image of another known class, whose pixels change by
+  at least ``MIN_PATCH_SHIFT`` on average: a stroke where the digit has
+  none, or none where it has one, each pixel a value some normal digit has
+  there. Recall@k counts the patch's ``k * k`` pixels among the ``k * k``
+  largest contributions; ``|z-score|`` reads the pixels in units of their
+  spread over the training images.
 
-    python -m benchmarks.faithfulness [--datasets wine breast_cancer satellite vehicle]
+    python -m benchmarks.faithfulness [--datasets wine breast_cancer satellite vehicle digits]
         [--mlbench PATH/TO/mlbench/data] [--splits 5] [--k 1 2 3] [--rows 200] [--n-steps N]
         [--cost-rows 10000]
 """
@@ -79,6 +89,10 @@ from .run import build_splits
 # A corrupted value lies at least this many standard deviations from the
 # value it replaces: a smaller change would leave the row as it was.
 MIN_SHIFT = 1.0
+# The least mean change of a patch's pixels, on intensities from 0 to 1.
+MIN_PATCH_SHIFT = 0.25
+# Draws of a patch's place and donor before a held-out image is left out.
+PATCH_TRIES = 50
 
 METHODS = ("explain", "|z-score|", "nearest row", "input half", "embedding half", "IForest SHAP",
            "re-drawn explain", "re-drawn emb.")
@@ -124,6 +138,29 @@ def corrupt(rows, row_classes, donors, donor_classes, k, rng):
         mask[features] = True
         corrupted.append(np.where(mask, donors[donor], row))
         masks.append(mask)
+    return np.array(corrupted), np.array(masks)
+
+
+def corrupt_patches(images, image_classes, donors, donor_classes, side, shape, rng):
+    """``images`` with a ``side`` x ``side`` patch of each copied from a donor image, and the mask of its pixels.
+
+    The patch takes the same place in a donor of another class, and its
+    pixels change by at least ``MIN_PATCH_SHIFT`` on average. Arguments are
+    those of :func:`corrupt`, with ``shape`` the ``(channels, height,
+    width)`` of an image (every channel of the patch is copied).
+    """
+    corrupted, masks = [], []
+    for image, image_class in zip(images, image_classes):
+        for _ in range(PATCH_TRIES):
+            top, left = rng.randint(0, shape[1] - side + 1), rng.randint(0, shape[2] - side + 1)
+            donor = donors[rng.choice(np.flatnonzero(donor_classes != image_class))]
+            mask = np.zeros(shape, bool)
+            mask[:, top:top + side, left:left + side] = True
+            mask = mask.ravel()
+            if np.abs(donor[mask] - image[mask]).mean() >= MIN_PATCH_SHIFT:
+                corrupted.append(np.where(mask, donor, image))
+                masks.append(mask)
+                break
     return np.array(corrupted), np.array(masks)
 
 
@@ -199,6 +236,15 @@ def row_spearman(first, second):
     return float(np.mean([spearmanr(a, b).statistic for a, b in zip(first, second)]))
 
 
+def fitted(dataset, split, labelled, seed):
+    """The scaler (None on images, whose pixels the CNN reads as they are) and the detector of a split, fitted."""
+    detector = IBDeepDescription(input_shape=dataset.image_shape, random_state=seed)
+    scaler = None if dataset.image_shape else StandardScaler()
+    model = detector if scaler is None else make_pipeline(scaler, detector)
+    model.fit(dataset.rows(split.train), dataset.y[split.train] if labelled else None)
+    return scaler, detector
+
+
 def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
     """``{k: {name: value}}`` of one split: each method's recall@k, the other measures, and the rows corrupted.
 
@@ -207,27 +253,29 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
     """
     y = dataset.y[split.train]
     labelled = split.labelled and len(np.unique(y)) > 1
-    model = make_pipeline(StandardScaler(), IBDeepDescription(random_state=seed))
-    model.fit(dataset.rows(split.train), y if labelled else None)
-    scaler, detector = model[:-1], model[-1]
-    train = scaler.transform(dataset.rows(split.train)).astype(np.float32)
+    scaler, detector = fitted(dataset, split, labelled, seed)
+    scaled = (lambda X: X) if scaler is None else (lambda X: scaler.transform(X).astype(np.float32))
+    train = scaled(dataset.rows(split.train))
+    spread = np.maximum(train.std(axis=0), np.finfo(np.float32).eps)
     forest = IsolationForest(random_state=seed).fit(train)
     random_net = redrawn(detector, seed)
     rng = np.random.RandomState(seed)
     held_out = split.test[~split.test_is_anomaly]
     held_out = rng.choice(held_out, min(n_rows, len(held_out)), replace=False)
-    rows = scaler.transform(dataset.rows(held_out)).astype(np.float32)
+    rows = scaled(dataset.rows(held_out))
     intact = -detector.score_samples(rows)
     classes = (dataset.y[held_out], y) if labelled else (None, None)
     results = {"cost": explain_cost(detector, rows, cost_rows, n_steps)} if cost_rows else {}
     for k in ks:
-        X, mask = corrupt(rows, classes[0], train, classes[1], k, rng)
-        explanation = detector.explain(X, n_steps=n_steps)
-        again = random_net.explain(X, n_steps=n_steps)
+        if dataset.image_shape:
+            X, mask = corrupt_patches(rows, classes[0], train, classes[1], k, dataset.image_shape, rng)
+        else:
+            X, mask = corrupt(rows, classes[0], train, classes[1], k, rng)
+        explanation, again = explained(detector, X, n_steps), explained(random_net, X, n_steps)
         embedding, embedding_again = embedding_shares(explanation, X), embedding_shares(again, X)
         scores = {
             "explain": explanation.contributions,
-            "|z-score|": np.abs(X),
+            "|z-score|": np.abs(X - train.mean(axis=0)) / spread,
             "nearest row": input_shares(X, explanation.nearest_normal),
             "input half": input_shares(X, explanation.expected),
             "embedding half": embedding,
@@ -241,7 +289,13 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
         is_corrupted = np.r_[np.zeros(len(intact)), np.ones(len(X))]
         results[k]["detection AUC"] = roc_auc_score(is_corrupted, np.r_[intact, explanation.distances])
         results[k]["rows"] = len(X)
+        results[k]["chance"] = mask.mean()
     return results
+
+
+def explained(detector, X, n_steps):
+    """``detector.explain(X)``, with ``n_steps`` points unless it is None (explain's default)."""
+    return detector.explain(X) if n_steps is None else detector.explain(X, n_steps=n_steps)
 
 
 def explain_cost(detector, rows, n_rows, n_steps, repeats=3):
@@ -253,7 +307,7 @@ def explain_cost(detector, rows, n_rows, n_steps, repeats=3):
     """
     X = np.resize(rows, (n_rows, rows.shape[1]))
     seconds = []
-    for method in (detector.decision_function, lambda X: detector.explain(X, n_steps=n_steps)):
+    for method in (detector.decision_function, lambda X: explained(detector, X, n_steps)):
         method(X[:10])
         runs = []
         for _ in range(repeats):
@@ -279,13 +333,14 @@ def dataset_results(dataset, ks, n_splits, n_rows, n_steps, cost_rows=0):
     return results | ({"cost": per_split[0]["cost"]} if cost_rows else {})
 
 
-def print_table(name, n_features, results):
+def print_table(name, n_features, results, image=False):
     """The lines of one data set: each method's recall@k, chance, then the other measures, per ``k``; and the cost."""
     ks = [k for k in results if k != "cost"]
     rows = results[ks[0]]["rows"]
-    print(f"{name}: {n_features} features, {len(rows)} splits, {rows.mean():.0f} corrupted rows per split")
+    units = "pixels, k: a k x k patch" if image else "features"
+    print(f"{name}: {n_features} {units}, {len(rows)} splits, {rows.mean():.0f} corrupted rows per split")
     lines = [(method, [_cell(results[k][method]) for k in ks]) for method in METHODS]
-    lines.append(("chance", [f"{k / n_features:>8.3f}{'':8}" for k in ks]))
+    lines.append(("chance", [f"{results[k]['chance'].mean():>8.3f}{'':8}" for k in ks]))
     lines += [(measure, [_cell(results[k][measure]) for k in ks]) for measure in OTHERS]
     for method, cells in lines:
         print(f"  {method:<18}{''.join(cells)}".rstrip())
@@ -302,7 +357,7 @@ def _cell(values):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["wine", "breast_cancer", "satellite", "vehicle"],
-                        help="among wine, breast_cancer, satellite and vehicle (default: all four)")
+                        help="among wine, breast_cancer, satellite, vehicle and digits (default: the four tables)")
     parser.add_argument("--mlbench", metavar="PATH",
                         help="mlbench's data folder, which satellite and vehicle need")
     parser.add_argument("--splits", type=int, default=5, help="first N splits of each data set")
@@ -317,7 +372,7 @@ def main(argv=None):
     print(f"  {'method':<18}" + "".join(f"{f'k={k}':>8}{'':8}" for k in args.k).rstrip())
     for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         results = dataset_results(dataset, args.k, args.splits, args.rows, args.n_steps, args.cost_rows)
-        print_table(name, dataset.X.shape[1], results)
+        print_table(name, dataset.X.shape[1], results, image=not dataset.is_table)
 
 
 if __name__ == "__main__":

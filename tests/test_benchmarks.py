@@ -626,12 +626,30 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
     pytest.importorskip("shap")
     wine = data.wine()
     split = protocols.table_splits("multiclass", wine.y, seed=0)[0]
-    results = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=8)[1]
-    assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows"}
-    assert 0 < results["rows"] <= 20
+    results = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=None)[1]
+    assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows", "chance"}
+    assert 0 < results["rows"] <= 20 and results["chance"] == pytest.approx(1 / wine.X.shape[1])
     assert all(0 <= results[name] <= 1 for name in faithfulness.METHODS + ("detection AUC",))
     # Fresh weights change the embedding's part of the explanation.
     assert -1 <= results["Spearman, emb."] < 0.9
+
+
+def test_faithfulness_pastes_a_square_patch_of_another_class_into_each_image():
+    from benchmarks import faithfulness
+
+    rng = np.random.RandomState(0)
+    shape = (1, 6, 6)
+    donors, donor_classes = rng.uniform(size=(30, 36)), np.repeat([0, 1, 2], 10)
+    images, image_classes = rng.uniform(size=(8, 36)), np.zeros(8, int)
+    corrupted, mask = faithfulness.corrupt_patches(images, image_classes, donors, donor_classes, 3, shape, rng)
+    assert corrupted.shape == mask.shape == (8, 36)
+    np.testing.assert_array_equal(corrupted[~mask], images[~mask])
+    for image, new, changed in zip(images, corrupted, mask):
+        # One 3x3 square, as a donor of another class has it there.
+        rows, columns = np.nonzero(changed.reshape(6, 6))
+        assert changed.sum() == 9 and np.ptp(rows) == np.ptp(columns) == 2
+        assert (donors[donor_classes != 0][:, changed] == new[changed]).all(axis=1).any()
+        assert np.abs(new - image)[changed].mean() >= faithfulness.MIN_PATCH_SHIFT
 
 
 def test_the_benchmarks_epoch_override_reaches_a_wrapped_detector():
