@@ -654,7 +654,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         return _calibration.pvalues(self, X, by_class, smoothing, random_state)
 
-    def explain(self, X, *, n_steps=None):
+    def explain(self, X, *, n_steps=8):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
         Each feature is compared with an expected value (rows: its mean over
@@ -668,10 +668,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        n_steps : int or None, default=None
+        n_steps : int, default=8
             Points of the integrated gradients' quadrature, each a forward
-            and a backward pass of every sample. None: 16 on images, 8 on
-            rows of features.
+            and a backward pass of every sample.
 
         Returns
         -------
