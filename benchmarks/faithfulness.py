@@ -1,8 +1,9 @@
 """Faithfulness of ``explain``: does it name the features that were corrupted?
 
-For each split, a detector (the defaults, behind a StandardScaler, with the
-known classes' labels where the split has several) is fitted on the normal
-training rows. Held-out normal rows then have ``k`` features corrupted, and
+For each split, a detector (the defaults, behind a StandardScaler on a
+table, with the known classes' labels where the split has several) is
+fitted on the normal training rows. Held-out normal rows then have ``k``
+features corrupted (on images, a patch of ``k`` by ``k`` pixels), and
 every method ranks the features of each corrupted row; recall@k is the share
 of the corrupted features among its ``k`` highest, averaged over the rows.
 
@@ -144,11 +145,16 @@ def corrupt(rows, row_classes, donors, donor_classes, k, rng):
 def corrupt_patches(images, image_classes, donors, donor_classes, side, shape, rng):
     """``images`` with a ``side`` x ``side`` patch of each copied from a donor image, and the mask of its pixels.
 
-    The patch takes the same place in a donor of another class, and its
-    pixels change by at least ``MIN_PATCH_SHIFT`` on average. Arguments are
-    those of :func:`corrupt`, with ``shape`` the ``(channels, height,
-    width)`` of an image (every channel of the patch is copied).
+    The patch takes the same place in a donor of another class (any other
+    donor where the classes are None), and its pixels change by at least
+    ``MIN_PATCH_SHIFT`` on average. Arguments are those of :func:`corrupt`,
+    with ``shape`` the ``(channels, height, width)`` of an image (every
+    channel of the patch is copied).
     """
+    if side > min(shape[1:]):
+        raise ValueError(f"A patch of {side} pixels a side does not fit in images of {shape[1]}x{shape[2]}.")
+    if image_classes is None:
+        image_classes, donor_classes = np.zeros(len(images)), np.ones(len(donors))
     corrupted, masks = [], []
     for image, image_class in zip(images, image_classes):
         for _ in range(PATCH_TRIES):
@@ -256,7 +262,9 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
     scaler, detector = fitted(dataset, split, labelled, seed)
     scaled = (lambda X: X) if scaler is None else (lambda X: scaler.transform(X).astype(np.float32))
     train = scaled(dataset.rows(split.train))
-    spread = np.maximum(train.std(axis=0), np.finfo(np.float32).eps)
+    # A scaled table's rows are their z-scores already; pixels are measured
+    # in their spread over the training images.
+    center, spread = (0.0, 1.0) if scaler is not None else (train.mean(axis=0), np.maximum(train.std(axis=0), 1e-6))
     forest = IsolationForest(random_state=seed).fit(train)
     random_net = redrawn(detector, seed)
     rng = np.random.RandomState(seed)
@@ -275,7 +283,7 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
         embedding, embedding_again = embedding_shares(explanation, X), embedding_shares(again, X)
         scores = {
             "explain": explanation.contributions,
-            "|z-score|": np.abs(X - train.mean(axis=0)) / spread,
+            "|z-score|": np.abs(X - center) / spread,
             "nearest row": input_shares(X, explanation.nearest_normal),
             "input half": input_shares(X, explanation.expected),
             "embedding half": embedding,
@@ -361,7 +369,7 @@ def main(argv=None):
     parser.add_argument("--mlbench", metavar="PATH",
                         help="mlbench's data folder, which satellite and vehicle need")
     parser.add_argument("--splits", type=int, default=5, help="first N splits of each data set")
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="numbers of corrupted features")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="numbers of corrupted features (images: sides of the patch)")
     parser.add_argument("--rows", type=int, default=200, help="held-out normal rows corrupted per split")
     parser.add_argument("--n-steps", type=int, default=None, help="explain's quadrature points (its default if not given)")
     parser.add_argument("--cost-rows", type=int, default=10_000,

@@ -639,10 +639,13 @@ def test_faithfulness_pastes_a_square_patch_of_another_class_into_each_image():
 
     rng = np.random.RandomState(0)
     shape = (1, 6, 6)
-    donors, donor_classes = rng.uniform(size=(30, 36)), np.repeat([0, 1, 2], 10)
-    images, image_classes = rng.uniform(size=(8, 36)), np.zeros(8, int)
+    images, image_classes = rng.uniform(size=(20, 36)), np.zeros(20, int)
+    # Donors of class 1 are flat grey: about half of their patches change
+    # the pixels by less than MIN_PATCH_SHIFT and must be drawn again.
+    donors = np.vstack([rng.uniform(size=(10, 36)), np.full((10, 36), 0.5), rng.uniform(size=(10, 36))])
+    donor_classes = np.repeat([0, 1, 2], 10)
     corrupted, mask = faithfulness.corrupt_patches(images, image_classes, donors, donor_classes, 3, shape, rng)
-    assert corrupted.shape == mask.shape == (8, 36)
+    assert corrupted.shape == mask.shape == (20, 36)
     np.testing.assert_array_equal(corrupted[~mask], images[~mask])
     for image, new, changed in zip(images, corrupted, mask):
         # One 3x3 square, as a donor of another class has it there.
@@ -650,6 +653,22 @@ def test_faithfulness_pastes_a_square_patch_of_another_class_into_each_image():
         assert changed.sum() == 9 and np.ptp(rows) == np.ptp(columns) == 2
         assert (donors[donor_classes != 0][:, changed] == new[changed]).all(axis=1).any()
         assert np.abs(new - image)[changed].mean() >= faithfulness.MIN_PATCH_SHIFT
+    with pytest.raises(ValueError, match="does not fit"):
+        faithfulness.corrupt_patches(images, None, donors, None, 7, shape, rng)
+
+
+# shap's colour maps call matplotlib functions it deprecates.
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_faithfulness_explains_images_with_the_cnn_on_raw_pixels():
+    from benchmarks import faithfulness
+
+    pytest.importorskip("shap")
+    digits = data.digits()
+    few = data.Dataset("digits", digits.X[:300], digits.y[:300], digits.image_shape)
+    split = protocols.multiclass_splits(few.y, seed=0)[0]
+    results = faithfulness.split_results(few, split, ks=[2], n_rows=10, n_steps=None)[2]
+    assert 0 < results["rows"] <= 10 and results["chance"] == pytest.approx(4 / 64)
+    assert all(0 <= results[name] <= 1 for name in faithfulness.METHODS + ("detection AUC",))
 
 
 def test_the_benchmarks_epoch_override_reaches_a_wrapped_detector():

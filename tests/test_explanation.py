@@ -229,6 +229,7 @@ def test_images_default_points_agree_with_many_on_the_largest_contributions(fast
     bright = X[:5].copy()
     bright[:, 20] = 2.0
     coarse, fine = detector.explain(bright).contributions, detector.explain(bright, n_steps=128).contributions
+    np.testing.assert_array_equal(coarse, detector.explain(bright, n_steps=8).contributions)
     np.testing.assert_array_equal(coarse.argmax(axis=1), fine.argmax(axis=1))
     np.testing.assert_allclose(coarse, fine, atol=0.05 * np.abs(fine).max())
 
