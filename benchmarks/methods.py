@@ -15,6 +15,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import OneClassSVM
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ibdetect import IBDeepDescription
 from ibdetect.encoders import CNNEncoder, MLPEncoder
@@ -172,6 +174,11 @@ class Method:
     available: Callable = field(default=lambda: True)
 
 
+def _cosine_schedule(n_epochs):
+    """skorch's callback that anneals the learning rate to 0 along a cosine over ``n_epochs`` epochs."""
+    return LRScheduler(policy=CosineAnnealingLR, T_max=n_epochs)
+
+
 def _ib(**params):
     """IBDeepDescription told the image shape, as a user with images would tell it.
 
@@ -202,6 +209,11 @@ METHODS = [
     Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
     # The quarter turns with more weight on telling them apart.
     Method("ibdetect ib, rotations, beta=16", _ib(transformations="rotations", beta=16.0), uses_labels=True),
+    # The same, with the learning rate annealed to 0 over the 50 epochs along
+    # a cosine, where training for longer had helped (150 epochs).
+    Method("ibdetect ib, rotations, beta=16, cosine",
+           _ib(transformations="rotations", beta=16.0, callbacks=[("cosine", _cosine_schedule(50))]),
+           uses_labels=True),
     # The IB loss's own levers, one at a time from the defaults: how much of
     # the result the default beta (4), margin (0), k-NN score and rank hold.
     # beta near 1 leaves compactness alone; a large one makes the
