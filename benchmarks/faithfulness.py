@@ -43,8 +43,9 @@ It prints recall@k per data set and ``k``, the mean and standard deviation
 over splits, with chance, the recall of a random ranking (the share of the
 features corrupted). Below them: the Spearman correlation between each
 row's ranking of the features by the trained and by the re-drawn network,
-averaged over rows, for the whole contributions and for the embedding half (the input half does not
-depend on the network, so the whole can never fall to 0); and the ROC AUC
+averaged over rows, for the whole contributions and for the embedding half
+(the input half does not depend on the network, so the whole can never
+fall to 0); and the ROC AUC
 of the detector's distances of the corrupted rows against the same rows
 intact, which says how far the corruption made them anomalous at all; and
 the seconds that ``explain`` and ``decision_function`` take on 10,000 rows
@@ -369,7 +370,8 @@ def main(argv=None):
     parser.add_argument("--mlbench", metavar="PATH",
                         help="mlbench's data folder, which satellite and vehicle need")
     parser.add_argument("--splits", type=int, default=5, help="first N splits of each data set")
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="numbers of corrupted features (images: sides of the patch)")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3],
+                        help="numbers of corrupted features (images: sides of the patch)")
     parser.add_argument("--rows", type=int, default=200, help="held-out normal rows corrupted per split")
     parser.add_argument("--n-steps", type=int, default=None, help="explain's quadrature points (its default if not given)")
     parser.add_argument("--cost-rows", type=int, default=10_000,

@@ -555,8 +555,8 @@ def test_rows_with_views_run_only_when_named():
     variants = [m for m in METHODS if m.name.startswith("ibdetect ib, ")]
     views = [m for m in variants if m.name.split(", ")[1] in ("rotations", "rotations+flips", "affine")]
     assert {m.name for m in views} == {
-        "ibdetect ib, rotations", "ibdetect ib, rotations+flips", "ibdetect ib, affine", "ibdetect ib, rotations, beta=16",
-        "ibdetect ib, rotations, beta=16, cosine",
+        "ibdetect ib, rotations", "ibdetect ib, rotations+flips", "ibdetect ib, affine",
+        "ibdetect ib, rotations, beta=16", "ibdetect ib, rotations, beta=16, cosine",
     }
     for suite in run.SUITES.values():
         assert not set(suite["methods"]) & {m.name for m in variants}
