@@ -26,10 +26,10 @@ Methods, all in the scaled space the detector reads:
 * ``nearest row``: ``(x_j - r_j)^2`` against the ``n_neighbors_``-th
   nearest reference row ``r`` in input space (``nearest_normal``), the
   split of the input space's k-NN distance feature by feature;
-* ``input half``: ``(x_j - e_j)^2`` against ``explain``'s expected values
-  ``e`` (each feature's mean over the reference rows nearest on the other
-  features), the part of ``explain`` that reads the input space, which
-  needs no network;
+* ``input half``: ``((x_j - e_j) / s_j)^2`` against ``explain``'s expected
+  values ``e`` and their spreads ``s`` (what the rest of the row predicts
+  for each feature, under a Gaussian of the reference rows), the part of
+  ``explain`` that reads the input space, which needs no network;
 * ``embedding half``: ``explain``'s shares from the embedding, what is left
   once the input half is taken out;
 * ``IForest SHAP``: an IsolationForest on the same scaled rows, explained by
@@ -178,9 +178,9 @@ def recall_at_k(scores, mask):
     return np.take_along_axis(mask, top, axis=1).mean()
 
 
-def input_shares(rows, reference):
-    """Each feature's share of the squared input-space distance to its reference values."""
-    parts = np.square(rows.astype(np.float64) - reference)
+def input_shares(rows, reference, spread=1.0):
+    """Each feature's share of the squared input-space distance to its reference values, in units of ``spread``."""
+    parts = np.square((rows.astype(np.float64) - reference) / spread)
     totals = parts.sum(axis=1, keepdims=True)
     return np.divide(parts, totals, out=np.zeros_like(parts), where=totals != 0)
 
@@ -192,7 +192,7 @@ def embedding_shares(explanation, rows):
     shares adding up to 1 (in the rows where the embedding has a part).
     """
     whole = explanation.contributions / explanation.distances[:, None]
-    return 2 * whole - input_shares(rows, explanation.expected)
+    return 2 * whole - input_shares(rows, explanation.expected, explanation.expected_spread)
 
 
 def shap_anomaly(forest, rows):
@@ -286,7 +286,7 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
             "explain": explanation.contributions,
             "|z-score|": np.abs(X - center) / spread,
             "nearest row": input_shares(X, explanation.nearest_normal),
-            "input half": input_shares(X, explanation.expected),
+            "input half": input_shares(X, explanation.expected, explanation.expected_spread),
             "embedding half": embedding,
             "IForest SHAP": shap_anomaly(forest, X),
             "re-drawn explain": again.contributions,

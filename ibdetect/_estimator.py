@@ -657,13 +657,13 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def explain(self, X, *, n_steps=8):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
-        Each feature is compared with an expected value (rows: its mean over
-        the reference rows nearest on the other features; images: the
-        ``n_neighbors_``-th nearest reference image's pixel). Its part of the
-        embedding's share is its integrated gradient of the squared distance
-        from the expected values' embedding; with ``"knn+input"`` and
-        ``"knn+density"``, of input space's, its squared difference. Needs
-        captum (``explain`` extra); see the user guide's "Why is it flagged?".
+        Each feature is compared with an expected value (rows: what the rest
+        of the row predicts, under a Gaussian of the reference rows; images:
+        the ``n_neighbors_``-th nearest reference image's pixel). Its part of
+        the embedding's share is its integrated gradient of the squared
+        distance from the expected values' embedding; with ``"knn+input"``
+        and ``"knn+density"``, of input space's, its squared distance from
+        its expected value in spreads. Needs captum (``explain`` extra).
 
         Parameters
         ----------
@@ -679,9 +679,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             ``distances`` (``-score_samples(X)``), to which a row adds up
             (reshape to ``input_shape`` for a heat map); ``nearest_class`` and
             ``nearest_class_distance``, as :meth:`predict_class` and
-            :meth:`class_distances`; ``expected``, the values compared with;
-            ``nearest_normal``, the ``n_neighbors_``-th nearest reference
-            rows; ``pvalues``, plain (None uncalibrated); ``feature_names``.
+            :meth:`class_distances`; ``expected``, the values compared with,
+            and ``expected_spread``, their spreads; ``nearest_normal``, the
+            ``n_neighbors_``-th nearest reference rows; ``pvalues``, plain
+            (None uncalibrated); ``feature_names``. See the user guide.
 
         Raises
         ------

@@ -6,24 +6,27 @@ explanation compares each feature with an *expected* value, and shares the
 score out among the features by how far each one stands from its expected
 value in each space.
 
-- Expected values. On rows of features, a feature's mean over the 5
-  reference rows nearest to the sample on the *other* features (k-nearest-
-  neighbour regression), each of their squared differences softly capped at
-  the feature's standard deviation among the reference rows, so that one
-  broken value cannot choose the neighbours of the rest. A value that is normal on its own but
-  wrong for the rest of the row, a broken joint structure, stands far from
-  it. On images, the pixels of the sample's ``n_neighbors_``-th nearest
-  reference image.
-- Input space: a feature's part is its squared difference from its
-  expected value.
+- Expected values. On rows of features, what the rest of the row predicts
+  for the feature under a Gaussian of the reference rows (Ledoit-Wolf's
+  shrunk covariance): its conditional mean given the other features, and
+  its conditional standard deviation, the *spread*. A value that is
+  normal on its own but wrong for the rest of the row, a broken joint
+  structure, stands many spreads from it. So that a broken value predicts
+  none of the others, a few features are first found broken (the row is
+  likelier as normal values joined with values from another row there than
+  as one normal row) and left out of the others' predictions. On images,
+  the pixels of the sample's ``n_neighbors_``-th nearest reference image,
+  with unit spread.
+- Input space: a feature's part is its squared distance from its expected
+  value, in spreads.
 - The embedding: the squared distance between the embeddings of the sample
   and of its expected values, attributed to the features by integrated
   gradients (captum's) along the straight path from the expected values to
   the sample.
 
 With ``"knn+density"``, input space is measured in the score's units (the
-detector's ``input_scales_``): the neighbours, and each feature's squared
-difference from its expected value, are those of the score.
+detector's ``input_scales_``): the Gaussian is that of the reference rows
+in those units, and an image's spread is the score's unit of each pixel.
 
 The mixed scores are geometric means of the two spaces' scaled distances:
 each space holds half of the logarithm, so each gets half of the score
@@ -34,17 +37,32 @@ are). A row's contributions then add up to its distance to the normal data,
 to their parts (the embedding's parts that are positive: a feature that
 moved the embedding closer gets none). Weighing each space instead by its
 own term of the score's logarithm, as far as it is positive, ranked the
-corrupted features lower on all four tables of the benchmark below (on
-Satellite 0.92 against 0.95 with one corrupted feature, on breast cancer
-0.48 against 0.52).
+corrupted features lower on all four tables of the benchmark below, with
+the earlier k-NN expected values (on Satellite 0.92 against 0.95 with one
+corrupted feature, on breast cancer 0.48 against 0.52).
 
 The choices were measured (``benchmarks/faithfulness.py``: held-out rows
 whose values of 1 to 3 features come from a row of another class; recall of
 those features among the largest contributions). On Satellite, Vehicle,
-wine and breast cancer, with one corrupted feature, an earlier version that
+wine and breast cancer, with one corrupted feature, an early version that
 compared each row with its ``n_neighbors_``-th nearest reference row named
-it first 0.34 to 0.83 of the time; comparing with the expected values, 0.49
-to 0.95. On rows, the embedding's parts were first each feature's
+it first 0.34 to 0.83 of the time. The expected values that followed, each
+feature's mean over the 5 reference rows nearest on the others, 0.51 to
+0.94: k-nearest-neighbour regression from a few hundred rows blurs the
+linear relations between features that make a wrong value stand out
+(breast cancer's radius, perimeter and area move almost in step). The
+Gaussian's, 0.60 to 0.99 (0.83 on breast cancer, against 0.51), and
+higher with 2 and 3 corrupted features on breast cancer and Satellite; on
+wine with 3 and Vehicle with 2 and 3 it ranked them lower (wine 0.54
+against 0.60, Vehicle 0.72 and 0.68 against 0.73 and 0.70): there a few
+rows of two classes pull the shared covariance between them. A Gaussian
+per known class ranked them lower still on wine (about 45 rows each). Taking in the expected values only for the broken
+features (the path of the integrated gradients starting from the row with
+just those repaired) ranked them a little higher on Vehicle (0.87 against
+0.82 with one), but left the embedding's parts nearly the same for a
+network with re-drawn weights (rank correlation 0.88 to 0.98) and gave
+none to a value extreme in every way, which no feature's relations single
+out. On rows, the embedding's parts were first each feature's
 counterfactual (captum's ``FeatureAblation``: how much the k-NN distance
 falls when the feature alone takes its expected value). They ranked the
 corrupted features about as well as integrated gradients do, but cost a pass
@@ -53,21 +71,23 @@ on Satellite's 36 features.
 
 The integrated gradients take 8 points of Gauss-Legendre quadrature by
 default (``n_steps``), each a forward and a backward pass of every sample.
-More points barely change which features rank highest: 8 named the same
+More points barely change which features rank highest (measured with the
+k-NN expected values on rows): 8 named the same
 three largest contributions as 256 in 92-100% of the rows of the four tables
 (4 points: 87-97%) and in 91-95% of 300 digit images of unseen classes (16
 points: 96-97%). On the benchmark, no recall moved by more than 0.016 from 2
 to 16 points on the tables, nor by more than 0.001 from 8 to 16 on digit
 images with a patch from another digit. What they cost does change: on
 images the CNN's passes are most of explain's time, 16 times
-``decision_function`` on 10,000 digits with 8 points against 29 with 16; on
-Satellite's rows, 17 against 22.
+``decision_function`` on 10,000 digits with 8 points against 29 with 16.
+On the tables' rows, 8 to 13 times with 8 points.
 """
 
 import numbers
 
 import numpy as np
 import torch
+from sklearn.covariance import ledoit_wolf
 from sklearn.utils import Bunch, check_scalar
 
 from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances, input_scales_of, input_units
@@ -87,26 +107,16 @@ __all__ = ["explain", "require_captum"]
 #: such images), this floor acts beyond about 20,000 reference rows.
 MIN_BLOCK_ROWS = 8
 
-#: Reference rows whose mean is a feature's expected value: on the four
-#: tables of the faithfulness benchmark, 3, 5 and 10 ranked the corrupted
-#: features alike (within 0.03), 1 lower.
-EXPECTED_NEIGHBORS = 5
+#: The most features that a row's expected values leave out as broken
+#: (``_ReferenceGaussian.conditionals``). On the four tables of the
+#: faithfulness benchmark, with 1 to 3 corrupted features, a limit of 3
+#: and none at all ranked them alike (within 0.012); the limit bounds the
+#: work on rows broken everywhere.
+MAX_BROKEN = 8
 
-#: The soft cap on a feature's squared difference in the distances that find
-#: another feature's expected value, in standard deviations of the feature
-#: among the reference rows (``expected_values``). Uncapped, one broken value
-#: picked the neighbours of every other feature's expected value. On the
-#: four tables of the faithfulness benchmark, the mean recall over its twelve
-#: cells rose from 0.66 uncapped to 0.69 (hard caps: 0.69 at 1, 0.67 at 2,
-#: lower at 0.5), most where several values were broken (Vehicle with 3: 0.70
-#: against 0.60), while breast cancer with one fell (0.51 against 0.55).
-EXPECTED_CAP = 1.0
-
-#: Reference rows nearest on all features among which the expected values
-#: are sought first (``expected_values``). On Satellite's standardised rows,
-#: 32 left 36% of the values to the full sort and took 3 times as long as
-#: 64, which left 0.8%; 128 left none, no faster than 64.
-EXPECTED_CANDIDATES = 64
+#: Added to the standardised covariance's diagonal, so that a feature
+#: constant among the reference rows still has a variance to divide by.
+VARIANCE_FLOOR = 1e-9
 
 
 def require_captum():
@@ -141,12 +151,13 @@ def explain(detector, X, n_steps):
     check_scalar(n_steps, "n_steps", numbers.Integral, min_val=1)
     attributions = require_captum()
     detector.net_.module_.eval()
-    compare = (_ImageComparison if images else _RowComparison)(detector, attributions, n_steps, X)
     # Input space in the score's units, divided in float64 as the score does.
     scales = input_scales_of(detector)
     reference = input_units(detector.reference_inputs_.astype(np.float64), scales)
+    compare = (_ImageComparison if images else _RowComparison)(detector, attributions, n_steps, X, reference)
     contributions = np.empty(X.shape)
     expected = np.empty(X.shape, dtype=np.float32)
+    spread = np.empty(X.shape, dtype=np.float32)
     distances = np.empty(len(X))
     nearest = np.empty(len(X), dtype=np.int64)
     class_distances = np.empty((len(X), len(detector.centers_)))
@@ -155,12 +166,13 @@ def explain(detector, X, n_steps):
         embeddings = detector.net_.embed(block)
         distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
-        # The input space's neighbours, which both kinds of expected value start from.
         units = input_units(block.astype(np.float64), scales)
         reference_distances = squared_distance_matrix(units, reference)
         nearest[rows] = reference_distances.kthvalue(detector.n_neighbors_, dim=1).indices.numpy()
-        expected[rows] = compare.expected(units, reference, nearest[rows])
-        differences = np.square(units - input_units(expected[rows].astype(np.float64), scales))
+        expected[rows], spread[rows] = compare.expected(units, nearest[rows])
+        # Each feature's distance from its expected value, in its spreads,
+        # from the values returned (so that they give the same parts).
+        differences = np.square((block - expected[rows].astype(np.float64)) / spread[rows])
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(differences)
@@ -170,6 +182,7 @@ def explain(detector, X, n_steps):
         contributions=contributions,
         distances=distances,
         expected=expected,
+        expected_spread=spread,
         nearest_normal=detector.reference_inputs_[nearest],
         nearest_class=detector.classes_[nearest_class],
         nearest_class_distance=class_distances[np.arange(len(X)), nearest_class],
@@ -182,16 +195,21 @@ def explain(detector, X, n_steps):
 
 
 class _Comparison:
-    """The embedding's parts of a sample's score, by integrated gradients from its expected values."""
+    """The embedding's parts of a sample's score, by integrated gradients from its expected values.
 
-    def __init__(self, detector, attributions, n_steps, X):
+    A subclass's ``expected(units, nearest)`` takes a block of rows in the
+    score's input units and the index of each one's ``n_neighbors_``-th
+    nearest reference row, and returns each feature's expected value and
+    spread, in the rows' own units.
+    """
+
+    def __init__(self, detector, attributions, n_steps, X, reference):
         self.detector = detector
         self.n_steps = n_steps
         self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
         # Each row takes n_steps rows of the network's activations, and as
         # many of their gradients, beside its float64 distances to every
-        # reference row, with a partial sort's copy and its indices (the
-        # expected values of rows work in blocks of their own). Only the
+        # reference row, with a partial sort's copy and its indices. Only the
         # distances need to stay in the cache: their sorts are bound by
         # memory traffic, while the network's passes run faster on larger
         # batches (with 16 points, 8x8 digits: 27 times decision_function,
@@ -200,15 +218,15 @@ class _Comparison:
         self.cached_bytes = 3 * 8 * len(detector.reference_inputs_)
         self.row_bytes = 2 * n_steps * activations + self.cached_bytes
 
-    def embedding_parts(self, block, expected):
-        """Each feature's part of the squared embedding distance from the expected values, by integrated gradients.
+    def embedding_parts(self, block, baselines):
+        """Each feature's part of the squared embedding distance from the baselines', by integrated gradients.
 
         A feature whose part is negative, one that brought the embeddings
         closer, gets none: a row whose parts nearly cancel out would
         otherwise share its score out in large parts of both signs.
         """
         device = self.detector.net_.device
-        baselines = torch.as_tensor(expected, device=device)
+        baselines = torch.as_tensor(baselines, device=device)
         with torch.no_grad():
             targets = self.detector.net_.module_(baselines)
         parts = self.gradients.attribute(
@@ -219,102 +237,136 @@ class _Comparison:
 
 
 class _RowComparison(_Comparison):
-    """Rows of features: each feature's expected value by k-NN regression on the others."""
+    """Rows of features: each feature's expected value given the rest of the row, under a Gaussian of the reference."""
 
-    def expected(self, units, reference, nearest):
-        """Each row's expected values.
+    def __init__(self, detector, attributions, n_steps, X, reference):
+        super().__init__(detector, attributions, n_steps, X, reference)
+        self.gaussian = _ReferenceGaussian(reference)
+        # Per row and step of the choice of broken features: a few arrays
+        # of chosen features by all features, and of all features.
+        self.row_bytes += 8 * reference.shape[1] * (4 * MAX_BROKEN + 16)
 
-        ``units`` and ``reference`` are the rows and the reference rows in
-        the score's input units; the expected values are in the rows' own.
-        """
-        if reference.shape[1] == 1:
-            # A single feature has no others to predict it from.
-            return self.detector.reference_inputs_[nearest]
-        expected = expected_values(units, reference, min(EXPECTED_NEIGHBORS, len(reference)))
+    def expected(self, units, nearest):
+        expected, spread, _ = self.gaussian.conditionals(units)
         scales = input_scales_of(self.detector)
-        return expected if scales is None else expected * scales
+        return (expected, spread) if scales is None else (expected * scales, spread * scales)
 
 
-def expected_values(rows, reference, n_neighbors):
-    """Each feature's mean over the ``n_neighbors`` reference rows nearest to the row on the other features.
+class _ReferenceGaussian:
+    """A Gaussian of the reference rows, from which each feature of a row is predicted by the rest.
 
-    Distances on the other features add up each feature's squared difference
-    ``d^2`` softly capped, ``d^2 c / (d^2 + c)`` with ``c = (EXPECTED_CAP *
-    s)^2`` and ``s`` the feature's standard deviation among the reference
-    rows: about ``d^2`` where small, never more than ``c``, and rising all
-    the way (rows far from every reference on the other features still rank
-    their neighbours rather than tie at a hard cap). A feature far off (a
-    broken value) then weighs little more than one ordinarily different, and
-    cannot choose the neighbours that the other features' expected values
-    come from.
-
-    The result is that of a partial sort of every reference row per feature,
-    found with fewer: the ``EXPECTED_CANDIDATES`` reference rows nearest on
-    all features hold a feature's nearest rows on the others wherever those
-    are nearer than the candidates' farthest less the feature's cap, the
-    most that leaving the feature out can take off any other row's distance.
-    The rest take the full sort.
-
-    Parameters
-    ----------
-    rows : ndarray of shape (n_rows, n_features)
-    reference : ndarray of shape (n_reference, n_features)
-    n_neighbors : int
-        At most ``n_reference``.
-
-    Returns
-    -------
-    expected : ndarray of float64 of shape (n_rows, n_features)
+    Its covariance is Ledoit and Wolf's (scikit-learn's ``ledoit_wolf``) of
+    the standardised reference rows: the sample covariance of tens of
+    features from a few hundred rows is singular or nearly so, and shrinking
+    it toward the identity keeps every conditional variance positive.
     """
-    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
-    reference = torch.as_tensor(np.asarray(reference, dtype=np.float64))
-    # Differences in float32, about the reference's mean (where they keep the
-    # digits of rows far from the origin): half the memory traffic of
-    # float64, and most of explain's time on rows is spent here.
-    mean = reference.mean(dim=0)
-    rows32, reference32 = (rows - mean).float(), (reference - mean).float()
-    # 1 / (1/d^2 + 1/c): d^2 c / (d^2 + c) without a NaN where d^2 or c
-    # overflows float32 (values beyond 1e19), 0 where d is 0; a constant
-    # feature's cap is 0, kept out of the division by the smallest positive.
-    caps = (EXPECTED_CAP * reference.std(dim=0, correction=0)).square().float().clamp_(min=torch.finfo(torch.float32).tiny)
-    inverse_caps = caps.reciprocal()
-    n_candidates = min(EXPECTED_CANDIDATES, len(reference))
-    expected = torch.empty_like(rows)
-    # A row holds its capped differences from every reference row, and per
-    # feature its candidates' values, indices and distances on the others.
-    blocks = row_blocks(len(rows), rows.shape[1] * (4 * len(reference) + (8 + 8 + 4) * n_candidates))
-    # Computed in place in one buffer: fresh tensors of that size cost the
-    # time of mapping their memory, about half of the whole.
-    buffer = torch.empty((blocks[0].stop, *reference.shape), dtype=torch.float32)
-    for block in blocks:
-        capped = buffer[: block.stop - block.start]
-        torch.sub(rows32[block, None, :], reference32, out=capped)
-        capped.square_().reciprocal_().add_(inverse_caps).reciprocal_()
-        distances = capped.sum(dim=2)
-        candidates = distances.topk(n_candidates, dim=1, largest=False)
-        index = candidates.indices.unsqueeze(2).expand(-1, -1, rows.shape[1])
-        # (rows, candidates, features): each candidate's distance on the features but one.
-        others = candidates.values.unsqueeze(2) - capped.gather(1, index)
-        nearest = others.topk(n_neighbors, dim=1, largest=False)
-        expected[block] = reference[candidates.indices].gather(1, nearest.indices).mean(dim=1)
-        if n_candidates == len(reference):
-            continue
-        # Every other row is at least as far on all features as the farthest
-        # candidate, give or take the rounding of the sums.
-        beyond = candidates.values.max(dim=1).values * (1 - 4 * rows.shape[1] * 2.0**-24)
-        unsure = nearest.values.max(dim=1).values >= beyond.unsqueeze(1) - caps
-        for feature in unsure.any(dim=0).nonzero().flatten().tolist():
-            left = unsure[:, feature].nonzero().flatten()
-            full = (distances[left] - capped[left, :, feature]).topk(n_neighbors, dim=1, largest=False).indices
-            expected[block.start + left, feature] = reference[full, feature].mean(dim=1)
-    return expected.numpy()
+
+    def __init__(self, reference):
+        self.mean = reference.mean(axis=0)
+        # A constant feature, whose rounded standard deviation need not be
+        # 0, is scaled by its size instead: its standardised values are 0.
+        constant = np.ptp(reference, axis=0) == 0
+        self.scale = np.where(constant, np.maximum(np.abs(self.mean), 1.0), reference.std(axis=0))
+        covariance, _ = ledoit_wolf((reference - self.mean) / self.scale)
+        # The shrinkage vanishes with many rows, which would leave a constant
+        # feature's variance at 0.
+        covariance[np.diag_indices_from(covariance)] += VARIANCE_FLOOR
+        self.covariance = torch.as_tensor(covariance)
+        self.precision = torch.linalg.inv(self.covariance)
+
+    def conditionals(self, rows, max_broken=MAX_BROKEN):
+        """Each feature's expected value and spread given the rest of its row, and the features found broken.
+
+        The broken features are chosen one at a time, each the feature whose
+        value most raises the likelihood ratio of the row being normal
+        values joined with values from elsewhere (in the features chosen),
+        against it being one normal row, for as long as that ratio rises
+        and at most ``max_broken``. A broken feature is then predicted from
+        the unbroken ones, and an unbroken feature from the other unbroken
+        ones: a broken value predicts none of the others.
+
+        Parameters
+        ----------
+        rows : ndarray of float64 of shape (n_rows, n_features)
+        max_broken : int
+
+        Returns
+        -------
+        expected, spread : ndarray of float64 of shape (n_rows, n_features)
+            Each feature's conditional mean and standard deviation.
+        broken : ndarray of bool of shape (n_rows, n_features)
+        """
+        z = torch.as_tensor((rows - self.mean) / self.scale)
+        n_features = z.shape[1]
+        means, variances = torch.empty_like(z), torch.empty_like(z)
+        broken = torch.zeros(z.shape, dtype=torch.bool)
+        # The rows still choosing, each with the same number of features chosen.
+        left, chosen = torch.arange(len(z)), torch.empty((len(z), 0), dtype=torch.long)
+        while len(left):
+            # With the chosen values at 0, none of their digits is lost to
+            # cancellation (a value of 1e20 among values near 1). Precision
+            # form: an unbroken feature's residual given the other unbroken
+            # ones is kept[j] / kept_precision[j], and the broken ones' means
+            # given the unbroken are -broken_means.
+            unbroken = z[left].scatter(1, chosen, 0.0)
+            kept, kept_precision, broken_means, broken_variances = _conditioned(
+                unbroken @ self.precision, self.precision, chosen
+            )
+            more = torch.zeros(len(left), dtype=torch.bool)
+            if chosen.shape[1] < min(max_broken, n_features - 1):
+                # Each feature's deviation given the broken features alone.
+                deviations, deviation_variances, _, _ = _conditioned(z[left], self.covariance, chosen)
+                gains = 0.5 * (
+                    kept.square() / kept_precision - deviations.square() / deviation_variances
+                    - torch.log(kept_precision * deviation_variances)
+                )
+                gains.scatter_(1, chosen, -torch.inf)
+                best, feature = gains.max(dim=1)
+                more = best > 0
+            done, stop = left[~more], chosen[~more]
+            row_means = (unbroken - kept / kept_precision).scatter_(1, chosen, -broken_means)
+            row_variances = kept_precision.reciprocal().scatter_(1, chosen, broken_variances)
+            means[done], variances[done] = row_means[~more], row_variances[~more]
+            broken[done] = torch.zeros(stop.shape[0], n_features, dtype=torch.bool).scatter_(1, stop, True)
+            if not more.any():
+                break
+            left, chosen = left[more], torch.cat([chosen[more], feature[more, None]], dim=1)
+        expected = self.mean + means.numpy() * self.scale
+        return expected, np.sqrt(variances.numpy()) * self.scale, broken.numpy()
+
+
+def _conditioned(vector, matrix, chosen):
+    """``vector`` and ``matrix``'s diagonal with each row's ``chosen`` features accounted for (Schur complements).
+
+    Per row, with ``S`` its chosen features and ``M`` the symmetric
+    ``matrix``: ``vector - M[:, S] M[S, S]^-1 vector[S]``, the diagonal of
+    ``M - M[:, S] M[S, S]^-1 M[S, :]``, ``M[S, S]^-1 vector[S]`` and the
+    diagonal of ``M[S, S]^-1``. With ``M`` a precision matrix and ``vector``
+    the row with its chosen values at 0 times it, these are the unchosen
+    features given each other in precision form, and the chosen ones'
+    negated means and variances given the unchosen; with a covariance and
+    the row, each feature's deviation and variance given the chosen ones.
+    """
+    n_rows, n_chosen = chosen.shape
+    diagonal = matrix.diagonal().expand(n_rows, -1)
+    if not n_chosen:
+        none = vector.new_empty((n_rows, 0))
+        return vector, diagonal, none, none
+    rows = matrix[chosen]
+    inverse = torch.linalg.inv(rows.gather(2, chosen.unsqueeze(1).expand(-1, n_chosen, -1)))
+    weights = (inverse @ vector.gather(1, chosen).unsqueeze(2))
+    vector = vector - (rows * weights).sum(dim=1)
+    diagonal = diagonal - (rows * (inverse @ rows)).sum(dim=1)
+    return vector, diagonal, weights.squeeze(2), inverse.diagonal(dim1=1, dim2=2)
 
 
 class _ImageComparison(_Comparison):
-    """Images: the ``n_neighbors_``-th nearest reference image as expected."""
+    """Images: the ``n_neighbors_``-th nearest reference image as expected, every pixel of it."""
 
-    def expected(self, units, reference, nearest):
-        return self.detector.reference_inputs_[nearest]
+    def expected(self, units, nearest):
+        expected = self.detector.reference_inputs_[nearest].astype(np.float64)
+        scales = input_scales_of(self.detector)
+        return expected, np.ones_like(expected) if scales is None else np.broadcast_to(scales, expected.shape)
 
 
 class _EmbeddingDistance(torch.nn.Module):

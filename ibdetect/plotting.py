@@ -269,7 +269,8 @@ def plot_contributions(explanation, index=0, *, X=None, top=10, ax=None, title=N
     X : array-like of shape (n_samples, n_features), default=None
         The rows that were explained, as given to ``explain`` (after any
         scaler of a pipeline). Given, each label adds the row's value and
-        the value it was compared with, ``expected``.
+        the value it was compared with, ``expected``, give or take its
+        spread, ``expected_spread``.
         None labels the bars with the feature names only.
     top : int, default=10
         Number of features drawn one by one.
@@ -373,13 +374,16 @@ def _explanation_title(explanation, index, title):
 
 
 def _feature_labels(explanation, index, X, features):
-    """The names of ``features``, with the row's and the expected values if ``X`` is given."""
+    """The names of ``features``, with the row's and the expected values and spreads if ``X`` is given."""
     names = [str(name) for name in np.asarray(explanation.feature_names)[features]]
     if X is None:
         return names
     row = _explained_rows(X, explanation)[index, features]
-    expected = explanation.expected[index, features]
-    return [f"{name} = {value:.3g} (expected {usual:.3g})" for name, value, usual in zip(names, row, expected)]
+    expected, spread = explanation.expected[index, features], explanation.expected_spread[index, features]
+    return [
+        f"{name} = {value:.3g} (expected {usual:.3g} ± {sd:.2g})"
+        for name, value, usual, sd in zip(names, row, expected, spread)
+    ]
 
 
 def _explained_rows(X, explanation):

@@ -7,12 +7,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn import config_context
+from scipy.stats import multivariate_normal
+from sklearn.covariance import ledoit_wolf
 
 from ibdetect import IBDeepDescription
 from ibdetect._distances import kth_neighbor_distances
 from ibdetect import _explanation
-from ibdetect._explanation import EXPECTED_CAP, _RowComparison, expected_values
+from ibdetect._explanation import MAX_BROKEN, VARIANCE_FLOOR, _ReferenceGaussian, _RowComparison
 from ibdetect.persistence import load, save
 
 
@@ -54,9 +55,6 @@ def test_the_nearest_normal_rows_are_the_reference_rows_nearest_in_input_space(f
     explanation = fitted.explain(rows)
     in_reference = (explanation.nearest_normal[:, None] == fitted.reference_inputs_[None]).all(-1).any(1)
     assert in_reference.all()
-    # Each expected value is a mean of reference values of that feature.
-    low, high = fitted.reference_inputs_.min(axis=0), fitted.reference_inputs_.max(axis=0)
-    assert ((explanation.expected >= low - 1e-6) & (explanation.expected <= high + 1e-6)).all()
     # The n_neighbors_-th nearest, which the mixed scores measure in input
     # space ("knn+density" in its units).
     units = getattr(fitted, "input_scales_", np.float32(1.0))
@@ -85,9 +83,11 @@ def test_a_value_normal_alone_but_wrong_for_the_rest_of_the_row_comes_first(fast
     # Feature 1 takes a value within its range, but more than 2.5 from its partner's.
     broken[:, 1] = np.where(broken[:, 0] > 0, -1.5, 1.5)
     explanation = detector.explain(broken)
-    # Its partner puts its expected value on the other side of 0.
-    assert (np.sign(explanation.expected[:, 1]) == np.sign(broken[:, 0])).mean() >= 0.9
-    assert (np.abs(broken - explanation.expected)[:, 1] > 1).all()
+    # Which of the two is wrong, the data cannot tell; one of them stands
+    # many of its spreads from its expected value, a noise feature never.
+    standing = np.abs(broken - explanation.expected) / explanation.expected_spread
+    assert (standing[:, :2].max(axis=1) > 5).all()
+    assert (standing[:, 2:].max(axis=1) < 4).all()
     # The pair broke: one of the two comes first, never a noise feature.
     assert np.isin(explanation.contributions.argmax(axis=1), [0, 1]).all()
 
@@ -129,91 +129,160 @@ def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, mo
     monkeypatch.setattr(_RowComparison, "embedding_parts", lambda self, block, expected: np.zeros(block.shape))
     explanation = detector.explain(rows)
     units = detector.input_scales_.astype(np.float64)
-    reference = detector.reference_inputs_ / units
-    expected = expected_values(rows / units, reference, 5) * units
-    np.testing.assert_allclose(explanation.expected, expected, rtol=1e-5)
-    differences = np.square((rows - explanation.expected) / units)
+    gaussian = _ReferenceGaussian(detector.reference_inputs_ / units)
+    expected, spread, _ = gaussian.conditionals(rows / units)
+    np.testing.assert_allclose(explanation.expected, expected * units, rtol=1e-5)
+    np.testing.assert_allclose(explanation.expected_spread, spread * units, rtol=1e-5)
+    differences = np.square((rows - explanation.expected) / explanation.expected_spread)
     shares = differences / differences.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-5)
 
 
-def _expected_by_brute_force(rows, reference, n_neighbors=5):
-    caps = (EXPECTED_CAP * reference.std(axis=0)) ** 2
-    squares = (rows[:, None, :] - reference[None]) ** 2
-    capped = squares * caps / (squares + caps)
-    expected = np.empty(rows.shape)
-    for feature in range(rows.shape[1]):
-        distances = np.delete(capped, feature, axis=2).sum(-1)
-        expected[:, feature] = reference[np.argsort(distances, axis=1)[:, :n_neighbors], feature].mean(1)
-    return expected
+def _correlated(n_rows, n_features, seed=0):
+    """Rows whose features share three latent factors, as a table's do."""
+    rng = np.random.RandomState(seed)
+    mixing = rng.normal(0, 1, (3, n_features))
+    return rng.normal(0, 1, (n_rows, 3)) @ mixing + rng.normal(0, 0.3, (n_rows, n_features))
 
 
-@pytest.mark.parametrize("n_features", [4, 20])
-def test_expected_values_are_exact_far_from_the_origin(fast, n_features):
+def _given(gaussian, z, feature, others):
+    """``feature``'s standardised conditional mean and variance given ``others``, by a direct solve."""
+    covariance = gaussian.covariance.numpy()
+    if not len(others):
+        return 0.0, covariance[feature, feature]
+    weights = np.linalg.solve(covariance[np.ix_(others, others)], covariance[others, feature])
+    return weights @ z[others], covariance[feature, feature] - weights @ covariance[others, feature]
+
+
+def _log_density(gaussian, z, features):
+    """The log-density of ``z[features]`` under the Gaussian's marginal over them (0 for none)."""
+    if not len(features):
+        return 0.0
+    covariance = gaussian.covariance.numpy()[np.ix_(features, features)]
+    return multivariate_normal(np.zeros(len(features)), covariance).logpdf(z[features])
+
+
+def _broken_by_brute_force(gaussian, z, max_broken):
+    """The features chosen one at a time, each the one that most raises the log-likelihood ratio while it rises."""
+    everything = list(range(len(z)))
+
+    def ratio(chosen):
+        rest = [feature for feature in everything if feature not in chosen]
+        return _log_density(gaussian, z, chosen) + _log_density(gaussian, z, rest) - _log_density(gaussian, z, everything)
+
+    chosen = []
+    while len(chosen) < min(max_broken, len(z) - 1):
+        gains = {feature: ratio(chosen + [feature]) - ratio(chosen) for feature in everything if feature not in chosen}
+        feature = max(gains, key=gains.get)
+        if gains[feature] <= 0:
+            break
+        chosen.append(feature)
+    return chosen
+
+
+@pytest.mark.parametrize("max_broken", [0, 2, MAX_BROKEN])
+def test_expected_values_are_conditional_means_given_the_unbroken_features(max_broken):
+    reference = _correlated(200, 7)
+    rng = np.random.RandomState(1)
+    rows = _correlated(12, 7, seed=2)
+    # Rows with 0 to 3 values from other rows: joint structure broken.
+    for index, row in enumerate(rows):
+        features = rng.choice(7, index % 4, replace=False)
+        row[features] = reference[rng.randint(200), features]
+    gaussian = _ReferenceGaussian(reference)
+    expected, spread, broken = gaussian.conditionals(rows, max_broken=max_broken)
+    for row, row_expected, row_spread, row_broken in zip(rows, expected, spread, broken):
+        z = (row - gaussian.mean) / gaussian.scale
+        chosen = _broken_by_brute_force(gaussian, z, max_broken)
+        assert sorted(np.flatnonzero(row_broken)) == sorted(chosen)
+        kept = [feature for feature in range(7) if feature not in chosen]
+        for feature in range(7):
+            # A broken feature given the unbroken ones; an unbroken one given the other unbroken ones.
+            mean, variance = _given(gaussian, z, feature, [other for other in kept if other != feature])
+            np.testing.assert_allclose(row_expected[feature], gaussian.mean[feature] + mean * gaussian.scale[feature])
+            np.testing.assert_allclose(row_spread[feature], np.sqrt(variance) * gaussian.scale[feature])
+    # The test would be empty without any broken feature to find.
+    assert broken.any() == (max_broken > 0)
+
+
+def test_a_broken_value_predicts_none_of_the_others():
     rng = np.random.RandomState(0)
-    X = rng.normal(0, 1, (300, n_features))
-    # One feature 10^4 away from the origin: float32 differences would lose its digits.
-    X[:, 1] += 1e4
-    detector = IBDeepDescription(**fast).fit(X)
-    # Rows of the reference, and rows with one value moved far off, whose
-    # nearest rows on the others are far from their nearest on all.
-    rows = np.vstack([X[:8], _with_one_feature_off(X, 2, shift=6.0)])
-    explanation = detector.explain(rows)
-    reference = detector.reference_inputs_.astype(np.float64)
-    np.testing.assert_allclose(explanation.expected, _expected_by_brute_force(rows, reference), rtol=1e-6)
+    shared = rng.normal(0, 1, (300, 1))
+    # Three features that move together, and one of noise.
+    reference = np.hstack([shared + rng.normal(0, 0.1, (300, 3)), rng.normal(0, 1, (300, 1))])
+    rows = reference[:10].copy()
+    # Feature 1 takes a value within its range, but 2.5 away from its partners'.
+    rows[:, 1] = rows[:, 0] + np.where(rows[:, 0] > 0, -2.5, 2.5)
+    expected, spread, broken = _ReferenceGaussian(reference).conditionals(rows)
+    assert broken[:, 1].all() and not broken[:, [0, 2]].any()
+    # Its partners are still expected at each other's values, and it at theirs.
+    np.testing.assert_allclose(expected[:, [0, 2]], rows[:, [2, 0]], atol=0.25)
+    np.testing.assert_allclose(expected[:, 1], rows[:, [0, 2]].mean(axis=1), atol=0.25)
+    assert (np.abs(rows[:, 1] - expected[:, 1]) > 10 * spread[:, 1]).all()
 
 
-# Candidates from a few to more than the reference rows; rows near the
-# reference, or far from it, where many values fall back to the full sort.
-@pytest.mark.parametrize("n_features", [2, 9, 20])
-@pytest.mark.parametrize("n_candidates", [6, 64])
-@pytest.mark.parametrize("shift", [0.0, 4.0])
-def test_expected_values_among_candidates_are_those_of_a_search_per_feature(
-    n_features, n_candidates, shift, monkeypatch
-):
-    monkeypatch.setattr(_explanation, "EXPECTED_CANDIDATES", n_candidates)
-    rng = np.random.RandomState(n_features)
-    # Correlated features, as a table's are.
-    reference = rng.normal(0, 1, (60, 3)) @ rng.normal(0, 1, (3, n_features)) + rng.normal(0, 0.3, (60, n_features))
-    rows = reference[rng.randint(60, size=40)] + rng.normal(0, 0.3, (40, n_features))
-    rows[::2, 1] += shift * n_features
-    # Blocks of a few rows, the last one shorter: each reuses the buffer.
-    row_bytes = n_features * (4 * 60 + 20 * min(n_candidates, 60))
-    with config_context(working_memory=3.5 * row_bytes / 2**20):
-        expected = expected_values(rows, reference, 5)
-    np.testing.assert_allclose(expected, _expected_by_brute_force(rows, reference), rtol=1e-9, atol=1e-12)
+def test_the_broken_features_are_at_most_max_broken():
+    reference = _correlated(200, 12)
+    # Every value from another row: broken everywhere.
+    rows = reference[np.random.RandomState(0).randint(200, size=(20, 12)), np.arange(12)]
+    _, _, broken = _ReferenceGaussian(reference).conditionals(rows, max_broken=3)
+    assert broken.sum(axis=1).max() == 3
+
+
+def test_the_gaussian_is_ledoit_wolfs_of_the_standardised_reference_and_follows_the_units():
+    reference = _correlated(150, 6)
+    rows = _correlated(10, 6, seed=3)
+    rows[::2, 2] += 4.0
+    gaussian = _ReferenceGaussian(reference)
+    standardised = (reference - reference.mean(axis=0)) / reference.std(axis=0)
+    np.testing.assert_allclose(gaussian.covariance.numpy(), ledoit_wolf(standardised)[0] + VARIANCE_FLOOR * np.eye(6))
+    expected, spread, broken = gaussian.conditionals(rows)
+    assert broken.any()
+    # In other units, each feature scaled and shifted: the same predictions, in those units.
+    scale, shift = np.array([1e-3, 1.0, 10.0, 1e4, 2.0, 5.0]), np.arange(6) * 100.0
+    moved_expected, moved_spread, moved_broken = _ReferenceGaussian(reference * scale + shift).conditionals(
+        rows * scale + shift
+    )
+    np.testing.assert_allclose(moved_expected, expected * scale + shift, rtol=1e-9)
+    np.testing.assert_allclose(moved_spread, spread * scale, rtol=1e-9)
+    np.testing.assert_array_equal(moved_broken, broken)
 
 
 def test_constant_and_huge_values_leave_the_expected_values_finite():
-    rng = np.random.RandomState(0)
-    reference = rng.normal(0, 1, (100, 5))
-    reference[:, 3] = 2.0
+    reference = _correlated(100, 5)
+    # 0.1 has no exact binary form: the rounded standard deviation is not 0.
+    reference[:, 3] = 0.1
     rows = reference[:6].copy()
     rows[:3, 0] = 1e20
-    expected = expected_values(rows, reference, 5)
-    assert np.isfinite(expected).all()
-    # A constant feature is expected at its value.
-    np.testing.assert_array_equal(expected[:, 3], 2.0)
-    # A value beyond float32's squares weighs as much as any far value: the
-    # other features still pick the rows' neighbours, as they would at 1e3.
+    expected, spread, broken = _ReferenceGaussian(reference).conditionals(rows)
+    assert np.isfinite(expected).all() and np.isfinite(spread).all() and (spread > 0).all()
+    # A constant feature is expected at its value, with the floor's spread
+    # at its size, not the rounding's.
+    np.testing.assert_allclose(expected[:, 3], 0.1)
+    assert (spread[:, 3] >= np.sqrt(VARIANCE_FLOOR)).all()
+    # The huge value is broken and predicts none of the others: they are
+    # expected as with any other broken value there.
     far = rows.copy()
     far[:3, 0] = 1e3
-    np.testing.assert_allclose(expected[:, 1:], expected_values(far, reference, 5)[:, 1:])
+    far_expected, _, far_broken = _ReferenceGaussian(reference).conditionals(far)
+    assert broken[:3, 0].all() and far_broken[:3, 0].all()
+    np.testing.assert_allclose(expected[:3, 1:], far_expected[:3, 1:])
 
 
-def test_a_broken_value_does_not_choose_the_other_features_neighbours():
-    rng = np.random.RandomState(0)
-    # Two groups of rows apart on features 0, 1 and 2; feature 3 is noise.
-    group = np.repeat([0.0, 4.0], 100)[:, None]
-    reference = np.hstack([np.repeat(group, 3, axis=1), rng.normal(0, 1, (200, 1))]) + rng.normal(0, 0.3, (200, 4))
-    # Rows of the first group, with feature 1 broken far beyond either group.
-    rows = reference[:10].copy()
-    rows[:, 1] = 12.0
-    expected = expected_values(rows, reference, 5)
-    # Feature 2 still says which group the row is from: feature 0 is
-    # expected near 0. Uncapped, feature 1 would pick the second group's
-    # rows, 8 nearer than the first's, for a mean near 4.
-    assert (np.abs(expected[:, 0]) < 1).all()
+@pytest.mark.parametrize("n_features", [1, 2])
+def test_tables_of_one_or_two_features_are_explained(fast, n_features):
+    X = np.random.RandomState(0).normal(0, 1, (200, n_features)).astype(np.float32)
+    detector = IBDeepDescription(**fast).fit(X)
+    rows = X[:5].copy()
+    rows[:, -1] += 8.0
+    explanation = detector.explain(rows)
+    np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+    assert (explanation.contributions.argmax(axis=1) == n_features - 1).all()
+    if n_features == 1:
+        # Nothing else to predict it from: the reference rows' mean and spread.
+        reference = detector.reference_inputs_[:, 0].astype(np.float64)
+        np.testing.assert_allclose(explanation.expected[:, 0], reference.mean(), rtol=1e-5)
+        np.testing.assert_allclose(explanation.expected_spread[:, 0], reference.std(), rtol=1e-2)
 
 
 def small_images(fast, **params):
@@ -267,7 +336,9 @@ def test_blocks_keep_the_distances_in_the_cache_and_everything_within_working_me
     assert options["cached_bytes"] == 3 * 8 * len(detector.reference_inputs_)
     # The working memory counts each point's activations and gradients too.
     activations = detector.net_.activation_bytes(X[:1].astype(np.float32))
-    assert row_bytes == options["cached_bytes"] + 2 * 4 * activations
+    # Rows, and the choice of their broken features, a few arrays of MAX_BROKEN by all features.
+    choice = 0 if images else 8 * X.shape[1] * (4 * MAX_BROKEN + 16)
+    assert row_bytes == options["cached_bytes"] + 2 * 4 * activations + choice
 
 
 def test_images_are_explained_pixel_by_pixel(fast):
@@ -277,6 +348,9 @@ def test_images_are_explained_pixel_by_pixel(fast):
     explanation = detector.explain(bright)
     assert explanation.contributions.shape == (3, 36)
     assert (explanation.contributions.argmax(axis=1) == 14).all()
+    # Each pixel against the nearest image's, in the score's units.
+    np.testing.assert_array_equal(explanation.expected, explanation.nearest_normal)
+    np.testing.assert_array_equal(explanation.expected_spread, np.broadcast_to(detector.input_scales_, (3, 36)))
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
 
 

@@ -194,7 +194,8 @@ def made_explanation(contributions, pvalues=None):
     """An explanation of the shape ``explain`` returns, with chosen numbers.
 
     Each reference row holds feature + 1 in its features, and the row's
-    number times 10 added, so a label shows which value it read.
+    number times 10 added, so a label shows which value it read; each
+    spread, 0.5 plus a tenth of the feature's number.
     """
     contributions = np.atleast_2d(np.asarray(contributions, dtype=float))
     n_samples, n_features = contributions.shape
@@ -204,6 +205,7 @@ def made_explanation(contributions, pvalues=None):
         nearest_class=np.zeros(n_samples, dtype=int),
         nearest_class_distance=np.ones(n_samples),
         expected=np.arange(1.0, n_features + 1) + 10 * np.arange(n_samples)[:, None],
+        expected_spread=np.full((n_samples, n_features), 0.5) + np.arange(n_features) / 10,
         pvalues=None if pvalues is None else np.asarray(pvalues, dtype=float),
         feature_names=np.array([f"f{i}" for i in range(n_features)], dtype=object),
     )
@@ -252,9 +254,9 @@ def test_contribution_labels_show_the_row_and_its_reference():
     X = [[7.0] * 6, [-0.5] * 6]
     explanation = made_explanation([SIX, SIX[::-1]])
     labels = list(bars(plot_contributions(explanation, X=X, top=2)))
-    assert labels == ["f3 = 7 (expected 4)", "f1 = 7 (expected 2)", "other 4 features"]
+    assert labels == ["f3 = 7 (expected 4 ± 0.8)", "f1 = 7 (expected 2 ± 0.6)", "other 4 features"]
     labels = list(bars(plot_contributions(explanation, 1, X=X, top=1)))
-    assert labels[0] == "f2 = -0.5 (expected 13)"
+    assert labels[0] == "f2 = -0.5 (expected 13 ± 0.7)"
     with pytest.raises(ValueError, match=r"shape \(2, 6\); got \(6,\)"):
         plot_contributions(explanation, X=X[0])
 
@@ -317,8 +319,8 @@ def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
     assert len(drawn) == 5
     assert np.isclose(sum(width for width, _ in drawn.values()), explanation.distances[2])
     top_feature = np.abs(explanation.contributions[2]).argmax()
-    expected = explanation.expected[2, top_feature]
-    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (expected {expected:.3g})"
+    expected, spread = explanation.expected[2, top_feature], explanation.expected_spread[2, top_feature]
+    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (expected {expected:.3g} ± {spread:.2g})"
     assert plot_contribution_map(explanation, (2, 3), 2, X=rows, ax=map_ax) is map_ax
     np.testing.assert_allclose(map_ax.images[0].get_array().sum(), explanation.distances[2])
     assert len(plt.get_fignums()) == 1
