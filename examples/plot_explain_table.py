@@ -76,9 +76,10 @@ print("contributions add up to the distances:",
 # features not drawn, so all bars add up to the distance in the title. No
 # contribution is negative: a feature that brought the embedding closer to
 # the expected values' gets none, and in the feature space each adds its
-# squared difference. With ``X``, the labels give the wine's value and its
-# expected value, in standard deviations of the training wines. A shared
-# axis shows how much less the typical wine has to explain.
+# squared distance from its expected value, in spreads. With ``X``, the
+# labels give the wine's value and its expected value, give or take its
+# spread, in standard deviations of the training wines. A shared axis shows
+# how much less the typical wine has to explain.
 fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 7), layout="constrained")
 for index, (ax, name) in enumerate(zip(axes, ("Unseen", "Known"))):
     title = f"{name} cultivar: distance {explanation.distances[index]:.3g}, p-value {explanation.pvalues[index]:.2g}"
@@ -89,20 +90,22 @@ plt.show()
 # Side by side with the expected values
 # -------------------------------------
 # Each feature is compared with the value it would be expected to have,
-# given the wine's other measurements: its mean over the five normal
-# training wines nearest on those other measurements. The score is read in
-# two spaces, each for half of it: in the standardised features, a
-# feature's part is its squared distance from the expected value; in the
-# learned embedding, its integrated gradient: how far, on the straight path
-# from the expected values to the wine, that feature moved the wine's
-# embedding away from the expected values' embedding. Back in the table's
-# units, the expected values show what "normal" means for each top feature.
+# given the wine's other measurements: what they predict for it under a
+# Gaussian fitted to the normal training wines, give or take its spread
+# (the prediction's standard deviation). The score is read in two spaces,
+# each for half of it: in the standardised features, a feature's part is
+# its squared distance from the expected value, in spreads; in the learned
+# embedding, its integrated gradient: how far, on the straight path from
+# the expected values to the wine, that feature moved the wine's embedding
+# away from the expected values' embedding. Back in the table's units, the
+# expected values show what "normal" means for each top feature.
 expected = pipeline[0].inverse_transform(explanation.expected[:1])[0]
+spread = explanation.expected_spread[0] * pipeline[0].scale_
 top = np.argsort(-np.abs(explanation.contributions[0]))[:6]
-print(f"{'feature':<30}{'this wine':>11}{'expected':>11}{'contribution':>14}")
+print(f"{'feature':<30}{'this wine':>11}{'expected':>11}{'spread':>9}{'contribution':>14}")
 for feature in top:
     print(f"{explanation.feature_names[feature]:<30}{unusual[0, feature]:>11.4g}{expected[feature]:>11.4g}"
-          f"{explanation.contributions[0, feature]:>14.2f}")
+          f"{spread[feature]:>9.3g}{explanation.contributions[0, feature]:>14.2f}")
 
 # %%
 # What the numbers say, and what they do not
@@ -116,7 +119,8 @@ for feature in top:
 # embedding's half by that feature's part, and setting two features at once
 # can do more or less than the two parts together. Correlated features, such as the phenol
 # measurements, predict each other's expected values, so that a wrong one
-# among them stands out, while a group wrong together can hide. And they
+# among them stands out, while a group wrong together can hide; and the
+# Gaussian reads straight-line relations only. And they
 # are only relative to the normal wines seen in training; a small
 # contribution says the feature fits the rest of the wine as normal wines
 # go, not that it is normal for this wine's own, unseen cultivar.
