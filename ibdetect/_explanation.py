@@ -56,13 +56,14 @@ higher with 2 and 3 corrupted features on breast cancer and Satellite; on
 wine with 3 and Vehicle with 2 and 3 it ranked them lower (wine 0.54
 against 0.60, Vehicle 0.72 and 0.68 against 0.73 and 0.70): there a few
 rows of two classes pull the shared covariance between them. A Gaussian
-per known class ranked them lower still on wine (about 45 rows each). Taking in the expected values only for the broken
-features (the path of the integrated gradients starting from the row with
-just those repaired) ranked them a little higher on Vehicle (0.87 against
-0.82 with one), but left the embedding's parts nearly the same for a
-network with re-drawn weights (rank correlation 0.88 to 0.98) and gave
-none to a value extreme in every way, which no feature's relations single
-out. On rows, the embedding's parts were first each feature's
+per known class ranked them lower still on wine (about 45 rows each).
+Taking in the expected values only for the broken features (the path of
+the integrated gradients starting from the row with just those repaired)
+ranked them a little higher on Vehicle (0.87 against 0.82 with one), but
+left the embedding's parts nearly the same for a network with re-drawn
+weights (rank correlation 0.88 to 0.98) and gave none to a value extreme in
+every way, which no feature's relations single out. On rows, the
+embedding's parts were first each feature's
 counterfactual (captum's ``FeatureAblation``: how much the k-NN distance
 falls when the feature alone takes its expected value). They ranked the
 corrupted features about as well as integrated gradients do, but cost a pass
@@ -205,6 +206,7 @@ class _Comparison:
 
     def __init__(self, detector, attributions, n_steps, X, reference):
         self.detector = detector
+        self.scales = input_scales_of(detector)
         self.n_steps = n_steps
         self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
         # Each row takes n_steps rows of the network's activations, and as
@@ -248,8 +250,7 @@ class _RowComparison(_Comparison):
 
     def expected(self, units, nearest):
         expected, spread, _ = self.gaussian.conditionals(units)
-        scales = input_scales_of(self.detector)
-        return (expected, spread) if scales is None else (expected * scales, spread * scales)
+        return (expected, spread) if self.scales is None else (expected * self.scales, spread * self.scales)
 
 
 class _ReferenceGaussian:
@@ -365,8 +366,7 @@ class _ImageComparison(_Comparison):
 
     def expected(self, units, nearest):
         expected = self.detector.reference_inputs_[nearest].astype(np.float64)
-        scales = input_scales_of(self.detector)
-        return expected, np.ones_like(expected) if scales is None else np.broadcast_to(scales, expected.shape)
+        return expected, np.ones_like(expected) if self.scales is None else np.broadcast_to(self.scales, expected.shape)
 
 
 class _EmbeddingDistance(torch.nn.Module):
