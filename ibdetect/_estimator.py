@@ -659,11 +659,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         Each feature is compared with an expected value (rows: what the rest
         of the row predicts, under a Gaussian of the reference rows; images:
-        the ``n_neighbors_``-th nearest reference image's pixel). Its part of
-        the embedding's share is its integrated gradient of the squared
-        distance from the expected values' embedding; with ``"knn+input"``
-        and ``"knn+density"``, of input space's, its squared distance from
-        its expected value in spreads. Needs captum (``explain`` extra).
+        the ``n_neighbors_``-th nearest reference image's pixel). The
+        embedding's share is split by integrated gradients from the expected
+        values; with ``"knn+input"`` and ``"knn+density"``, input space's by
+        each feature's squared distance from its expected value in spreads.
+        Needs captum (``explain`` extra).
 
         Parameters
         ----------
