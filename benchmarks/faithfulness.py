@@ -185,14 +185,19 @@ def input_shares(rows, reference, spread=1.0):
     return np.divide(parts, totals, out=np.zeros_like(parts), where=totals != 0)
 
 
-def embedding_shares(explanation, rows):
-    """The embedding half of ``explain``'s shares: twice the whole minus the input half.
+def explained_input_shares(explanation, rows):
+    """The input half of ``explain``'s shares: each feature's squared distance from its expected value, in spreads."""
+    return input_shares(rows, explanation.expected, explanation.expected_spread)
+
+
+def embedding_shares(explanation, input_half):
+    """The embedding half of ``explain``'s shares: twice the whole minus the input half (``explained_input_shares``).
 
     ``contributions = distance * (embedding + input) / 2``, each half's
     shares adding up to 1 (in the rows where the embedding has a part).
     """
     whole = explanation.contributions / explanation.distances[:, None]
-    return 2 * whole - input_shares(rows, explanation.expected, explanation.expected_spread)
+    return 2 * whole - input_half
 
 
 def shap_anomaly(forest, rows):
@@ -281,12 +286,14 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
         else:
             X, mask = corrupt(rows, classes[0], train, classes[1], k, rng)
         explanation, again = explained(detector, X, n_steps), explained(random_net, X, n_steps)
-        embedding, embedding_again = embedding_shares(explanation, X), embedding_shares(again, X)
+        input_half = explained_input_shares(explanation, X)
+        embedding = embedding_shares(explanation, input_half)
+        embedding_again = embedding_shares(again, explained_input_shares(again, X))
         scores = {
             "explain": explanation.contributions,
             "|z-score|": np.abs(X - center) / spread,
             "nearest row": input_shares(X, explanation.nearest_normal),
-            "input half": input_shares(X, explanation.expected, explanation.expected_spread),
+            "input half": input_half,
             "embedding half": embedding,
             "IForest SHAP": shap_anomaly(forest, X),
             "re-drawn explain": again.contributions,
