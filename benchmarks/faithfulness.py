@@ -41,7 +41,13 @@ Methods, all in the scaled space the detector reads:
 
 It prints recall@k per data set and ``k``, the mean and standard deviation
 over splits, with chance, the recall of a random ranking (the share of the
-features corrupted). Below them: the Spearman correlation between each
+features corrupted), and on tables an oracle's: not a method a user has,
+but how far the corruptions can be found at all. It knows what no
+explanation knows: ``k``, the corrupted row's class and the donor's, and
+the Gaussian of each normal class fitted on all of its rows, held-out ones
+included (Ledoit-Wolf covariances); it names the set of ``k`` features
+under which the row is likeliest to be one of its class's rows with those
+values from a row of the donor's class (``likeliest_sets``). Below them: the Spearman correlation between each
 row's ranking of the features by the trained and by the re-drawn network,
 averaged over rows, for the whole contributions and for the embedding half
 (the input half does not depend on the network, so the whole can never
@@ -73,11 +79,13 @@ of the first split, on the same detector (the fastest of three runs each).
 
 import argparse
 import copy
+import itertools
 import time
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from sklearn.covariance import ledoit_wolf
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -98,6 +106,9 @@ PATCH_TRIES = 50
 
 METHODS = ("explain", "|z-score|", "nearest row", "input half", "embedding half", "IForest SHAP",
            "re-drawn explain", "re-drawn emb.")
+# Not a method: a reference for how far the corruptions can be found on a
+# table at all (``likeliest_sets``), printed after chance.
+ORACLE = "oracle Gaussians"
 # Rows of the table after the methods: how much the re-drawn network's
 # contributions still follow the original ones, and how far apart the
 # detector tells the corrupted rows from the same rows intact.
@@ -125,8 +136,11 @@ def corrupt(rows, row_classes, donors, donor_classes, k, rng):
     corrupted : ndarray of shape (n_kept, n_features)
         The rows that some donor could corrupt in ``k`` features.
     mask : ndarray of bool of shape (n_kept, n_features)
+    sources : ndarray of int of shape (n_kept, 2)
+        The index in ``rows`` of each corrupted row, and of its donor in
+        ``donors``.
     """
-    corrupted, masks = [], []
+    corrupted, masks, sources = [], [], []
     for index, row in enumerate(rows):
         usable = np.abs(donors - row) >= MIN_SHIFT
         if row_classes is not None:
@@ -140,7 +154,8 @@ def corrupt(rows, row_classes, donors, donor_classes, k, rng):
         mask[features] = True
         corrupted.append(np.where(mask, donors[donor], row))
         masks.append(mask)
-    return np.array(corrupted), np.array(masks)
+        sources.append((index, donor))
+    return np.array(corrupted), np.array(masks), np.array(sources, dtype=np.int64).reshape(-1, 2)
 
 
 def corrupt_patches(images, image_classes, donors, donor_classes, side, shape, rng):
@@ -176,6 +191,71 @@ def recall_at_k(scores, mask):
     k = int(mask[0].sum())
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(mask, top, axis=1).mean()
+
+
+def class_gaussians(rows, classes):
+    """``{class: (mean, covariance)}`` of ``rows``, each class's Ledoit-Wolf covariance in the rows' own units."""
+    gaussians = {}
+    for label in np.unique(classes):
+        members = rows[classes == label].astype(np.float64)
+        mean, scale = members.mean(axis=0), members.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        shrunk, _ = ledoit_wolf((members - mean) / scale)
+        gaussians[label] = (mean, shrunk * np.outer(scale, scale))
+    return gaussians
+
+
+def likeliest_sets(X, row_classes, donor_classes, gaussians, k):
+    """Ones at each row's ``k`` features likeliest to hold a donor's values under ``gaussians``, zeros elsewhere.
+
+    For every set ``S`` of ``k`` features, the log-likelihood ratio of the
+    row being one of its class's rows with ``S`` taken from a row of the
+    donor's class, against it being one row of its class:
+    ``log p_donor(x_S) - log p_row(x_S | x_rest)``. The set of the largest
+    ratio is the Bayes choice when the Gaussians are the classes' true
+    distributions and the classes and ``k`` are known.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    row_classes, donor_classes : ndarray of shape (n_rows,)
+        The class of each row and of its donor, keys of ``gaussians``.
+    gaussians : dict
+        :func:`class_gaussians`.
+    k : int
+    """
+    subsets = np.array(list(itertools.combinations(range(X.shape[1]), k)))
+    chosen = np.zeros(X.shape)
+    for row_class, donor_class in set(zip(row_classes, donor_classes)):
+        rows = np.flatnonzero((row_classes == row_class) & (donor_classes == donor_class))
+        ratios = (_log_marginals(X[rows], *gaussians[donor_class], subsets)
+                  - _log_conditionals(X[rows], *gaussians[row_class], subsets))
+        chosen[rows[:, None], subsets[ratios.argmax(axis=1)]] = 1.0
+    return chosen
+
+
+def _log_marginals(X, mean, covariance, subsets):
+    """``log p(x_S)`` of each row for each set ``S`` of ``subsets``, up to a constant of ``k``."""
+    deviations = (X - mean)[:, subsets]
+    blocks = covariance[subsets[:, :, None], subsets[:, None, :]]
+    return -0.5 * (_quadratic(deviations, np.linalg.inv(blocks)) + np.linalg.slogdet(blocks)[1])
+
+
+def _log_conditionals(X, mean, covariance, subsets):
+    """``log p(x_S | x_rest)`` of each row for each set ``S`` of ``subsets``, up to a constant of ``k``.
+
+    With ``P`` the precision matrix, ``x_S`` given the rest is normal with
+    precision ``P_SS`` about a mean that it misses by ``P_SS^-1 (P (x - mean))_S``.
+    """
+    precision = np.linalg.inv(covariance)
+    pulls = ((X - mean) @ precision)[:, subsets]
+    blocks = precision[subsets[:, :, None], subsets[:, None, :]]
+    return -0.5 * (_quadratic(pulls, np.linalg.inv(blocks)) - np.linalg.slogdet(blocks)[1])
+
+
+def _quadratic(vectors, matrices):
+    """``v^T M v`` for each row's vector ``v`` of each set and the set's matrix ``M``."""
+    return np.einsum("nsi,sij,nsj->ns", vectors, matrices, vectors)
 
 
 def input_shares(rows, reference, spread=1.0):
@@ -280,11 +360,21 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
     intact = -detector.score_samples(rows)
     classes = (dataset.y[held_out], y) if labelled else (None, None)
     results = {"cost": explain_cost(detector, rows, cost_rows, n_steps)} if cost_rows else {}
+    if not dataset.image_shape:
+        # The oracle's Gaussians see every row of the normal classes, the
+        # held-out ones too; one Gaussian where the split has no labels.
+        normal = np.flatnonzero(np.isin(dataset.y, np.unique(y)))
+        gaussians = class_gaussians(scaled(dataset.rows(normal)), dataset.y[normal] if labelled else np.zeros(len(normal)))
     for k in ks:
         if dataset.image_shape:
             X, mask = corrupt_patches(rows, classes[0], train, classes[1], k, dataset.image_shape, rng)
+            oracle = {}
         else:
-            X, mask = corrupt(rows, classes[0], train, classes[1], k, rng)
+            X, mask, sources = corrupt(rows, classes[0], train, classes[1], k, rng)
+            row_classes, donor_classes = (
+                (classes[0][sources[:, 0]], classes[1][sources[:, 1]]) if labelled else (np.zeros(len(X)),) * 2
+            )
+            oracle = {ORACLE: likeliest_sets(X, row_classes, donor_classes, gaussians, k)}
         explanation, again = explained(detector, X, n_steps), explained(random_net, X, n_steps)
         input_half = explained_input_shares(explanation, X)
         embedding = embedding_shares(explanation, input_half)
@@ -299,7 +389,7 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
             "re-drawn explain": again.contributions,
             "re-drawn emb.": embedding_again,
         }
-        results[k] = {name: recall_at_k(score, mask) for name, score in scores.items()}
+        results[k] = {name: recall_at_k(score, mask) for name, score in (scores | oracle).items()}
         results[k]["Spearman, all"] = row_spearman(explanation.contributions, again.contributions)
         results[k]["Spearman, emb."] = row_spearman(embedding, embedding_again)
         is_corrupted = np.r_[np.zeros(len(intact)), np.ones(len(X))]
@@ -357,6 +447,8 @@ def print_table(name, n_features, results, image=False):
     print(f"{name}: {n_features} {units}, {len(rows)} splits, {rows.mean():.0f} corrupted rows per split")
     lines = [(method, [_cell(results[k][method]) for k in ks]) for method in METHODS]
     lines.append(("chance", [f"{results[k]['chance'].mean():>8.3f}{'':8}" for k in ks]))
+    if ORACLE in results[ks[0]]:
+        lines.append((ORACLE, [_cell(results[k][ORACLE]) for k in ks]))
     lines += [(measure, [_cell(results[k][measure]) for k in ks]) for measure in OTHERS]
     for method, cells in lines:
         print(f"  {method:<18}{''.join(cells)}".rstrip())

@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 
@@ -612,14 +613,15 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
     rng = np.random.RandomState(0)
     donors, donor_classes = rng.normal(size=(40, 6)), np.repeat([0, 1], 20)
     rows, row_classes = rng.normal(size=(10, 6)), np.zeros(10, int)
-    corrupted, mask = faithfulness.corrupt(rows, row_classes, donors, donor_classes, 2, rng)
+    corrupted, mask, sources = faithfulness.corrupt(rows, row_classes, donors, donor_classes, 2, rng)
     assert corrupted.shape == mask.shape == (10, 6) and (mask.sum(axis=1) == 2).all()
+    np.testing.assert_array_equal(sources[:, 0], np.arange(10))
     np.testing.assert_array_equal(corrupted[~mask], rows[~mask])
-    # Each row's two new values come from one donor of the other class, and
+    # Each row's two new values come from its donor, of the other class, and
     # each moved at least MIN_SHIFT standard deviations.
-    for row, new, changed in zip(rows, corrupted, mask):
+    for row, new, changed, donor in zip(rows, corrupted, mask, sources[:, 1]):
         assert (np.abs(new - row)[changed] >= faithfulness.MIN_SHIFT).all()
-        assert (donors[donor_classes == 1][:, changed] == new[changed]).all(axis=1).any()
+        assert donor_classes[donor] == 1 and (donors[donor, changed] == new[changed]).all()
     # A ranking that puts the changed features first recalls all of them.
     assert faithfulness.recall_at_k(mask.astype(float), mask) == 1.0
 
@@ -628,11 +630,56 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
     wine = data.wine()
     split = protocols.table_splits("multiclass", wine.y, seed=0)[0]
     results = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=None)[1]
-    assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows", "chance"}
+    assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows", "chance", faithfulness.ORACLE}
+    assert 0 <= results[faithfulness.ORACLE] <= 1
     assert 0 < results["rows"] <= 20 and results["chance"] == pytest.approx(1 / wine.X.shape[1])
     assert all(0 <= results[name] <= 1 for name in faithfulness.METHODS + ("detection AUC",))
     # Fresh weights change the embedding's part of the explanation.
     assert -1 <= results["Spearman, emb."] < 0.9
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_the_faithfulness_oracles_likelihoods_are_those_of_the_gaussian(k):
+    from scipy.stats import multivariate_normal
+
+    from benchmarks import faithfulness
+
+    rng = np.random.RandomState(k)
+    mean, factor = rng.normal(size=4), rng.normal(size=(4, 4))
+    covariance = factor @ factor.T + np.eye(4)
+    X = rng.normal(size=(5, 4))
+    subsets = np.array(list(itertools.combinations(range(4), k)))
+    marginals = faithfulness._log_marginals(X, mean, covariance, subsets)
+    conditionals = faithfulness._log_conditionals(X, mean, covariance, subsets)
+    whole = multivariate_normal(mean, covariance).logpdf(X)
+    # Up to the constant that every set of k features shares: k/2 log(2 pi).
+    constant = k / 2 * np.log(2 * np.pi)
+    for s, subset in enumerate(subsets):
+        rest = np.setdiff1d(np.arange(4), subset)
+        marginal = multivariate_normal(mean[subset], covariance[np.ix_(subset, subset)]).logpdf(X[:, subset])
+        of_rest = multivariate_normal(mean[rest], covariance[np.ix_(rest, rest)]).logpdf(X[:, rest])
+        np.testing.assert_allclose(marginals[:, s] - constant, marginal)
+        np.testing.assert_allclose(conditionals[:, s] - constant, whole - of_rest)
+
+
+def test_the_faithfulness_oracle_finds_values_from_another_class():
+    from benchmarks import faithfulness
+
+    # Two classes whose first three features move in step, the second's
+    # feature 1 in the opposite sense.
+    rng = np.random.RandomState(0)
+    first = rng.normal(size=(400, 1)) + np.hstack([0.1 * rng.normal(size=(400, 3)), rng.normal(size=(400, 1))])
+    second = first * [1, -1, 1, 1]
+    rows, classes = np.vstack([first, second]), np.repeat([0, 1], 400)
+    gaussians = faithfulness.class_gaussians(rows, classes)
+    # Rows of the first class with feature 1 taken from a row of the second:
+    # each value is a likely one, but features 0 and 2 disagree with it.
+    X = first[:50].copy()
+    X[:, 1] = second[50:100, 1]
+    far = np.abs(X[:, 1] - first[:50, 1]) > 1
+    chosen = faithfulness.likeliest_sets(X, np.zeros(50), np.ones(50), gaussians, 1)
+    assert (chosen.sum(axis=1) == 1).all()
+    assert chosen[far, 1].mean() > 0.9
 
 
 def test_faithfulness_pastes_a_square_patch_of_another_class_into_each_image():
