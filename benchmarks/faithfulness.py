@@ -28,8 +28,10 @@ Methods, all in the scaled space the detector reads:
   split of the input space's k-NN distance feature by feature;
 * ``input half``: ``((x_j - e_j) / s_j)^2`` against ``explain``'s expected
   values ``e`` and their spreads ``s`` (what the rest of the row predicts
-  for each feature, under a Gaussian of the reference rows), the part of
-  ``explain`` that reads the input space, which needs no network;
+  for each feature, under a Gaussian of the reference rows), on rows
+  weighted by the value's probability of being out of place
+  (``out_of_place``): the part of ``explain`` that reads the input space,
+  which needs no network;
 * ``embedding half``: ``explain``'s shares from the embedding, what is left
   once the input half is taken out;
 * ``IForest SHAP``: an IsolationForest on the same scaled rows, explained by
@@ -260,14 +262,22 @@ def _quadratic(vectors, matrices):
 
 def input_shares(rows, reference, spread=1.0):
     """Each feature's share of the squared input-space distance to its reference values, in units of ``spread``."""
-    parts = np.square((rows.astype(np.float64) - reference) / spread)
-    totals = parts.sum(axis=1, keepdims=True)
-    return np.divide(parts, totals, out=np.zeros_like(parts), where=totals != 0)
+    return _shares(np.square((rows.astype(np.float64) - reference) / spread))
 
 
 def explained_input_shares(explanation, rows):
-    """The input half of ``explain``'s shares: each feature's squared distance from its expected value, in spreads."""
-    return input_shares(rows, explanation.expected, explanation.expected_spread)
+    """The input half of ``explain``'s shares: each feature's squared distance from its expected value, in spreads.
+
+    On rows, each distance is weighted by the value's probability of being
+    out of place (``out_of_place``), as ``explain`` weighs it.
+    """
+    shares = input_shares(rows, explanation.expected, explanation.expected_spread)
+    return shares if explanation.out_of_place is None else _shares(shares * explanation.out_of_place)
+
+
+def _shares(parts):
+    totals = parts.sum(axis=1, keepdims=True)
+    return np.divide(parts, totals, out=np.zeros_like(parts), where=totals != 0)
 
 
 def embedding_shares(explanation, input_half):
@@ -364,7 +374,8 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
         # The oracle's Gaussians see every row of the normal classes, the
         # held-out ones too; one Gaussian where the split has no labels.
         normal = np.flatnonzero(np.isin(dataset.y, np.unique(y)))
-        gaussians = class_gaussians(scaled(dataset.rows(normal)), dataset.y[normal] if labelled else np.zeros(len(normal)))
+        normal_classes = dataset.y[normal] if labelled else np.zeros(len(normal))
+        gaussians = class_gaussians(scaled(dataset.rows(normal)), normal_classes)
     for k in ks:
         if dataset.image_shape:
             X, mask = corrupt_patches(rows, classes[0], train, classes[1], k, dataset.image_shape, rng)

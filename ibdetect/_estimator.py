@@ -659,11 +659,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         Each feature is compared with an expected value (rows: what the rest
         of the row predicts, under a Gaussian of the reference rows; images:
-        the ``n_neighbors_``-th nearest reference image's pixel). The
-        embedding's share is split by integrated gradients from the expected
-        values; with ``"knn+input"`` and ``"knn+density"``, input space's by
-        each feature's squared distance from its expected value in spreads.
-        Needs captum (``explain`` extra).
+        the ``n_neighbors_``-th nearest reference image's pixel). Integrated
+        gradients from those split the embedding's share; with "knn+input"
+        and "knn+density", input space's goes by the squared distances, in
+        spreads (on rows, times ``out_of_place``). Needs captum (``explain``).
 
         Parameters
         ----------
@@ -680,9 +679,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             (reshape to ``input_shape`` for a heat map); ``nearest_class`` and
             ``nearest_class_distance``, as :meth:`predict_class` and
             :meth:`class_distances`; ``expected``, the values compared with,
-            and ``expected_spread``, their spreads; ``nearest_normal``, the
-            ``n_neighbors_``-th nearest reference rows; ``pvalues``, plain
-            (None uncalibrated); ``feature_names``. See the user guide.
+            and ``expected_spread``, their spreads; ``out_of_place``, on rows,
+            each value's probability of coming from another row (else None);
+            ``nearest_normal``, the ``n_neighbors_``-th nearest reference rows;
+            ``pvalues``, plain (None uncalibrated); ``feature_names``.
 
         Raises
         ------

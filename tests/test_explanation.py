@@ -1,6 +1,7 @@
 """explain: each feature's share of a score, and the reference rows it compared with; class-wise p-values."""
 
 import io
+import itertools
 import sys
 import warnings
 
@@ -13,7 +14,15 @@ from sklearn.covariance import ledoit_wolf
 from ibdetect import IBDeepDescription
 from ibdetect._distances import kth_neighbor_distances
 from ibdetect import _explanation
-from ibdetect._explanation import MAX_BROKEN, VARIANCE_FLOOR, _ReferenceGaussian, _RowComparison
+from ibdetect._explanation import (
+    MAX_BROKEN,
+    OUT_OF_PLACE_CANDIDATES,
+    OUT_OF_PLACE_PRIOR,
+    OUT_OF_PLACE_SET_SIZE,
+    VARIANCE_FLOOR,
+    _ReferenceGaussian,
+    _RowComparison,
+)
 from ibdetect.persistence import load, save
 
 
@@ -133,8 +142,11 @@ def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, mo
     expected, spread, _ = gaussian.conditionals(rows / units)
     np.testing.assert_allclose(explanation.expected, expected * units, rtol=1e-5)
     np.testing.assert_allclose(explanation.expected_spread, spread * units, rtol=1e-5)
-    differences = np.square((rows - explanation.expected) / explanation.expected_spread)
-    shares = differences / differences.sum(axis=1, keepdims=True)
+    # Each value's squared distance from its expected value, in spreads,
+    # weighted by its probability of being out of place.
+    np.testing.assert_allclose(explanation.out_of_place, gaussian.out_of_place(rows / units), rtol=1e-6)
+    parts = np.square((rows - explanation.expected) / explanation.expected_spread) * explanation.out_of_place
+    shares = parts / parts.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(explanation.contributions, explanation.distances[:, None] * shares, rtol=1e-5)
 
 
@@ -203,6 +215,71 @@ def test_expected_values_are_conditional_means_given_the_unbroken_features(max_b
             np.testing.assert_allclose(row_spread[feature], np.sqrt(variance) * gaussian.scale[feature])
     # The test would be empty without any broken feature to find.
     assert broken.any() == (max_broken > 0)
+
+
+def _out_of_place_by_brute_force(gaussian, rows, features, max_size):
+    """The posterior weight of every set of up to ``max_size`` of ``features`` that holds each feature, from densities."""
+    covariance = gaussian.covariance.numpy() * np.outer(gaussian.scale, gaussian.scale)
+    whole = multivariate_normal(gaussian.mean, covariance).logpdf(rows)
+
+    def density(subset):
+        subset = list(subset)
+        gaussian_of_subset = multivariate_normal(gaussian.mean[subset], covariance[np.ix_(subset, subset)])
+        return np.atleast_1d(gaussian_of_subset.logpdf(rows[:, subset]))
+
+    n_features = rows.shape[1]
+    odds = OUT_OF_PLACE_PRIOR / (1 - OUT_OF_PLACE_PRIOR)
+    # Each set's prior odds times its likelihood ratio p(x_S) p(x_rest) / p(x);
+    # the empty set's are 1.
+    weights, members = [np.ones(len(rows))], [np.zeros(n_features)]
+    for size in range(1, max_size + 1):
+        for subset in itertools.combinations(features, size):
+            rest = [feature for feature in range(n_features) if feature not in subset]
+            weights.append(odds**size * np.exp(density(subset) + density(rest) - whole))
+            members.append(np.isin(np.arange(n_features), subset).astype(float))
+    weights = np.array(weights).T
+    return weights @ np.array(members) / weights.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_features", [4, 7, 11])
+def test_out_of_place_is_each_values_posterior_probability_of_coming_from_another_row(n_features):
+    reference = _correlated(300, n_features)
+    rows = _correlated(8, n_features, seed=2)
+    rng = np.random.RandomState(1)
+    for index, row in enumerate(rows):
+        features = rng.choice(n_features, index % 4, replace=False)
+        row[features] = reference[rng.randint(300), features]
+    gaussian = _ReferenceGaussian(reference)
+    probabilities = gaussian.out_of_place(rows)
+    max_size = min(OUT_OF_PLACE_SET_SIZE, n_features - 1)
+    for row, row_probabilities in zip(rows, probabilities):
+        # Sets are drawn from the features likeliest out of place alone.
+        alone = _out_of_place_by_brute_force(gaussian, row[None], range(n_features), 1)[0]
+        candidates = np.sort(np.argsort(-alone, kind="stable")[:OUT_OF_PLACE_CANDIDATES])
+        exact = _out_of_place_by_brute_force(gaussian, row[None], candidates, max_size)[0]
+        np.testing.assert_allclose(row_probabilities, exact, rtol=1e-9, atol=1e-12)
+        assert (row_probabilities[np.setdiff1d(np.arange(n_features), candidates)] == 0).all()
+
+
+def test_a_value_from_another_row_is_likely_out_of_place_and_unrelated_features_are_all_alike():
+    rng = np.random.RandomState(0)
+    shared = rng.normal(0, 1, (300, 1))
+    # Three features that move together, and one of noise.
+    reference = np.hstack([shared + rng.normal(0, 0.1, (300, 3)), rng.normal(0, 1, (300, 1))])
+    rows = reference[:10].copy()
+    rows[:, 1] = reference[10:20, 1]
+    far = np.abs(rows[:, 1] - reference[:10, 1]) > 1
+    probabilities = _ReferenceGaussian(reference).out_of_place(rows)
+    # The other two being wrong together would explain the row as well, but
+    # two wrong values are a priori less likely than one.
+    assert far.sum() >= 3 and (probabilities[far, 1] > 0.85).all()
+    assert (probabilities[far][:, [0, 2, 3]] < 0.15).all()
+    # Features that predict nothing of each other: every set is as likely as
+    # none, whatever the values, so no value stands out.
+    unrelated = _ReferenceGaussian(rng.normal(0, 1, (5000, 4))).out_of_place(np.array([[0.0, 9.0, 0.0, -1.0]]))
+    np.testing.assert_allclose(unrelated, unrelated[0, 0], rtol=0.05)
+    # A row of one feature has nothing to be out of place against.
+    np.testing.assert_array_equal(_ReferenceGaussian(reference[:, :1]).out_of_place(rows[:, :1]), 0.0)
 
 
 def test_a_broken_value_predicts_none_of_the_others():
@@ -279,6 +356,8 @@ def test_tables_of_one_or_two_features_are_explained(fast, n_features):
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
     assert (explanation.contributions.argmax(axis=1) == n_features - 1).all()
     if n_features == 1:
+        # Nothing to be out of place against: the distances alone share the input half.
+        np.testing.assert_array_equal(explanation.out_of_place, 0.0)
         # Nothing else to predict it from: the reference rows' mean and spread.
         reference = detector.reference_inputs_[:, 0].astype(np.float64)
         np.testing.assert_allclose(explanation.expected[:, 0], reference.mean(), rtol=1e-5)
@@ -336,8 +415,10 @@ def test_blocks_keep_the_distances_in_the_cache_and_everything_within_working_me
     assert options["cached_bytes"] == 3 * 8 * len(detector.reference_inputs_)
     # The working memory counts each point's activations and gradients too.
     activations = detector.net_.activation_bytes(X[:1].astype(np.float32))
-    # Rows, and the choice of their broken features, a few arrays of MAX_BROKEN by all features.
-    choice = 0 if images else 8 * X.shape[1] * (4 * MAX_BROKEN + 16)
+    # Rows, and the choice of their broken features, a few arrays of MAX_BROKEN by all features;
+    # and a few dozen arrays of the 92 sets that out_of_place weighs: 8
+    # candidates, their 28 pairs and 56 triples.
+    choice = 0 if images else 8 * X.shape[1] * (4 * MAX_BROKEN + 16) + 8 * 32 * 92
     assert row_bytes == options["cached_bytes"] + 2 * 4 * activations + choice
 
 
@@ -351,6 +432,8 @@ def test_images_are_explained_pixel_by_pixel(fast):
     # Each pixel against the nearest image's, in the score's units.
     np.testing.assert_array_equal(explanation.expected, explanation.nearest_normal)
     np.testing.assert_array_equal(explanation.expected_spread, np.broadcast_to(detector.input_scales_, (3, 36)))
+    # No Gaussian of the pixels: nothing reads them as values from elsewhere.
+    assert explanation.out_of_place is None
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
 
 
