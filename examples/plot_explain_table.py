@@ -76,7 +76,8 @@ print("contributions add up to the distances:",
 # features not drawn, so all bars add up to the distance in the title. No
 # contribution is negative: a feature that brought the embedding closer to
 # the expected values' gets none, and in the feature space each adds its
-# squared distance from its expected value, in spreads. With ``X``, the
+# squared distance from its expected value, in spreads, times how likely
+# its value came from another wine (``out_of_place``). With ``X``, the
 # labels give the wine's value and its expected value, give or take its
 # spread, in standard deviations of the training wines. A shared axis shows
 # how much less the typical wine has to explain.
@@ -94,7 +95,11 @@ plt.show()
 # Gaussian fitted to the normal training wines, give or take its spread
 # (the prediction's standard deviation). The score is read in two spaces,
 # each for half of it: in the standardised features, a feature's part is
-# its squared distance from the expected value, in spreads; in the learned
+# its squared distance from the expected value, in spreads, times the
+# probability that the value does not belong with the rest of the wine
+# (``out_of_place``: the posterior weight, under the same Gaussian, of the
+# sets of up to three values that, taken from another wine, would account
+# for this one); in the learned
 # embedding, its integrated gradient: how far, on the straight path from
 # the expected values to the wine, that feature moved the wine's embedding
 # away from the expected values' embedding. Back in the table's units, the
@@ -102,10 +107,11 @@ plt.show()
 expected = pipeline[0].inverse_transform(explanation.expected[:1])[0]
 spread = explanation.expected_spread[0] * pipeline[0].scale_
 top = np.argsort(-np.abs(explanation.contributions[0]))[:6]
-print(f"{'feature':<30}{'this wine':>11}{'expected':>11}{'spread':>9}{'contribution':>14}")
+print(f"{'feature':<30}{'this wine':>11}{'expected':>11}{'spread':>9}{'out of place':>14}{'contribution':>14}")
 for feature in top:
     print(f"{explanation.feature_names[feature]:<30}{unusual[0, feature]:>11.4g}{expected[feature]:>11.4g}"
-          f"{spread[feature]:>9.3g}{explanation.contributions[0, feature]:>14.2f}")
+          f"{spread[feature]:>9.3g}{explanation.out_of_place[0, feature]:>14.2f}"
+          f"{explanation.contributions[0, feature]:>14.2f}")
 
 # %%
 # What the numbers say, and what they do not
