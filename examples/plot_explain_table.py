@@ -79,7 +79,8 @@ print("contributions add up to the distances:",
 # squared distance from its expected value, in spreads, times how likely
 # its value came from another wine (``out_of_place``). With ``X``, the
 # labels give the wine's value and its expected value, give or take its
-# spread, in standard deviations of the training wines. A shared axis shows
+# spread, in standard deviations of the training wines, and how likely the
+# value came from another wine. A shared axis shows
 # how much less the typical wine has to explain.
 fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 7), layout="constrained")
 for index, (ax, name) in enumerate(zip(axes, ("Unseen", "Known"))):

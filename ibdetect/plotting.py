@@ -270,7 +270,8 @@ def plot_contributions(explanation, index=0, *, X=None, top=10, ax=None, title=N
         The rows that were explained, as given to ``explain`` (after any
         scaler of a pipeline). Given, each label adds the row's value and
         the value it was compared with, ``expected``, give or take its
-        spread, ``expected_spread``.
+        spread, ``expected_spread``, and on rows of features how likely the
+        value came from another row, ``out_of_place``.
         None labels the bars with the feature names only.
     top : int, default=10
         Number of features drawn one by one.
@@ -380,10 +381,16 @@ def _feature_labels(explanation, index, X, features):
         return names
     row = _explained_rows(X, explanation)[index, features]
     expected, spread = explanation.expected[index, features], explanation.expected_spread[index, features]
-    return [
-        f"{name} = {value:.3g} (expected {usual:.3g} ± {sd:.2g})"
+    labels = [
+        f"{name} = {value:.3g} (expected {usual:.3g} ± {sd:.2g}"
         for name, value, usual, sd in zip(names, row, expected, spread)
     ]
+    # Images have none; a Bunch put together by hand may lack it.
+    out_of_place = explanation.get("out_of_place")
+    if out_of_place is not None:
+        probabilities = out_of_place[index, features]
+        labels = [f"{label}, {probability:.0%} out of place" for label, probability in zip(labels, probabilities)]
+    return [f"{label})" for label in labels]
 
 
 def _explained_rows(X, explanation):

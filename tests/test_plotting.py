@@ -257,6 +257,10 @@ def test_contribution_labels_show_the_row_and_its_reference():
     assert labels == ["f3 = 7 (expected 4 ± 0.8)", "f1 = 7 (expected 2 ± 0.6)", "other 4 features"]
     labels = list(bars(plot_contributions(explanation, 1, X=X, top=1)))
     assert labels[0] == "f2 = -0.5 (expected 13 ± 0.7)"
+    # On rows of features, how likely each value came from another row.
+    explanation.out_of_place = np.array([[0.1, 0.02, 0.3, 0.875, 0.0, 0.5]] * 2)
+    labels = list(bars(plot_contributions(explanation, X=X, top=2)))
+    assert labels[:2] == ["f3 = 7 (expected 4 ± 0.8, 88% out of place)", "f1 = 7 (expected 2 ± 0.6, 2% out of place)"]
     with pytest.raises(ValueError, match=r"shape \(2, 6\); got \(6,\)"):
         plot_contributions(explanation, X=X[0])
 
@@ -320,7 +324,11 @@ def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
     assert np.isclose(sum(width for width, _ in drawn.values()), explanation.distances[2])
     top_feature = np.abs(explanation.contributions[2]).argmax()
     expected, spread = explanation.expected[2, top_feature], explanation.expected_spread[2, top_feature]
-    assert list(drawn)[0] == f"x{top_feature} = {rows[2, top_feature]:.3g} (expected {expected:.3g} ± {spread:.2g})"
+    out_of_place = explanation.out_of_place[2, top_feature]
+    assert list(drawn)[0] == (
+        f"x{top_feature} = {rows[2, top_feature]:.3g} (expected {expected:.3g} ± {spread:.2g}, "
+        f"{out_of_place:.0%} out of place)"
+    )
     assert plot_contribution_map(explanation, (2, 3), 2, X=rows, ax=map_ax) is map_ax
     np.testing.assert_allclose(map_ax.images[0].get_array().sum(), explanation.distances[2])
     assert len(plt.get_fignums()) == 1
