@@ -215,7 +215,10 @@ def likeliest_sets(X, row_classes, donor_classes, gaussians, k):
     donor's class, against it being one row of its class:
     ``log p_donor(x_S) - log p_row(x_S | x_rest)``. The set of the largest
     ratio is the Bayes choice when the Gaussians are the classes' true
-    distributions and the classes and ``k`` are known.
+    distributions and the classes and ``k`` are known. The densities come
+    from general matrix inverses, not from ``explain``'s closed forms for
+    sets of up to three, so that the yardstick shares no code with what it
+    measures and takes any ``k``.
 
     Parameters
     ----------
