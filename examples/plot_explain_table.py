@@ -75,7 +75,8 @@ print("contributions add up to the distances:",
 # Each bar is one feature's share of the distance; the grey bar sums the
 # features not drawn, so all bars add up to the distance in the title. No
 # contribution is negative: a feature that brought the embedding closer to
-# the expected values' gets none, and in the feature space each adds its
+# the expected values' embedding gets none, and in the feature space the
+# features share their half of the distance in proportion to each one's
 # squared distance from its expected value, in spreads, times how likely
 # its value came from another wine (``out_of_place``). With ``X``, the
 # labels give the wine's value and its expected value, give or take its
@@ -127,7 +128,10 @@ for feature in top:
 # can do more or less than the two parts together. Correlated features, such as the phenol
 # measurements, predict each other's expected values, so that a wrong one
 # among them stands out, while a group wrong together can hide; and the
-# Gaussian reads straight-line relations only. And they
+# Gaussian reads straight-line relations only. ``out_of_place`` reads a
+# wine as a normal one with a few values from elsewhere: near 0.1, its
+# prior, it says nothing either way, and on a wine unusual in most of its
+# measurements the distances from the expected values say more. And they
 # are only relative to the normal wines seen in training; a small
 # contribution says the feature fits the rest of the wine as normal wines
 # go, not that it is normal for this wine's own, unseen cultivar.

@@ -679,8 +679,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
             (reshape to ``input_shape`` for a heat map); ``nearest_class`` and
             ``nearest_class_distance``, as :meth:`predict_class` and
             :meth:`class_distances`; ``expected``, the values compared with,
-            and ``expected_spread``, their spreads; ``out_of_place``, on rows,
-            each value's probability of coming from another row (else None);
+            and ``expected_spread``, their spreads; ``out_of_place``, each
+            value's probability of coming from another row (None on images);
             ``nearest_normal``, the ``n_neighbors_``-th nearest reference rows;
             ``pvalues``, plain (None uncalibrated); ``feature_names``.
 

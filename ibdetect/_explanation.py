@@ -416,9 +416,10 @@ class _ReferenceGaussian:
         ``p(x_S) / p(x_S | x_rest)``,
         high where the values are normal on their own but not for the rest
         of the row. A value's probability is the posterior weight of the sets
-        that hold it. The sets are drawn from the row's
-        ``OUT_OF_PLACE_CANDIDATES`` features of highest ratio alone; the
-        other features get 0.
+        that hold it. The sets weighed are every value alone, and the pairs
+        and triples of the row's ``OUT_OF_PLACE_CANDIDATES`` values of
+        highest ratio alone: a value of none of them has the weight of
+        itself alone.
 
         Parameters
         ----------
@@ -433,28 +434,31 @@ class _ReferenceGaussian:
         z = (rows - self.mean) / self.scale
         n_candidates = min(OUT_OF_PLACE_CANDIDATES, z.shape[1])
         max_size = min(OUT_OF_PLACE_SET_SIZE, z.shape[1] - 1)
-        probabilities = np.zeros(z.shape)
         if max_size < 1:
-            return probabilities
+            return np.zeros(z.shape)
         covariance, precision = self.covariance.numpy(), self.precision.numpy()
         pulls = z @ precision
+        log_odds = np.log(OUT_OF_PLACE_PRIOR / (1 - OUT_OF_PLACE_PRIOR))
         every = np.broadcast_to(np.arange(z.shape[1]), z.shape)
-        alone = _set_log_ratios(z, pulls, covariance, precision, every, _subsets(z.shape[1], 1))
-        candidates = np.sort(np.argsort(-alone, axis=1, kind="stable")[:, :n_candidates], axis=1)
+        singles = _set_log_ratios(z, pulls, covariance, precision, every, _subsets(z.shape[1], 1)) + log_odds
+        candidates = np.sort(np.argsort(-singles, axis=1, kind="stable")[:, :n_candidates], axis=1)
         subsets = _subsets(n_candidates, max_size)
-        sizes = np.concatenate([np.full(len(sets), size) for size, sets in enumerate(subsets, start=1)])
-        odds = OUT_OF_PLACE_PRIOR / (1 - OUT_OF_PLACE_PRIOR)
-        ratios = _set_log_ratios(z, pulls, covariance, precision, candidates, subsets) + sizes * np.log(odds)
+        # The candidates' pairs and triples; their singles are among all the values'.
+        several = list(itertools.chain.from_iterable(subsets[1:]))
+        sizes = np.array([len(positions) for positions in several])
+        several_ratios = _set_log_ratios(z, pulls, covariance, precision, candidates, subsets)[:, n_candidates:]
+        ratios = np.hstack([singles, several_ratios + sizes * log_odds])
         # Each set's posterior odds against the empty set (whose odds are 1),
         # scaled by the largest so that none overflows.
         top = np.maximum(ratios.max(axis=1, keepdims=True), 0.0)
         weights = np.exp(ratios - top)
         total = np.exp(-top) + weights.sum(axis=1, keepdims=True)
-        members = np.zeros((weights.shape[1], n_candidates))
-        for column, positions in enumerate(itertools.chain.from_iterable(subsets)):
+        members = np.zeros((len(several), n_candidates))
+        for column, positions in enumerate(several):
             members[column, positions] = 1.0
-        np.put_along_axis(probabilities, candidates, weights @ members / total, axis=1)
-        return probabilities
+        probabilities = weights[:, :z.shape[1]].copy()
+        probabilities[np.arange(len(z))[:, None], candidates] += weights[:, z.shape[1]:] @ members
+        return probabilities / total
 
 
 def _subsets(n_candidates, max_size):

@@ -217,8 +217,8 @@ def test_expected_values_are_conditional_means_given_the_unbroken_features(max_b
     assert broken.any() == (max_broken > 0)
 
 
-def _out_of_place_by_brute_force(gaussian, rows, features, max_size):
-    """The posterior weight of every set of up to ``max_size`` of ``features`` that holds each feature, from densities."""
+def _out_of_place_by_brute_force(gaussian, rows, sets):
+    """Each feature's posterior weight among ``sets`` (tuples of features) and the empty set, from densities."""
     covariance = gaussian.covariance.numpy() * np.outer(gaussian.scale, gaussian.scale)
     whole = multivariate_normal(gaussian.mean, covariance).logpdf(rows)
 
@@ -232,33 +232,37 @@ def _out_of_place_by_brute_force(gaussian, rows, features, max_size):
     # Each set's prior odds times its likelihood ratio p(x_S) p(x_rest) / p(x);
     # the empty set's are 1.
     weights, members = [np.ones(len(rows))], [np.zeros(n_features)]
-    for size in range(1, max_size + 1):
-        for subset in itertools.combinations(features, size):
-            rest = [feature for feature in range(n_features) if feature not in subset]
-            weights.append(odds**size * np.exp(density(subset) + density(rest) - whole))
-            members.append(np.isin(np.arange(n_features), subset).astype(float))
+    for subset in sets:
+        rest = [feature for feature in range(n_features) if feature not in subset]
+        weights.append(odds ** len(subset) * np.exp(density(subset) + density(rest) - whole))
+        members.append(np.isin(np.arange(n_features), subset).astype(float))
     weights = np.array(weights).T
     return weights @ np.array(members) / weights.sum(axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("n_features", [4, 7, 11])
+@pytest.mark.parametrize("n_features", [2, 4, 7, 11])
 def test_out_of_place_is_each_values_posterior_probability_of_coming_from_another_row(n_features):
     reference = _correlated(300, n_features)
     rows = _correlated(8, n_features, seed=2)
     rng = np.random.RandomState(1)
     for index, row in enumerate(rows):
-        features = rng.choice(n_features, index % 4, replace=False)
+        features = rng.choice(n_features, index % 4 if index % 4 < n_features else 1, replace=False)
         row[features] = reference[rng.randint(300), features]
     gaussian = _ReferenceGaussian(reference)
     probabilities = gaussian.out_of_place(rows)
-    max_size = min(OUT_OF_PLACE_SET_SIZE, n_features - 1)
+    singles = [(feature,) for feature in range(n_features)]
     for row, row_probabilities in zip(rows, probabilities):
-        # Sets are drawn from the features likeliest out of place alone.
-        alone = _out_of_place_by_brute_force(gaussian, row[None], range(n_features), 1)[0]
+        # Every value alone, and the pairs and triples of those likeliest out
+        # of place alone (the weights of singles alone rank them so).
+        alone = _out_of_place_by_brute_force(gaussian, row[None], singles)[0]
         candidates = np.sort(np.argsort(-alone, kind="stable")[:OUT_OF_PLACE_CANDIDATES])
-        exact = _out_of_place_by_brute_force(gaussian, row[None], candidates, max_size)[0]
+        sets = singles + [
+            subset
+            for size in range(2, min(OUT_OF_PLACE_SET_SIZE, n_features - 1) + 1)
+            for subset in itertools.combinations(candidates, size)
+        ]
+        exact = _out_of_place_by_brute_force(gaussian, row[None], sets)[0]
         np.testing.assert_allclose(row_probabilities, exact, rtol=1e-9, atol=1e-12)
-        assert (row_probabilities[np.setdiff1d(np.arange(n_features), candidates)] == 0).all()
 
 
 def test_a_value_from_another_row_is_likely_out_of_place_and_unrelated_features_are_all_alike():
@@ -278,6 +282,17 @@ def test_a_value_from_another_row_is_likely_out_of_place_and_unrelated_features_
     # none, whatever the values, so no value stands out.
     unrelated = _ReferenceGaussian(rng.normal(0, 1, (5000, 4))).out_of_place(np.array([[0.0, 9.0, 0.0, -1.0]]))
     np.testing.assert_allclose(unrelated, unrelated[0, 0], rtol=0.05)
+    # Beyond the candidates, each value keeps the weight of itself alone: a
+    # value far off among many unrelated features still leads the parts. (30
+    # rows of 20 features: Ledoit-Wolf shrinks the covariance to its
+    # diagonal, every value's ratio alone is 1 up to rounding, and the
+    # candidates are drawn by that rounding.)
+    wide = _ReferenceGaussian(np.random.RandomState(2).normal(0, 1, (30, 20)))
+    row = np.zeros((1, 20))
+    row[0, 17] = 9.0
+    expected, spread, _ = wide.conditionals(row)
+    parts = np.square((row - expected) / spread) * wide.out_of_place(row)
+    assert parts.argmax() == 17
     # A row of one feature has nothing to be out of place against.
     np.testing.assert_array_equal(_ReferenceGaussian(reference[:, :1]).out_of_place(rows[:, :1]), 0.0)
 
