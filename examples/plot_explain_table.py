@@ -129,9 +129,10 @@ for feature in top:
 # measurements, predict each other's expected values, so that a wrong one
 # among them stands out, while a group wrong together can hide; and the
 # Gaussian reads straight-line relations only. ``out_of_place`` reads a
-# wine as a normal one with a few values from elsewhere: near 0.1, its
-# prior, it says nothing either way, and on a wine unusual in most of its
-# measurements the distances from the expected values say more. And they
+# wine as a normal one with a few values from elsewhere: at or below 0.1,
+# its prior, it says nothing against a value, and on a wine unusual in
+# most of its measurements the distances from the expected values say
+# more. And they
 # are only relative to the normal wines seen in training; a small
 # contribution says the feature fits the rest of the wine as normal wines
 # go, not that it is normal for this wine's own, unseen cultivar.

@@ -22,9 +22,9 @@ value in each space.
   another row (``out_of_place``, rows only): the row is read as a normal
   row with none or up to 3 of its values replaced by another normal row's,
   and a value's probability is the posterior weight of the replaced sets
-  that hold it. Where features predict nothing of each other, every value
-  is as likely out of place as any other, and the parts are the squared
-  distances alone.
+  that hold it. Where features predict nothing of each other, the
+  probabilities stay at or below the prior, within about a factor of two
+  of each other, and the parts follow the squared distances.
 - The embedding: the squared distance between the embeddings of the sample
   and of its expected values, attributed to the features by integrated
   gradients (captum's) along the straight path from the expected values to
@@ -468,7 +468,7 @@ def _subsets(n_candidates, max_size):
 
 
 def _set_log_ratios(z, pulls, covariance, precision, candidates, subsets):
-    """``log p(x_S) - log p(x_S | x_rest)`` of each row for each set ``S`` of its candidates, up to ``S``'s size.
+    """``log p(x_S) - log p(x_S | x_rest)`` of each row for each set ``S`` of positions in its candidates.
 
     ``z`` are the standardised rows and ``pulls = z @ precision``: given the
     rest, ``x_S`` is normal with precision ``precision_SS`` about a mean it
