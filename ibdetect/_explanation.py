@@ -154,6 +154,14 @@ OUT_OF_PLACE_CANDIDATES = 8
 #: expected values: 0.72).
 OUT_OF_PLACE_SET_SIZE = 3
 
+#: Standard deviations at which ``out_of_place`` clips a value. A set and
+#: its complement have the same likelihood ratio, and a value of 1e20 puts
+#: ratios of 1e39 apart by rounding errors larger than the prior's
+#: preference for the smaller set: the huge value came out as the one value
+#: in place. Clipped, every ratio keeps 8 of its 16 digits, and a value that
+#: far off is out of place under any reading.
+OUT_OF_PLACE_CLIP = 1e4
+
 #: The prior probability of each value of a row having come from elsewhere,
 #: in ``out_of_place``. Without one (a half), a set of values is a priori
 #: as likely as a smaller one: where three features move together and one
@@ -432,7 +440,7 @@ class _ReferenceGaussian:
             All 0 on a row of a single feature, which has nothing to be
             out of place against.
         """
-        z = (rows - self.mean) / self.scale
+        z = np.clip((rows - self.mean) / self.scale, -OUT_OF_PLACE_CLIP, OUT_OF_PLACE_CLIP)
         n_candidates = min(OUT_OF_PLACE_CANDIDATES, z.shape[1])
         max_size = min(OUT_OF_PLACE_SET_SIZE, z.shape[1] - 1)
         if max_size < 1:

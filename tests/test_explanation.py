@@ -348,6 +348,8 @@ def test_constant_and_huge_values_leave_the_expected_values_finite():
     rows[:3, 0] = 1e20
     expected, spread, broken = _ReferenceGaussian(reference).conditionals(rows)
     assert np.isfinite(expected).all() and np.isfinite(spread).all() and (spread > 0).all()
+    out_of_place = _ReferenceGaussian(reference).out_of_place(rows)
+    assert np.isfinite(out_of_place).all() and (out_of_place[:3, 0] > 0.9).all()
     # A constant feature is expected at its value, with the floor's spread
     # at its size, not the rounding's.
     np.testing.assert_allclose(expected[:, 3], 0.1)
