@@ -94,6 +94,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ibdetect import IBDeepDescription
+from ibdetect._explanation import _shares
 
 from . import data
 from .run import build_splits
@@ -277,10 +278,6 @@ def explained_input_shares(explanation, rows):
     shares = input_shares(rows, explanation.expected, explanation.expected_spread)
     return shares if explanation.out_of_place is None else _shares(shares * explanation.out_of_place)
 
-
-def _shares(parts):
-    totals = parts.sum(axis=1, keepdims=True)
-    return np.divide(parts, totals, out=np.zeros_like(parts), where=totals != 0)
 
 
 def embedding_shares(explanation, input_half):

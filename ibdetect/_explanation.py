@@ -230,10 +230,10 @@ def explain(detector, X, n_steps):
         # Each feature's distance from its expected value, in its spreads,
         # from the values returned (so that they give the same parts).
         differences = np.square((block - expected[rows].astype(np.float64)) / spread[rows])
+        misplaced = compare.out_of_place(units)
         input_parts = differences
-        if not images:
-            out_of_place[rows] = compare.gaussian.out_of_place(units)
-            input_parts = differences * out_of_place[rows]
+        if misplaced is not None:
+            out_of_place[rows], input_parts = misplaced, differences * misplaced
         halves = [compare.embedding_parts(block, expected[rows])]
         if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(input_parts)
@@ -262,7 +262,9 @@ class _Comparison:
     A subclass's ``expected(units, nearest)`` takes a block of rows in the
     score's input units and the index of each one's ``n_neighbors_``-th
     nearest reference row, and returns each feature's expected value and
-    spread, in the rows' own units.
+    spread, in the rows' own units; its ``out_of_place(units)`` returns each
+    value's probability of having come from another row, or None where it
+    reads none.
     """
 
     def __init__(self, detector, attributions, n_steps, X, reference):
@@ -314,6 +316,9 @@ class _RowComparison(_Comparison):
     def expected(self, units, nearest):
         expected, spread, _ = self.gaussian.conditionals(units)
         return (expected, spread) if self.scales is None else (expected * self.scales, spread * self.scales)
+
+    def out_of_place(self, units):
+        return self.gaussian.out_of_place(units)
 
 
 class _ReferenceGaussian:
@@ -555,6 +560,10 @@ class _ImageComparison(_Comparison):
     def expected(self, units, nearest):
         expected = self.detector.reference_inputs_[nearest].astype(np.float64)
         return expected, np.ones_like(expected) if self.scales is None else np.broadcast_to(self.scales, expected.shape)
+
+    def out_of_place(self, units):
+        # Images get no Gaussian of their pixels to read values against.
+        return None
 
 
 class _EmbeddingDistance(torch.nn.Module):
