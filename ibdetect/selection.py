@@ -11,6 +11,18 @@ procedure keeps the expected share of false flags among all flags at most
 ``alpha`` times the share of normal rows in the batch (Bates et al., 2023,
 "Testing for outliers with conformal p-values", Annals of Statistics).
 
+When many rows of a batch are anomalies, the procedure is conservative: its
+bound is ``alpha`` times the share of normal rows, not ``alpha``. With
+``adaptive=True`` it first estimates that share from the batch (Storey's
+estimator: the rows with p-values of at least 1/2 are counted as normal ones,
+and doubled, since a normal row's p-value is as likely above 1/2 as below)
+and runs at ``alpha`` divided by it. For conformal p-values this adaptive
+procedure keeps the false discovery rate at most ``alpha`` too (Marandon,
+Lei, Mary and Roquain, 2024, "Adaptive novelty detection with false
+discovery rate guarantee", Annals of Statistics). It flags more where the
+batch holds many anomalies, and slightly fewer than the plain procedure
+where it holds almost none (the estimate is then a little above 1).
+
 The procedure can flag no row at all when the p-values are too coarse: the
 smallest plain p-value of a detector is ``1 / (n_calibration + 1)``, and to
 flag ``k`` of ``m`` rows, ``k`` of them need p-values of at most
@@ -26,6 +38,17 @@ Examples
 array([ True,  True, False, False, False, False])
 >>> pvalues <= 0.05
 array([ True,  True,  True, False, False, False])
+
+In a batch where most rows are anomalies, the adaptive procedure allows
+for it: only 6 of these 20 rows have p-values of 1/2 or more, so it
+estimates that (1 + 6) / (20 / 2) = 0.7 of the rows are normal, and runs
+at 0.05 / 0.7.
+
+>>> pvalues = np.concatenate([np.full(14, 0.04), np.linspace(0.6, 0.9, 6)])
+>>> int(benjamini_hochberg(pvalues, alpha=0.05).sum())
+0
+>>> int(benjamini_hochberg(pvalues, alpha=0.05, adaptive=True).sum())
+14
 """
 
 import numbers
@@ -35,12 +58,20 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["benjamini_hochberg", "benjamini_hochberg_cut"]
 
+#: Storey's lambda: the p-values at or above it are counted as normal rows'.
+#: A half, as Storey (2002) and Marandon et al. (2024) take it.
+NORMAL_ABOVE = 0.5
+
 
 @validate_params(
-    {"pvalues": ["array-like"], "alpha": [Interval(numbers.Real, 0, 1, closed="neither")]},
+    {
+        "pvalues": ["array-like"],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "adaptive": ["boolean"],
+    },
     prefer_skip_nested_validation=True,
 )
-def benjamini_hochberg(pvalues, alpha=0.05):
+def benjamini_hochberg(pvalues, alpha=0.05, *, adaptive=False):
     """The rows that the Benjamini-Hochberg procedure flags at a false discovery rate of ``alpha``.
 
     Parameters
@@ -51,12 +82,17 @@ def benjamini_hochberg(pvalues, alpha=0.05):
     alpha : float, default=0.05
         The bound on the false discovery rate, the expected share of normal
         rows among the rows flagged.
+    adaptive : bool, default=False
+        Run at ``alpha`` divided by an estimate of the share of normal rows
+        in the batch (Storey's), which flags more rows where many of them
+        are anomalies, at the same bound on the false discovery rate.
 
     Returns
     -------
     flagged : ndarray of bool of shape (n_samples,)
         True for the rows flagged: those whose p-value is at most the
-        largest ``p_(k)`` with ``p_(k) <= alpha k / n_samples``.
+        largest ``p_(k)`` with ``p_(k) <= alpha k / n_samples`` (``alpha``
+        divided by the estimate, if ``adaptive``).
 
     Raises
     ------
@@ -69,10 +105,10 @@ def benjamini_hochberg(pvalues, alpha=0.05):
     if not np.all((pvalues >= 0) & (pvalues <= 1)):
         raise ValueError("p-values must be numbers between 0 and 1")
     values, counts = np.unique(pvalues, return_counts=True)
-    return pvalues <= benjamini_hochberg_cut(values, counts, alpha)
+    return pvalues <= benjamini_hochberg_cut(values, counts, alpha, adaptive=adaptive)
 
 
-def benjamini_hochberg_cut(values, counts, alpha=0.05):
+def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):
     """The largest p-value that the Benjamini-Hochberg procedure flags, from how many rows have each value.
 
     Conformal p-values take at most ``n_calibration + 1`` values, so a file
@@ -86,6 +122,8 @@ def benjamini_hochberg_cut(values, counts, alpha=0.05):
     counts : array-like of int of shape (n_values,)
         How many rows have each.
     alpha : float, default=0.05
+    adaptive : bool, default=False
+        As in :func:`benjamini_hochberg`.
 
     Returns
     -------
@@ -93,8 +131,24 @@ def benjamini_hochberg_cut(values, counts, alpha=0.05):
         Rows whose p-value is at most ``cut`` are flagged; -1.0 when none is.
     """
     values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    if adaptive and counts.sum() > 0:
+        alpha = alpha / _normal_share(values, counts)
     # A row with the k-th smallest p-value is flagged when some p_(j) <= alpha j / m for j >= k;
     # among equal p-values the last place is the one to test.
     at_most = np.cumsum(counts)
     under = values <= alpha * at_most / max(1, at_most[-1] if len(at_most) else 0)
     return float(values[under].max()) if under.any() else -1.0
+
+
+def _normal_share(values, counts):
+    """Storey's estimate of the share of normal rows in a batch, from how many rows have each p-value.
+
+    A normal row's conformal p-value is about uniform, so it is at or above
+    ``NORMAL_ABOVE`` with a probability of about ``1 - NORMAL_ABOVE``, while
+    an anomaly's seldom is: the rows at or above it, divided by
+    ``1 - NORMAL_ABOVE``, estimate the number of normal rows. One is added,
+    as the guarantee needs, so that the estimate errs high; it can exceed 1.
+    """
+    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    return (1 + counts[values >= NORMAL_ABOVE].sum()) / (counts.sum() * (1 - NORMAL_ABOVE))
+

@@ -591,9 +591,20 @@ def test_fdr_rates_are_shares(small_digits):
 
     split = protocols.multiclass_splits(small_digits.y, n_known=3, n_splits=1)[0]
     rates = fdr.flag_rates(small_digits, split, alpha=0.2)
-    assert len(rates) == 5 and all(0 <= rate <= 1 for rate in rates)
-    # p <= alpha flags every row Benjamini-Hochberg flags, and more.
-    assert rates[3] >= rates[1]
+    # Plain, adaptive Benjamini-Hochberg and p <= alpha: FDP and power of each; the smallest p-value.
+    assert len(rates) == 7 and all(0 <= rate <= 1 for rate in rates)
+    # p <= alpha flags every row plain Benjamini-Hochberg flags, and more.
+    assert rates[5] >= rates[1]
+
+
+def test_simulated_rates_find_what_the_calibration_size_allows():
+    from benchmarks import fdr
+
+    rates = fdr.simulated_rates(21, alpha=0.05, smoothing=False, n_batches=200)
+    # With 21 calibration scores no plain p-value is under 1/22 = 0.045, too coarse for the
+    # plain procedure among 355 rows; the adaptive one, at about 0.05 / 0.4, flags rows.
+    assert rates[0, 0] == 0
+    assert 0 < rates[1, 0] <= 0.05 and rates[1, 1] > 0
 
 
 def test_drift_counts_windows_of_both_streams(small_digits):

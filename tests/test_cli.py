@@ -1091,7 +1091,10 @@ def test_check_drift_needs_calibration_samples_and_a_window(in_tmp, capsys, make
 
 
 @pytest.mark.parametrize("chunk_rows", [7, 10**6])
-def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(workdir, monkeypatch, capsys, make_data, chunk_rows):
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(
+    workdir, monkeypatch, capsys, make_data, chunk_rows, adaptive
+):
     from ibdetect.selection import benjamini_hochberg
 
     X, _ = make_data(20)
@@ -1099,15 +1102,22 @@ def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(
     write_csv(workdir / "screen.csv", FEATURES, np.vstack([X, far]).tolist())
     monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
     # The model held out 15 samples: its smallest p-value, 1/16, needs a high rate to flag 15 of 75 rows.
-    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", "--fdr", 0.5)
+    options = ["--fdr", 0.5, *(["--adaptive"] if adaptive else [])]
+    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", *options)
     assert status == 0
     header, rows = read_scores(workdir / "fdr.csv")
     assert header == [*SCORE_COLUMNS, "pvalue"]
     pvalues = np.array([float(row[3]) for row in rows])
     flagged = np.array([row[1] == "-1" for row in rows])
-    np.testing.assert_array_equal(flagged, benjamini_hochberg(pvalues, alpha=0.5))
+    np.testing.assert_array_equal(flagged, benjamini_hochberg(pvalues, alpha=0.5, adaptive=adaptive))
     assert flagged[60:].all()
     assert out.endswith(f"(anomalies: {flagged.sum()}).\n")
+
+
+def test_adaptive_without_fdr_is_an_error(workdir, capsys):
+    assert run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", workdir / "s.csv", "--adaptive") == (
+        1, "", OneErrorLine("--adaptive adapts --fdr's procedure: give --fdr ALPHA as well")
+    )
 
 
 def test_fdr_that_flags_nothing_says_how_fine_the_p_values_are(workdir, capsys, make_data):

@@ -38,8 +38,9 @@ def test_p_values_outside_0_and_1_are_an_error(pvalues, message):
         benjamini_hochberg(pvalues)
 
 
-def test_no_p_values_flag_nothing():
-    assert benjamini_hochberg([]).shape == (0,)
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_no_p_values_flag_nothing(adaptive):
+    assert benjamini_hochberg([], adaptive=adaptive).shape == (0,)
 
 
 def test_a_matrix_of_p_values_is_refused_rather_than_flattened():
@@ -56,4 +57,60 @@ def test_the_cut_from_counts_flags_as_the_procedure_does():
         n = rng.randint(5, 40)
         pvalues = rng.randint(1, n + 2, size=rng.randint(1, 80)) / (n + 1.0)
         values, counts = np.unique(pvalues, return_counts=True)
-        np.testing.assert_array_equal(pvalues <= benjamini_hochberg_cut(values, counts, 0.2), benjamini_hochberg(pvalues, 0.2))
+        for adaptive in (False, True):
+            np.testing.assert_array_equal(
+                pvalues <= benjamini_hochberg_cut(values, counts, 0.2, adaptive=adaptive),
+                benjamini_hochberg(pvalues, 0.2, adaptive=adaptive),
+            )
+
+
+def test_storey_counts_the_p_values_at_or_above_a_half_twice_and_one_more():
+    from ibdetect.selection import _normal_share
+
+    # 3 of 10 rows at or above 1/2: (1 + 3) / (10 / 2).
+    values, counts = np.array([0.01, 0.4, 0.5, 0.8]), np.array([5, 2, 1, 2])
+    assert _normal_share(values, counts) == pytest.approx(0.8)
+
+
+def test_the_adaptive_procedure_is_the_plain_one_at_alpha_over_the_estimated_share():
+    rng = np.random.RandomState(1)
+    pvalues = np.concatenate([rng.rand(30), rng.rand(70) * 0.02])
+    # 1 + the rows at or above 1/2, over half the rows.
+    share = (1 + np.sum(pvalues >= 0.5)) / 50
+    assert share < 0.5
+    adaptive = benjamini_hochberg(pvalues, alpha=0.05, adaptive=True)
+    np.testing.assert_array_equal(adaptive, benjamini_hochberg(pvalues, alpha=0.05 / share))
+    assert adaptive.sum() > benjamini_hochberg(pvalues, alpha=0.05).sum()
+
+
+def test_where_almost_every_row_is_normal_the_adaptive_procedure_flags_no_more():
+    rng = np.random.RandomState(2)
+    for _ in range(50):
+        pvalues = np.concatenate([rng.rand(995), rng.rand(5) * 1e-4])
+        assert np.all(benjamini_hochberg(pvalues, adaptive=True) <= benjamini_hochberg(pvalues))
+
+
+def _conformal_batch(rng, n_calibration, n_normal, n_anomalies, shift):
+    """Conformal p-values of a batch: normal scores standard normal, the anomalies' shifted up."""
+    calibration = np.sort(rng.randn(n_calibration))
+    scores = np.concatenate([rng.randn(n_normal), rng.randn(n_anomalies) + shift])
+    # p = (1 + #{calibration >= score}) / (n + 1)
+    above = n_calibration - np.searchsorted(calibration, scores, side="left")
+    return (1.0 + above) / (n_calibration + 1.0), np.arange(len(scores)) >= n_normal
+
+
+def test_with_conformal_p_values_the_adaptive_procedure_keeps_the_rate_and_gains_power():
+    # Seven rows in ten are anomalies: the plain procedure's bound is 0.3 alpha,
+    # the adaptive one uses nearly all of alpha, and finds more anomalies.
+    rng = np.random.RandomState(0)
+    alpha, rates = 0.1, {False: [], True: []}
+    for _ in range(1000):
+        pvalues, is_anomaly = _conformal_batch(rng, n_calibration=199, n_normal=60, n_anomalies=140, shift=2.5)
+        for adaptive in (False, True):
+            flagged = benjamini_hochberg(pvalues, alpha=alpha, adaptive=adaptive)
+            rates[adaptive].append([(flagged & ~is_anomaly).sum() / max(1, flagged.sum()), flagged[is_anomaly].mean()])
+    plain, adaptive = np.mean(rates[False], axis=0), np.mean(rates[True], axis=0)
+    # Standard errors of the mean false discovery proportions are about 0.002.
+    assert plain[0] <= 0.3 * alpha + 0.006
+    assert 0.6 * alpha < adaptive[0] <= alpha + 0.006
+    assert adaptive[1] > plain[1] + 0.1

@@ -172,6 +172,11 @@ def add_score_arguments(parser):
         "of normal rows among the flagged ones is at most ALPHA, and write each row's p-value",
     )
     parser.add_argument(
+        "--adaptive", action="store_true",
+        help="with --fdr: first estimate the share of normal rows in the file (Storey's estimator) and run the "
+        "procedure at ALPHA divided by it, which flags more where many rows are anomalies, at the same bound",
+    )
+    parser.add_argument(
         "--check-drift", action="store_true",
         help="test whether the rows, which should be normal, still look like the model's calibration samples, "
         f"in windows of --drift-window rows (ibdetect.drift.check_drift; p <= {DRIFT_ALPHA} flags a window)",
@@ -183,6 +188,8 @@ def add_score_arguments(parser):
 
 
 def score(args):
+    if args.adaptive and args.fdr is None:
+        raise CommandError("--adaptive adapts --fdr's procedure: give --fdr ALPHA as well")
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
@@ -233,7 +240,7 @@ def score(args):
         with _scratch_file(args.output) as waiting:
             _write_chunks(csv.writer(waiting), scored_chunks())
             values = (np.arange(len(calibration) + 1) + 1.0) / (len(calibration) + 1.0)
-            cut = benjamini_hochberg_cut(values, tally["per_pvalue"], alpha=args.fdr)
+            cut = benjamini_hochberg_cut(values, tally["per_pvalue"], alpha=args.fdr, adaptive=args.adaptive)
             waiting.seek(0)
             tally["anomalies"] = _copy_with_flags(csv.reader(waiting), csv.writer(file), cut)
 
