@@ -1111,7 +1111,20 @@ def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(
     flagged = np.array([row[1] == "-1" for row in rows])
     np.testing.assert_array_equal(flagged, benjamini_hochberg(pvalues, alpha=0.5, adaptive=adaptive))
     assert flagged[60:].all()
-    assert out.endswith(f"(anomalies: {flagged.sum()}).\n")
+    assert f"(anomalies: {flagged.sum()}).\n" in out
+
+
+def test_adaptive_says_what_share_of_normal_rows_it_estimated(workdir, capsys, make_data):
+    X, _ = make_data(20)
+    write_csv(workdir / "screen.csv", FEATURES, np.vstack([X, X[:15] + 40]).tolist())
+    status, out, _ = run(
+        capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv",
+        "--fdr", 0.2, "--adaptive",
+    )
+    pvalues = np.array([float(row[3]) for row in read_scores(workdir / "fdr.csv")[1]])
+    share = (1 + np.sum(pvalues >= 0.5)) / (len(pvalues) / 2)
+    assert status == 0
+    assert f"--adaptive estimated that {share:.0%} of the rows are normal, and ran the procedure at 0.2 / {share:.2f}" in out
 
 
 def test_adaptive_without_fdr_is_an_error(workdir, capsys):

@@ -30,7 +30,7 @@ from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
-from ..selection import benjamini_hochberg_cut
+from ..selection import _normal_share, benjamini_hochberg_cut
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import check_output, is_standard_output, write_output
@@ -239,14 +239,22 @@ def score(args):
         # beside the output, then are copied with the flags it sets.
         with _scratch_file(args.output) as waiting:
             _write_chunks(csv.writer(waiting), scored_chunks())
-            values = (np.arange(len(calibration) + 1) + 1.0) / (len(calibration) + 1.0)
-            cut = benjamini_hochberg_cut(values, tally["per_pvalue"], alpha=args.fdr, adaptive=args.adaptive)
+            cut = benjamini_hochberg_cut(
+                _pvalue_values(calibration), tally["per_pvalue"], alpha=args.fdr, adaptive=args.adaptive
+            )
             waiting.seek(0)
             tally["anomalies"] = _copy_with_flags(csv.reader(waiting), csv.writer(file), cut)
 
     write_output(args.output, write, binary=False)
     report = _report_stream(args.output)
     echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
+    if args.adaptive and tally["rows"]:
+        share = _normal_share(_pvalue_values(calibration), tally["per_pvalue"])
+        echo(
+            f"--adaptive estimated that {share:.0%} of the rows are normal, and ran the procedure at "
+            f"{args.fdr:g} / {share:.2f} = {args.fdr / share:.3g}.",
+            file=report,
+        )
     if args.fdr is not None and tally["rows"] and not tally["anomalies"]:
         # Nothing flagged may be the data, or p-values too coarse to reach the procedure's cut.
         n = len(calibration)
@@ -257,6 +265,11 @@ def score(args):
         )
     if args.check_drift:
         echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), args.drift_window), file=report)
+
+
+def _pvalue_values(calibration):
+    """The ``n_calibration + 1`` values a plain p-value can take, from the smallest up."""
+    return (np.arange(len(calibration) + 1) + 1.0) / (len(calibration) + 1.0)
 
 
 def _pvalue_rank(pvalues, calibration):
