@@ -42,6 +42,10 @@ from ibdetect.selection import benjamini_hochberg
 from . import data
 from .run import build_splits
 
+# The flagging rules in the table's order, and the width of each one's power column.
+RULES = ("BH", "aBH", "p<=a")
+POWER_WIDTHS = (10, 10, 11)
+
 # How each data set is shown to the detector: as images, or as flat rows.
 FLAT_ROWS = ("mnist",)
 
@@ -71,6 +75,20 @@ def flag_rates(dataset, split, alpha, seed=0, validation_fraction="auto", smooth
 
 def simulated_rates(n_calibration, alpha, smoothing, shift=3.0, n_batches=4000, n_normal=143, n_anomalies=212, seed=0):
     """Mean false discovery proportion of plain and adaptive Benjamini-Hochberg, and its standard error, over simulated batches.
+
+    Parameters
+    ----------
+    n_calibration : int
+        Calibration scores per batch, standard normal.
+    alpha : float
+    smoothing : bool
+        Smoothed p-values instead of plain ones.
+    shift : float, default=3.0
+        How far up the anomalies' scores are shifted from the normal rows'.
+    n_batches : int, default=4000
+    n_normal, n_anomalies : int, default=143, 212
+        Rows of each kind per batch: breast cancer's test sets.
+    seed : int, default=0
 
     Returns
     -------
@@ -119,8 +137,8 @@ def main(argv=None):
     smoothed = ", smoothed p-values" if args.smoothing else ""
     print(f"alpha {args.alpha}{smoothed}: mean over splits of the false discovery proportion (FDP) and power")
     print("(FDP: mean ± standard deviation over splits; aBH: adaptive Benjamini-Hochberg)")
-    print(f"{'data':<14}{'fraction':>9}{'splits':>7}{'BH FDP':>15}{'BH power':>10}{'aBH FDP':>15}{'aBH power':>10}"
-          f"{'p<=a FDP':>15}{'p<=a power':>11}{'min p':>9}")
+    rule_titles = "".join(f"{rule + ' FDP':>15}{rule + ' power':>{width}}" for rule, width in zip(RULES, POWER_WIDTHS))
+    print(f"{'data':<14}{'fraction':>9}{'splits':>7}{rule_titles}{'min p':>9}")
     for name, dataset in data.loaded(parser, args.datasets, args.mlbench):
         protocol = "oneclass" if name == "breast_cancer" else "multiclass"
         for fraction in args.validation_fraction:
@@ -129,8 +147,10 @@ def main(argv=None):
                 for _, split in build_splits(protocol, dataset, 0)
             ])
             mean, spread = rates.mean(axis=0), rates.std(axis=0)
+            # Each rule's FDP and power, under the header's columns.
             columns = "".join(
-                f"{f'{mean[i]:.3f} ± {spread[i]:.3f}':>15}{mean[i + 1]:{10 if i < 4 else 11}.3f}" for i in (0, 2, 4)
+                f"{f'{mean[i]:.3f} ± {spread[i]:.3f}':>15}{mean[i + 1]:{width}.3f}"
+                for i, width in zip((0, 2, 4), POWER_WIDTHS)
             )
             print(f"{name:<14}{fraction!s:>9}{len(rates):>7}{columns}{mean[6]:9.4f}", flush=True)
 

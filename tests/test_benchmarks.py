@@ -597,12 +597,12 @@ def test_fdr_rates_are_shares(small_digits):
     assert rates[5] >= rates[1]
 
 
-def test_simulated_rates_find_what_the_calibration_size_allows():
+def test_with_21_calibration_scores_only_the_adaptive_procedure_flags_simulated_rows():
     from benchmarks import fdr
 
     rates = fdr.simulated_rates(21, alpha=0.05, smoothing=False, n_batches=200)
-    # With 21 calibration scores no plain p-value is under 1/22 = 0.045, too coarse for the
-    # plain procedure among 355 rows; the adaptive one, at about 0.05 / 0.4, flags rows.
+    # No plain p-value is under 1/22 = 0.045, too coarse for the plain procedure
+    # among 355 rows; the adaptive one runs at 0.05 over an estimate near 0.4.
     assert rates[0, 0] == 0
     assert 0 < rates[1, 0] <= 0.05 and rates[1, 1] > 0
 

@@ -1114,22 +1114,31 @@ def test_fdr_flags_the_rows_that_benjamini_hochberg_selects_over_the_whole_file(
     assert f"(anomalies: {flagged.sum()}).\n" in out
 
 
-def test_adaptive_says_what_share_of_normal_rows_it_estimated(workdir, capsys, make_data):
+def test_adaptive_flags_more_where_most_rows_are_far_and_says_what_it_estimated(workdir, capsys, make_data):
+    from ibdetect.selection import benjamini_hochberg
+
     X, _ = make_data(20)
-    write_csv(workdir / "screen.csv", FEATURES, np.vstack([X, X[:15] + 40]).tolist())
-    status, out, _ = run(
-        capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv",
-        "--fdr", 0.2, "--adaptive",
-    )
-    pvalues = np.array([float(row[3]) for row in read_scores(workdir / "fdr.csv")[1]])
+    # 15 normal rows and 45 far ones. The model held out 15 samples, so the far rows' p-value is 1/16:
+    # at 0.07 the plain procedure needs 54 rows at or under it (1/16 <= 0.07 * 54 / 60), and flags nothing.
+    write_csv(workdir / "screen.csv", FEATURES, np.vstack([X[:15], X[:15] + 40, X[:15] + 50, X[:15] + 60]).tolist())
+    flags = {}
+    for options in (["--fdr", 0.07], ["--fdr", 0.07, "--adaptive"]):
+        status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", *options)
+        assert status == 0
+        rows = read_scores(workdir / "fdr.csv")[1]
+        pvalues = np.array([float(row[3]) for row in rows])
+        flags[len(options)] = np.array([row[1] == "-1" for row in rows])
+    assert not flags[2].any()
+    np.testing.assert_array_equal(flags[3], benjamini_hochberg(pvalues, alpha=0.07, adaptive=True))
+    assert flags[3][15:].all()
     share = (1 + np.sum(pvalues >= 0.5)) / (len(pvalues) / 2)
-    assert status == 0
-    assert f"--adaptive estimated that {share:.0%} of the rows are normal, and ran the procedure at 0.2 / {share:.2f}" in out
+    assert f"--adaptive estimated the share of normal rows at {share:.3g} (an estimate that errs high)" in out
+    assert f"ran the procedure at 0.07 / {share:.3g} = {0.07 / share:.3g}." in out
 
 
 def test_adaptive_without_fdr_is_an_error(workdir, capsys):
     assert run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", workdir / "s.csv", "--adaptive") == (
-        1, "", OneErrorLine("--adaptive adapts --fdr's procedure: give --fdr ALPHA as well")
+        1, "", OneErrorLine("--adaptive needs --fdr ALPHA")
     )
 
 

@@ -83,11 +83,19 @@ def test_the_adaptive_procedure_is_the_plain_one_at_alpha_over_the_estimated_sha
     assert adaptive.sum() > benjamini_hochberg(pvalues, alpha=0.05).sum()
 
 
-def test_where_almost_every_row_is_normal_the_adaptive_procedure_flags_no_more():
-    rng = np.random.RandomState(2)
-    for _ in range(50):
-        pvalues = np.concatenate([rng.rand(995), rng.rand(5) * 1e-4])
-        assert np.all(benjamini_hochberg(pvalues, adaptive=True) <= benjamini_hochberg(pvalues))
+@pytest.mark.parametrize("pvalues, flagged", [
+    # No row at or above 1/2: the estimate is 1 / 2 (of 4 rows), the level 0.1, and
+    # 0.07 <= 0.1 * 3 / 4 (the plain procedure stops at 0.05 * 3 / 4).
+    ([0.01, 0.02, 0.07, 0.3], [True, True, True, False]),
+    # One row: the estimate is 2 whatever its p-value, the level 0.025.
+    ([0.03], [False]),
+    ([0.02], [True]),
+    # A p-value of exactly 1/2 counts as a normal row's: (1 + 1) / 2 = 1, the level 0.05,
+    # under which 0.02 > 0.05 / 4; not counted, the level would be 0.1, and 0.02 flagged.
+    ([0.02, 0.5, 0.3, 0.2], [False, False, False, False]),
+])
+def test_adaptive_edge_cases(pvalues, flagged):
+    assert benjamini_hochberg(pvalues, alpha=0.05, adaptive=True).tolist() == flagged
 
 
 def _conformal_batch(rng, n_calibration, n_normal, n_anomalies, shift):

@@ -174,7 +174,9 @@ def add_score_arguments(parser):
     parser.add_argument(
         "--adaptive", action="store_true",
         help="with --fdr: first estimate the share of normal rows in the file (Storey's estimator) and run the "
-        "procedure at ALPHA divided by it, which flags more where many rows are anomalies, at the same bound",
+        "procedure at ALPHA divided by it, so that the expected share of normal rows among the flagged ones is "
+        "at most ALPHA itself, where the plain procedure keeps it at ALPHA times the share of normal rows: "
+        "where many rows are anomalies, more of them are flagged, and more normal rows too",
     )
     parser.add_argument(
         "--check-drift", action="store_true",
@@ -189,7 +191,7 @@ def add_score_arguments(parser):
 
 def score(args):
     if args.adaptive and args.fdr is None:
-        raise CommandError("--adaptive adapts --fdr's procedure: give --fdr ALPHA as well")
+        raise CommandError("--adaptive needs --fdr ALPHA")
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
@@ -250,9 +252,11 @@ def score(args):
     echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
     if args.adaptive and tally["rows"]:
         share = _normal_share(_pvalue_values(calibration), tally["per_pvalue"])
+        level = args.fdr / share
         echo(
-            f"--adaptive estimated that {share:.0%} of the rows are normal, and ran the procedure at "
-            f"{args.fdr:g} / {share:.2f} = {args.fdr / share:.3g}.",
+            f"--adaptive estimated the share of normal rows at {share:.3g} (an estimate that errs high) and ran "
+            f"the procedure at {args.fdr:g} / {share:.3g} = {level:.3g}"
+            + (", which flags every row." if level >= 1 else "."),
             file=report,
         )
     if args.fdr is not None and tally["rows"] and not tally["anomalies"]:
