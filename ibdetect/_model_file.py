@@ -29,7 +29,9 @@ FORMAT = "ibdetect-model"
 # without which a reader of format 2 would build a network that embeds
 # only the sample itself, not its views. Format 4 added the preparation
 # member, which a reader of format 3 would refuse as a member it does not know.
-FORMAT_VERSION = 4
+# Format 5 writes the replay sample once when it is the reference's rows
+# (shared_arrays), which a reader of format 4 would find missing.
+FORMAT_VERSION = 5
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 PREPARATION_MEMBER = "preparation.skops"
@@ -331,10 +333,18 @@ _HEADER_FIELDS = {
 }
 
 
+# Fields that files of earlier formats lack: absent, they hold nothing.
+_OPTIONAL_HEADER_FIELDS = {
+    "shared_arrays": (_is_object_of(lambda item: isinstance(item, str)), "an object of array names"),
+}
+
+
 def header_problem(header):
     """What is wrong with the first field of ``header`` that is not what save writes, or None."""
-    for field, (check, expected) in _HEADER_FIELDS.items():
+    for field, (check, expected) in (_HEADER_FIELDS | _OPTIONAL_HEADER_FIELDS).items():
         if field not in header:
+            if field in _OPTIONAL_HEADER_FIELDS:
+                continue
             return f"{field} is missing"
         if not check(header[field]):
             return f"{field} must be {expected}"

@@ -51,11 +51,12 @@ from skorch.history import History
 from torch import nn
 
 from . import __version__, _streaming
-from ._compatibility import EARLIER_FITTED, EARLIER_PARAMS, with_unscaled_rank
+from ._compatibility import EARLIER_PARAMS
 from ._estimator import FITTED_STATE, IBDeepDescription
 from ._fitted import check_state
 from ._labels import INLIER
 from ._model_file import FORMAT, FORMAT_VERSION, bounded_preparation, file_kind, file_name, read_archive, write_archive
+from ._model_state import ARRAY_ATTRIBUTES, HEADER_ATTRIBUTES, decode_state, encode_labels, encode_state
 from ._preparation import decode_preparation, encode_preparation
 from ._runtime import resolve_device
 from ._training import initialized_net
@@ -70,11 +71,6 @@ BUILT_IN_ENCODERS = (MLPEncoder, CNNEncoder)
 # its linear map or convolution, and its batch norm's running mean, variance
 # and count.
 TENSORS_PER_LAYER = 4
-# What the estimator declares it holds after fit: arrays are kept as
-# tensors, plain values in the JSON header; the net and the pretraining
-# history are written their own way.
-ARRAY_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind == "array")
-HEADER_ATTRIBUTES = tuple(attribute for attribute in FITTED_STATE if attribute.kind not in ("array", "net", "history"))
 # The scalers that may stand before the detector in a saved pipeline, by name.
 SCALERS = {scaler.__name__: scaler for scaler in (StandardScaler, MinMaxScaler, RobustScaler)}
 # The statistics of the scalers that transform reads; the detector takes
@@ -186,6 +182,7 @@ def save(model, file, *, metadata=None, training_rows=True):
             decode_preparation(bounded_preparation(preparation), model.n_features_in_)
         except ValueError as exc:
             raise ValueError(f"The pipeline cannot be saved: {exc}") from None
+    attributes, shared, tensors = encode_state(model)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -193,14 +190,15 @@ def save(model, file, *, metadata=None, training_rows=True):
         "steps": steps,
         "scaler": None if scaler is None else _encode_scaler(scaler),
         "params": _encode_params(model.get_params(deep=False)),
-        "attributes": _encode_attributes(model),
+        "attributes": attributes,
+        "shared_arrays": shared,
         "history": _plain(model.net_.history),
         "pretrain_history": _plain(getattr(model, "pretrain_history_", None)),
         "metadata": metadata or {},
     }
     if not isinstance(header["metadata"], dict):
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    write_archive(file, header, _tensors(model), preparation)
+    write_archive(file, header, tensors, preparation)
 
 
 def load(file, *, trusted_encoders=(), device="cpu", with_info=False):
@@ -432,32 +430,6 @@ def _encode_value(name, value):
     raise ValueError(f"{name}={value!r} cannot be saved in a model file; use joblib (a pickle) for it.")
 
 
-def _encode_labels(labels, name):
-    if not all(isinstance(label, (bool, Integral, Real, str)) for label in labels.tolist()):
-        raise ValueError(f"{name} must hold numbers or strings to be saved in a model file.")
-    return {"values": labels.tolist(), "dtype": labels.dtype.str}
-
-
-def _encode_attributes(model):
-    """The detector's declared plain fitted values, as JSON values."""
-    attributes = {}
-    for attribute in HEADER_ATTRIBUTES:
-        if hasattr(model, attribute.name):
-            value = getattr(model, attribute.name)
-            attributes[attribute.name] = None if value is None else _ENCODERS[attribute.kind](value, attribute.name)
-    return attributes
-
-
-_ENCODERS = {
-    "labels": _encode_labels,
-    "names": lambda names, name: [str(item) for item in names],
-    "int": lambda value, name: int(value),
-    "count": lambda value, name: int(value),
-    "float": lambda value, name: float(value),
-    "text": lambda value, name: str(value),
-}
-
-
 def _plain(history):
     """A skorch history as plain JSON values (numpy and torch scalars become numbers), or None."""
     if history is None:
@@ -469,17 +441,6 @@ def _plain_scalar(value):
     if isinstance(value, (np.generic, torch.Tensor)) and np.ndim(value) == 0:
         return value.item()
     raise TypeError(f"the training history holds a {type(value).__name__}, which a model file cannot hold")
-
-
-def _tensors(model):
-    """Every array of the model, as CPU tensors that share no memory (as safetensors needs)."""
-    net = model.net_
-    tensors = {f"module.{key}": value for key, value in net.module_.state_dict().items()}
-    tensors |= {f"criterion.{key}": value for key, value in net.criterion_.state_dict().items()}
-    for attribute in ARRAY_ATTRIBUTES:
-        if hasattr(model, attribute.name):
-            tensors[f"attributes.{attribute.name}"] = torch.from_numpy(getattr(model, attribute.name))
-    return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in tensors.items()}
 
 
 # -- reading ------------------------------------------------------------------
@@ -558,7 +519,7 @@ def _rebuild(header, encoder, tensors, device):
         # Refitted, an older model trains as it did.
         params = {**EARLIER_PARAMS, **params}
     model = IBDeepDescription(**{**params, "encoder": encoder})
-    state = _decode_attributes(header, tensors, model.n_neighbors)
+    state = decode_state(header, tensors, model.n_neighbors)
     _check_fitted(model.loss, state)
     vars(model).update(state)
     _check_network_tensors(model, tensors)
@@ -716,64 +677,6 @@ def _check_scaler(scaler, n_features):
             raise ValueError(f"the scaler's {name} must hold numbers within float32's range")
 
 
-def _decode_attributes(header, tensors, n_neighbors):
-    """The fitted state a model file holds, by name, decoded but not yet checked."""
-    attributes = header["attributes"]
-    known = {attribute.name: attribute for attribute in HEADER_ATTRIBUTES}
-    state = {}
-    for name, value in attributes.items():
-        if name not in known:
-            raise ValueError(f"unknown fitted attribute {name!r}")
-        state[name] = None if value is None else _DECODERS[known[name].kind](value, name)
-    for key, tensor in tensors.items():
-        if key.startswith("attributes."):
-            try:
-                state[key[len("attributes."):]] = tensor.numpy()
-            except TypeError:
-                raise ValueError(f"tensor {key} is of {tensor.dtype}, which no fitted array is") from None
-    if header["format_version"] == 1:
-        state = with_unscaled_rank(state, n_neighbors)
-    if header["format_version"] < 3:
-        # Whatever such a file holds, its network saw each sample as it is.
-        state = {**state, **EARLIER_FITTED}
-    return state
-
-
-def _decode_labels(labels, name):
-    if not isinstance(labels, dict) or labels.keys() != {"values", "dtype"} or not isinstance(labels["values"], list):
-        raise ValueError(f"{name} must be an object of values and their dtype")
-    dtype = np.dtype(labels["dtype"])
-    if dtype.kind not in "biufUO":
-        raise ValueError(f"{name} of dtype {dtype} cannot come from a model file")
-    if dtype.kind == "U":
-        # The strings' own length, not the one the file declares: a declared
-        # width of millions of characters would allocate that much per label.
-        return np.asarray([str(value) for value in labels["values"]])
-    return np.asarray(labels["values"], dtype=dtype)
-
-
-def _decode_names(names, name):
-    if not isinstance(names, list):
-        raise ValueError(f"{name} must be a list of strings")
-    return np.asarray([str(item) for item in names], dtype=object)
-
-
-def _as_float(value, name):
-    # JSON writes a float with no fraction as one, but a hand-written 0 is as good.
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-# Ints and texts come as JSON gives them; check_state says what is wrong with them.
-_DECODERS = {
-    "labels": _decode_labels,
-    "names": _decode_names,
-    "int": lambda value, name: value,
-    "count": lambda value, name: value,
-    "float": _as_float,
-    "text": lambda value, name: value,
-}
-
-
 def _with_prefix(tensors, prefix):
     return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
 
@@ -794,7 +697,7 @@ def labels_storable(labels):
     """
     labels = np.asarray(labels)
     try:
-        _encode_labels(labels.ravel(), "labels")
+        encode_labels(labels.ravel(), "labels")
     except ValueError:
         return False
     return labels.dtype.kind in "biufUO"

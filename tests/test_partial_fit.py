@@ -103,6 +103,36 @@ def test_a_model_file_trains_on_as_the_detector_would(stream, fast):
     np.testing.assert_allclose(loaded.decision_function(X), detector.decision_function(X), rtol=1e-5, atol=1e-6)
 
 
+def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
+    file = io.BytesIO()
+    save(detector, file)
+    header, tensors = _model_members(file)
+    assert header["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
+    assert "attributes.replay_inputs_" not in safetensors_names(tensors)
+    loaded = load(file)
+    # One array under both names, as fit leaves it, not two copies.
+    assert loaded.replay_inputs_ is loaded.reference_inputs_
+    np.testing.assert_array_equal(loaded.replay_inputs_, detector.replay_inputs_)
+    # A cap lowered since keeps a part of the replay sample as the reference: both are written.
+    detector.set_params(max_references=50).partial_fit(X[300:], y[300:])
+    assert len(detector.reference_inputs_) == 50 < len(detector.replay_inputs_)
+    file = io.BytesIO()
+    save(detector, file)
+    header, tensors = _model_members(file)
+    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in safetensors_names(tensors)
+    loaded = load(file)
+    for name in ("replay_inputs_", "reference_inputs_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
+
+
+def safetensors_names(tensor_bytes):
+    import safetensors.torch
+
+    return set(safetensors.torch.load(tensor_bytes))
+
+
 def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
     X, y, _ = stream
     monkeypatch.setattr(_streaming, "MAX_CALIBRATION_ROWS", 25)
@@ -270,7 +300,10 @@ def test_parameters_set_since_the_last_batch_are_validated(stream, fast):
     (lambda header, tensors: header["attributes"].update(n_calibration_seen_=0), "must hold at most n_calibration_seen_ rows"),
     (lambda header, tensors: tensors.update({"attributes.class_counts_": -tensors["attributes.class_counts_"]}),
      "class_counts_ must be counts of at least 0"),
-    (lambda header, tensors: tensors["attributes.replay_inputs_"].fill_(float("nan")), "replay_inputs_ must hold finite values"),
+    # Written apart from the reference rows, as a file saved with another replay sample holds it.
+    (lambda header, tensors: (header.pop("shared_arrays"), tensors.update(
+        {"attributes.replay_inputs_": torch.full_like(tensors["attributes.reference_inputs_"], float("nan"))})),
+     "replay_inputs_ must hold finite values"),
     (lambda header, tensors: tensors["attributes.calibration_inputs_"].fill_(float("inf")),
      "calibration_inputs_ must hold finite values"),
 ])

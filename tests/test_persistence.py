@@ -385,10 +385,10 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
 def test_saved_tensors_are_cpu_copies(fitted):
     # What save writes is moved off the model's device and shares no memory
     # with it, so a model on a GPU saves as one on the CPU would.
-    from ibdetect.persistence import _tensors
+    from ibdetect._model_state import encode_state
 
     detector, _ = fitted
-    tensors = _tensors(detector)
+    _, _, tensors = encode_state(detector)
     model_pointers = {value.data_ptr() for value in detector.net_.module_.state_dict().values()}
     assert all(value.device.type == "cpu" for value in tensors.values())
     assert not model_pointers & {value.data_ptr() for value in tensors.values()}
@@ -561,6 +561,13 @@ def set_tensor(name, change):
     (None, lambda tensors: tensors.pop("attributes.class_calibration_scores_"), "class_calibration_scores_ is missing"),
     (None, set_tensor("calibration_targets_", lambda t: t + 3), "calibration_targets_ must hold indices of classes_"),
     (None, set_tensor("calibration_targets_", lambda t: t[:-1]), "calibration_targets_ must have 21 entries"),
+    (lambda header: header.update(shared_arrays=["replay_inputs_"]), None, "shared_arrays must be an object of array names"),
+    (lambda header: header.update(shared_arrays={"replay_inputs_": "calibration_inputs_"}), None,
+     "shared_arrays maps replay_inputs_ to calibration_inputs_; it may map only replay_inputs_ to reference_inputs_"),
+    (None, lambda tensors: tensors.update({"attributes.replay_inputs_": tensors["attributes.reference_inputs_"].clone()}),
+     "replay_inputs_ is both stored and shared with reference_inputs_"),
+    (None, lambda tensors: tensors.pop("attributes.reference_inputs_"),
+     "replay_inputs_ is shared with reference_inputs_, which the file does not hold"),
 ])
 def test_a_fitted_value_that_breaks_its_declaration_is_refused_on_load(
     fitted_blobs, tmp_path, edit_header, edit_tensors, message
