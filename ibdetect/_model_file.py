@@ -6,7 +6,8 @@ for a pipeline whose steps before the detector are not a lone scaler,
 ``preparation.skops`` (those steps, as skops.io writes them).
 This module writes and reads that archive, never more than its limits, and
 checks that every field of the header has the type ``save`` writes; what
-the fields mean is ``ibdetect.persistence``'s concern. It also tells a model
+the fields mean is the concern of ``ibdetect.persistence`` and, for the
+fitted state, of ``ibdetect._model_state``. It also tells a model
 file from a pickle by its first bytes.
 """
 
@@ -341,12 +342,13 @@ _OPTIONAL_HEADER_FIELDS = {
 
 def header_problem(header):
     """What is wrong with the first field of ``header`` that is not what save writes, or None."""
-    for field, (check, expected) in (_HEADER_FIELDS | _OPTIONAL_HEADER_FIELDS).items():
+    for field, (check, expected) in _HEADER_FIELDS.items():
         if field not in header:
-            if field in _OPTIONAL_HEADER_FIELDS:
-                continue
             return f"{field} is missing"
         if not check(header[field]):
+            return f"{field} must be {expected}"
+    for field, (check, expected) in _OPTIONAL_HEADER_FIELDS.items():
+        if field in header and not check(header[field]):
             return f"{field} must be {expected}"
     if header["steps"] is None and header["scaler"] is not None:
         return "steps must name the scaler's step and the detector's"

@@ -7,8 +7,10 @@ holds the very rows of another is written once: by default the replay
 sample that ``partial_fit`` trains on is the k-NN reference's rows, which
 for images are tens of megabytes. The header's ``shared_arrays`` then maps
 the name left out to the one written, and loading gives both names one
-array, as ``fit`` had. This module turns the state into those values and
-back; checking what comes back is ``check_state``'s concern.
+array, as ``fit`` had; absent (as in files of formats 1 to 4), the field
+maps nothing. This module turns the state into those values and back, and
+refuses a ``shared_arrays`` that maps anything else; checking the values
+that come back is ``check_state``'s concern.
 """
 
 from numbers import Integral, Real
@@ -56,8 +58,12 @@ def _same_rows(model, name, source):
     first, second = getattr(model, name, None), getattr(model, source, None)
     if first is None or second is None or first.shape != second.shape or first.dtype != second.dtype:
         return False
-    # Byte for byte, so that the loaded array is the saved one, signed zeros included.
-    return first is second or first.tobytes() == second.tobytes()
+    if first is second:
+        return True
+    # Byte for byte, so that the loaded array is the saved one, signed zeros
+    # included; arrays laid out otherwise are written apart.
+    contiguous = first.flags.c_contiguous and second.flags.c_contiguous
+    return contiguous and np.array_equal(first.view(np.uint8), second.view(np.uint8))
 
 
 def _encode_attributes(model):

@@ -110,27 +110,49 @@ def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     save(detector, file)
     header, tensors = _model_members(file)
     assert header["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
-    assert "attributes.replay_inputs_" not in safetensors_names(tensors)
+    assert "attributes.replay_inputs_" not in _tensor_names(tensors)
     loaded = load(file)
     # One array under both names, as fit leaves it, not two copies.
     assert loaded.replay_inputs_ is loaded.reference_inputs_
     np.testing.assert_array_equal(loaded.replay_inputs_, detector.replay_inputs_)
+    # A later batch draws the reference from the replay sample anew: a copy
+    # of the same rows, which is still written once.
+    detector.partial_fit(X[300:400], y[300:400])
+    assert detector.replay_inputs_ is not detector.reference_inputs_
+    file = io.BytesIO()
+    save(detector, file)
+    assert _model_members(file)[0]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
     # A cap lowered since keeps a part of the replay sample as the reference: both are written.
-    detector.set_params(max_references=50).partial_fit(X[300:], y[300:])
+    detector.set_params(max_references=50).partial_fit(X[400:], y[400:])
     assert len(detector.reference_inputs_) == 50 < len(detector.replay_inputs_)
     file = io.BytesIO()
     save(detector, file)
     header, tensors = _model_members(file)
-    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in safetensors_names(tensors)
+    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in _tensor_names(tensors)
     loaded = load(file)
     for name in ("replay_inputs_", "reference_inputs_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
 
 
-def safetensors_names(tensor_bytes):
+def test_a_format_4_file_with_the_rows_written_twice_loads(stream, fast):
     import safetensors.torch
 
-    return set(safetensors.torch.load(tensor_bytes))
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
+    file = io.BytesIO()
+    save(detector, file)
+    header, tensor_bytes = _model_members(file)
+    tensors = safetensors.torch.load(tensor_bytes)
+    header["format_version"] = 4
+    del header["shared_arrays"]
+    tensors["attributes.replay_inputs_"] = tensors["attributes.reference_inputs_"].clone()
+    loaded = load(io.BytesIO(_model_file_of(header, safetensors.torch.save(tensors))))
+    np.testing.assert_array_equal(loaded.replay_inputs_, detector.replay_inputs_)
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+    # Saved again, it is written in the current format, the rows once.
+    file = io.BytesIO()
+    save(loaded, file)
+    assert _model_members(file)[0]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
 
 
 def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
@@ -196,6 +218,12 @@ def _model_members(file):
 
     with zipfile.ZipFile(file) as archive:
         return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
+
+
+def _tensor_names(tensor_bytes):
+    import safetensors.torch
+
+    return set(safetensors.torch.load(tensor_bytes))
 
 
 def _model_file_of(header, tensors):
@@ -301,7 +329,7 @@ def test_parameters_set_since_the_last_batch_are_validated(stream, fast):
     (lambda header, tensors: tensors.update({"attributes.class_counts_": -tensors["attributes.class_counts_"]}),
      "class_counts_ must be counts of at least 0"),
     # Written apart from the reference rows, as a file saved with another replay sample holds it.
-    (lambda header, tensors: (header.pop("shared_arrays"), tensors.update(
+    (lambda header, tensors: (header.update(shared_arrays={}), tensors.update(
         {"attributes.replay_inputs_": torch.full_like(tensors["attributes.reference_inputs_"], float("nan"))})),
      "replay_inputs_ must hold finite values"),
     (lambda header, tensors: tensors["attributes.calibration_inputs_"].fill_(float("inf")),
