@@ -351,6 +351,31 @@ def test_lever_wrappers_fit_and_rank(blobs):
         assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
 
 
+def test_view_losses_are_the_separation_term_of_the_ib_loss(blobs):
+    import torch
+
+    from ibdetect import IBDeepDescription
+
+    from benchmarks import levers
+
+    X, _, _ = blobs
+    detector = IBDeepDescription(
+        hidden_layer_sizes=(16,), embedding_dim=4, transformations="affine", max_epochs=2, random_state=0
+    ).fit(X)
+    losses = levers.view_losses(detector, X)
+    module = detector.net_.module_
+    with torch.no_grad():
+        embeddings, target = module.per_view(torch.as_tensor(detector.transform(X)), torch.zeros(len(X), dtype=torch.long))
+        terms = detector.net_.criterion_(embeddings, target, module.centers)
+    # The loss averages over every view of every row; view_losses sums a row's views.
+    np.testing.assert_allclose(losses.mean() / module.n_views, terms.separation.item(), rtol=1e-4)
+    small = IBDeepDescription(hidden_layer_sizes=(16,), embedding_dim=4, max_epochs=2, random_state=0)
+    refit = levers.ViewOutlierRefit(small).fit(X)
+    # The second fit, without views, trains on the 95% of the rows whose views rank best.
+    assert refit.detector_.transformations_ == "none"
+    assert len(refit.detector_.decision_scores_) == round(0.95 * len(X))
+
+
 def test_speed_tables_run_on_small_data(capsys):
     from benchmarks import speed
 
