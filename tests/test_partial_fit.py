@@ -105,12 +105,10 @@ def test_a_model_file_trains_on_as_the_detector_would(stream, fast):
 
 def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     X, y, _ = stream
+    shared = {"replay_inputs_": "reference_inputs_"}
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
-    file = io.BytesIO()
-    save(detector, file)
-    header, tensors = _model_members(file)
-    assert header["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
-    assert "attributes.replay_inputs_" not in _tensor_names(tensors)
+    file, header, names = _saved(detector)
+    assert header["shared_arrays"] == shared and "attributes.replay_inputs_" not in names
     loaded = load(file)
     # One array under both names, as fit leaves it, not two copies.
     assert loaded.replay_inputs_ is loaded.reference_inputs_
@@ -119,16 +117,12 @@ def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     # of the same rows, which is still written once.
     detector.partial_fit(X[300:400], y[300:400])
     assert detector.replay_inputs_ is not detector.reference_inputs_
-    file = io.BytesIO()
-    save(detector, file)
-    assert _model_members(file)[0]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
+    assert _saved(detector)[1]["shared_arrays"] == shared
     # A cap lowered since keeps a part of the replay sample as the reference: both are written.
     detector.set_params(max_references=50).partial_fit(X[400:], y[400:])
     assert len(detector.reference_inputs_) == 50 < len(detector.replay_inputs_)
-    file = io.BytesIO()
-    save(detector, file)
-    header, tensors = _model_members(file)
-    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in _tensor_names(tensors)
+    file, header, names = _saved(detector)
+    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in names
     loaded = load(file)
     for name in ("replay_inputs_", "reference_inputs_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
@@ -150,9 +144,7 @@ def test_a_format_4_file_with_the_rows_written_twice_loads(stream, fast):
     np.testing.assert_array_equal(loaded.replay_inputs_, detector.replay_inputs_)
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
     # Saved again, it is written in the current format, the rows once.
-    file = io.BytesIO()
-    save(loaded, file)
-    assert _model_members(file)[0]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
+    assert _saved(loaded)[1]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
 
 
 def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
@@ -220,10 +212,14 @@ def _model_members(file):
         return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
 
 
-def _tensor_names(tensor_bytes):
+def _saved(detector):
+    """A model file of ``detector``, its header and the names of its tensors."""
     import safetensors.torch
 
-    return set(safetensors.torch.load(tensor_bytes))
+    file = io.BytesIO()
+    save(detector, file)
+    header, tensor_bytes = _model_members(file)
+    return file, header, set(safetensors.torch.load(tensor_bytes))
 
 
 def _model_file_of(header, tensors):
