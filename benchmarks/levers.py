@@ -42,6 +42,7 @@ from collections import defaultdict
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
@@ -184,10 +185,8 @@ def view_losses(detector, X, y=None):
     views = detector.transform(X).reshape(len(X), n_views, -1).astype(np.float64)
     # logits[row, view, centre]: the row's view against each view centre of its class.
     distances = np.square(views[:, :, None, :] - centers[classes][:, None, :, :]).sum(-1)
-    logits = -distances / (2 * detector.net_.criterion_.variance)
-    shifted = logits - logits.max(-1, keepdims=True)
-    log_softmax = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    return -np.diagonal(log_softmax, axis1=1, axis2=2).sum(1)
+    log_probabilities = log_softmax(-distances / (2 * detector.net_.criterion_.variance), axis=-1)
+    return -np.diagonal(log_probabilities, axis1=1, axis2=2).sum(1)
 
 
 def _mean_std(scores):
