@@ -62,7 +62,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["benjamini_hochberg", "benjamini_hochberg_cut"]
+__all__ = ["benjamini_hochberg", "benjamini_hochberg_cut", "normal_share"]
 
 #: Storey's lambda: the p-values at or above it are counted as normal rows'.
 #: A half, as Storey (2002) and Marandon et al. (2024) take it.
@@ -140,7 +140,7 @@ def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):
     """
     values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
     if adaptive and counts.sum() > 0:
-        alpha = alpha / _normal_share(values, counts)
+        alpha = alpha / normal_share(values, counts)
     # A row with the k-th smallest p-value is flagged when some p_(j) <= alpha j / m for j >= k;
     # among equal p-values the last place is the one to test.
     at_most = np.cumsum(counts)
@@ -148,14 +148,33 @@ def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):
     return float(values[under].max()) if under.any() else -1.0
 
 
-def _normal_share(values, counts):
+def normal_share(values, counts):
     """Storey's estimate of the share of normal rows in a batch, from how many rows have each p-value.
 
     A normal row's conformal p-value is about uniform, so it is at or above
     ``NORMAL_ABOVE`` with a probability of about ``1 - NORMAL_ABOVE``, while
     an anomaly's seldom is: the rows at or above it, divided by
     ``1 - NORMAL_ABOVE``, estimate the number of normal rows. One is added,
-    as the guarantee needs, so that the estimate errs high; it can exceed 1.
+    as the guarantee of the adaptive procedure needs, so that the estimate
+    errs high. The adaptive procedure runs at ``alpha`` divided by it.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_values,)
+        The distinct p-values.
+    counts : array-like of int of shape (n_values,)
+        How many rows have each; at least one row in all.
+
+    Returns
+    -------
+    share : float
+        The estimate; it can exceed 1 where nearly every row is normal.
+
+    Examples
+    --------
+    >>> from ibdetect.selection import normal_share
+    >>> normal_share([0.01, 0.4, 0.5, 0.8], [5, 2, 1, 2])  # (1 + 3) / (10 / 2)
+    0.8
     """
     values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
-    return (1 + counts[values >= NORMAL_ABOVE].sum()) / (counts.sum() * (1 - NORMAL_ABOVE))
+    return float((1 + counts[values >= NORMAL_ABOVE].sum()) / (counts.sum() * (1 - NORMAL_ABOVE)))

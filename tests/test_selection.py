@@ -65,11 +65,11 @@ def test_the_cut_from_counts_flags_as_the_procedure_does():
 
 
 def test_storey_counts_the_p_values_at_or_above_a_half_twice_and_one_more():
-    from ibdetect.selection import _normal_share
+    from ibdetect.selection import normal_share
 
     # 3 of 10 rows at or above 1/2: (1 + 3) / (10 / 2).
     values, counts = np.array([0.01, 0.4, 0.5, 0.8]), np.array([5, 2, 1, 2])
-    assert _normal_share(values, counts) == pytest.approx(0.8)
+    assert normal_share(values, counts) == pytest.approx(0.8)
 
 
 def test_the_adaptive_procedure_is_the_plain_one_at_alpha_over_the_estimated_share():

@@ -30,7 +30,7 @@ from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
-from ..selection import _normal_share, benjamini_hochberg_cut
+from ..selection import benjamini_hochberg_cut, normal_share
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
 from ._output import check_output, is_standard_output, write_output
@@ -251,7 +251,7 @@ def score(args):
     report = _report_stream(args.output)
     echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
     if args.adaptive and tally["rows"]:
-        share = _normal_share(_pvalue_values(calibration), tally["per_pvalue"])
+        share = normal_share(_pvalue_values(calibration), tally["per_pvalue"])
         level = args.fdr / share
         echo(
             f"--adaptive estimated the share of normal rows at {share:.3g} (an estimate that errs high) and ran "
