@@ -75,7 +75,7 @@ print("contributions add up to the distances:",
 # Each bar is one feature's share of the distance; the grey bar sums the
 # features not drawn, so all bars add up to the distance in the title. No
 # contribution is negative: a feature that brought the embedding closer to
-# the expected values' embedding gets none, and in the feature space the
+# that of the wine it likely was gets none, and in the feature space the
 # features share their half of the distance in proportion to each one's
 # squared distance from its expected value, in spreads, times how likely
 # its value came from another wine (``out_of_place``). With ``X``, the
@@ -102,9 +102,11 @@ plt.show()
 # (``out_of_place``: the posterior weight, under the same Gaussian, of the
 # sets of up to three values that, taken from another wine, would account
 # for this one); in the learned
-# embedding, its integrated gradient: how far, on the straight path from
-# the expected values to the wine, that feature moved the wine's embedding
-# away from the expected values' embedding. Back in the table's units, the
+# embedding, its integrated gradient: how far, on the straight path to the
+# wine from the wine it likely was before any value came from elsewhere
+# (each value moved toward its expected value by its ``out_of_place``
+# probability, and by 0.1 at least), that feature moved the wine's
+# embedding away from that one's. Back in the table's units, the
 # expected values show what "normal" means for each top feature.
 expected = pipeline[0].inverse_transform(explanation.expected[:1])[0]
 spread = explanation.expected_spread[0] * pipeline[0].scale_

@@ -20,6 +20,7 @@ from ibdetect._explanation import (
     OUT_OF_PLACE_PRIOR,
     OUT_OF_PLACE_SET_SIZE,
     VARIANCE_FLOOR,
+    _likely_clean,
     _ReferenceGaussian,
     _RowComparison,
 )
@@ -101,14 +102,24 @@ def test_a_value_normal_alone_but_wrong_for_the_rest_of_the_row_comes_first(fast
     assert np.isin(explanation.contributions.argmax(axis=1), [0, 1]).all()
 
 
-def test_the_embeddings_parts_are_integrated_gradients_from_the_expected_row(table, fast):
-    X, y = table
+def test_the_embeddings_parts_are_integrated_gradients_from_the_likely_clean_row(fast):
+    # Features that predict each other: values in place are likely so to
+    # different degrees, far below the prior for some.
+    X = _correlated(300, 6).astype(np.float32)
     # The embedding's score alone: every contribution comes from the gradients.
-    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X, y)
-    rows = _with_one_feature_off(X, 3, shift=6.0).astype(np.float32)
+    detector = IBDeepDescription(**fast, anomaly_score="knn").fit(X)
+    # Rows with one value off, and normal rows, whose values are all in place.
+    rows = np.vstack([_with_one_feature_off(X, 3, shift=6.0), X[20:30]])
     explanation = detector.explain(rows, n_steps=64)
+    in_place = explanation.out_of_place[10:]
+    assert (in_place < OUT_OF_PLACE_PRIOR / 10).any() and (in_place < OUT_OF_PLACE_PRIOR).mean() > 0.5
     module = detector.net_.module_.eval()
-    start = torch.as_tensor(explanation.expected)
+    # Each value moved toward its expected value by its probability of
+    # being out of place, and at least by the prior.
+    moved = np.maximum(explanation.out_of_place, OUT_OF_PLACE_PRIOR)
+    clean = (1 - moved) * rows + moved * explanation.expected
+    assert not np.allclose(clean, explanation.expected, atol=0.1)
+    start = torch.as_tensor(clean.astype(np.float32))
     step = torch.as_tensor(rows) - start
     with torch.no_grad():
         target = module(start)
@@ -122,9 +133,21 @@ def test_the_embeddings_parts_are_integrated_gradients_from_the_expected_row(tab
     parts = np.maximum((gradients * step).double().numpy(), 0)
     shares = parts / parts.sum(axis=1, keepdims=True)
     # Gauss-Legendre's 64 points and the midpoint rule's 2,000 both blur the
-    # network's kinks a little: agreement to a few thousandths of the largest.
-    expected = explanation.distances[:, None] * shares
-    np.testing.assert_allclose(explanation.contributions, expected, atol=3e-3 * expected.max())
+    # network's kinks a little: each row's shares agree to a few thousandths.
+    np.testing.assert_allclose(explanation.contributions / explanation.distances[:, None], shares, atol=3e-3)
+
+
+def test_the_likely_clean_row_moves_each_value_by_its_probability_and_the_prior_at_least():
+    block = np.array([[1.0, 1.0, 1.0, 1.0, 1e20]], dtype=np.float32)
+    expected = np.array([[3.0, 3.0, 3.0, 3.0, 2.0]], dtype=np.float32)
+    out_of_place = np.array([[0.0, 0.05, 0.1, 0.5, 1.0]])
+    clean = _likely_clean(block, expected, out_of_place)
+    # In place, a tenth of the way; out of place by a half, half of it; a
+    # value surely out of place starts at its expected value, however far off.
+    np.testing.assert_array_equal(clean, np.float32([[1.2, 1.2, 1.2, 2.0, 2.0]]))
+    assert clean.dtype == np.float32
+    # Images have no such probability: they start from their expected image.
+    assert _likely_clean(block, expected, None) is expected
 
 
 def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, monkeypatch):
