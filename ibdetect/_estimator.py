@@ -657,14 +657,11 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def explain(self, X, *, n_steps=8):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
-        Each feature is compared with an expected value (rows: what the rest
-        of the row predicts, under a Gaussian of the reference rows; images:
-        the ``n_neighbors_``-th nearest reference image's pixel). Integrated
-        gradients split the embedding's share, from the row with each value
-        moved toward its expected value by its ``out_of_place`` probability
-        (and by 0.1 at least; images: from the expected image); with "knn+input"
-        and "knn+density", input space's goes by the squared distances, in
-        spreads (on rows, times ``out_of_place``). Needs captum (``explain``).
+        Each feature is compared with an expected value (rows: what the rest of the row predicts,
+        under a Gaussian of the reference rows; images: the ``n_neighbors_``-th nearest reference
+        image's pixel). Integrated gradients from the row as it likely was (user guide) split the
+        embedding's share; with "knn+input" and "knn+density", input space's goes by the squared
+        distances, in spreads (on rows, times ``out_of_place``). Needs captum (``explain``).
 
         Parameters
         ----------
