@@ -583,6 +583,7 @@ def test_rows_with_views_run_only_when_named():
     assert {m.name for m in views} == {
         "ibdetect ib, rotations", "ibdetect ib, rotations+flips", "ibdetect ib, affine",
         "ibdetect ib, rotations, beta=16", "ibdetect ib, rotations, beta=16, cosine",
+        "ibdetect ib, rotations, beta=16, batch 32, 35 epochs",
     }
     for suite in run.SUITES.values():
         assert not set(suite["methods"]) & {m.name for m in variants}
