@@ -101,10 +101,11 @@ breast cancer with three 0.773, from 0.746); the input half alone now
 ranks them higher on five cells, by at most 0.007.
 
 Reading ``out_of_place`` under a mixture of one Gaussian per known class
-(each reference row in the class of its nearest centre) found wine's two and three corrupted values more often (0.698 and
-0.650 against 0.665 and 0.582, ranking by the probabilities alone) and
-Vehicle's three less often (0.733 against 0.754), all within the spread
-over splits: one Gaussian was kept.
+(each reference row in the class of its nearest centre) found wine's two
+and three corrupted values more often (0.698 and 0.650 against 0.665 and
+0.582, ranking by the probabilities alone) and Vehicle's three less often
+(0.733 against 0.754), all within the spread over splits: one Gaussian was
+kept.
 
 The integrated gradients take 8 points of Gauss-Legendre quadrature by
 default (``n_steps``), each a forward and a backward pass of every sample.
