@@ -107,8 +107,8 @@ def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     X, y, _ = stream
     shared = {"replay_inputs_": "reference_inputs_"}
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
-    file, header, names = _saved(detector)
-    assert header["shared_arrays"] == shared and "attributes.replay_inputs_" not in names
+    file, header, tensors = _saved(detector)
+    assert header["shared_arrays"] == shared and "attributes.replay_inputs_" not in tensors
     loaded = load(file)
     # One array under both names, as fit leaves it, not two copies.
     assert loaded.replay_inputs_ is loaded.reference_inputs_
@@ -121,8 +121,8 @@ def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     # A cap lowered since keeps a part of the replay sample as the reference: both are written.
     detector.set_params(max_references=50).partial_fit(X[400:], y[400:])
     assert len(detector.reference_inputs_) == 50 < len(detector.replay_inputs_)
-    file, header, names = _saved(detector)
-    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in names
+    file, header, tensors = _saved(detector)
+    assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in tensors
     loaded = load(file)
     for name in ("replay_inputs_", "reference_inputs_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
@@ -133,10 +133,7 @@ def test_a_format_4_file_with_the_rows_written_twice_loads(stream, fast):
 
     X, y, _ = stream
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
-    file = io.BytesIO()
-    save(detector, file)
-    header, tensor_bytes = _model_members(file)
-    tensors = safetensors.torch.load(tensor_bytes)
+    _, header, tensors = _saved(detector)
     header["format_version"] = 4
     del header["shared_arrays"]
     tensors["attributes.replay_inputs_"] = tensors["attributes.reference_inputs_"].clone()
@@ -213,13 +210,13 @@ def _model_members(file):
 
 
 def _saved(detector):
-    """A model file of ``detector``, its header and the names of its tensors."""
+    """A model file of ``detector``, its header and its tensors by name."""
     import safetensors.torch
 
     file = io.BytesIO()
     save(detector, file)
     header, tensor_bytes = _model_members(file)
-    return file, header, set(safetensors.torch.load(tensor_bytes))
+    return file, header, safetensors.torch.load(tensor_bytes)
 
 
 def _model_file_of(header, tensors):
