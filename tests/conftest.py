@@ -1,5 +1,5 @@
 import signal
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -89,3 +89,36 @@ def roc_auc():
         return anomaly_roc_auc_score(y, detector.decision_function(X))
 
     return score
+
+
+@pytest.fixture(scope="session")
+def model_file():
+    """A model file taken apart and put together: ``members(file)`` gives its header and
+    tensor bytes, ``saved(detector)`` the file, header and tensors by name of a detector,
+    ``of(header, tensor_bytes)`` a file of those members."""
+    import io
+    import json
+    import zipfile
+
+    import safetensors.torch
+
+    from ibdetect.persistence import save
+
+    def members(file):
+        with zipfile.ZipFile(file) as archive:
+            return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
+
+    def saved(detector):
+        file = io.BytesIO()
+        save(detector, file)
+        header, tensor_bytes = members(file)
+        return file, header, safetensors.torch.load(tensor_bytes)
+
+    def of(header, tensor_bytes):
+        file = io.BytesIO()
+        with zipfile.ZipFile(file, "w") as archive:
+            archive.writestr("model.json", json.dumps(header))
+            archive.writestr("tensors.safetensors", tensor_bytes)
+        return io.BytesIO(file.getvalue())
+
+    return SimpleNamespace(members=members, saved=saved, of=of)

@@ -103,11 +103,11 @@ def test_a_model_file_trains_on_as_the_detector_would(stream, fast):
     np.testing.assert_allclose(loaded.decision_function(X), detector.decision_function(X), rtol=1e-5, atol=1e-6)
 
 
-def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
+def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast, model_file):
     X, y, _ = stream
     shared = {"replay_inputs_": "reference_inputs_"}
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
-    file, header, tensors = _saved(detector)
+    file, header, tensors = model_file.saved(detector)
     assert header["shared_arrays"] == shared and "attributes.replay_inputs_" not in tensors
     loaded = load(file)
     # One array under both names, as fit leaves it, not two copies.
@@ -117,31 +117,31 @@ def test_a_replay_sample_of_the_reference_rows_is_written_once(stream, fast):
     # of the same rows, which is still written once.
     detector.partial_fit(X[300:400], y[300:400])
     assert detector.replay_inputs_ is not detector.reference_inputs_
-    assert _saved(detector)[1]["shared_arrays"] == shared
+    assert model_file.saved(detector)[1]["shared_arrays"] == shared
     # A cap lowered since keeps a part of the replay sample as the reference: both are written.
     detector.set_params(max_references=50).partial_fit(X[400:], y[400:])
     assert len(detector.reference_inputs_) == 50 < len(detector.replay_inputs_)
-    file, header, tensors = _saved(detector)
+    file, header, tensors = model_file.saved(detector)
     assert header["shared_arrays"] == {} and "attributes.replay_inputs_" in tensors
     loaded = load(file)
     for name in ("replay_inputs_", "reference_inputs_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(detector, name))
 
 
-def test_a_format_4_file_with_the_rows_written_twice_loads(stream, fast):
+def test_a_format_4_file_with_the_rows_written_twice_loads(stream, fast, model_file):
     import safetensors.torch
 
     X, y, _ = stream
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
-    _, header, tensors = _saved(detector)
+    _, header, tensors = model_file.saved(detector)
     header["format_version"] = 4
     del header["shared_arrays"]
     tensors["attributes.replay_inputs_"] = tensors["attributes.reference_inputs_"].clone()
-    loaded = load(io.BytesIO(_model_file_of(header, safetensors.torch.save(tensors))))
+    loaded = load(model_file.of(header, safetensors.torch.save(tensors)))
     np.testing.assert_array_equal(loaded.replay_inputs_, detector.replay_inputs_)
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
     # Saved again, it is written in the current format, the rows once.
-    assert _saved(loaded)[1]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
+    assert model_file.saved(loaded)[1]["shared_arrays"] == {"replay_inputs_": "reference_inputs_"}
 
 
 def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
@@ -190,44 +190,15 @@ def test_a_model_file_of_a_build_without_calibration_targets_scores_but_cannot_t
         loaded.partial_fit(X[200:], y[200:])
 
 
-def test_rows_kept_of_another_width_than_the_features_are_refused(stream, fast):
+def test_rows_kept_of_another_width_than_the_features_are_refused(stream, fast, model_file):
     X, y, _ = stream
     file = io.BytesIO()
     # The centre distance keeps no reference rows: the replay sample's are checked.
     save(IBDeepDescription(**fast, anomaly_score="distance").fit(X, y), file)
-    header, tensors = _model_members(file)
+    header, tensors = model_file.members(file)
     header["attributes"]["n_features_in_"] = 10**9
     with pytest.raises(ValueError, match="replay_inputs_ must have 1000000000 entries along axis 1"):
-        load(io.BytesIO(_model_file_of(header, tensors)))
-
-
-def _model_members(file):
-    import json
-    import zipfile
-
-    with zipfile.ZipFile(file) as archive:
-        return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
-
-
-def _saved(detector):
-    """A model file of ``detector``, its header and its tensors by name."""
-    import safetensors.torch
-
-    file = io.BytesIO()
-    save(detector, file)
-    header, tensor_bytes = _model_members(file)
-    return file, header, safetensors.torch.load(tensor_bytes)
-
-
-def _model_file_of(header, tensors):
-    import json
-    import zipfile
-
-    file = io.BytesIO()
-    with zipfile.ZipFile(file, "w") as archive:
-        archive.writestr("model.json", json.dumps(header))
-        archive.writestr("tensors.safetensors", tensors)
-    return file.getvalue()
+        load(model_file.of(header, tensors))
 
 
 @pytest.mark.parametrize("first, later", [
@@ -328,17 +299,17 @@ def test_parameters_set_since_the_last_batch_are_validated(stream, fast):
     (lambda header, tensors: tensors["attributes.calibration_inputs_"].fill_(float("inf")),
      "calibration_inputs_ must hold finite values"),
 ])
-def test_rows_kept_and_their_counts_are_checked_on_load(stream, fast, edit, message):
+def test_rows_kept_and_their_counts_are_checked_on_load(stream, fast, edit, message, model_file):
     import safetensors.torch
 
     X, y, _ = stream
     file = io.BytesIO()
     save(IBDeepDescription(**fast).fit(X, y), file)
-    header, tensor_bytes = _model_members(file)
+    header, tensor_bytes = model_file.members(file)
     tensors = safetensors.torch.load(tensor_bytes)
     edit(header, tensors)
     with pytest.raises(ValueError, match=message):
-        load(io.BytesIO(_model_file_of(header, safetensors.torch.save(tensors))))
+        load(model_file.of(header, safetensors.torch.save(tensors)))
 
 
 @pytest.mark.parametrize("labelled", [True, False])
