@@ -7,7 +7,7 @@ as it did, and refits with the same parameters (whose "auto" values may
 resolve as this version does).
 """
 
-__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_unscaled_rank"]
+__all__ = ["EARLIER_CNN_CHANNELS_WITH_VIEWS", "EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_unscaled_rank"]
 
 #: The parameters that models of version 0.2.0 (pickles, model files before
 #: format 3) lack, with the values they were fitted as: they trained on the
@@ -16,6 +16,9 @@ __all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_un
 EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precision": "float32"}
 #: The fitted attributes they lack, likewise.
 EARLIER_FITTED = {"transformations_": "none"}
+#: The blocks of the built-in CNN with views, unless ``hidden_layer_sizes``
+#: said otherwise, in model files before format 6: those of the CNN without.
+EARLIER_CNN_CHANNELS_WITH_VIEWS = (32, 64)
 
 
 def with_unscaled_rank(state, n_neighbors):

@@ -32,7 +32,9 @@ FORMAT = "ibdetect-model"
 # member, which a reader of format 3 would refuse as a member it does not know.
 # Format 5 writes the replay sample once when it is the reference's rows
 # (shared_arrays), which a reader of format 4 would find missing.
-FORMAT_VERSION = 5
+# Format 6 narrows the built-in CNN with views when hidden_layer_sizes is
+# unset, which a reader of format 5 would build with the wider blocks.
+FORMAT_VERSION = 6
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 PREPARATION_MEMBER = "preparation.skops"

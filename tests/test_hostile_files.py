@@ -23,7 +23,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ibdetect import IBDeepDescription, _model_file, _streaming
 from ibdetect.io import read_data
-from ibdetect._model_file import HEADER_MEMBER, MAX_HEADER_BYTES, MAX_PREPARATION_MEMBERS, MAX_TENSORS, PREPARATION_MEMBER, TENSORS_MEMBER
+from ibdetect._model_file import FORMAT_VERSION, HEADER_MEMBER, MAX_HEADER_BYTES, MAX_PREPARATION_MEMBERS, MAX_TENSORS, PREPARATION_MEMBER, TENSORS_MEMBER
 from ibdetect._preparation import TRUSTED_TYPES
 from ibdetect.persistence import load, read_info, save
 from ibdetect.preprocessing import make_preprocessor
@@ -164,7 +164,7 @@ def edited(header, **fields):
     (lambda h: edited(h, scaler={"class": "StandardScaler"}), "scaler must be null or an object of class"),
     (lambda h: edited(h, params=[]), "params must be an object of parameters"),
     (lambda h: edited(h, attributes=None), "attributes must be an object of fitted attributes"),
-    (lambda h: edited(h, format_version="2"), "format_version must be an integer from 1 to 5"),
+    (lambda h: edited(h, format_version="2"), f"format_version must be an integer from 1 to {FORMAT_VERSION}"),
     (lambda h: {key: value for key, value in h.items() if key != "history"}, "history is missing"),
 ])
 def test_a_malformed_header_field_is_named_by_load_and_read_info(members, edit, message):

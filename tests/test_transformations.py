@@ -106,6 +106,68 @@ def test_transformations_that_cannot_apply_are_an_error_before_training(params, 
         IBDeepDescription(**{**fast, **params}).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "input_shape, labels, loss, expected",
+    [
+        ((1, 6, 6), None, "ib", "rotations"),       # images without labels
+        ((1, 6, 6), [7], "ib", "rotations"),        # one labelled class
+        ((1, 6, 6), [7], "mcdd", "rotations"),
+        ((1, 6, 6), [0, 1], "ib", "none"),          # classes to separate already
+        ((1, 6, 6), None, "svdd", "none"),          # a single centre has no views to tell apart
+        ((1, 4, 9), None, "ib", "none"),            # not square
+        (None, None, "ib", "none"),                 # rows of features
+    ],
+)
+def test_auto_gives_one_class_of_square_images_the_quarter_turns(input_shape, labels, loss, expected, fast):
+    X = _images(40)
+    y = None if labels is None else np.resize(labels, len(X))
+    detector = IBDeepDescription(**{**fast, "max_epochs": 1}, input_shape=input_shape, loss=loss).fit(X, y)
+    assert detector.transformations_ == expected
+
+
+@pytest.mark.parametrize(
+    "transformations, hidden_layer_sizes, channels",
+    [("rotations", None, (8, 32)), ("rotations+flips", None, (8, 32)), ("none", None, (32, 64)), ("rotations", (4, 6), (4, 6))],
+)
+def test_the_built_in_cnn_narrows_with_views_unless_told_its_channels(transformations, hidden_layer_sizes, channels, fast):
+    params = {**fast, "max_epochs": 1, "hidden_layer_sizes": hidden_layer_sizes, "input_shape": (1, 6, 6)}
+    detector = IBDeepDescription(**params, transformations=transformations).fit(_images(40))
+    assert detector.net_.module_.encoder.channels == channels
+    # The parameter still says what was asked: None stays None.
+    assert detector.hidden_layer_sizes == hidden_layer_sizes
+
+
+def test_later_batches_keep_the_views_the_first_batch_chose(fast):
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6)}
+    detector = IBDeepDescription(**params).partial_fit(_images(40), np.zeros(40, dtype=int))
+    assert detector.transformations_ == "rotations"
+    # A second class would make "auto" choose no views on its own; the network learned them.
+    detector.partial_fit(_images(40, seed=1), np.ones(40, dtype=int))
+    assert detector.transformations_ == "rotations"
+    assert detector.centers_.shape == (2, 4 * 8)
+
+
+def test_a_format_5_file_with_views_loads_the_wider_cnn_it_was_fitted_with(fast, model_file):
+    import safetensors.torch
+
+    # Format 5 built the CNN with views as without: blocks of (32, 64), unless
+    # hidden_layer_sizes said otherwise. Such a file, with the parameter unset:
+    X = _images(40)
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "hidden_layer_sizes": (32, 64)}
+    detector = IBDeepDescription(**params, transformations="rotations").fit(X)
+    _, header, tensors = model_file.saved(detector)
+    header["params"]["hidden_layer_sizes"] = None
+    tensor_bytes = safetensors.torch.save(tensors)
+    # Read as format 6, the narrower CNN those parameters build now refuses its weights ...
+    with pytest.raises(ValueError, match="the parameters build"):
+        load(model_file.of(header, tensor_bytes))
+    # ... read as format 5, it is the CNN it was fitted with, and says so.
+    header["format_version"] = 5
+    loaded = load(model_file.of(header, tensor_bytes))
+    assert loaded.hidden_layer_sizes == (32, 64)
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+
+
 def test_warm_start_with_other_views_names_them(blobs, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(**fast, transformations="affine", warm_start=True).fit(X, y)
