@@ -187,6 +187,11 @@ def _ib(**params):
     return lambda dataset, seed: IBDeepDescription(input_shape=dataset.image_shape, random_state=seed, **params)
 
 
+def _ib_wide_views(transformations, **params):
+    """IBDeepDescription with views through the CNN of the default (32, 64) blocks, as it had them before 0.3."""
+    return _ib(transformations=transformations, hidden_layer_sizes=(32, 64), **params)
+
+
 def _ib_flat_rows(dataset, seed):
     """IBDeepDescription on the rows as they are, with nothing said about images: an MLP."""
     return IBDeepDescription(random_state=seed)
@@ -204,20 +209,39 @@ METHODS = [
     Method("ibdetect mcdd", _ib(loss="mcdd"), uses_labels=True),
     Method("ibdetect ib", _ib(), uses_labels=True),
     Method("ibdetect ib (flat rows, mlp)", _ib_flat_rows, uses_labels=True),
-    Method("ibdetect ib, rotations", _ib(transformations="rotations"), uses_labels=True),
-    Method("ibdetect ib, rotations+flips", _ib(transformations="rotations+flips"), uses_labels=True),
+    # The defaults without views: what "auto" chose for one class of images
+    # before it chose the quarter turns.
+    Method("ibdetect ib, no views", _ib(transformations="none"), uses_labels=True),
+    # Views as measured before the built-in CNN narrowed with views: the
+    # (32, 64) blocks.
+    Method("ibdetect ib, rotations", _ib_wide_views("rotations"), uses_labels=True),
+    Method("ibdetect ib, rotations+flips", _ib_wide_views("rotations+flips"), uses_labels=True),
     Method("ibdetect ib, affine", _ib(transformations="affine"), uses_labels=True),
     # The quarter turns with more weight on telling them apart.
-    Method("ibdetect ib, rotations, beta=16", _ib(transformations="rotations", beta=16.0), uses_labels=True),
+    Method("ibdetect ib, rotations, beta=16", _ib_wide_views("rotations", beta=16.0), uses_labels=True),
     # The same, with the learning rate annealed to 0 over the 50 epochs along
     # a cosine, where training for longer had helped (150 epochs).
     Method("ibdetect ib, rotations, beta=16, cosine",
-           _ib(transformations="rotations", beta=16.0, callbacks=[("cosine", _cosine_schedule(50))]),
+           _ib_wide_views("rotations", beta=16.0, callbacks=[("cosine", _cosine_schedule(50))]),
            uses_labels=True),
     # The same optimiser steps as 140 epochs of the default batches, which
     # longer training suggested, for about 70% of the quarter turns' fit.
     Method("ibdetect ib, rotations, beta=16, batch 32, 35 epochs",
-           _ib(transformations="rotations", beta=16.0, batch_size=32, max_epochs=35), uses_labels=True),
+           _ib_wide_views("rotations", beta=16.0, batch_size=32, max_epochs=35), uses_labels=True),
+    # The narrower blocks that views now get by default, whose four passes
+    # cost about one of the (32, 64) blocks': in batches of 32 images, with
+    # beta=16 for longer, and with wider first blocks.
+    Method("ibdetect ib, rotations, beta=16, CNN (8, 32)", _ib(transformations="rotations", beta=16.0),
+           uses_labels=True),
+    Method("ibdetect ib, rotations, batch 32, CNN (8, 32)", _ib(transformations="rotations", batch_size=32),
+           uses_labels=True),
+    *(
+        Method(f"ibdetect ib, rotations, beta=16, batch 32, {epochs} epochs, CNN {channels}",
+               _ib(transformations="rotations", hidden_layer_sizes=channels, beta=16.0, batch_size=32,
+                   max_epochs=epochs),
+               uses_labels=True)
+        for channels, epochs in [((8, 32), 35), ((8, 32), 50), ((8, 32), 70), ((16, 32), 35)]
+    ),
     # The IB loss's own levers, one at a time from the defaults: how much of
     # the result the default beta (4), margin (0), k-NN score and rank hold.
     # beta near 1 leaves compactness alone; a large one makes the

@@ -584,6 +584,9 @@ def test_rows_with_views_run_only_when_named():
         "ibdetect ib, rotations", "ibdetect ib, rotations+flips", "ibdetect ib, affine",
         "ibdetect ib, rotations, beta=16", "ibdetect ib, rotations, beta=16, cosine",
         "ibdetect ib, rotations, beta=16, batch 32, 35 epochs",
+        "ibdetect ib, rotations, beta=16, CNN (8, 32)", "ibdetect ib, rotations, batch 32, CNN (8, 32)",
+        *(f"ibdetect ib, rotations, beta=16, batch 32, {epochs} epochs, CNN (8, 32)" for epochs in (35, 50, 70)),
+        "ibdetect ib, rotations, beta=16, batch 32, 35 epochs, CNN (16, 32)",
     }
     for suite in run.SUITES.values():
         assert not set(suite["methods"]) & {m.name for m in variants}
@@ -786,3 +789,15 @@ def test_hypersphere_lever_trains_embeddings_on_the_sphere(small_digits, image):
     # [0, 20], the range of cosine logits at temperature 0.1, 20 wide.
     norms = np.linalg.norm(detector.net_.embed(dataset.X[:20]), axis=1)
     np.testing.assert_allclose(norms, np.sqrt(5), rtol=1e-5)
+
+
+def test_view_scoring_times_every_detector_against_the_centre_distance(capsys):
+    from benchmarks import view_scoring
+
+    view_scoring.main(["--rows", "300", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "decision_function on 300 MNIST rows, median of 1:" in out
+    for name in view_scoring.DETECTORS:
+        assert name in out
+    # The centre distance is its own unit.
+    assert "1.00 x the centre distance" in out.splitlines()[-1]
