@@ -38,7 +38,7 @@ import numpy as np
 from ._chunking import row_blocks
 from ._distances import center_distances, kth_neighbor_distances, nearest_center_distances
 from ._fitted import OPTIONAL, FittedAttribute, finite, positive
-from ._labels import ANOMALY
+from ._labels import has_known_anomalies
 
 __all__ = [
     "FITTED_STATE",
@@ -184,7 +184,7 @@ def resolve_anomaly_score(anomaly_score, targets, images):
         return anomaly_score
     # The known-anomaly term acts on the distances to the centres, which
     # the "distance" score reads directly; "knn" gains much less from it.
-    if np.any(targets == ANOMALY):
+    if has_known_anomalies(targets):
         return "distance"
     # The neighbours in input space add what the embedding dropped: on
     # tables, and on images for the CNN as for the MLP (digits gained 0.005

@@ -78,7 +78,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         or a module instance, copied in ``fit``.
     hidden_layer_sizes : tuple of int, default=None
         Hidden widths of ``"mlp"`` (None: ``(256, 128)``) or channels of the
-        blocks of ``"cnn"`` (None: ``(32, 64)``; ``(8, 32)`` with views).
+        blocks of ``"cnn"`` (None: ``(32, 64)``; ``(8, 32)`` with ``transformations``).
     embedding_dim : int, default=32
         Size of the embedding. Ignored for a module instance.
     input_shape : tuple of int, default=None
@@ -105,7 +105,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Epochs of autoencoder pretraining before the centres are placed (Deep
         SVDD's); needs an encoder with a ``decoder()`` method.
     batch_size : int, default=128
-        Samples per training step (not per inference block).
+        Samples per training step, each in all its views (not per inference block).
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     weight_decay : float, default=1e-5
@@ -124,7 +124,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ``input_shape``); ``"rotations+flips"``: and their mirror images;
         ``"affine"``: the row and 7 fixed random affine maps of it. An
         embedding is its views' side by side. ``"auto"``: ``"rotations"``
-        for one known class of square images, else ``"none"`` (:ref:`views`).
+        for one normal class of square images, else ``"none"`` (:ref:`views`).
     anomaly_score : {"auto", "knn", "knn+input", "knn+density", "distance"}, default="auto"
         How far a sample lies from the normal data, squared: ``"distance"``
         to the nearest centre; ``"knn"`` to the ``n_neighbors``-th nearest
@@ -502,7 +502,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         X, targets = self._validate_training_data(X, y, reset=not streaming)
         input_shape = _training.check_input_shape(self)
         _training.check_callbacks(self.callbacks)
-        transformations = _training.resolve_transformations(self, input_shape, previous if streaming else None)
+        transformations = _training.resolve_transformations(self, input_shape, targets, previous)
         setup = Bunch(input_shape=input_shape, transformations=transformations, centers=None)
         if streaming:
             targets = _streaming.merge_batch(self, previous, X, y, targets, setup)

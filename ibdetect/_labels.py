@@ -18,6 +18,11 @@ ANOMALY = -1
 INLIER = 1
 
 
+def has_known_anomalies(targets):
+    """Whether training targets (class indices, ``ANOMALY`` for a known anomaly) hold a known anomaly."""
+    return bool(np.any(targets == ANOMALY))
+
+
 def is_anomaly(y):
     """Boolean mask of the labels that mark a known anomaly.
 

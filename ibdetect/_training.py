@@ -18,7 +18,7 @@ from torch.utils.data import Subset
 
 from ._checks import check_positive_ints
 from ._fitted import OPTIONAL, FittedAttribute, finite
-from ._labels import ANOMALY
+from ._labels import ANOMALY, has_known_anomalies
 from ._net import (
     AcceleratedDeepDescriptionNet,
     Autoencoder,
@@ -139,21 +139,24 @@ def check_callbacks(callbacks):
             )
 
 
-def resolve_transformations(detector, input_shape, streamed_from=None):
+def resolve_transformations(detector, input_shape, targets, previous=None):
     """The transformations that ``transformations`` stands for on this data, checked against it.
 
-    ``"auto"`` gives one known class of square images the quarter turns to
-    tell apart, and nothing else views; ``partial_fit`` (``streamed_from``,
-    the detector as fitted on the earlier batches) keeps what the network
-    learned, whatever classes a new batch brings.
+    ``"auto"`` gives one normal class of square images the quarter turns to
+    tell apart, and nothing else views. A fit that continues ``previous``
+    (``warm_start``, ``partial_fit``) keeps the views its network learned,
+    whatever classes the new data bring.
     """
     name = detector.transformations
-    if name == "auto" and streamed_from is not None:
-        return streamed_from.transformations_
+    if name == "auto" and previous is not None:
+        return previous.transformations_
     if name == "auto":
-        square_images = len(input_shape) == 3 and input_shape[1] == input_shape[2]
+        square_images = len(input_shape) == 3 and input_shape[1] == input_shape[2] > 1
         one_class = len(detector.classes_) == 1 and detector.loss != "svdd"
-        return "rotations" if square_images and one_class else "none"
+        # Known anomalies make the centre distance the score: with views it
+        # ranked one class lower than the k-NN distance (performance page),
+        # and the pair was never measured against no views.
+        return "rotations" if square_images and one_class and not has_known_anomalies(targets) else "none"
     if name != "none" and detector.loss == "svdd":
         raise ValueError(
             f'transformations="{name}" needs loss="ib" or "mcdd": "svdd" trains a single '

@@ -462,8 +462,10 @@ def test_blocks_keep_the_distances_in_the_cache_and_everything_within_working_me
     assert row_bytes == options["cached_bytes"] + 2 * 4 * activations + choice
 
 
-def test_images_are_explained_pixel_by_pixel(fast):
-    X, detector = small_images(fast)
+@pytest.mark.parametrize("transformations", ["auto", "none"])  # one class: the quarter turns, or none
+def test_images_are_explained_pixel_by_pixel(fast, transformations):
+    X, detector = small_images(fast, transformations=transformations)
+    assert detector.transformations_ == ("rotations" if transformations == "auto" else "none")
     bright = X[:3].copy()
     bright[:, 14] = 5.0
     explanation = detector.explain(bright)

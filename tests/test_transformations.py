@@ -113,6 +113,7 @@ def test_transformations_that_cannot_apply_are_an_error_before_training(params, 
         ((1, 6, 6), [7], "ib", "rotations"),        # one labelled class
         ((1, 6, 6), [7], "mcdd", "rotations"),
         ((1, 6, 6), [0, 1], "ib", "none"),          # classes to separate already
+        ((1, 6, 6), [7, -1], "ib", "none"),         # known anomalies: scored by the centre distance
         ((1, 6, 6), None, "svdd", "none"),          # a single centre has no views to tell apart
         ((1, 4, 9), None, "ib", "none"),            # not square
         (None, None, "ib", "none"),                 # rows of features
@@ -123,6 +124,12 @@ def test_auto_gives_one_class_of_square_images_the_quarter_turns(input_shape, la
     y = None if labels is None else np.resize(labels, len(X))
     detector = IBDeepDescription(**{**fast, "max_epochs": 1}, input_shape=input_shape, loss=loss).fit(X, y)
     assert detector.transformations_ == expected
+
+
+def test_auto_leaves_images_of_one_pixel_as_they_are(fast):
+    # Every quarter turn of a single pixel is the pixel: nothing to tell apart.
+    params = {**fast, "max_epochs": 1, "encoder": "mlp", "input_shape": (36, 1, 1)}
+    assert IBDeepDescription(**params).fit(_images(40)).transformations_ == "none"
 
 
 @pytest.mark.parametrize(
@@ -172,8 +179,17 @@ def test_warm_start_with_other_views_names_them(blobs, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(**fast, transformations="affine", warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match="transformations='affine'; the parameters now ask for 'none'"):
-        detector.set_params(transformations="auto").fit(X, y)
+        detector.set_params(transformations="none").fit(X, y)
     assert detector.transformations_ == "affine"
+
+
+def test_auto_continues_a_fit_with_the_views_its_network_learned(fast):
+    # A detector fitted before "auto" chose views for one class of images had none.
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "transformations": "none", "warm_start": True}
+    detector = IBDeepDescription(**params).fit(_images(40))
+    detector.set_params(transformations="auto").fit(_images(40, seed=1))
+    assert detector.transformations_ == "none"
+    assert len(detector.net_.history) == 2
 
 
 def test_a_detector_with_views_saves_and_loads_its_maps(blobs, fast):
