@@ -102,11 +102,12 @@ def model_file():
 
     import safetensors.torch
 
+    from ibdetect._model_file import HEADER_MEMBER, TENSORS_MEMBER
     from ibdetect.persistence import save
 
     def members(file):
         with zipfile.ZipFile(file) as archive:
-            return json.loads(archive.read("model.json")), archive.read("tensors.safetensors")
+            return json.loads(archive.read(HEADER_MEMBER)), archive.read(TENSORS_MEMBER)
 
     def saved(detector):
         file = io.BytesIO()
@@ -117,8 +118,8 @@ def model_file():
     def of(header, tensor_bytes):
         file = io.BytesIO()
         with zipfile.ZipFile(file, "w") as archive:
-            archive.writestr("model.json", json.dumps(header))
-            archive.writestr("tensors.safetensors", tensor_bytes)
+            archive.writestr(HEADER_MEMBER, json.dumps(header))
+            archive.writestr(TENSORS_MEMBER, tensor_bytes)
         return io.BytesIO(file.getvalue())
 
     return SimpleNamespace(members=members, saved=saved, of=of)
