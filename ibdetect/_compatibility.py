@@ -17,7 +17,8 @@ EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precisio
 #: The fitted attributes they lack, likewise.
 EARLIER_FITTED = {"transformations_": "none"}
 #: The blocks of the built-in CNN with views, unless ``hidden_layer_sizes``
-#: said otherwise, in model files before format 6: those of the CNN without.
+#: said otherwise, in model files before format 6 and pickles of the builds
+#: that wrote them: those of the CNN without.
 EARLIER_CNN_CHANNELS_WITH_VIEWS = (32, 64)
 
 
@@ -48,4 +49,21 @@ def upgraded_pickle_state(state):
     state = {**EARLIER_PARAMS, **state}
     if "net_" in state:
         state = {**EARLIER_FITTED, **state}
+        state = _with_earlier_cnn_channels(state)
     return with_unscaled_rank(state, state["n_neighbors"])
+
+
+def _with_earlier_cnn_channels(state):
+    """``state`` with ``hidden_layer_sizes`` set to the wider blocks its CNN has, if a build before format 6 built them.
+
+    Such a build gave the built-in CNN the same blocks with views as
+    without; this one builds narrower ones for ``hidden_layer_sizes=None``,
+    so ``warm_start`` and ``partial_fit`` could not load the old weights.
+    """
+    encoder = getattr(getattr(state["net_"], "module_", None), "encoder", None)
+    wider = tuple(getattr(encoder, "channels", ())) == EARLIER_CNN_CHANNELS_WITH_VIEWS
+    # Only a built-in encoder, named by a string, reads hidden_layer_sizes.
+    built_in = isinstance(state.get("encoder"), str) and state.get("hidden_layer_sizes", ()) is None
+    if wider and built_in and state["transformations_"] != "none":
+        return {**state, "hidden_layer_sizes": EARLIER_CNN_CHANNELS_WITH_VIEWS}
+    return state

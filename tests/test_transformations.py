@@ -1,6 +1,7 @@
 """Self-labelled views: the transformation modules, and the detector trained on their views."""
 
 import io
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -173,6 +174,21 @@ def test_a_format_5_file_with_views_loads_the_wider_cnn_it_was_fitted_with(fast,
     loaded = load(model_file.of(header, tensor_bytes))
     assert loaded.hidden_layer_sizes == (32, 64)
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+
+
+def test_a_pickle_with_views_of_an_earlier_build_trains_on_with_the_wider_cnn_it_has(fast):
+    X = _images(40)
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "transformations": "rotations", "warm_start": True}
+    detector = IBDeepDescription(**{**params, "hidden_layer_sizes": (32, 64)}).fit(X)
+    # As a build before format 6 left it: the wider blocks, the parameter unset.
+    detector.hidden_layer_sizes = None
+    loaded = pickle.loads(pickle.dumps(detector))
+    assert loaded.hidden_layer_sizes == (32, 64)
+    loaded.fit(X)  # trains on from the old weights
+    assert len(loaded.net_.history) == 2
+    # A pickle of this build keeps the parameter as it was.
+    now = IBDeepDescription(**{**params, "hidden_layer_sizes": None}).fit(X)
+    assert pickle.loads(pickle.dumps(now)).hidden_layer_sizes is None
 
 
 def test_warm_start_with_other_views_names_them(blobs, fast):
