@@ -7,7 +7,7 @@ as it did, and refits with the same parameters (whose "auto" values may
 resolve as this version does).
 """
 
-__all__ = ["EARLIER_CNN_CHANNELS_WITH_VIEWS", "EARLIER_FITTED", "EARLIER_PARAMS", "upgraded_pickle_state", "with_unscaled_rank"]
+__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "earlier_hidden_layer_sizes", "upgraded_pickle_state", "with_unscaled_rank"]
 
 #: The parameters that models of version 0.2.0 (pickles, model files before
 #: format 3) lack, with the values they were fitted as: they trained on the
@@ -49,21 +49,24 @@ def upgraded_pickle_state(state):
     state = {**EARLIER_PARAMS, **state}
     if "net_" in state:
         state = {**EARLIER_FITTED, **state}
-        state = _with_earlier_cnn_channels(state)
+        # Only a built-in encoder, named by a string, reads hidden_layer_sizes;
+        # its network tells the wider blocks of a build before format 6.
+        encoder = getattr(getattr(state["net_"], "module_", None), "encoder", None)
+        channels = tuple(getattr(encoder, "channels", ()))
+        wider = isinstance(state["encoder"], str) and channels == EARLIER_CNN_CHANNELS_WITH_VIEWS
+        hidden = earlier_hidden_layer_sizes(state["hidden_layer_sizes"], state["transformations_"], wider)
+        state = {**state, "hidden_layer_sizes": hidden}
     return with_unscaled_rank(state, state["n_neighbors"])
 
 
-def _with_earlier_cnn_channels(state):
-    """``state`` with ``hidden_layer_sizes`` set to the wider blocks its CNN has, if a build before format 6 built them.
+def earlier_hidden_layer_sizes(hidden_layer_sizes, transformations, wider_cnn):
+    """``hidden_layer_sizes`` as a detector of a build before format 6 has it, for the same network.
 
-    Such a build gave the built-in CNN the same blocks with views as
-    without; this one builds narrower ones for ``hidden_layer_sizes=None``,
-    so ``warm_start`` and ``partial_fit`` could not load the old weights.
+    Such a build gave the built-in CNN (``wider_cnn``: the detector's
+    network is one it built) the same blocks with views as without; this
+    one builds narrower blocks for None with views, which could not load
+    the old weights in ``warm_start``, ``partial_fit`` or a model file.
     """
-    encoder = getattr(getattr(state["net_"], "module_", None), "encoder", None)
-    wider = tuple(getattr(encoder, "channels", ())) == EARLIER_CNN_CHANNELS_WITH_VIEWS
-    # Only a built-in encoder, named by a string, reads hidden_layer_sizes.
-    built_in = isinstance(state.get("encoder"), str) and state.get("hidden_layer_sizes", ()) is None
-    if wider and built_in and state["transformations_"] != "none":
-        return {**state, "hidden_layer_sizes": EARLIER_CNN_CHANNELS_WITH_VIEWS}
-    return state
+    if wider_cnn and transformations != "none" and hidden_layer_sizes is None:
+        return EARLIER_CNN_CHANNELS_WITH_VIEWS
+    return hidden_layer_sizes
