@@ -63,8 +63,8 @@ TRANSFORMATIONS = ("none", "rotations", "rotations+flips", "affine")
 AFFINE_VIEWS = 8
 
 #: Channels of the built-in CNN's blocks with views, each of which is a pass
-#: of the network: four passes of these cost about one of the default
-#: (32, 64) blocks' (scoring 100,000 MNIST rows took 88.9 against 88.1 s,
+#: of the network: four passes of these cost less than one of the default
+#: (32, 64) blocks' (scoring 100,000 MNIST rows took 62.8 against 81.4 s,
 #: benchmarks/view_scoring.py).
 CNN_CHANNELS_WITH_VIEWS = (8, 32)
 

@@ -56,3 +56,38 @@ def test_decoders_map_embeddings_back_to_flat_samples(encoder, sample_shape):
     assert decoder(embeddings).shape == (5, n_values)
     # A new decoder each call: pretraining one never touches another.
     assert decoder is not encoder.decoder()
+
+
+def _blocks_in_order(encoder, images):
+    return encoder.head(encoder.features(images).flatten(1))
+
+
+@pytest.mark.parametrize("input_shape, channels", [
+    ((1, 28, 28), (8, 32)),
+    ((3, 9, 11), (4, 6)),  # odd sides: the pools drop a row and a column
+    ((1, 16, 16), (2, 3, 5)),
+])
+def test_cnn_encoder_evaluates_with_pools_first_as_the_blocks_in_order(input_shape, channels):
+    torch.manual_seed(0)
+    encoder = CNNEncoder(input_shape=input_shape, embedding_dim=5, channels=channels)
+    for _ in range(3):  # running statistics away from their initial 0 and 1
+        encoder(3 * torch.randn(16, *input_shape) + 1)
+    encoder.eval()
+    images = torch.randn(7, *input_shape, requires_grad=True)
+    embeddings = encoder(images)
+    expected = _blocks_in_order(encoder, images)
+    torch.testing.assert_close(embeddings, expected, rtol=1e-5, atol=1e-6)
+    # Explanations differentiate the scores through the encoder.
+    gradient, = torch.autograd.grad(embeddings.sum(), images)
+    expected_gradient, = torch.autograd.grad(expected.sum(), images)
+    torch.testing.assert_close(gradient, expected_gradient, rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_encoder_runs_its_blocks_in_order_while_any_normalises_by_the_batch():
+    # Batch statistics are not the same before and after a pool: the shortcut
+    # holds only with the running ones.
+    torch.manual_seed(0)
+    encoder = CNNEncoder(input_shape=(1, 8, 8), embedding_dim=3, channels=(4,)).eval()
+    encoder.features[1].train()
+    images = torch.randn(6, 1, 8, 8)
+    torch.testing.assert_close(encoder(images), _blocks_in_order(encoder, images), rtol=0, atol=0)
