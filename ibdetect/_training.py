@@ -64,7 +64,7 @@ AFFINE_VIEWS = 8
 
 #: Channels of the built-in CNN's blocks with views, each of which is a pass
 #: of the network: four passes of these cost less than one of the default
-#: (32, 64) blocks' (scoring 100,000 MNIST rows took 62.8 against 81.4 s,
+#: (32, 64) blocks' (scoring 100,000 MNIST rows took 51.5 against 70.4 s,
 #: benchmarks/view_scoring.py).
 CNN_CHANNELS_WITH_VIEWS = (8, 32)
 

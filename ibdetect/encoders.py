@@ -179,29 +179,41 @@ class CNNEncoder(nn.Module):
 
     def forward(self, x):
         x = x.reshape(-1, *self.input_shape)
-        features = self.features(x) if self._trains_any_block() else self._pooled_first(x)
+        features = self._pooled_first(x) if self._may_pool_first() else self.features(x)
         return self.head(features.flatten(1))
 
-    def _trains_any_block(self):
-        return any(module.training for module in self.features)
+    def _may_pool_first(self):
+        # Only inference without gradients takes the shortcut: gradients
+        # (explain's) and forward hooks (the activation sizes that bound
+        # scoring memory, layer attributions) see the blocks as built, and
+        # batch statistics differ before and after a pool. A subclass may
+        # build other blocks.
+        return (
+            type(self) is CNNEncoder
+            and not torch.is_grad_enabled()
+            and not any(
+                module.training or module._forward_hooks or module._forward_pre_hooks for module in self.features
+            )
+            and all(normalization.track_running_stats for normalization in self.features[1::4])
+        )
 
     def _pooled_first(self, x):
-        """The blocks' output in evaluation, for about half the work of running them in order.
+        """The blocks' output in inference, for about half the work of running them in order.
 
-        BatchNorm with its running statistics and no affine parameters divides
-        each channel by a positive number, and LeakyReLU is increasing, so both
-        commute with the max-pool: applied to its quarter of the values they
-        give the same features. Convolutions with channels-last weights run on
-        the CPU's faster kernels, which may sum in another order (a difference
-        of float rounding); the parameters themselves stay contiguous, as model
-        files store them.
+        BatchNorm with its running statistics and no affine parameters
+        subtracts a number from each channel and divides it by a positive one,
+        and LeakyReLU is increasing, so both commute with the max-pool: applied
+        to its quarter of the values they give the same features. Convolutions
+        with channels-last weights run on the CPU's faster kernels, which may
+        sum in another order (a difference of float rounding); the parameters
+        themselves stay contiguous, as model files store them.
         """
         x = x.contiguous(memory_format=torch.channels_last)
         blocks = list(self.features)
-        for convolution, normalization, activation, pool in zip(*[iter(blocks)] * 4):
+        for convolution, normalization, activation, _ in zip(*[iter(blocks)] * 4):
             weight = convolution.weight.contiguous(memory_format=torch.channels_last)
             x = F.conv2d(x, weight, padding=convolution.padding)
-            x = activation(normalization(pool(x)))
+            x = activation(normalization(_max_pool_2x2(x)))
         return x
 
     def decoder(self):
@@ -213,6 +225,21 @@ class CNNEncoder(nn.Module):
             kernel_size=self.kernel_size,
             negative_slope=self.negative_slope,
         )
+
+
+def _max_pool_2x2(x):
+    """``MaxPool2d(2)`` of ``x``, as the largest of its four interleaved quarters.
+
+    The same values, bit for bit, faster on the CPU with channels-last
+    images; an odd last row or column is dropped, as the pool drops it.
+    Without gradients only: where values tie, ``torch.maximum`` splits the
+    gradient between them and the pool gives it to one.
+    """
+    height, width = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :height, :width]
+    return torch.maximum(
+        torch.maximum(x[..., 0::2, 0::2], x[..., 1::2, 0::2]), torch.maximum(x[..., 0::2, 1::2], x[..., 1::2, 1::2])
+    )
 
 
 class CNNDecoder(nn.Module):

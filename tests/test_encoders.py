@@ -62,32 +62,69 @@ def _blocks_in_order(encoder, images):
     return encoder.head(encoder.features(images).flatten(1))
 
 
+def _trained_cnn(input_shape, channels):
+    torch.manual_seed(0)
+    encoder = CNNEncoder(input_shape=input_shape, embedding_dim=5, channels=channels)
+    for _ in range(3):  # running statistics away from their initial 0 and 1
+        encoder(3 * torch.randn(16, *input_shape) + 1)
+    return encoder.eval()
+
+
 @pytest.mark.parametrize("input_shape, channels", [
     ((1, 28, 28), (8, 32)),
     ((3, 9, 11), (4, 6)),  # odd sides: the pools drop a row and a column
     ((1, 16, 16), (2, 3, 5)),
 ])
-def test_cnn_encoder_evaluates_with_pools_first_as_the_blocks_in_order(input_shape, channels):
-    torch.manual_seed(0)
-    encoder = CNNEncoder(input_shape=input_shape, embedding_dim=5, channels=channels)
-    for _ in range(3):  # running statistics away from their initial 0 and 1
-        encoder(3 * torch.randn(16, *input_shape) + 1)
-    encoder.eval()
-    images = torch.randn(7, *input_shape, requires_grad=True)
-    embeddings = encoder(images)
-    expected = _blocks_in_order(encoder, images)
+def test_cnn_encoder_infers_with_pools_first_as_the_blocks_in_order(input_shape, channels, monkeypatch):
+    from ibdetect import encoders
+
+    encoder = _trained_cnn(input_shape, channels)
+    pools = []
+    monkeypatch.setattr(encoders, "_max_pool_2x2", lambda x: pools.append(x.shape) or nn.functional.max_pool2d(x, 2))
+    images = torch.randn(7, *input_shape)
+    with torch.no_grad():
+        embeddings = encoder(images)
+        expected = _blocks_in_order(encoder, images)
+    assert len(pools) == len(channels)  # the shortcut ran
     torch.testing.assert_close(embeddings, expected, rtol=1e-5, atol=1e-6)
-    # Explanations differentiate the scores through the encoder.
-    gradient, = torch.autograd.grad(embeddings.sum(), images)
-    expected_gradient, = torch.autograd.grad(expected.sum(), images)
-    torch.testing.assert_close(gradient, expected_gradient, rtol=1e-5, atol=1e-6)
 
 
-def test_cnn_encoder_runs_its_blocks_in_order_while_any_normalises_by_the_batch():
-    # Batch statistics are not the same before and after a pool: the shortcut
-    # holds only with the running ones.
-    torch.manual_seed(0)
-    encoder = CNNEncoder(input_shape=(1, 8, 8), embedding_dim=3, channels=(4,)).eval()
-    encoder.features[1].train()
+def test_cnn_encoder_differentiates_through_its_blocks_in_order():
+    # Where values tie (MNIST's blank background), torch.maximum would split
+    # the gradient that MaxPool2d gives to one of them: explain's gradients
+    # must be the network's own.
+    encoder = _trained_cnn((1, 8, 8), (4,))
+    images = torch.zeros(3, 1, 8, 8)
+    images[:, :, 2:5, 2:6] = 1.0
+    images.requires_grad_(True)
+    gradient, = torch.autograd.grad(encoder(images).sum(), images)
+    expected, = torch.autograd.grad(_blocks_in_order(encoder, images).sum(), images)
+    assert torch.equal(gradient, expected)
+
+
+@pytest.mark.parametrize("change", ["a normalisation trains", "a hook", "batch statistics in evaluation"])
+def test_cnn_encoder_runs_its_blocks_in_order_where_they_are_watched_or_normalise_by_the_batch(change):
+    encoder = _trained_cnn((1, 8, 8), (4,))
+    seen = []
+    if change == "a normalisation trains":
+        encoder.features[1].train()
+    elif change == "a hook":
+        # As the activation sizes that bound scoring memory are measured.
+        encoder.features[3].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    else:
+        encoder.features[1].track_running_stats = False
     images = torch.randn(6, 1, 8, 8)
-    torch.testing.assert_close(encoder(images), _blocks_in_order(encoder, images), rtol=0, atol=0)
+    with torch.no_grad():
+        embeddings = encoder(images)
+        if change == "a hook":
+            assert seen == [(6, 4, 4, 4)]
+        assert torch.equal(embeddings, _blocks_in_order(encoder, images))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 9, 11), (1, 1, 2, 3)])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_max_pool_of_quarters_is_max_pool2d(shape, memory_format):
+    from ibdetect.encoders import _max_pool_2x2
+
+    images = torch.randn(shape).contiguous(memory_format=memory_format)
+    assert torch.equal(_max_pool_2x2(images), nn.functional.max_pool2d(images, 2))
