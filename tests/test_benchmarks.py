@@ -587,6 +587,10 @@ def test_rows_with_views_run_only_when_named():
         "ibdetect ib, rotations, beta=16, CNN (8, 32)", "ibdetect ib, rotations, batch 32, CNN (8, 32)",
         *(f"ibdetect ib, rotations, beta=16, batch 32, {epochs} epochs, CNN (8, 32)" for epochs in (35, 50, 70)),
         "ibdetect ib, rotations, beta=16, batch 32, 35 epochs, CNN (16, 32)",
+        *(f"ibdetect ib, rotations, {epochs} epochs, CNN (16, 32)" for epochs in (50, 100)),
+        *(f"ibdetect ib, rotations, batch {batch}, {epochs} epochs, CNN (16, 32)"
+          for batch, epochs in [(64, 50), (32, 35), (32, 50)]),
+        *(f"ibdetect ib, rotations, batch {batch}, early stopping" for batch in (128, 32)),
     }
     for suite in run.SUITES.values():
         assert not set(suite["methods"]) & {m.name for m in variants}
@@ -801,3 +805,37 @@ def test_view_scoring_times_every_detector_against_the_centre_distance(capsys):
         assert name in out
     # The centre distance is its own unit.
     assert "1.00 x the centre distance" in out.splitlines()[-1]
+
+
+def test_view_units_as_fitted_are_the_detectors_own_scores_and_the_others_differ():
+    from benchmarks.view_units import UNITS, scores_by_units, view_units_results
+    from ibdetect import IBDeepDescription
+
+    digits = data.digits()
+    rows = np.concatenate([np.flatnonzero(digits.y == digit)[:30] for digit in range(3)])
+    normal = rows[digits.y[rows] == 0]
+    detector = IBDeepDescription(
+        input_shape=digits.image_shape, max_epochs=2, hidden_layer_sizes=(4, 8), embedding_dim=4, random_state=0
+    ).fit(digits.X[normal])
+    assert detector.transformations_ == "rotations"
+    scores = scores_by_units(detector, digits.X[rows])
+    assert list(scores) == list(UNITS)
+    np.testing.assert_allclose(scores["as fitted"], -detector.score_samples(digits.X[rows]), rtol=1e-4)
+    for units in UNITS[1:]:
+        assert not np.allclose(scores[units], scores["as fitted"], rtol=1e-2)
+
+    small = data.Dataset("digits", digits.X[rows], digits.y[rows], digits.image_shape)
+    aucs, seconds = view_units_results(small, max_epochs=1, hidden_layer_sizes=(4, 8), embedding_dim=4)
+    assert aucs.shape == (3, len(UNITS)) and seconds.shape == (3,)
+    assert ((aucs > 0.3) & (aucs <= 1)).all() and (seconds > 0).all()
+
+
+def test_view_units_scale_each_view_to_length_one_and_whiten_to_unit_covariance():
+    from benchmarks.view_units import unit_views, whitening
+
+    rng = np.random.RandomState(0)
+    embeddings = rng.normal(size=(50, 6)) * [1, 2, 3, 4, 5, 6]
+    views = unit_views(embeddings, n_views=3).reshape(50, 3, 2)
+    np.testing.assert_allclose(np.linalg.norm(views, axis=2), 1.0)
+    mean, matrix = whitening(embeddings, shrinkage=0.0)
+    np.testing.assert_allclose(np.cov((embeddings - mean) @ matrix, rowvar=False), np.eye(6), atol=1e-8)
