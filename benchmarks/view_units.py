@@ -28,7 +28,12 @@ import time
 import numpy as np
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import input_scales_of, kth_neighbor_distances, relative_neighbor_distances
+from ibdetect._anomaly_score import (
+    input_scales_of,
+    kth_neighbor_distances,
+    relative_neighbor_distances,
+    typical_neighbor_distance,
+)
 
 from . import data
 from .protocols import oneclass_splits
@@ -57,9 +62,8 @@ def whitening(reference, shrinkage=WHITENING_SHRINKAGE):
 
 
 def relative_knn(samples, reference, rank):
-    """The ``rank``-th nearest reference distance over its median among the reference rows, each left out."""
-    typical = np.median(kth_neighbor_distances(reference, reference, rank, skip_self=True))
-    return kth_neighbor_distances(samples, reference, rank) / typical
+    """The ``rank``-th nearest reference distance over its typical value among the reference rows."""
+    return kth_neighbor_distances(samples, reference, rank) / typical_neighbor_distance(reference, rank)
 
 
 def embedding_halves(detector, samples):
