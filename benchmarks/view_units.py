@@ -28,12 +28,7 @@ import time
 import numpy as np
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import (
-    input_scales_of,
-    kth_neighbor_distances,
-    relative_neighbor_distances,
-    typical_neighbor_distance,
-)
+from ibdetect._anomaly_score import input_scales_of, mixed_neighbor_distances, typical_neighbor_distance
 
 from . import data
 from .protocols import oneclass_splits
@@ -61,17 +56,12 @@ def whitening(reference, shrinkage=WHITENING_SHRINKAGE):
     return mean, np.linalg.cholesky(np.linalg.inv(covariance))
 
 
-def relative_knn(samples, reference, rank):
-    """The ``rank``-th nearest reference distance over its typical value among the reference rows."""
-    return kth_neighbor_distances(samples, reference, rank) / typical_neighbor_distance(reference, rank)
-
-
-def embedding_halves(detector, samples):
-    """Each entry of ``UNITS``: the embedding half of ``samples``' score in those units."""
+def embeddings_in_units(detector, samples):
+    """Each entry of ``UNITS``: the embeddings of ``samples`` and of the reference rows in those units."""
     n_views = detector.net_.module_.n_views
     embedded = detector.transform(samples).astype(np.float64)
     reference = detector.reference_embeddings_.astype(np.float64)
-    halves = {}
+    in_units = {}
     for name in UNITS:
         test, ref = embedded, reference
         if name.startswith("unit views"):
@@ -79,19 +69,26 @@ def embedding_halves(detector, samples):
         if name.endswith("whitened"):
             mean, matrix = whitening(ref)
             test, ref = (test - mean) @ matrix, (ref - mean) @ matrix
-        halves[name] = relative_knn(test, ref, detector.n_neighbors_)
-    return halves
+        in_units[name] = test, ref
+    return in_units
 
 
 def scores_by_units(detector, samples):
-    """Each entry of ``UNITS``: the anomaly scores of ``samples`` with the detector's pixel half."""
+    """Each entry of ``UNITS``: the scores of ``samples``, mixed with the pixel half as the detector mixes them."""
     if detector.anomaly_score_ != "knn+density":
         raise ValueError(f'The units are those of "knn+density", not {detector.anomaly_score_!r}.')
-    pixels = relative_neighbor_distances(
-        samples, detector.reference_inputs_, detector.n_neighbors_, detector.reference_radii_,
-        units=input_scales_of(detector),
-    ) / detector.neighbor_scales_[1]
-    return {name: np.sqrt(half * pixels) for name, half in embedding_halves(detector, samples).items()}
+    rank = detector.n_neighbors_
+    return {
+        name: mixed_neighbor_distances(
+            (embedded, samples),
+            (reference, detector.reference_inputs_),
+            (typical_neighbor_distance(reference, rank), detector.neighbor_scales_[1]),
+            rank,
+            radii=(None, detector.reference_radii_),
+            units=(None, input_scales_of(detector)),
+        )
+        for name, (embedded, reference) in embeddings_in_units(detector, samples).items()
+    }
 
 
 def view_units_results(dataset, seed=0, **params):
