@@ -54,7 +54,7 @@ def scores_by_shrinkage(detector, n_normal, X, shrinkages):
         # The reference rows, and so their embeddings, are the detector's own.
         state = reference_state(
             detector.anomaly_score_, lambda inputs: detector.reference_embeddings_, detector.reference_inputs_,
-            n_normal, detector.n_neighbors, shrinkage,
+            n_normal, detector.n_neighbors, shrinkage=shrinkage,
         )
         for name, value in state.items():
             setattr(variant, name, value)

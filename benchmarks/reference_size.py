@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import reference_state, subsample
+from ibdetect._anomaly_score import reference_state, subsample, whitened_views
 
 from . import data, ood
 from .protocols import multiclass_splits, table_splits
@@ -102,7 +102,7 @@ def detectors_by_size(params, X, y, sizes):
         detectors[size] = copy.copy(everything).set_params(max_references=size)
         state = reference_state(
             everything.anomaly_score_, everything.net_.embed, normal[subsample(np.arange(len(normal)), size, seed)],
-            len(normal), everything.n_neighbors,
+            len(normal), everything.n_neighbors, n_views=whitened_views(everything),
         )
         for name, value in state.items():
             setattr(detectors[size], name, value)

@@ -7,12 +7,13 @@ one-class image benchmark and scores the split's test rows with the same
 network, the same reference rows and the same pixel half, measuring the
 embedding half in other units:
 
-- ``as fitted``: the embeddings as they are (the detector's own score);
+- ``as fitted``: the embeddings as the network gives them (the score of
+  builds before model-file format 7);
 - ``unit views``: each view's embedding scaled to length 1, so that only
   its direction counts (a cosine distance per view);
 - ``whitened``: the embeddings in units of the reference's covariance
   (a Mahalanobis distance), the covariance shrunk toward the mean variance;
-- ``unit views, whitened``: both, in that order.
+- ``unit views, whitened``: both, in that order: the detector's own score.
 
 Each space's distance is divided by its median among the reference rows, as
 the detector does. The units are measured after training, so no column
@@ -28,7 +29,13 @@ import time
 import numpy as np
 
 from ibdetect import IBDeepDescription
-from ibdetect._anomaly_score import input_scales_of, mixed_neighbor_distances, typical_neighbor_distance
+from ibdetect._anomaly_score import (
+    _in_embedding_units,
+    covariance_whitening,
+    input_scales_of,
+    mixed_neighbor_distances,
+    typical_neighbor_distance,
+)
 
 from . import data
 from .protocols import oneclass_splits
@@ -36,39 +43,24 @@ from .reference_size import roc_auc
 
 UNITS = ("as fitted", "unit views", "whitened", "unit views, whitened")
 
-#: The covariance of the whitened units is shrunk this share of the mean
-#: variance toward it: digits' references hold fewer rows (about 100) than
-#: four views' embeddings have dimensions (128).
-WHITENING_SHRINKAGE = 0.01
-
-
-def unit_views(embeddings, n_views):
-    """``embeddings`` with each view's part scaled to length 1."""
-    views = embeddings.reshape(len(embeddings), n_views, -1)
-    return (views / np.linalg.norm(views, axis=2, keepdims=True)).reshape(len(embeddings), -1)
-
-
-def whitening(reference, shrinkage=WHITENING_SHRINKAGE):
-    """The reference's mean and a matrix ``W`` such that ``(x - mean) @ W`` has about unit covariance."""
-    mean = reference.mean(axis=0)
-    covariance = np.cov(reference - mean, rowvar=False)
-    covariance += shrinkage * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
-    return mean, np.linalg.cholesky(np.linalg.inv(covariance))
-
 
 def embeddings_in_units(detector, samples):
-    """Each entry of ``UNITS``: the embeddings of ``samples`` and of the reference rows in those units."""
+    """Each entry of ``UNITS``: the embeddings of ``samples`` and of the reference rows in those units.
+
+    "unit views, whitened" are the units the detector scores in
+    (``reference_embeddings_``'s).
+    """
     n_views = detector.net_.module_.n_views
-    embedded = detector.transform(samples).astype(np.float64)
-    reference = detector.reference_embeddings_.astype(np.float64)
+    embedded = detector.transform(samples)
+    reference = detector.net_.embed(detector.reference_inputs_)
     in_units = {}
     for name in UNITS:
         test, ref = embedded, reference
         if name.startswith("unit views"):
-            test, ref = unit_views(test, n_views), unit_views(ref, n_views)
+            test, ref = _in_embedding_units(test, None, n_views), _in_embedding_units(ref, None, n_views)
         if name.endswith("whitened"):
-            mean, matrix = whitening(ref)
-            test, ref = (test - mean) @ matrix, (ref - mean) @ matrix
+            matrix = covariance_whitening(ref)
+            test, ref = test @ matrix, ref @ matrix
         in_units[name] = test, ref
     return in_units
 

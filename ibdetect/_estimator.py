@@ -193,8 +193,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     anomaly_score_ : str
         ``anomaly_score`` with ``"auto"`` resolved.
     reference_embeddings_, reference_inputs_ : ndarray of shape (n_reference, ...)
-        With the k-NN scores: the reference samples' embeddings, and their
-        input rows (float32), which the mixed scores and :meth:`explain` read.
+        With the k-NN scores: the reference samples' embeddings (with views of images,
+        each view scaled to length 1, times ``embedding_whitening_``), and their input rows.
+    embedding_whitening_ : ndarray of shape (n_views * embedding_dim, n_views * embedding_dim)
+        With views of images and a k-NN score: whitens the references' unit views.
     n_neighbors_ : int
         The rank searched among the references: ``n_neighbors`` times their
         share of the normal training samples, at least ``min(2, n_neighbors)``.
@@ -459,7 +461,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         ))
 
         self._set_state(_anomaly_score.fit_reference(
-            setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed
+            setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed,
+            _anomaly_score.whitened_views(self),
         ))
         self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup))
         # The only pass of the trained encoder over all the training data, for the collapse
@@ -654,7 +657,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         return _calibration.pvalues(self, X, by_class, smoothing, random_state)
 
-    def explain(self, X, *, n_steps=8):
+    def explain(self, X, *, n_steps="auto"):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
         Each feature is compared with an expected value (rows: what the rest of the row predicts,
@@ -666,9 +669,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        n_steps : int, default=8
-            Points of the integrated gradients' quadrature, each a forward
-            and a backward pass of every sample.
+        n_steps : int or "auto", default="auto"
+            Points of the integrated gradients' quadrature, each a forward and a
+            backward pass of every sample: "auto" is 8, 16 with the views of images.
 
         Returns
         -------
@@ -759,10 +762,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     @property
     def device_(self):
-        """Device of the fitted network, e.g. ``"cpu"`` or ``"cuda"``.
-
-        A model fitted on a GPU and loaded where there is none reports ``"cpu"``.
-        """
+        """Device of the fitted network, e.g. ``"cuda"``; ``"cpu"`` for a GPU's model loaded where there is none."""
         check_is_fitted(self)
         return str(self.net_.device)
 

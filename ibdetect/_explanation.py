@@ -129,7 +129,9 @@ import torch
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils import Bunch, check_scalar
 
-from ._anomaly_score import MIXED_SCORES, distances_to_normal, finite_distances, input_scales_of, input_units
+from ._anomaly_score import (
+    MIXED_SCORES, distances_to_normal, embedding_units, finite_distances, input_scales_of, input_units,
+)
 from ._calibration import conformal_pvalues
 from ._chunking import row_blocks
 from ._distances import center_distances, squared_distance_matrix
@@ -145,6 +147,17 @@ __all__ = ["explain", "require_captum"]
 #: Since a block's size counts only the distances against the cache (43
 #: such images), this floor acts beyond about 20,000 reference rows.
 MIN_BLOCK_ROWS = 8
+
+#: Points of the integrated gradients' quadrature by default (``n_steps="auto"``).
+STEPS = 8
+
+#: ... where the score scales each view of an image to length 1 and whitens
+#: them, which bends the path: on 40 digit images of unseen classes (one
+#: normal class, "knn"), 8 points left the largest contribution off 128
+#: points' in 5% of the rows, and the median row's contributions 5.3% of
+#: its largest apart; 16 points, in none and 2.8% (8 points without the
+#: units: 3% and 3.0%). The CNN's passes are most of explain's time on images.
+STEPS_WITH_WHITENED_VIEWS = 16
 
 #: The most features that a row's expected values leave out as broken
 #: (``_ReferenceGaussian.conditionals``). On the four tables of the
@@ -224,6 +237,8 @@ def explain(detector, X, n_steps):
     """The explanation of ``detector``'s scores of the validated rows ``X``, as ``IBDeepDescription.explain`` returns it."""
     check_explainable(detector)
     images = detector.input_shape is not None and len(detector.input_shape) > 1
+    if isinstance(n_steps, str) and n_steps == "auto":
+        n_steps = STEPS_WITH_WHITENED_VIEWS if hasattr(detector, "embedding_whitening_") else STEPS
     check_scalar(n_steps, "n_steps", numbers.Integral, min_val=1)
     attributions = require_captum()
     detector.net_.module_.eval()
@@ -241,7 +256,7 @@ def explain(detector, X, n_steps):
     for rows in row_blocks(len(X), compare.row_bytes, min_rows=MIN_BLOCK_ROWS, cached_bytes=compare.cached_bytes):
         block = X[rows]
         embeddings = detector.net_.embed(block)
-        distances[rows] = finite_distances(distances_to_normal(detector, embeddings, block))
+        distances[rows] = finite_distances(distances_to_normal(detector, embedding_units(detector, embeddings), block))
         class_distances[rows] = center_distances(embeddings, detector.centers_)
         units = input_units(block.astype(np.float64), scales)
         reference_distances = squared_distance_matrix(units, reference)
@@ -291,7 +306,8 @@ class _Comparison:
         self.detector = detector
         self.scales = input_scales_of(detector)
         self.n_steps = n_steps
-        self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_))
+        self.units = lambda embeddings: embedding_units(detector, embeddings)
+        self.gradients = attributions.IntegratedGradients(_EmbeddingDistance(detector.net_.module_, self.units))
         # Each row takes n_steps rows of the network's activations, and as
         # many of their gradients, beside its float64 distances to every
         # reference row, with a partial sort's copy and its indices. Only the
@@ -313,7 +329,7 @@ class _Comparison:
         device = self.detector.net_.device
         baselines = torch.as_tensor(baselines, device=device)
         with torch.no_grad():
-            targets = self.detector.net_.module_(baselines)
+            targets = self.units(self.detector.net_.module_(baselines))
         parts = self.gradients.attribute(
             torch.as_tensor(block, device=device), baselines=baselines, additional_forward_args=(targets,),
             n_steps=self.n_steps, method="gausslegendre",
@@ -587,11 +603,16 @@ class _ImageComparison(_Comparison):
 
 
 class _EmbeddingDistance(torch.nn.Module):
-    """Sum of the squared distances of the samples' embeddings to given ones, the function that integrated gradients split."""
+    """Sum of the squared distances of the samples' embeddings to given ones, the function that integrated gradients split.
 
-    def __init__(self, module):
+    The distances are measured in the score's units: ``units`` maps the
+    network's embeddings into them (``embedding_units``).
+    """
+
+    def __init__(self, module, units):
         super().__init__()
         self.module = module
+        self.units = units
 
     def forward(self, x, target):
         # One number for the whole batch: captum asks autograd for the
@@ -600,7 +621,7 @@ class _EmbeddingDistance(torch.nn.Module):
         # is the same one (autograd adds the outputs' gradients up). Same
         # attributions in a third of the time (4 points, 10,000 rows of 13
         # features).
-        return (self.module(x) - target).square().sum().reshape(1)
+        return (self.units(self.module(x)) - target).square().sum().reshape(1)
 
 
 def _likely_clean(block, expected, out_of_place):

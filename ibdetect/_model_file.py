@@ -34,7 +34,9 @@ FORMAT = "ibdetect-model"
 # (shared_arrays), which a reader of format 4 would find missing.
 # Format 6 narrows the built-in CNN with views when hidden_layer_sizes is
 # unset, which a reader of format 5 would build with the wider blocks.
-FORMAT_VERSION = 6
+# Format 7 adds embedding_whitening_, the units of the k-NN scores with
+# views, which a reader of format 6 would refuse as an unknown attribute.
+FORMAT_VERSION = 7
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"
 PREPARATION_MEMBER = "preparation.skops"

@@ -24,6 +24,7 @@ from ._anomaly_score import (
     reference_state,
     score_rows,
     subsample,
+    whitened_views,
 )
 from ._calibration import auto_threshold, class_calibration
 from ._fitted import OPTIONAL, FittedAttribute
@@ -348,7 +349,8 @@ def reference(detector, setup):
     # A random part of the sample when it holds more (max_references lowered since).
     inputs = detector.replay_inputs_[subsample(np.arange(len(detector.replay_inputs_)), n_references, 0)]
     return {"anomaly_score_": anomaly_score} | reference_state(
-        anomaly_score, detector.net_.embed, inputs, detector.n_samples_seen_, detector.n_neighbors
+        anomaly_score, detector.net_.embed, inputs, detector.n_samples_seen_, detector.n_neighbors,
+        n_views=whitened_views(detector),
     )
 
 

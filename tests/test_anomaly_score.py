@@ -4,8 +4,11 @@ import pytest
 from ibdetect import IBDeepDescription
 from ibdetect._calibration import auto_threshold
 from ibdetect._anomaly_score import (
+    EMBEDDING_VARIANCE_SHRINKAGE,
     MAX_TYPICAL_QUERIES,
     MIN_RELATIVE_RADIUS,
+    _in_embedding_units,
+    embedding_whitening,
     input_scales,
     input_units,
     leave_one_out_distances,
@@ -371,3 +374,76 @@ def test_auto_max_references_keeps_more_images_than_rows(fast, input_shape, n_re
     # partial_fit's replay sample holds as many rows, from which it redraws the reference.
     assert len(detector.reference_inputs_) == len(detector.replay_inputs_) == n_references
     assert len(detector.partial_fit(X[:100]).reference_inputs_) == n_references
+
+
+def _unit_views(embeddings, n_views):
+    views = embeddings.astype(np.float64).reshape(len(embeddings), n_views, -1)
+    return (views / np.linalg.norm(views, axis=2, keepdims=True)).reshape(len(embeddings), -1)
+
+
+def test_each_view_is_scaled_to_length_one_and_a_view_at_the_origin_stays_there():
+    embeddings = np.array([[3.0, 4.0, 0.0, 0.0], [0.0, 0.5, 0.0, 2.0]], dtype=np.float32)
+    np.testing.assert_allclose(
+        _in_embedding_units(embeddings, None, 2), [[0.6, 0.8, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]], rtol=1e-6
+    )
+
+
+def test_whitening_gives_the_reference_unit_covariance_without_shrinkage():
+    rng = np.random.RandomState(0)
+    embeddings = (rng.normal(size=(2000, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)
+    whitening = embedding_whitening(embeddings, 2, shrinkage=0.0)
+    assert whitening.dtype == np.float32
+    np.testing.assert_array_equal(whitening, np.tril(whitening))
+    whitened = _in_embedding_units(embeddings, whitening, 2).astype(np.float64)
+    np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(6), atol=1e-4)
+
+
+def test_whitening_of_embeddings_that_never_vary_is_the_identity():
+    np.testing.assert_array_equal(embedding_whitening(np.ones((10, 4), np.float32), 2), np.eye(4))
+
+
+def _images(n, side=6, seed=0):
+    return np.random.RandomState(seed).rand(n, side * side).astype(np.float32)
+
+
+def _mahalanobis_kth_nearest(queries, reference, rank):
+    """The ``rank``-th smallest squared distance under the reference's covariance, shrunk as the score shrinks it."""
+    covariance = np.cov(reference, rowvar=False)
+    covariance += EMBEDDING_VARIANCE_SHRINKAGE * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+    differences = queries[:, None] - reference[None]
+    squared = np.einsum("ijk,kl,ijl->ij", differences, np.linalg.inv(covariance), differences)
+    return np.sort(squared, axis=1)[:, rank - 1]
+
+
+def test_with_views_the_knn_score_is_a_mahalanobis_distance_between_unit_views(fast):
+    X = _images(80)
+    params = {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
+    detector = IBDeepDescription(**params).fit(X[:60])
+    assert detector.transformations_ == "rotations"
+    # The reference's embeddings are kept in the score's units ...
+    reference = _unit_views(detector.net_.embed(detector.reference_inputs_), 4)
+    queries = _unit_views(detector.transform(X[60:]), 4)
+    np.testing.assert_allclose(
+        detector.reference_embeddings_, reference @ detector.embedding_whitening_, rtol=1e-4, atol=1e-5
+    )
+    # ... where their k-th nearest lies at this distance.
+    expected = _mahalanobis_kth_nearest(queries, reference, detector.n_neighbors_)
+    np.testing.assert_allclose(-detector.score_samples(X[60:]), expected, rtol=1e-3)
+
+
+def test_a_detector_with_views_but_no_whitening_scores_its_embeddings_as_they_are(fast):
+    # What a model saved before format 7 holds: the reference as embedded.
+    X = _images(80)
+    params = {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
+    detector = IBDeepDescription(**params).fit(X[:60])
+    del detector.embedding_whitening_
+    detector.reference_embeddings_ = detector.net_.embed(detector.reference_inputs_)
+    expected = _kth_nearest_brute_force(detector.transform(X[60:]), detector.reference_embeddings_, detector.n_neighbors_)
+    np.testing.assert_allclose(-detector.score_samples(X[60:]), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("transformations, anomaly_score", [("none", "knn"), ("rotations", "distance")])
+def test_only_k_nn_scores_with_views_whiten(fast, transformations, anomaly_score):
+    params = {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6)}
+    detector = IBDeepDescription(**params, transformations=transformations, anomaly_score=anomaly_score).fit(_images(40))
+    assert not hasattr(detector, "embedding_whitening_")

@@ -12,6 +12,7 @@ from scipy.stats import multivariate_normal
 from sklearn.covariance import ledoit_wolf
 
 from ibdetect import IBDeepDescription
+from ibdetect._anomaly_score import embedding_units
 from ibdetect._distances import kth_neighbor_distances
 from ibdetect import _explanation
 from ibdetect._explanation import (
@@ -19,6 +20,7 @@ from ibdetect._explanation import (
     OUT_OF_PLACE_CANDIDATES,
     OUT_OF_PLACE_PRIOR,
     OUT_OF_PLACE_SET_SIZE,
+    STEPS_WITH_WHITENED_VIEWS,
     VARIANCE_FLOOR,
     _likely_clean,
     _ReferenceGaussian,
@@ -120,21 +122,28 @@ def test_the_embeddings_parts_are_integrated_gradients_from_the_likely_clean_row
     clean = (1 - moved) * rows + moved * explanation.expected
     assert not np.allclose(clean, explanation.expected, atol=0.1)
     start = torch.as_tensor(clean.astype(np.float32))
-    step = torch.as_tensor(rows) - start
     with torch.no_grad():
         target = module(start)
-    # The gradient of the squared distance, averaged over 2,000 points of
-    # the straight path, times the path's step (the midpoint rule).
-    gradients = torch.zeros_like(step)
-    for t in (np.arange(2000) + 0.5) / 2000:
-        point = (start + float(t) * step).requires_grad_(True)
-        (module(point) - target).square().sum().backward()
-        gradients += point.grad / 2000
-    parts = np.maximum((gradients * step).double().numpy(), 0)
+    parts = _midpoint_parts(lambda x: (module(x) - target).square().sum(), start, torch.as_tensor(rows))
     shares = parts / parts.sum(axis=1, keepdims=True)
     # Gauss-Legendre's 64 points and the midpoint rule's 2,000 both blur the
     # network's kinks a little: each row's shares agree to a few thousandths.
     np.testing.assert_allclose(explanation.contributions / explanation.distances[:, None], shares, atol=3e-3)
+
+
+def _midpoint_parts(distance, start, end, points=2000):
+    """Each feature's integrated gradient of ``distance`` from ``start`` to ``end``, negative parts cut to 0.
+
+    The gradient averaged over ``points`` points of the straight path,
+    times the path's step (the midpoint rule).
+    """
+    step = end - start
+    gradients = torch.zeros_like(step)
+    for t in (np.arange(points) + 0.5) / points:
+        point = (start + float(t) * step).requires_grad_(True)
+        distance(point).backward()
+        gradients += point.grad / points
+    return np.maximum((gradients * step).double().numpy(), 0)
 
 
 def test_the_likely_clean_row_moves_each_value_by_its_probability_and_the_prior_at_least():
@@ -417,7 +426,9 @@ def test_images_default_points_agree_with_many_on_the_largest_contributions(fast
     bright = X[:5].copy()
     bright[:, 20] = 2.0
     coarse, fine = detector.explain(bright).contributions, detector.explain(bright, n_steps=128).contributions
-    np.testing.assert_array_equal(coarse, detector.explain(bright, n_steps=8).contributions)
+    # One class of images: the views, whose units take more points.
+    assert detector.transformations_ == "rotations"
+    np.testing.assert_array_equal(coarse, detector.explain(bright, n_steps=STEPS_WITH_WHITENED_VIEWS).contributions)
     np.testing.assert_array_equal(coarse.argmax(axis=1), fine.argmax(axis=1))
     np.testing.assert_allclose(coarse, fine, atol=0.05 * np.abs(fine).max())
 
@@ -477,6 +488,27 @@ def test_images_are_explained_pixel_by_pixel(fast, transformations):
     # No Gaussian of the pixels: nothing reads them as values from elsewhere.
     assert explanation.out_of_place is None
     np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+
+
+def test_with_views_the_embeddings_parts_are_measured_in_the_scores_units(fast):
+    X, detector = small_images(fast, anomaly_score="knn")
+    assert detector.transformations_ == "rotations"
+    rows = X[:4].copy()
+    rows[:, 14] = 1.0
+    # The scaling of each view bends the path more than the network alone:
+    # 64 points leave shares 0.004 off the midpoint rule's, 256 points 0.0015.
+    explanation = detector.explain(rows, n_steps=256)
+    module = detector.net_.module_.eval()
+    # Images start from their expected image; the distance is that of the
+    # unit views, whitened, as the score measures it.
+    start = torch.as_tensor(explanation.expected)
+    with torch.no_grad():
+        target = embedding_units(detector, module(start))
+    parts = _midpoint_parts(
+        lambda x: (embedding_units(detector, module(x)) - target).square().sum(), start, torch.as_tensor(rows)
+    )
+    shares = parts / parts.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(explanation.contributions / explanation.distances[:, None], shares, atol=3e-3)
 
 
 def test_large_images_are_explained_a_few_at_a_time_as_one_at_a_time(fast, monkeypatch):
