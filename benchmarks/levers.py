@@ -50,6 +50,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from ibdetect import IBDeepDescription
+from ibdetect._training import resolve_batch_size
 
 from . import data
 from .methods import InputDensityMix, KNNDistance
@@ -73,7 +74,8 @@ class StepBudget(BaseEstimator):
         fraction = params["validation_fraction"] or 0
         # "auto" holds out a tenth of all but small data sets: about enough.
         kept = len(X) * (1 - (0.1 if fraction == "auto" else fraction))
-        batches = math.ceil(kept / params["batch_size"])
+        # On rows of features, which get no views, "auto" is 128 samples.
+        batches = math.ceil(kept / resolve_batch_size(params["batch_size"]))
         detector.set_params(max_epochs=max(1, round(self.steps / batches)))
         self.detector_ = detector.fit(X, y)
         return self

@@ -7,7 +7,14 @@ as it did, and refits with the same parameters (whose "auto" values may
 resolve as this version does).
 """
 
-__all__ = ["EARLIER_FITTED", "EARLIER_PARAMS", "earlier_hidden_layer_sizes", "upgraded_pickle_state", "with_unscaled_rank"]
+__all__ = [
+    "EARLIER_FITTED",
+    "EARLIER_PARAMS",
+    "earlier_cnn_channels",
+    "earlier_hidden_layer_sizes",
+    "upgraded_pickle_state",
+    "with_unscaled_rank",
+]
 
 #: The parameters that models of version 0.2.0 (pickles, model files before
 #: format 3) lack, with the values they were fitted as: they trained on the
@@ -17,9 +24,10 @@ EARLIER_PARAMS = {"max_references": "auto", "transformations": "none", "precisio
 #: The fitted attributes they lack, likewise.
 EARLIER_FITTED = {"transformations_": "none"}
 #: The blocks of the built-in CNN with views, unless ``hidden_layer_sizes``
-#: said otherwise, in model files before format 6 and pickles of the builds
-#: that wrote them: those of the CNN without.
-EARLIER_CNN_CHANNELS_WITH_VIEWS = (32, 64)
+#: said otherwise, by the first model-file format that built others, in
+#: files of earlier formats and pickles of the builds that wrote them:
+#: before format 6 those of the CNN without views, then narrower ones.
+EARLIER_CNN_CHANNELS_WITH_VIEWS = {6: (32, 64), 7: (8, 32)}
 
 
 def with_unscaled_rank(state, n_neighbors):
@@ -50,23 +58,31 @@ def upgraded_pickle_state(state):
     if "net_" in state:
         state = {**EARLIER_FITTED, **state}
         # Only a built-in encoder, named by a string, reads hidden_layer_sizes;
-        # its network tells the wider blocks of a build before format 6.
+        # its network tells the blocks that an earlier build gave it.
         encoder = getattr(getattr(state["net_"], "module_", None), "encoder", None)
         channels = tuple(getattr(encoder, "channels", ()))
-        wider = isinstance(state["encoder"], str) and channels == EARLIER_CNN_CHANNELS_WITH_VIEWS
-        hidden = earlier_hidden_layer_sizes(state["hidden_layer_sizes"], state["transformations_"], wider)
+        earlier = isinstance(state["encoder"], str) and channels in EARLIER_CNN_CHANNELS_WITH_VIEWS.values()
+        hidden = earlier_hidden_layer_sizes(
+            state["hidden_layer_sizes"], state["transformations_"], channels if earlier else None
+        )
         state = {**state, "hidden_layer_sizes": hidden}
     return with_unscaled_rank(state, state["n_neighbors"])
 
 
-def earlier_hidden_layer_sizes(hidden_layer_sizes, transformations, wider_cnn):
-    """``hidden_layer_sizes`` as a detector of a build before format 6 has it, for the same network.
+def earlier_cnn_channels(format_version):
+    """The blocks that the builds writing model-file ``format_version`` gave the built-in CNN with views; None for this one's."""
+    later = [channels for first, channels in EARLIER_CNN_CHANNELS_WITH_VIEWS.items() if format_version < first]
+    return later[0] if later else None
 
-    Such a build gave the built-in CNN (``wider_cnn``: the detector's
-    network is one it built) the same blocks with views as without; this
-    one builds narrower blocks for None with views, which could not load
+
+def earlier_hidden_layer_sizes(hidden_layer_sizes, transformations, earlier_channels):
+    """``hidden_layer_sizes`` as a detector of an earlier build has it, for the same network.
+
+    Such a build gave the built-in CNN other blocks with views
+    (``earlier_channels``: the detector's network is one it built, None
+    when it is not); this one builds others for None, which could not load
     the old weights in ``warm_start``, ``partial_fit`` or a model file.
     """
-    if wider_cnn and transformations != "none" and hidden_layer_sizes is None:
-        return EARLIER_CNN_CHANNELS_WITH_VIEWS
+    if earlier_channels is not None and transformations != "none" and hidden_layer_sizes is None:
+        return earlier_channels
     return hidden_layer_sizes

@@ -78,7 +78,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         or a module instance, copied in ``fit``.
     hidden_layer_sizes : tuple of int, default=None
         Hidden widths of ``"mlp"`` (None: ``(256, 128)``) or channels of the
-        blocks of ``"cnn"`` (None: ``(32, 64)``; ``(8, 32)`` with ``transformations``).
+        blocks of ``"cnn"`` (None: ``(32, 64)``; ``(16, 32)`` with ``transformations``).
     embedding_dim : int, default=32
         Size of the embedding. Ignored for a module instance.
     input_shape : tuple of int, default=None
@@ -104,8 +104,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     pretrain_epochs : int, default=0
         Epochs of autoencoder pretraining before the centres are placed (Deep
         SVDD's); needs an encoder with a ``decoder()`` method.
-    batch_size : int, default=128
-        Samples per training step, each in all its views (not per inference block).
+    batch_size : int or "auto", default="auto"
+        Samples per training step, each in all its views (not per inference
+        block): "auto" is 128, or 32 with views of images.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     weight_decay : float, default=1e-5
@@ -280,7 +281,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         "priors": ["array-like", None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), None],
@@ -319,7 +320,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         priors=None,
         max_epochs=50,
         pretrain_epochs=0,
-        batch_size=128,
+        batch_size="auto",
         lr=1e-3,
         weight_decay=1e-5,
         validation_fraction="auto",
@@ -657,7 +658,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         check_is_fitted(self)
         return _calibration.pvalues(self, X, by_class, smoothing, random_state)
 
-    def explain(self, X, *, n_steps="auto"):
+    def explain(self, X, *, n_steps=8):
         """Why each sample scores as it does: each feature's share, and the values it was compared with.
 
         Each feature is compared with an expected value (rows: what the rest of the row predicts,
@@ -669,9 +670,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        n_steps : int or "auto", default="auto"
-            Points of the integrated gradients' quadrature, each a forward and a
-            backward pass of every sample: "auto" is 8, 16 with the views of images.
+        n_steps : int, default=8
+            Points of the integrated gradients' quadrature, each a forward
+            and a backward pass of every sample.
 
         Returns
         -------

@@ -148,17 +148,6 @@ __all__ = ["explain", "require_captum"]
 #: such images), this floor acts beyond about 20,000 reference rows.
 MIN_BLOCK_ROWS = 8
 
-#: Points of the integrated gradients' quadrature by default (``n_steps="auto"``).
-STEPS = 8
-
-#: ... where the score scales each view of an image to length 1 and whitens
-#: them, which bends the path: on 40 digit images of unseen classes (one
-#: normal class, "knn"), 8 points left the largest contribution off 128
-#: points' in 5% of the rows, and the median row's contributions 5.3% of
-#: its largest apart; 16 points, in none and 2.8% (8 points without the
-#: units: 3% and 3.0%). The CNN's passes are most of explain's time on images.
-STEPS_WITH_WHITENED_VIEWS = 16
-
 #: The most features that a row's expected values leave out as broken
 #: (``_ReferenceGaussian.conditionals``). On the four tables of the
 #: faithfulness benchmark, with 1 to 3 corrupted features, a limit of 3
@@ -237,8 +226,6 @@ def explain(detector, X, n_steps):
     """The explanation of ``detector``'s scores of the validated rows ``X``, as ``IBDeepDescription.explain`` returns it."""
     check_explainable(detector)
     images = detector.input_shape is not None and len(detector.input_shape) > 1
-    if isinstance(n_steps, str) and n_steps == "auto":
-        n_steps = STEPS_WITH_WHITENED_VIEWS if hasattr(detector, "embedding_whitening_") else STEPS
     check_scalar(n_steps, "n_steps", numbers.Integral, min_val=1)
     attributions = require_captum()
     detector.net_.module_.eval()

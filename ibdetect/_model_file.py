@@ -35,7 +35,9 @@ FORMAT = "ibdetect-model"
 # Format 6 narrows the built-in CNN with views when hidden_layer_sizes is
 # unset, which a reader of format 5 would build with the wider blocks.
 # Format 7 adds embedding_whitening_, the units of the k-NN scores with
-# views, which a reader of format 6 would refuse as an unknown attribute.
+# views, which a reader of format 6 would refuse as an unknown attribute,
+# and builds the CNN with views with other blocks when hidden_layer_sizes is
+# unset.
 FORMAT_VERSION = 7
 HEADER_MEMBER = "model.json"
 TENSORS_MEMBER = "tensors.safetensors"

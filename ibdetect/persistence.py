@@ -51,7 +51,7 @@ from skorch.history import History
 from torch import nn
 
 from . import __version__, _streaming
-from ._compatibility import EARLIER_PARAMS, earlier_hidden_layer_sizes
+from ._compatibility import EARLIER_PARAMS, earlier_cnn_channels, earlier_hidden_layer_sizes
 from ._estimator import FITTED_STATE, IBDeepDescription
 from ._fitted import check_state
 from ._labels import INLIER
@@ -522,9 +522,9 @@ def _rebuild(header, encoder, tensors, device):
     state = decode_state(header, tensors, model.n_neighbors)
     _check_fitted(model.loss, state)
     vars(model).update(state)
-    if header["format_version"] < 6:
-        hidden = earlier_hidden_layer_sizes(model.hidden_layer_sizes, state["transformations_"], builds_cnn(model))
-        model.set_params(hidden_layer_sizes=hidden)
+    channels = earlier_cnn_channels(header["format_version"]) if builds_cnn(model) else None
+    hidden = earlier_hidden_layer_sizes(model.hidden_layer_sizes, state["transformations_"], channels)
+    model.set_params(hidden_layer_sizes=hidden)
     _check_network_tensors(model, tensors)
     net = initialized_net(model, device)
     net.module_.load_state_dict(_with_prefix(tensors, "module."))

@@ -10,6 +10,7 @@ from benchmarks import anchors, data, protocols, run
 from benchmarks.anchors import SCORES, CrossEntropyAnchor
 from benchmarks.methods import METHODS, Method
 from ibdetect import IBDeepDescription
+from ibdetect._training import resolve_batch_size
 
 ANCHOR_NAMES = ("CE + MSP", "CE + energy", "CE + Mahalanobis", "CE + kNN")
 
@@ -73,7 +74,8 @@ def test_it_trains_with_the_detectors_settings(blobs):
     assert anchors.EMBEDDING_DIM == defaults["embedding_dim"]
     assert anchors.N_NEIGHBORS == defaults["n_neighbors"]
     net = CrossEntropyAnchor(max_epochs=3, random_state=0).fit(X, y).net_
-    assert net.batch_size == defaults["batch_size"] and len(net.history) == 3
+    # The detector's batches of samples without views.
+    assert net.batch_size == resolve_batch_size(defaults["batch_size"]) and len(net.history) == 3
     (group,) = net.optimizer_.param_groups
     assert isinstance(net.optimizer_, torch.optim.Adam)
     assert (group["lr"], group["weight_decay"]) == (defaults["lr"], defaults["weight_decay"])

@@ -135,7 +135,7 @@ def test_auto_leaves_images_of_one_pixel_as_they_are(fast):
 
 @pytest.mark.parametrize(
     "transformations, hidden_layer_sizes, channels",
-    [("rotations", None, (8, 32)), ("rotations+flips", None, (8, 32)), ("none", None, (32, 64)), ("rotations", (4, 6), (4, 6))],
+    [("rotations", None, (16, 32)), ("rotations+flips", None, (16, 32)), ("none", None, (32, 64)), ("rotations", (4, 6), (4, 6))],
 )
 def test_the_built_in_cnn_narrows_with_views_unless_told_its_channels(transformations, hidden_layer_sizes, channels, fast):
     params = {**fast, "max_epochs": 1, "hidden_layer_sizes": hidden_layer_sizes, "input_shape": (1, 6, 6)}
@@ -155,35 +155,38 @@ def test_later_batches_keep_the_views_the_first_batch_chose(fast):
     assert detector.centers_.shape == (2, 4 * 8)
 
 
-def test_a_format_5_file_with_views_loads_the_wider_cnn_it_was_fitted_with(fast, model_file):
+@pytest.mark.parametrize("format_version, channels", [(5, (32, 64)), (6, (8, 32))])
+def test_a_file_of_an_earlier_format_with_views_loads_the_cnn_it_was_fitted_with(fast, model_file, format_version, channels):
     import safetensors.torch
 
-    # Format 5 built the CNN with views as without: blocks of (32, 64), unless
-    # hidden_layer_sizes said otherwise. Such a file, with the parameter unset:
+    # Format 5 built the CNN with views as without, blocks of (32, 64); format
+    # 6 blocks of (8, 32), unless hidden_layer_sizes said otherwise. Such a
+    # file, with the parameter unset:
     X = _images(40)
-    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "hidden_layer_sizes": (32, 64)}
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "hidden_layer_sizes": channels}
     detector = IBDeepDescription(**params, transformations="rotations").fit(X)
     _, header, tensors = model_file.saved(detector)
     header["params"]["hidden_layer_sizes"] = None
     tensor_bytes = safetensors.torch.save(tensors)
-    # Read as format 6, the narrower CNN those parameters build now refuses its weights ...
+    # Read as this format, the CNN those parameters build now refuses its weights ...
     with pytest.raises(ValueError, match="the parameters build"):
         load(model_file.of(header, tensor_bytes))
-    # ... read as format 5, it is the CNN it was fitted with, and says so.
-    header["format_version"] = 5
+    # ... read as the earlier one, it is the CNN it was fitted with, and says so.
+    header["format_version"] = format_version
     loaded = load(model_file.of(header, tensor_bytes))
-    assert loaded.hidden_layer_sizes == (32, 64)
+    assert loaded.hidden_layer_sizes == channels
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
 
 
-def test_a_pickle_with_views_of_an_earlier_build_trains_on_with_the_wider_cnn_it_has(fast):
+@pytest.mark.parametrize("channels", [(32, 64), (8, 32)])  # before format 6; format 6
+def test_a_pickle_with_views_of_an_earlier_build_trains_on_with_the_cnn_it_has(fast, channels):
     X = _images(40)
     params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6), "transformations": "rotations", "warm_start": True}
-    detector = IBDeepDescription(**{**params, "hidden_layer_sizes": (32, 64)}).fit(X)
-    # As a build before format 6 left it: the wider blocks, the parameter unset.
+    detector = IBDeepDescription(**{**params, "hidden_layer_sizes": channels}).fit(X)
+    # As an earlier build left it: its blocks, the parameter unset.
     detector.hidden_layer_sizes = None
     loaded = pickle.loads(pickle.dumps(detector))
-    assert loaded.hidden_layer_sizes == (32, 64)
+    assert loaded.hidden_layer_sizes == channels
     loaded.fit(X)  # trains on from the old weights
     assert len(loaded.net_.history) == 2
     # A pickle of this build keeps the parameter as it was.
@@ -247,3 +250,26 @@ def test_views_are_made_per_batch_never_for_the_whole_training_set(fast, monkeyp
     all_views = len(X) * 8 * 32 * 4
     assert fit_peak < all_views / 4
     assert score_peak < all_views / 4
+
+
+@pytest.mark.parametrize(
+    "input_shape, transformations, batch_size, expected",
+    [
+        ((1, 6, 6), "auto", "auto", 32),  # one class of images: the quarter turns
+        ((1, 6, 6), "rotations+flips", "auto", 32),
+        ((1, 6, 6), "none", "auto", 128),
+        (None, "affine", "auto", 128),  # the views of rows
+        ((1, 6, 6), "auto", 64, 64),
+    ],
+)
+def test_auto_batches_hold_32_images_with_their_views_and_128_samples_otherwise(
+    fast, input_shape, transformations, batch_size, expected
+):
+    params = {**fast, "max_epochs": 1, "hidden_layer_sizes": None if input_shape else (8,), "pretrain_epochs": 1}
+    detector = IBDeepDescription(
+        **params, input_shape=input_shape, transformations=transformations, batch_size=batch_size
+    ).fit(_images(200))
+    assert detector.batch_size == batch_size
+    assert detector.net_.batch_size == expected
+    # Pretraining sees each sample once, without views: 180 normal training rows.
+    assert len(detector.pretrain_history_[0, "batches"]) == -(-180 // (128 if batch_size == "auto" else batch_size))
