@@ -188,8 +188,19 @@ def _ib(**params):
 
 
 def _ib_wide_views(transformations, **params):
-    """IBDeepDescription with views through the CNN of the default (32, 64) blocks, as it had them before 0.3."""
-    return _ib(transformations=transformations, hidden_layer_sizes=(32, 64), **params)
+    """IBDeepDescription with views through the CNN of the default (32, 64) blocks, as it had them before 0.3.
+
+    In batches of 128 images, as then, unless ``params`` say otherwise.
+    """
+    return _ib(transformations=transformations, hidden_layer_sizes=(32, 64), **{"batch_size": 128, **params})
+
+
+def _ib_narrow_views(**params):
+    """IBDeepDescription with the quarter turns through the (8, 32) blocks, which views had by default in format 6.
+
+    In batches of 128 images, as then, unless ``params`` say otherwise.
+    """
+    return _ib(transformations="rotations", hidden_layer_sizes=(8, 32), **{"batch_size": 128, **params})
 
 
 def _ib_flat_rows(dataset, seed):
@@ -228,20 +239,19 @@ METHODS = [
     # longer training suggested, for about 70% of the quarter turns' fit.
     Method("ibdetect ib, rotations, beta=16, batch 32, 35 epochs",
            _ib_wide_views("rotations", beta=16.0, batch_size=32, max_epochs=35), uses_labels=True),
-    # The narrower blocks that views now get by default, whose four passes
-    # cost about one of the (32, 64) blocks': in batches of 32 images, with
-    # beta=16 for longer, and with wider first blocks.
-    Method("ibdetect ib, rotations, beta=16, CNN (8, 32)", _ib(transformations="rotations", beta=16.0),
-           uses_labels=True),
-    Method("ibdetect ib, rotations, batch 32, CNN (8, 32)", _ib(transformations="rotations", batch_size=32),
-           uses_labels=True),
+    # The narrower blocks that views got by default in format 6, whose four
+    # passes cost about one of the (32, 64) blocks': in batches of 32
+    # images, with beta=16 for longer, and with wider first blocks.
+    Method("ibdetect ib, rotations, beta=16, CNN (8, 32)", _ib_narrow_views(beta=16.0), uses_labels=True),
+    Method("ibdetect ib, rotations, batch 32, CNN (8, 32)", _ib_narrow_views(batch_size=32), uses_labels=True),
     # Blocks of 16 and 32 channels, which the CNN's faster evaluation lets
     # four views score in about the time one image took through the (32, 64)
     # blocks before it, trained for longer or in smaller batches; and
     # training stopped where the held-out normal samples' loss stops falling.
     *(
         Method(f"ibdetect ib, rotations, {epochs} epochs, CNN (16, 32)",
-               _ib(transformations="rotations", hidden_layer_sizes=(16, 32), max_epochs=epochs), uses_labels=True)
+               _ib(transformations="rotations", hidden_layer_sizes=(16, 32), batch_size=128, max_epochs=epochs),
+               uses_labels=True)
         for epochs in (50, 100)
     ),
     *(
@@ -252,7 +262,7 @@ METHODS = [
     ),
     *(
         Method(f"ibdetect ib, rotations, batch {batch}, early stopping",
-               _ib(transformations="rotations", batch_size=batch, max_epochs=200,
+               _ib_narrow_views(batch_size=batch, max_epochs=200,
                    callbacks=[("early_stopping", EarlyStopping(patience=10, load_best=True, sink=lambda *_: None))]),
                uses_labels=True)
         for batch in (128, 32)
