@@ -94,6 +94,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ibdetect import IBDeepDescription
+from ibdetect._anomaly_score import embedding_units, embedding_whitening
 from ibdetect._explanation import _shares
 
 from . import data
@@ -329,7 +330,11 @@ def redrawn(detector, seed):
         encoder.eval()
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
-    copied.reference_embeddings_ = copied.net_.embed(copied.reference_inputs_)
+    embeddings = copied.net_.embed(copied.reference_inputs_)
+    if hasattr(copied, "embedding_whitening_"):
+        # The units of views are those of the reference's embeddings: refitted with them.
+        copied.embedding_whitening_ = embedding_whitening(embeddings, copied.net_.module_.n_views)
+    copied.reference_embeddings_ = embedding_units(copied, embeddings)
     return copied
 
 

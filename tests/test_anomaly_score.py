@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
+from sklearn.covariance import ledoit_wolf
 
 from ibdetect import IBDeepDescription
+from test_transformations import _images
 from ibdetect._calibration import auto_threshold
 from ibdetect._anomaly_score import (
-    EMBEDDING_VARIANCE_SHRINKAGE,
     MAX_TYPICAL_QUERIES,
     MIN_RELATIVE_RADIUS,
+    WHITENING_FOLDS,
     _in_embedding_units,
+    covariance_whitening,
     embedding_whitening,
     input_scales,
     input_units,
@@ -382,43 +385,59 @@ def _unit_views(embeddings, n_views):
 
 
 def test_each_view_is_scaled_to_length_one_and_a_view_at_the_origin_stays_there():
-    embeddings = np.array([[3.0, 4.0, 0.0, 0.0], [0.0, 0.5, 0.0, 2.0]], dtype=np.float32)
+    # The last view's squared length overflows float32.
+    embeddings = np.array([[3.0, 4.0, 0.0, 0.0], [0.0, 0.5, 3e30, -4e30]], dtype=np.float32)
     np.testing.assert_allclose(
-        _in_embedding_units(embeddings, None, 2), [[0.6, 0.8, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]], rtol=1e-6
+        _in_embedding_units(embeddings, None, 2), [[0.6, 0.8, 0.0, 0.0], [0.0, 1.0, 0.6, -0.8]], rtol=1e-6
     )
 
 
-def test_whitening_gives_the_reference_unit_covariance_without_shrinkage():
+def test_whitening_of_many_rows_gives_them_unit_covariance():
     rng = np.random.RandomState(0)
-    embeddings = (rng.normal(size=(2000, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)
-    whitening = embedding_whitening(embeddings, 2, shrinkage=0.0)
+    embeddings = (rng.normal(size=(5000, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)
+    whitening = embedding_whitening(embeddings, 2)
     assert whitening.dtype == np.float32
     np.testing.assert_array_equal(whitening, np.tril(whitening))
     whitened = _in_embedding_units(embeddings, whitening, 2).astype(np.float64)
-    np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(6), atol=1e-4)
+    # Ledoit-Wolf shrinks the covariance of many rows in few dimensions by little.
+    np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(6), atol=0.02)
 
 
-def test_whitening_of_embeddings_that_never_vary_is_the_identity():
-    np.testing.assert_array_equal(embedding_whitening(np.ones((10, 4), np.float32), 2), np.eye(4))
+def test_whitening_of_fewer_rows_than_dimensions_is_finite_and_shrinks_toward_the_mean_variance():
+    rows = np.random.RandomState(0).normal(size=(20, 40)) * np.linspace(0.1, 3, 40)
+    whitening = covariance_whitening(rows)
+    assert np.isfinite(whitening).all()
+    # Shrunk toward one variance, the whitening weighs directions less unevenly than the rows' spreads do.
+    covariance = np.linalg.inv(whitening.astype(np.float64) @ whitening.T.astype(np.float64))
+    assert np.ptp(np.log(np.diag(covariance))) < np.ptp(np.log(rows.var(axis=0)))
 
 
-def _images(n, side=6, seed=0):
-    return np.random.RandomState(seed).rand(n, side * side).astype(np.float32)
+@pytest.mark.parametrize("rows", [np.ones((10, 4)), np.zeros((1, 4))])
+def test_whitening_of_rows_that_never_vary_or_of_one_row_is_the_identity(rows):
+    np.testing.assert_array_equal(covariance_whitening(rows), np.eye(4))
 
 
-def _mahalanobis_kth_nearest(queries, reference, rank):
-    """The ``rank``-th smallest squared distance under the reference's covariance, shrunk as the score shrinks it."""
-    covariance = np.cov(reference, rowvar=False)
-    covariance += EMBEDDING_VARIANCE_SHRINKAGE * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+def _knn_with_views(fast):
+    """Parameters of a small CNN on one class of 6x6 images (the quarter turns) with the k-NN score alone."""
+    return {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
+
+
+def _mahalanobis_kth_nearest(queries, reference, rank, covariance_of=None, skip=None):
+    """The ``rank``-th smallest squared distance under Ledoit and Wolf's covariance of ``covariance_of`` (the reference).
+
+    ``skip`` holds, per query, a reference row left out of its neighbours.
+    """
+    covariance = ledoit_wolf(reference if covariance_of is None else covariance_of)[0]
     differences = queries[:, None] - reference[None]
     squared = np.einsum("ijk,kl,ijl->ij", differences, np.linalg.inv(covariance), differences)
+    if skip is not None:
+        squared[np.arange(len(queries)), skip] = np.inf
     return np.sort(squared, axis=1)[:, rank - 1]
 
 
 def test_with_views_the_knn_score_is_a_mahalanobis_distance_between_unit_views(fast):
     X = _images(80)
-    params = {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
-    detector = IBDeepDescription(**params).fit(X[:60])
+    detector = IBDeepDescription(**_knn_with_views(fast)).fit(X[:60])
     assert detector.transformations_ == "rotations"
     # The reference's embeddings are kept in the score's units ...
     reference = _unit_views(detector.net_.embed(detector.reference_inputs_), 4)
@@ -431,11 +450,26 @@ def test_with_views_the_knn_score_is_a_mahalanobis_distance_between_unit_views(f
     np.testing.assert_allclose(-detector.score_samples(X[60:]), expected, rtol=1e-3)
 
 
+def test_with_views_each_reference_row_is_left_out_of_the_whitening_of_its_fold(fast):
+    X = _images(60)
+    # Nothing held out: the threshold comes from the reference's own distances.
+    detector = IBDeepDescription(**_knn_with_views(fast), validation_fraction=None).fit(X)
+    reference = _unit_views(detector.net_.embed(detector.reference_inputs_), 4)
+    folds = np.arange(len(reference)) % WHITENING_FOLDS
+    expected = np.empty(len(reference))
+    for fold in range(WHITENING_FOLDS):
+        rows = np.flatnonzero(folds == fold)
+        expected[rows] = _mahalanobis_kth_nearest(
+            reference[rows], reference, detector.n_neighbors_, covariance_of=np.delete(reference, rows, 0), skip=rows
+        )
+    np.testing.assert_allclose(leave_one_out_distances(detector), expected, rtol=1e-3)
+    np.testing.assert_allclose(detector.offset_, -auto_threshold(expected), rtol=1e-3)
+
+
 def test_a_detector_with_views_but_no_whitening_scores_its_embeddings_as_they_are(fast):
     # What a model saved before format 7 holds: the reference as embedded.
     X = _images(80)
-    params = {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
-    detector = IBDeepDescription(**params).fit(X[:60])
+    detector = IBDeepDescription(**_knn_with_views(fast)).fit(X[:60])
     del detector.embedding_whitening_
     detector.reference_embeddings_ = detector.net_.embed(detector.reference_inputs_)
     expected = _kth_nearest_brute_force(detector.transform(X[60:]), detector.reference_embeddings_, detector.n_neighbors_)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ibdetect import IBDeepDescription
+from ibdetect._anomaly_score import embedding_whitening
 from ibdetect.persistence import load, save
 from ibdetect.transformations import RandomAffine, Rotations
 
@@ -219,6 +220,27 @@ def test_a_detector_with_views_saves_and_loads_its_maps(blobs, fast):
     loaded = load(file)
     assert loaded.transformations_ == "affine"
     np.testing.assert_array_equal(loaded.decision_function(X_unseen), detector.decision_function(X_unseen))
+
+
+def test_a_detector_with_views_of_images_saves_and_loads_the_units_of_its_score(fast):
+    X = _images(60)
+    detector = IBDeepDescription(**fast, input_shape=(1, 6, 6)).fit(X[:40])
+    assert detector.transformations_ == "rotations"
+    file = io.BytesIO()
+    save(detector, file)
+    loaded = load(file)
+    np.testing.assert_array_equal(loaded.embedding_whitening_, detector.embedding_whitening_)
+    np.testing.assert_array_equal(loaded.decision_function(X[40:]), detector.decision_function(X[40:]))
+
+
+def test_each_batch_refits_the_units_of_views_to_the_network_it_trained(fast):
+    params = {**fast, "max_epochs": 1, "input_shape": (1, 6, 6)}
+    detector = IBDeepDescription(**params).partial_fit(_images(40))
+    first = detector.embedding_whitening_
+    detector.partial_fit(_images(40, seed=1))
+    assert not np.allclose(detector.embedding_whitening_, first)
+    embeddings = detector.net_.embed(detector.reference_inputs_)
+    np.testing.assert_array_equal(detector.embedding_whitening_, embedding_whitening(embeddings, 4))
 
 
 def test_views_are_made_per_batch_never_for_the_whole_training_set(fast, monkeypatch):
