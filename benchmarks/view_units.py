@@ -12,7 +12,9 @@ embedding half in other units:
 - ``unit views``: each view's embedding scaled to length 1, so that only
   its direction counts (a cosine distance per view);
 - ``whitened``: the embeddings in units of the reference's covariance
-  (a Mahalanobis distance), the covariance shrunk toward the mean variance;
+  (a Mahalanobis distance), the covariance shrunk toward the mean variance
+  as the detector shrinks it (Ledoit and Wolf's; a fixed hundredth of the
+  mean variance before it became a default);
 - ``unit views, whitened``: both, in that order: the detector's own score.
 
 Each space's distance is divided by its median among the reference rows, as

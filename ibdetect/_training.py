@@ -68,7 +68,7 @@ AFFINE_VIEWS = 8
 #: blocks' before inference pooled first, the budget of a default's
 #: scoring (benchmarks/view_scoring.py). In batches of
 #: BATCH_SIZE_WITH_IMAGE_VIEWS, and scored in the units of views, they ranked
-#: MNIST's unseen digits 0.977, where (8, 32) in batches of 128 ranked 0.972
+#: MNIST's unseen digits 0.977, where (8, 32) in batches of 128 ranked 0.9725
 #: (benchmarks/view_units.py, the same splits; batches of 32 through the
 #: (8, 32) blocks, scored as fitted: 0.974, benchmarks/methods.py).
 CNN_CHANNELS_WITH_VIEWS = (16, 32)

@@ -417,6 +417,21 @@ def test_whitening_of_rows_that_never_vary_or_of_one_row_is_the_identity(rows):
     np.testing.assert_array_equal(covariance_whitening(rows), np.eye(4))
 
 
+@pytest.mark.parametrize("rows", [[[1.0, 2.0, 0.0], [3.0, 1.0, 1.0]], [[1.0, 2.0, 0.0], [3.0, 1.0, 1.0]] * 3])
+def test_whitening_of_two_distinct_rows_can_be_inverted(rows):
+    # Once centred they are x and -x: Ledoit and Wolf see no error to shrink.
+    whitening = covariance_whitening(np.array(rows))
+    assert np.isfinite(whitening).all() and (np.diag(whitening) > 0).all()
+
+
+@pytest.mark.parametrize("max_references", [2, 3, 4])
+def test_with_views_a_reference_of_a_few_images_sets_a_finite_threshold(fast, max_references):
+    params = {**_knn_with_views(fast), "n_neighbors": 1, "max_references": max_references}
+    detector = IBDeepDescription(**params, validation_fraction=None).fit(_images(40))
+    assert len(detector.reference_embeddings_) == max_references
+    assert np.isfinite(leave_one_out_distances(detector)).all() and np.isfinite(detector.offset_)
+
+
 def _knn_with_views(fast):
     """Parameters of a small CNN on one class of 6x6 images (the quarter turns) with the k-NN score alone."""
     return {**fast, "hidden_layer_sizes": (4, 8), "input_shape": (1, 6, 6), "anomaly_score": "knn"}
