@@ -60,7 +60,6 @@ __all__ = [
     "distances_to_normal",
     "embedding_units",
     "embedding_whitening",
-    "whitened_views",
     "finite_distances",
     "fit_reference",
     "input_scales",
@@ -76,6 +75,7 @@ __all__ = [
     "score_rows",
     "subsample",
     "typical_neighbor_distance",
+    "whitened_views",
 ]
 
 #: The scores a detector can use, with "auto" resolved.
@@ -615,7 +615,9 @@ def leave_one_out_distances(detector):
     for fold in np.unique(folds):
         rows = folds == fold
         reference = scaled @ covariance_whitening(scaled[~rows])
-        distances[rows] = distances_to_normal(detector, reference[rows], inputs[rows], skip_self=True, reference=reference)
+        distances[rows] = distances_to_normal(
+            detector, reference[rows], inputs[rows], skip_self=True, reference=reference
+        )
     return distances
 
 

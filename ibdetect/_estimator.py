@@ -463,7 +463,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         self._set_state(_anomaly_score.fit_reference(
             setup.anomaly_score, self.net_.embed, X, normal_train, n_references, self.n_neighbors, setup.seed,
-            _anomaly_score.whitened_views(self),
+            n_views=_anomaly_score.whitened_views(self),
         ))
         self._set_state(_streaming.first_batch(self, X, targets, held_out, normal_train, setup))
         # The only pass of the trained encoder over all the training data, for the collapse
