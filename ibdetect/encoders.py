@@ -112,6 +112,25 @@ class MLPDecoder(nn.Module):
         return self.layers(z)
 
 
+def _too_small_message(input_shape, n_blocks):
+    """Why an image is too small for ``n_blocks`` blocks, with the likeliest fix.
+
+    A shape given channels last, as numpy and PIL keep images, reads as a
+    tall, narrow image of many channels: (8, 8, 1) is 8 channels of 8x1.
+    """
+    n_channels, height, width = input_shape
+    message = (
+        f"Images of {height}x{width} (input_shape is (channels, height, width), got {tuple(input_shape)}) "
+        f"are too small for {n_blocks} blocks that each halve the size"
+    )
+    if width <= 4 < min(n_channels, height):
+        return (
+            f"{message}. The channels come first: for {n_channels}x{height} images of {width} channel(s), "
+            f"pass input_shape={(width, n_channels, height)}."
+        )
+    return f"{message}; give fewer blocks (channels, or IBDeepDescription's hidden_layer_sizes)."
+
+
 class CNNEncoder(nn.Module):
     """LeNet-type convolutional encoder for images, as used by Deep SVDD.
 
@@ -155,10 +174,7 @@ class CNNEncoder(nn.Module):
         if not channels:
             raise ValueError("CNNEncoder needs at least one convolutional block in channels.")
         if min(height, width) < 2 ** len(channels):
-            raise ValueError(
-                f"Images of {height}x{width} are too small for {len(channels)} blocks "
-                f"that each halve the size; use fewer channels."
-            )
+            raise ValueError(_too_small_message(input_shape, len(channels)))
         self.input_shape = tuple(input_shape)
         self.embedding_dim = embedding_dim
         self.channels = tuple(channels)
