@@ -118,6 +118,39 @@ class InputDensityMix(BaseEstimator):
         return -np.sqrt(np.maximum(embedding, 0) * np.maximum(density, 0))
 
 
+class PeerAverage(BaseEstimator):
+    """The four classical peers' scores averaged, each in units of its own spread on the training rows.
+
+    IsolationForest, OneClassSVM, LocalOutlierFactor and the 5-NN distance
+    as the benchmark runs them; each score is centred on its median over the
+    training rows and divided by their interquartile range, then the four
+    are averaged. It asks whether the peers together reach what the best of
+    them reaches on each table, where a different peer is best on each.
+    A training row counts itself among its own neighbours in the 5-NN
+    distance and LocalOutlierFactor's ratio: that moves their median and
+    spread, the units, not how they rank new rows.
+    """
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        self.peers_ = [
+            IsolationForest(random_state=self.random_state).fit(X),
+            OneClassSVM(gamma="scale").fit(X),
+            LocalOutlierFactor(novelty=True).fit(X),
+            KNNDistance(n_neighbors=5).fit(X),
+        ]
+        training = [peer.score_samples(X) for peer in self.peers_]
+        self.medians_ = np.array([np.median(scores) for scores in training])
+        self.spreads_ = np.array([np.subtract(*np.percentile(scores, [75, 25])) for scores in training])
+        return self
+
+    def score_samples(self, X):
+        scores = np.stack([peer.score_samples(X) for peer in self.peers_], axis=1)
+        return np.mean((scores - self.medians_) / np.maximum(self.spreads_, np.finfo(float).tiny), axis=1)
+
+
 # The radius of the embeddings on a sphere. The IB loss's logits are minus
 # squared distances: between two points of a sphere of radius r, -2 r^2 (1 -
 # cos), so r = sqrt(5) would give the cosine logits of temperature 0.1 that
@@ -213,6 +246,9 @@ METHODS = [
     Method("OneClassSVM", lambda dataset, seed: OneClassSVM(gamma="scale")),
     Method("LOF", lambda dataset, seed: LocalOutlierFactor(novelty=True)),
     Method("kNN (k=5)", lambda dataset, seed: KNNDistance(n_neighbors=5)),
+    # The four above together (PeerAverage): no ibdetect row, a yardstick of
+    # the tables' "best peer on every table".
+    Method("peers averaged", lambda dataset, seed: PeerAverage(random_state=seed)),
     Method("MSP (MLPClassifier)", lambda dataset, seed: MaxSoftmaxProbability(random_state=seed),
            uses_labels=True, needs_classes=2),
     Method("PyOD DeepSVDD", _pyod_deep_svdd, available=_has_pyod),

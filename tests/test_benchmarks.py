@@ -351,6 +351,23 @@ def test_lever_wrappers_fit_and_rank(blobs):
         assert estimator.score_samples(X).mean() > estimator.score_samples(X_unseen).mean()
 
 
+def test_peer_average_is_the_mean_of_the_peers_in_their_training_units(blobs):
+    from benchmarks.methods import PeerAverage
+
+    X, _, X_unseen = blobs
+    average = PeerAverage(random_state=0).fit(X)
+    # Recomputed from the fitted peers: each over its training median, in IQRs.
+    units = []
+    for peer in average.peers_:
+        training, unseen = peer.score_samples(X), peer.score_samples(X_unseen)
+        q1, median, q3 = np.percentile(training, [25, 50, 75])
+        units.append((unseen - median) / (q3 - q1))
+    np.testing.assert_allclose(average.score_samples(X_unseen), np.mean(units, axis=0))
+    # A typical training row sits near 0 on every peer's scale.
+    assert abs(np.median(average.score_samples(X))) < 0.5
+    assert average.score_samples(X).mean() > average.score_samples(X_unseen).mean()
+
+
 def test_view_losses_are_the_separation_term_of_the_ib_loss(blobs):
     import torch
 
