@@ -846,3 +846,17 @@ def test_view_units_unit_views_whitened_are_the_detectors_own_scores_and_the_oth
     aucs, seconds = view_units_results(small, max_epochs=1, hidden_layer_sizes=(4, 8), embedding_dim=4)
     assert aucs.shape == (3, len(UNITS)) and seconds.shape == (3,)
     assert ((aucs > 0.3) & (aucs <= 1)).all() and (seconds > 0).all()
+
+
+def test_precision_fits_each_split_in_both_precisions(capsys):
+    from benchmarks import precision
+
+    records = precision.main(["--quick", "--oneclass", "3", "--multiclass", "1"])
+    assert [record["protocol"] for record in records] == ["oneclass", "multiclass"]
+    for record in records:
+        for name in precision.PRECISIONS:
+            assert record[f"{name} fit"] > 0 and 0.5 < record[f"{name} auc"] <= 1
+    # The precision reaches training: bfloat16's forward passes round differently.
+    assert any(record["float32 auc"] != record["bfloat16 auc"] for record in records)
+    lines = capsys.readouterr().out.splitlines()
+    assert "native bfloat16:" in lines[0] and lines[-1].startswith("multiclass")
