@@ -126,9 +126,11 @@ class PeerAverage(BaseEstimator):
     training rows and divided by their interquartile range, then the four
     are averaged. It asks whether the peers together reach what the best of
     them reaches on each table, where a different peer is best on each.
-    A training row counts itself among its own neighbours in the 5-NN
-    distance and LocalOutlierFactor's ratio: that moves their median and
-    spread, the units, not how they rank new rows.
+    The units set how much each peer weighs in the average. A training row
+    counts itself among its own neighbours in the 5-NN distance and
+    LocalOutlierFactor's ratio, which moves their medians and spreads a
+    little. A peer whose scores of the training rows have no interquartile
+    range (many duplicate rows) takes their standard deviation, or 1.
     """
 
     def __init__(self, random_state=None):
@@ -143,12 +145,20 @@ class PeerAverage(BaseEstimator):
         ]
         training = [peer.score_samples(X) for peer in self.peers_]
         self.medians_ = np.array([np.median(scores) for scores in training])
-        self.spreads_ = np.array([np.subtract(*np.percentile(scores, [75, 25])) for scores in training])
+        self.spreads_ = np.array([_spread(scores) for scores in training])
         return self
 
     def score_samples(self, X):
         scores = np.stack([peer.score_samples(X) for peer in self.peers_], axis=1)
-        return np.mean((scores - self.medians_) / np.maximum(self.spreads_, np.finfo(float).tiny), axis=1)
+        return np.mean((scores - self.medians_) / self.spreads_, axis=1)
+
+
+def _spread(scores):
+    """The scores' interquartile range, else their standard deviation, else 1: a unit that is never 0."""
+    for spread in (np.subtract(*np.percentile(scores, [75, 25])), np.std(scores)):
+        if spread > 0:
+            return spread
+    return 1.0
 
 
 # The radius of the embeddings on a sphere. The IB loss's logits are minus

@@ -34,8 +34,8 @@ from .run import environment
 PRECISIONS = ("float32", "bfloat16")
 
 
-def native_bfloat16():
-    """Whether this CPU has the instructions that ``precision="auto"`` looks for."""
+def bfloat16_instructions():
+    """The instructions of native bfloat16 that ``precision="auto"`` looks for and this CPU has, by torch's names."""
     get_capabilities = getattr(torch.cpu, "get_capabilities", None)
     capabilities = get_capabilities() if get_capabilities else {}
     return [name for name in ("amx_bf16", "avx512_bf16") if capabilities.get(name)]
@@ -100,7 +100,7 @@ def main(argv=None):
     splits += [("multiclass", split) for split in protocols.multiclass_splits(dataset.y)[:args.multiclass]]
     setting = environment(1)
     print(f"{setting['machine']}; torch {setting['versions']['torch']}; "
-          f"native bfloat16: {', '.join(native_bfloat16()) or 'none'}")
+          f"native bfloat16: {', '.join(bfloat16_instructions()) or 'none'}")
     records = compare(dataset, splits, max_epochs=2 if args.quick else None)
     print()
     print(summary(records))

@@ -156,7 +156,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         Precision of the encoder in training (``torch.autocast``; weights,
         centres, loss and scoring stay float32). ``"auto"``: bfloat16 for the
         built-in CNN on CPUs that compute it natively (AMX or AVX512-BF16),
-        1.4 to 1.7 times as fast on 28x28 images; float32 elsewhere.
+        1.3 to 1.7 times as fast on 28x28 images; float32 elsewhere.
     accelerator : accelerate.Accelerator, default=None
         Train through Hugging Face accelerate (several GPUs, mixed
         precision); it overrides ``device``.

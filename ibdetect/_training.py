@@ -191,7 +191,7 @@ def resolve_precision(precision, encoder, device):
     ``"auto"`` is bfloat16 for the built-in CNN on a CPU that computes it
     natively, where a training step on 28x28 images ran 1.7 times as fast
     as in float32 on one thread of a Xeon with AMX, and whole fits of the
-    image defaults on MNIST 1.4 to 1.5 times on an AMD EPYC with
+    image defaults on MNIST 1.3 to 1.5 times on an AMD EPYC with
     AVX512-BF16 alone (``benchmarks/precision.py``). Everywhere else it is float32: the MLP's
     steps, and the CNN's on 8x8 images, are too small to gain (0.85 and
     1.0 times as fast in batches of 128), and GPUs are unmeasured.

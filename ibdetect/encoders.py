@@ -117,18 +117,27 @@ def _too_small_message(input_shape, n_blocks):
 
     A shape given channels last, as numpy and PIL keep images, reads as a
     tall, narrow image of many channels: (8, 8, 1) is 8 channels of 8x1.
+    Where the shape looks so, and the images would be large enough the
+    other way round, the message says how to pass them channels first: a
+    single channel needs only the shape reordered, several need each row's
+    values reordered too, since a row is reshaped to ``input_shape``.
     """
     n_channels, height, width = input_shape
     message = (
         f"Images of {height}x{width} (input_shape is (channels, height, width), got {tuple(input_shape)}) "
-        f"are too small for {n_blocks} blocks that each halve the size"
+        f"are too small for {n_blocks} blocks that each halve the size; give fewer blocks (channels, or "
+        f"IBDeepDescription's hidden_layer_sizes)."
     )
-    if width <= 4 < min(n_channels, height):
-        return (
-            f"{message}. The channels come first: for {n_channels}x{height} images of {width} channel(s), "
-            f"pass input_shape={(width, n_channels, height)}."
+    if width > 4 or min(n_channels, height) < 2**n_blocks:
+        return message
+    channels_first = (width, n_channels, height)
+    fix = f"pass input_shape={channels_first}"
+    if width > 1:
+        fix += (
+            f" and reorder each row's values to match: X.reshape(len(X), {n_channels}, {height}, {width})"
+            f".transpose(0, 3, 1, 2).reshape(len(X), -1)"
         )
-    return f"{message}; give fewer blocks (channels, or IBDeepDescription's hidden_layer_sizes)."
+    return f"{message} If the rows hold {n_channels}x{height} images of {width} channel(s), channels last, {fix}."
 
 
 class CNNEncoder(nn.Module):

@@ -366,6 +366,11 @@ def test_peer_average_is_the_mean_of_the_peers_in_their_training_units(blobs):
     # A typical training row sits near 0 on every peer's scale.
     assert abs(np.median(average.score_samples(X))) < 0.5
     assert average.score_samples(X).mean() > average.score_samples(X_unseen).mean()
+    # Rows each repeated 12 times: every training row's 5th neighbour is a copy
+    # at distance 0, a spread of 0, and the 5-NN distance keeps a unit of 1.
+    repeated = PeerAverage(random_state=0).fit(np.repeat(X[:10], 12, axis=0))
+    assert repeated.spreads_[3] == 1.0
+    assert np.isfinite(repeated.score_samples(X_unseen)).all()
 
 
 def test_view_losses_are_the_separation_term_of_the_ib_loss(blobs):

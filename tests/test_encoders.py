@@ -38,8 +38,11 @@ def test_encoders_have_no_bias_nor_affine_normalisation(encoder):
     ((784,), (8, 4), "channels, height, width"),
     ((1, 3, 3), (8, 4), "too small for 2 blocks .* give fewer blocks"),
     # Channels last, as numpy keeps images: the fix is the order, not the blocks.
-    ((8, 8, 1), (8, 4), r"channels come first: for 8x8 images of 1 channel\(s\), pass input_shape=\(1, 8, 8\)"),
-    ((28, 28, 3), (8, 4, 2), r"pass input_shape=\(3, 28, 28\)"),
+    ((8, 8, 1), (8, 4), r"channels last, pass input_shape=\(1, 8, 8\)\.$"),
+    # Several channels: the rows' values must follow the order too.
+    ((28, 28, 3), (8, 4, 2), r"pass input_shape=\(3, 28, 28\) and reorder .*transpose\(0, 3, 1, 2\)"),
+    # No reordering helps an image too small either way.
+    ((8, 8, 1), (8, 4, 2, 2), r"give fewer blocks \(channels, or IBDeepDescription's hidden_layer_sizes\)\.$"),
     ((1, 8, 8), (), "at least one convolutional block"),
 ])
 def test_cnn_encoder_rejects_unusable_shapes(input_shape, channels, match):
