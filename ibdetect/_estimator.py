@@ -372,10 +372,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     def fit(self, X, y=None):
         """Train the encoder and centres on normal data.
 
-        A fit that raises leaves the detector as it was. Ctrl-C during
-        training stops it early: the fit completes on what the network
-        learned and warns with
-        :class:`~ibdetect.exceptions.TrainingInterruptedWarning`. With
+        A fit that raises leaves the detector as it was. Ctrl-C during training
+        stops it early: the fit completes on what the network learned and warns
+        with :class:`~ibdetect.exceptions.TrainingInterruptedWarning`. With
         ``warm_start=True``, a fitted detector trains on from where it stopped.
 
         Parameters
@@ -446,6 +445,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
     def _fit(self, X, y, previous=None):
         X, targets, setup = self._check_before_training(X, y, previous)
+        _training.warn_if_unscaled(self, X, setup.input_shape)
         # Samples are picked by index, never copied: X may be larger than memory.
         held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
         train = np.flatnonzero(~held_out)

@@ -29,7 +29,7 @@ from ._net import (
 )
 from ._runtime import native_bfloat16, seeded_torch
 from .encoders import CNNEncoder, MLPEncoder
-from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+from .exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 from .transformations import RandomAffine, Rotations
 
@@ -49,6 +49,7 @@ __all__ = [
     "resolve_transformations",
     "train",
     "warn_if_collapsed",
+    "warn_if_unscaled",
 ]
 
 # The embedding has collapsed when the inter-quartile range of the normal
@@ -56,6 +57,16 @@ __all__ = [
 # median. Healthy fits measure 0.5 to 1.2; a single feature value of 1e9 or
 # more among values near 1 gives 4e-5 or less.
 COLLAPSE_SPREAD = 1e-3
+
+# Rows whose widest feature varies this many times as much as their median
+# feature get a FeatureScaleWarning (warn_if_unscaled): raw tables that
+# need scaling measure 480 to 6e7, tables of one unit and images' pixels 5
+# or less.
+UNSCALED_VARIANCE_RATIO = 100.0
+
+# The most rows whose variances warn_if_unscaled reads: a few hundred
+# kilobytes on tables, a few megabytes for 784 pixels, whatever the size of X.
+UNSCALED_SAMPLE_ROWS = 1_000
 
 #: The transformations of ``transformations``, by name.
 TRANSFORMATIONS = ("none", "rotations", "rotations+flips", "affine")
@@ -120,6 +131,48 @@ def check_input_shape(detector):
             f"has {detector.n_features_in_} features per sample."
         )
     return input_shape
+
+
+def warn_if_unscaled(detector, X, input_shape):
+    """Warn when one feature of the rows varies far more than the typical one: scale them first, says the warning.
+
+    A feature whose variance is ``UNSCALED_VARIANCE_RATIO`` times the median
+    feature's or more makes most of the input-space distances of the score
+    and most of what the network sees. Measured on raw tables: wine's
+    proline varies 150,000 times as much as its median feature (ROC AUC
+    0.663 unscaled, 0.913 standardised), breast cancer's worst area 6e7
+    times, Vehicle's widest 480 times; Satellite, Vowel,
+    LetterRecognition, iris and the pixels of digits and MNIST 5 times or
+    less. Images (an ``input_shape`` of more than one dimension) are left
+    alone: their pixels share one unit; so are columns of two values. The variances are those of at most
+    ``UNSCALED_SAMPLE_ROWS`` rows spread evenly over ``X``, which may be a
+    memory map larger than memory. Called by ``fit``, and by the first
+    ``partial_fit`` only, so that a stream warns once.
+    """
+    if len(input_shape) > 1:
+        return
+    rows = X[::max(1, len(X) // UNSCALED_SAMPLE_ROWS)][:UNSCALED_SAMPLE_ROWS]
+    variances = np.var(rows, axis=0, dtype=np.float64)
+    # A column of two values (a category one-hot encoded, a flag of gaps)
+    # varies by how often it is set, not in a unit: ibdetect.preprocessing's
+    # rows, standardised numbers among rare flags, would otherwise warn.
+    two_valued = np.all((rows == rows.min(axis=0)) | (rows == rows.max(axis=0)), axis=0)
+    measured = np.where((variances > 0) & ~two_valued, variances, np.nan)
+    if np.isnan(measured).all():
+        return
+    widest, ratio = int(np.nanargmax(measured)), np.nanmax(measured) / np.nanmedian(measured)
+    if ratio < UNSCALED_VARIANCE_RATIO:
+        return
+    names = getattr(detector, "feature_names_in_", None)
+    name = f"feature {widest}" if names is None else f"feature {widest} ({names[widest]!r})"
+    times = f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.1e}"
+    warnings.warn(
+        f"The features come in very different units: {name} varies {times} times as much as the median "
+        "feature, so it makes most of the score's input-space distances and of what the network sees. Scale "
+        "the features first, e.g. make_pipeline(StandardScaler(), IBDeepDescription()); if the units are "
+        "meant, filter ibdetect.exceptions.FeatureScaleWarning.",
+        FeatureScaleWarning,
+    )
 
 
 def check_priors(detector):

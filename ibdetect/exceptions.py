@@ -8,11 +8,15 @@ Examples
 ...     warnings.simplefilter("error", EmbeddingCollapseWarning)
 """
 
-__all__ = ["EmbeddingCollapseWarning", "ModelVersionWarning", "TrainingInterruptedWarning"]
+__all__ = ["EmbeddingCollapseWarning", "FeatureScaleWarning", "ModelVersionWarning", "TrainingInterruptedWarning"]
 
 
 class EmbeddingCollapseWarning(UserWarning):
     """The network maps most training samples to (almost) the same point."""
+
+
+class FeatureScaleWarning(UserWarning):
+    """The features of the rows come in such different units that distances see mostly the widest."""
 
 
 class TrainingInterruptedWarning(UserWarning):

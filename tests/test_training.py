@@ -12,6 +12,7 @@ from torch import nn
 
 from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
 from ibdetect.encoders import CNNEncoder
+from ibdetect.exceptions import FeatureScaleWarning
 from ibdetect.net import DeepDescriptionNet
 
 
@@ -158,6 +159,45 @@ def test_healthy_fit_does_not_warn(blobs, fast):
     with warnings.catch_warnings():
         warnings.simplefilter("error", EmbeddingCollapseWarning)
         IBDeepDescription(**fast).fit(X, y)
+
+
+def _wine(as_frame=False):
+    from sklearn.datasets import load_wine
+
+    return load_wine(return_X_y=True, as_frame=as_frame)[0]
+
+
+def test_rows_in_very_different_units_warn_and_name_the_widest_feature(fast):
+    # Wine's proline varies about 150,000 times as much as its median feature.
+    with pytest.warns(FeatureScaleWarning, match=r"feature 12 \('proline'\) varies 150,466 times .*StandardScaler"):
+        IBDeepDescription(**fast).fit(_wine(as_frame=True))
+    with pytest.warns(FeatureScaleWarning, match=r"feature 12 varies"):
+        IBDeepDescription(**fast).partial_fit(_wine())
+
+
+@pytest.mark.parametrize("case", ["standardised", "rare flags", "images", "later batch"])
+def test_rows_in_one_unit_images_and_later_batches_do_not_warn(case, fast):
+    from sklearn.preprocessing import StandardScaler
+
+    X = _wine()
+    detector = IBDeepDescription(**fast)
+    if case == "standardised":
+        X = StandardScaler().fit_transform(X)
+    elif case == "rare flags":
+        # Standardised numbers beside flags set in 1 row of 178 (variance
+        # 0.006, a median far below 1/100 of the numbers'), as one-hot
+        # categories and flags of gaps come.
+        X = np.hstack([StandardScaler().fit_transform(X), np.eye(len(X))[:, :20] * 1.0])
+    elif case == "images":
+        # 13 "pixels" of very different spreads, read as an image: one unit.
+        detector.set_params(input_shape=(1, 13), encoder="mlp")
+    else:
+        with pytest.warns(FeatureScaleWarning):
+            detector.partial_fit(X[:100])
+        X = X[100:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScaleWarning)
+        (detector.partial_fit if case == "later batch" else detector.fit)(X)
 
 
 class InterruptAtEpoch(Callback):
