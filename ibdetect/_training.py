@@ -166,13 +166,13 @@ def warn_if_unscaled(detector, X, input_shape):
     names = getattr(detector, "feature_names_in_", None)
     name = f"feature {widest}" if names is None else f"feature {widest} ({names[widest]!r})"
     times = f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.1e}"
-    warnings.warn(
+    warnings.warn(FeatureScaleWarning(
         f"The features come in very different units: {name} varies {times} times as much as the median "
         "feature, so it makes most of the score's input-space distances and of what the network sees. Scale "
         "the features first, e.g. make_pipeline(StandardScaler(), IBDeepDescription()); if the units are "
         "meant, filter ibdetect.exceptions.FeatureScaleWarning.",
-        FeatureScaleWarning,
-    )
+        feature=widest, ratio=float(ratio),
+    ))
 
 
 def check_priors(detector):

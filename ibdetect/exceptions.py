@@ -16,7 +16,20 @@ class EmbeddingCollapseWarning(UserWarning):
 
 
 class FeatureScaleWarning(UserWarning):
-    """The features of the rows come in such different units that distances see mostly the widest."""
+    """The features of the rows come in such different units that distances see mostly the widest.
+
+    Attributes
+    ----------
+    feature : int or None
+        The position of the widest feature among the columns of ``X``.
+    ratio : float or None
+        How many times as much it varies as the median feature.
+    """
+
+    def __init__(self, message, feature=None, ratio=None):
+        super().__init__(message)
+        self.feature = feature
+        self.ratio = ratio
 
 
 class TrainingInterruptedWarning(UserWarning):

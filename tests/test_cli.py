@@ -2,6 +2,7 @@ import argparse
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import stat
@@ -670,7 +671,15 @@ def test_scale_saves_the_scaler_with_the_detector(in_tmp, capsys, scale, scaler,
     # Features in unrelated units, as tables have them.
     X = X * [1.0, 10.0, 100.0, 1000.0]
     write_labelled_csv("train.csv", X, y)
-    assert run(capsys, f"fit train.csv --label-column label --scale {scale} -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    code, _, err = run(capsys, f"fit train.csv --label-column label --scale {scale} -o m.ibdetect", *FIT_OPTIONS)
+    assert code == 0
+    # Unscaled, the widest column is named on one line, with the option that fixes it.
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == (scale == "none")
+    assert all(re.fullmatch(
+        r"ibdetect: warning: column 'f3' varies \d+ times as much as the median column, so it makes most of the "
+        r"distances; --scale standard \(the default for rows\) puts the columns in one unit", line
+    ) for line in warned)
     model = load("m.ibdetect")
     assert (type(model[0]).__name__ if isinstance(model, Pipeline) else None) == scaler
     assert run(capsys, "score m.ibdetect train.csv -o s.csv")[0] == 0

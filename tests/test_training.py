@@ -169,8 +169,10 @@ def _wine(as_frame=False):
 
 def test_rows_in_very_different_units_warn_and_name_the_widest_feature(fast):
     # Wine's proline varies about 150,000 times as much as its median feature.
-    with pytest.warns(FeatureScaleWarning, match=r"feature 12 \('proline'\) varies 150,466 times .*StandardScaler"):
+    with pytest.warns(FeatureScaleWarning, match=r"feature 12 \('proline'\) varies 150,466 times .*StandardScaler") as caught:
         IBDeepDescription(**fast).fit(_wine(as_frame=True))
+    # The same as attributes, for a program (the command line) to word in its terms.
+    assert caught[0].message.feature == 12 and round(caught[0].message.ratio) == 150_466
     with pytest.warns(FeatureScaleWarning, match=r"feature 12 varies"):
         IBDeepDescription(**fast).partial_fit(_wine())
 

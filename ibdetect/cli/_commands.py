@@ -27,7 +27,7 @@ from .._pipelines import final_step, first_step, leaf_steps
 from .._preparation import require_skops
 from .._progress import progress_bar
 from ..drift import drift_test
-from ..exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning
+from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share
@@ -108,12 +108,14 @@ def fit(args):
     if args.verbose:
         params["verbose"] = 1
     model = _prepared(IBDeepDescription(**params), args.scale, data, args.data)
-    with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings():
+    with _estimator_errors(f"cannot fit a model on {args.data}"), warnings.catch_warnings(record=True) as caught:
         # A collapsed model scores every row alike, and an interrupted one is
         # not what was asked for: saving either would hide the failure.
         warnings.simplefilter("error", EmbeddingCollapseWarning)
         warnings.simplefilter("error", TrainingInterruptedWarning)
         model.fit(data.X, data.y)
+    for warning in caught:
+        echo(f"ibdetect: warning: {_fit_warning(warning.message, data.feature_names)}", file=sys.stderr)
     if data.feature_names is not None:
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
@@ -629,6 +631,17 @@ def _estimator_errors(context):
         raise Interrupted("training was interrupted; nothing was written") from None
     except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         raise CommandError(f"{context}: {_first_line(exc)}") from None
+
+
+def _fit_warning(warning, feature_names):
+    """A warning of fit as one line of the command line, in its terms (columns, ``--scale``)."""
+    if not isinstance(warning, FeatureScaleWarning):
+        return _first_line(warning)
+    column = f"column {warning.feature}" if feature_names is None else f"column {feature_names[warning.feature]!r}"
+    return (
+        f"{column} varies {warning.ratio:,.0f} times as much as the median column, so it makes most of the "
+        "distances; --scale standard (the default for rows) puts the columns in one unit"
+    )
 
 
 def _first_line(exc):
