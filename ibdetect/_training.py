@@ -144,10 +144,11 @@ def warn_if_unscaled(detector, X, input_shape):
     times, Vehicle's widest 480 times; Satellite, Vowel,
     LetterRecognition, iris and the pixels of digits and MNIST 5 times or
     less. Images (an ``input_shape`` of more than one dimension) are left
-    alone: their pixels share one unit; so are columns of two values. The variances are those of at most
-    ``UNSCALED_SAMPLE_ROWS`` rows spread evenly over ``X``, which may be a
-    memory map larger than memory. Called by ``fit``, and by the first
-    ``partial_fit`` only, so that a stream warns once.
+    alone, their pixels sharing one unit, and so are columns of two values.
+    The variances are those of at most ``UNSCALED_SAMPLE_ROWS`` rows spread
+    evenly over ``X``, which may be a memory map larger than memory. Called
+    by ``fit``, and by the first ``partial_fit`` only, so that a stream
+    warns once.
     """
     if len(input_shape) > 1:
         return
@@ -245,9 +246,10 @@ def resolve_precision(precision, encoder, device):
     natively, where a training step on 28x28 images ran 1.7 times as fast
     as in float32 on one thread of a Xeon with AMX, and whole fits of the
     image defaults on MNIST 1.3 to 1.5 times on an AMD EPYC with
-    AVX512-BF16 alone (``benchmarks/precision.py``). Everywhere else it is float32: the MLP's
-    steps, and the CNN's on 8x8 images, are too small to gain (0.85 and
-    1.0 times as fast in batches of 128), and GPUs are unmeasured.
+    AVX512-BF16 alone (``benchmarks/precision.py``). Everywhere else it is
+    float32: the MLP's steps, and the CNN's on 8x8 images, are too small to
+    gain (0.85 and 1.0 times as fast in batches of 128), and GPUs are
+    unmeasured.
     """
     if precision != "auto":
         return precision
