@@ -12,11 +12,13 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import Subset
 
 from ._checks import check_positive_ints
+from ._chunking import row_blocks
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY, has_known_anomalies
 from ._net import (
@@ -49,6 +51,7 @@ __all__ = [
     "resolve_transformations",
     "train",
     "warn_if_collapsed",
+    "times_as_much",
     "warn_if_unscaled",
 ]
 
@@ -64,9 +67,10 @@ COLLAPSE_SPREAD = 1e-3
 # or less.
 UNSCALED_VARIANCE_RATIO = 100.0
 
-# The most rows whose variances warn_if_unscaled reads: a few hundred
-# kilobytes on tables, a few megabytes for 784 pixels, whatever the size of X.
-UNSCALED_SAMPLE_ROWS = 1_000
+# About the most rows among which warn_if_unscaled looks for columns of two
+# values: a few hundred kilobytes on tables, a few megabytes for 784 pixels,
+# whatever the size of X.
+TWO_VALUES_SAMPLE_ROWS = 1_000
 
 #: The transformations of ``transformations``, by name.
 TRANSFORMATIONS = ("none", "rotations", "rotations+flips", "affine")
@@ -145,35 +149,47 @@ def warn_if_unscaled(detector, X, input_shape):
     LetterRecognition, iris and the pixels of digits and MNIST 5 times or
     less. Images (an ``input_shape`` of more than one dimension) are left
     alone, their pixels sharing one unit, and so are columns of two values.
-    The variances are those of at most ``UNSCALED_SAMPLE_ROWS`` rows spread
-    evenly over ``X``, which may be a memory map larger than memory. Called
-    by ``fit``, and by the first ``partial_fit`` only, so that a stream
-    warns once.
+    The variances are those of every row, read in blocks (``X`` may be a
+    memory map larger than memory): those of a sample would weigh one
+    extreme value in it as many times as the sample is smaller than ``X``.
+    Called by ``fit``, and by the first ``partial_fit`` only, so that a
+    stream warns once.
     """
     if len(input_shape) > 1:
         return
-    rows = X[::max(1, len(X) // UNSCALED_SAMPLE_ROWS)][:UNSCALED_SAMPLE_ROWS]
-    variances = np.var(rows, axis=0, dtype=np.float64)
+    moments = StandardScaler()
+    for rows in row_blocks(len(X), 8 * X.shape[1]):
+        moments.partial_fit(X[rows])
     # A column of two values (a category one-hot encoded, a flag of gaps)
     # varies by how often it is set, not in a unit: ibdetect.preprocessing's
-    # rows, standardised numbers among rare flags, would otherwise warn.
-    two_valued = np.all((rows == rows.min(axis=0)) | (rows == rows.max(axis=0)), axis=0)
-    measured = np.where((variances > 0) & ~two_valued, variances, np.nan)
+    # rows, standardised numbers among rare flags, would otherwise warn. A
+    # sample of rows tells them.
+    sample = X[::max(1, len(X) // TWO_VALUES_SAMPLE_ROWS)]
+    two_valued = np.all((sample == sample.min(axis=0)) | (sample == sample.max(axis=0)), axis=0)
+    measured = np.where((moments.var_ > 0) & ~two_valued, moments.var_, np.nan)
     if np.isnan(measured).all():
         return
-    widest, ratio = int(np.nanargmax(measured)), np.nanmax(measured) / np.nanmedian(measured)
+    widest, ratio = int(np.nanargmax(measured)), float(np.nanmax(measured) / np.nanmedian(measured))
     if ratio < UNSCALED_VARIANCE_RATIO:
         return
     names = getattr(detector, "feature_names_in_", None)
     name = f"feature {widest}" if names is None else f"feature {widest} ({names[widest]!r})"
-    times = f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.1e}"
+    # The ratio only to its order of magnitude, so that the folds of a
+    # search, whose ratios differ a little, give one message, which Python
+    # shows once; the warning keeps it whole.
     warnings.warn(FeatureScaleWarning(
-        f"The features come in very different units: {name} varies {times} times as much as the median "
+        f"The features come in very different units: {name} varies {times_as_much(ratio)} as the median "
         "feature, so it makes most of the score's input-space distances and of what the network sees. Scale "
         "the features first, e.g. make_pipeline(StandardScaler(), IBDeepDescription()); if the units are "
         "meant, filter ibdetect.exceptions.FeatureScaleWarning.",
-        feature=widest, ratio=float(ratio),
+        feature=widest, ratio=ratio,
     ))
+
+
+def times_as_much(ratio):
+    """``ratio`` (at least 1) in words, to its order of magnitude: "more than 1,000 times as much", "more than 1e9 ..."."""
+    order = int(np.log10(ratio))
+    return f"more than {10 ** order:,} times as much" if order < 9 else f"more than 1e{order} times as much"
 
 
 def check_priors(detector):

@@ -11,6 +11,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ibdetect import EmbeddingCollapseWarning, IBDeepDescription, TrainingInterruptedWarning
+from ibdetect import _training
 from ibdetect.encoders import CNNEncoder
 from ibdetect.exceptions import FeatureScaleWarning
 from ibdetect.net import DeepDescriptionNet
@@ -169,12 +170,30 @@ def _wine(as_frame=False):
 
 def test_rows_in_very_different_units_warn_and_name_the_widest_feature(fast):
     # Wine's proline varies about 150,000 times as much as its median feature.
-    with pytest.warns(FeatureScaleWarning, match=r"feature 12 \('proline'\) varies 150,466 times .*StandardScaler") as caught:
+    message = r"feature 12 \('proline'\) varies more than 100,000 times as much as the median .*StandardScaler"
+    with pytest.warns(FeatureScaleWarning, match=message) as caught:
         IBDeepDescription(**fast).fit(_wine(as_frame=True))
-    # The same as attributes, for a program (the command line) to word in its terms.
+    # Whole as attributes, for a program (the command line) to word in its terms.
     assert caught[0].message.feature == 12 and round(caught[0].message.ratio) == 150_466
-    with pytest.warns(FeatureScaleWarning, match=r"feature 12 varies"):
-        IBDeepDescription(**fast).partial_fit(_wine())
+    with pytest.warns(FeatureScaleWarning, match=r"feature 12 varies") as half:
+        IBDeepDescription(**fast).partial_fit(_wine()[::2])
+    # Another ratio of the same order, the same text: Python shows it once,
+    # not once per fold of a search.
+    assert half[0].message.ratio != caught[0].message.ratio
+    assert str(half[0].message) == str(caught[0].message).replace(" ('proline')", "")
+
+
+def test_one_extreme_value_among_many_standardised_rows_does_not_warn(fast):
+    # Its variance over 20,000 rows is 51 times the others'; over a sample of
+    # 1,000 rows that holds it, 1,000 times.
+    X = np.random.RandomState(0).normal(size=(20_000, 5)).astype(np.float32)
+    X[0, 3] = 1_000.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FeatureScaleWarning)
+        _training.warn_if_unscaled(IBDeepDescription(**fast), X, (5,))
+    X[:, 3] *= 100
+    with pytest.warns(FeatureScaleWarning, match="feature 3 varies more than 100,000 times"):
+        _training.warn_if_unscaled(IBDeepDescription(**fast), X, (5,))
 
 
 @pytest.mark.parametrize("case", ["standardised", "rare flags", "images", "later batch"])

@@ -26,6 +26,7 @@ from .._labels import ANOMALY, INLIER, outlier_labels
 from .._pipelines import final_step, first_step, leaf_steps
 from .._preparation import require_skops
 from .._progress import progress_bar
+from .._training import times_as_much
 from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
 from ..io import read_chunks, read_data
@@ -113,9 +114,12 @@ def fit(args):
         # not what was asked for: saving either would hide the failure.
         warnings.simplefilter("error", EmbeddingCollapseWarning)
         warnings.simplefilter("error", TrainingInterruptedWarning)
-        model.fit(data.X, data.y)
-    for warning in caught:
-        echo(f"ibdetect: warning: {_fit_warning(warning.message, data.feature_names)}", file=sys.stderr)
+        try:
+            model.fit(data.X, data.y)
+        finally:
+            # Before the error of a fit that fails, which they may explain.
+            for warning in caught:
+                echo(f"ibdetect: warning: {_fit_warning(warning.message, model, data)}", file=sys.stderr)
     if data.feature_names is not None:
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
@@ -633,13 +637,17 @@ def _estimator_errors(context):
         raise CommandError(f"{context}: {_first_line(exc)}") from None
 
 
-def _fit_warning(warning, feature_names):
-    """A warning of fit as one line of the command line, in its terms (columns, ``--scale``)."""
+def _fit_warning(warning, model, data):
+    """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, ``--scale``)."""
     if not isinstance(warning, FeatureScaleWarning):
         return _first_line(warning)
-    column = f"column {warning.feature}" if feature_names is None else f"column {feature_names[warning.feature]!r}"
+    # The detector's features are the file's columns, scaled one by one or
+    # not at all; a table's preparation makes features of its own.
+    prepared = isinstance(model, Pipeline) and not isinstance(model[0], tuple(persistence.SCALERS.values()))
+    names = model[:-1].get_feature_names_out() if prepared else data.feature_names
+    feature = f"column {warning.feature}" if names is None else f"column {names[warning.feature]!r}"
     return (
-        f"{column} varies {warning.ratio:,.0f} times as much as the median column, so it makes most of the "
+        f"{feature} varies {times_as_much(warning.ratio)} as the median column, so it makes most of the "
         "distances; --scale standard (the default for rows) puts the columns in one unit"
     )
 
