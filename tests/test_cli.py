@@ -250,6 +250,7 @@ def workdir(tmp_path_factory, make_data):
     joblib.dump(IBDeepDescription(), folder / "unfitted.joblib")
     joblib.dump(load(folder / "model.ibdetect"), folder / "model.joblib")
     write_csv(folder / "extra.csv", [*FEATURES, "note"], [[*row, 0] for row in X.tolist()])
+    write_csv(folder / "extras.csv", [*FEATURES, "note", "card"], [[*row, 0, 1] for row in X.tolist()])
     write_csv(folder / "escaped.csv", [*FEATURES[:3], "f3\x1b[2J"], X.tolist())
     np.savez(folder / "bytes.npz", X=X, y=np.array([b"a", b"b", b"c"])[y])
     np.savez(folder / "dates.npz", X=X, y=np.datetime64("2024-01-01") + y)
@@ -412,7 +413,7 @@ def test_scores_to_standard_output(workdir, capsys):
     assert status == 0
     header, *rows = out.splitlines()
     assert header == ",".join(SCORE_COLUMNS) and len(rows) == 60
-    assert err.startswith("Wrote the scores of 60 rows to -")
+    assert err.startswith("Wrote the scores of 60 rows to standard output")
 
 
 def fit_a_model_to_replace(capsys, make_data):
@@ -825,6 +826,8 @@ class OneErrorLine:
     ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
     ("score model.ibdetect extra.csv -o s", 1, "unexpected note (name a label column with --label-column)"),
+    ("score model.ibdetect extras.csv -o s", 1, "unexpected note, card (the model takes its own columns: name a label "
+     "column with --label-column, keep an identifier as the file's unnamed first column, and leave the others out)"),
     ("score model.ibdetect renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
     ("score model.ibdetect narrow.npy -o s", 1, "X has 3 features, but StandardScaler is expecting 4"),
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
@@ -1163,20 +1166,23 @@ def test_adaptive_without_fdr_is_an_error(workdir, capsys):
     )
 
 
-def test_fdr_that_flags_nothing_says_how_fine_the_p_values_are(workdir, capsys, make_data):
+@pytest.mark.parametrize("option, says", [("--fdr", "--fdr 0.05 flagged no row."),
+                                          ("--alpha", "--alpha 0.05 can flag no row.")])
+def test_fdr_or_alpha_that_flags_nothing_says_how_fine_the_p_values_are(workdir, capsys, make_data, option, says):
     X, _ = make_data(20)
     write_csv(workdir / "screen.csv", FEATURES, (X[:10] + 40).tolist())
     # 15 held-out samples: no p-value below 1/16, above the 0.05 that BH at 0.05 needs at most.
-    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "fdr.csv", "--fdr", 0.05)
+    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "s.csv", option, 0.05)
     assert status == 0 and "(anomalies: 0)." in out
-    assert "15 held-out samples give p-values no smaller than 1/16 = 0.0625" in out
+    assert f"{says} The model's 15 held-out samples give p-values no smaller than 1/16 = 0.0625" in out
     assert "--validation-fraction" in out
 
 
 def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, make_data):
     X, _ = make_data(20)
     write_csv(workdir / "screen.csv", FEATURES, X.tolist())
-    assert run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "alpha.csv", "--alpha", 0.5)[0] == 0
+    status, out, _ = run(capsys, "score", workdir / "model.ibdetect", workdir / "screen.csv", "-o", workdir / "alpha.csv", "--alpha", 0.5)
+    assert status == 0 and "can flag no row" not in out
     _, rows = read_scores(workdir / "alpha.csv")
     assert all((row[1] == "-1") == (float(row[3]) <= 0.5) for row in rows)
 
@@ -1266,7 +1272,7 @@ def test_explain_writes_ids_to_standard_output_a_chunk_at_a_time(workdir, monkey
     for chunk_rows in (4, 10**6):
         monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * chunk_rows)
         status, outputs[chunk_rows], err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "ids.csv", "-o", "-")
-        assert status == 0 and err.startswith("Wrote the explanations of 15 rows to -")
+        assert status == 0 and err.startswith("Wrote the explanations of 15 rows to standard output")
     (header, *chunked), (_, *whole) = (list(csv.reader(io.StringIO(outputs[size]))) for size in (4, 10**6))
     assert header[:2] == ["id", "distance"] and [row[0] for row in chunked] == [f"row{i}" for i in range(15)]
     # The same features ranked alike; float32 sums in blocks of another size may round the last digits apart.

@@ -34,7 +34,7 @@ from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share
 from ._errors import CommandError, Interrupted
 from ._options import add_estimator_options, format_value
-from ._output import check_output, is_standard_output, write_output
+from ._output import check_output, is_standard_output, output_name, write_output
 from ._text import echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
@@ -255,7 +255,10 @@ def score(args):
 
     write_output(args.output, write, binary=False)
     report = _report_stream(args.output)
-    echo(f"Wrote the scores of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).", file=report)
+    echo(
+        f"Wrote the scores of {tally['rows']} rows to {output_name(args.output)} (anomalies: {tally['anomalies']}).",
+        file=report,
+    )
     if args.adaptive and tally["rows"]:
         share = normal_share(_pvalue_values(calibration), tally["per_pvalue"])
         level = args.fdr / share
@@ -267,14 +270,19 @@ def score(args):
         )
     if args.fdr is not None and tally["rows"] and not tally["anomalies"]:
         # Nothing flagged may be the data, or p-values too coarse to reach the procedure's cut.
-        n = len(calibration)
-        echo(
-            f"--fdr {args.fdr:g} flagged no row. The model's {n} held-out samples give p-values no smaller "
-            f"than 1/{n + 1} = {1 / (n + 1):.3g}; a model fitted with a larger --validation-fraction gives finer ones.",
-            file=report,
-        )
+        echo(f"--fdr {args.fdr:g} flagged no row. {_coarse_pvalues(len(calibration))}", file=report)
+    if args.alpha is not None and args.alpha < 1 / (len(calibration) + 1):
+        echo(f"--alpha {args.alpha:g} can flag no row. {_coarse_pvalues(len(calibration))}", file=report)
     if args.check_drift:
         echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), args.drift_window), file=report)
+
+
+def _coarse_pvalues(n_calibration):
+    """Why p-values may not reach a level: how fine the model's ``n_calibration`` held-out samples make them."""
+    return (
+        f"The model's {n_calibration} held-out samples give p-values no smaller than 1/{n_calibration + 1} = "
+        f"{1 / (n_calibration + 1):.3g}; a model fitted with a larger --validation-fraction gives finer ones."
+    )
 
 
 def _pvalue_values(calibration):
@@ -345,7 +353,8 @@ def _drift_line(detector, anomaly_scores, window):
     if not flagged:
         return f"Drift: none found in {windows} (no p-value <= {DRIFT_ALPHA})."
     return (
-        f"Drift: {len(flagged)} of {windows} hold more far-out rows than the calibration samples allow "
+        f"Drift: {len(flagged)} of {windows} {'holds' if len(flagged) == 1 else 'hold'} more far-out rows than "
+        "the calibration samples allow "
         f"(p <= {DRIFT_ALPHA}): {', '.join(flagged)}."
     )
 
@@ -674,7 +683,11 @@ def _model_columns(model, data, path):
             for what, columns in [("missing", missing), ("unexpected", unexpected)]
             if columns
         ]
-        hint = " (name a label column with --label-column)" if unexpected else ""
+        hint = (
+            " (name a label column with --label-column)" if len(unexpected) == 1
+            else " (the model takes its own columns: name a label column with --label-column, keep an "
+            "identifier as the file's unnamed first column, and leave the others out)" if unexpected else ""
+        )
         raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
     return data.X[:, [data.feature_names.index(name) for name in names]]
 

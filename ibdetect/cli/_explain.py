@@ -39,6 +39,7 @@ from ._commands import (
     load_model,
 )
 from ._errors import CommandError
+from ._output import output_name
 from ._output import check_output, write_output
 from ._text import echo
 
@@ -103,7 +104,8 @@ def explain(args):
 
     write_output(args.output, write, binary=False)
     echo(
-        f"Wrote the explanations of {tally['rows']} rows to {args.output} (anomalies: {tally['anomalies']}).",
+        f"Wrote the explanations of {tally['rows']} rows to {output_name(args.output)} "
+        f"(anomalies: {tally['anomalies']}).",
         file=_report_stream(args.output),
     )
 

@@ -107,6 +107,11 @@ def write_output(path, write, binary):
     _replace(destination, write, binary, status)
 
 
+def output_name(path):
+    """How a report names the output ``path``: ``"-"`` is standard output."""
+    return "standard output" if path == STDOUT else path
+
+
 def is_standard_output(path):
     """Whether writing ``path`` writes standard output: ``"-"``, or another name for it such as ``/dev/stdout``."""
     if path == STDOUT:
