@@ -49,9 +49,9 @@ __all__ = [
     "pretrain",
     "resolve_batch_size",
     "resolve_transformations",
+    "times_as_much",
     "train",
     "warn_if_collapsed",
-    "times_as_much",
     "warn_if_unscaled",
 ]
 

@@ -652,7 +652,7 @@ def _fit_warning(warning, model, data):
         return _first_line(warning)
     # The detector's features are the file's columns, scaled one by one or
     # not at all; a table's preparation makes features of its own.
-    prepared = isinstance(model, Pipeline) and not isinstance(model[0], tuple(persistence.SCALERS.values()))
+    prepared = isinstance(first_step(model), TableCells)
     names = model[:-1].get_feature_names_out() if prepared else data.feature_names
     feature = f"column {warning.feature}" if names is None else f"column {names[warning.feature]!r}"
     return (
@@ -683,11 +683,14 @@ def _model_columns(model, data, path):
             for what, columns in [("missing", missing), ("unexpected", unexpected)]
             if columns
         ]
-        hint = (
-            " (name a label column with --label-column)" if len(unexpected) == 1
-            else " (the model takes its own columns: name a label column with --label-column, keep an "
-            "identifier as the file's unnamed first column, and leave the others out)" if unexpected else ""
-        )
+        hint = ""
+        if len(unexpected) == 1:
+            hint = " (name a label column with --label-column)"
+        elif unexpected:
+            hint = (
+                " (the model takes its own columns: name a label column with --label-column, keep an "
+                "identifier as the file's unnamed first column, and leave the others out)"
+            )
         raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
     return data.X[:, [data.feature_names.index(name) for name in names]]
 

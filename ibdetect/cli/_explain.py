@@ -39,8 +39,7 @@ from ._commands import (
     load_model,
 )
 from ._errors import CommandError
-from ._output import output_name
-from ._output import check_output, write_output
+from ._output import check_output, output_name, write_output
 from ._text import echo
 
 # The columns that come before the ranked features; "pvalue" follows
