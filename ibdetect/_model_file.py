@@ -152,7 +152,7 @@ def read_archive(file, with_tensors=True):
     except Exception as exc:
         # Bytes that are not a whole model file fail in zipfile, json or
         # safetensors with many exception types; all mean the same here.
-        raise ValueError(f"{name} is not an ibdetect model file ({exc}).") from None
+        raise ValueError(_not_a_model_file(file, name, exc)) from None
     version = header.get("format_version")
     if _is_json_int(version) and version > FORMAT_VERSION:
         raise ValueError(
@@ -374,6 +374,21 @@ ZLIB_MAGICS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 PICKLE_MAGICS = (
     b"\x80", *ZLIB_MAGICS, b"ZF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00\x00", b"\x04\x22\x4d\x18"
 )
+
+
+def _not_a_model_file(file, name, exc):
+    """Why ``file`` does not load, named as what its first bytes say it is."""
+    kind = file_kind(file)
+    if kind == "pickle":
+        return (
+            f"{name} is a pickle (joblib) file, not an ibdetect model file; joblib.load reads it by "
+            "running code stored in it, so load it that way only if you trust where it comes from."
+        )
+    if kind == "model" and not zipfile.is_zipfile(file):
+        # It begins as a model file does, but holds no whole archive: most
+        # often a copy or download cut short.
+        return f"{name} begins as a model file but is damaged or incomplete ({exc}); save or copy it again."
+    return f"{name} is not an ibdetect model file ({exc})."
 
 
 def file_kind(file):

@@ -285,11 +285,17 @@ def damaged_files(folder, fitted):
     }
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "a pickle", "another zip"])
-def test_a_damaged_or_foreign_file_is_a_clear_error(fitted, tmp_path, damage):
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", "model.ibdetect begins as a model file but is damaged or incomplete"),
+    ("empty", "model.ibdetect is not an ibdetect model file"),
+    ("garbage", "model.ibdetect is not an ibdetect model file"),
+    ("a pickle", "model.ibdetect is a pickle \\(joblib\\) file, not an ibdetect model file; joblib.load"),
+    ("another zip", "model.ibdetect is not an ibdetect model file"),
+])
+def test_a_damaged_or_foreign_file_is_a_clear_error(fitted, tmp_path, damage, message):
     path = tmp_path / "model.ibdetect"
     path.write_bytes(damaged_files(tmp_path, fitted)[damage])
-    with pytest.raises(ValueError, match="model.ibdetect is not an ibdetect model file"):
+    with pytest.raises(ValueError, match=message):
         load(path)
 
 

@@ -512,9 +512,11 @@ def load_model(path, trust_pickle=False):
     if kind == "model":
         return _load_model_file(path)
     if not trust_pickle:
-        what = "a pickle (joblib) file" if kind == "pickle" else "not a model file written by 'ibdetect fit'"
+        if kind is None:
+            # No reason to suggest --trust-pickle for a CSV given as the model.
+            raise CommandError(f"{path} is not a model file written by 'ibdetect fit', nor a pickle joblib.dump writes")
         raise CommandError(
-            f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
+            f"{path} is a pickle (joblib) file; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
         )
     return _load_pickle(path), None
