@@ -13,6 +13,7 @@ anything is built. skops is an optional dependency (``pip install
 import zipfile
 
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 __all__ = ["TRUSTED_TYPES", "decode_preparation", "encode_preparation", "require_skops"]
 
@@ -76,7 +77,20 @@ def decode_preparation(content, n_features_out):
     try:
         names = steps.get_feature_names_out()
     except Exception as exc:
-        raise ValueError(f"its preparation steps are not fitted: {exc}") from None
+        raise ValueError(_without_feature_names(steps, exc)) from None
     if len(names) != n_features_out:
         raise ValueError(f"its preparation steps give {len(names)} features, but the detector takes {n_features_out}")
     return steps
+
+
+def _without_feature_names(steps, exc):
+    """Why ``steps`` name no output features, and the fix where it is a FunctionTransformer's."""
+    for name, step in steps.steps:
+        # A NumPy function such as np.log1p loads without running code, but
+        # names its output only when told how.
+        if isinstance(step, FunctionTransformer) and step.feature_names_out is None:
+            return (
+                f"its step {name!r}, a FunctionTransformer, does not name its output features, which the file "
+                "checks against the detector's: create it with feature_names_out='one-to-one' (or a callable)"
+            )
+    return f"its preparation steps do not name their output features: {exc}"

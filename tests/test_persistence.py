@@ -486,6 +486,21 @@ def _shifted(X):
     return X + 1
 
 
+def test_a_numpy_function_saves_once_its_transformer_names_its_features(blobs, tmp_path, fast):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = blobs
+    X = np.abs(X)
+    unnamed = make_pipeline(FunctionTransformer(np.log1p), IBDeepDescription(**fast)).fit(X, y)
+    with pytest.raises(ValueError, match="a FunctionTransformer, does not name its output features.*"
+                                         "feature_names_out='one-to-one'"):
+        save(unnamed, tmp_path / "model.ibdetect")
+    assert not (tmp_path / "model.ibdetect").exists()
+    named = make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"), IBDeepDescription(**fast))
+    save(named.fit(X, y), tmp_path / "model.ibdetect")
+    np.testing.assert_array_equal(load(tmp_path / "model.ibdetect").decision_function(X), named.decision_function(X))
+
+
 # -- recognising files ----------------------------------------------------------
 
 
