@@ -50,14 +50,23 @@ out, 3 of them at 1/2 or more: it estimates that (1 + 3) / (20 / 2) = 0.4
 of the rows are normal (the added one errs high: 6 of 20 rows, 0.3, look
 normal), and runs at 0.05 / 0.4.
 
+The plain procedure flags none of them, and warns that the 14 rows at the
+smallest p-value point to p-values too coarse for the batch:
+
+>>> import warnings
 >>> pvalues = np.concatenate([np.full(14, 0.04), np.linspace(0.1, 0.9, 6)])
->>> int(benjamini_hochberg(pvalues, alpha=0.05).sum())
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     int(benjamini_hochberg(pvalues, alpha=0.05).sum())
 0
+>>> print(caught[0].message)  # doctest: +ELLIPSIS
+No row was flagged at alpha=0.05, although 14 of the 20 rows share the smallest p-value, 0.04: ...
 >>> int(benjamini_hochberg(pvalues, alpha=0.05, adaptive=True).sum())
 14
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
@@ -113,7 +122,20 @@ def benjamini_hochberg(pvalues, alpha=0.05, *, adaptive=False):
     if not np.all((pvalues >= 0) & (pvalues <= 1)):
         raise ValueError("p-values must be numbers between 0 and 1")
     values, counts = np.unique(pvalues, return_counts=True)
-    return pvalues <= benjamini_hochberg_cut(values, counts, alpha, adaptive=adaptive)
+    flagged = pvalues <= benjamini_hochberg_cut(values, counts, alpha, adaptive=adaptive)
+    if not flagged.any() and len(values) and counts[0] > 1:
+        # Conformal p-values step by 1 / (n_calibration + 1), and a batch
+        # full of anomalies piles them up on the first step, where the
+        # procedure needs more rows than the batch holds to flag them.
+        warnings.warn(
+            f"No row was flagged at alpha={alpha:g}, although {counts[0]} of the {len(pvalues)} rows share the "
+            f"smallest p-value, {values[0]:.3g}: the p-values are likely too coarse. A detector's plain p-values "
+            "are no smaller than 1 / (n_calibration_ + 1); one fitted with a larger validation_fraction gives "
+            "finer ones.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return flagged
 
 
 def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):

@@ -1,5 +1,7 @@
 """Flagging rows from conformal p-values at a false discovery rate."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,7 @@ def test_a_matrix_of_p_values_is_refused_rather_than_flattened():
         benjamini_hochberg([[0.001, 0.9], [0.002, 0.8]])
 
 
+@pytest.mark.filterwarnings("ignore:No row was flagged")  # random coarse p-values, on purpose
 def test_the_cut_from_counts_flags_as_the_procedure_does():
     from ibdetect.selection import benjamini_hochberg_cut
 
@@ -122,3 +125,23 @@ def test_with_conformal_p_values_the_adaptive_procedure_keeps_the_rate_and_gains
     assert plain[0] <= 0.3 * alpha + 0.006
     assert 0.6 * alpha < adaptive[0] <= alpha + 0.006
     assert adaptive[1] > plain[1] + 0.1
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_p_values_too_coarse_to_flag_anything_are_named(adaptive):
+    # Ten anomalies at the smallest p-value 1/25 of a detector with 24
+    # held-out samples: flagging them needs 0.04 <= 0.05 * 10 / 40.
+    pvalues = np.concatenate([np.full(10, 1 / 25), np.linspace(0.2, 1, 30)])
+    with pytest.warns(UserWarning, match=r"alpha=0.05, although 10 of the 40 rows share the smallest p-value, 0.04: "
+                                         r"the p-values are likely too coarse.*larger validation_fraction"):
+        assert not benjamini_hochberg(pvalues, alpha=0.05, adaptive=adaptive).any()
+
+
+@pytest.mark.parametrize("pvalues", [
+    np.linspace(0.2, 1, 30),  # nothing to flag, and no two rows alike
+    np.concatenate([np.full(10, 0.001), np.linspace(0.2, 1, 30)]),  # ten rows flagged
+])
+def test_no_warning_where_the_p_values_are_not_what_kept_rows_from_being_flagged(pvalues):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        benjamini_hochberg(pvalues, alpha=0.05)
