@@ -29,7 +29,7 @@ from ibdetect.cli._options import add_estimator_options
 from ibdetect.cli._text import printable
 from ibdetect.encoders import CNNEncoder
 from ibdetect import persistence
-from ibdetect.persistence import load, read_info
+from ibdetect.persistence import load, read_info, save
 
 # Small and quick, like the estimator tests' ``fast`` settings.
 FIT_OPTIONS = "--max-epochs 2 --hidden-layer-sizes 16 --embedding-dim 4 --random-state 0".split()
@@ -281,6 +281,28 @@ def test_a_trusted_pickle_scores_as_the_model_file(workdir, capsys, tmp_path, ma
     np.testing.assert_array_equal(
         written_scores(tmp_path / "model.ibdetect.csv"), written_scores(tmp_path / "model.joblib.csv")
     )
+
+
+@pytest.mark.parametrize("command", ["score", "explain"])
+def test_a_model_without_column_names_warns_once_that_columns_are_taken_in_order(
+    workdir, capsys, tmp_path, monkeypatch, make_data, command
+):
+    X, _ = make_data()
+    # Chunks of 7 rows: the warning is the file's, not each chunk's.
+    monkeypatch.setattr("ibdetect.cli._commands.CHUNK_CELLS", 4 * 7)
+    # Fitted in Python on an array: the model knows no column names.
+    save(IBDeepDescription(max_epochs=2, hidden_layer_sizes=(16,), embedding_dim=4, random_state=0).fit(X),
+         tmp_path / "bare.ibdetect")
+    status, _, err = run(capsys, f"{command} --label-column label", tmp_path / "bare.ibdetect",
+                         workdir / "train.csv", "-o", tmp_path / "out.csv")
+    assert status == 0
+    assert err == (
+        f"ibdetect: warning: the model was fitted without column names, so the columns of {workdir / 'train.csv'} "
+        "are taken in their order, not matched by name; check that they are the model's, in its order\n"
+    )
+    status, _, err = run(capsys, f"{command} --label-column label", workdir / "model.ibdetect", workdir / "train.csv",
+                         "-o", tmp_path / "named.csv")
+    assert (status, err) == (0, "")
 
 
 class Payload:

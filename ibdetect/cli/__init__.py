@@ -60,7 +60,8 @@ COMMANDS = {
         "Write a CSV with one row per row of DATA: the decision function (negative for "
         "anomalies), the prediction (-1 anomaly, +1 normal) and the nearest known class, "
         "after the row's id when DATA has an id column. CSV columns are matched to the "
-        "model's by name; the label column the model was fitted with is left out.",
+        "model's by name (in their order, with a warning, for a model fitted on an array without names); "
+        "the label column the model was fitted with is left out.",
         True,
     ),
     "explain": (

@@ -207,6 +207,7 @@ def score(args):
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
+        model,
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
         # What a row becomes in memory: its encoded features, if more than its columns.
@@ -570,13 +571,14 @@ def _read(path, **kwargs):
     return data
 
 
-def _read_chunks(path, doing="scoring", **kwargs):
-    """The data of ``path`` a chunk of rows at a time, checked as :func:`_read` checks them.
+def _read_chunks(path, model, doing="scoring", **kwargs):
+    """The data of ``path`` a chunk of rows at a time, checked as :func:`_read` checks them, for ``model``.
 
     On a terminal, a bar on stderr shows how much of the file has been read,
     labelled with what is ``doing`` to it.
     """
     chunks = read_chunks(path, chunk_cells=CHUNK_CELLS, **kwargs)
+    first = True
     with progress_bar(os.path.getsize(path), f"{doing} {os.path.basename(path)}") as bar:
         while True:
             try:
@@ -586,8 +588,23 @@ def _read_chunks(path, doing="scoring", **kwargs):
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
             _check_features(data, path)
+            if first:
+                _warn_if_matched_by_position(model, data, path)
+                first = False
             bar.update(bytes_read - bar.n)
             yield data
+
+
+def _warn_if_matched_by_position(model, data, path):
+    # A model fitted in Python on an array knows no column names: a file's
+    # columns in another order, or a model saved without its scaler, would
+    # score without a word.
+    if data.feature_names is not None and getattr(model, "feature_names_in_", None) is None:
+        echo(
+            f"ibdetect: warning: the model was fitted without column names, so the columns of {path} are "
+            "taken in their order, not matched by name; check that they are the model's, in its order",
+            file=sys.stderr,
+        )
 
 
 def _probability(text):

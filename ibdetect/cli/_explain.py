@@ -78,6 +78,7 @@ def explain(args):
     label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
+        model,
         doing="explaining",
         ignore_columns=[name for name in label_columns if name is not None],
         mixed=isinstance(first_step(model), TableCells),
