@@ -1,7 +1,7 @@
 """Plots of a fitted detector: its embedding, its scores, its training curves and its explanations.
 
 matplotlib is an optional dependency, imported only when a function here is
-called; install it with ``pip install ibdetect[plot]``.
+called; install it with ``pip install "ibdetect[plot]"``.
 
 Labels follow the convention of :mod:`ibdetect.metrics`: ``-1`` marks an
 anomaly, any other label a normal sample of that class.
@@ -39,7 +39,7 @@ def _pyplot():
     except ImportError as exc:
         raise ImportError(
             "ibdetect.plotting needs matplotlib; install it with "
-            "`pip install ibdetect[plot]` (or `pip install matplotlib`)."
+            '`pip install "ibdetect[plot]"` (or `pip install matplotlib`).'
         ) from exc
     return plt
 

@@ -161,9 +161,9 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, detector, labelled):
     # A None entry in sys.modules makes the import fail as if not installed.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"pip install ibdetect\[plot\]"):
+    with pytest.raises(ImportError, match=r'pip install "ibdetect\[plot\]"'):
         plot_score_histograms(detector, X, y)
-    with pytest.raises(ImportError, match=r"pip install ibdetect\[plot\]"):
+    with pytest.raises(ImportError, match=r'pip install "ibdetect\[plot\]"'):
         plot_embedding_comparison(detector, X, y)
 
 
