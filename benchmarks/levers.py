@@ -23,6 +23,18 @@ benchmark and compared with the defaults on the same splits:
   rank;
 * ``refit on inliers``: fit with ``contamination=0.05``, then fit again
   without the training rows the first fit flags;
+* ``all references``: ``max_references=1.0``, every normal training row a
+  k-NN reference instead of at most 1,000;
+* ``k-means classes (k=10)``, ``(k=20)``: without labels, k-means clusters
+  of the training rows (about 10 rows a cluster at least) are the classes
+  of the IB loss, pseudo-classes for the loss to separate;
+* ``Parzen input``: the input space alone, as a Gaussian kernel density
+  of the training rows whose bandwidth is half their median distance to
+  the 5th nearest other row (a peer, for reference);
+* ``knn+Parzen``: that density in place of the raw k-th input distance of
+  ``"knn+input"``, summed with the log of the embedding's k-NN distance,
+  each in units of its median and interquartile range over the training
+  rows;
 * ``refit without view outliers``: fit with ``transformations="affine"``,
   then fit the defaults again without the 5% of training rows whose views
   that first network tells apart worst (the IB loss's separation term,
@@ -42,9 +54,10 @@ from collections import defaultdict
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.special import log_softmax
+from scipy.special import log_softmax, logsumexp
 from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import roc_auc_score
+from sklearn.cluster import KMeans
+from sklearn.metrics import pairwise_distances, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
@@ -133,6 +146,87 @@ class InputKNNMix(BaseEstimator):
         return (1 - self.weight) * embedding + self.weight * knn
 
 
+class ClusterClasses(BaseEstimator):
+    """IBDeepDescription fitted with k-means clusters of unlabelled rows as its classes (experiment).
+
+    With labels the detector fits on them as it would alone. Without, the
+    rows are clustered into ``n_clusters``, or fewer so that a cluster
+    averages ``min_rows`` rows, and each cluster is a class of the IB loss.
+    """
+
+    def __init__(self, detector=None, n_clusters=20, min_rows=10, random_state=0):
+        self.detector = detector
+        self.n_clusters = n_clusters
+        self.min_rows = min_rows
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        if y is None:
+            n_clusters = max(1, min(self.n_clusters, len(X) // self.min_rows))
+            y = KMeans(n_clusters, n_init=4, random_state=self.random_state).fit_predict(X)
+        self.detector_ = clone(self.detector).fit(X, y)
+        return self
+
+    def score_samples(self, X):
+        return self.detector_.score_samples(X)
+
+
+class ParzenDensity(BaseEstimator):
+    """The negative log of a Gaussian kernel density of the training rows (experiment).
+
+    The bandwidth is ``bandwidth`` times the median distance of a training
+    row to its 5th nearest other row. ``score_samples`` is the log density
+    (up to a constant), larger for normal rows; a training row given as
+    ``X_train`` leaves itself out.
+    """
+
+    def __init__(self, bandwidth=0.5):
+        self.bandwidth = bandwidth
+
+    def fit(self, X, y=None):
+        self.rows_ = np.asarray(X, dtype=np.float64)
+        distances, _ = NearestNeighbors(n_neighbors=6).fit(self.rows_).kneighbors(self.rows_)
+        self.bandwidth_ = self.bandwidth * float(np.median(distances[:, -1])) or 1.0
+        return self
+
+    def score_samples(self, X, X_train=False):
+        X = np.asarray(X, dtype=np.float64)
+        scores = np.empty(len(X))
+        for start in range(0, len(X), 1000):
+            squared = pairwise_distances(X[start:start + 1000], self.rows_, metric="sqeuclidean")
+            if X_train:
+                squared[np.arange(len(squared)), np.arange(start, start + len(squared))] = np.inf
+            scores[start:start + 1000] = logsumexp(-squared / (2 * self.bandwidth_**2), axis=1)
+        return scores
+
+
+class InputParzenMix(BaseEstimator):
+    """The log of the embedding's k-NN distance plus the input rows' Parzen density (experiment).
+
+    Each of the two is in units of its median and interquartile range over
+    the training rows; the input density of a training row leaves the row
+    out.
+    """
+
+    def __init__(self, detector=None, bandwidth=0.5):
+        self.detector = detector
+        self.bandwidth = bandwidth
+
+    def fit(self, X, y=None):
+        self.detector_ = clone(self.detector).fit(X, y)
+        self.density_ = ParzenDensity(self.bandwidth).fit(X)
+        self.units_ = (
+            _median_spread(_log_distance(self.detector_, X)),
+            _median_spread(self.density_.score_samples(X, X_train=True)),
+        )
+        return self
+
+    def score_samples(self, X):
+        embedding = _in_units(_log_distance(self.detector_, X), self.units_[0])
+        density = _in_units(self.density_.score_samples(X), self.units_[1])
+        return density - embedding
+
+
 class InlierRefit(BaseEstimator):
     """IBDeepDescription fitted again without the training rows its first fit flags (experiment).
 
@@ -200,6 +294,21 @@ def _standardise(scores, stats):
     return (scores - mean) / std
 
 
+def _log_distance(detector, X):
+    # A row at distance 0 (a duplicate of a reference row) would be -inf.
+    return np.log(np.maximum(-detector.score_samples(X), np.finfo(np.float32).tiny))
+
+
+def _median_spread(scores):
+    spread = np.subtract(*np.percentile(scores, [75, 25]))
+    return float(np.median(scores)), float(spread) or 1.0
+
+
+def _in_units(scores, units):
+    median, spread = units
+    return (scores - median) / spread
+
+
 SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler, "none": None}
 
 
@@ -230,6 +339,13 @@ LEVERS = {
         "standard",
     ),
     "refit without view outliers": (lambda seed: ViewOutlierRefit(_ib(seed)), "standard"),
+    "all references": (lambda seed: IBDeepDescription(max_references=1.0, random_state=seed), "standard"),
+    "k-means classes (k=10)": (lambda seed: ClusterClasses(_ib(seed), n_clusters=10), "standard"),
+    "k-means classes (k=20)": (lambda seed: ClusterClasses(_ib(seed), n_clusters=20), "standard"),
+    "Parzen input": (lambda seed: ParzenDensity(), "standard"),
+    "knn+Parzen": (
+        lambda seed: InputParzenMix(IBDeepDescription(anomaly_score="knn", random_state=seed)), "standard"
+    ),
 }
 
 
