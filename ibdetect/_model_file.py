@@ -40,6 +40,8 @@ FORMAT = "ibdetect-model"
 # unset.
 FORMAT_VERSION = 7
 HEADER_MEMBER = "model.json"
+# The containers set_output can choose for a step's output (scikit-learn's).
+OUTPUT_CONTAINERS = ("pandas", "polars")
 TENSORS_MEMBER = "tensors.safetensors"
 PREPARATION_MEMBER = "preparation.skops"
 # The most bytes the JSON header may hold once inflated. A header is mostly
@@ -343,6 +345,13 @@ _HEADER_FIELDS = {
 # Fields that files of earlier formats lack: absent, they hold nothing.
 _OPTIONAL_HEADER_FIELDS = {
     "shared_arrays": (_is_object_of(lambda item: isinstance(item, str)), "an object of array names"),
+    # What set_output chose for the scaler's and the detector's transform;
+    # earlier versions ignore it and load arrays as the steps' output.
+    "set_output": (
+        lambda value: _is_object_of(lambda item: item in OUTPUT_CONTAINERS)(value)
+        and set(value) <= {"scaler", "detector"},
+        f"an object of 'scaler' and 'detector', each one of {', '.join(OUTPUT_CONTAINERS)}",
+    ),
 }
 
 

@@ -195,6 +195,7 @@ def save(model, file, *, metadata=None, training_rows=True):
         "history": _plain(model.net_.history),
         "pretrain_history": _plain(getattr(model, "pretrain_history_", None)),
         "metadata": metadata or {},
+        "set_output": _output_containers(scaler, model),
     }
     if not isinstance(header["metadata"], dict):
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
@@ -628,12 +629,39 @@ def _tensor_text(tensor):
 
 def _with_steps(header, preparation, model):
     """``model``, or the pipeline of the saved steps and ``model`` when steps were saved."""
+    containers = header.get("set_output", {})
+    _set_output(model, containers.get("detector"))
     if preparation is not None:
         steps = decode_preparation(preparation, model.n_features_in_)
         if [name for name, _ in steps.steps] != header["steps"][:-1]:
             raise ValueError(f"steps names {header['steps']}, but the preparation holds {[name for name, _ in steps.steps]}")
         return Pipeline([*steps.steps, (header["steps"][-1], model)])
-    return model if header["scaler"] is None else _with_scaler(header, model)
+    if header["scaler"] is None:
+        return model
+    pipeline = _with_scaler(header, model)
+    _set_output(pipeline[0], containers.get("scaler"))
+    return pipeline
+
+
+def _output_containers(scaler, model):
+    """What ``set_output`` chose for the scaler's and the detector's ``transform``, where it chose.
+
+    A preparation written by skops keeps its steps' choices itself. Without
+    the scaler's, a pipeline set to give pandas frames would hand its
+    detector, fitted on named columns, plain arrays once loaded, and
+    scikit-learn would warn on every call.
+    """
+    chosen = {}
+    for step, estimator in (("scaler", scaler), ("detector", model)):
+        container = getattr(estimator, "_sklearn_output_config", {}).get("transform")
+        if container is not None and container != "default":
+            chosen[step] = container
+    return chosen
+
+
+def _set_output(estimator, container):
+    if container is not None:
+        estimator.set_output(transform=container)
 
 
 def _with_scaler(header, model):

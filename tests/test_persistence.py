@@ -13,6 +13,7 @@ import pytest
 import safetensors.torch
 import torch
 import torch.serialization
+from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from skorch.exceptions import DeviceWarning
@@ -305,6 +306,8 @@ def test_a_damaged_or_foreign_file_is_a_clear_error(fitted, tmp_path, damage, me
     (None, lambda header: header["attributes"].pop("offset_")),
     (None, lambda header: header["params"].update(beta=-1)),
     (None, lambda header: header["params"].update(unknown=1)),
+    (None, lambda header: header.update(set_output={"detector": "numpy"})),
+    (None, lambda header: header.update(set_output={"encoder": "pandas"})),
 ])
 def test_an_edited_file_is_a_clear_error(fitted, tmp_path, drop, edit):
     detector, _ = fitted
@@ -470,7 +473,6 @@ def test_scaler_statistics_the_detector_cannot_take_are_refused(blobs, tmp_path,
 
 
 def test_pipelines_whose_steps_would_load_only_by_running_code_are_refused(blobs, tmp_path, fast):
-    from sklearn.decomposition import PCA
     from sklearn.preprocessing import FunctionTransformer
 
     X, y, _ = blobs
@@ -484,6 +486,23 @@ def test_pipelines_whose_steps_would_load_only_by_running_code_are_refused(blobs
 
 def _shifted(X):
     return X + 1
+
+
+@pytest.mark.parametrize("preparation", [[StandardScaler()], [StandardScaler(), PCA(3)]], ids=["scaler", "skops"])
+@pytest.mark.parametrize("container", ["pandas", "default"])
+def test_the_output_set_output_chose_is_kept(blobs, tmp_path, fast, preparation, container):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    pipeline = make_pipeline(*preparation, IBDeepDescription(**fast)).set_output(transform=container).fit(frame, y)
+    save(pipeline, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    # A loaded step giving arrays to a detector fitted on named columns
+    # would make scikit-learn warn on every call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(loaded.decision_function(frame), pipeline.decision_function(frame))
+    assert type(loaded.transform(frame)) is type(pipeline.transform(frame))
 
 
 def test_a_numpy_function_saves_once_its_transformer_names_its_features(blobs, tmp_path, fast):
