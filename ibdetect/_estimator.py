@@ -71,8 +71,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
     ----------
     encoder : {"auto", "mlp", "cnn"}, callable or torch.nn.Module, default="auto"
         ``"mlp"`` (fully connected), ``"cnn"`` (LeNet-type; needs
-        ``input_shape``) or ``"auto"``: ``"cnn"`` for a 3-D ``input_shape``,
-        ``"mlp"`` otherwise.
+        ``input_shape``) or ``"auto"``: ``"cnn"`` for a 3-D ``input_shape``, ``"mlp"`` otherwise.
 
         Or a callable called as ``encoder(input_shape=..., embedding_dim=...)``,
         or a module instance, copied in ``fit``.
@@ -137,8 +136,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         in ``y``, else ``"knn+density"`` on images, ``"knn+input"`` on rows.
     n_neighbors : int, default=5
         Neighbour rank of the k-NN scores among all normal training samples;
-        among a reference subset the rank shrinks in proportion
-        (``n_neighbors_``).
+        among a reference subset the rank shrinks in proportion (``n_neighbors_``).
     max_references : "auto", int or float, default="auto"
         Normal training samples kept at random as k-NN references, as
         IsolationForest's ``max_samples``: an int that many, a float in (0, 1]
@@ -665,7 +663,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         under a Gaussian of the reference rows; images: the ``n_neighbors_``-th nearest reference
         image's pixel). Integrated gradients from the row as it likely was (user guide) split the
         embedding's share; with "knn+input" and "knn+density", input space's goes by the squared
-        distances, in spreads (on rows, times ``out_of_place``). Needs captum (``explain``).
+        distances, in spreads (on rows, times ``out_of_place``). Needs captum (``explain``). Values
+        far off together predict one another, so on a row far off in most of them a normal value
+        can rank first: read ``(X - expected) / expected_spread`` there.
 
         Parameters
         ----------
@@ -696,8 +696,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
         --------
         >>> import numpy as np
         >>> from ibdetect import IBDeepDescription
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.normal(0, 1, (300, 4))
+        >>> X = np.random.RandomState(0).normal(0, 1, (300, 4))
         >>> detector = IBDeepDescription(max_epochs=5, random_state=0).fit(X)
         >>> explanation = detector.explain([[0, 0, 9, 0]])
         >>> int(explanation.contributions.argmax())
