@@ -23,6 +23,11 @@ benchmark and compared with the defaults on the same splits:
   rank;
 * ``refit on inliers``: fit with ``contamination=0.05``, then fit again
   without the training rows the first fit flags;
+* ``refit without view outliers``: fit with ``transformations="affine"``,
+  then fit the defaults again without the 5% of training rows whose views
+  that first network tells apart worst (the IB loss's separation term,
+  summed over a row's views), which should be where a contaminated
+  training set's anomalies are;
 * ``all references``: ``max_references=1.0``, every normal training row a
   k-NN reference instead of at most 1,000;
 * ``k-means classes (k=10)``, ``(k=20)``: without labels, k-means clusters
@@ -34,12 +39,7 @@ benchmark and compared with the defaults on the same splits:
 * ``knn+Parzen``: that density in place of the raw k-th input distance of
   ``"knn+input"``, summed with the log of the embedding's k-NN distance,
   each in units of its median and interquartile range over the training
-  rows;
-* ``refit without view outliers``: fit with ``transformations="affine"``,
-  then fit the defaults again without the 5% of training rows whose views
-  that first network tells apart worst (the IB loss's separation term,
-  summed over a row's views), which should be where a contaminated
-  training set's anomalies are.
+  rows.
 
     python -m benchmarks.levers --mlbench PATH/TO/mlbench/data --jobs 2
 
@@ -172,12 +172,13 @@ class ClusterClasses(BaseEstimator):
 
 
 class ParzenDensity(BaseEstimator):
-    """The negative log of a Gaussian kernel density of the training rows (experiment).
+    """A Gaussian kernel density of the training rows (experiment).
 
     The bandwidth is ``bandwidth`` times the median distance of a training
     row to its 5th nearest other row. ``score_samples`` is the log density
-    (up to a constant), larger for normal rows; a training row given as
-    ``X_train`` leaves itself out.
+    (up to a constant), larger for normal rows; with ``leave_self_out``,
+    ``X`` must be the training rows, in their order, and each leaves itself
+    out.
     """
 
     def __init__(self, bandwidth=0.5):
@@ -189,12 +190,12 @@ class ParzenDensity(BaseEstimator):
         self.bandwidth_ = self.bandwidth * float(np.median(distances[:, -1])) or 1.0
         return self
 
-    def score_samples(self, X, X_train=False):
+    def score_samples(self, X, leave_self_out=False):
         X = np.asarray(X, dtype=np.float64)
         scores = np.empty(len(X))
         for start in range(0, len(X), 1000):
             squared = pairwise_distances(X[start:start + 1000], self.rows_, metric="sqeuclidean")
-            if X_train:
+            if leave_self_out:
                 squared[np.arange(len(squared)), np.arange(start, start + len(squared))] = np.inf
             scores[start:start + 1000] = logsumexp(-squared / (2 * self.bandwidth_**2), axis=1)
         return scores
@@ -204,8 +205,10 @@ class InputParzenMix(BaseEstimator):
     """The log of the embedding's k-NN distance plus the input rows' Parzen density (experiment).
 
     Each of the two is in units of its median and interquartile range over
-    the training rows; the input density of a training row leaves the row
-    out.
+    the training rows. The input density of a training row leaves the row
+    out; its embedding distance does not (a reference row finds itself), as
+    in ``InputDensityMix``: the units are medians and spreads, which a few
+    rows move little.
     """
 
     def __init__(self, detector=None, bandwidth=0.5):
@@ -217,7 +220,7 @@ class InputParzenMix(BaseEstimator):
         self.density_ = ParzenDensity(self.bandwidth).fit(X)
         self.units_ = (
             _median_spread(_log_distance(self.detector_, X)),
-            _median_spread(self.density_.score_samples(X, X_train=True)),
+            _median_spread(self.density_.score_samples(X, leave_self_out=True)),
         )
         return self
 

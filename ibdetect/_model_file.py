@@ -393,10 +393,14 @@ def _not_a_model_file(file, name, exc):
             f"{name} is a pickle (joblib) file, not an ibdetect model file; joblib.load reads it by "
             "running code stored in it, so load it that way only if you trust where it comes from."
         )
-    if kind == "model" and not zipfile.is_zipfile(file):
-        # It begins as a model file does, but holds no whole archive: most
-        # often a copy or download cut short.
-        return f"{name} begins as a model file but is damaged or incomplete ({exc}); save or copy it again."
+    if kind == "model" and (not zipfile.is_zipfile(file) or str(exc).startswith("Bad CRC-32")):
+        # It begins as a model file does, but holds no whole archive, or
+        # bytes that changed since it was written: most often a copy or
+        # download cut short or corrupted.
+        return (
+            f"{name} is damaged or incomplete: it begins as a model file does, but its archive cannot be read "
+            f"({exc}); save or copy it again."
+        )
     return f"{name} is not an ibdetect model file ({exc})."
 
 

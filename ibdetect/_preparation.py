@@ -91,6 +91,6 @@ def _without_feature_names(steps, exc):
         if isinstance(step, FunctionTransformer) and step.feature_names_out is None:
             return (
                 f"its step {name!r}, a FunctionTransformer, does not name its output features, which the file "
-                "checks against the detector's: create it with feature_names_out='one-to-one' (or a callable)"
+                "checks against the detector's: create it with feature_names_out='one-to-one'"
             )
     return f"its preparation steps do not name their output features: {exc}"

@@ -279,6 +279,8 @@ def damaged_files(folder, fitted):
         archive.writestr("model.json", "{}")
     return {
         "truncated": whole[: len(whole) // 2],
+        # Within the weights, stored as they are: the archive's checksum no longer matches.
+        "a changed byte": whole[: len(whole) // 2] + bytes([whole[len(whole) // 2] ^ 1]) + whole[len(whole) // 2 + 1:],
         "empty": b"",
         "garbage": np.random.RandomState(0).bytes(1000),
         "a pickle": (folder / "model.joblib").read_bytes(),
@@ -287,7 +289,8 @@ def damaged_files(folder, fitted):
 
 
 @pytest.mark.parametrize("damage, message", [
-    ("truncated", "model.ibdetect begins as a model file but is damaged or incomplete"),
+    ("truncated", "model.ibdetect is damaged or incomplete: it begins as a model file does"),
+    ("a changed byte", "model.ibdetect is damaged or incomplete"),
     ("empty", "model.ibdetect is not an ibdetect model file"),
     ("garbage", "model.ibdetect is not an ibdetect model file"),
     ("a pickle", "model.ibdetect is a pickle \\(joblib\\) file, not an ibdetect model file; joblib.load"),

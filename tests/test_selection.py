@@ -131,15 +131,20 @@ def test_with_conformal_p_values_the_adaptive_procedure_keeps_the_rate_and_gains
 def test_p_values_too_coarse_to_flag_anything_are_named(adaptive):
     # Ten anomalies at the smallest p-value 1/25 of a detector with 24
     # held-out samples: flagging them needs 0.04 <= 0.05 * 10 / 40.
-    pvalues = np.concatenate([np.full(10, 1 / 25), np.linspace(0.2, 1, 30)])
+    pvalues = np.concatenate([np.full(10, 1 / 25), np.arange(5, 25, 2 / 3).round() / 25])
     with pytest.warns(UserWarning, match=r"alpha=0.05, although 10 of the 40 rows share the smallest p-value, 0.04: "
-                                         r"the p-values are likely too coarse.*larger validation_fraction"):
+                                         r"the p-values are likely too coarse.*larger validation_fraction") as caught:
         assert not benjamini_hochberg(pvalues, alpha=0.05, adaptive=adaptive).any()
+    # It points at the caller's line, not into the library.
+    assert caught[0].filename == __file__
 
 
 @pytest.mark.parametrize("pvalues", [
     np.linspace(0.2, 1, 30),  # nothing to flag, and no two rows alike
     np.concatenate([np.full(10, 0.001), np.linspace(0.2, 1, 30)]),  # ten rows flagged
+    np.ones(10),  # tied, but above alpha: finer p-values would not flag them
+    np.concatenate([[1 / 201] * 2, np.arange(3, 41) / 201]),  # two on the first step, as normal rows often are
+    np.concatenate([np.full(10, 0.04), np.linspace(0.21, 0.99, 30)]),  # not on steps of the smallest
 ])
 def test_no_warning_where_the_p_values_are_not_what_kept_rows_from_being_flagged(pvalues):
     with warnings.catch_warnings():

@@ -52,6 +52,8 @@ DRIFT_ALPHA = 0.01
 # Cells scored at a time (100,000 rows of 10 features): memory holds one
 # chunk, whatever the file's size; a wide table's chunks have fewer rows.
 CHUNK_CELLS = 1_000_000
+# The data files the commands read (ibdetect.io.read_data): given as a model, they are arguments swapped.
+DATA_SUFFIXES = (".csv", ".npy", ".npz")
 # The largest magnitude the network computes with (float32).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -512,12 +514,13 @@ def load_model(path, trust_pickle=False):
     kind = persistence.file_kind(path)
     if kind == "model":
         return _load_model_file(path)
+    if kind is None and os.path.splitext(path)[1].lower() in DATA_SUFFIXES:
+        # Arguments given the wrong way round: --trust-pickle is no answer.
+        raise CommandError(f"{path} is a data file, not a model: the model comes first (MODEL DATA)")
     if not trust_pickle:
-        if kind is None:
-            # No reason to suggest --trust-pickle for a CSV given as the model.
-            raise CommandError(f"{path} is not a model file written by 'ibdetect fit', nor a pickle joblib.dump writes")
+        what = "a pickle (joblib) file" if kind == "pickle" else "not a model file written by 'ibdetect fit'"
         raise CommandError(
-            f"{path} is a pickle (joblib) file; loading a pickle runs code stored in it, so it loads only with "
+            f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
         )
     return _load_pickle(path), None
@@ -575,7 +578,8 @@ def _read_chunks(path, model, doing="scoring", **kwargs):
     """The data of ``path`` a chunk of rows at a time, checked as :func:`_read` checks them, for ``model``.
 
     On a terminal, a bar on stderr shows how much of the file has been read,
-    labelled with what is ``doing`` to it.
+    labelled with what is ``doing`` to it. When ``model`` knows no column
+    names, a warning says once that a CSV's columns are taken in their order.
     """
     chunks = read_chunks(path, chunk_cells=CHUNK_CELLS, **kwargs)
     first = True
@@ -596,10 +600,14 @@ def _read_chunks(path, model, doing="scoring", **kwargs):
 
 
 def _warn_if_matched_by_position(model, data, path):
-    # A model fitted in Python on an array knows no column names: a file's
-    # columns in another order, or a model saved without its scaler, would
-    # score without a word.
-    if data.feature_names is not None and getattr(model, "feature_names_in_", None) is None:
+    # A model fitted on an array knows no column names: a file's columns in
+    # another order would score without a word. With a wrong number of
+    # columns the estimator's error follows instead, which says enough.
+    if (
+        data.feature_names is not None
+        and getattr(model, "feature_names_in_", None) is None
+        and data.X.shape[1] == first_step(model).n_features_in_
+    ):
         echo(
             f"ibdetect: warning: the model was fitted without column names, so the columns of {path} are "
             "taken in their order, not matched by name; check that they are the model's, in its order",
