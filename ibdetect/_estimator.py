@@ -12,13 +12,7 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    OutlierMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -31,7 +25,7 @@ from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import explain
 from ._fitted import OPTIONAL, FittedAttribute
-from ._labels import ANOMALY, outlier_labels, training_classes
+from ._labels import ANOMALY, LabelledOutlierMixin, outlier_labels, training_classes
 from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_device, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
@@ -57,7 +51,7 @@ FITTED_STATE = (
 )
 
 
-class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator):
+class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, LabelledOutlierMixin, BaseEstimator):
     """Anomaly detector that describes each known normal class by a compact region.
 
     A neural encoder maps samples to an embedding where every known normal
@@ -454,6 +448,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Outli
 
         # The net validates on the held-out samples, which it draws again.
         split = StratifiedHoldOut(self.validation_fraction, setup.seed) if held_out.any() else None
+        if split is None:
+            _training.check_monitors(self.callbacks, "fit holds out nothing to validate on (validation_fraction)")
         self._set_state(_training.fit_network(
             self, X, targets, train, normal_train, split, setup.input_shape, setup.transformations,
             setup.device, setup.seed, previous,

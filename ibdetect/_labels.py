@@ -7,6 +7,7 @@ these functions, so that a label means the same wherever it is given.
 from numbers import Real
 
 import numpy as np
+from sklearn.base import OutlierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 #: The label, and the training target, of a known anomaly: scikit-learn's
@@ -126,3 +127,30 @@ def outlier_labels(decision):
     ``predict``, ``labels_``, the command line and the demo all follow.
     """
     return np.where(np.asarray(decision) < 0, ANOMALY, INLIER)
+
+
+class LabelledOutlierMixin(OutlierMixin):
+    """scikit-learn's OutlierMixin, whose ``fit_predict`` gives ``fit`` the labels too.
+
+    OutlierMixin's ``fit_predict(X, y)`` ignores ``y``, as an unsupervised
+    detector may: this detector's labels name the known classes and the
+    known anomalies, which ``fit_predict(X, y)`` without them would train
+    as normal data of one class.
+    """
+
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit on ``X`` and its labels ``y`` (as ``fit`` reads them), then return ``predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+        **kwargs
+            Passed on to ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 for anomalies, 1 for normal samples.
+        """
+        return self.fit(X, y, **kwargs).predict(X)

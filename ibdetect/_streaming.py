@@ -13,8 +13,6 @@ everything would. ``fit`` keeps them too, so that ``partial_fit`` trains
 on from it.
 """
 
-import inspect
-
 import numpy as np
 import torch
 
@@ -29,6 +27,7 @@ from ._anomaly_score import (
 from ._calibration import auto_threshold, class_calibration
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY
+from ._training import check_monitors
 
 __all__ = [
     "FITTED_STATE",
@@ -131,19 +130,7 @@ def check_batch(detector, previous, setup):
     """Set the batch's own seed and score in ``setup``; a ValueError for what a later batch cannot do."""
     # Each batch draws its own held-out rows and reservoir samples.
     setup.seed = int(np.random.RandomState([setup.seed, previous.n_samples_seen_ % 2**32]).randint(np.iinfo(np.int32).max))
-    for callback in detector.callbacks or ():
-        # skorch takes a callback, its class, or either with a name.
-        callback = callback[1] if isinstance(callback, (tuple, list)) else callback
-        monitor = getattr(callback, "monitor", None)
-        if isinstance(callback, type):
-            default = inspect.signature(callback).parameters.get("monitor")
-            monitor = None if default is None else default.default
-        if isinstance(monitor, str) and monitor.startswith("valid"):
-            raise ValueError(
-                f"partial_fit validates on nothing after the first batch, and "
-                f"{(callback if isinstance(callback, type) else type(callback)).__name__} "
-                f"monitors {monitor!r}; set its monitor to {monitor.replace('valid', 'train', 1)!r}."
-            )
+    check_monitors(detector.callbacks, "partial_fit validates on nothing after the first batch")
     if detector.anomaly_score == "auto":
         # "auto" stands for what the first batch resolved it to, whatever a later one holds.
         setup.anomaly_score = previous.anomaly_score_

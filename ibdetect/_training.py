@@ -7,6 +7,7 @@ sets its attributes: the estimator keeps what they return.
 
 import contextlib
 import copy
+import inspect
 import math
 import warnings
 
@@ -221,6 +222,26 @@ def check_callbacks(callbacks):
             raise TypeError(
                 "callbacks must hold skorch callbacks (instances or subclasses of "
                 f"skorch.callbacks.Callback) or (name, callback) pairs, got {item!r}."
+            )
+
+
+def check_monitors(callbacks, missing):
+    """Raise a ValueError naming the fix if a callback monitors a validation score, which ``missing`` says is not there.
+
+    skorch would fail later, on its history, with a bare KeyError.
+    """
+    for callback in callbacks or ():
+        # skorch takes a callback, its class, or either with a name.
+        callback = callback[1] if isinstance(callback, (tuple, list)) else callback
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(callback, type):
+            default = inspect.signature(callback).parameters.get("monitor")
+            monitor = None if default is None else default.default
+        if isinstance(monitor, str) and monitor.startswith("valid"):
+            name = (callback if isinstance(callback, type) else type(callback)).__name__
+            raise ValueError(
+                f"{missing}, and {name} monitors {monitor!r}; set its monitor to "
+                f"{monitor.replace('valid', 'train', 1)!r}."
             )
 
 

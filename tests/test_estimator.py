@@ -3,6 +3,7 @@ and the input and parameters it refuses."""
 
 import numpy as np
 import pytest
+from skorch.callbacks import EarlyStopping
 from torch import nn
 
 from ibdetect import IBDeepDescription
@@ -87,6 +88,31 @@ def test_object_labels_with_known_anomalies(blobs, fast):
     y_train = np.concatenate([labels, np.array([-1] * 5, dtype=object)])
     detector = IBDeepDescription(**fast).fit(np.vstack([X, X_unseen[:5]]), y_train)
     assert detector.classes_.tolist() == ["ant", "bee", "cat"]
+
+
+def test_fit_predict_trains_on_the_labels_as_fit_does(blobs, fast):
+    # scikit-learn's OutlierMixin drops y: the known anomalies would train
+    # as normal data of one class.
+    X, y, X_unseen = blobs
+    X_train, y_train = np.vstack([X, X_unseen[:10]]), np.concatenate([y, np.full(10, -1)])
+    detector = IBDeepDescription(**fast)
+    labels = detector.fit_predict(X_train, y_train)
+    assert detector.classes_.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(labels, IBDeepDescription(**fast).fit(X_train, y_train).predict(X_train))
+    assert (labels[-10:] == -1).mean() > 0.5
+
+
+@pytest.mark.parametrize("callback", [EarlyStopping(patience=2), EarlyStopping, ("stop", EarlyStopping())])
+def test_a_callback_monitoring_validation_with_nothing_held_out_names_the_fix(blobs, fast, callback):
+    X, y, _ = blobs
+    detector = IBDeepDescription(**fast, validation_fraction=None, callbacks=[callback])
+    with pytest.raises(ValueError, match="fit holds out nothing to validate on .*EarlyStopping monitors 'valid_loss'; "
+                                         "set its monitor to 'train_loss'"):
+        detector.fit(X, y)
+    assert not hasattr(detector, "net_")
+    detector.set_params(callbacks=[EarlyStopping(monitor="train_loss", patience=2)]).fit(X, y)
+    # Held out, the validation loss is there to monitor.
+    IBDeepDescription(**fast, validation_fraction=0.2, callbacks=[callback]).fit(X, y)
 
 
 def test_svdd_ignores_class_labels(blobs, fast):
