@@ -4,7 +4,7 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive_ints", "is_int"]
+__all__ = ["check_int", "check_positive_ints", "flat_rows", "is_int"]
 
 
 def is_int(value, minimum=1):
@@ -33,3 +33,22 @@ def check_positive_ints(values, name):
         return tuple(check_int(size, name) for size in sizes)
     except ValueError:
         raise ValueError(f"{name} must hold positive integers, got {values!r}.") from None
+
+
+def flat_rows(X):
+    """``X``, or a ValueError naming the reshape when it holds samples as arrays of more than one dimension.
+
+    Images as they come (``load_digits().images``, a batch of ``(n, c, h,
+    w)``) would otherwise meet scikit-learn's "Found array with dim 3".
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) <= 2:
+        return X
+    if len(shape) == 3:
+        image = f"input_shape={(1, *shape[1:])}"
+    else:
+        image = f"input_shape={tuple(shape[1:])}, channels first (channels-last images: X.transpose(0, 3, 1, 2) first)"
+    raise ValueError(
+        f"X has shape {tuple(shape)}, but the detector takes one flat row per sample: pass "
+        f"X.reshape(len(X), -1), with {image} for the CNN to read the rows as images."
+    )

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import _anomaly_score, _calibration, _streaming, _training
 from ._anomaly_score import finite_distances, score_rows
 from ._calibration import StratifiedHoldOut
+from ._checks import flat_rows
 from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import explain
@@ -533,7 +534,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
             Higher means more normal; always finite.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
             distances, _ = score_rows(self, X)
         return -finite_distances(distances)
@@ -701,7 +702,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         True
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
             return explain(self, X, n_steps=n_steps)
 
@@ -752,7 +753,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
             With ``transformations``, the embeddings of a sample's views side by side.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
         with torch_threads(self.n_jobs):
             return self.net_.embed(X)
 
@@ -784,6 +785,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         Targets are the index of each sample's class in ``classes_``, or -1 for
         a known anomaly.
         """
+        X = flat_rows(X)
         checked = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
         X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
         self.classes_, self.normal_labels_, targets = training_classes(y, len(X), one_class=self.loss == "svdd")

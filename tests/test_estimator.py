@@ -1,6 +1,8 @@
 """The scikit-learn face of the detector: fit, predict and score, its fitted attributes,
 and the input and parameters it refuses."""
 
+import re
+
 import numpy as np
 import pytest
 from skorch.callbacks import EarlyStopping
@@ -113,6 +115,20 @@ def test_a_callback_monitoring_validation_with_nothing_held_out_names_the_fix(bl
     detector.set_params(callbacks=[EarlyStopping(monitor="train_loss", patience=2)]).fit(X, y)
     # Held out, the validation loss is there to monitor.
     IBDeepDescription(**fast, validation_fraction=0.2, callbacks=[callback]).fit(X, y)
+
+
+@pytest.mark.parametrize("shape, hint", [
+    ((20, 8, 8), "input_shape=(1, 8, 8) for the CNN"),
+    ((20, 3, 8, 8), "input_shape=(3, 8, 8), channels first (channels-last images: X.transpose(0, 3, 1, 2) first)"),
+])
+def test_images_as_they_come_are_refused_with_the_reshape(fast, shape, hint):
+    images = np.random.RandomState(0).rand(*shape)
+    reshape = f"X has shape {shape}, but the detector takes one flat row per sample: pass X.reshape(len(X), -1)"
+    with pytest.raises(ValueError, match=re.escape(reshape) + ".*" + re.escape(hint)):
+        IBDeepDescription(**fast).fit(images)
+    detector = IBDeepDescription(**fast).fit(images.reshape(len(images), -1))
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        detector.decision_function(images)
 
 
 def test_svdd_ignores_class_labels(blobs, fast):
