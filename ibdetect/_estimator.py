@@ -660,9 +660,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         under a Gaussian of the reference rows; images: the ``n_neighbors_``-th nearest reference
         image's pixel). Integrated gradients from the row as it likely was (user guide) split the
         embedding's share; with "knn+input" and "knn+density", input space's goes by the squared
-        distances, in spreads (on rows, times ``out_of_place``). Needs captum (``explain``). Values
-        far off together predict one another, so on a row far off in most of them a normal value
-        can rank first: read ``(X - expected) / expected_spread`` there.
+        distances, in spreads (on rows, times ``out_of_place``). A row unlikely even with its broken
+        values set aside is compared as a whole with the normal rows' mean (``row_from_elsewhere``:
+        its values predict one another). Needs captum (``explain``).
 
         Parameters
         ----------
@@ -680,7 +680,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
             ``nearest_class_distance``, as :meth:`predict_class` and
             :meth:`class_distances`; ``expected``, the values compared with,
             and ``expected_spread``, their spreads; ``out_of_place``, each
-            value's probability of coming from another row (None on images);
+            value's probability of coming from another row, and ``row_from_elsewhere``,
+            whether the whole row is compared with the mean normal row (None on images);
             ``nearest_normal``, the ``n_neighbors_``-th nearest reference rows;
             ``pvalues``, plain (None uncalibrated); ``feature_names``.
 

@@ -14,7 +14,11 @@ value in each space.
   structure, stands many spreads from it. So that a broken value predicts
   none of the others, a few features are first found broken (the row is
   likelier as normal values joined with values from another row there than
-  as one normal row) and left out of the others' predictions. On images,
+  as one normal row) and left out of the others' predictions. A row still
+  unlikely without them came from elsewhere as a whole (its values predict
+  one another, and its few normal ones would look out of place): each value
+  is compared with the reference rows' mean and standard deviation, and
+  every one is out of place (``row_from_elsewhere``). On images,
   the pixels of the sample's ``n_neighbors_``-th nearest reference image,
   with unit spread.
 - Input space: a feature's part is its squared distance from its expected
@@ -126,6 +130,7 @@ import numbers
 
 import numpy as np
 import torch
+from scipy.special import chdtrc
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils import Bunch, check_scalar
 
@@ -192,6 +197,22 @@ OUT_OF_PLACE_CLIP = 1e4
 #: of ``explain`` 0.792 and 0.794).
 OUT_OF_PLACE_PRIOR = 0.1
 
+#: How unlikely a row's unbroken values must be, together, under the
+#: reference rows' Gaussian for the row to be read as come from elsewhere as
+#: a whole (``_ReferenceGaussian.conditionals``). A row far off in most of
+#: its values, such as a malignant tumour large in every measure, is no
+#: normal row with a few values from another: its values predict one
+#: another, and against those predictions its few normal values stood out
+#: most. On the faithfulness benchmark's rows of unseen classes, the
+#: largest contribution went to one of the row's three values farthest
+#: from the mean (in standard deviations) for 0.45 of breast cancer's
+#: malignant rows, 41% of them read so, against 0.18 before; Satellite
+#: 0.26 against 0.19. On its corrupted normal rows, a level of 1e-12 moved
+#: recall by 0.004 or less, 1e-6 by up to 0.008 (more held-out rows read
+#: so). The chi-squared distribution is only a yardstick: the shrunk
+#: covariance puts held-out normal rows closer than it expects.
+FROM_ELSEWHERE_LEVEL = 1e-12
+
 #: Added to the standardised covariance's diagonal, so that a feature
 #: constant among the reference rows still has a variance to divide by.
 VARIANCE_FLOOR = 1e-9
@@ -235,6 +256,7 @@ def explain(detector, X, n_steps):
     compare = (_ImageComparison if images else _RowComparison)(detector, attributions, n_steps, X, reference)
     contributions = np.empty(X.shape)
     out_of_place = None if images else np.empty(X.shape)
+    from_elsewhere = None if images else np.empty(len(X), dtype=bool)
     expected = np.empty(X.shape, dtype=np.float32)
     spread = np.empty(X.shape, dtype=np.float32)
     distances = np.empty(len(X))
@@ -248,14 +270,13 @@ def explain(detector, X, n_steps):
         units = input_units(block.astype(np.float64), scales)
         reference_distances = squared_distance_matrix(units, reference)
         nearest[rows] = reference_distances.kthvalue(detector.n_neighbors_, dim=1).indices.numpy()
-        expected[rows], spread[rows] = compare.expected(units, nearest[rows])
+        expected[rows], spread[rows], misplaced, far = compare.values(units, nearest[rows])
         # Each feature's distance from its expected value, in its spreads,
         # from the values returned (so that they give the same parts).
         differences = np.square((block - expected[rows].astype(np.float64)) / spread[rows])
-        misplaced = compare.out_of_place(units)
         input_parts = differences
         if misplaced is not None:
-            out_of_place[rows], input_parts = misplaced, differences * misplaced
+            out_of_place[rows], from_elsewhere[rows], input_parts = misplaced, far, differences * misplaced
         halves = [compare.embedding_parts(block, _likely_clean(block, expected[rows], misplaced))]
         if detector.anomaly_score_ in MIXED_SCORES:
             halves.append(input_parts)
@@ -267,6 +288,7 @@ def explain(detector, X, n_steps):
         expected=expected,
         expected_spread=spread,
         out_of_place=out_of_place,
+        row_from_elsewhere=from_elsewhere,
         nearest_normal=detector.reference_inputs_[nearest],
         nearest_class=detector.classes_[nearest_class],
         nearest_class_distance=class_distances[np.arange(len(X)), nearest_class],
@@ -281,12 +303,12 @@ def explain(detector, X, n_steps):
 class _Comparison:
     """The embedding's parts of a sample's score, by integrated gradients from a baseline row.
 
-    A subclass's ``expected(units, nearest)`` takes a block of rows in the
+    A subclass's ``values(units, nearest)`` takes a block of rows in the
     score's input units and the index of each one's ``n_neighbors_``-th
     nearest reference row, and returns each feature's expected value and
-    spread, in the rows' own units; its ``out_of_place(units)`` returns each
-    value's probability of having come from another row, or None where it
-    reads none.
+    spread, in the rows' own units, each value's probability of having come
+    from another row (None where it reads none) and whether each row as a
+    whole came from elsewhere (None likewise).
     """
 
     def __init__(self, detector, attributions, n_steps, X, reference):
@@ -336,12 +358,18 @@ class _RowComparison(_Comparison):
         n_sets = sum(len(sets) for sets in _subsets(OUT_OF_PLACE_CANDIDATES, OUT_OF_PLACE_SET_SIZE))
         self.row_bytes += 8 * reference.shape[1] * (4 * MAX_BROKEN + 16) + 8 * 32 * n_sets
 
-    def expected(self, units, nearest):
-        expected, spread, _ = self.gaussian.conditionals(units)
-        return (expected, spread) if self.scales is None else (expected * self.scales, spread * self.scales)
-
-    def out_of_place(self, units):
-        return self.gaussian.out_of_place(units)
+    def values(self, units, nearest):
+        expected, spread, _, far = self.gaussian.conditionals(units)
+        out_of_place = self.gaussian.out_of_place(units)
+        # A row that stays far from the normal rows with its broken values
+        # set aside came from elsewhere as a whole: none of its values can
+        # be predicted from the others, which are as far off. It is
+        # compared with the normal rows' mean, value by value, every value
+        # out of place.
+        expected[far], spread[far], out_of_place[far] = self.gaussian.mean, self.gaussian.scale, 1.0
+        if self.scales is not None:
+            expected, spread = expected * self.scales, spread * self.scales
+        return expected, spread, out_of_place, far
 
 
 class _ReferenceGaussian:
@@ -387,11 +415,19 @@ class _ReferenceGaussian:
         expected, spread : ndarray of float64 of shape (n_rows, n_features)
             Each feature's conditional mean and standard deviation.
         broken : ndarray of bool of shape (n_rows, n_features)
+        far : ndarray of bool of shape (n_rows,)
+            Whether the row stays unlikely with its broken features set
+            aside: its unbroken values' squared Mahalanobis distance under
+            the Gaussian, against the chi-squared distribution with as many
+            degrees of freedom as values, is less likely than
+            ``FROM_ELSEWHERE_LEVEL``. Never on rows of one feature.
         """
         z = torch.as_tensor((rows - self.mean) / self.scale)
         n_features = z.shape[1]
         means, variances = torch.empty_like(z), torch.empty_like(z)
         broken = torch.zeros(z.shape, dtype=torch.bool)
+        rest_distances = torch.empty(len(z), dtype=z.dtype)
+        rest_sizes = torch.empty(len(z), dtype=torch.long)
         # The rows still choosing, each with the same number of features
         # chosen, and their unbroken values times the precision matrix.
         left, chosen = torch.arange(len(z)), torch.empty((len(z), 0), dtype=torch.long)
@@ -402,6 +438,11 @@ class _ReferenceGaussian:
             # ones' means given the unbroken are -broken_means.
             unbroken = z[left].scatter(1, chosen, 0.0)
             kept, kept_precision, broken_means, broken_variances = _conditioned(pulls, self.precision, chosen)
+            # kept holds the unbroken values times their own precision (the
+            # broken ones marginalised out): with them, their squared
+            # Mahalanobis distance, kept from the last round, the row's own.
+            rest_distances[left] = (unbroken * kept).sum(dim=1)
+            rest_sizes[left] = n_features - chosen.shape[1]
             more = torch.zeros(len(left), dtype=torch.bool)
             if chosen.shape[1] < min(max_broken, n_features - 1):
                 # Each feature's deviation given the broken features alone.
@@ -423,7 +464,8 @@ class _ReferenceGaussian:
             left, chosen = left[more], torch.cat([chosen[more], feature[more, None]], dim=1)
             pulls = self._without_last_chosen(pulls[more], z[left], chosen)
         expected = self.mean + means.numpy() * self.scale
-        return expected, np.sqrt(variances.numpy()) * self.scale, broken.numpy()
+        far = (chdtrc(rest_sizes.numpy(), rest_distances.numpy()) < FROM_ELSEWHERE_LEVEL) & (n_features > 1)
+        return expected, np.sqrt(variances.numpy()) * self.scale, broken.numpy(), far
 
     def _without_last_chosen(self, pulls, z, chosen):
         """``pulls`` (the rows' unbroken values times the precision matrix) with their last ``chosen`` value at 0.
@@ -580,13 +622,11 @@ def _conditioned(vector, matrix, chosen):
 class _ImageComparison(_Comparison):
     """Images: the ``n_neighbors_``-th nearest reference image as expected, every pixel of it."""
 
-    def expected(self, units, nearest):
+    def values(self, units, nearest):
         expected = self.detector.reference_inputs_[nearest].astype(np.float64)
-        return expected, np.ones_like(expected) if self.scales is None else np.broadcast_to(self.scales, expected.shape)
-
-    def out_of_place(self, units):
+        spread = np.ones_like(expected) if self.scales is None else np.broadcast_to(self.scales, expected.shape)
         # Images get no Gaussian of their pixels to read values against.
-        return None
+        return expected, spread, None, None
 
 
 class _EmbeddingDistance(torch.nn.Module):

@@ -695,7 +695,10 @@ def test_faithfulness_corrupts_within_the_data_and_scores_every_method():
     pytest.importorskip("shap")
     wine = data.wine()
     split = protocols.table_splits("multiclass", wine.y, seed=0)[0]
-    results = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=None)[1]
+    every = faithfulness.split_results(wine, split, ks=[1], n_rows=20, n_steps=None)
+    # The unseen classes' rows: two shares of rows and the share read as from elsewhere.
+    assert len(every["unseen"]) == 3 and all(0 <= share <= 1 for share in every["unseen"])
+    results = every[1]
     assert set(results) == set(faithfulness.METHODS + faithfulness.OTHERS) | {"rows", "chance", faithfulness.ORACLE}
     assert 0 <= results[faithfulness.ORACLE] <= 1
     assert 0 < results["rows"] <= 20 and results["chance"] == pytest.approx(1 / wine.X.shape[1])

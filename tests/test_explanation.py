@@ -170,7 +170,7 @@ def test_the_density_scores_input_half_is_explained_in_its_units(table, fast, mo
     explanation = detector.explain(rows)
     units = detector.input_scales_.astype(np.float64)
     gaussian = _ReferenceGaussian(detector.reference_inputs_ / units)
-    expected, spread, _ = gaussian.conditionals(rows / units)
+    expected, spread, _, _ = gaussian.conditionals(rows / units)
     np.testing.assert_allclose(explanation.expected, expected * units, rtol=1e-5)
     np.testing.assert_allclose(explanation.expected_spread, spread * units, rtol=1e-5)
     # Each value's squared distance from its expected value, in spreads,
@@ -233,7 +233,7 @@ def test_expected_values_are_conditional_means_given_the_unbroken_features(max_b
         features = rng.choice(7, index % 4, replace=False)
         row[features] = reference[rng.randint(200), features]
     gaussian = _ReferenceGaussian(reference)
-    expected, spread, broken = gaussian.conditionals(rows, max_broken=max_broken)
+    expected, spread, broken, _ = gaussian.conditionals(rows, max_broken=max_broken)
     for row, row_expected, row_spread, row_broken in zip(rows, expected, spread, broken):
         z = (row - gaussian.mean) / gaussian.scale
         chosen = _broken_by_brute_force(gaussian, z, max_broken)
@@ -321,7 +321,7 @@ def test_a_value_from_another_row_is_likely_out_of_place_and_unrelated_features_
     wide = _ReferenceGaussian(np.random.RandomState(2).normal(0, 1, (30, 20)))
     row = np.zeros((1, 20))
     row[0, 17] = 9.0
-    expected, spread, _ = wide.conditionals(row)
+    expected, spread, _, _ = wide.conditionals(row)
     parts = np.square((row - expected) / spread) * wide.out_of_place(row)
     assert parts.argmax() == 17
     # A row of one feature has nothing to be out of place against.
@@ -336,7 +336,7 @@ def test_a_broken_value_predicts_none_of_the_others():
     rows = reference[:10].copy()
     # Feature 1 takes a value within its range, but 2.5 away from its partners'.
     rows[:, 1] = rows[:, 0] + np.where(rows[:, 0] > 0, -2.5, 2.5)
-    expected, spread, broken = _ReferenceGaussian(reference).conditionals(rows)
+    expected, spread, broken, _ = _ReferenceGaussian(reference).conditionals(rows)
     assert broken[:, 1].all() and not broken[:, [0, 2]].any()
     # Its partners are still expected at each other's values, and it at theirs.
     np.testing.assert_allclose(expected[:, [0, 2]], rows[:, [2, 0]], atol=0.25)
@@ -344,11 +344,47 @@ def test_a_broken_value_predicts_none_of_the_others():
     assert (np.abs(rows[:, 1] - expected[:, 1]) > 10 * spread[:, 1]).all()
 
 
+def test_a_row_far_off_in_most_of_its_values_is_compared_with_the_mean_normal_row(fast):
+    # A tumour large in every measure: its sizes predict one another, so
+    # against those predictions only its few normal values stood out.
+    every = _correlated(430, 16)
+    detector = IBDeepDescription(**fast).fit(every[:400].astype(np.float32))
+    rows = every[400:]
+    far_rows = rows.copy()
+    # Eleven values far off together, more than a row's broken values can
+    # be (MAX_BROKEN); five as they were.
+    far_rows[:, :11] = 8 * rows[:, :11] + 6.0
+    assert MAX_BROKEN < 11
+    explanation = detector.explain(far_rows.astype(np.float32))
+    assert explanation.row_from_elsewhere.all()
+    reference = detector.reference_inputs_.astype(np.float64)
+    np.testing.assert_allclose(explanation.expected, np.broadcast_to(reference.mean(axis=0), far_rows.shape), rtol=1e-5)
+    np.testing.assert_allclose(explanation.expected_spread, np.broadcast_to(reference.std(axis=0), far_rows.shape),
+                               rtol=1e-4)
+    np.testing.assert_array_equal(explanation.out_of_place, 1.0)
+    np.testing.assert_allclose(explanation.contributions.sum(axis=1), explanation.distances, rtol=1e-6)
+    # The largest share goes to one of the values moved far off.
+    assert (explanation.contributions.argmax(axis=1) < 11).all()
+
+
+def test_rows_with_a_few_values_from_another_row_are_not_read_as_from_elsewhere():
+    every = _correlated(340, 16)
+    reference, rows = every[:300], every[300:].copy()
+    rng = np.random.RandomState(1)
+    for index, row in enumerate(rows):
+        features = rng.choice(16, 1 + index % 3, replace=False)
+        row[features] = reference[rng.randint(300), features]
+    gaussian = _ReferenceGaussian(reference)
+    assert not gaussian.conditionals(rows)[3].any()
+    # Far off in one feature alone: never, as a row of one feature has nothing else to be far in.
+    assert not _ReferenceGaussian(reference[:, :1]).conditionals(rows[:, :1] + 100.0)[3].any()
+
+
 def test_the_broken_features_are_at_most_max_broken():
     reference = _correlated(200, 12)
     # Every value from another row: broken everywhere.
     rows = reference[np.random.RandomState(0).randint(200, size=(20, 12)), np.arange(12)]
-    _, _, broken = _ReferenceGaussian(reference).conditionals(rows, max_broken=3)
+    _, _, broken, _ = _ReferenceGaussian(reference).conditionals(rows, max_broken=3)
     assert broken.sum(axis=1).max() == 3
 
 
@@ -359,16 +395,17 @@ def test_the_gaussian_is_ledoit_wolfs_of_the_standardised_reference_and_follows_
     gaussian = _ReferenceGaussian(reference)
     standardised = (reference - reference.mean(axis=0)) / reference.std(axis=0)
     np.testing.assert_allclose(gaussian.covariance.numpy(), ledoit_wolf(standardised)[0] + VARIANCE_FLOOR * np.eye(6))
-    expected, spread, broken = gaussian.conditionals(rows)
+    expected, spread, broken, far = gaussian.conditionals(rows)
     assert broken.any()
     # In other units, each feature scaled and shifted: the same predictions, in those units.
     scale, shift = np.array([1e-3, 1.0, 10.0, 1e4, 2.0, 5.0]), np.arange(6) * 100.0
-    moved_expected, moved_spread, moved_broken = _ReferenceGaussian(reference * scale + shift).conditionals(
+    moved_expected, moved_spread, moved_broken, moved_far = _ReferenceGaussian(reference * scale + shift).conditionals(
         rows * scale + shift
     )
     np.testing.assert_allclose(moved_expected, expected * scale + shift, rtol=1e-9)
     np.testing.assert_allclose(moved_spread, spread * scale, rtol=1e-9)
     np.testing.assert_array_equal(moved_broken, broken)
+    np.testing.assert_array_equal(moved_far, far)
 
 
 def test_constant_and_huge_values_leave_the_expected_values_finite():
@@ -377,7 +414,7 @@ def test_constant_and_huge_values_leave_the_expected_values_finite():
     reference[:, 3] = 0.1
     rows = reference[:6].copy()
     rows[:3, 0] = 1e20
-    expected, spread, broken = _ReferenceGaussian(reference).conditionals(rows)
+    expected, spread, broken, _ = _ReferenceGaussian(reference).conditionals(rows)
     assert np.isfinite(expected).all() and np.isfinite(spread).all() and (spread > 0).all()
     out_of_place = _ReferenceGaussian(reference).out_of_place(rows)
     assert np.isfinite(out_of_place).all() and (out_of_place[:3, 0] > 0.9).all()
@@ -389,7 +426,7 @@ def test_constant_and_huge_values_leave_the_expected_values_finite():
     # expected as with any other broken value there.
     far = rows.copy()
     far[:3, 0] = 1e3
-    far_expected, _, far_broken = _ReferenceGaussian(reference).conditionals(far)
+    far_expected, _, far_broken, _ = _ReferenceGaussian(reference).conditionals(far)
     assert broken[:3, 0].all() and far_broken[:3, 0].all()
     np.testing.assert_allclose(expected[:3, 1:], far_expected[:3, 1:])
 
