@@ -25,6 +25,7 @@ Examples
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 
 from ._labels import is_anomaly
 from ._pipelines import final_step
@@ -109,6 +110,8 @@ class _AnomalyScorer:
         self._name = name
 
     def __call__(self, estimator, X, y_true):
+        # Unfitted, it names no classes: say so, not that the labels are wrong.
+        check_is_fitted(final_step(estimator))
         known_classes = _known_classes(estimator)
         _check_both_kinds(_anomalies(y_true, known_classes), known_classes)
         return self._metric(y_true, estimator.decision_function(X), known_classes=known_classes)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -140,6 +141,13 @@ def test_grid_search_reports_folds_without_anomalies():
     # ...and raises it with error_score="raise".
     with pytest.raises(ValueError, match="UnseenClassSplit"):
         search.set_params(error_score="raise").fit(X, y)
+
+
+@pytest.mark.parametrize("scorer", [anomaly_roc_auc_scorer, anomaly_average_precision_scorer])
+@pytest.mark.parametrize("wrap", [lambda detector: detector, lambda detector: make_pipeline(FunctionTransformer(), detector)])
+def test_an_unfitted_detector_is_named_as_such_not_its_labels(scorer, wrap):
+    with pytest.raises(NotFittedError, match="IBDeepDescription instance is not fitted yet"):
+        scorer(wrap(IBDeepDescription()), X_FIT, Y_FIT)
 
 
 def test_scorer_repr():
