@@ -9,7 +9,6 @@ import contextlib
 import copy
 import inspect
 import math
-import warnings
 
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from ._net import (
     _TensorDataset,
 )
 from ._runtime import native_bfloat16, seeded_torch
+from ._warnings import warn_at_caller
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
@@ -178,7 +178,7 @@ def warn_if_unscaled(detector, X, input_shape):
     # The ratio only to its order of magnitude, so that the folds of a
     # search, whose ratios differ a little, give one message, which Python
     # shows once; the warning keeps it whole.
-    warnings.warn(FeatureScaleWarning(
+    warn_at_caller(FeatureScaleWarning(
         f"The features come in very different units: {name} varies {times_as_much(ratio)} as the median "
         "feature, so it makes most of the score's input-space distances and of what the network sees. Scale "
         "the features first, e.g. make_pipeline(StandardScaler(), IBDeepDescription()); if the units are "
@@ -574,7 +574,7 @@ def train(net, X, targets, previous=None, centers=None):
         return
     if not net.module_.centers_initialized:
         raise KeyboardInterrupt
-    warnings.warn(
+    warn_at_caller(
         f"Training was interrupted in epoch {len(net.history) - epochs_before} of {net.max_epochs}; "
         "the detector is fitted on what the network learned until then. Fit again "
         "with warm_start=True to train on.",
@@ -638,11 +638,11 @@ def warn_if_collapsed(center_distances):
     """
     q1, median, q3 = np.percentile(center_distances, [25, 50, 75])
     if q3 - q1 <= COLLAPSE_SPREAD * median:
-        warnings.warn(
+        warn_at_caller(
             "Most training samples are embedded at the same distance from the "
             "centres: the embedding collapsed and scores cannot rank samples. A "
             "few extreme feature values can cause this: scale the features "
-            "robustly or clip them. Otherwise use a bias-free encoder, fewer "
-            "epochs, a lower lr or more weight_decay.",
+            "robustly or clip them. Otherwise train fewer epochs, with a lower lr "
+            "or more weight_decay (or, with an encoder of your own, one without biases).",
             EmbeddingCollapseWarning,
         )

@@ -7,6 +7,8 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -183,6 +185,17 @@ def test_rows_in_very_different_units_warn_and_name_the_widest_feature(fast):
     # not once per fold of a search.
     assert half[0].message.ratio != caught[0].message.ratio
     assert str(half[0].message) == str(caught[0].message).replace(" ('proline')", "")
+    # Both point at the user's line, however deep in the library they were raised.
+    assert caught[0].filename == half[0].filename == __file__
+
+
+def test_the_warnings_of_fit_point_at_the_users_line_through_a_pipeline(blobs, fast):
+    X, y, _ = blobs
+    X = X.copy()
+    X[5, 2] = 1e12
+    with pytest.warns(EmbeddingCollapseWarning) as caught:
+        make_pipeline(FunctionTransformer(), IBDeepDescription(**fast)).fit(X, y)
+    assert {warning.filename for warning in caught} == {__file__}
 
 
 def test_one_extreme_value_among_many_standardised_rows_does_not_warn(fast):
