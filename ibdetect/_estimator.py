@@ -86,7 +86,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         IB trade-off, > 1: the weight of separation against compactness
         (``"ib"``). ``beta=2`` is Deep-MCDD with ``mcdd_lambda=1``.
     margin : float, default=0.0
-        Squared distance by which a sample's own centre must win (``"ib"``).
+        Squared distance by which a sample's own centre must win (``"ib"``); keep it well below the
+        squared distances between centres (:meth:`class_distances`; user guide).
     mcdd_lambda : float, default=1.0
         Weight of the compactness term of ``"mcdd"``.
     anomaly_weight : float, default=1.0
