@@ -28,8 +28,10 @@ def resolve_device(device):
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    except RuntimeError:
+        # torch's message lists every device type it knows, two dozen of them.
+        hint = " (a GPU is 'cuda')" if str(device).lower().startswith("gpu") else ""
+        raise ValueError(f"device={device!r} is not a torch device name{hint}; use 'auto', 'cpu' or 'cuda'.") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
     try:
@@ -37,8 +39,11 @@ def resolve_device(device):
     except Exception as exc:
         # A device torch names but cannot use here fails in many ways
         # (RuntimeError, AssertionError, ...), each deep inside training.
+        # Its first sentence: torch goes on with advice for its own developers.
+        reason = str(exc).strip().splitlines()[0].split(". ")[0].rstrip(".")
         raise ValueError(
-            f"device={device!r} cannot be used here ({str(exc).strip().splitlines()[0]}); use 'auto' or 'cpu'."
+            f"device={device!r} cannot be used here, with this machine and torch build ({reason}); "
+            "use 'auto' or 'cpu'."
         ) from None
     return device
 

@@ -275,9 +275,11 @@ class TupleOutput(ThreeDimensionalOutput):
     ({"priors": [np.nan, 0.5, 0.5], "pretrain_epochs": 1}, "priors must hold 3 positive, finite values"),
     ({"priors": [np.inf, 0.5, 0.5]}, "priors must hold 3 positive, finite values"),
     ({"priors": ["a", "b", "c"]}, "priors must hold 3 positive, finite values"),
-    ({"device": "gpu"}, "not a torch device"),
-    ({"device": "tpu"}, "not a torch device"),
+    ({"device": "gpu"}, r"device='gpu' is not a torch device name \(a GPU is 'cuda'\); use 'auto', 'cpu' or 'cuda'\.$"),
+    ({"device": "tpu"}, r"device='tpu' is not a torch device name; use 'auto', 'cpu' or 'cuda'\.$"),
     ({"device": "meta"}, "device='meta' cannot be used here"),
+    ({"device": "xla"}, r"device='xla' cannot be used here, .*\(Could not run '.*' with arguments from the 'XLA' backend\); "
+                        r"use 'auto' or 'cpu'\.$"),
     ({"encoder": WrongInputSize}, "The encoder cannot embed a batch of shape \\(2, 6\\): mat1 and mat2"),
     ({"encoder": WrongInputSize(input_shape=(6,), embedding_dim=3)}, "The encoder cannot embed a batch"),
     ({"encoder": ThreeDimensionalOutput}, "must return embeddings of shape .*, got \\(2, 1, 8\\)"),
