@@ -205,8 +205,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         The fitted skorch net; ``net_.history`` holds the training curves.
     pretrain_history_ : skorch.History
         Pretraining loss per epoch, when ``pretrain_epochs > 0``.
-    device_ : str
-        Device of the fitted network, e.g. ``"cpu"``.
+    device_, precision_ : str
+        Device of the fitted network, e.g. ``"cpu"``; the precision it trained in, ``precision``
+        resolved (absent from models saved before it was kept, in files or pickles).
     decision_scores_ : ndarray of shape (n_samples,)
         ``decision_function`` of each sample given to ``fit`` (negative for
         anomalies, unlike PyOD's), most of them trained on: more normal-looking than new ones.

@@ -29,7 +29,7 @@ from ._net import (
     DeepDescriptionNet,
     _TensorDataset,
 )
-from ._runtime import native_bfloat16, seeded_torch
+from ._runtime import PRECISIONS, native_bfloat16, seeded_torch
 from ._warnings import warn_at_caller
 from .encoders import CNNEncoder, MLPEncoder
 from .exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
@@ -106,9 +106,15 @@ def _known_transformations(name, state):
     return None
 
 
+def _known_precision(name, state):
+    return None if name in PRECISIONS else f"must be one of {', '.join(PRECISIONS)}, got {name!r}"
+
+
 #: What training sets in ``fit``.
 FITTED_STATE = (
     FittedAttribute("transformations_", "text", check=_known_transformations),
+    # Models of model files and pickles saved before it was kept have none.
+    FittedAttribute("precision_", "text", when=OPTIONAL, check=_known_precision),
     FittedAttribute("centers_", "array", ("n_classes", "embedding_dim"), "float64", check=finite),
     FittedAttribute("net_", "net"),
     FittedAttribute("pretrain_history_", "history", when=OPTIONAL),
@@ -507,7 +513,7 @@ def fit_network(
         encoder = build_encoder(detector, input_shape, count_views(transformation))
         if detector.pretrain_epochs and previous is None:
             state["pretrain_history_"] = pretrain(detector, encoder, Subset(_TensorDataset(X), normal_rows), device)
-        precision = resolve_precision(detector.precision, encoder, device)
+        precision = state["precision_"] = resolve_precision(detector.precision, encoder, device)
         net = build_net(
             detector, encoder, X, targets[train_rows], train_split, device, transformation, precision, class_counts
         )

@@ -1,5 +1,7 @@
 """The torch runtime of a fit: seeding, the device, and a fit that completes or changes nothing."""
 
+import io
+
 import joblib
 import numpy as np
 import pytest
@@ -124,6 +126,19 @@ def test_training_computes_in_the_precision_asked_and_scoring_in_float32(blobs, 
     assert detector.net_.module_.encoder.linear.weight.dtype == torch.float32
     assert detector.transform(X).dtype == np.float32
     assert roc_auc(detector, X, X_unseen) > 0.95
+
+
+@pytest.mark.parametrize("capabilities, expected", [({"avx512_bf16": True}, "bfloat16"), ({}, "float32")])
+def test_the_precision_auto_chose_is_kept_with_the_model(capabilities, expected, fast, monkeypatch):
+    from ibdetect.persistence import load, save
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    X = np.random.RandomState(0).rand(40, 16).astype(np.float32)
+    detector = IBDeepDescription(**{**fast, "hidden_layer_sizes": (2,)}, input_shape=(1, 4, 4)).fit(X)
+    assert detector.precision == "auto" and detector.precision_ == expected
+    file = io.BytesIO()
+    save(detector, file)
+    assert load(file).precision_ == expected
 
 
 @pytest.mark.parametrize(
