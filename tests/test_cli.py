@@ -352,7 +352,7 @@ def test_info_describes_the_model(workdir, capsys):
                      "label column: label",
                      f"anomaly score: knn+input (neighbour {model.n_neighbors_} of "
                      f"{len(model.reference_embeddings_)} training samples kept as references)",
-                     "classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu",
+                     "classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu", "trained in: float32",
                      f"offset: {model.offset_:.6g}", "  max_epochs           2", "  hidden_layer_sizes   16"]:
         assert expected in lines
     history = model.net_.history

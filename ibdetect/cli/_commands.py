@@ -416,6 +416,7 @@ def describe_model(model, file_info=None):
         f"features: {features}" + ("" if names is None else f" ({', '.join(names)})"),
         f"anomaly score: {_score_description(detector)}",
         f"device: {detector.device_}",
+        *([f"trained in: {detector.precision_}"] if hasattr(detector, "precision_") else []),
         f"offset: {detector.offset_:.6g}",
         "parameters:",
     ]
