@@ -507,7 +507,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         setup = Bunch(input_shape=input_shape, transformations=transformations, centers=None)
         if streaming:
             targets = _streaming.merge_batch(self, previous, X, y, targets, setup)
-        _training.check_priors(self)
+        _training.check_loss_params(self, targets)
         if previous is not None:
             _training.check_warm_start(self, previous, transformations, streaming=streaming)
         setup.device = resolve_device(self.device) if self.accelerator is None else str(self.accelerator.device)

@@ -43,6 +43,7 @@ __all__ = [
     "build_net",
     "check_callbacks",
     "check_input_shape",
+    "check_loss_params",
     "check_priors",
     "check_warm_start",
     "fit_network",
@@ -213,6 +214,44 @@ def check_priors(detector):
             f"class in classes_, got {detector.priors!r}."
         )
     return priors
+
+
+# The loss parameters that only some fits use, and when each one is used.
+LOSS_PARAMS_USED = {
+    "beta": (lambda detector, targets: detector.loss == "ib", "only loss='ib' has it"),
+    "margin": (lambda detector, targets: detector.loss == "ib", "only loss='ib' has it"),
+    "mcdd_lambda": (lambda detector, targets: detector.loss == "mcdd", "only loss='mcdd' has it"),
+    "anomaly_weight": (
+        lambda detector, targets: has_known_anomalies(targets), "it weighs known anomalies, and y labels none -1"
+    ),
+    "priors": (lambda detector, targets: detector.loss != "svdd", "loss='svdd' has one centre"),
+}
+
+
+def check_loss_params(detector, targets):
+    """Check ``priors``; warn of each loss parameter set away from its default that this fit does not use.
+
+    A grid over ``beta`` with ``loss="mcdd"`` would otherwise tie every
+    point without a word.
+    """
+    check_priors(detector)
+    defaults = type(detector)().get_params(deep=False)
+    unused = [
+        f"{name}={getattr(detector, name)!r} ({why})"
+        for name, (used, why) in LOSS_PARAMS_USED.items()
+        if not _is_default(getattr(detector, name), defaults[name]) and not used(detector, targets)
+    ]
+    if unused:
+        warn_at_caller(f"These parameters have no effect on this fit: {'; '.join(unused)}.", UserWarning)
+
+
+def _is_default(value, default):
+    if value is None or default is None:
+        return value is default
+    try:
+        return bool(np.all(np.asarray(value) == np.asarray(default)))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_callbacks(callbacks):

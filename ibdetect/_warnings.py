@@ -4,21 +4,22 @@ import os
 import sys
 import warnings
 
+import joblib
 import sklearn
 import skorch
 
 __all__ = ["warn_at_caller"]
 
 # The packages between a user's call and a warning of fit: ibdetect, and the
-# scikit-learn and skorch machinery it runs through (_fit_context, skorch's
-# callbacks).
+# machinery it runs through (scikit-learn's _fit_context and searches,
+# joblib's loops, skorch's callbacks).
 _LIBRARY_FOLDERS = tuple(
-    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__], sklearn, skorch)
+    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__], sklearn, skorch, joblib)
 )
 
 
 def warn_at_caller(message, category=None):
-    """``warnings.warn(message, category)``, shown at the first frame outside ibdetect, scikit-learn and skorch.
+    """``warnings.warn(message, category)``, shown at the first frame outside ibdetect and the libraries it runs in.
 
     A warning of ``fit`` is raised several calls deep, and the depth differs
     between ``fit``, ``partial_fit`` and a search's folds: a fixed

@@ -2,6 +2,7 @@
 and the input and parameters it refuses."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -137,6 +138,29 @@ def test_svdd_ignores_class_labels(blobs, fast):
     unlabelled = IBDeepDescription(loss="svdd", **fast).fit(X)
     assert labelled.classes_.tolist() == [1]
     np.testing.assert_array_equal(labelled.score_samples(X), unlabelled.score_samples(X))
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"loss": "mcdd", "beta": 2.0}, "beta=2.0 (only loss='ib' has it)"),
+    ({"loss": "svdd", "margin": 1.0}, "margin=1.0 (only loss='ib' has it)"),
+    ({"mcdd_lambda": 0.5}, "mcdd_lambda=0.5 (only loss='mcdd' has it)"),
+    ({"anomaly_weight": 2.0}, "anomaly_weight=2.0 (it weighs known anomalies, and y labels none -1)"),
+    ({"loss": "svdd", "priors": [1, 2, 3]}, "priors=[1, 2, 3] (loss='svdd' has one centre)"),
+])
+def test_a_loss_parameter_this_fit_does_not_use_is_named(blobs, fast, params, named):
+    # A grid over beta with loss="mcdd" would otherwise tie at every point.
+    X, y, _ = blobs
+    with pytest.warns(UserWarning, match=re.escape(f"These parameters have no effect on this fit: {named}.")) as caught:
+        IBDeepDescription(**fast, **params).fit(X, y)
+    assert caught[0].filename == __file__
+
+
+@pytest.mark.parametrize("params", [{"loss": "ib", "beta": 2.0, "margin": 1.0}, {"loss": "mcdd", "mcdd_lambda": 0.5}])
+def test_loss_parameters_in_use_raise_no_warning(blobs, fast, params):
+    X, y, X_unseen = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IBDeepDescription(**fast, **params, anomaly_weight=2.0).fit(np.vstack([X, X_unseen[:5]]), np.r_[y, [-1] * 5])
 
 
 def test_outlier_api_is_consistent(blobs, fast):
@@ -301,3 +325,16 @@ def test_a_sample_that_overflows_the_network_is_an_anomaly(blobs, fast):
     assert not np.isfinite(detector.transform(huge)).all()
     assert np.isfinite(detector.decision_function(huge)).all()
     assert detector.predict(huge).tolist() == [-1]
+
+
+def test_a_warning_of_a_search_points_at_the_line_that_runs_it(blobs, fast):
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from ibdetect.metrics import anomaly_roc_auc_scorer
+
+    X, y, X_unseen = blobs
+    search = GridSearchCV(IBDeepDescription(**fast, loss="mcdd"), {"beta": [2.0, 8.0]}, scoring=anomaly_roc_auc_scorer,
+                          cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    with pytest.warns(UserWarning, match="beta=(2|8).0 \\(only loss='ib' has it\\)") as caught:
+        search.fit(np.vstack([X, X_unseen[:10]]), np.r_[y, [-1] * 10])
+    assert {warning.filename for warning in caught if "no effect" in str(warning.message)} == {__file__}

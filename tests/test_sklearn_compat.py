@@ -73,6 +73,7 @@ def test_grid_search_with_sklearn_roc_auc_on_plus_minus_one_labels(blobs, fast):
     assert search.best_estimator_.classes_.tolist() == [1]
 
 
+@pytest.mark.filterwarnings("ignore:These parameters have no effect")  # margin with loss="mcdd", on purpose
 def test_grid_search_with_package_scorers_on_class_labels(blobs, fast):
     # Mode (b): y holds the known classes and -1 for anomalies.
     X, y = labelled_with_anomalies(blobs)
