@@ -65,7 +65,7 @@ many values at once rather than in a few: how often ``explain``, and an
 IsolationForest's SHAP values, give the largest share to one of the row's
 three values farthest from the training mean in standard deviations (the
 values a user sees as out of range), and the share of those rows that
-``explain`` reads as come from elsewhere as a whole
+``explain`` reads as having come from elsewhere as a whole
 (``row_from_elsewhere``).
 
 * wine: 2 of 3 cultivars known, 5 draws;
@@ -432,7 +432,7 @@ def split_results(dataset, split, ks, n_rows, n_steps, seed=0, cost_rows=0):
 def unseen_results(detector, forest, rows, n_steps):
     """Of rows of unseen classes (scaled): how often explain and IForest SHAP put one of the 3 farthest values first.
 
-    Also the share of the rows that explain reads as come from elsewhere
+    Also the share of the rows that explain reads as having come from elsewhere
     as a whole.
     """
     explanation = explained(detector, rows, n_steps)

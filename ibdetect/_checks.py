@@ -6,6 +6,9 @@ import numpy as np
 
 __all__ = ["check_int", "check_positive_ints", "flat_rows", "is_int"]
 
+# The channel counts of images as they are stored: grey, RGB, RGBA.
+CHANNELS = (1, 3, 4)
+
 
 def is_int(value, minimum=1):
     """Whether ``value`` is an int of at least ``minimum``.
@@ -44,11 +47,16 @@ def flat_rows(X):
     shape = getattr(X, "shape", None)
     if shape is None or len(shape) <= 2:
         return X
+    shape = tuple(shape)
+    flat = "X.reshape(len(X), -1)"
     if len(shape) == 3:
-        image = f"input_shape={(1, *shape[1:])}"
+        image = f", with input_shape={(1, *shape[1:])} for the CNN to read the rows as images"
+    elif len(shape) == 4 and shape[-1] in CHANNELS and shape[1] not in CHANNELS:
+        # Channels last, as images are stored: the CNN reads them first.
+        flat = "X.transpose(0, 3, 1, 2).reshape(len(X), -1)"
+        image = f", with input_shape={(shape[3], *shape[1:3])} for the CNN to read the rows as images"
+    elif len(shape) == 4:
+        image = f", with input_shape={shape[1:]} (channels, height, width) for the CNN to read the rows as images"
     else:
-        image = f"input_shape={tuple(shape[1:])}, channels first (channels-last images: X.transpose(0, 3, 1, 2) first)"
-    raise ValueError(
-        f"X has shape {tuple(shape)}, but the detector takes one flat row per sample: pass "
-        f"X.reshape(len(X), -1), with {image} for the CNN to read the rows as images."
-    )
+        image = ""
+    raise ValueError(f"X has shape {shape}, but the detector takes one flat row per sample: pass {flat}{image}.")

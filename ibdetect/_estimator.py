@@ -87,7 +87,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         (``"ib"``). ``beta=2`` is Deep-MCDD with ``mcdd_lambda=1``.
     margin : float, default=0.0
         Squared distance by which a sample's own centre must win (``"ib"``); keep it well below the
-        squared distances between centres (:meth:`class_distances`; user guide).
+        squared distances between the centres, ``centers_`` (user guide).
     mcdd_lambda : float, default=1.0
         Weight of the compactness term of ``"mcdd"``.
     anomaly_weight : float, default=1.0
@@ -440,7 +440,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
 
     def _fit(self, X, y, previous=None):
         X, targets, setup = self._check_before_training(X, y, previous)
-        _training.warn_if_unscaled(self, X, setup.input_shape)
         # Samples are picked by index, never copied: X may be larger than memory.
         held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
         train = np.flatnonzero(~held_out)
@@ -453,6 +452,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         split = StratifiedHoldOut(self.validation_fraction, setup.seed) if held_out.any() else None
         if split is None:
             _training.check_monitors(self.callbacks, "fit holds out nothing to validate on (validation_fraction)")
+        _training.warn_if_unscaled(self, X, setup.input_shape)
         self._set_state(_training.fit_network(
             self, X, targets, train, normal_train, split, setup.input_shape, setup.transformations,
             setup.device, setup.seed, previous,

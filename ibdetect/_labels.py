@@ -144,7 +144,9 @@ class LabelledOutlierMixin(OutlierMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training samples, which are then labelled.
         y : array-like of shape (n_samples,), default=None
+            Their classes, ``-1`` for a known anomaly; None for one normal class.
         **kwargs
             Passed on to ``fit``.
 

@@ -40,7 +40,7 @@ def resolve_device(device):
         # A device torch names but cannot use here fails in many ways
         # (RuntimeError, AssertionError, ...), each deep inside training.
         # Its first sentence: torch goes on with advice for its own developers.
-        reason = str(exc).strip().splitlines()[0].split(". ")[0].rstrip(".")
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
         raise ValueError(
             f"device={device!r} cannot be used here, with this machine and torch build ({reason}); "
             "use 'auto' or 'cpu'."

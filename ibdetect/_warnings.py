@@ -24,8 +24,7 @@ def warn_at_caller(message, category=None):
     A warning of ``fit`` is raised several calls deep, and the depth differs
     between ``fit``, ``partial_fit`` and a search's folds: a fixed
     ``stacklevel`` would point into the library, where the user can change
-    nothing. Where every frame is the library's (the command line), the
-    outermost is shown.
+    nothing. Where every frame is the library's, the outermost is shown.
     """
     frame, level = sys._getframe(1), 1
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_FOLDERS):

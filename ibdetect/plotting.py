@@ -278,8 +278,9 @@ def plot_contributions(explanation, index=0, *, X=None, top=10, ax=None, title=N
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None creates a new figure.
     title : str, default=None
-        Title of the axes; None gives the row's distance, and its p-value
-        when the detector was calibrated.
+        Title of the axes; None gives the row's distance, its p-value when
+        the detector was calibrated, and says when the row was compared as a
+        whole with the mean normal row (``row_from_elsewhere``).
 
     Returns
     -------
@@ -365,12 +366,16 @@ def plot_contribution_map(explanation, image_shape, index=0, *, X=None, ax=None,
 
 
 def _explanation_title(explanation, index, title):
-    """The given title, or the row's distance and p-value."""
+    """The given title, or the row's distance and p-value, and whether it was compared with the mean normal row."""
     if title is not None:
         return title
     text = f"row {index}: distance {explanation.distances[index]:.3g}"
     if explanation.pvalues is not None:
         text += f", p-value {explanation.pvalues[index]:.2g}"
+    # Images have none; a Bunch put together by hand may lack it.
+    from_elsewhere = explanation.get("row_from_elsewhere")
+    if from_elsewhere is not None and from_elsewhere[index]:
+        text += "\ncompared as a whole with the mean normal row"
     return text
 
 

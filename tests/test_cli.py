@@ -834,7 +834,8 @@ class OneErrorLine:
     ("fit nan.csv -o m --scale standard", 1, "cannot fit a model on nan.csv: Input X contains NaN."),
     ("fit train.csv --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
     (f"fit train.csv -o {os.path.join('nowhere', 'm')}", 1, "there is no folder 'nowhere'"),
-    ("info random.bin", 1, "random.bin is not a model file written by 'ibdetect fit'; loading a pickle"),
+    ("info random.bin", 1, "random.bin is not a model file written by 'ibdetect fit'. If it is a pickle (joblib), "
+                           "loading it runs code stored in it: pass --trust-pickle only if you trust"),
     ("info random.bin --trust-pickle", 1, "random.bin is not a model file\n"),
     ("info model.joblib", 1, "model.joblib is a pickle (joblib) file; loading a pickle runs code stored in it, "
                              "so it loads only with --trust-pickle"),
@@ -842,6 +843,7 @@ class OneErrorLine:
     ("info foreign.joblib", 1, "foreign.joblib is not a model file written by 'ibdetect fit'"),
     ("score train.csv train.csv -o s", 1, "train.csv is a data file, not a model: the model comes first (MODEL DATA)"),
     ("info flat.npy --trust-pickle", 1, "flat.npy is a data file, not a model"),
+    ("score unnamed.npz train.csv -o s", 1, "unnamed.npz is a data file, not a model: the model comes first"),
     ("info foreign.joblib --trust-pickle", 1,
      "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
     ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),

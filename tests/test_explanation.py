@@ -367,6 +367,26 @@ def test_a_row_far_off_in_most_of_its_values_is_compared_with_the_mean_normal_ro
     assert (explanation.contributions.argmax(axis=1) < 11).all()
 
 
+def test_a_row_is_from_elsewhere_where_its_unbroken_values_are_unlikely_under_the_gaussian():
+    from scipy.special import chdtrc
+
+    every = _correlated(330, 12)
+    reference, rows = every[:300], every[300:].copy()
+    # Rows far off in 0, 3 and 10 values together, by growing amounts.
+    for index, row in enumerate(rows):
+        moved = [0, 3, 10][index % 3]
+        row[:moved] = row[:moved] * (1 + index / 3) + index / 2
+    gaussian = _ReferenceGaussian(reference)
+    _, _, broken, far = gaussian.conditionals(rows)
+    covariance = gaussian.covariance.numpy()
+    for row, row_broken, row_far in zip(rows, broken, far):
+        z = (row - gaussian.mean) / gaussian.scale
+        kept = ~row_broken
+        distance = z[kept] @ np.linalg.solve(covariance[np.ix_(kept, kept)], z[kept])
+        assert row_far == (chdtrc(kept.sum(), distance) < _explanation.FROM_ELSEWHERE_LEVEL)
+    assert far.any() and not far.all()
+
+
 def test_rows_with_a_few_values_from_another_row_are_not_read_as_from_elsewhere():
     every = _correlated(340, 16)
     reference, rows = every[:300], every[300:].copy()

@@ -271,6 +271,12 @@ def test_titles_give_the_distance_and_the_pvalue():
     assert plot_contribution_map(explanation, (2, 3)).get_title() == "row 0: distance 1.75, p-value 0.5"
     assert plot_contributions(made_explanation(SIX)).get_title() == "row 0: distance 1.75"
     assert plot_contributions(explanation, title="wine 3").get_title() == "wine 3"
+    # A row read as having come from elsewhere says it was compared with the mean normal row.
+    explanation.row_from_elsewhere = np.array([False, True])
+    assert plot_contributions(explanation, 0).get_title() == "row 0: distance 1.75, p-value 0.5"
+    assert plot_contributions(explanation, 1).get_title() == (
+        "row 1: distance 6, p-value 0.012\ncompared as a whole with the mean normal row"
+    )
 
 
 def test_contribution_map_is_the_row_reshaped_on_colours_centred_on_zero():

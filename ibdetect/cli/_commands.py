@@ -513,18 +513,31 @@ def load_model(path, trust_pickle=False):
         or does not hold a fitted model.
     """
     kind = persistence.file_kind(path)
+    # Arguments given the wrong way round (an .npz is a zip archive too, as a
+    # model file is): --trust-pickle is no answer.
+    swapped = CommandError(f"{path} is a data file, not a model: the model comes first (MODEL DATA)")
+    is_data = os.path.splitext(path)[1].lower() in DATA_SUFFIXES
     if kind == "model":
-        return _load_model_file(path)
-    if kind is None and os.path.splitext(path)[1].lower() in DATA_SUFFIXES:
-        # Arguments given the wrong way round: --trust-pickle is no answer.
-        raise CommandError(f"{path} is a data file, not a model: the model comes first (MODEL DATA)")
-    if not trust_pickle:
-        what = "a pickle (joblib) file" if kind == "pickle" else "not a model file written by 'ibdetect fit'"
+        try:
+            return _load_model_file(path)
+        except CommandError:
+            if is_data:
+                raise swapped from None
+            raise
+    if kind is None and is_data:
+        raise swapped
+    if trust_pickle:
+        return _load_pickle(path), None
+    if kind == "pickle":
         raise CommandError(
-            f"{path} is {what}; loading a pickle runs code stored in it, so it loads only with "
+            f"{path} is a pickle (joblib) file; loading a pickle runs code stored in it, so it loads only with "
             "--trust-pickle: pass it if you trust where the file comes from"
         )
-    return _load_pickle(path), None
+    # Pickles of protocols 0 and 1 have no mark to tell them by.
+    raise CommandError(
+        f"{path} is not a model file written by 'ibdetect fit'. If it is a pickle (joblib), loading it runs "
+        "code stored in it: pass --trust-pickle only if you trust where the file comes from"
+    )
 
 
 def _load_model_file(path):
