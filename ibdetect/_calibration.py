@@ -5,8 +5,6 @@ as the samples a user will score are; their distances set the threshold
 (``contamination="auto"``) and calibrate the p-values.
 """
 
-import warnings
-
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
@@ -14,6 +12,7 @@ from torch.utils.data import Subset
 
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
+from ._warnings import warn_at_caller
 
 __all__ = [
     "FITTED_STATE",
@@ -309,12 +308,10 @@ def _warn_of_few_held_out(classes, counts, smoothed):
             "rows (and a class of none has NaN p-values); refit with a larger validation_fraction to calibrate "
             "them, or smooth the p-values of the classes with some (smoothing=True)."
         )
-    warnings.warn(
+    warn_at_caller(
         f"Classes with {'no' if smoothed else f'fewer than {MIN_CALIBRATION_SAMPLES}'} held-out samples: "
         f"{listed}; {remedy}",
         UserWarning,
-        # The user's call of IBDeepDescription.pvalues, above pvalues and class_pvalues.
-        stacklevel=5,
     )
 
 

@@ -681,8 +681,10 @@ def test_a_class_with_few_held_out_rows_is_named_and_one_with_none_is_nan(make_b
     # "auto" holds a tenth out of the two large classes, and nothing of one of 8 rows.
     keep = np.r_[np.arange(200), np.arange(200, 208)]
     detector = IBDeepDescription(**fast).fit(X[keep], y[keep])
-    with pytest.warns(UserWarning, match=r"fewer than 19 held-out samples: 0 \(10\), 1 \(10\), 2 \(0\)"):
+    with pytest.warns(UserWarning, match=r"fewer than 19 held-out samples: 0 \(10\), 1 \(10\), 2 \(0\)") as caught:
         pvalues = detector.pvalues(X[:4], by_class=True)
+    # At the user's line, whatever the calls between.
+    assert caught[0].filename == __file__
     assert np.isnan(pvalues[:, 2]).all() and not np.isnan(pvalues[:, :2]).any()
     # Smoothed, the classes with a few held-out rows are calibrated; the one
     # with none is still named.
