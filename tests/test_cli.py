@@ -656,11 +656,13 @@ def test_fit_fails_before_training(workdir, tmp_path, monkeypatch, capsys, argv,
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE is a Unix convention")
-def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
+@pytest.mark.parametrize("options", [[], ["--fdr", "0.05"]])  # --fdr writes from its scratch file
+def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path, options):
     np.save(tmp_path / "many.npy", np.random.RandomState(0).normal(size=(20_000, 4)))
     # Far more than a pipe holds, so that the command is still writing when the reader leaves.
     command = [
-        sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-"
+        sys.executable, "-m", "ibdetect.cli", "score", workdir / "model.ibdetect", tmp_path / "many.npy", "-o", "-",
+        *options,
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=package_env())
     first_line = process.stdout.readline()
@@ -669,7 +671,7 @@ def test_a_reader_that_stops_early_ends_score_quietly(workdir, tmp_path):
     process.stderr.close()
     # As `ibdetect score ... -o - | head -1`: no traceback, no "Exception ignored".
     assert (process.wait(timeout=120), err.decode()) == (141, "")
-    assert first_line.decode().strip() == ",".join(SCORE_COLUMNS)
+    assert first_line.decode().strip().startswith(",".join(SCORE_COLUMNS))
 
 
 def test_help_and_version_do_not_import_torch():
@@ -1126,7 +1128,28 @@ def test_check_drift_names_the_windows_with_more_far_out_rows(workdir, capsys, m
     status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 100)
     assert status == 0
     assert err.splitlines()[-1].startswith("Drift: 2 of 3 windows of up to 100 rows hold more far-out rows than the calibration")
-    assert err.splitlines()[-1].endswith("(p <= 0.01): rows 101-200, rows 201-300.")
+    # Adjacent windows read as one range.
+    assert err.splitlines()[-1].endswith("(p <= 0.01): rows 101-300.")
+    # Windows of one row cannot reach p <= 0.01, however far out: no false "none found".
+    status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 1)
+    assert status == 0
+    assert re.fullmatch(r"Drift: not testable in 300 windows of up to 1 rows: with every row far out, a window's "
+                        r"p-value would still be 0\.\d+, above 0\.01; use a larger --drift-window\.", err.splitlines()[-1])
+
+
+def test_a_file_of_no_rows_scores_and_explains_to_a_header(workdir, tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text(",".join(FEATURES) + "\n")
+    model = workdir / "model.ibdetect"
+    status, out, err = run(capsys, "score", model, tmp_path / "empty.csv", "-o", tmp_path / "s.csv", "--fdr", 0.05,
+                           "--check-drift")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["Wrote the scores of 0 rows to " + str(tmp_path / "s.csv") + " (anomalies: 0).",
+                                "Drift: no rows to test."]
+    assert read_scores(tmp_path / "s.csv") == ([*SCORE_COLUMNS, "pvalue"], [])
+    pytest.importorskip("captum")
+    assert run(capsys, "explain", model, tmp_path / "empty.csv", "-o", tmp_path / "e.csv")[0] == 0
+    header, rows = read_scores(tmp_path / "e.csv")
+    assert header[:3] == ["distance", "prediction", "nearest_class"] and rows == []
 
 
 def test_check_drift_needs_calibration_samples_and_a_window(in_tmp, capsys, make_data):
@@ -1138,6 +1161,9 @@ def test_check_drift_needs_calibration_samples_and_a_window(in_tmp, capsys, make
     )
     status, _, err = run(capsys, "score m.ibdetect train.csv -o s.csv --drift-window 0")
     assert status == 2 and "expected a whole number of at least 1, got '0'" in err
+    assert run(capsys, "score m.ibdetect train.csv -o s.csv --drift-window 100") == (
+        1, "", OneErrorLine("--drift-window needs --check-drift")
+    )
 
 
 @pytest.mark.parametrize("chunk_rows", [7, 10**6])

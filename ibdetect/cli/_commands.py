@@ -49,6 +49,8 @@ SCALERS = {
 # Where --check-drift flags a window: a false alarm on one of a hundred
 # windows of normal rows, at most, for 19 fits in 20 (ibdetect.drift).
 DRIFT_ALPHA = 0.01
+# Rows per window of --check-drift, unless --drift-window says otherwise.
+DRIFT_WINDOW = 500
 # Cells scored at a time (100,000 rows of 10 features): memory holds one
 # chunk, whatever the file's size; a wide table's chunks have fewer rows.
 CHUNK_CELLS = 1_000_000
@@ -192,14 +194,16 @@ def add_score_arguments(parser):
         f"in windows of --drift-window rows (ibdetect.drift.check_drift; p <= {DRIFT_ALPHA} flags a window)",
     )
     parser.add_argument(
-        "--drift-window", type=_positive_int, default=500, metavar="ROWS",
-        help="rows per window of --check-drift (default: 500)",
+        "--drift-window", type=_positive_int, default=None, metavar="ROWS",
+        help=f"rows per window of --check-drift (default: {DRIFT_WINDOW})",
     )
 
 
 def score(args):
     if args.adaptive and args.fdr is None:
         raise CommandError("--adaptive needs --fdr ALPHA")
+    if args.drift_window is not None and not args.check_drift:
+        raise CommandError("--drift-window needs --check-drift")
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
@@ -277,7 +281,8 @@ def score(args):
     if args.alpha is not None and args.alpha < 1 / (len(calibration) + 1):
         echo(f"--alpha {args.alpha:g} can flag no row. {_coarse_pvalues(len(calibration))}", file=report)
     if args.check_drift:
-        echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), args.drift_window), file=report)
+        window = DRIFT_WINDOW if args.drift_window is None else args.drift_window
+        echo(_drift_line(detector, np.concatenate(tally["anomaly_scores"]), window), file=report)
 
 
 def _coarse_pvalues(n_calibration):
@@ -305,6 +310,9 @@ def _scratch_file(output):
     try:
         with tempfile.TemporaryFile("w+", newline="", encoding="utf-8", dir=folder) as file:
             yield file
+    except BrokenPipeError:
+        # The reader of standard output stopped (| head): the command ends quietly.
+        raise
     except OSError as exc:
         where = folder or tempfile.gettempdir()
         raise CommandError(f"--fdr keeps the scored rows in a temporary file in {where} until the last is scored: {exc}") from None
@@ -339,6 +347,10 @@ def _copy_with_flags(reader, writer, cut):
 def _scores(model, data, path):
     """The normality (``score_samples``) and nearest class of each row of a chunk."""
     X = _model_columns(model, data, path)
+    if not len(X):
+        # A header without rows, as a day without data gives: nothing to
+        # score, where scikit-learn's checks refuse an empty array.
+        return np.zeros(0), np.zeros(0, dtype=object)
     with _estimator_errors(f"cannot score {path}"), _columns_matched():
         if isinstance(model, Pipeline):
             # A pipeline knows no predict_class: its steps before the detector
@@ -350,16 +362,38 @@ def _scores(model, data, path):
 
 def _drift_line(detector, anomaly_scores, window):
     """What --check-drift found, in a line."""
+    if not len(anomaly_scores):
+        return "Drift: no rows to test."
     result = drift_test(detector.calibration_scores_, anomaly_scores, window, alpha=DRIFT_ALPHA)
-    flagged = [f"rows {start + 1}-{stop}" for (start, stop), drifted in zip(result.windows, result.drifted) if drifted]
     windows = f"{len(result.windows)} window{'s' if len(result.windows) > 1 else ''} of up to {window} rows"
-    if not flagged:
+    smallest = result.bound ** min(window, len(anomaly_scores))
+    if smallest > DRIFT_ALPHA:
+        # Even a window of far-out rows only could not be flagged: "none
+        # found" would reassure for nothing.
+        return (
+            f"Drift: not testable in {windows}: with every row far out, a window's p-value would still be "
+            f"{smallest:.2g}, above {DRIFT_ALPHA}; use a larger --drift-window."
+        )
+    flagged = _row_ranges(result.windows[result.drifted])
+    n_flagged = int(result.drifted.sum())
+    if not n_flagged:
         return f"Drift: none found in {windows} (no p-value <= {DRIFT_ALPHA})."
     return (
-        f"Drift: {len(flagged)} of {windows} {'holds' if len(flagged) == 1 else 'hold'} more far-out rows than "
+        f"Drift: {n_flagged} of {windows} {'holds' if n_flagged == 1 else 'hold'} more far-out rows than "
         "the calibration samples allow "
         f"(p <= {DRIFT_ALPHA}): {', '.join(flagged)}."
     )
+
+
+def _row_ranges(windows):
+    """``rows a-b`` for each run of adjacent windows (start, stop), so that a long drift reads as one range."""
+    runs = []
+    for start, stop in windows:
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+    return [f"rows {start + 1}-{stop}" for start, stop in runs]
 
 
 def _report_stream(output):

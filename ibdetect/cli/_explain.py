@@ -21,6 +21,7 @@ import re
 
 import numpy as np
 from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch
 
 from .._explanation import check_explainable, require_captum
 from .._labels import outlier_labels
@@ -177,6 +178,14 @@ def _column_names(model, data):
 def _explanation(model, data, path):
     """The detector's explanation of a chunk's rows, once the steps before it have prepared them."""
     X = _model_columns(model, data, path)
+    if not len(X):
+        # A header without rows: an explanation of none, as score writes.
+        detector = final_step(model)
+        return Bunch(
+            contributions=np.zeros((0, detector.n_features_in_)), distances=np.zeros(0),
+            nearest_class=np.zeros(0, dtype=object),
+            pvalues=np.zeros(0) if hasattr(detector, "calibration_scores_") else None,
+        )
     with _estimator_errors(f"cannot explain {path}"), _columns_matched():
         if isinstance(model, Pipeline):
             X = model[:-1].transform(X)
