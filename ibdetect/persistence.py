@@ -449,11 +449,10 @@ def _plain_scalar(value):
 
 def _warn_on_other_versions(header, name):
     saved = header["versions"]
-    # A CPU and a CUDA build of one torch release differ only after "+".
     differ = [
         f"{package} {saved.get(package)} (here {version})"
         for package, version in _versions().items()
-        if str(saved.get(package)).split("+")[0] != version.split("+")[0]
+        if _release(package, saved.get(package)) != _release(package, version)
     ]
     if differ:
         warnings.warn(
@@ -462,6 +461,18 @@ def _warn_on_other_versions(header, name):
             ModelVersionWarning,
             stacklevel=3,
         )
+
+
+def _release(package, version):
+    """What of ``package``'s ``version`` a model file's scores may depend on.
+
+    A CPU and a CUDA build of one torch release differ only after "+", and
+    the dependencies' patch releases fix bugs without changing results, so
+    that every routine upgrade would otherwise warn. ibdetect's own version
+    counts whole.
+    """
+    release = str(version).split("+")[0]
+    return release if package == "ibdetect" else ".".join(release.split(".")[:2])
 
 
 def _trusted_by_path(trusted_encoders):

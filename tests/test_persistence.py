@@ -376,12 +376,27 @@ def test_other_versions_warn(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
 
 
-def test_a_cpu_or_cuda_build_of_the_same_torch_does_not_warn(fitted, tmp_path):
+def _next_patch_release(version):
+    major, minor, patch = version.split("+")[0].split(".")[:3]
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
+@pytest.mark.parametrize("package, version", [
+    ("torch", torch.__version__.split("+")[0] + "+cu121"),  # a CUDA build of the same release
+    ("numpy", _next_patch_release(np.__version__)),  # another patch release
+])
+def test_another_build_or_patch_release_of_a_dependency_does_not_warn(fitted, tmp_path, package, version):
     save(fitted[0], tmp_path / "model.ibdetect")
-    build = torch.__version__.split("+")[0] + "+cu121"
-    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update(torch=build))
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update({package: version}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModelVersionWarning)
+        load(tmp_path / "model.ibdetect")
+
+
+def test_another_patch_release_of_ibdetect_warns(fitted, tmp_path):
+    save(fitted[0], tmp_path / "model.ibdetect")
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update(ibdetect="0.0.1"))
+    with pytest.warns(ModelVersionWarning, match=r"ibdetect 0.0.1 \(here"):
         load(tmp_path / "model.ibdetect")
 
 
