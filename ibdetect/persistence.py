@@ -467,9 +467,9 @@ def _release(package, version):
     """What of ``package``'s ``version`` a model file's scores may depend on.
 
     A CPU and a CUDA build of one torch release differ only after "+", and
-    the dependencies' patch releases fix bugs without changing results, so
-    that every routine upgrade would otherwise warn. ibdetect's own version
-    counts whole.
+    the dependencies' patch releases are meant to fix bugs, not change
+    results: counting them, every routine upgrade would warn. ibdetect's own
+    version counts whole.
     """
     release = str(version).split("+")[0]
     return release if package == "ibdetect" else ".".join(release.split(".")[:2])
