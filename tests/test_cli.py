@@ -355,10 +355,24 @@ def test_info_describes_the_model(workdir, capsys):
                      "classes: 0, 1, 2", "features: 4 (f0, f1, f2, f3)", "device: cpu", "trained in: float32",
                      f"offset: {model.offset_:.6g}", "  max_epochs           2", "  hidden_layer_sizes   16"]:
         assert expected in lines
+    n = len(model.calibration_scores_)
+    assert f"held out: {n} normal samples (the smallest p-value 1/{n + 1} = {1 / (n + 1):.3g})" in lines
+    assert not any(line.startswith("metadata:") for line in lines)  # the label column has its own line
     history = model.net_.history
     assert any(line.startswith("epochs: 2 (") for line in lines)
     for key in ["train_loss", "train_compactness", "train_separation", "valid_loss"]:
         assert f"  {key:<20} {history[0, key]:.6g} -> {history[-1, key]:.6g}" in lines
+
+
+def test_info_shows_the_metadata_saved_and_when_nothing_was_held_out(make_data, tmp_path, capsys):
+    X, y = make_data()
+    detector = IBDeepDescription(max_epochs=2, validation_fraction=None, random_state=0).fit(X, y)
+    save(detector, tmp_path / "m.ibdetect", metadata={"source": "stream.csv", "rows": 60})
+    status, out, _ = run(capsys, "info", tmp_path / "m.ibdetect")
+    assert status == 0
+    lines = out.splitlines()
+    assert 'metadata: {"source": "stream.csv", "rows": 60}' in lines
+    assert "held out: none (no p-values, --alpha, --fdr or --check-drift)" in lines
 
 
 def edit_history(header):

@@ -7,6 +7,7 @@ seconds; the entry point imports it only to run a command or to describe
 
 import argparse
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -445,6 +446,9 @@ def describe_model(model, file_info=None):
         lines.append(f"saved with: {versions}")
         if "label_column" in file_info.metadata:
             lines.append(f"label column: {file_info.metadata['label_column']}")
+        others = {key: value for key, value in file_info.metadata.items() if key != "label_column"}
+        if others:
+            lines.append(f"metadata: {json.dumps(others, ensure_ascii=False)}")
     lines += [
         f"classes: {', '.join(str(label) for label in detector.classes_)}",
         f"features: {features}" + ("" if names is None else f" ({', '.join(names)})"),
@@ -452,10 +456,19 @@ def describe_model(model, file_info=None):
         f"device: {detector.device_}",
         *([f"trained in: {detector.precision_}"] if hasattr(detector, "precision_") else []),
         f"offset: {detector.offset_:.6g}",
+        _held_out_line(detector),
         "parameters:",
     ]
     lines += [f"  {name:<20} {format_value(value)}" for name, value in detector.get_params(deep=False).items()]
     return lines + _history_lines(detector.net_.history)
+
+
+def _held_out_line(detector):
+    """How many normal samples the fit held out, which sets how small a p-value can be."""
+    if not hasattr(detector, "calibration_scores_"):
+        return "held out: none (no p-values, --alpha, --fdr or --check-drift)"
+    n = len(detector.calibration_scores_)
+    return f"held out: {n} normal samples (the smallest p-value 1/{n + 1} = {1 / (n + 1):.3g})"
 
 
 def _score_description(detector):
