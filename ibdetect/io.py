@@ -142,7 +142,9 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixe
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
 
-def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_cells=None, row_width=None):
+def read_chunks(
+    path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_cells=None, row_width=None, id_column=None
+):
     """Read the samples of a data file a chunk of rows at a time, as scoring a large file needs.
 
     A CSV file is read a row at a time and handed over every ``chunk_rows``
@@ -166,6 +168,9 @@ def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_
     row_width : int, default=None
         The cells a row becomes once read, when more than its columns (its
         one-hot encoded features, say): ``chunk_cells`` counts those.
+    id_column : str, default=None
+        A CSV column of row ids, kept out of the features and returned as
+        ``Data.ids`` under its name; None: an unnamed first column, if any.
 
     Yields
     ------
@@ -196,7 +201,7 @@ def read_chunks(path, chunk_rows=100_000, ignore_columns=(), mixed=False, chunk_
         yield read_data(path, with_labels=False), os.path.getsize(path)
         return
     try:
-        yield from _csv_chunks(path, None, False, ignore_columns, mixed, chunk_rows, chunk_cells, row_width)
+        yield from _csv_chunks(path, None, False, ignore_columns, mixed, chunk_rows, chunk_cells, row_width, id_column)
     except MemoryError:
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
@@ -206,7 +211,9 @@ def _read_csv(path, label_column, with_labels, ignore_columns, mixed=False):
     return data
 
 
-def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_rows, chunk_cells=None, row_width=None):
+def _csv_chunks(
+    path, label_column, with_labels, ignore_columns, mixed, chunk_rows, chunk_cells=None, row_width=None, id_column=None
+):
     """Data of at most ``chunk_rows`` rows at a time (all, if None), and the bytes of the file read so far.
 
     A file of no rows gives one chunk of no rows.
@@ -216,7 +223,7 @@ def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_ro
     if header is None:
         raise ValueError(f"{path} is empty; expected a header row of column names")
     header = [name.strip() for name in header]
-    id_index = 0 if header[0] == "" else None
+    id_index = _id_index(header, id_column, path)
     label_index = _label_index(header, label_column, with_labels, path)
     skipped = {id_index, label_index} | {i for i, name in enumerate(header) if name in ignore_columns}
     kept = [i for i in range(len(header)) if i not in skipped]
@@ -230,7 +237,7 @@ def _csv_chunks(path, label_column, with_labels, ignore_columns, mixed, chunk_ro
         y = _as_labels(labels) if with_labels and label_index is not None else None
         if id_index is None:
             return Data(X, y, feature_names)
-        return Data(X, y, feature_names, ids=np.array(ids, dtype=str), id_name=INDEX_NAME)
+        return Data(X, y, feature_names, ids=np.array(ids, dtype=str), id_name=header[id_index] or INDEX_NAME)
 
     features, labels, ids = [], [], []
     chunks = 0
@@ -272,6 +279,15 @@ def _csv_rows(path):
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a UTF-8 text file") from None
+
+
+def _id_index(header, id_column, path):
+    """Position of the column of row ids: ``id_column``'s, or an unnamed first column's, or None."""
+    if id_column is None:
+        return 0 if header[0] == "" else None
+    if id_column not in header:
+        raise ValueError(f"{path} has no column {id_column!r} (columns: {', '.join(header)})")
+    return header.index(id_column)
 
 
 def _check_names(header, kept, path):
@@ -328,8 +344,8 @@ def _floats(cells, names, where):
             values.append(float(cell))
         except ValueError:
             raise _NotANumber(
-                f"{where}: column {name!r} holds {cell!r}, not a number (if it holds labels, "
-                "name it as the label column)"
+                f"{where}: column {name!r} holds {cell!r}, not a number (if it holds labels or row ids, "
+                "name it as the label or id column; if it is no feature, leave it out)"
             ) from None
     return values
 

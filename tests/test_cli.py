@@ -867,9 +867,10 @@ class OneErrorLine:
     ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
-    ("score model.ibdetect extra.csv -o s", 1, "unexpected note (name a label column with --label-column)"),
-    ("score model.ibdetect extras.csv -o s", 1, "unexpected note, card (the model takes its own columns: name a label "
-     "column with --label-column, keep an identifier as the file's unnamed first column, and leave the others out)"),
+    ("score model.ibdetect extra.csv -o s", 1, "unexpected note (the model takes its own columns: name a column of "
+     "row ids with --id-column, a label column with --label-column, and leave others out with --ignore-column)"),
+    ("score model.ibdetect extras.csv -o s", 1, "unexpected note, card (the model takes its own columns"),
+    ("score model.ibdetect train.csv --id-column serial -o s", 1, "train.csv has no column 'serial' (columns: f0"),
     ("score model.ibdetect renamed.csv -o s", 1, "the model's feature columns: missing f3; unexpected g3"),
     ("score model.ibdetect narrow.npy -o s", 1, "X has 3 features, but StandardScaler is expecting 4"),
     ("fit train.csv --max-epochs 1.5 -o m", 2, "argument --max-epochs: expected INT, got '1.5'"),
@@ -1149,6 +1150,22 @@ def test_check_drift_names_the_windows_with_more_far_out_rows(workdir, capsys, m
     assert status == 0
     assert re.fullmatch(r"Drift: not testable in 300 windows of up to 1 rows: with every row far out, a window's "
                         r"p-value would still be 0\.\d+, above 0\.01; use a larger --drift-window\.", err.splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", ["score", "explain"])
+def test_a_named_id_column_comes_first_and_other_columns_can_be_left_out(workdir, tmp_path, capsys, make_data, command):
+    X, _ = make_data()
+    rows = [[f"r{i}", *row, "note", 1] for i, row in enumerate(X.tolist())]
+    write_csv(tmp_path / "extra.csv", ["serial", *FEATURES, "note", "batch"], rows)
+    status, _, err = run(capsys, command, workdir / "model.ibdetect", tmp_path / "extra.csv", "-o", tmp_path / "out.csv",
+                         "--id-column", "serial", "--ignore-column", "note", "--ignore-column", "batch")
+    assert (status, err) == (0, "")
+    header, written = read_scores(tmp_path / "out.csv")
+    assert header[0] == "serial" and [row[0] for row in written] == [f"r{i}" for i in range(len(X))]
+    if command == "score":
+        write_csv(tmp_path / "plain.csv", FEATURES, X.tolist())
+        assert run(capsys, "score", workdir / "model.ibdetect", tmp_path / "plain.csv", "-o", tmp_path / "plain.out")[0] == 0
+        assert [row[1:] for row in written] == read_scores(tmp_path / "plain.out")[1]
 
 
 def test_a_file_of_no_rows_scores_and_explains_to_a_header(workdir, tmp_path, capsys):

@@ -211,11 +211,11 @@ def score(args):
     for option, asked in (("--check-drift", args.check_drift), ("--alpha", args.alpha), ("--fdr", args.fdr)):
         if asked and not hasattr(detector, "calibration_scores_"):
             raise CommandError(f"{args.model} held out no normal samples when fitted: {option} has nothing to compare with")
-    label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
         model,
-        ignore_columns=[name for name in label_columns if name is not None],
+        ignore_columns=skipped_columns(args, info),
+        id_column=args.id_column,
         mixed=isinstance(first_step(model), TableCells),
         # What a row becomes in memory: its encoded features, if more than its columns.
         row_width=detector.n_features_in_,
@@ -772,12 +772,10 @@ def _model_columns(model, data, path):
             if columns
         ]
         hint = ""
-        if len(unexpected) == 1:
-            hint = " (name a label column with --label-column)"
-        elif unexpected:
+        if unexpected:
             hint = (
-                " (the model takes its own columns: name a label column with --label-column, keep an "
-                "identifier as the file's unnamed first column, and leave the others out)"
+                " (the model takes its own columns: name a column of row ids with --id-column, a label column "
+                "with --label-column, and leave others out with --ignore-column)"
             )
         raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
     return data.X[:, [data.feature_names.index(name) for name in names]]
@@ -793,12 +791,27 @@ def _columns_matched():
 
 
 def add_model_and_rows(parser, data_help):
-    """The arguments of a command that reads a model and rows to apply it to: MODEL, DATA, --label-column."""
+    """The arguments of a command that reads a model and rows to apply it to: MODEL, DATA and the columns to skip."""
     _add_model(parser)
     parser.add_argument("data", metavar="DATA", help=data_help)
     _add_label_column(
         parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
     )
+    parser.add_argument(
+        "--id-column", metavar="NAME",
+        help="a CSV column of row ids, written first in the output under its name (default: an unnamed first "
+        "column, under the name 'id')",
+    )
+    parser.add_argument(
+        "--ignore-column", metavar="NAME", action="append", default=[],
+        help="a CSV column to leave out, such as a note or a date; give it once per column",
+    )
+
+
+def skipped_columns(args, info):
+    """The CSV columns that a command reading rows for a model leaves out: labels, and those the user names."""
+    labels = [args.label_column, info.metadata.get("label_column") if info else None]
+    return [name for name in labels if name is not None] + args.ignore_column
 
 
 def _add_model(parser):

@@ -38,6 +38,7 @@ from ._commands import (
     _write_chunks,
     add_model_and_rows,
     load_model,
+    skipped_columns,
 )
 from ._errors import CommandError
 from ._output import check_output, output_name, write_output
@@ -76,12 +77,12 @@ def explain(args):
     _check_explainable(model, args.model)
     detector = final_step(model)
     owners, encoded_names = _feature_owners(model)
-    label_columns = [args.label_column, info.metadata.get("label_column") if info else None]
     chunks = _read_chunks(
         args.data,
         model,
         doing="explaining",
-        ignore_columns=[name for name in label_columns if name is not None],
+        ignore_columns=skipped_columns(args, info),
+        id_column=args.id_column,
         mixed=isinstance(first_step(model), TableCells),
         row_width=detector.n_features_in_,
     )
