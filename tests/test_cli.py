@@ -410,7 +410,7 @@ def test_info_shows_only_the_losses_of_a_history_that_are_numbers(workdir, tmp_p
 def test_history_lines_leave_out_values_that_are_not_real_numbers(value):
     from skorch.history import History
 
-    from ibdetect.cli._commands import _history_lines
+    from ibdetect.cli._models import _history_lines
 
     history = History([{"epoch": 1, "dur": value, "train_loss": value, "valid_loss": 0.5},
                        {"epoch": 2, "dur": 0.25, "train_loss": 0.25, "valid_loss": value}])
@@ -420,7 +420,7 @@ def test_history_lines_leave_out_values_that_are_not_real_numbers(value):
 def test_history_lines_add_up_integer_durations_and_leave_out_integer_values():
     from skorch.history import History
 
-    from ibdetect.cli._commands import _history_lines
+    from ibdetect.cli._models import _history_lines
 
     history = History([{"epoch": 1, "dur": 3, "train_loss": 2, "valid_loss": 0.5},
                        {"epoch": 2, "dur": 10 ** 400, "train_loss": 1, "valid_loss": 0.25}])

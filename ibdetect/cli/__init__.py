@@ -119,18 +119,18 @@ def build_parser(command=None):
 
 
 def _add_arguments(parser, name):
-    from . import _commands, _explain
+    from . import _commands, _explain, _models
 
     add = {
         "fit": _commands.add_fit_arguments,
         "score": _commands.add_score_arguments,
         "explain": _explain.add_explain_arguments,
-        "info": _commands.add_info_arguments,
+        "info": _models.add_info_arguments,
         "demo": _commands.add_demo_arguments,
     }[name]
     add(parser)
     run = {
-        "fit": _commands.fit, "score": _commands.score, "explain": _explain.explain, "info": _commands.info,
+        "fit": _commands.fit, "score": _commands.score, "explain": _explain.explain, "info": _models.info,
         "demo": _commands.run_demo,
     }
     parser.set_defaults(run=run[name])

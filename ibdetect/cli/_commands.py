@@ -7,24 +7,19 @@ seconds; the entry point imports it only to run a command or to describe
 
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
-from numbers import Integral, Real
 
-import joblib
 import numpy as np
-from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from .. import IBDeepDescription, demo, persistence
 from .._calibration import conformal_pvalues
 from .._labels import ANOMALY, INLIER, outlier_labels
-from .._pipelines import final_step, first_step, leaf_steps
+from .._pipelines import final_step, first_step
 from .._preparation import require_skops
 from .._progress import progress_bar
 from .._training import times_as_much
@@ -33,8 +28,9 @@ from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, Training
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share
-from ._errors import CommandError, Interrupted
-from ._options import add_estimator_options, format_value
+from ._errors import CommandError, Interrupted, first_line
+from ._models import add_model_argument, load_model
+from ._options import add_estimator_options
 from ._output import check_output, is_standard_output, output_name, write_output
 from ._text import echo
 
@@ -55,8 +51,6 @@ DRIFT_WINDOW = 500
 # Cells scored at a time (100,000 rows of 10 features): memory holds one
 # chunk, whatever the file's size; a wide table's chunks have fewer rows.
 CHUNK_CELLS = 1_000_000
-# The data files the commands read (ibdetect.io.read_data): given as a model, they are arguments swapped.
-DATA_SUFFIXES = (".csv", ".npy", ".npz")
 # The largest magnitude the network computes with (float32).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -402,122 +396,6 @@ def _report_stream(output):
     return sys.stderr if is_standard_output(output) else sys.stdout
 
 
-# -- info -------------------------------------------------------------------------
-
-
-def add_info_arguments(parser):
-    _add_model(parser)
-
-
-def info(args):
-    echo(*describe_model(*load_model(args.model, trust_pickle=args.trust_pickle)))
-
-
-def describe_model(model, file_info=None):
-    """A text report on a fitted model: data, score, threshold, parameters, training.
-
-    Parameters
-    ----------
-    model : IBDeepDescription or Pipeline
-        A fitted model, alone or behind a scaler.
-    file_info : ibdetect.persistence.ModelFileInfo, default=None
-        What its model file says: the versions that saved it and its label
-        column. None for a pickle.
-
-    Returns
-    -------
-    report : list of str
-        Its lines, as read from the model: :func:`~ibdetect.cli._text.echo`
-        escapes the control characters that strings from a file may hold.
-    """
-    detector = final_step(model)
-    names = getattr(first_step(model), "feature_names_in_", None)
-    before = leaf_steps(model)[:-1]
-    if len(before) > 1:
-        # Columns are encoded: the file's columns are not the detector's.
-        preparation = f"preparation: {', '.join(type(step).__name__ for step in before)}"
-        features = f"{first_step(model).n_features_in_} columns, encoded as {detector.n_features_in_} features"
-    else:
-        preparation = f"scaler: {type(before[0]).__name__ if before else 'none'}"
-        features = f"{detector.n_features_in_}"
-    lines = [f"estimator: {type(detector).__name__}", preparation]
-    if file_info is not None:
-        versions = ", ".join(f"{package} {version}" for package, version in file_info.versions.items())
-        lines.append(f"saved with: {versions}")
-        if "label_column" in file_info.metadata:
-            lines.append(f"label column: {file_info.metadata['label_column']}")
-        others = {key: value for key, value in file_info.metadata.items() if key != "label_column"}
-        if others:
-            lines.append(f"metadata: {json.dumps(others, ensure_ascii=False)}")
-    lines += [
-        f"classes: {', '.join(str(label) for label in detector.classes_)}",
-        f"features: {features}" + ("" if names is None else f" ({', '.join(names)})"),
-        f"anomaly score: {_score_description(detector)}",
-        f"device: {detector.device_}",
-        *([f"trained in: {detector.precision_}"] if hasattr(detector, "precision_") else []),
-        f"offset: {detector.offset_:.6g}",
-        _held_out_line(detector),
-        "parameters:",
-    ]
-    lines += [f"  {name:<20} {format_value(value)}" for name, value in detector.get_params(deep=False).items()]
-    return lines + _history_lines(detector.net_.history)
-
-
-def _held_out_line(detector):
-    """How many normal samples the fit held out, which sets how small a p-value can be."""
-    if not hasattr(detector, "calibration_scores_"):
-        return "held out: none (no p-values, --alpha, --fdr or --check-drift)"
-    n = len(detector.calibration_scores_)
-    return f"held out: {n} normal samples (the smallest p-value 1/{n + 1} = {1 / (n + 1):.3g})"
-
-
-def _score_description(detector):
-    """The anomaly score, with the neighbour rank and reference size of a k-NN score."""
-    if not hasattr(detector, "n_neighbors_"):
-        return detector.anomaly_score_
-    return (
-        f"{detector.anomaly_score_} (neighbour {detector.n_neighbors_} of "
-        f"{len(detector.reference_embeddings_):,} training samples kept as references)"
-    )
-
-
-def _history_lines(history):
-    """Number of epochs and the first and last value of each loss in a skorch history.
-
-    A value that is not a real number (an edited file can hold text, null,
-    a list or an object anywhere) is left out rather than shown.
-    """
-    if not len(history):
-        return ["epochs: 0"]
-    lines = [f"epochs: {len(history)} ({_seconds(history):.1f} s)"]
-    first, last = history[0], history[-1]
-    # Losses and their parts are the real-valued entries, except the duration.
-    keys = [
-        key for key, value in last.items()
-        if isinstance(key, str) and key != "dur" and _is_real(value) and _is_real(first.get(key))
-    ]
-    # train_loss, then its parts, then the same for valid_.
-    keys.sort(key=lambda key: (key.split("_")[0], not key.endswith("_loss"), key))
-    lines += [f"  {key:<20} {first[key]:.6g} -> {last[key]:.6g}" for key in keys]
-    return lines
-
-
-def _seconds(history):
-    """The epochs' durations added up, where they are numbers."""
-    # An epoch cut short (an interrupted fit) has no duration.
-    durations = [row.get("dur") for row in history]
-    try:
-        return sum(float(dur) for dur in durations if isinstance(dur, Real) and not isinstance(dur, bool))
-    except OverflowError:
-        # An integer beyond float's range.
-        return float("inf")
-
-
-def _is_real(value):
-    """Whether ``value`` is a real number that is no integer (nor a bool), as a loss is."""
-    return isinstance(value, Real) and not isinstance(value, Integral)
-
-
 # -- demo ---------------------------------------------------------------------------
 
 
@@ -531,99 +409,6 @@ def run_demo(args):
 
 
 # -- models and files -----------------------------------------------------------------
-
-
-def load_model(path, trust_pickle=False):
-    """Load a fitted :class:`~ibdetect.IBDeepDescription` from a model file, or a trusted pickle.
-
-    What the file holds is told by its first bytes, whatever its name
-    (:func:`ibdetect.persistence.file_kind`): a model file of
-    :mod:`ibdetect.persistence` loads without running code; a pickle (a
-    joblib file) runs code stored in it, so it loads only with
-    ``trust_pickle``.
-
-    Parameters
-    ----------
-    path : str or path-like
-    trust_pickle : bool, default=False
-
-    Returns
-    -------
-    model : IBDeepDescription
-    file_info : ibdetect.persistence.ModelFileInfo or None
-        None for a pickle.
-
-    Raises
-    ------
-    CommandError
-        The file is not a model file, or a pickle without ``trust_pickle``,
-        or does not hold a fitted model.
-    """
-    kind = persistence.file_kind(path)
-    # Arguments given the wrong way round (an .npz is a zip archive too, as a
-    # model file is): --trust-pickle is no answer.
-    swapped = CommandError(f"{path} is a data file, not a model: the model comes first (MODEL DATA)")
-    is_data = os.path.splitext(path)[1].lower() in DATA_SUFFIXES
-    if kind == "model":
-        try:
-            return _load_model_file(path)
-        except CommandError:
-            if is_data:
-                raise swapped from None
-            raise
-    if kind is None and is_data:
-        raise swapped
-    if trust_pickle:
-        return _load_pickle(path), None
-    if kind == "pickle":
-        raise CommandError(
-            f"{path} is a pickle (joblib) file; loading a pickle runs code stored in it, so it loads only with "
-            "--trust-pickle: pass it if you trust where the file comes from"
-        )
-    # Pickles of protocols 0 and 1 have no mark to tell them by.
-    raise CommandError(
-        f"{path} is not a model file written by 'ibdetect fit'. If it is a pickle (joblib), loading it runs "
-        "code stored in it: pass --trust-pickle only if you trust where the file comes from"
-    )
-
-
-def _load_model_file(path):
-    # Warnings (such as other versions having saved the file) are one line
-    # each on stderr, like errors, rather than Python's two with a source line.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model, file_info = persistence.load(path, with_info=True)
-        except ValueError as exc:
-            raise CommandError(_first_line(exc)) from None
-    for warning in caught:
-        echo(f"ibdetect: warning: {warning.message}", file=sys.stderr)
-    return model, file_info
-
-
-def _load_pickle(path):
-    try:
-        model = joblib.load(path)
-    except OSError:
-        raise
-    except (ImportError, AttributeError) as exc:
-        # A pickle naming code that is not here: most often a model saved by
-        # another version of ibdetect or of its dependencies.
-        raise CommandError(
-            f"{path} needs code this installation lacks ({_first_line(exc)}); "
-            "was it saved with other versions of ibdetect or its dependencies?"
-        ) from None
-    except Exception:
-        # Unpickling bytes that are not a pickle fails with about any exception
-        # type (KeyError, struct.error, ...), whose message says nothing useful.
-        raise CommandError(f"{path} is not a model file") from None
-    if not isinstance(final_step(model), IBDeepDescription):
-        raise CommandError(f"{path} holds a {type(model).__name__}, not an IBDeepDescription model")
-    try:
-        check_is_fitted(final_step(model))
-    except NotFittedError:
-        raise CommandError(f"{path} holds an IBDeepDescription that was never fitted") from None
-    return model
 
 
 def _read(path, **kwargs):
@@ -731,13 +516,13 @@ def _estimator_errors(context):
     except TrainingInterruptedWarning:
         raise Interrupted("training was interrupted; nothing was written") from None
     except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
-        raise CommandError(f"{context}: {_first_line(exc)}") from None
+        raise CommandError(f"{context}: {first_line(exc)}") from None
 
 
 def _fit_warning(warning, model, data):
     """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, ``--scale``)."""
     if not isinstance(warning, FeatureScaleWarning):
-        return _first_line(warning)
+        return first_line(warning)
     # The detector's features are the file's columns, scaled one by one or
     # not at all; a table's preparation makes features of its own.
     prepared = isinstance(first_step(model), TableCells)
@@ -747,13 +532,6 @@ def _fit_warning(warning, model, data):
         f"{feature} varies {times_as_much(warning.ratio)} as the median column, so it makes most of the "
         "distances; --scale standard (the default for rows) puts the columns in one unit"
     )
-
-
-def _first_line(exc):
-    # scikit-learn appends lines of advice (e.g. on imputing NaN) that do not
-    # apply here; the first line says what is wrong.
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _model_columns(model, data, path):
@@ -792,7 +570,7 @@ def _columns_matched():
 
 def add_model_and_rows(parser, data_help):
     """The arguments of a command that reads a model and rows to apply it to: MODEL, DATA and the columns to skip."""
-    _add_model(parser)
+    add_model_argument(parser)
     parser.add_argument("data", metavar="DATA", help=data_help)
     _add_label_column(
         parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
@@ -812,14 +590,6 @@ def skipped_columns(args, info):
     """The CSV columns that a command reading rows for a model leaves out: labels, and those the user names."""
     labels = [args.label_column, info.metadata.get("label_column") if info else None]
     return [name for name in labels if name is not None] + args.ignore_column
-
-
-def _add_model(parser):
-    parser.add_argument("model", metavar="MODEL", help="a model file written by 'ibdetect fit'")
-    parser.add_argument(
-        "--trust-pickle", action="store_true",
-        help="also load a pickle (joblib) file, which runs code stored in it: only for files you trust",
-    )
 
 
 def _add_label_column(parser, help_text):

@@ -25,3 +25,13 @@ class Terminated(CommandError):
 
     # 128 + SIGTERM, as for a program that the signal ended.
     exit_status = 143
+
+
+def first_line(exc):
+    """The first line of an exception's message, which says what is wrong.
+
+    scikit-learn appends lines of advice (on imputing NaN, say) that do not
+    apply to a command.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""

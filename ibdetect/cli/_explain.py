@@ -30,17 +30,16 @@ from ..preprocessing import TableCells
 from ._commands import (
     _columns_matched,
     _estimator_errors,
-    _first_line,
     _model_columns,
     _positive_int,
     _read_chunks,
     _report_stream,
     _write_chunks,
     add_model_and_rows,
-    load_model,
     skipped_columns,
 )
-from ._errors import CommandError
+from ._errors import CommandError, first_line
+from ._models import load_model
 from ._output import check_output, output_name, write_output
 from ._text import echo
 
@@ -118,7 +117,7 @@ def _check_explainable(model, path):
         check_explainable(final_step(model))
         require_captum()
     except (ValueError, ImportError) as exc:
-        raise CommandError(f"cannot explain the scores of {path}: {_first_line(exc)}") from None
+        raise CommandError(f"cannot explain the scores of {path}: {first_line(exc)}") from None
 
 
 def _feature_owners(model):
