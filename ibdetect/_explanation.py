@@ -199,20 +199,21 @@ OUT_OF_PLACE_CLIP = 1e4
 OUT_OF_PLACE_PRIOR = 0.1
 
 #: How unlikely a row's unbroken values must be, together, under the
-#: reference rows' Gaussian for the row to be read as having come from elsewhere as
-#: a whole (``_ReferenceGaussian.conditionals``). A row far off in many
-#: values together, such as a malignant tumour large in every measure, is no
-#: normal row with a few values from another: its values predict one
-#: another, and against those predictions its few normal values stood out
-#: most. On the faithfulness benchmark's rows of unseen classes, the
-#: largest contribution went to one of the row's three values farthest
+#: reference rows' Gaussian for the row to be read as having come from
+#: elsewhere as a whole (``_ReferenceGaussian.conditionals``). A row far off
+#: in many values together, such as a malignant tumour large in every
+#: measure, is no normal row with a few values from another: its values
+#: predict one another, and against those predictions its few normal values
+#: stood out most. On the faithfulness benchmark's rows of unseen classes,
+#: the largest contribution went to one of the row's three values farthest
 #: from the mean (in standard deviations), which this reading favours by
 #: construction, for 0.45 of breast cancer's malignant rows, 41% of them
 #: read so, against 0.18 before (an IsolationForest with shap: 0.40);
-#: Satellite 0.26 against 0.19 (0.42). On its corrupted normal rows, a level of 1e-12 moved
-#: recall by 0.004 or less, 1e-6 by up to 0.008 (more held-out rows read
-#: so). The chi-squared distribution is only a yardstick: the shrunk
-#: covariance puts held-out normal rows closer than it expects.
+#: Satellite 0.26 against 0.19 (0.42). On its corrupted normal rows, a
+#: level of 1e-12 moved recall by 0.004 or less, 1e-6 by up to 0.008 (more
+#: held-out rows read so). The chi-squared distribution is only a
+#: yardstick: the shrunk covariance puts held-out normal rows closer than
+#: it expects.
 FROM_ELSEWHERE_LEVEL = 1e-12
 
 #: Added to the standardised covariance's diagonal, so that a feature

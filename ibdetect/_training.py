@@ -257,11 +257,9 @@ def _is_default(value, default):
 def check_callbacks(callbacks):
     """Raise a TypeError naming ``callbacks`` unless skorch would take each of them."""
     for item in callbacks or []:
-        # A callback, its class, or a (name, callback) pair, which skorch
-        # skips when the callback is None.
-        named = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
-        callback = item[1] if named else item
-        if named and callback is None:
+        callback = _callback(item)
+        if callback is None and item is not None:
+            # A (name, None) pair, which skorch skips.
             continue
         if not (isinstance(callback, Callback) or (isinstance(callback, type) and issubclass(callback, Callback))):
             raise TypeError(
@@ -270,14 +268,19 @@ def check_callbacks(callbacks):
             )
 
 
+def _callback(item):
+    """The callback, or its class, of an entry of ``callbacks``: skorch takes either, or a (name, callback) pair."""
+    named = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+    return item[1] if named else item
+
+
 def check_monitors(callbacks, missing):
     """Raise a ValueError naming the fix if a callback monitors a validation score, which ``missing`` says is not there.
 
     skorch would fail later, on its history, with a bare KeyError.
     """
-    for callback in callbacks or ():
-        # skorch takes a callback, its class, or either with a name.
-        callback = callback[1] if isinstance(callback, (tuple, list)) else callback
+    for item in callbacks or ():
+        callback = _callback(item)
         monitor = getattr(callback, "monitor", None)
         if isinstance(callback, type):
             default = inspect.signature(callback).parameters.get("monitor")
