@@ -227,7 +227,7 @@ def _csv_chunks(
     label_index = _label_index(header, label_column, with_labels, path)
     skipped = {id_index, label_index} | {i for i, name in enumerate(header) if name in ignore_columns}
     kept = [i for i in range(len(header)) if i not in skipped]
-    _check_names(header, kept, path)
+    _check_names(header, kept, path, id_column)
     feature_names = [header[i] for i in kept]
     if chunk_cells is not None:
         chunk_rows = max(1, chunk_cells // max(1, len(feature_names), row_width or 0))
@@ -290,13 +290,14 @@ def _id_index(header, id_column, path):
     return header.index(id_column)
 
 
-def _check_names(header, kept, path):
-    names = [header[i] for i in kept]
-    if "" in names:
-        raise ValueError(
-            f"{path}: column {names.index('') + 1 + (header[0] == '')} has no name; only the "
-            "first column may be unnamed (it then holds row ids)"
+def _check_names(header, kept, path, id_column=None):
+    unnamed = [i for i in kept if header[i] == ""]
+    if unnamed:
+        rule = (
+            f"with {id_column!r} holding the row ids, every other column needs a name" if id_column is not None
+            else "only the first column may be unnamed (it then holds row ids)"
         )
+        raise ValueError(f"{path}: column {unnamed[0] + 1} has no name; {rule}")
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         names = ", ".join(map(repr, duplicates))

@@ -36,6 +36,7 @@ but loading one runs code that the file chooses.
 
 import copy
 import json
+import re
 import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
@@ -450,7 +451,7 @@ def _plain_scalar(value):
 def _warn_on_other_versions(header, name):
     saved = header["versions"]
     differ = [
-        f"{package} {saved.get(package)} (here {version})"
+        f"{package} {saved.get(package, 'unknown')} (here {version})"
         for package, version in _versions().items()
         if _release(package, saved.get(package)) != _release(package, version)
     ]
@@ -472,7 +473,11 @@ def _release(package, version):
     version counts whole.
     """
     release = str(version).split("+")[0]
-    return release if package == "ibdetect" else ".".join(release.split(".")[:2])
+    # A pre-release or a nightly build ("2.4.0rc1", "2.13.0.dev20250101")
+    # counts whole: it may change results as no release does.
+    if package == "ibdetect" or not re.fullmatch(r"\d+\.\d+(\.\d+)?", release):
+        return release
+    return ".".join(release.split(".")[:2])
 
 
 def _trusted_by_path(trusted_encoders):

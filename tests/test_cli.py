@@ -1139,17 +1139,28 @@ def test_check_drift_names_the_windows_with_more_far_out_rows(workdir, capsys, m
     model = workdir / "model.ibdetect"
     status, out, err = run(capsys, "score", model, workdir / "normal.csv", "-o", workdir / "n.out", "--check-drift", "--drift-window", 100)
     assert (status, err) == (0, "")
-    assert out.splitlines()[-1] == "Drift: none found in 3 windows of up to 100 rows (no p-value <= 0.01)."
+    assert out.splitlines()[-1] == "Drift: none found in 3 windows of about 100 rows (no p-value <= 0.01)."
     status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 100)
     assert status == 0
-    assert err.splitlines()[-1].startswith("Drift: 2 of 3 windows of up to 100 rows hold more far-out rows than the calibration")
+    assert err.splitlines()[-1].startswith("Drift: 2 of 3 windows of about 100 rows hold more far-out rows than the calibration")
     # Adjacent windows read as one range.
     assert err.splitlines()[-1].endswith("(p <= 0.01): rows 101-300.")
     # Windows of one row cannot reach p <= 0.01, however far out: no false "none found".
     status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 1)
     assert status == 0
-    assert re.fullmatch(r"Drift: not testable in 300 windows of up to 1 rows: with every row far out, a window's "
-                        r"p-value would still be 0\.\d+, above 0\.01; use a larger --drift-window\.", err.splitlines()[-1])
+    assert re.fullmatch(r"Drift: not testable: a window needs (\d+) rows or more to be flagged at p <= 0\.01 with the "
+                        r"model's held-out samples; use --drift-window \1 or more\.", err.splitlines()[-1])
+    # A last window too short to test (2 rows, where the model's 15 held-out
+    # samples need 3 far out) is named, not counted as found clean.
+    write_csv(workdir / "n298.csv", FEATURES, normal[:298].tolist())
+    status, out, err = run(capsys, "score", model, workdir / "n298.csv", "-o", "-", "--check-drift", "--drift-window", 4)
+    assert status == 0
+    assert err.splitlines()[-1] == ("Drift: none found in 75 windows of about 4 rows (no p-value <= 0.01; "
+                                    "too few rows to test: rows 297-298).")
+    # A file shorter than any testable window says so.
+    write_csv(workdir / "two.csv", FEATURES, normal[:2].tolist())
+    status, out, err = run(capsys, "score", model, workdir / "two.csv", "-o", "-", "--check-drift")
+    assert re.fullmatch(r"Drift: not testable: a window needs \d+ rows or more .*; the file has 2\.", err.splitlines()[-1])
 
 
 @pytest.mark.parametrize("command", ["score", "explain"])
@@ -1166,6 +1177,47 @@ def test_a_named_id_column_comes_first_and_other_columns_can_be_left_out(workdir
         write_csv(tmp_path / "plain.csv", FEATURES, X.tolist())
         assert run(capsys, "score", workdir / "model.ibdetect", tmp_path / "plain.csv", "-o", tmp_path / "plain.out")[0] == 0
         assert [row[1:] for row in written] == read_scores(tmp_path / "plain.out")[1]
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--id-column prediction", "--id-column prediction bears the name of a column of the output; rename it in"),
+    ("--id-column pvalue", "--id-column pvalue bears the name of a column of the output"),
+    ("--id-column f1", "the model takes f1 as a feature: --id-column and --ignore-column name other columns"),
+    ("--ignore-column f2", "the model takes f2 as a feature"),
+    ("--id-column serial --ignore-column serial", "--id-column serial is also given to --ignore-column"),
+])
+def test_column_options_that_cannot_mean_what_they_say_are_refused(workdir, tmp_path, capsys, options, message):
+    assert run(capsys, f"score {workdir / 'model.ibdetect'} {workdir / 'train.csv'} -o {tmp_path / 's.csv'} {options}") == (
+        1, "", OneErrorLine(message)
+    )
+
+
+def test_column_options_name_columns_of_a_csv_file_only(workdir, tmp_path, capsys, make_data):
+    X, _ = make_data()
+    np.save(tmp_path / "rows.npy", X)
+    assert run(capsys, "score", workdir / "model.ibdetect", tmp_path / "rows.npy", "-o", tmp_path / "s.csv",
+               "--id-column", "serial") == (
+        1, "", OneErrorLine(f"--id-column and --ignore-column name columns of a CSV file, and {tmp_path / 'rows.npy'} is none")
+    )
+
+
+def test_a_file_of_no_rows_still_needs_the_models_columns(tmp_path, capsys, make_data):
+    # A model fitted on an array knows only how many columns it takes.
+    X, _ = make_data()
+    save(IBDeepDescription(max_epochs=2, random_state=0).fit(X), tmp_path / "bare.ibdetect")
+    (tmp_path / "empty.csv").write_text("p,q,r,s,t\n")
+    for command in ("score", "explain"):
+        status, _, err = run(capsys, command, tmp_path / "bare.ibdetect", tmp_path / "empty.csv", "-o", tmp_path / "o.csv")
+        assert (status, err.splitlines()[-1]) == (
+            1, f"ibdetect: error: {tmp_path / 'empty.csv'} has 5 feature columns, but the model takes 4"
+        )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs a device that is always full")
+def test_fdr_blames_the_output_not_its_scratch_file_when_the_output_fails(workdir, capsys):
+    status, _, err = run(capsys, "score", workdir / "model.ibdetect", workdir / "train.csv", "-o", "/dev/full",
+                         "--fdr", "0.05")
+    assert status == 1 and "temporary file" not in err and "No space left on device" in err
 
 
 def test_a_file_of_no_rows_scores_and_explains_to_a_header(workdir, tmp_path, capsys):

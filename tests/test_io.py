@@ -65,3 +65,19 @@ def test_chunks_hold_about_as_many_cells_as_asked_whatever_a_row_becomes(tmp_pat
     assert [len(data.X) for data, _ in read_chunks(path, chunk_cells=8)] == [4, 4, 2]
     # Rows that become 4 cells each (their encoded features).
     assert [len(data.X) for data, _ in read_chunks(path, chunk_cells=8, row_width=4)] == [2] * 5
+
+
+def test_a_named_column_of_row_ids_is_kept_out_of_the_features(tmp_path):
+    from ibdetect.io import read_chunks
+
+    path = tmp_path / "rows.csv"
+    path.write_text("a,serial,b\n1,r1,2\n3,r2,4\n")
+    [(data, _)] = read_chunks(path, id_column="serial")
+    assert data.feature_names == ["a", "b"] and data.X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert data.ids.tolist() == ["r1", "r2"] and data.id_name == "serial"
+    with pytest.raises(ValueError, match=r"rows.csv has no column 'number' \(columns: a, serial, b\)"):
+        next(read_chunks(path, id_column="number"))
+    # With a named id column, an unnamed first column is a column without a name.
+    path.write_text(",serial,a\n1,r1,2\n")
+    with pytest.raises(ValueError, match="column 1 has no name; with 'serial' holding the row ids, every other"):
+        next(read_chunks(path, id_column="serial"))

@@ -393,10 +393,14 @@ def test_another_build_or_patch_release_of_a_dependency_does_not_warn(fitted, tm
         load(tmp_path / "model.ibdetect")
 
 
-def test_another_patch_release_of_ibdetect_warns(fitted, tmp_path):
+@pytest.mark.parametrize("package, version", [
+    ("ibdetect", "0.0.1"),  # any other version of ibdetect
+    ("numpy", np.__version__.split("+")[0] + "rc1"),  # a pre-release may change results as no release does
+])
+def test_another_ibdetect_or_a_pre_release_warns(fitted, tmp_path, package, version):
     save(fitted[0], tmp_path / "model.ibdetect")
-    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update(ibdetect="0.0.1"))
-    with pytest.warns(ModelVersionWarning, match=r"ibdetect 0.0.1 \(here"):
+    rewrite(tmp_path / "model.ibdetect", lambda header: header["versions"].update({package: version}))
+    with pytest.warns(ModelVersionWarning, match=re.escape(f"{package} {version} (here")):
         load(tmp_path / "model.ibdetect")
 
 

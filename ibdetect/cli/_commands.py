@@ -7,6 +7,7 @@ seconds; the entry point imports it only to run a command or to describe
 
 import argparse
 import csv
+import math
 import os
 import sys
 import tempfile
@@ -202,6 +203,7 @@ def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
+    check_column_options(args, model, (*SCORE_COLUMNS, "pvalue"))
     for option, asked in (("--check-drift", args.check_drift), ("--alpha", args.alpha), ("--fdr", args.fdr)):
         if asked and not hasattr(detector, "calibration_scores_"):
             raise CommandError(f"{args.model} held out no normal samples when fitted: {option} has nothing to compare with")
@@ -300,17 +302,44 @@ def _pvalue_rank(pvalues, calibration):
 
 @contextmanager
 def _scratch_file(output):
-    """A temporary text file in the output's folder (the system's, for standard output), gone when closed."""
-    folder = None if is_standard_output(output) else os.path.dirname(os.path.abspath(output))
+    """A temporary text file in the output's folder (the system's, for standard output or a device), gone when closed.
+
+    A failure to create or fill it is worded as its own; one of the output
+    (a full disk, a reader of standard output that stopped) passes on.
+    """
+    # Beside a regular file; a device or a pipe has no folder to write in.
+    regular = not is_standard_output(output) and (os.path.isfile(output) or not os.path.exists(output))
+    folder = os.path.dirname(os.path.abspath(output)) if regular else None
+    where = folder or tempfile.gettempdir()
     try:
-        with tempfile.TemporaryFile("w+", newline="", encoding="utf-8", dir=folder) as file:
-            yield file
-    except BrokenPipeError:
-        # The reader of standard output stopped (| head): the command ends quietly.
-        raise
+        file = tempfile.TemporaryFile("w+", newline="", encoding="utf-8", dir=folder)
     except OSError as exc:
-        where = folder or tempfile.gettempdir()
-        raise CommandError(f"--fdr keeps the scored rows in a temporary file in {where} until the last is scored: {exc}") from None
+        raise _scratch_error(where, exc) from None
+    with file:
+        yield _ScratchWriter(file, where)
+
+
+def _scratch_error(where, exc):
+    return CommandError(f"--fdr keeps the scored rows in a temporary file in {where} until the last is scored: {exc}")
+
+
+class _ScratchWriter:
+    """The scratch file of --fdr, whose failures to write name it rather than the output."""
+
+    def __init__(self, file, where):
+        self.file, self.where = file, where
+
+    def write(self, text):
+        try:
+            return self.file.write(text)
+        except OSError as exc:
+            raise _scratch_error(self.where, exc) from None
+
+    def seek(self, offset):
+        return self.file.seek(offset)
+
+    def __iter__(self):
+        return iter(self.file)
 
 
 def _write_chunks(writer, chunks):
@@ -345,6 +374,7 @@ def _scores(model, data, path):
     if not len(X):
         # A header without rows, as a day without data gives: nothing to
         # score, where scikit-learn's checks refuse an empty array.
+        check_no_rows(model, X, path)
         return np.zeros(0), np.zeros(0, dtype=object)
     with _estimator_errors(f"cannot score {path}"), _columns_matched():
         if isinstance(model, Pipeline):
@@ -355,28 +385,47 @@ def _scores(model, data, path):
         return detector.score_samples(X), detector.predict_class(X)
 
 
+def check_no_rows(model, X, path):
+    """Raise a CommandError unless ``X``, a file's rows (none of them), has the model's columns.
+
+    The steps before the detector check the columns of rows; of none, they
+    check nothing, and a wrong file would pass on an empty day.
+    """
+    expected = first_step(model).n_features_in_
+    if X.shape[1] != expected:
+        raise CommandError(f"{path} has {X.shape[1]} feature columns, but the model takes {expected}")
+
+
 def _drift_line(detector, anomaly_scores, window):
     """What --check-drift found, in a line."""
     if not len(anomaly_scores):
         return "Drift: no rows to test."
     result = drift_test(detector.calibration_scores_, anomaly_scores, window, alpha=DRIFT_ALPHA)
-    windows = f"{len(result.windows)} window{'s' if len(result.windows) > 1 else ''} of up to {window} rows"
-    smallest = result.bound ** min(window, len(anomaly_scores))
-    if smallest > DRIFT_ALPHA:
-        # Even a window of far-out rows only could not be flagged: "none
-        # found" would reassure for nothing.
-        return (
-            f"Drift: not testable in {windows}: with every row far out, a window's p-value would still be "
-            f"{smallest:.2g}, above {DRIFT_ALPHA}; use a larger --drift-window."
+    sizes = result.windows[:, 1] - result.windows[:, 0]
+    # A window of n rows, every one far out, has the p-value bound ** n: a
+    # window too small for it to reach DRIFT_ALPHA can never be flagged, and
+    # "none found" there would reassure for nothing.
+    needed = math.ceil(math.log(DRIFT_ALPHA) / math.log(result.bound))
+    untestable = sizes < needed
+    windows = f"{len(sizes)} window{'s' if len(sizes) > 1 else ''} of about {window} row{'s' if window > 1 else ''}"
+    if untestable.all():
+        remedy = f"use --drift-window {needed} or more" if len(anomaly_scores) >= needed else (
+            f"the file has {len(anomaly_scores)}"
         )
-    flagged = _row_ranges(result.windows[result.drifted])
+        return (
+            f"Drift: not testable: a window needs {needed} rows or more to be flagged at p <= {DRIFT_ALPHA} "
+            f"with the model's held-out samples; {remedy}."
+        )
+    too_few = ""
+    if untestable.any():
+        too_few = f"; too few rows to test: {', '.join(_row_ranges(result.windows[untestable]))}"
     n_flagged = int(result.drifted.sum())
     if not n_flagged:
-        return f"Drift: none found in {windows} (no p-value <= {DRIFT_ALPHA})."
+        return f"Drift: none found in {windows} (no p-value <= {DRIFT_ALPHA}{too_few})."
     return (
         f"Drift: {n_flagged} of {windows} {'holds' if n_flagged == 1 else 'hold'} more far-out rows than "
-        "the calibration samples allow "
-        f"(p <= {DRIFT_ALPHA}): {', '.join(flagged)}."
+        f"the calibration samples allow (p <= {DRIFT_ALPHA}): {', '.join(_row_ranges(result.windows[result.drifted]))}"
+        f"{too_few}."
     )
 
 
@@ -590,6 +639,28 @@ def skipped_columns(args, info):
     """The CSV columns that a command reading rows for a model leaves out: labels, and those the user names."""
     labels = [args.label_column, info.metadata.get("label_column") if info else None]
     return [name for name in labels if name is not None] + args.ignore_column
+
+
+def check_column_options(args, model, output_columns):
+    """Raise a CommandError where --id-column or --ignore-column cannot mean what they say, before any row is read."""
+    named = [name for name in [args.id_column, *args.ignore_column] if name is not None]
+    if not named:
+        return
+    if os.path.splitext(args.data)[1].lower() != ".csv":
+        raise CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {args.data} is none")
+    if args.id_column in args.ignore_column:
+        raise CommandError(f"--id-column {args.id_column} is also given to --ignore-column")
+    if args.id_column in output_columns:
+        # It would come first in the output, beside the output's own column of that name.
+        raise CommandError(
+            f"--id-column {args.id_column} bears the name of a column of the output; rename it in {args.data}"
+        )
+    features = getattr(first_step(model), "feature_names_in_", None)
+    taken = [name for name in named if features is not None and name in set(features)]
+    if taken:
+        raise CommandError(
+            f"the model takes {', '.join(taken)} as a feature: --id-column and --ignore-column name other columns"
+        )
 
 
 def _add_label_column(parser, help_text):

@@ -36,6 +36,8 @@ from ._commands import (
     _report_stream,
     _write_chunks,
     add_model_and_rows,
+    check_column_options,
+    check_no_rows,
     skipped_columns,
 )
 from ._errors import CommandError, first_line
@@ -74,6 +76,7 @@ def explain(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     _check_explainable(model, args.model)
+    check_column_options(args, model, (*EXPLAIN_COLUMNS, "pvalue"))
     detector = final_step(model)
     owners, encoded_names = _feature_owners(model)
     chunks = _read_chunks(
@@ -180,6 +183,7 @@ def _explanation(model, data, path):
     X = _model_columns(model, data, path)
     if not len(X):
         # A header without rows: an explanation of none, as score writes.
+        check_no_rows(model, X, path)
         detector = final_step(model)
         return Bunch(
             contributions=np.zeros((0, detector.n_features_in_)), distances=np.zeros(0),
