@@ -1179,6 +1179,27 @@ def test_a_named_id_column_comes_first_and_other_columns_can_be_left_out(workdir
         assert [row[1:] for row in written] == read_scores(tmp_path / "plain.out")[1]
 
 
+def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, capsys, make_data):
+    X, y = make_data()
+    rows = [[f"r{i}", *row, "note", label] for i, (row, label) in enumerate(zip(X.tolist(), y))]
+    write_csv("extra.csv", ["serial", *FEATURES, "note", "label"], rows)
+    assert run(capsys, "fit extra.csv --label-column label --id-column serial --ignore-column note -o m.ibdetect",
+               *FIT_OPTIONS)[0] == 0
+    assert load("m.ibdetect")[0].feature_names_in_.tolist() == FEATURES
+    # score and explain need not be told again.
+    status, _, err = run(capsys, "score m.ibdetect extra.csv -o s.csv")
+    assert (status, err) == (0, "")
+    header, written = read_scores("s.csv")
+    assert header[0] == "serial" and written[0][0] == "r0"
+    lines = run(capsys, "info m.ibdetect")[1].splitlines()
+    assert "id column: serial" in lines and "columns left out: note" in lines
+    assert not any(line.startswith("metadata:") for line in lines)
+    np.save("rows.npy", X)
+    assert run(capsys, "fit rows.npy --id-column serial -o n.ibdetect") == (
+        1, "", OneErrorLine("--id-column and --ignore-column name columns of a CSV file, and rows.npy is none")
+    )
+
+
 @pytest.mark.parametrize("options, message", [
     ("--id-column prediction", "--id-column prediction bears the name of a column of the output; rename it in"),
     ("--id-column pvalue", "--id-column pvalue bears the name of a column of the output"),

@@ -62,6 +62,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 def add_fit_arguments(parser):
     parser.add_argument("data", metavar="DATA", help="training data: .csv, .npy or .npz")
     _add_label_column(parser, "the CSV column or .npz array of labels (.npz default: y)")
+    _add_column_options(parser, "score and explain then write it first, and need not be told again")
     parser.add_argument(
         "-o", "--output", required=True, metavar="MODEL",
         help="where to save the model (a file that loads without running code; e.g. model.ibdetect)",
@@ -91,9 +92,12 @@ def fit(args):
     # Everything that does not need the trained model is checked before
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
+    left_out = [name for name in [args.id_column, *args.ignore_column] if name is not None]
+    if left_out and os.path.splitext(args.data)[1].lower() != ".csv":
+        raise CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {args.data} is none")
     # Text and empty cells are read only for the preparation that "auto" builds.
     try:
-        data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto")
+        data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto", ignore_columns=left_out)
     except CommandError as exc:
         if args.scale != "auto" and "not a number" in str(exc):
             raise CommandError(f"{exc}; --scale auto reads text and empty cells as categories and gaps") from None
@@ -125,8 +129,13 @@ def fit(args):
         # does: the model then checks column names, here or from Python.
         first_step(model).feature_names_in_ = np.asarray(data.feature_names, dtype=object)
     detector = final_step(model)
-    # The label column travels with the model, so that score leaves it out.
-    metadata = {} if args.label_column is None else {"label_column": args.label_column}
+    # The columns that are no features travel with the model, so that score
+    # and explain leave them out (and write the ids first) untold.
+    metadata = {
+        key: value for key, value in [
+            ("label_column", args.label_column), ("id_column", args.id_column), ("ignore_columns", args.ignore_column)
+        ] if value
+    }
     def save(file):
         with warnings.catch_warnings():
             # What the reference keeps is said in --help; the file is what was asked for.
@@ -203,6 +212,7 @@ def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
+    args = with_model_columns(args, info)
     check_column_options(args, model, (*SCORE_COLUMNS, "pvalue"))
     for option, asked in (("--check-drift", args.check_drift), ("--alpha", args.alpha), ("--fdr", args.fdr)):
         if asked and not hasattr(detector, "calibration_scores_"):
@@ -624,15 +634,29 @@ def add_model_and_rows(parser, data_help):
     _add_label_column(
         parser, "a CSV column to leave out when present (the model's own label column is left out anyway)"
     )
+    _add_column_options(
+        parser, "written first in the output under its name (default: the model's, or an unnamed first column, "
+        "under the name 'id')"
+    )
+
+
+def _add_column_options(parser, id_help):
     parser.add_argument(
-        "--id-column", metavar="NAME",
-        help="a CSV column of row ids, written first in the output under its name (default: an unnamed first "
-        "column, under the name 'id')",
+        "--id-column", metavar="NAME", help=f"a CSV column of row ids, left out of the features; {id_help}"
     )
     parser.add_argument(
         "--ignore-column", metavar="NAME", action="append", default=[],
         help="a CSV column to leave out, such as a note or a date; give it once per column",
     )
+
+
+def with_model_columns(args, info):
+    """``args`` with the id column and the columns to leave out that the model file names, where not given."""
+    metadata = info.metadata if info else {}
+    if args.id_column is None:
+        args.id_column = metadata.get("id_column")
+    args.ignore_column = list(dict.fromkeys([*args.ignore_column, *metadata.get("ignore_columns", [])]))
+    return args
 
 
 def skipped_columns(args, info):

@@ -39,6 +39,7 @@ from ._commands import (
     check_column_options,
     check_no_rows,
     skipped_columns,
+    with_model_columns,
 )
 from ._errors import CommandError, first_line
 from ._models import load_model
@@ -76,6 +77,7 @@ def explain(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     _check_explainable(model, args.model)
+    args = with_model_columns(args, info)
     check_column_options(args, model, (*EXPLAIN_COLUMNS, "pvalue"))
     detector = final_step(model)
     owners, encoded_names = _feature_owners(model)

@@ -16,6 +16,8 @@ from ._errors import CommandError, first_line
 from ._options import format_value
 from ._text import echo
 
+# What ibdetect fit saves in a model file's metadata, each shown on a line of its own.
+OWN_METADATA = ("label_column", "id_column", "ignore_columns")
 # The data files the commands read (ibdetect.io.read_data): given as a model, they are arguments swapped.
 DATA_SUFFIXES = (".csv", ".npy", ".npz")
 
@@ -161,9 +163,14 @@ def describe_model(model, file_info=None):
     if file_info is not None:
         versions = ", ".join(f"{package} {version}" for package, version in file_info.versions.items())
         lines.append(f"saved with: {versions}")
-        if "label_column" in file_info.metadata:
-            lines.append(f"label column: {file_info.metadata['label_column']}")
-        others = {key: value for key, value in file_info.metadata.items() if key != "label_column"}
+        metadata = file_info.metadata
+        if "label_column" in metadata:
+            lines.append(f"label column: {metadata['label_column']}")
+        if "id_column" in metadata:
+            lines.append(f"id column: {metadata['id_column']}")
+        if metadata.get("ignore_columns"):
+            lines.append(f"columns left out: {', '.join(map(str, metadata['ignore_columns']))}")
+        others = {key: value for key, value in metadata.items() if key not in OWN_METADATA}
         if others:
             lines.append(f"metadata: {json.dumps(others, ensure_ascii=False)}")
     lines += [
