@@ -1194,9 +1194,17 @@ def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, caps
     lines = run(capsys, "info m.ibdetect")[1].splitlines()
     assert "id column: serial" in lines and "columns left out: note" in lines
     assert not any(line.startswith("metadata:") for line in lines)
+    # A file to score need not hold them: without the id column, no ids.
+    write_csv("plain.csv", FEATURES, X.tolist())
+    assert run(capsys, "score m.ibdetect plain.csv -o p.csv")[0] == 0
+    assert read_scores("p.csv")[0][0] == "decision_function"
     np.save("rows.npy", X)
+    assert run(capsys, "score m.ibdetect rows.npy -o r.csv")[0] == 0
     assert run(capsys, "fit rows.npy --id-column serial -o n.ibdetect") == (
         1, "", OneErrorLine("--id-column and --ignore-column name columns of a CSV file, and rows.npy is none")
+    )
+    assert run(capsys, "fit extra.csv --id-column prediction -o n.ibdetect") == (
+        1, "", OneErrorLine("--id-column prediction bears the name of a column that score or explain writes")
     )
 
 

@@ -36,6 +36,8 @@ from ._output import check_output, is_standard_output, output_name, write_output
 from ._text import echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
+# The columns score and explain write beside a row's id.
+OUTPUT_COLUMNS = (*SCORE_COLUMNS, "distance", "pvalue")
 # What --scale names: each scaler a model file can hold, by its class name
 # without "Scaler" in lower case ("standard", "minmax", "robust"), no scaler,
 # and "auto", which picks one of those from the data.
@@ -95,6 +97,9 @@ def fit(args):
     left_out = [name for name in [args.id_column, *args.ignore_column] if name is not None]
     if left_out and os.path.splitext(args.data)[1].lower() != ".csv":
         raise CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {args.data} is none")
+    if args.id_column in OUTPUT_COLUMNS:
+        # score and explain write the ids first, beside their own columns.
+        raise CommandError(f"--id-column {args.id_column} bears the name of a column that score or explain writes")
     # Text and empty cells are read only for the preparation that "auto" builds.
     try:
         data = _read(args.data, label_column=args.label_column, mixed=args.scale == "auto", ignore_columns=left_out)
@@ -212,16 +217,16 @@ def score(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     detector = final_step(model)
-    args = with_model_columns(args, info)
-    check_column_options(args, model, (*SCORE_COLUMNS, "pvalue"))
+    check_column_options(args, model, OUTPUT_COLUMNS)
     for option, asked in (("--check-drift", args.check_drift), ("--alpha", args.alpha), ("--fdr", args.fdr)):
         if asked and not hasattr(detector, "calibration_scores_"):
             raise CommandError(f"{args.model} held out no normal samples when fitted: {option} has nothing to compare with")
+    id_column, skipped = columns_to_read(args, info)
     chunks = _read_chunks(
         args.data,
         model,
-        ignore_columns=skipped_columns(args, info),
-        id_column=args.id_column,
+        ignore_columns=skipped,
+        id_column=id_column,
         mixed=isinstance(first_step(model), TableCells),
         # What a row becomes in memory: its encoded features, if more than its columns.
         row_width=detector.n_features_in_,
@@ -650,19 +655,32 @@ def _add_column_options(parser, id_help):
     )
 
 
-def with_model_columns(args, info):
-    """``args`` with the id column and the columns to leave out that the model file names, where not given."""
+def columns_to_read(args, info):
+    """The id column and the columns to leave out of a file of rows for the model: ``(id_column, skipped)``.
+
+    The user's options first; then what the model file names (its label
+    column, and the id column and columns left out when it was fitted),
+    each where the file has it, as a file to score need not hold them.
+    """
     metadata = info.metadata if info else {}
-    if args.id_column is None:
-        args.id_column = metadata.get("id_column")
-    args.ignore_column = list(dict.fromkeys([*args.ignore_column, *metadata.get("ignore_columns", [])]))
-    return args
+    id_column = args.id_column
+    if id_column is None and metadata.get("id_column") in _csv_header(args.data):
+        id_column = metadata["id_column"]
+    skipped = [args.label_column, metadata.get("label_column"), *args.ignore_column]
+    skipped += metadata.get("ignore_columns", [])
+    return id_column, [name for name in skipped if name is not None]
 
 
-def skipped_columns(args, info):
-    """The CSV columns that a command reading rows for a model leaves out: labels, and those the user names."""
-    labels = [args.label_column, info.metadata.get("label_column") if info else None]
-    return [name for name in labels if name is not None] + args.ignore_column
+def _csv_header(path):
+    """The column names of a CSV file, stripped as its reader strips them; none for another file."""
+    if os.path.splitext(path)[1].lower() != ".csv":
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            return [name.strip() for name in next(csv.reader(file), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        # The reader of the rows says what is wrong with the file.
+        return []
 
 
 def check_column_options(args, model, output_columns):

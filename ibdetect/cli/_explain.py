@@ -28,6 +28,7 @@ from .._labels import outlier_labels
 from .._pipelines import final_step, first_step
 from ..preprocessing import TableCells
 from ._commands import (
+    OUTPUT_COLUMNS,
     _columns_matched,
     _estimator_errors,
     _model_columns,
@@ -38,8 +39,7 @@ from ._commands import (
     add_model_and_rows,
     check_column_options,
     check_no_rows,
-    skipped_columns,
-    with_model_columns,
+    columns_to_read,
 )
 from ._errors import CommandError, first_line
 from ._models import load_model
@@ -77,16 +77,16 @@ def explain(args):
     check_output(args.output, inputs=[args.model, args.data], allow_stdout=True)
     model, info = load_model(args.model, trust_pickle=args.trust_pickle)
     _check_explainable(model, args.model)
-    args = with_model_columns(args, info)
-    check_column_options(args, model, (*EXPLAIN_COLUMNS, "pvalue"))
+    check_column_options(args, model, OUTPUT_COLUMNS)
     detector = final_step(model)
     owners, encoded_names = _feature_owners(model)
+    id_column, skipped = columns_to_read(args, info)
     chunks = _read_chunks(
         args.data,
         model,
         doing="explaining",
-        ignore_columns=skipped_columns(args, info),
-        id_column=args.id_column,
+        ignore_columns=skipped,
+        id_column=id_column,
         mixed=isinstance(first_step(model), TableCells),
         row_width=detector.n_features_in_,
     )
