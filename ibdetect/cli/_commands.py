@@ -95,8 +95,8 @@ def fit(args):
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
     left_out = [name for name in [args.id_column, *args.ignore_column] if name is not None]
-    if left_out and os.path.splitext(args.data)[1].lower() != ".csv":
-        raise CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {args.data} is none")
+    if left_out and not _is_csv(args.data):
+        raise _not_a_csv(args.data)
     if args.id_column in OUTPUT_COLUMNS:
         # score and explain write the ids first, beside their own columns.
         raise CommandError(f"--id-column {args.id_column} bears the name of a column that score or explain writes")
@@ -673,7 +673,7 @@ def columns_to_read(args, info):
 
 def _csv_header(path):
     """The column names of a CSV file, stripped as its reader strips them; none for another file."""
-    if os.path.splitext(path)[1].lower() != ".csv":
+    if not _is_csv(path):
         return []
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
@@ -683,13 +683,22 @@ def _csv_header(path):
         return []
 
 
+def _is_csv(path):
+    # The file's name says which reader reads it, as in ibdetect.io.
+    return os.path.splitext(path)[1].lower() == ".csv"
+
+
+def _not_a_csv(path):
+    return CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {path} is none")
+
+
 def check_column_options(args, model, output_columns):
     """Raise a CommandError where --id-column or --ignore-column cannot mean what they say, before any row is read."""
     named = [name for name in [args.id_column, *args.ignore_column] if name is not None]
     if not named:
         return
-    if os.path.splitext(args.data)[1].lower() != ".csv":
-        raise CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {args.data} is none")
+    if not _is_csv(args.data):
+        raise _not_a_csv(args.data)
     if args.id_column in args.ignore_column:
         raise CommandError(f"--id-column {args.id_column} is also given to --ignore-column")
     if args.id_column in output_columns:
