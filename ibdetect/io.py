@@ -1,4 +1,4 @@
-r"""Reading samples and labels from data files: CSV, ``.npy`` and ``.npz``.
+r"""Reading samples and labels from data files: CSV (plain or gzip-compressed), ``.npy`` and ``.npz``.
 
 The command line reads its files with :func:`read_data`; Python users can too.
 Every problem with a file (an unknown format, a malformed row, a text where a
@@ -23,6 +23,8 @@ array([[71.2 ,  1.01],
 """
 
 import csv
+import gzip
+import io
 import math
 import os
 import zipfile
@@ -35,12 +37,14 @@ import numpy as np
 
 from ._labels import ANOMALY, is_anomaly
 
-__all__ = ["Data", "read_chunks", "read_data"]
+__all__ = ["Data", "column_names", "data_format", "read_chunks", "read_data"]
 
 #: The name of the id column of a CSV file whose first column has no name, as
 #: pandas writes a DataFrame's index.
 INDEX_NAME = "id"
 
+# The formats read, by the end of the file's name.
+FORMATS = {".csv": "csv", ".csv.gz": "csv", ".npy": "npy", ".npz": "npz"}
 # How a zip archive (an .npz file) and an .npy file begin.
 ZIP_MAGIC = b"PK\x03\x04"
 NPY_MAGIC = b"\x93NUMPY"
@@ -84,13 +88,54 @@ class Data:
     id_name: str | None = None
 
 
+def data_format(path):
+    """The format a data file's name says it holds: ``"csv"``, ``"npy"``, ``"npz"``, or None.
+
+    A name ending in ``.csv.gz`` is a gzip-compressed CSV file, read as
+    :func:`read_data` reads a plain one. Case does not matter.
+
+    Examples
+    --------
+    >>> from ibdetect.io import data_format
+    >>> data_format("readings.CSV"), data_format("readings.csv.gz"), data_format("readings.txt")
+    ('csv', 'csv', None)
+    """
+    name = os.fspath(path).lower()
+    return next((kind for suffix, kind in FORMATS.items() if name.endswith(suffix)), None)
+
+
+def column_names(path):
+    """The column names of a CSV file's header row, stripped of spaces as :func:`read_data` strips them.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` or ``.csv.gz`` file.
+
+    Returns
+    -------
+    names : list of str
+        Empty for a file with no lines.
+
+    Raises
+    ------
+    ValueError
+        The file is no CSV file, or cannot be read as one.
+    """
+    if data_format(path) != "csv":
+        raise ValueError(f"{path} is not a CSV file (.csv or .csv.gz)")
+    _, header, _ = next(_csv_rows(path), (None, [], 0))
+    return [name.strip() for name in header]
+
+
 def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixed=False):
-    """Read samples, and their labels, from a ``.csv``, ``.npy`` or ``.npz`` file.
+    """Read samples, and their labels, from a ``.csv``, ``.csv.gz``, ``.npy`` or ``.npz`` file.
 
     A CSV file has a header row of column names and numeric features (or,
     with ``mixed``, any cells). A first column without a name (as pandas
     writes a DataFrame's index) holds row ids: it is kept out of the
-    features and returned as ``Data.ids``.
+    features and returned as ``Data.ids``. A name ending in ``.csv.gz``
+    marks a gzip-compressed CSV file.
 
     Parameters
     ----------
@@ -121,23 +166,23 @@ def read_data(path, label_column=None, with_labels=True, ignore_columns=(), mixe
     ValueError
         The file is not in a known format, is malformed or lacks what is asked for.
     """
-    suffix = Path(path).suffix.lower()
-    readers = {".csv": _read_csv, ".npy": _read_npy, ".npz": _read_npz}
-    if suffix not in readers:
+    kind = data_format(path)
+    if kind is None:
+        suffix = Path(path).suffix.lower()
         raise ValueError(
-            f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, .npy or .npz"
+            f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, .csv.gz, .npy or .npz"
         )
     try:
-        if suffix == ".csv" and mixed:
+        if kind == "csv" and mixed:
             # Numbers first, as they take less memory and time; the cells as
             # text, from the start, at the first that is not one.
             try:
                 return _read_csv(path, label_column, with_labels, ignore_columns)
             except _NotANumber:
                 return _read_csv(path, label_column, with_labels, ignore_columns, mixed=True)
-        if suffix == ".csv":
+        if kind == "csv":
             return _read_csv(path, label_column, with_labels, ignore_columns)
-        return readers[suffix](path, label_column, with_labels)
+        return {"npy": _read_npy, "npz": _read_npz}[kind](path, label_column, with_labels)
     except MemoryError:
         raise ValueError(f"{path} holds more data than there is memory for") from None
 
@@ -179,7 +224,8 @@ def read_chunks(
         chunk without rows.
     bytes_read : int
         How far into the file reading has gone, for a progress bar (a little
-        ahead of the chunk's last row, which reading buffers).
+        ahead of the chunk's last row, which reading buffers); for a
+        ``.csv.gz`` file, in compressed bytes, as its size on disk counts.
 
     Raises
     ------
@@ -197,7 +243,7 @@ def read_chunks(
     >>> [data.X.tolist() for data, _ in read_chunks(path, chunk_rows=2)]
     [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0]]]
     """
-    if Path(path).suffix.lower() != ".csv":
+    if data_format(path) != "csv":
         yield read_data(path, with_labels=False), os.path.getsize(path)
         return
     try:
@@ -264,21 +310,31 @@ def _csv_rows(path):
     """Line number (where it starts), fields, and bytes read so far, of each non-blank row of a CSV file.
 
     The bytes read run ahead of the row by what the reader buffers: enough
-    to show progress, not to seek to.
+    to show progress, not to seek to. They count the bytes of the file on
+    disk, compressed ones for a ``.csv.gz`` file.
     """
-    # utf-8-sig drops the byte order mark that some spreadsheets write.
-    with open(path, newline="", encoding="utf-8-sig") as file:
+    with open(path, "rb") as raw, _text(path, raw) as file:
         reader = csv.reader(file)
         try:
             start = 1
             for row in reader:
                 if row:
-                    yield start, row, file.buffer.tell()
+                    yield start, row, raw.tell()
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a UTF-8 text file") from None
+        except (gzip.BadGzipFile, EOFError, zlib.error):
+            # EOFError: the file ends inside its compressed stream (a copy cut short).
+            raise ValueError(f"{path}: its name ends in .gz, but it is not a whole gzip file (damaged, or cut short?)") from None
+
+
+def _text(path, raw):
+    """The text of the open file ``raw``, decompressed where its name ends in .gz."""
+    binary = gzip.GzipFile(fileobj=raw, mode="rb") if os.fspath(path).lower().endswith(".gz") else raw
+    # utf-8-sig drops the byte order mark that some spreadsheets write.
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
 def _id_index(header, id_column, path):

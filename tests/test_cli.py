@@ -836,7 +836,7 @@ class OneErrorLine:
 @pytest.mark.parametrize("argv, status, message", [
     ("fit missing.csv -o m", 1, "missing.csv: No such file or directory"),
     ("score missing.joblib train.csv -o s", 1, "missing.joblib: No such file or directory"),
-    ("fit data.txt -o m", 1, "data.txt: unknown data format '.txt'; use .csv, .npy or .npz"),
+    ("fit data.txt -o m", 1, "data.txt: unknown data format '.txt'; use .csv, .csv.gz, .npy or .npz"),
     ("fit ragged.csv -o m", 1, "ragged.csv, line 3: 1 field(s), but the header has 2"),
     ("fit open_quote.csv -o m", 1, "open_quote.csv, line 3: 2 field(s), but the header has 3 (a quote left open?)"),
     ("fit text.csv -o m --scale standard", 1, "text.csv, line 2: column 'b' holds 'x', not a number"),
@@ -1205,6 +1205,33 @@ def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, caps
     )
     assert run(capsys, "fit extra.csv --id-column prediction -o n.ibdetect") == (
         1, "", OneErrorLine("--id-column prediction bears the name of a column that score or explain writes")
+    )
+
+
+def test_gzip_compressed_csv_files_fit_score_and_explain_as_plain_ones(in_tmp, capsys, make_data):
+    import gzip
+    import shutil
+
+    X, y = make_data()
+    rows = [[f"r{i}", *row, label] for i, (row, label) in enumerate(zip(X.tolist(), y))]
+    write_csv("rows.csv", ["serial", *FEATURES, "label"], rows)
+    with open("rows.csv", "rb") as plain, gzip.open("rows.csv.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    for name in ("rows.csv", "rows.csv.gz"):
+        assert run(capsys, f"fit {name} --label-column label --id-column serial -o {name}.model", *FIT_OPTIONS)[0] == 0
+    for command in ("score", "explain"):
+        # Each model applies its id column to either file, and they agree.
+        outputs = []
+        for model, name in [("rows.csv.model", "rows.csv"), ("rows.csv.gz.model", "rows.csv.gz")]:
+            status, _, err = run(capsys, f"{command} {model} {name} -o {command}.out")
+            assert (status, err) == (0, "")
+            outputs.append(read_scores(f"{command}.out"))
+        assert outputs[0] == outputs[1] and outputs[0][1][0][0] == "r0"
+    assert run(capsys, "score rows.csv.model rows.csv -o scores.csv.gz") == (
+        1, "", OneErrorLine("scores.csv.gz would hold uncompressed text; compress it on the way: -o - | gzip > scores.csv.gz")
+    )
+    assert run(capsys, "score rows.csv.gz rows.csv -o s.csv") == (
+        1, "", OneErrorLine("rows.csv.gz is a data file, not a model: the model comes first (MODEL DATA)")
     )
 
 

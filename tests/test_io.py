@@ -81,3 +81,56 @@ def test_a_named_column_of_row_ids_is_kept_out_of_the_features(tmp_path):
     path.write_text(",serial,a\n1,r1,2\n")
     with pytest.raises(ValueError, match="column 1 has no name; with 'serial' holding the row ids, every other"):
         next(read_chunks(path, id_column="serial"))
+
+
+def write_gzip(path, text):
+    import gzip
+
+    with gzip.open(path, "wt", newline="") as file:
+        file.write(text)
+
+
+def test_a_gzip_compressed_csv_reads_as_the_plain_one(tmp_path):
+    import os
+
+    from ibdetect.io import column_names, read_chunks
+
+    text = ",a,b,label\n" + "".join(f"r{i},{i},{i / 3},{i % 2}\n" for i in range(200))
+    (tmp_path / "rows.csv").write_text(text)
+    write_gzip(tmp_path / "rows.CSV.GZ", text)
+    plain, packed = read_data(tmp_path / "rows.csv", "label"), read_data(tmp_path / "rows.CSV.GZ", "label")
+    np.testing.assert_array_equal(packed.X, plain.X)
+    assert (packed.y.tolist(), packed.ids.tolist(), packed.feature_names) == (
+        plain.y.tolist(), plain.ids.tolist(), plain.feature_names
+    )
+    assert column_names(tmp_path / "rows.CSV.GZ") == ["", "a", "b", "label"]
+    # Progress counts the compressed bytes, up to the file's size on disk.
+    chunks = list(read_chunks(tmp_path / "rows.CSV.GZ", chunk_rows=50, ignore_columns=["label"]))
+    assert [len(data.X) for data, _ in chunks] == [50] * 4
+    assert chunks[-1][1] == os.path.getsize(tmp_path / "rows.CSV.GZ") < os.path.getsize(tmp_path / "rows.csv")
+
+
+@pytest.mark.parametrize("damage", ["plain text", "cut short"])
+def test_a_damaged_gzip_csv_is_an_error_naming_it(tmp_path, damage):
+    path = tmp_path / "rows.csv.gz"
+    text = "a,b\n" + "".join(f"{i},{i * 7 % 13}\n" for i in range(5000))
+    if damage == "plain text":
+        path.write_text(text)
+    else:
+        write_gzip(path, text)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError) as error:
+        read_data(path)
+    assert str(error.value) == f"{path}: its name ends in .gz, but it is not a whole gzip file (damaged, or cut short?)"
+
+
+def test_the_format_goes_by_the_end_of_the_name(tmp_path):
+    from ibdetect.io import column_names, data_format
+
+    assert [data_format(name) for name in ("a.csv", "a.Csv.gz", "a.npy", "a.npz", "a.gz", "a.csv.bz2", "csv")] == [
+        "csv", "csv", "npy", "npz", None, None, None
+    ]
+    with pytest.raises(ValueError, match=r"a.npy is not a CSV file \(.csv or .csv.gz\)"):
+        column_names(tmp_path / "a.npy")
+    with pytest.raises(ValueError, match=r"unknown data format '.bz2'; use .csv, .csv.gz, .npy or .npz"):
+        read_data(tmp_path / "a.csv.bz2")

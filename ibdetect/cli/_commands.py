@@ -26,7 +26,7 @@ from .._progress import progress_bar
 from .._training import times_as_much
 from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
-from ..io import read_chunks, read_data
+from ..io import column_names, data_format, read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share
 from ._errors import CommandError, Interrupted, first_line
@@ -62,7 +62,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def add_fit_arguments(parser):
-    parser.add_argument("data", metavar="DATA", help="training data: .csv, .npy or .npz")
+    parser.add_argument("data", metavar="DATA", help="training data: .csv, .csv.gz, .npy or .npz")
     _add_label_column(parser, "the CSV column or .npz array of labels (.npz default: y)")
     _add_column_options(parser, "score and explain then write it first, and need not be told again")
     parser.add_argument(
@@ -176,7 +176,7 @@ def _prepared(detector, scale, data, path):
 
 
 def add_score_arguments(parser):
-    add_model_and_rows(parser, "data to score: .csv, .npy or .npz")
+    add_model_and_rows(parser, "data to score: .csv, .csv.gz, .npy or .npz")
     parser.add_argument(
         "-o", "--output", required=True, metavar="SCORES", help="the CSV file to write; '-' for standard output"
     )
@@ -676,16 +676,15 @@ def _csv_header(path):
     if not _is_csv(path):
         return []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            return [name.strip() for name in next(csv.reader(file), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
+        return column_names(path)
+    except (OSError, ValueError):
         # The reader of the rows says what is wrong with the file.
         return []
 
 
 def _is_csv(path):
     # The file's name says which reader reads it, as in ibdetect.io.
-    return os.path.splitext(path)[1].lower() == ".csv"
+    return data_format(path) == "csv"
 
 
 def _not_a_csv(path):

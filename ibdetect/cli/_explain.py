@@ -61,7 +61,7 @@ _MARKER_PATTERN = re.compile("\0([0-9]+)\0")
 
 def add_explain_arguments(parser):
     """Add the arguments of ``ibdetect explain`` to ``parser``."""
-    add_model_and_rows(parser, "data whose rows to explain: .csv, .npy or .npz")
+    add_model_and_rows(parser, "data whose rows to explain: .csv, .csv.gz, .npy or .npz")
     parser.add_argument(
         "-o", "--output", required=True, metavar="EXPLANATIONS", help="the CSV file to write; '-' for standard output"
     )

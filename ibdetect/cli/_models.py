@@ -1,7 +1,6 @@
 """The models the commands read: a model file or a trusted pickle, loaded and described (``ibdetect info``)."""
 
 import json
-import os
 import sys
 import warnings
 from numbers import Integral, Real
@@ -11,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .. import IBDeepDescription, persistence
+from ..io import data_format
 from .._pipelines import final_step, first_step, leaf_steps
 from ._errors import CommandError, first_line
 from ._options import format_value
@@ -18,8 +18,6 @@ from ._text import echo
 
 # What ibdetect fit saves in a model file's metadata, each shown on a line of its own.
 OWN_METADATA = ("label_column", "id_column", "ignore_columns")
-# The data files the commands read (ibdetect.io.read_data): given as a model, they are arguments swapped.
-DATA_SUFFIXES = (".csv", ".npy", ".npz")
 
 
 def add_model_argument(parser):
@@ -61,7 +59,8 @@ def load_model(path, trust_pickle=False):
     # Arguments given the wrong way round (an .npz is a zip archive too, as a
     # model file is): --trust-pickle is no answer.
     swapped = CommandError(f"{path} is a data file, not a model: the model comes first (MODEL DATA)")
-    is_data = os.path.splitext(path)[1].lower() in DATA_SUFFIXES
+    # A data file (ibdetect.io.read_data reads it) given as a model: arguments swapped.
+    is_data = data_format(path) is not None
     if kind == "model":
         try:
             return _load_model_file(path)
@@ -69,7 +68,8 @@ def load_model(path, trust_pickle=False):
             if is_data:
                 raise swapped from None
             raise
-    if kind is None and is_data:
+    if is_data:
+        # kind None or "pickle": a .csv.gz file begins as joblib's compressed pickles do.
         raise swapped
     if trust_pickle:
         return _load_pickle(path), None

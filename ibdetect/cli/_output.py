@@ -42,12 +42,14 @@ def check_output(output, inputs, allow_stdout):
     inputs : list of str
         The files the command reads.
     allow_stdout : bool
-        Whether ``"-"`` (standard output) may be written.
+        Whether ``"-"`` (standard output) may be written: the commands that
+        write CSV text allow it.
 
     Raises
     ------
     CommandError
-        The output is an empty name or a folder, names an input, is a kind
+        The output is an empty name or a folder, names an input, is a
+        compressed file's name (``.gz``) for text, is a kind
         of file that is not written (a block device, a socket), or its
         folder is missing, not a folder, or not writable.
     """
@@ -57,6 +59,9 @@ def check_output(output, inputs, allow_stdout):
         if allow_stdout:
             return
         raise CommandError("a model cannot be written to standard output; name a file with --output")
+    if allow_stdout and output.lower().endswith(".gz"):
+        # What may go to standard output is CSV text, which is written as it comes.
+        raise CommandError(f"{output} would hold uncompressed text; compress it on the way: -o - | gzip > {output}")
     if os.path.isdir(output):
         raise CommandError(f"{output} is a folder; name a file to write")
     for path in inputs:
