@@ -246,10 +246,15 @@ def check_explainable(detector):
         )
 
 
+def on_images(detector):
+    """Whether ``detector`` reads images (an ``input_shape`` of more than one axis): explained pixel by pixel."""
+    return detector.input_shape is not None and len(detector.input_shape) > 1
+
+
 def explain(detector, X, n_steps):
     """The explanation of ``detector``'s scores of the validated rows ``X``, as ``IBDeepDescription.explain`` returns it."""
     check_explainable(detector)
-    images = detector.input_shape is not None and len(detector.input_shape) > 1
+    images = on_images(detector)
     check_scalar(n_steps, "n_steps", numbers.Integral, min_val=1)
     attributions = require_captum()
     detector.net_.module_.eval()

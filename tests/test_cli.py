@@ -1420,14 +1420,17 @@ def test_explain_names_the_column_that_makes_a_row_anomalous(workdir, capsys, ma
     X, _ = make_data()
     rows = X[::10].copy()
     rows[2, 2] += 30
+    # Far off in every value: from elsewhere as a whole.
+    rows[4] += 60
     write_csv(workdir / "one_off.csv", FEATURES, rows.tolist())
     status, out, err = run(capsys, "explain", workdir / "model.ibdetect", workdir / "one_off.csv", "-o", workdir / "why.csv")
     header, written = read_scores(workdir / "why.csv")
     assert header == [
-        "distance", "prediction", "nearest_class", "pvalue",
+        "distance", "prediction", "nearest_class", "pvalue", "row_from_elsewhere",
         "feature_1", "contribution_1", "feature_2", "contribution_2", "feature_3", "contribution_3",
     ]
     assert ranked_features(header, written[2])[0][0] == "f2"
+    assert [row[4] for row in written] == ["False"] * 4 + ["True", "False"]
     # The scores, predictions and classes are those the model gives from Python.
     pd = pytest.importorskip("pandas")
     model = load(workdir / "model.ibdetect")
@@ -1439,6 +1442,7 @@ def test_explain_names_the_column_that_makes_a_row_anomalous(workdir, capsys, ma
     np.testing.assert_allclose([float(row[0]) for row in written], -model[-1].score_samples(prepared), rtol=1e-5)
     assert [row[2] for row in written] == [str(label) for label in model[-1].predict_class(prepared)]
     np.testing.assert_allclose([float(row[3]) for row in written], model[-1].pvalues(prepared))
+    assert [row[4] == "True" for row in written] == model[-1].explain(prepared).row_from_elsewhere.tolist()
 
 
 @pytest.mark.parametrize("top", [4, 10])
@@ -1467,10 +1471,13 @@ def test_explain_writes_ids_to_standard_output_a_chunk_at_a_time(workdir, monkey
     (header, *chunked), (_, *whole) = (list(csv.reader(io.StringIO(outputs[size]))) for size in (4, 10**6))
     assert header[:2] == ["id", "distance"] and [row[0] for row in chunked] == [f"row{i}" for i in range(15)]
     # The same features ranked alike; float32 sums in blocks of another size may round the last digits apart.
-    assert [row[3::2] for row in chunked] == [row[3::2] for row in whole]
+    texts = [i for i, name in enumerate(header) if name in ("nearest_class", "row_from_elsewhere") or "feature" in name]
+    numbers = [i for i, name in enumerate(header) if name in ("distance", "pvalue") or "contribution" in name]
+    assert len(texts) == 5 and len(numbers) == 5
+    assert [[row[i] for i in texts] for row in chunked] == [[row[i] for i in texts] for row in whole]
     np.testing.assert_allclose(
-        [[float(value) for value in row[1:2] + row[4::2]] for row in chunked],
-        [[float(value) for value in row[1:2] + row[4::2]] for row in whole], rtol=1e-4, atol=1e-6,
+        [[float(row[i]) for i in numbers] for row in chunked],
+        [[float(row[i]) for i in numbers] for row in whole], rtol=1e-4, atol=1e-6,
     )
 
 
@@ -1481,10 +1488,22 @@ def test_explain_writes_a_pvalue_only_for_a_model_that_held_out_samples(in_tmp, 
     assert run(capsys, fit, *FIT_OPTIONS)[0] == 0
     assert run(capsys, "explain m.ibdetect train.csv -o why.csv --top 1")[0] == 0
     header, written = read_scores("why.csv")
-    assert header == ["distance", "prediction", "nearest_class", "feature_1", "contribution_1"]
+    assert header == ["distance", "prediction", "nearest_class", "row_from_elsewhere", "feature_1", "contribution_1"]
     assert {row[2] for row in written} == {"0", "1", "2"}
     # A detector without a scaler reads the columns themselves.
-    assert {row[3] for row in written} <= set(FEATURES)
+    assert {row[4] for row in written} <= set(FEATURES)
+
+
+def test_explain_of_images_reads_pixels_alone_with_no_row_from_elsewhere(in_tmp, capsys):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez("digits.npz", X=digits.images[:150], y=digits.target[:150])
+    assert run(capsys, "fit digits.npz -o m.ibdetect --max-epochs 1 --random-state 0")[0] == 0
+    status, _, err = run(capsys, "explain m.ibdetect digits.npz -o why.csv --top 1")
+    header, written = read_scores("why.csv")
+    assert (status, err) == (0, "") and len(written) == 150
+    assert header == ["distance", "prediction", "nearest_class", "pvalue", "feature_1", "contribution_1"]
 
 
 def test_explain_refuses_a_model_whose_scores_it_cannot_explain(in_tmp, capsys, make_data):

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
-from .._explanation import check_explainable, require_captum
+from .._explanation import check_explainable, on_images, require_captum
 from .._labels import outlier_labels
 from .._pipelines import final_step, first_step
 from ..preprocessing import TableCells
@@ -47,7 +47,8 @@ from ._output import check_output, output_name, write_output
 from ._text import echo
 
 # The columns that come before the ranked features; "pvalue" follows
-# nearest_class for a model that held out normal samples, as in score's output.
+# nearest_class for a model that held out normal samples, as in score's output,
+# then "row_from_elsewhere" for rows (not images).
 EXPLAIN_COLUMNS = ("distance", "prediction", "nearest_class")
 DEFAULT_TOP = 3
 # A stand-in for a column's name when asking the steps before the detector
@@ -191,6 +192,7 @@ def _explanation(model, data, path):
             contributions=np.zeros((0, detector.n_features_in_)), distances=np.zeros(0),
             nearest_class=np.zeros(0, dtype=object),
             pvalues=np.zeros(0) if hasattr(detector, "calibration_scores_") else None,
+            row_from_elsewhere=None if on_images(detector) else np.zeros(0, dtype=bool),
         )
     with _estimator_errors(f"cannot explain {path}"), _columns_matched():
         if isinstance(model, Pipeline):
@@ -213,6 +215,10 @@ def _explained_columns(detector, explanation, names, contributions, top):
     columns = [distances.tolist(), predictions.tolist(), explanation.nearest_class.tolist()]
     if explanation.pvalues is not None:
         header, columns = [*header, "pvalue"], [*columns, explanation.pvalues.tolist()]
+    if explanation.row_from_elsewhere is not None:
+        # Whether the contributions compare the row with the mean normal row
+        # rather than with its own neighbourhood.
+        header, columns = [*header, "row_from_elsewhere"], [*columns, explanation.row_from_elsewhere.tolist()]
     # The largest first; ties keep the model's feature order.
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
     ranked = np.take_along_axis(contributions, order, axis=1)
