@@ -73,7 +73,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from ._warnings import warn_at_caller
 
-__all__ = ["benjamini_hochberg", "benjamini_hochberg_cut", "normal_share"]
+__all__ = ["benjamini_hochberg", "benjamini_hochberg_cut", "normal_share", "pvalues_too_coarse"]
 
 #: Storey's lambda: the p-values at or above it are counted as normal rows'.
 #: A half, as Storey (2002) and Marandon et al. (2024) take it.
@@ -82,7 +82,7 @@ NORMAL_ABOVE = 0.5
 #: How many times as many rows as normal ones would (``m / (n + 1)`` of
 #: ``m``), and how many at least, must share the smallest plain p-value for
 #: benjamini_hochberg to warn, when it flags nothing, that the p-values are
-#: too coarse. In simulated batches of normal rows only (4,000 each), it
+#: too coarse (:func:`pvalues_too_coarse`). In simulated batches of normal rows only (4,000 each), it
 #: then warned for 0.2% of batches of 40 rows with 200 held-out samples
 #: (2.6% with 2 rows at least), 0.9% with 24 held-out samples and 1.8% of
 #: batches of 400 rows with 200: held-out scores that all fell low put
@@ -143,7 +143,7 @@ def benjamini_hochberg(pvalues, alpha=0.05, *, adaptive=False):
         raise ValueError("p-values must be numbers between 0 and 1")
     values, counts = np.unique(pvalues, return_counts=True)
     flagged = pvalues <= benjamini_hochberg_cut(values, counts, alpha, adaptive=adaptive)
-    if not flagged.any() and _piled_on_the_first_step(values, counts, alpha):
+    if not flagged.any() and pvalues_too_coarse(values, counts, alpha):
         warn_at_caller(
             f"No row was flagged at alpha={alpha:g}, although {counts[0]} of the {len(pvalues)} rows share the "
             f"smallest p-value, {values[0]:.3g}: the p-values are likely too coarse. A detector's plain p-values "
@@ -154,23 +154,31 @@ def benjamini_hochberg(pvalues, alpha=0.05, *, adaptive=False):
     return flagged
 
 
-def _piled_on_the_first_step(values, counts, alpha):
-    """Whether plain conformal p-values pile up on their smallest step, far more than normal rows would.
+def _value_counts(values, counts):
+    """``values`` and ``counts`` as arrays, checked: increasing p-values, and how many rows have each."""
+    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    if values.ndim != 1 or counts.shape != values.shape:
+        raise ValueError(
+            f"values and counts must be 1-D and of one length, got shapes {values.shape} and {counts.shape}"
+        )
+    if not np.all((values >= 0) & (values <= 1)):
+        raise ValueError("p-values must be numbers between 0 and 1")
+    if np.any(np.diff(values) <= 0):
+        raise ValueError("values must be distinct p-values in increasing order, as np.unique returns them")
+    if not np.all((counts >= 0) & (counts == np.floor(counts))):
+        raise ValueError("counts must be numbers of rows: integers of at least 0")
+    return values, counts
 
-    Plain p-values are multiples of ``1 / (n + 1)``, each about as likely
-    for a normal row; rows beyond every held-out score all get the
-    smallest. Where several rows share it, at most ``alpha``, and many
-    times as many as normal rows would (``m / (n + 1)`` of ``m``), the
-    procedure missed them for want of finer p-values.
-    """
-    if not len(values) or counts[0] < MIN_PILED_UP or not 0 < values[0] <= alpha:
-        return False
-    steps = values / values[0]
-    # float32 p-values are steps to about 1e-7 of their size.
-    is_step = np.allclose(steps, np.round(steps), rtol=1e-5, atol=1e-5)
-    return bool(is_step and counts[0] > PILED_UP * values[0] * counts.sum())
 
-
+@validate_params(
+    {
+        "values": ["array-like"],
+        "counts": ["array-like"],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "adaptive": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):
     """The largest p-value that the Benjamini-Hochberg procedure flags, from how many rows have each value.
 
@@ -192,8 +200,22 @@ def benjamini_hochberg_cut(values, counts, alpha=0.05, *, adaptive=False):
     -------
     cut : float
         Rows whose p-value is at most ``cut`` are flagged; -1.0 when none is.
+
+    Raises
+    ------
+    ValueError
+        ``values`` are not increasing p-values, or ``counts`` are not
+        numbers of rows, one for each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ibdetect.selection import benjamini_hochberg_cut
+    >>> values, counts = np.unique([0.001, 0.001, 0.04, 0.4, 0.7], return_counts=True)
+    >>> benjamini_hochberg_cut(values, counts, alpha=0.05)  # 0.04 > 0.05 * 3 / 5
+    0.001
     """
-    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    values, counts = _value_counts(values, counts)
     if adaptive and counts.sum() > 0:
         alpha = alpha / normal_share(values, counts)
     # A row with the k-th smallest p-value is flagged when some p_(j) <= alpha j / m for j >= k;
@@ -225,11 +247,64 @@ def normal_share(values, counts):
     share : float
         The estimate; it can exceed 1 where nearly every row is normal.
 
+    Raises
+    ------
+    ValueError
+        The counts add up to no row, or are not as
+        :func:`benjamini_hochberg_cut` takes them.
+
     Examples
     --------
     >>> from ibdetect.selection import normal_share
     >>> normal_share([0.01, 0.4, 0.5, 0.8], [5, 2, 1, 2])  # (1 + 3) / (10 / 2)
     0.8
     """
-    values, counts = np.asarray(values, dtype=np.float64), np.asarray(counts)
+    values, counts = _value_counts(values, counts)
+    if counts.sum() == 0:
+        raise ValueError("normal_share needs the p-values of one row at least; the counts add up to none")
     return float((1 + counts[values >= NORMAL_ABOVE].sum()) / (counts.sum() * (1 - NORMAL_ABOVE)))
+
+
+def pvalues_too_coarse(values, counts, alpha):
+    """Whether plain conformal p-values pile up on their smallest step, far more than normal rows' would.
+
+    A detector's plain p-values are multiples of ``1 / (n + 1)`` for its
+    ``n`` held-out samples, each about as likely for a normal row; every
+    row beyond all held-out scores gets the smallest. Where at least
+    ``MIN_PILED_UP`` rows share it, it is at most ``alpha``, and they are
+    more than ``PILED_UP`` times as many as normal rows would give
+    (``m / (n + 1)`` of ``m``), a procedure that flags nothing missed them
+    for want of finer p-values: a detector fitted with a larger
+    ``validation_fraction`` gives finer ones. :func:`benjamini_hochberg`
+    warns then; this answers the same from counts, as
+    :func:`benjamini_hochberg_cut` takes them.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_values,)
+        The distinct p-values, in increasing order.
+    counts : array-like of int of shape (n_values,)
+        How many rows have each.
+    alpha : float
+        The level the procedure ran at.
+
+    Returns
+    -------
+    too_coarse : bool
+
+    Examples
+    --------
+    >>> from ibdetect.selection import pvalues_too_coarse
+    >>> # 20 held-out samples: plain p-values are multiples of 1/21.
+    >>> pvalues_too_coarse([1 / 21, 10 / 21], [12, 8], alpha=0.05)
+    True
+    >>> pvalues_too_coarse([1 / 21, 10 / 21], [1, 19], alpha=0.05)
+    False
+    """
+    values, counts = _value_counts(values, counts)
+    if not len(values) or counts[0] < MIN_PILED_UP or not 0 < values[0] <= alpha:
+        return False
+    steps = values / values[0]
+    # float32 p-values are steps to about 1e-7 of their size.
+    is_step = np.allclose(steps, np.round(steps), rtol=1e-5, atol=1e-5)
+    return bool(is_step and counts[0] > PILED_UP * values[0] * counts.sum())

@@ -1369,6 +1369,22 @@ def test_fdr_or_alpha_that_flags_nothing_says_how_fine_the_p_values_are(workdir,
     assert "--validation-fraction" in out
 
 
+def test_fdr_names_the_p_values_steps_only_where_they_could_be_why_nothing_was_flagged(in_tmp, capsys, make_data):
+    X, y = make_data(40)
+    write_labelled_csv("train.csv", X, y)
+    # 60 held-out samples: p-values in steps of 1/61, below 0.05.
+    fit = "fit train.csv --label-column label -o m.ibdetect --validation-fraction 0.5"
+    assert run(capsys, fit, *FIT_OPTIONS)[0] == 0
+    write_csv("normal.csv", FEATURES, X.tolist())
+    # 20 rows far off, all on the first step, among 200: flagging them would need 1/61 <= 0.05 * 20 / 200.
+    write_csv("mixed.csv", FEATURES, [*(X[:20] + 40).tolist(), *np.tile(X, (2, 1))[:180].tolist()])
+    for name, coarse in (("normal.csv", False), ("mixed.csv", True)):
+        status, out, _ = run(capsys, f"score m.ibdetect {name} -o s.csv --fdr 0.05")
+        assert status == 0 and "(anomalies: 0)." in out
+        assert ("--fdr 0.05 flagged no row. The model's 60 held-out samples give p-values no smaller than 1/61" in out) is coarse
+        assert out.splitlines()[-1].startswith("--fdr 0.05 flagged no row.")
+
+
 def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, make_data):
     X, _ = make_data(20)
     write_csv(workdir / "screen.csv", FEATURES, X.tolist())

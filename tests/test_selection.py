@@ -150,3 +150,45 @@ def test_no_warning_where_the_p_values_are_not_what_kept_rows_from_being_flagged
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         benjamini_hochberg(pvalues, alpha=0.05)
+
+
+@pytest.mark.parametrize("values, counts, message", [
+    ([0.4, 0.02], [1, 1], "distinct p-values in increasing order"),
+    ([0.02, 0.02], [1, 1], "distinct p-values in increasing order"),
+    ([0.02, 1.5], [1, 1], "between 0 and 1"),
+    ([0.02, 0.4], [1], r"of one length, got shapes \(2,\) and \(1,\)"),
+    ([0.02, 0.4], [1, -1], "integers of at least 0"),
+    ([0.02, 0.4], [1.5, 1], "integers of at least 0"),
+])
+def test_counts_of_p_values_are_checked_rather_than_misread(values, counts, message):
+    from ibdetect.selection import benjamini_hochberg_cut, normal_share, pvalues_too_coarse
+
+    for function in (benjamini_hochberg_cut, normal_share):
+        with pytest.raises(ValueError, match=message):
+            function(values, counts)
+    with pytest.raises(ValueError, match=message):
+        pvalues_too_coarse(values, counts, alpha=0.05)
+
+
+def test_the_cut_from_counts_takes_the_procedures_alpha_and_a_share_needs_a_row():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from ibdetect.selection import benjamini_hochberg_cut, normal_share
+
+    with pytest.raises(InvalidParameterError, match="'alpha' parameter of benjamini_hochberg_cut must be"):
+        benjamini_hochberg_cut([0.02, 0.4], [1, 1], alpha=1.0)
+    with pytest.raises(ValueError, match="one row at least; the counts add up to none"):
+        normal_share([], [])
+    assert benjamini_hochberg_cut([], [], adaptive=True) == -1.0
+
+
+@pytest.mark.parametrize("first, alpha, too_coarse", [
+    (12, 0.05, True),   # 12 rows on 1/21, where 20 rows of normal data would put about 1
+    (2, 0.05, False),   # fewer than MIN_PILED_UP
+    (4, 0.05, False),   # not PILED_UP times as many as normal rows would give (20 / 21 * 5 = 4.8)
+    (12, 0.04, False),  # the smallest step, 1/21, is above alpha: finer steps are not the point
+])
+def test_p_values_are_too_coarse_where_many_rows_pile_on_the_smallest_step(first, alpha, too_coarse):
+    from ibdetect.selection import pvalues_too_coarse
+
+    assert pvalues_too_coarse([1 / 21, 10 / 21], [first, 20 - first], alpha=alpha) is too_coarse

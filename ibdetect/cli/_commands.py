@@ -28,7 +28,7 @@ from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
 from ..io import column_names, data_format, read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
-from ..selection import benjamini_hochberg_cut, normal_share
+from ..selection import benjamini_hochberg_cut, normal_share, pvalues_too_coarse
 from ._errors import CommandError, Interrupted, first_line
 from ._models import add_model_argument, load_model
 from ._options import add_estimator_options
@@ -288,8 +288,12 @@ def score(args):
             file=report,
         )
     if args.fdr is not None and tally["rows"] and not tally["anomalies"]:
-        # Nothing flagged may be the data, or p-values too coarse to reach the procedure's cut.
-        echo(f"--fdr {args.fdr:g} flagged no row. {_coarse_pvalues(len(calibration))}", file=report)
+        # Nothing flagged is what a batch of normal rows gives; p-values too
+        # coarse to reach the procedure's cut are worth a word.
+        values = _pvalue_values(calibration)
+        coarse = values[0] > args.fdr or pvalues_too_coarse(values, tally["per_pvalue"], args.fdr)
+        hint = f" {_coarse_pvalues(len(calibration))}" if coarse else ""
+        echo(f"--fdr {args.fdr:g} flagged no row.{hint}", file=report)
     if args.alpha is not None and args.alpha < 1 / (len(calibration) + 1):
         echo(f"--alpha {args.alpha:g} can flag no row. {_coarse_pvalues(len(calibration))}", file=report)
     if args.check_drift:
