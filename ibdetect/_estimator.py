@@ -584,7 +584,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         classes : ndarray of shape (n_samples,)
             An element of ``classes_`` for each sample.
         """
-        return self.classes_[self.class_distances(X).argmin(axis=1)]
+        distances = self.class_distances(X)
+        return self.classes_[distances.argmin(axis=1)]
 
     def class_distances(self, X):
         """Squared distance of each sample's embedding to each class centre.

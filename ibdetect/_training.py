@@ -650,6 +650,14 @@ def check_warm_start(detector, previous, transformations, streaming=False):
         raise ValueError(
             f"{what}, which had {previous.n_features_in_} features; this data has {detector.n_features_in_}. {fix}"
         )
+    # partial_fit's validate_data checks the names itself; a warm start resets them.
+    before, now = (getattr(fitted, "feature_names_in_", None) for fitted in (previous, detector))
+    if before is not None and (now is None or not np.array_equal(before, now)):
+        columns = "no column names" if now is None else f"the columns {now.tolist()}"
+        raise ValueError(
+            f"{what}, which had the columns {before.tolist()}; this data has {columns}. Pass those columns, "
+            f"in that order, or: {fix}"
+        )
     if not streaming and not np.array_equal(previous.classes_, detector.classes_):
         raise ValueError(
             f"{what}, which had classes {previous.classes_.tolist()}; this data has "

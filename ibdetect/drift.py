@@ -108,25 +108,48 @@ def check_drift(model, X, *, window_size=500, alpha=0.01, top_fraction=0.05, con
     return drift_test(detector.calibration_scores_, scores, window_size, alpha, top_fraction, confidence)
 
 
+@validate_params(
+    {
+        "calibration_scores": ["array-like"],
+        "scores": ["array-like"],
+        "window_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "top_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def drift_test(calibration_scores, scores, window_size=500, alpha=0.01, top_fraction=0.05, confidence=0.95):
     """:func:`check_drift` on anomaly scores already computed (higher is more anomalous).
 
     Parameters
     ----------
     calibration_scores : array-like of shape (n_calibration,)
-        Anomaly scores of normal samples that the model never trained on.
+        Anomaly scores of normal samples that the model never trained on,
+        such as a detector's ``calibration_scores_``.
     scores : array-like of shape (n_samples,)
-        Anomaly scores of the new rows, in the order they arrived.
-    window_size, alpha, top_fraction, confidence
+        Anomaly scores of the new rows, in the order they arrived (for
+        ``IBDeepDescription``, ``-score_samples(X)``).
+    window_size : int, default=500
+    alpha : float, default=0.01
+    top_fraction : float, default=0.05
+    confidence : float, default=0.95
         As :func:`check_drift` takes them.
 
     Returns
     -------
     result : Bunch
         As :func:`check_drift` returns it.
+
+    Raises
+    ------
+    ValueError
+        The scores are not one number per row, hold NaN, or there are none.
     """
-    calibration = np.sort(np.asarray(calibration_scores, dtype=np.float64))
-    scores = np.asarray(scores, dtype=np.float64)
+    calibration = np.sort(_one_per_row(calibration_scores, "calibration_scores"))
+    scores = _one_per_row(scores, "scores")
+    if not len(calibration):
+        raise ValueError("calibration_scores holds no scores; the test needs those of held-out normal samples")
     windows = _windows(len(scores), window_size)
     n = len(calibration)
     k = min(n, max(1, int(top_fraction * (n + 1))))
@@ -138,6 +161,16 @@ def drift_test(calibration_scores, scores, window_size=500, alpha=0.01, top_frac
     sizes = windows[:, 1] - windows[:, 0]
     pvalues = binom.sf(far - 1, sizes, bound)
     return Bunch(pvalues=pvalues, drifted=pvalues <= alpha, windows=windows, far=far, bound=bound, alpha=alpha)
+
+
+def _one_per_row(scores, name):
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"{name} must be one anomaly score per row, got an array of shape {scores.shape}")
+    if np.isnan(scores).any():
+        # A NaN is beyond no cut and would pass for a normal row.
+        raise ValueError(f"{name} holds NaN; anomaly scores are numbers")
+    return scores
 
 
 def _windows(n_rows, window_size):

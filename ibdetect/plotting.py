@@ -9,6 +9,7 @@ anomaly, any other label a normal sample of that class.
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._pipelines import final_step
 from .metrics import is_anomaly
@@ -169,9 +170,12 @@ def plot_score_histograms(detector, X, y, *, ax=None, bins=30):
     >>> [text.get_text() for text in ax.get_legend().get_texts()]
     ['normal: 434', 'anomaly (-1): 714', 'threshold']
     """
-    ax = _axes(ax)
+    if y is None:
+        raise ValueError("plot_score_histograms needs y, the labels that tell anomalies (-1) from normal samples")
     scores = detector.decision_function(X)
+    check_consistent_length(scores, y)
     anomalous = is_anomaly(y)
+    ax = _axes(ax)
     edges = np.histogram_bin_edges(scores, bins=bins)
     for mask, label in ((~anomalous, "normal"), (anomalous, "anomaly (-1)")):
         ax.hist(scores[mask], bins=edges, alpha=0.6, label=f"{label}: {mask.sum()}")
@@ -212,6 +216,7 @@ def plot_training_curves(detector, *, ax=None):
     ax : matplotlib.axes.Axes
         The axes drawn on.
     """
+    check_is_fitted(final_step(detector))
     ax = _axes(ax)
     history = final_step(detector).net_.history
     epochs = history[:, "epoch"]

@@ -80,3 +80,22 @@ def test_without_calibration_samples_or_rows_there_is_nothing_to_test(calibrated
         drift_test(np.arange(10.0), np.zeros(0))
     with pytest.raises(ValueError, match="window_size"):
         check_drift(calibrated[0], X, window_size=0)
+
+
+@pytest.mark.parametrize("calibration, scores, message", [
+    (np.arange(10.0), np.zeros((100, 2)), r"scores must be one anomaly score per row, got an array of shape \(100, 2\)"),
+    (np.arange(10.0)[:, None], np.zeros(100), "calibration_scores must be one anomaly score per row"),
+    (np.arange(10.0), np.full(100, np.nan), "scores holds NaN"),
+    (np.zeros(0), np.zeros(100), "calibration_scores holds no scores"),
+])
+def test_scores_that_would_be_misread_are_refused(calibration, scores, message):
+    with pytest.raises(ValueError, match=message):
+        drift_test(calibration, scores)
+
+
+@pytest.mark.parametrize("option", [{"window_size": 0}, {"confidence": 1.5}, {"top_fraction": 0.0}, {"alpha": 2.0}])
+def test_drift_test_takes_the_options_check_drift_takes(option):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"'{next(iter(option))}' parameter of drift_test"):
+        drift_test(np.arange(10.0), np.zeros(100), **option)

@@ -340,3 +340,13 @@ def test_a_warning_of_a_search_points_at_the_line_that_runs_it(blobs, fast):
     with pytest.warns(UserWarning, match="beta=(2|8).0 \\(only loss='ib' has it\\)") as caught:
         search.fit(np.vstack([X, X_unseen[:10]]), np.r_[y, [-1] * 10])
     assert {warning.filename for warning in caught if "no effect" in str(warning.message)} == {__file__}
+
+
+@pytest.mark.parametrize("method", [
+    "decision_function", "score_samples", "predict", "predict_class", "class_distances", "transform", "explain",
+])
+def test_every_method_of_an_unfitted_detector_says_it_is_not_fitted(method):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="IBDeepDescription instance is not fitted yet"):
+        getattr(IBDeepDescription(), method)(np.zeros((3, 4)))

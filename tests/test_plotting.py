@@ -338,3 +338,16 @@ def test_explanation_plots_of_a_fitted_detector(fitted_blobs):
     assert plot_contribution_map(explanation, (2, 3), 2, X=rows, ax=map_ax) is map_ax
     np.testing.assert_allclose(map_ax.images[0].get_array().sum(), explanation.distances[2])
     assert len(plt.get_fignums()) == 1
+
+
+def test_plots_that_cannot_be_drawn_say_why_before_drawing(detector, labelled):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = labelled
+    with pytest.raises(NotFittedError):
+        plot_training_curves(IBDeepDescription())
+    with pytest.raises(ValueError, match="needs y, the labels that tell anomalies"):
+        plot_score_histograms(detector, X, None)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        plot_score_histograms(detector, X, y[:-1])
+    assert not plt.get_fignums()

@@ -330,6 +330,23 @@ def test_warm_start_on_other_data_is_an_error_that_changes_nothing(blobs, change
     np.testing.assert_array_equal(detector.decision_function(X), expected)
 
 
+@pytest.mark.parametrize("change, columns", [
+    (lambda frame: frame.rename(columns={"f0": "z"}), r"the columns \['z', 'f1'"),
+    (lambda frame: frame[frame.columns[::-1]], r"the columns \['f5', 'f4'"),
+    (lambda frame: frame.to_numpy(), "no column names"),
+])
+def test_warm_start_on_other_columns_is_an_error_that_changes_nothing(blobs, change, columns, fast):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    detector = IBDeepDescription(warm_start=True, **fast).fit(frame, y)
+    expected = detector.decision_function(frame)
+    with pytest.raises(ValueError, match=rf"which had the columns \['f0', 'f1', .*\]; this data has {columns}"):
+        detector.fit(change(frame), y)
+    assert detector.feature_names_in_.tolist() == frame.columns.tolist()
+    np.testing.assert_array_equal(detector.decision_function(frame), expected)
+
+
 def test_warm_start_with_another_network_is_an_error(blobs, fast):
     X, y, _ = blobs
     detector = IBDeepDescription(warm_start=True, **fast).fit(X, y)
