@@ -201,6 +201,46 @@ class ParzenDensity(BaseEstimator):
         return scores
 
 
+class SubsampledNeighbours(BaseEstimator):
+    """The mean log distance to the nearest row of random subsamples of the training rows (experiment).
+
+    Each of ``n_subsamples`` subsamples draws between ``min_rows`` and
+    ``max_rows`` training rows (as many as there are, if fewer), a size
+    drawn anew for each; a row's log distance to its ``n_neighbors``-th
+    nearest row of a subsample is taken in units of that subsample's own
+    rows' (their median), and the units are averaged. A subsample holds few
+    of the anomalies of contaminated training data, so they mask one
+    another less than among all rows.
+    """
+
+    def __init__(self, n_subsamples=25, n_neighbors=1, min_rows=50, max_rows=1000, random_state=None):
+        self.n_subsamples = n_subsamples
+        self.n_neighbors = n_neighbors
+        self.min_rows = min_rows
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        tiny = np.finfo(np.float64).tiny
+        rng = np.random.default_rng(self.random_state)
+        low, high = min(self.min_rows, len(X)), min(self.max_rows, len(X))
+        self.subsamples_ = []
+        for _ in range(self.n_subsamples):
+            rows = X[rng.choice(len(X), max(int(rng.integers(low, high + 1)), self.n_neighbors + 1), replace=False)]
+            search = NearestNeighbors(n_neighbors=self.n_neighbors).fit(rows)
+            # Each row of the subsample leaves itself out.
+            own = np.log(np.maximum(search.kneighbors(rows, self.n_neighbors + 1)[0][:, -1], tiny))
+            self.subsamples_.append((search, float(np.median(own))))
+        return self
+
+    def score_samples(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        tiny = np.finfo(np.float64).tiny
+        logs = [np.log(np.maximum(search.kneighbors(X)[0][:, -1], tiny)) - unit for search, unit in self.subsamples_]
+        return -np.mean(logs, axis=0)
+
+
 class InputParzenMix(BaseEstimator):
     """The log of the embedding's k-NN distance plus the input rows' Parzen density (experiment).
 
@@ -346,6 +386,7 @@ LEVERS = {
     "k-means classes (k=10)": (lambda seed: ClusterClasses(_ib(seed), n_clusters=10), "standard"),
     "k-means classes (k=20)": (lambda seed: ClusterClasses(_ib(seed), n_clusters=20), "standard"),
     "Parzen input": (lambda seed: ParzenDensity(), "standard"),
+    "subsampled 1-NN input": (lambda seed: SubsampledNeighbours(random_state=seed), "standard"),
     "knn+Parzen": (
         lambda seed: InputParzenMix(IBDeepDescription(anomaly_score="knn", random_state=seed)), "standard"
     ),

@@ -373,6 +373,25 @@ def test_peer_average_is_the_mean_of_the_peers_in_their_training_units(blobs):
     assert np.isfinite(repeated.score_samples(X_unseen)).all()
 
 
+def test_subsampled_neighbours_average_each_subsamples_nearest_row_in_its_units(blobs):
+    from sklearn.neighbors import NearestNeighbors
+
+    from benchmarks.levers import SubsampledNeighbours
+
+    X, _, X_unseen = blobs
+    lever = SubsampledNeighbours(n_subsamples=4, min_rows=30, max_rows=60, random_state=0).fit(X)
+    assert all(30 <= len(search._fit_X) <= 60 for search, _ in lever.subsamples_)
+    # Recomputed: the log distance to each subsample's nearest row, less its rows' median own.
+    expected = []
+    for search, _ in lever.subsamples_:
+        rows = search._fit_X
+        own = NearestNeighbors(n_neighbors=2).fit(rows).kneighbors(rows)[0][:, -1]
+        expected.append(np.log(NearestNeighbors(n_neighbors=1).fit(rows).kneighbors(X_unseen)[0][:, 0])
+                        - np.median(np.log(own)))
+    np.testing.assert_allclose(lever.score_samples(X_unseen), -np.mean(expected, axis=0))
+    assert lever.score_samples(X).mean() > lever.score_samples(X_unseen).mean()
+
+
 def test_view_losses_are_the_separation_term_of_the_ib_loss(blobs):
     import torch
 
