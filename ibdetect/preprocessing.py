@@ -317,6 +317,10 @@ def _number(cell, column):
 def _category(cell, column):
     if _is_gap(cell):
         return np.nan
+    if isinstance(cell, numbers.Real) and not isinstance(cell, (bool, np.bool_)) and float(cell).is_integer():
+        # A code 1 is one category whether it comes as 1, "1" or 1.0 (pandas
+        # reads a column of whole numbers with gaps as floats).
+        cell = int(cell)
     text = str(cell).strip()
     # True written by Python, TRUE by a spreadsheet, true by the command line: one category.
     return text.lower() if text.lower() in ("true", "false") else text

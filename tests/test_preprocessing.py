@@ -160,3 +160,19 @@ def test_a_column_empty_in_training_is_encoded_by_its_gaps_alone(fast):
 def test_booleans_are_one_category_however_they_are_written(cell):
     cells = TableCells().fit_transform(np.array([[cell]], dtype=object))
     assert cells[0, 0] == "true"
+
+
+@pytest.mark.parametrize("cell", [2, np.int64(2), 2.0, np.float32(2.0), "2", " 2 "])
+def test_a_whole_number_code_is_one_category_however_it_is_stored(cell):
+    # pandas reads a column of codes with gaps as floats: 2.0 must stay the category "2".
+    cells = TableCells().fit_transform(np.array([[cell]], dtype=object))
+    assert cells[0, 0] == "2"
+
+
+def test_codes_stored_as_floats_when_scoring_are_the_categories_of_training():
+    table = pd.DataFrame({"amount": np.arange(30.0), "grade": pd.Categorical(list("123") * 10)})
+    preparation = make_preprocessor(table).fit(table)
+    names = list(preparation.get_feature_names_out())
+    as_floats = preparation.transform(table.assign(grade=table.grade.astype(float)))
+    np.testing.assert_array_equal(as_floats, preparation.transform(table))
+    assert not as_floats[:, [i for i, name in enumerate(names) if "unseen" in name]].any()
