@@ -10,9 +10,11 @@ anything is built. skops is an optional dependency (``pip install
 "ibdetect[tables]"``).
 """
 
+import copy
 import zipfile
 
-from sklearn.pipeline import Pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 __all__ = ["TRUSTED_TYPES", "decode_preparation", "encode_preparation", "require_skops"]
@@ -46,7 +48,7 @@ def encode_preparation(steps):
     """
     skops_io = require_skops()
     # Deflated: skops's schema repeats each step's layout, 20 times smaller so.
-    content = skops_io.dumps(steps, compression=zipfile.ZIP_DEFLATED)
+    content = skops_io.dumps(_without_pandas_names(steps), compression=zipfile.ZIP_DEFLATED)
     untrusted = sorted(set(skops_io.get_untrusted_types(data=content)) - set(TRUSTED_TYPES))
     if untrusted:
         raise ValueError(
@@ -54,6 +56,41 @@ def encode_preparation(steps):
             "without running code; save the pipeline with joblib (a pickle) instead"
         )
     return content
+
+
+def _without_pandas_names(steps):
+    """A copy of ``steps`` whose feature unions keep their parts' output names as lists, not pandas objects.
+
+    With ``set_output(transform="pandas")`` a fitted ``FeatureUnion`` keeps
+    the columns of each part's output, pandas ``Index`` objects that skops
+    cannot write; it reads them only for a part without
+    ``get_feature_names_out``, and a list serves as well.
+    """
+    if not any(hasattr(part, "_transformers_feature_names_out") for part in _fitted_parts(steps)):
+        return steps
+    steps = copy.deepcopy(steps)
+    for part in _fitted_parts(steps):
+        if hasattr(part, "_transformers_feature_names_out"):
+            part._transformers_feature_names_out = [
+                [str(name) for name in names] for names in part._transformers_feature_names_out
+            ]
+    return steps
+
+
+def _fitted_parts(estimator):
+    """``estimator`` and every fitted estimator inside it, through pipelines, column transformers and unions."""
+    yield estimator
+    if isinstance(estimator, Pipeline):
+        inner = [step for _, step in estimator.steps]
+    elif isinstance(estimator, ColumnTransformer):
+        inner = [transformer for _, transformer, _ in getattr(estimator, "transformers_", [])]
+    elif isinstance(estimator, FeatureUnion):
+        inner = [transformer for _, transformer in estimator.transformer_list]
+    else:
+        inner = []
+    for part in inner:
+        if hasattr(part, "fit"):
+            yield from _fitted_parts(part)
 
 
 def decode_preparation(content, n_features_out):

@@ -527,6 +527,26 @@ def test_the_output_set_output_chose_is_kept(blobs, tmp_path, fast, preparation,
     assert type(loaded.transform(frame)) is type(pipeline.transform(frame))
 
 
+def test_a_table_preparation_set_to_pandas_output_saves_and_loads(tmp_path, fast):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("skops")
+    from ibdetect.preprocessing import make_preprocessor
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"amount": rng.lognormal(3, 0.3, 120), "grade": rng.choice(["a", "b", "c"], 120)})
+    pipeline = make_pipeline(make_preprocessor(frame), IBDeepDescription(**fast)).set_output(transform="pandas")
+    pipeline.fit(frame)
+    save(pipeline, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    np.testing.assert_array_equal(loaded.decision_function(frame), pipeline.decision_function(frame))
+    prepared = loaded[:-1].transform(frame)
+    assert list(prepared.columns) == list(pipeline[:-1].transform(frame).columns)
+    assert any(name.startswith("categories__onehot__grade_") for name in prepared.columns)
+    # Saving wrote a copy: the pipeline's own union still holds pandas' names.
+    union = pipeline[0].named_steps["columns"].named_transformers_["categories"].named_steps["encode"]
+    assert all(isinstance(names, pd.Index) for names in union._transformers_feature_names_out)
+
+
 def test_a_numpy_function_saves_once_its_transformer_names_its_features(blobs, tmp_path, fast):
     from sklearn.preprocessing import FunctionTransformer
 
