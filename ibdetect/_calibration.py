@@ -6,6 +6,7 @@ as the samples a user will score are; their distances set the threshold
 """
 
 import numpy as np
+from scipy.stats import binom
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
 from torch.utils.data import Subset
@@ -42,6 +43,11 @@ MAX_AUTO_VALIDATION_FRACTION = 0.3
 # "auto" keeps classes of fewer samples whole, as a tenth does: few-shot
 # training keeps every one of its labelled samples.
 MIN_AUTO_HELD_OUT_CLASS = 10
+# contamination=float warns when, of MIN_HELD_OUT_FOR_RATE held-out samples
+# or more, so many lie beyond the threshold that a share of contamination
+# would give as many with a probability below NEW_SAMPLES_FARTHER_LEVEL.
+MIN_HELD_OUT_FOR_RATE = 10
+NEW_SAMPLES_FARTHER_LEVEL = 1e-3
 
 
 def _with_class_counts(state):
@@ -194,16 +200,37 @@ def threshold(contamination, distances, targets, held_out, leave_one_out_distanc
         of its own neighbours as a new sample would be; or None when the
         score has no reference (the centre distance).
     """
+    normal = targets != ANOMALY
     if contamination != "auto":
         # The fraction of the training data to flag, as scikit-learn defines it.
-        return np.percentile(distances, 100.0 * (1.0 - contamination))
-    normal = targets != ANOMALY
+        cut = np.percentile(distances, 100.0 * (1.0 - contamination))
+        _warn_if_new_samples_fall_farther(contamination, distances[held_out & normal], cut)
+        return cut
     if held_out.any():
         # Held-out normal samples are new to the network: the threshold
         # then allows for how much farther out new samples fall.
         return auto_threshold(distances[held_out & normal])
     left_out = leave_one_out_distances()
     return auto_threshold(distances[normal] if left_out is None else left_out)
+
+
+def _warn_if_new_samples_fall_farther(contamination, held_out_distances, cut):
+    """Warn when far more held-out samples lie beyond ``cut`` than the ``contamination`` share of them would.
+
+    The network trained on the other samples, which then lie closer to the
+    normal data than new ones do: a share of the training data flags a
+    larger share of new samples, by how much depends on the data.
+    """
+    n, flagged = len(held_out_distances), int(np.sum(held_out_distances > cut))
+    if n < MIN_HELD_OUT_FOR_RATE or binom.sf(flagged - 1, n, contamination) >= NEW_SAMPLES_FARTHER_LEVEL:
+        return
+    warn_at_caller(
+        f"contamination={contamination:g} flags that share of the samples fit was given, as scikit-learn "
+        f"defines it, but {flagged} of the {n} samples held out of training ({flagged / n:.0%}): new samples "
+        "score farther out than the samples training saw. To flag a share of new normal samples, flag "
+        f"pvalues(X) <= {contamination:g} instead, or use contamination='auto'.",
+        UserWarning,
+    )
 
 
 def auto_threshold(distances):

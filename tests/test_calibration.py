@@ -308,3 +308,20 @@ def test_auto_validation_fraction_counts_normal_samples_only(fast):
     held_out = held_out_normal_rows(detector)
     assert (held_out[targets == 0].sum(), n_validated(detector) - held_out.sum()) == (12, 60)
     assert len(detector.calibration_scores_) == 12
+
+
+def test_a_contamination_share_that_flags_far_more_new_samples_says_so():
+    import warnings
+
+    X = np.random.RandomState(0).normal(size=(300, 4))
+    # The 1st nearest reference of a reference row is itself: the 270 training
+    # rows score 0, and the top 5% of all 300 rows are half the held-out 30.
+    settings = dict(contamination=0.05, validation_fraction=0.1, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"contamination=0.05 flags that share of the samples fit was given, .* but "
+                                         r"15 of the 30 samples held out of training \(50%\).*pvalues\(X\) <= 0.05") as caught:
+        IBDeepDescription(n_neighbors=1, **settings).fit(X)
+    assert caught[0].filename == __file__
+    # The centre distance scores training rows as new ones: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IBDeepDescription(anomaly_score="distance", **settings).fit(X)
