@@ -102,26 +102,36 @@ class StratifiedHoldOut:
         return Subset(dataset, np.flatnonzero(~held_out)), Subset(dataset, np.flatnonzero(held_out))
 
 
-def hold_out(targets, validation_fraction, seed):
+def hold_out(targets, validation_fraction, seed, streaming=False):
     """Mask of the held-out samples: ``validation_fraction`` of each class and of the known anomalies.
 
-    Nothing is held out when no normal sample would be.
+    Nothing is held out when no normal sample would be. A batch of a
+    stream (``streaming``) holds out a class's share rounded up or down at
+    random, in proportion: its batches hold out that share on average,
+    however few of its samples each brings, where rounding down would keep
+    every one of them.
     """
+    if streaming:
+        held_out = _held_out_mask(targets, validation_fraction, seed, min_class_size=1, round_at_random=True)
+        return held_out if np.any(held_out & (targets != ANOMALY)) else np.zeros(len(targets), dtype=bool)
     held_out = _held_out_mask(targets, validation_fraction, seed)
     if not np.any(held_out & (targets != ANOMALY)):
         return np.zeros(len(targets), dtype=bool)
     return held_out
 
 
-def _held_out_mask(targets, validation_fraction, seed):
+def _held_out_mask(targets, validation_fraction, seed, min_class_size=None, round_at_random=False):
     """Mask of the samples that ``validation_fraction`` (a float, "auto" or None) holds out."""
     if validation_fraction is None:
         return np.zeros(len(targets), dtype=bool)
-    min_class_size = 1
-    if validation_fraction == "auto":
+    auto = validation_fraction == "auto"
+    if auto:
         validation_fraction = _auto_validation_fraction(targets)
-        min_class_size = MIN_AUTO_HELD_OUT_CLASS
-    return _stratified_hold_out(targets, validation_fraction, np.random.RandomState(seed), min_class_size)
+    if min_class_size is None:
+        min_class_size = MIN_AUTO_HELD_OUT_CLASS if auto else 1
+    return _stratified_hold_out(
+        targets, validation_fraction, np.random.RandomState(seed), min_class_size, round_at_random
+    )
 
 
 def _auto_validation_fraction(targets):
@@ -137,17 +147,21 @@ def _auto_validation_fraction(targets):
     return min(MAX_AUTO_VALIDATION_FRACTION, max(AUTO_VALIDATION_FRACTION, needed))
 
 
-def _stratified_hold_out(targets, fraction, rng, min_class_size=1):
+def _stratified_hold_out(targets, fraction, rng, min_class_size=1, round_at_random=False):
     """Mask of ``floor(fraction * n)`` random samples of each target value of ``n >= min_class_size`` samples.
 
     Rounding down keeps small classes whole: a class of fewer than
     ``1 / fraction`` samples, as in few-shot training, is never held out.
+    ``round_at_random`` rounds up with a probability of the fraction's
+    remainder instead, so that ``fraction * n`` are held out on average.
     """
     held_out = np.zeros(len(targets), dtype=bool)
     for value in np.unique(targets):
         members = np.flatnonzero(targets == value)
         if len(members) >= min_class_size:
-            held_out[rng.choice(members, int(fraction * len(members)), replace=False)] = True
+            share = fraction * len(members)
+            count = int(share) + (round_at_random and rng.uniform() < share - int(share))
+            held_out[rng.choice(members, count, replace=False)] = True
     return held_out
 
 
@@ -295,6 +309,14 @@ def pvalues(detector, X, by_class, smoothing, random_state):
     uniforms = draws.uniform(size=len(distances)) if smoothing else None
     if by_class:
         return class_pvalues(detector, distances, uniforms)
+    n_calibration = len(detector.calibration_scores_)
+    if not smoothing and n_calibration < MIN_CALIBRATION_SAMPLES:
+        warn_at_caller(
+            f"Only {n_calibration} normal samples were held out: plain p-values are at least 1 / "
+            f"{n_calibration + 1} = {1 / (n_calibration + 1):.3g}, so p <= 0.05 flags no sample. Refit with a "
+            "larger validation_fraction, or smooth the p-values (smoothing=True).",
+            UserWarning,
+        )
     return conformal_pvalues(detector.calibration_scores_, distances, uniforms)
 
 

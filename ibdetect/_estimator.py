@@ -485,7 +485,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
     def _partial_fit(self, X, y, previous):
         _streaming.carry_features(self, previous)
         X, targets, setup = self._check_before_training(X, y, previous, streaming=True)
-        held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed)
+        held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed, streaming=True)
         # The network trains on the batch and a sample of the earlier ones, lest it forget them.
         self._set_state(_streaming.replay(self, previous, X, targets, held_out, setup))
         X_train, train_targets = _streaming.training_rows(X, targets, held_out, previous, setup)

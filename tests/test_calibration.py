@@ -325,3 +325,22 @@ def test_a_contamination_share_that_flags_far_more_new_samples_says_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         IBDeepDescription(anomaly_score="distance", **settings).fit(X)
+
+
+def test_plain_p_values_too_coarse_for_005_say_so(blobs, fast):
+    import warnings
+
+    X, y, X_unseen = blobs
+    few = IBDeepDescription(**fast, validation_fraction=0.1).fit(X, y)
+    n = len(few.calibration_scores_)
+    assert n < 19
+    with pytest.warns(UserWarning, match=rf"Only {n} normal samples were held out: plain p-values are at least "
+                                         rf"1 / {n + 1} = .*so p <= 0.05 flags no sample.*smoothing=True") as caught:
+        assert few.pvalues(X_unseen).min() == 1 / (n + 1)
+    assert caught[0].filename == __file__
+    enough = IBDeepDescription(**fast, validation_fraction=0.3).fit(X, y)
+    assert len(enough.calibration_scores_) >= 19
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        few.pvalues(X_unseen, smoothing=True, random_state=0)
+        enough.pvalues(X_unseen)

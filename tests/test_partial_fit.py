@@ -154,6 +154,19 @@ def test_the_calibration_sample_is_capped(stream, fast, monkeypatch):
     assert detector.n_calibration_seen_ > 25
 
 
+@pytest.mark.parametrize("validation_fraction", ["auto", 0.1])
+def test_small_batches_hold_out_their_share_on_average(make_blobs, blob_centres, fast, validation_fraction):
+    # 7 rows of each class a batch: a tenth of 7 rounds down to none.
+    X, y = make_blobs(blob_centres, 7 * 30)
+    detector = IBDeepDescription(**fast, validation_fraction=validation_fraction)
+    for batch in range(30):
+        rows = np.concatenate([np.flatnonzero(y == label)[7 * batch:7 * batch + 7] for label in range(3)])
+        detector.partial_fit(X[rows], y[rows])
+    # The first batch is a fit, whose "auto" keeps classes under 10 whole;
+    # the 29 others hold out 0.7 of a row of each class on average.
+    assert 40 <= detector.n_calibration_seen_ <= 80
+
+
 def test_the_reservoir_keeps_every_row_equally_likely():
     # Rows 0..99 arrive in batches of 10; each is kept with probability 20/100.
     kept = np.zeros(100)
