@@ -36,6 +36,7 @@ array([False, False])
 array([ True,  True])
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -45,6 +46,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from ._calibration import check_calibrated
 from ._pipelines import final_step
+from ._warnings import warn_at_caller
 
 __all__ = ["check_drift", "drift_test"]
 
@@ -90,8 +92,15 @@ def check_drift(model, X, *, window_size=500, alpha=0.01, top_fraction=0.05, con
         ``pvalues`` (one per window), ``drifted`` (``pvalues <= alpha``),
         ``windows`` (each window's first and last row + 1, shape
         (n_windows, 2)), ``far`` (each window's rows beyond the cut),
-        ``bound`` (the bound on a new normal row's chance to lie beyond it)
-        and ``alpha``.
+        ``bound`` (the bound on a new normal row's chance to lie beyond it),
+        ``alpha``, ``min_window_size`` (the fewest rows that can be flagged
+        at ``alpha``: all of them beyond the cut) and ``testable`` (whether
+        each window has that many).
+
+    Warns
+    -----
+    UserWarning
+        No window has rows enough to be flagged, however far out they lie.
 
     Raises
     ------
@@ -160,7 +169,21 @@ def drift_test(calibration_scores, scores, window_size=500, alpha=0.01, top_frac
     far = np.array([int(np.sum(scores[start:stop] > cut)) for start, stop in windows])
     sizes = windows[:, 1] - windows[:, 0]
     pvalues = binom.sf(far - 1, sizes, bound)
-    return Bunch(pvalues=pvalues, drifted=pvalues <= alpha, windows=windows, far=far, bound=bound, alpha=alpha)
+    # A window of m rows, every one beyond the cut, has the p-value bound ** m.
+    min_window_size = math.ceil(math.log(alpha) / math.log(bound))
+    testable = sizes >= min_window_size
+    if not testable.any():
+        warn_at_caller(
+            f"No window can be flagged: at alpha={alpha:g}, with {n} calibration samples, a window needs "
+            f"{min_window_size} rows or more (all of them far out), and "
+            + (f"these hold {len(scores)}." if len(scores) < min_window_size else
+               f"windows of {window_size} have fewer; pass window_size={min_window_size} or more."),
+            UserWarning,
+        )
+    return Bunch(
+        pvalues=pvalues, drifted=pvalues <= alpha, windows=windows, far=far, bound=bound, alpha=alpha,
+        min_window_size=min_window_size, testable=testable,
+    )
 
 
 def _one_per_row(scores, name):

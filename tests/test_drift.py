@@ -99,3 +99,19 @@ def test_drift_test_takes_the_options_check_drift_takes(option):
 
     with pytest.raises(InvalidParameterError, match=f"'{next(iter(option))}' parameter of drift_test"):
         drift_test(np.arange(10.0), np.zeros(100), **option)
+
+
+def test_windows_too_small_to_be_flagged_are_marked_and_all_of_them_warned_of():
+    calibration = np.arange(100.0)
+    # The 5 of 100 beyond the cut bound a new row's chance at about 0.09:
+    # even a window of rows all far out needs 2 rows to reach 0.01.
+    result = drift_test(calibration, np.full(250, 1000.0), window_size=100)
+    assert result.min_window_size == np.ceil(np.log(0.01) / np.log(result.bound)) == 2
+    assert result.testable.all() and result.drifted.all()
+    with pytest.warns(UserWarning, match=r"No window can be flagged: at alpha=0.01, with 100 calibration samples, a "
+                                         r"window needs 2 rows or more .*pass window_size=2 or more") as caught:
+        result = drift_test(calibration, np.full(20, 1000.0), window_size=1)
+    assert caught[0].filename == __file__
+    assert not result.testable.any() and not result.drifted.any()
+    with pytest.warns(UserWarning, match="a window needs 2 rows or more .*and these hold 1"):
+        drift_test(calibration, [1000.0])

@@ -7,7 +7,6 @@ seconds; the entry point imports it only to run a command or to describe
 
 import argparse
 import csv
-import math
 import os
 import sys
 import tempfile
@@ -419,13 +418,15 @@ def _drift_line(detector, anomaly_scores, window):
     """What --check-drift found, in a line."""
     if not len(anomaly_scores):
         return "Drift: no rows to test."
-    result = drift_test(detector.calibration_scores_, anomaly_scores, window, alpha=DRIFT_ALPHA)
+    with warnings.catch_warnings():
+        # The line below says it, in the command's terms.
+        warnings.filterwarnings("ignore", message="No window can be flagged", category=UserWarning)
+        result = drift_test(detector.calibration_scores_, anomaly_scores, window, alpha=DRIFT_ALPHA)
     sizes = result.windows[:, 1] - result.windows[:, 0]
-    # A window of n rows, every one far out, has the p-value bound ** n: a
-    # window too small for it to reach DRIFT_ALPHA can never be flagged, and
+    # A window too small to reach DRIFT_ALPHA can never be flagged, and
     # "none found" there would reassure for nothing.
-    needed = math.ceil(math.log(DRIFT_ALPHA) / math.log(result.bound))
-    untestable = sizes < needed
+    needed = result.min_window_size
+    untestable = ~result.testable
     windows = f"{len(sizes)} window{'s' if len(sizes) > 1 else ''} of about {window} row{'s' if window > 1 else ''}"
     if untestable.all():
         remedy = f"use --drift-window {needed} or more" if len(anomaly_scores) >= needed else (
