@@ -3,8 +3,16 @@
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils.validation import validate_data
 
-__all__ = ["check_int", "check_positive_ints", "flat_rows", "is_int"]
+__all__ = ["check_int", "check_positive_ints", "flat_rows", "is_int", "validated_rows"]
+
+# What to do about input scikit-learn's checks refuse, by a piece of their message.
+_PREPROCESSOR = "put ibdetect.preprocessing.make_preprocessor(X) before the detector in a Pipeline"
+_SPARSE_FIX = (
+    "the detector takes dense rows: in a Pipeline, have the step before it give dense output "
+    "(OneHotEncoder(sparse_output=False), ColumnTransformer(sparse_threshold=0))"
+)
 
 # The channel counts of images as they are stored: grey, RGB, RGBA.
 CHANNELS = (1, 3, 4)
@@ -36,6 +44,42 @@ def check_positive_ints(values, name):
         return tuple(check_int(size, name) for size in sizes)
     except ValueError:
         raise ValueError(f"{name} must hold positive integers, got {values!r}.") from None
+
+
+def validated_rows(estimator, X, y=None, **kwargs):
+    """scikit-learn's ``validate_data`` of ``X`` as float32 flat rows (and ``y``), its errors worded for the fix.
+
+    A gap (NaN), a text cell or sparse input is refused, as scikit-learn
+    refuses them, with what to put before the detector instead.
+    """
+    X = flat_rows(X)
+    try:
+        return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        if "contains NaN" in message:
+            raise ValueError(f"X holds NaN (gaps): fill them first, or {_PREPROCESSOR}, which fills and flags them.") from exc
+        if "could not convert string to float" in message:
+            raise ValueError(f"X holds text{_first_text(X)}: {_PREPROCESSOR} to read it as categories.") from exc
+        if "Sparse data was passed" in message:
+            raise TypeError(f"{message.rstrip('.')}; {_SPARSE_FIX}.") from exc
+        raise
+
+
+def _first_text(X):
+    """Where ``X``'s first cell of text is, in words (its column, and the cell), or nothing if it cannot be told."""
+    columns = getattr(X, "columns", None)
+    cells = np.asarray(X, dtype=object)
+    if cells.ndim != 2:
+        return ""
+    for j in range(cells.shape[1]):
+        for cell in cells[:, j]:
+            try:
+                float(cell)
+            except (TypeError, ValueError):
+                name = f"column {columns[j]!r}" if columns is not None else f"column {j}"
+                return f" ({name} holds {cell!r})"
+    return ""
 
 
 def flat_rows(X):

@@ -16,12 +16,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _anomaly_score, _calibration, _streaming, _training
 from ._anomaly_score import finite_distances, score_rows
 from ._calibration import StratifiedHoldOut
-from ._checks import flat_rows
+from ._checks import validated_rows
 from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import explain
@@ -540,7 +540,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
             Higher means more normal; always finite.
         """
         check_is_fitted(self)
-        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
+        X = validated_rows(self, X, reset=False)
         with torch_threads(self.n_jobs):
             distances, _ = score_rows(self, X)
         return -finite_distances(distances)
@@ -710,7 +710,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         True
         """
         check_is_fitted(self)
-        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
+        X = validated_rows(self, X, reset=False)
         with torch_threads(self.n_jobs):
             return explain(self, X, n_steps=n_steps)
 
@@ -761,7 +761,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
             With ``transformations``, the embeddings of a sample's views side by side.
         """
         check_is_fitted(self)
-        X = validate_data(self, flat_rows(X), dtype=np.float32, reset=False)
+        X = validated_rows(self, X, reset=False)
         with torch_threads(self.n_jobs):
             return self.net_.embed(X)
 
@@ -793,8 +793,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         Targets are the index of each sample's class in ``classes_``, or -1 for
         a known anomaly.
         """
-        X = flat_rows(X)
-        checked = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2 if reset else 1, reset=reset)
+        checked = validated_rows(self, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
         X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
         self.classes_, self.normal_labels_, targets = training_classes(y, len(X), one_class=self.loss == "svdd")
         return X, targets

@@ -847,7 +847,8 @@ class OneErrorLine:
     ("fit flat.npy -o m", 1, "flat.npy: expected one sample per row, got a 1-D array"),
     ("fit narrow.npy --label-column y -o m", 1, "narrow.npy: an .npy file holds no labels"),
     ("fit unnamed.npz -o m", 1, "unnamed.npz has no array 'X' (arrays: arr_0)"),
-    ("fit nan.csv -o m --scale standard", 1, "cannot fit a model on nan.csv: Input X contains NaN."),
+    ("fit nan.csv -o m --scale standard", 1, "cannot fit a model on nan.csv: it holds gaps (NaN); fill them, or fit "
+                                             "with --scale auto (the default)"),
     ("fit train.csv --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
     (f"fit train.csv -o {os.path.join('nowhere', 'm')}", 1, "there is no folder 'nowhere'"),
     ("info random.bin", 1, "random.bin is not a model file written by 'ibdetect fit'. If it is a pickle (joblib), "

@@ -350,3 +350,26 @@ def test_every_method_of_an_unfitted_detector_says_it_is_not_fitted(method):
 
     with pytest.raises(NotFittedError, match="IBDeepDescription instance is not fitted yet"):
         getattr(IBDeepDescription(), method)(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ("nan", ValueError, r"X holds NaN \(gaps\): fill them first, or put ibdetect.preprocessing.make_preprocessor\(X\)"),
+    ("text", ValueError, r"X holds text \(column 'party' holds 'n'\): put ibdetect.preprocessing.make_preprocessor"),
+    ("sparse", TypeError, r"dense data is required.*OneHotEncoder\(sparse_output=False\)"),
+])
+def test_gaps_text_and_sparse_input_are_refused_with_what_to_put_before_the_detector(bad, error, message):
+    pd = pytest.importorskip("pandas")
+    from scipy import sparse
+
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    fitted = IBDeepDescription(max_epochs=1, random_state=0).fit(X)
+    inputs = {
+        "nan": np.where(X > 1.5, np.nan, X),
+        "text": pd.DataFrame(X, columns=list("abc")).assign(party="n"),
+        "sparse": sparse.csr_matrix(X),
+    }
+    with pytest.raises(error, match=message):
+        IBDeepDescription(max_epochs=1).fit(inputs[bad])
+    if bad != "text":  # a frame of four columns is refused for its width first
+        with pytest.raises(error, match=message):
+            fitted.score_samples(inputs[bad])

@@ -585,6 +585,12 @@ def _estimator_errors(context):
     except TrainingInterruptedWarning:
         raise Interrupted("training was interrupted; nothing was written") from None
     except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
+        if str(exc).startswith("X holds NaN"):
+            # The Python fix (make_preprocessor) is --scale auto here.
+            raise CommandError(
+                f"{context}: it holds gaps (NaN); fill them, or fit with --scale auto (the default), which fills "
+                "and flags them"
+            ) from None
         raise CommandError(f"{context}: {first_line(exc)}") from None
 
 
