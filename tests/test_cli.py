@@ -1068,6 +1068,15 @@ def test_every_command_has_help(capsys, command):
     assert ("".join(SECURITY_NOTE.split()) in "".join(out.split())) == (command != ["demo"])
 
 
+def test_fit_help_shows_the_parameters_docs_as_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    # No Sphinx markup: references by name, the docs' pages by title.
+    assert not re.search(r":[a-z]+:`|``", out)
+    assert "calibrates pvalues." in out and "'scaling' in the docs" in out and "'views' in the docs" in out
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
@@ -1141,6 +1150,11 @@ def test_check_drift_names_the_windows_with_more_far_out_rows(workdir, capsys, m
     status, out, err = run(capsys, "score", model, workdir / "normal.csv", "-o", workdir / "n.out", "--check-drift", "--drift-window", 100)
     assert (status, err) == (0, "")
     assert out.splitlines()[-1] == "Drift: none found in 3 windows of about 100 rows (no p-value <= 0.01)."
+    # A window beyond the file's length is the file: its own count of rows.
+    status, out, err = run(capsys, "score", model, workdir / "normal.csv", "-o", workdir / "n.out", "--check-drift")
+    assert out.splitlines()[-1] == "Drift: none found in 1 window of 300 rows (no p-value <= 0.01)."
+    write_csv(workdir / "one.csv", FEATURES, normal[:1].tolist())
+    assert run(capsys, "score", model, workdir / "one.csv", "-o", workdir / "n.out")[1].startswith("Wrote the scores of 1 row to")
     status, out, err = run(capsys, "score", model, workdir / "shifted.csv", "-o", "-", "--check-drift", "--drift-window", 100)
     assert status == 0
     assert err.splitlines()[-1].startswith("Drift: 2 of 3 windows of about 100 rows hold more far-out rows than the calibration")

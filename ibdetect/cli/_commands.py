@@ -32,7 +32,7 @@ from ._errors import CommandError, Interrupted, first_line
 from ._models import add_model_argument, load_model
 from ._options import add_estimator_options
 from ._output import check_output, is_standard_output, output_name, write_output
-from ._text import echo
+from ._text import counted, echo
 
 SCORE_COLUMNS = ("decision_function", "prediction", "nearest_class")
 # The columns score and explain write beside a row's id.
@@ -274,7 +274,8 @@ def score(args):
     write_output(args.output, write, binary=False)
     report = _report_stream(args.output)
     echo(
-        f"Wrote the scores of {tally['rows']} rows to {output_name(args.output)} (anomalies: {tally['anomalies']}).",
+        f"Wrote the scores of {counted(tally['rows'], 'row')} to {output_name(args.output)} "
+        f"(anomalies: {tally['anomalies']}).",
         file=report,
     )
     if args.adaptive and tally["rows"]:
@@ -427,7 +428,11 @@ def _drift_line(detector, anomaly_scores, window):
     # "none found" there would reassure for nothing.
     needed = result.min_window_size
     untestable = ~result.testable
-    windows = f"{len(sizes)} window{'s' if len(sizes) > 1 else ''} of about {window} row{'s' if window > 1 else ''}"
+    # One window is the whole file, whatever --drift-window asked.
+    windows = (
+        f"1 window of {counted(sizes[0], 'row')}" if len(sizes) == 1
+        else f"{len(sizes)} windows of about {counted(window, 'row')}"
+    )
     if untestable.all():
         remedy = f"use --drift-window {needed} or more" if len(anomaly_scores) >= needed else (
             f"the file has {len(anomaly_scores)}"

@@ -44,7 +44,7 @@ from ._commands import (
 from ._errors import CommandError, first_line
 from ._models import load_model
 from ._output import check_output, output_name, write_output
-from ._text import echo
+from ._text import counted, echo
 
 # The columns that come before the ranked features; "pvalue" follows
 # nearest_class for a model that held out normal samples, as in score's output,
@@ -111,7 +111,7 @@ def explain(args):
 
     write_output(args.output, write, binary=False)
     echo(
-        f"Wrote the explanations of {tally['rows']} rows to {output_name(args.output)} "
+        f"Wrote the explanations of {counted(tally['rows'], 'row')} to {output_name(args.output)} "
         f"(anomalies: {tally['anomalies']}).",
         file=_report_stream(args.output),
     )

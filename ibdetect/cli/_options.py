@@ -8,6 +8,7 @@ no change here.
 
 import argparse
 import inspect
+import re
 from numbers import Integral, Real
 from typing import Callable, NamedTuple
 
@@ -183,7 +184,24 @@ def _parameter_docs(estimator_class):
             docs[name] = ""
         elif name is not None:
             docs[name] += " " + line.strip()
-    return {name: text.strip().replace("``", "") for name, text in docs.items()}
+    return {name: _plain(text.strip()) for name, text in docs.items()}
+
+
+# A Sphinx cross-reference: :role:`target`, :role:`~module.target` or :role:`title <target>`.
+_ROLE = re.compile(r":([a-z]+):`~?([^`<]*?)\s*(?:<([^>]*)>)?`")
+
+
+def _plain(text):
+    """Docstring text as a terminal shows it: literals unquoted, references by their name."""
+
+    def named(match):
+        role, title, _ = match.groups()
+        if role in ("doc", "ref"):
+            # A page or section of the documentation, by its title if given.
+            return f"'{title.strip('/')}' in the docs"
+        return title.rsplit(".", 1)[-1]
+
+    return _ROLE.sub(named, text).replace("``", "")
 
 
 def format_value(value):

@@ -20,6 +20,11 @@ import unicodedata
 _ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
+def counted(number, noun):
+    """``number`` and ``noun``, plural unless one: ``1 row``, ``2 rows``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def printable(text):
     """``text`` as one line that shows every control character as an escape.
 
