@@ -497,7 +497,8 @@ def _embedding_dim(encoder, X_sample):
     """Size of the encoder's output, from one forward pass in evaluation mode."""
     was_training = encoder.training
     try:
-        sample = X_sample if isinstance(X_sample, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X_sample))
+        # A copy: the sample may be a view of read-only memory (a memmap).
+        sample = X_sample if isinstance(X_sample, torch.Tensor) else torch.from_numpy(np.array(X_sample, order="C"))
         embeddings = encoder.eval()(sample)
     except RuntimeError as exc:
         # Most often a first layer sized for another number of features.

@@ -1,7 +1,10 @@
 """Large data and parallel work: memmaps without copies, bounded memory, torch threads."""
 
 import io
+import os
 import pickle
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -50,6 +53,21 @@ def test_fit_reads_a_read_only_memmap_without_copying_it(memmap, fast):
     assert kept <= X.nbytes / 5
     assert peak < kept + X.nbytes / 3
     np.testing.assert_allclose(detector.decision_function(X[:500]), in_memory.decision_function(X[:500]), rtol=1e-5)
+
+
+def test_a_read_only_memmap_raises_no_torch_warning(tmp_path):
+    # torch warns of a non-writable array once per process: a fresh one.
+    np.save(tmp_path / "X.npy", np.random.RandomState(0).normal(size=(200, 4)).astype(np.float32))
+    script = (
+        "import numpy as np; from ibdetect import IBDeepDescription; "
+        f"X = np.load({str(tmp_path / 'X.npy')!r}, mmap_mode='r'); "
+        "IBDeepDescription(max_epochs=1, random_state=0).fit(X).score_samples(X)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_validation_split_is_drawn_again_rather_than_stored(blobs, fast):
