@@ -795,6 +795,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         """
         checked = validated_rows(self, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
         X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
+        if y is not None:
+            _training.warn_if_outlier_flags(y)
         self.classes_, self.normal_labels_, targets = training_classes(y, len(X), one_class=self.loss == "svdd")
         return X, targets
 

@@ -54,6 +54,7 @@ __all__ = [
     "times_as_much",
     "train",
     "warn_if_collapsed",
+    "warn_if_outlier_flags",
     "warn_if_unscaled",
 ]
 
@@ -62,6 +63,10 @@ __all__ = [
 # median. Healthy fits measure 0.5 to 1.2; a single feature value of 1e9 or
 # more among values near 1 gives 4e-5 or less.
 COLLAPSE_SPREAD = 1e-3
+
+# Labels 0 and 1, with 1 on at most this share of the samples, look like
+# outlier flags (1: anomaly), as PyOD and many data sets write them.
+FLAG_LIKE_SHARE = 0.2
 
 # Rows whose widest feature varies this many times as much as their median
 # feature get a FeatureScaleWarning (warn_if_unscaled): raw tables that
@@ -703,3 +708,19 @@ def warn_if_collapsed(center_distances):
             "or more weight_decay (or, with an encoder of your own, one without biases).",
             EmbeddingCollapseWarning,
         )
+
+
+def warn_if_outlier_flags(y):
+    """Warn when ``y`` looks like outlier flags (booleans, or 0 and 1 with few 1s), which train as two normal classes."""
+    y = np.asarray(y)
+    if y.dtype == bool:
+        fix, which = "np.where(y, -1, 0)", "True and False"
+    elif y.dtype.kind in "iuf" and len(y) and set(np.unique(y).tolist()) == {0, 1} and np.mean(y == 1) <= FLAG_LIKE_SHARE:
+        fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {np.mean(y == 1):.0%} of the samples)"
+    else:
+        return
+    warn_at_caller(
+        f"y holds only {which}: they train as two known normal classes. If they flag anomalies, as in PyOD, "
+        f"pass -1 for the anomalies: y = {fix}; or fit(X) without y, if the flags are for scoring only.",
+        UserWarning,
+    )

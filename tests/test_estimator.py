@@ -373,3 +373,21 @@ def test_gaps_text_and_sparse_input_are_refused_with_what_to_put_before_the_dete
     if bad != "text":  # a frame of four columns is refused for its width first
         with pytest.raises(error, match=message):
             fitted.score_samples(inputs[bad])
+
+
+@pytest.mark.parametrize("labels, flagged", [
+    (lambda n: np.arange(n) % 10 == 0, "True and False"),
+    (lambda n: (np.arange(n) % 10 == 0).astype(int), r"0 and 1 \(1 on 10% of the samples\)"),
+])
+def test_labels_that_look_like_outlier_flags_warn_that_they_train_as_two_classes(labels, flagged):
+    import warnings
+
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    with pytest.warns(UserWarning, match=rf"y holds only {flagged}: they train as two known normal classes.*"
+                                         r"pass -1 for the anomalies: y = np.where\(") as caught:
+        IBDeepDescription(max_epochs=1, random_state=0).fit(X, labels(len(X)))
+    assert caught[0].filename == __file__
+    # Two classes of about equal size named 0 and 1 are classes.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="y holds only")
+        IBDeepDescription(max_epochs=1, random_state=0).fit(X, np.arange(len(X)) % 2)
