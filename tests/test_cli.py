@@ -1194,6 +1194,17 @@ def test_a_named_id_column_comes_first_and_other_columns_can_be_left_out(workdir
         assert [row[1:] for row in written] == read_scores(tmp_path / "plain.out")[1]
 
 
+def test_fit_warns_of_a_column_named_as_labels_that_is_read_as_a_feature(in_tmp, capsys, make_data):
+    X, y = make_data()
+    write_csv("train.csv", [*FEATURES, "Class"], [[*row, f"m{label}"] for row, label in zip(X.tolist(), y)])
+    status, _, err = run(capsys, "fit train.csv -o m.ibdetect", *FIT_OPTIONS)
+    assert status == 0
+    assert err == ("ibdetect: warning: column 'Class' is read as a feature; if it holds labels, pass --label-column "
+                   "Class (or --ignore-column Class to leave it out)\n")
+    for option in ("--label-column Class", "--ignore-column Class"):
+        assert run(capsys, f"fit train.csv -o m.ibdetect {option}", *FIT_OPTIONS)[2] == ""
+
+
 def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, capsys, make_data):
     X, y = make_data()
     rows = [[f"r{i}", *row, "note", label] for i, (row, label) in enumerate(zip(X.tolist(), y))]

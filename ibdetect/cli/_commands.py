@@ -48,6 +48,9 @@ SCALERS = {
 # Where --check-drift flags a window: a false alarm on one of a hundred
 # windows of normal rows, at most, for 19 fits in 20 (ibdetect.drift).
 DRIFT_ALPHA = 0.01
+# Column names that say "labels": fit warns when one is read as a feature
+# because no --label-column was given.
+LABEL_LIKE_NAMES = {"label", "labels", "class", "target", "y", "outlier", "anomaly", "is_outlier", "is_anomaly"}
 # Rows per window of --check-drift, unless --drift-window says otherwise.
 DRIFT_WINDOW = 500
 # Cells scored at a time (100,000 rows of 10 features): memory holds one
@@ -111,6 +114,7 @@ def fit(args):
             f"{args.data}: labels of type {data.y.dtype.name} cannot be saved in a model file; "
             "labels must be numbers or strings"
         )
+    _warn_of_label_like_columns(data, args.label_column)
     params = dict(args.params)
     if data.input_shape is not None:
         params.setdefault("input_shape", data.input_shape)
@@ -152,6 +156,19 @@ def fit(args):
         f"features: {detector.n_features_in_}, epochs: {len(detector.net_.history)}).",
         file=_report_stream(args.output),
     )
+
+
+def _warn_of_label_like_columns(data, label_column):
+    """Warn of a feature column named as labels are, when no --label-column was given: it would train as a feature."""
+    if label_column is not None or data.feature_names is None:
+        return
+    named = [name for name in data.feature_names if name.strip().lower() in LABEL_LIKE_NAMES]
+    if named:
+        echo(
+            f"ibdetect: warning: column {named[0]!r} is read as a feature; if it holds labels, pass "
+            f"--label-column {named[0]} (or --ignore-column {named[0]} to leave it out)",
+            file=sys.stderr,
+        )
 
 
 def _prepared(detector, scale, data, path):
