@@ -797,7 +797,10 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
         if y is not None:
             _training.warn_if_outlier_flags(y)
-        self.classes_, self.normal_labels_, targets = training_classes(y, len(X), one_class=self.loss == "svdd")
+        # A later batch of a stream may bring known anomalies alone.
+        self.classes_, self.normal_labels_, targets = training_classes(
+            y, len(X), one_class=self.loss == "svdd", anomalies_only=not reset
+        )
         return X, targets
 
     def _set_state(self, state):

@@ -66,7 +66,7 @@ def _is_marker(label):
     return isinstance(label, Real) and not isinstance(label, bool) and label == ANOMALY
 
 
-def encode_labels(y, one_class=False):
+def encode_labels(y, one_class=False, anomalies_only=False):
     """The known classes in ``y`` and each sample's target.
 
     Parameters
@@ -76,6 +76,10 @@ def encode_labels(y, one_class=False):
         :func:`is_anomaly`) for known anomalies.
     one_class : bool, default=False
         Whether every normal sample belongs to one class, whatever its label.
+    anomalies_only : bool, default=False
+        Whether every label may mark an anomaly (a batch of a stream whose
+        earlier batches brought the normal classes); ``classes`` is then
+        empty (``[1]`` with ``one_class``).
 
     Returns
     -------
@@ -88,10 +92,11 @@ def encode_labels(y, one_class=False):
     Raises
     ------
     ValueError
-        Every label marks an anomaly, or the normal labels are not class labels.
+        Every label marks an anomaly (unless ``anomalies_only``), or the
+        normal labels are not class labels.
     """
     anomalous = is_anomaly(y)
-    if anomalous.all():
+    if anomalous.all() and not anomalies_only:
         raise ValueError(
             f"y marks all samples as known anomalies ({ANOMALY}); at least one sample must be normal."
         )
@@ -105,18 +110,19 @@ def encode_labels(y, one_class=False):
     return classes, targets
 
 
-def training_classes(y, n_samples, one_class=False):
+def training_classes(y, n_samples, one_class=False, anomalies_only=False):
     """A detector's ``classes_`` and ``normal_labels_`` from the labels ``y``, and each sample's target.
 
     As :func:`encode_labels`; with ``one_class``, every normal label shares
     the one centre, so ``classes_`` no longer says which labels were normal
     in training, which scorers need to know: ``normal_labels_`` does.
     Without labels (``y=None``) the ``n_samples`` samples are normal, of one
-    class, and no label was seen.
+    class, and no label was seen. ``anomalies_only`` lets every label mark an
+    anomaly, as :func:`encode_labels` takes it.
     """
     if y is None:
         return np.array([INLIER]), None, np.zeros(n_samples, dtype=np.int64)
-    classes, targets = encode_labels(y, one_class=one_class)
+    classes, targets = encode_labels(y, one_class=one_class, anomalies_only=anomalies_only)
     return classes, (np.unique(y[targets != ANOMALY]) if one_class else classes), targets
 
 

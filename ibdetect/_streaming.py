@@ -154,7 +154,11 @@ def merge_batch(detector, previous, X, y, targets, setup):
     """
     if (previous.normal_labels_ is None) != (y is None):
         had, has = ("no labels", "labels") if y is not None else ("labels", "none")
-        raise ValueError(f"The earlier batches had {had} and this one has {has}; give every batch labels, or none.")
+        # One normal class whose known anomalies come later: label it from the start.
+        hint = " (to add known anomalies to one normal class, fit with y=np.ones(len(X)))" if y is not None else ""
+        raise ValueError(
+            f"The earlier batches had {had} and this one has {has}; give every batch labels, or none{hint}."
+        )
     classes, targets, moved = merged_classes(previous.classes_, detector.classes_, targets)
     counts = np.zeros(len(classes), dtype=np.int64)
     counts[moved] = previous.class_counts_
@@ -188,6 +192,9 @@ def merged_classes(previous, classes, targets):
     moved : ndarray of int
         Where each previous class now stands.
     """
+    if not len(classes):
+        # A batch of known anomalies alone brings no class, of either kind.
+        return previous, targets, np.arange(len(previous), dtype=np.int64)
     if _kind(previous) != _kind(classes):
         raise ValueError(
             f"This batch's labels are {_kind(classes)}, the earlier batches' {_kind(previous)}; "

@@ -216,7 +216,9 @@ def check_priors(detector):
     if priors is None or priors.shape != detector.classes_.shape or not np.all(np.isfinite(priors) & (priors > 0)):
         raise ValueError(
             f"priors must hold {len(detector.classes_)} positive, finite values, one per "
-            f"class in classes_, got {detector.priors!r}."
+            f"class in classes_ ({detector.classes_.tolist()}), got {detector.priors!r}: set_params(priors=...) "
+            "with one value per class, or priors=None for the classes' shares (a partial_fit batch that "
+            "brings a new class adds one)."
         )
     return priors
 

@@ -849,7 +849,7 @@ class OneErrorLine:
     ("fit unnamed.npz -o m", 1, "unnamed.npz has no array 'X' (arrays: arr_0)"),
     ("fit nan.csv -o m --scale standard", 1, "cannot fit a model on nan.csv: it holds gaps (NaN); fill them, or fit "
                                              "with --scale auto (the default)"),
-    ("fit train.csv --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
+    ("fit train.csv --label-column label --beta 0.5 -o m", 1, "The 'beta' parameter of IBDeepDescription must be"),
     (f"fit train.csv -o {os.path.join('nowhere', 'm')}", 1, "there is no folder 'nowhere'"),
     ("info random.bin", 1, "random.bin is not a model file written by 'ibdetect fit'. If it is a pickle (joblib), "
                            "loading it runs code stored in it: pass --trust-pickle only if you trust"),
@@ -863,9 +863,9 @@ class OneErrorLine:
     ("score unnamed.npz train.csv -o s", 1, "unnamed.npz is a data file, not a model: the model comes first"),
     ("info foreign.joblib --trust-pickle", 1,
      "needs code this installation lacks (No module named 'ibdetect_no_such_module')"),
-    ("fit train.csv --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
-    ("fit train.csv --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
-    ("fit train.csv --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
+    ("fit train.csv --label-column label --hidden-layer-sizes 0 -o m", 1, "hidden_layer_sizes must hold positive integers"),
+    ("fit train.csv --label-column label --lr 1e3 --max-epochs 3 -o m", 1, "Training diverged; lower lr"),
+    ("fit train.csv --label-column label --hidden-layer-sizes 1.5 -o m", 1, "hidden_layer_sizes must hold positive integers"),
     ("info dict.joblib --trust-pickle", 1, "dict.joblib holds a dict, not an IBDeepDescription model"),
     ("info unfitted.joblib --trust-pickle", 1, "unfitted.joblib holds an IBDeepDescription that was never fitted"),
     ("score model.ibdetect extra.csv -o s", 1, "unexpected note (the model takes its own columns: name a column of "

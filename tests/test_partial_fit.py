@@ -90,6 +90,29 @@ def test_a_batch_unlike_the_earlier_ones_is_an_error_that_changes_nothing(stream
     np.testing.assert_array_equal(detector.decision_function(X), expected)
 
 
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_later_batch_of_known_anomalies_alone_pushes_them_away(stream, fast, as_text):
+    X, y, unseen = stream
+    labels = y.astype(str).astype(object) if as_text else y
+    marker = np.array(["-1"] * 20, dtype=object) if as_text else np.full(20, -1)
+    detector = IBDeepDescription(**fast).partial_fit(X[:300], labels[:300])
+    before = detector.score_samples(unseen[20:]).mean()
+    detector.partial_fit(unseen[:20], marker)
+    assert detector.classes_.tolist() == np.unique(labels).tolist()
+    # Other rows of that unseen class lie farther out than before.
+    assert detector.score_samples(unseen[20:]).mean() < before
+    # A first batch still needs normal samples.
+    with pytest.raises(ValueError, match="y marks all samples as known anomalies"):
+        IBDeepDescription(**fast).partial_fit(unseen[:20], marker)
+
+
+def test_known_anomalies_for_an_unlabelled_stream_name_how_to_label_it(stream, fast):
+    X, _, unseen = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:300])
+    with pytest.raises(ValueError, match=r"had no labels and this one has labels; .*fit with y=np.ones\(len\(X\)\)"):
+        detector.partial_fit(unseen[:20], np.full(20, -1))
+
+
 def test_a_model_file_trains_on_as_the_detector_would(stream, fast):
     X, y, _ = stream
     detector = IBDeepDescription(**fast).partial_fit(X[:300], y[:300])
@@ -366,3 +389,14 @@ def test_leaving_the_training_rows_out_warns_when_the_reference_keeps_its_own(st
     assert detector.anomaly_score_ == "knn+input"
     with pytest.warns(UserWarning, match="keeps .* training rows in the file, which its scores read"):
         save(detector, io.BytesIO(), training_rows=False)
+
+
+def test_priors_that_miss_a_new_class_name_the_classes_and_the_fix(stream, fast):
+    X, y, _ = stream
+    first = y < 2
+    detector = IBDeepDescription(**fast, priors=[0.5, 0.5]).partial_fit(X[first][:200], y[first][:200])
+    with pytest.raises(ValueError, match=r"priors must hold 3 .* classes_ \(\[0, 1, 2\]\), got \[0.5, 0.5\]: "
+                                         r"set_params\(priors=...\) with one value per class, or priors=None"):
+        detector.partial_fit(X[~first][:50], y[~first][:50])
+    detector.set_params(priors=None).partial_fit(X[~first][:50], y[~first][:50])
+    assert detector.classes_.tolist() == [0, 1, 2]
