@@ -35,7 +35,7 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -127,7 +127,7 @@ def make_preprocessor(X, *, feature_names=None):
     return Pipeline([("cells", TableCells(numeric_columns=numbers_)), ("columns", columns)])
 
 
-class TableCells(TransformerMixin, BaseEstimator):
+class TableCells(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Read each column's cells as numbers or as category names, gaps as NaN.
 
     What scikit-learn's imputers and encoders expect of an object array:
@@ -178,10 +178,12 @@ class TableCells(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         cells = _as_cells(X)
+        if not len(cells):
+            raise ValueError(f"Found array with 0 sample(s) (shape={cells.shape}) while a minimum of 1 is required by TableCells.")
         # Records n_features_in_ and a DataFrame's column names, which
         # transform then checks, as scikit-learn's transformers do.
         validate_data(self, X, skip_check_array=True)
-        columns = np.asarray(self.numeric_columns, dtype=int).reshape(-1)
+        columns = self._numeric_columns()
         if columns.size and (columns.min() < 0 or columns.max() >= cells.shape[1]):
             raise ValueError(f"numeric_columns {columns.tolist()} name columns beyond the {cells.shape[1]} of X")
         self._read(cells)
@@ -204,17 +206,27 @@ class TableCells(TransformerMixin, BaseEstimator):
         validate_data(self, X, skip_check_array=True, reset=False)
         return self._read(cells)
 
-    def get_feature_names_out(self, input_features=None):
-        """The input's column names: the cells change form, not meaning."""
-        check_is_fitted(self)
-        if input_features is not None:
-            return np.asarray(input_features, dtype=object)
-        if hasattr(self, "feature_names_in_"):
-            return self.feature_names_in_.copy()
-        return np.asarray([f"x{column}" for column in range(self.n_features_in_)], dtype=object)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Gaps and text are what it reads.
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
+    def _numeric_columns(self):
+        """``numeric_columns`` as an array of positions, or a ValueError for anything else (a mask, names)."""
+        columns = np.asarray(self.numeric_columns).reshape(-1)
+        if columns.size and (columns.dtype.kind not in "iu"):
+            hint = " (for a mask of them, pass np.flatnonzero(mask))" if columns.dtype.kind == "b" else ""
+            raise ValueError(
+                f"numeric_columns must be the positions of the number columns, ints, got {self.numeric_columns!r}"
+                f"{hint}"
+            )
+        return columns.astype(int)
 
     def _read(self, cells):
-        numeric = set(np.asarray(self.numeric_columns, dtype=int).reshape(-1).tolist())
+        numeric = set(self._numeric_columns().tolist())
         out = np.empty(cells.shape, dtype=object)
         for column in range(cells.shape[1]):
             read = _number if column in numeric else _category
@@ -241,12 +253,21 @@ def _category_encoder():
 
 def _as_cells(X):
     """A two-dimensional object array of ``X``'s cells."""
+    if hasattr(X, "toarray") or hasattr(X, "todense"):
+        raise TypeError("TableCells reads a dense table of cells, not sparse data; pass X.toarray()")
+    if getattr(getattr(X, "dtype", None), "kind", "") == "c":
+        raise ValueError("Complex data not supported: a table's cells are numbers, text or gaps")
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):
         cells = X.to_numpy(dtype=object)
     else:
         cells = np.asarray(X, dtype=object)
     if cells.ndim != 2:
-        raise ValueError(f"expected a table of shape (n_samples, n_features), got an array of shape {cells.shape}")
+        raise ValueError(
+            f"expected a table of shape (n_samples, n_features), got an array of shape {cells.shape}. Reshape your "
+            "data: X.reshape(-1, 1) for a single column, X.reshape(1, -1) for a single row."
+        )
+    if not cells.shape[1]:
+        raise ValueError(f"Found array with 0 feature(s) (shape={cells.shape}) while a minimum of 1 is required by TableCells.")
     return cells
 
 

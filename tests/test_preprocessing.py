@@ -176,3 +176,29 @@ def test_codes_stored_as_floats_when_scoring_are_the_categories_of_training():
     as_floats = preparation.transform(table.assign(grade=table.grade.astype(float)))
     np.testing.assert_array_equal(as_floats, preparation.transform(table))
     assert not as_floats[:, [i for i, name in enumerate(names) if "unseen" in name]].any()
+
+
+@pytest.mark.parametrize("numeric_columns, hint", [
+    ([True, False], r"np.flatnonzero\(mask\)"),
+    ([0.7], ""),
+    (["0"], ""),
+])
+def test_number_columns_are_positions_not_masks_or_names(numeric_columns, hint):
+    with pytest.raises(ValueError, match=rf"numeric_columns must be the positions of the number columns, ints.*{hint}"):
+        TableCells(numeric_columns=numeric_columns).fit(np.array([["1", "2"], ["3", "4"]], dtype=object))
+
+
+def test_table_cells_refuse_what_they_cannot_read_and_names_that_are_not_theirs():
+    from scipy import sparse
+
+    cells = TableCells(numeric_columns=[0]).fit(np.array([["1", "a"], ["2", "b"]], dtype=object))
+    assert cells.get_feature_names_out().tolist() == ["x0", "x1"]
+    with pytest.raises(ValueError, match="input_features should have length equal to number of features"):
+        cells.get_feature_names_out(["p", "q", "r"])
+    with pytest.raises(TypeError, match=r"not sparse data; pass X.toarray\(\)"):
+        TableCells().fit(sparse.csr_matrix(np.eye(3)))
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        TableCells().fit(np.zeros((0, 2), dtype=object))
+    with pytest.raises(ValueError, match="Reshape your data"):
+        cells.transform(np.array(["1", "a"], dtype=object))
+    assert TableCells().__sklearn_tags__().input_tags.allow_nan

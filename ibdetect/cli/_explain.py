@@ -149,6 +149,9 @@ def _feature_owners(model):
 
 def _traced_columns(preparation, n_columns):
     """The column that each feature out of ``preparation`` comes from, or None where that cannot be told."""
+    preparation = _after_table_cells(preparation)
+    if preparation is None:
+        return np.arange(n_columns)
     try:
         # scikit-learn's steps name each feature after the column it comes
         # from (amount, country_FR, missingindicator_country): markers too.
@@ -161,6 +164,23 @@ def _traced_columns(preparation, n_columns):
     if any(len(columns) != 1 for columns in found):
         return None
     return np.array([int(columns[0]) for columns in found])
+
+
+def _after_table_cells(preparation):
+    """``preparation`` without a first step of TableCells (in nested pipelines too); None if nothing is left.
+
+    TableCells keeps each column as it is, and checks the names it is asked
+    about against the table's own: the steps after it take the markers.
+    """
+    (name, first), rest = preparation.steps[0], preparation.steps[1:]
+    if isinstance(first, Pipeline):
+        inner = _after_table_cells(first)
+        if inner is first:
+            return preparation
+        rest = ([(name, inner)] if inner is not None else []) + rest
+    elif not isinstance(first, TableCells):
+        return preparation
+    return Pipeline(rest) if rest else None
 
 
 def _encoded_names(preparation, n_features):
