@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from . import _anomaly_score, _calibration, _streaming, _training
 from ._anomaly_score import finite_distances, score_rows
@@ -26,7 +26,7 @@ from ._compatibility import upgraded_pickle_state
 from ._distances import center_distances
 from ._explanation import explain
 from ._fitted import OPTIONAL, FittedAttribute
-from ._labels import ANOMALY, LabelledOutlierMixin, outlier_labels, training_classes
+from ._labels import ANOMALY, LabelledOutlierMixin, outlier_labels
 from ._runtime import PRECISIONS, all_or_nothing, check_precision, resolve_device, torch_threads
 # Imported from here before ibdetect.exceptions held them: they stay importable.
 from .exceptions import EmbeddingCollapseWarning, TrainingInterruptedWarning  # noqa: F401
@@ -100,8 +100,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         Epochs of autoencoder pretraining before the centres are placed (Deep
         SVDD's); needs an encoder with a ``decoder()`` method.
     batch_size : int or "auto", default="auto"
-        Samples per training step, each in all its views (not per inference
-        block): "auto" is 128, or 32 with views of images.
+        Samples per training step (2 or more), each in all its views (not per
+        inference block): "auto" is 128, or 32 with views of images.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     weight_decay : float, default=1e-5
@@ -135,8 +135,8 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         among a reference subset the rank shrinks in proportion (``n_neighbors_``).
     max_references : "auto", int or float, default="auto"
         Normal training samples kept at random as k-NN references, as
-        IsolationForest's ``max_samples``: an int that many, a float in (0, 1]
-        that share, ``"auto"`` up to 1,000 on rows and 4,000 on images
+        IsolationForest's ``max_samples``: an int that many (2 or more), a
+        float in (0, 1] that share, ``"auto"`` up to 1,000 on rows and 4,000 on images
         (:doc:`/scaling` measures the trade).
     contamination : "auto" or float, default="auto"
         Sets ``offset_``. A float in (0, 0.5] flags that share of the samples
@@ -197,10 +197,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
     embedding_whitening_ : ndarray of shape (n_views * embedding_dim, n_views * embedding_dim)
         With views of images and a k-NN score: whitens the references' unit views.
     n_neighbors_ : int
-        The rank searched among the references: ``n_neighbors`` times their
-        share of the normal training samples, at least ``min(2, n_neighbors)``.
+        With the k-NN scores: the rank searched among the references,
+        ``n_neighbors`` times their share of the normal training samples, at
+        least ``min(2, n_neighbors)``.
     neighbor_scales_ : ndarray of shape (2,)
-        Median reference distance (``"knn+density"``: ratio) per space, the divisors.
+        With the k-NN scores: the median reference distance (``"knn+density"``:
+        ratio) per space, the divisors.
     input_scales_, reference_radii_ : ndarray of shape (n_features,), (n_reference,)
         With ``"knn+density"``: each feature's unit (its spread among the
         references, shrunk toward the mean), and each reference row's squared
@@ -504,7 +506,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
 
     def _check_before_training(self, X, y, previous, streaming=False):
         """X, its targets and what training needs, after the checks that need no training (so they cost none)."""
-        X, targets = self._validate_training_data(X, y, reset=not streaming)
+        X, targets = _training.validate_training_data(self, X, y, reset=not streaming)
         input_shape = _training.check_input_shape(self)
         _training.check_callbacks(self.callbacks)
         transformations = _training.resolve_transformations(self, input_shape, targets, previous)
@@ -786,22 +788,6 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
         return tags
 
     # -- fitting, step by step -------------------------------------------------
-
-    def _validate_training_data(self, X, y, reset=True):
-        """Check X and y; set ``classes_`` and ``normal_labels_``; return X and integer targets.
-
-        Targets are the index of each sample's class in ``classes_``, or -1 for
-        a known anomaly.
-        """
-        checked = validated_rows(self, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
-        X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
-        if y is not None:
-            _training.warn_if_outlier_flags(y)
-        # A later batch of a stream may bring known anomalies alone.
-        self.classes_, self.normal_labels_, targets = training_classes(
-            y, len(X), one_class=self.loss == "svdd", anomalies_only=not reset
-        )
-        return X, targets
 
     def _set_state(self, state):
         """Set the fitted attributes that a concern's module returns by name."""

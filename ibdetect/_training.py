@@ -13,14 +13,15 @@ import math
 import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import column_or_1d
 from skorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import Subset
 
-from ._checks import check_positive_ints
+from ._checks import check_positive_ints, validated_rows
 from ._chunking import row_blocks
 from ._fitted import OPTIONAL, FittedAttribute, finite
-from ._labels import ANOMALY, has_known_anomalies
+from ._labels import ANOMALY, has_known_anomalies, training_classes
 from ._net import (
     AcceleratedDeepDescriptionNet,
     Autoencoder,
@@ -54,6 +55,7 @@ __all__ = [
     "times_as_much",
     "train",
     "warn_if_collapsed",
+    "validate_training_data",
     "warn_if_outlier_flags",
     "warn_if_unscaled",
 ]
@@ -710,6 +712,23 @@ def warn_if_collapsed(center_distances):
             "or more weight_decay (or, with an encoder of your own, one without biases).",
             EmbeddingCollapseWarning,
         )
+
+
+def validate_training_data(detector, X, y, reset=True):
+    """Check X and y; set ``classes_`` and ``normal_labels_`` on ``detector``; return X and integer targets.
+
+    Targets are the index of each sample's class in ``classes_``, or -1 for
+    a known anomaly. A later batch of a stream (not ``reset``) may bring
+    known anomalies alone.
+    """
+    checked = validated_rows(detector, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
+    X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
+    if y is not None:
+        warn_if_outlier_flags(y)
+    detector.classes_, detector.normal_labels_, targets = training_classes(
+        y, len(X), one_class=detector.loss == "svdd", anomalies_only=not reset
+    )
+    return X, targets
 
 
 def warn_if_outlier_flags(y):
