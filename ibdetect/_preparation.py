@@ -48,7 +48,7 @@ def encode_preparation(steps):
     """
     skops_io = require_skops()
     # Deflated: skops's schema repeats each step's layout, 20 times smaller so.
-    content = skops_io.dumps(_without_pandas_names(steps), compression=zipfile.ZIP_DEFLATED)
+    content = skops_io.dumps(_storable(steps), compression=zipfile.ZIP_DEFLATED)
     untrusted = sorted(set(skops_io.get_untrusted_types(data=content)) - set(TRUSTED_TYPES))
     if untrusted:
         raise ValueError(
@@ -58,15 +58,19 @@ def encode_preparation(steps):
     return content
 
 
-def _without_pandas_names(steps):
-    """A copy of ``steps`` whose feature unions keep their parts' output names as lists, not pandas objects.
+def _storable(steps):
+    """A copy of ``steps`` that skops can write without code, where they hold what only a fit needed.
 
-    With ``set_output(transform="pandas")`` a fitted ``FeatureUnion`` keeps
-    the columns of each part's output, pandas ``Index`` objects that skops
-    cannot write; it reads them only for a part without
-    ``get_feature_names_out``, and a list serves as well.
+    - With ``set_output(transform="pandas")`` a fitted ``FeatureUnion``
+      keeps the columns of each part's output, pandas ``Index`` objects
+      that skops cannot write; it reads them only for a part without
+      ``get_feature_names_out``, and lists serve as well.
+    - A ``ColumnTransformer`` whose columns a function chose
+      (``make_column_selector``) keeps that function among its parameters;
+      it transforms with the columns chosen when fitted, which the copy
+      names instead.
     """
-    if not any(hasattr(part, "_transformers_feature_names_out") for part in _fitted_parts(steps)):
+    if not any(_needs_storing(part) for part in _fitted_parts(steps)):
         return steps
     steps = copy.deepcopy(steps)
     for part in _fitted_parts(steps):
@@ -74,7 +78,20 @@ def _without_pandas_names(steps):
             part._transformers_feature_names_out = [
                 [str(name) for name in names] for names in part._transformers_feature_names_out
             ]
+        if isinstance(part, ColumnTransformer) and hasattr(part, "_columns"):
+            part.transformers = [
+                (name, transformer, chosen if callable(columns) else columns)
+                for (name, transformer, columns), chosen in zip(part.transformers, part._columns)
+            ]
     return steps
+
+
+def _needs_storing(part):
+    """Whether a fitted step holds what :func:`_storable` replaces."""
+    chosen_by_function = isinstance(part, ColumnTransformer) and any(
+        callable(columns) for _, _, columns in part.transformers
+    )
+    return hasattr(part, "_transformers_feature_names_out") or chosen_by_function
 
 
 def _fitted_parts(estimator):

@@ -547,6 +547,27 @@ def test_a_table_preparation_set_to_pandas_output_saves_and_loads(tmp_path, fast
     assert all(isinstance(names, pd.Index) for names in union._transformers_feature_names_out)
 
 
+def test_columns_a_selector_chose_are_saved_as_chosen(tmp_path, fast):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("skops")
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"amount": rng.normal(size=100), "grade": rng.choice(["a", "b"], 100)})
+    columns = ColumnTransformer([
+        ("numbers", StandardScaler(), make_column_selector(dtype_include="number")),
+        ("categories", OneHotEncoder(sparse_output=False), make_column_selector(dtype_include=object)),
+    ])
+    pipeline = make_pipeline(columns, IBDeepDescription(**fast)).fit(frame)
+    save(pipeline, tmp_path / "model.ibdetect")
+    loaded = load(tmp_path / "model.ibdetect")
+    np.testing.assert_array_equal(loaded.score_samples(frame), pipeline.score_samples(frame))
+    assert [chosen for _, _, chosen in loaded[0].transformers] == [["amount"], ["grade"]]
+    # The pipeline saved keeps its selectors.
+    assert all(callable(chosen) for _, _, chosen in pipeline[0].transformers)
+
+
 def test_a_numpy_function_saves_once_its_transformer_names_its_features(blobs, tmp_path, fast):
     from sklearn.preprocessing import FunctionTransformer
 
