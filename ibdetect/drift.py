@@ -50,15 +50,20 @@ from ._warnings import warn_at_caller
 
 __all__ = ["check_drift", "drift_test"]
 
+# What check_drift and drift_test both take, and the values they allow.
+_TEST_OPTIONS = {
+    "window_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "top_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
+}
+
 
 @validate_params(
     {
         "model": [object],
         "X": ["array-like"],
-        "window_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "top_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
+        **_TEST_OPTIONS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -121,10 +126,7 @@ def check_drift(model, X, *, window_size=500, alpha=0.01, top_fraction=0.05, con
     {
         "calibration_scores": ["array-like"],
         "scores": ["array-like"],
-        "window_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "top_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
+        **_TEST_OPTIONS,
     },
     prefer_skip_nested_validation=True,
 )

@@ -281,10 +281,8 @@ def pvalues_too_coarse(values, counts, alpha):
 
     Parameters
     ----------
-    values : array-like of shape (n_values,)
-        The distinct p-values, in increasing order.
-    counts : array-like of int of shape (n_values,)
-        How many rows have each.
+    values, counts : array-like of shape (n_values,)
+        As :func:`benjamini_hochberg_cut` takes them.
     alpha : float
         The level the procedure ran at.
 
