@@ -123,7 +123,8 @@ def save(model, file, *, metadata=None, training_rows=True):
         the convention.
     metadata : dict, default=None
         Information to store with the model, e.g. where its data came from;
-        it must be JSON-serialisable. :func:`read_info` returns it.
+        it must be JSON-serialisable, with string keys. :func:`read_info`
+        returns it.
     training_rows : bool, default=True
         Whether to keep the rows that ``partial_fit`` trains on from: as
         many training rows as the k-NN reference holds (by default 1,000; images 4,000)
@@ -200,6 +201,10 @@ def save(model, file, *, metadata=None, training_rows=True):
     }
     if not isinstance(header["metadata"], dict):
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    other_keys = [key for key in header["metadata"] if not isinstance(key, str)]
+    if other_keys:
+        # JSON would turn them into text: read_info would give back other keys.
+        raise ValueError(f"metadata keys must be strings, as JSON keeps them; got {other_keys[0]!r}")
     write_archive(file, header, tensors, preparation)
 
 

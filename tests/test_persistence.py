@@ -411,6 +411,10 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
     assert set(info.versions) == {"ibdetect", "numpy", "scikit-learn", "skorch", "torch"}
     loaded, info_on_load = load(tmp_path / "model.ibdetect", with_info=True)
     assert info_on_load == info and isinstance(loaded, IBDeepDescription)
+    # JSON would give a key of 1 back as "1": refused, and nothing written.
+    with pytest.raises(ValueError, match="metadata keys must be strings, as JSON keeps them; got 1"):
+        save(fitted[0], tmp_path / "other.ibdetect", metadata={1: "first"})
+    assert not (tmp_path / "other.ibdetect").exists()
 
 
 def test_saved_tensors_are_cpu_copies(fitted):
