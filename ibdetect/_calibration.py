@@ -106,14 +106,16 @@ def hold_out(targets, validation_fraction, seed, streaming=False):
     """Mask of the held-out samples: ``validation_fraction`` of each class and of the known anomalies.
 
     Nothing is held out when no normal sample would be. A batch of a
-    stream (``streaming``) holds out a class's share rounded up or down at
-    random, in proportion: its batches hold out that share on average,
-    however few of its samples each brings, where rounding down would keep
-    every one of them.
+    stream (``streaming``) holds out a normal class's share rounded up or
+    down at random, in proportion: its batches hold out that share on
+    average, however few of its samples each brings, where rounding down
+    would keep every one of them. It holds out no known anomaly: nothing
+    validates on a stream's later batches, so one held out would be lost.
     """
     if streaming:
         held_out = _held_out_mask(targets, validation_fraction, seed, min_class_size=1, round_at_random=True)
-        return held_out if np.any(held_out & (targets != ANOMALY)) else np.zeros(len(targets), dtype=bool)
+        held_out &= targets != ANOMALY
+        return held_out
     held_out = _held_out_mask(targets, validation_fraction, seed)
     if not np.any(held_out & (targets != ANOMALY)):
         return np.zeros(len(targets), dtype=bool)

@@ -57,7 +57,7 @@ def validated_rows(estimator, X, y=None, **kwargs):
         return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        if "contains NaN" in message:
+        if "Input X contains NaN" in message:
             raise ValueError(f"X holds NaN (gaps): fill them first, or {_PREPROCESSOR}, which fills and flags them.") from exc
         if "could not convert string to float" in message:
             raise ValueError(f"X holds text{_first_text(X)}: {_PREPROCESSOR} to read it as categories.") from exc

@@ -107,10 +107,12 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
     weight_decay : float, default=1e-5
         L2 penalty on the encoder's weights (not on the centres).
     validation_fraction : "auto", float or None, default="auto"
-        Share of each class held out of training, rounded down: it reports a
-        validation loss, sets the threshold of ``contamination="auto"`` and
-        calibrates :meth:`pvalues`. ``"auto"`` holds out more of small data, so
-        that enough calibrate (the user guide's rule); None trains on all.
+        Share of each class held out of training, rounded down (in
+        ``partial_fit``'s later batches, at random in proportion, normal
+        classes only): it reports a validation loss, sets the threshold of
+        ``contamination="auto"`` and calibrates :meth:`pvalues`. ``"auto"``
+        holds out more of small data, so that enough calibrate (the user
+        guide's rule); None trains on all.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (``EarlyStopping``, ...): instances, classes or ``(name, callback)`` pairs.
     transformations : {"auto", "none", "rotations", "rotations+flips", "affine"}, default="auto"

@@ -1,6 +1,7 @@
 """Reaching the detector inside a scikit-learn pipeline."""
 
-from sklearn.pipeline import Pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 
 def final_step(estimator):
@@ -20,3 +21,19 @@ def leaf_steps(estimator):
     if not isinstance(estimator, Pipeline):
         return [estimator]
     return [leaf for _, step in estimator.steps for leaf in leaf_steps(step)]
+
+
+def fitted_parts(estimator):
+    """``estimator`` and every fitted estimator inside it, through pipelines, column transformers and unions."""
+    yield estimator
+    if isinstance(estimator, Pipeline):
+        inner = [step for _, step in estimator.steps]
+    elif isinstance(estimator, ColumnTransformer):
+        inner = [transformer for _, transformer, _ in getattr(estimator, "transformers_", [])]
+    elif isinstance(estimator, FeatureUnion):
+        inner = [transformer for _, transformer in estimator.transformer_list]
+    else:
+        inner = []
+    for part in inner:
+        if hasattr(part, "fit"):
+            yield from fitted_parts(part)

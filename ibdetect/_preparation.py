@@ -14,8 +14,10 @@ import copy
 import zipfile
 
 from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from ._pipelines import fitted_parts
 
 __all__ = ["TRUSTED_TYPES", "decode_preparation", "encode_preparation", "require_skops"]
 
@@ -70,14 +72,12 @@ def _storable(steps):
       it transforms with the columns chosen when fitted, which the copy
       names instead.
     """
-    if not any(_needs_storing(part) for part in _fitted_parts(steps)):
+    if not any(_needs_storing(part) for part in fitted_parts(steps)):
         return steps
     steps = copy.deepcopy(steps)
-    for part in _fitted_parts(steps):
+    for part in fitted_parts(steps):
         if hasattr(part, "_transformers_feature_names_out"):
-            part._transformers_feature_names_out = [
-                [str(name) for name in names] for names in part._transformers_feature_names_out
-            ]
+            part._transformers_feature_names_out = _listed(part._transformers_feature_names_out)
         if isinstance(part, ColumnTransformer) and hasattr(part, "_columns"):
             part.transformers = [
                 (name, transformer, chosen if callable(columns) else columns)
@@ -86,28 +86,19 @@ def _storable(steps):
     return steps
 
 
+def _listed(names):
+    """A FeatureUnion's names per part (pandas Index objects) as lists; a ColumnTransformer's array of them as a list."""
+    if isinstance(names, list):
+        return [[str(name) for name in part] for part in names]
+    return [str(name) for name in names]
+
+
 def _needs_storing(part):
     """Whether a fitted step holds what :func:`_storable` replaces."""
     chosen_by_function = isinstance(part, ColumnTransformer) and any(
         callable(columns) for _, _, columns in part.transformers
     )
     return hasattr(part, "_transformers_feature_names_out") or chosen_by_function
-
-
-def _fitted_parts(estimator):
-    """``estimator`` and every fitted estimator inside it, through pipelines, column transformers and unions."""
-    yield estimator
-    if isinstance(estimator, Pipeline):
-        inner = [step for _, step in estimator.steps]
-    elif isinstance(estimator, ColumnTransformer):
-        inner = [transformer for _, transformer, _ in getattr(estimator, "transformers_", [])]
-    elif isinstance(estimator, FeatureUnion):
-        inner = [transformer for _, transformer in estimator.transformer_list]
-    else:
-        inner = []
-    for part in inner:
-        if hasattr(part, "fit"):
-            yield from _fitted_parts(part)
 
 
 def decode_preparation(content, n_features_out):

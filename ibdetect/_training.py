@@ -723,7 +723,8 @@ def validate_training_data(detector, X, y, reset=True):
     """
     checked = validated_rows(detector, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
     X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
-    if y is not None:
+    if y is not None and reset:
+        # Once per stream: its later batches take the labels of its first.
         warn_if_outlier_flags(y)
     detector.classes_, detector.normal_labels_, targets = training_classes(
         y, len(X), one_class=detector.loss == "svdd", anomalies_only=not reset
@@ -734,7 +735,7 @@ def validate_training_data(detector, X, y, reset=True):
 def warn_if_outlier_flags(y):
     """Warn when ``y`` looks like outlier flags (booleans, or 0 and 1 with few 1s), which train as two normal classes."""
     y = np.asarray(y)
-    if y.dtype == bool:
+    if y.dtype == bool and y.any() and not y.all():
         fix, which = "np.where(y, -1, 0)", "True and False"
     elif y.dtype.kind in "iuf" and len(y) and set(np.unique(y).tolist()) == {0, 1} and np.mean(y == 1) <= FLAG_LIKE_SHARE:
         fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {np.mean(y == 1):.0%} of the samples)"

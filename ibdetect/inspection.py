@@ -32,13 +32,13 @@ Examples
 True
 """
 
+import copy
 import re
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ._pipelines import final_step, first_step
-from .preprocessing import TableCells
+from ._pipelines import final_step, first_step, fitted_parts
 
 __all__ = ["column_owners", "explain_columns"]
 
@@ -62,7 +62,7 @@ def explain_columns(model, X, *, feature_names=None, n_steps=8):
         Rows as the model takes them.
     feature_names : sequence of str, default=None
         The names of ``X``'s columns, for a model and an ``X`` that have
-        none (an array of a CSV file's columns, say).
+        none (an array of a CSV file's columns, say); one per column.
     n_steps : int, default=8
         As :meth:`IBDeepDescription.explain <ibdetect.IBDeepDescription.explain>`
         takes it.
@@ -84,11 +84,15 @@ def explain_columns(model, X, *, feature_names=None, n_steps=8):
     Raises
     ------
     ValueError
-        As ``explain`` raises: a model whose scores it cannot explain.
+        As ``explain`` raises (a model whose scores it cannot explain), or
+        ``feature_names`` given for an ``X`` with column names, or not one
+        per column.
     """
     detector, preparation = final_step(model), _preparation(model)
     prepared = X if preparation is None else preparation.transform(X)
     explanation = detector.explain(prepared, n_steps=n_steps)
+    if hasattr(X, "columns") and feature_names is not None:
+        raise ValueError("feature_names names the columns of an X without names; X has its own")
     owners, names = column_owners(model, getattr(X, "columns", feature_names))
     if preparation is not None:
         explanation.feature_names = _encoded_names(preparation, detector.n_features_in_)
@@ -119,9 +123,10 @@ def column_owners(model, feature_names=None):
     preparation, n_features = _preparation(model), final_step(model).n_features_in_
     if preparation is None:
         return np.arange(n_features), _column_names(model, feature_names)
-    owners = _traced_columns(preparation, first_step(model).n_features_in_)
+    names = _column_names(model, feature_names)
+    owners = _traced_columns(preparation, names)
     if owners is not None:
-        return owners, _column_names(model, feature_names)
+        return owners, names
     return np.arange(n_features), _encoded_names(preparation, n_features)
 
 
@@ -140,48 +145,51 @@ def summed_by_owner(contributions, owners, n_owners):
 
 def _column_names(model, feature_names):
     """The input's column names: the model's own, those given, or x0, x1, ..."""
+    n_columns = first_step(model).n_features_in_
     names = getattr(model, "feature_names_in_", None)
     if names is None:
         names = feature_names
     if names is None:
-        names = [f"x{column}" for column in range(first_step(model).n_features_in_)]
+        names = [f"x{column}" for column in range(n_columns)]
+    if len(names) != n_columns:
+        raise ValueError(f"{len(names)} column names for a model of {n_columns} columns: {list(names)}")
     return np.asarray(names, dtype=object)
 
 
-def _traced_columns(preparation, n_columns):
-    """The column that each feature out of ``preparation`` comes from, or None where that cannot be told."""
-    preparation = _after_table_cells(preparation)
-    if preparation is None:
-        return np.arange(n_columns)
+def _traced_columns(preparation, columns):
+    """The column that each feature out of ``preparation`` comes from, or None where that cannot be told.
+
+    ``columns`` are the names the first step was fitted on, or None.
+    """
+    markers = [_MARKER.format(column) for column in range(len(columns))]
     try:
         # scikit-learn's steps name each feature after the column it comes
         # from (amount, country_FR, missingindicator_country): markers too.
-        names = preparation.get_feature_names_out([_MARKER.format(column) for column in range(n_columns)])
+        names = _renamed(preparation, columns, markers).get_feature_names_out(markers)
     except (AttributeError, ValueError):
-        # A step that gives no names, or one that checks its input's names
-        # (a scaler fitted on named columns).
+        # A step that gives no names, or one whose names cannot be traced.
         return None
     found = [_MARKER_PATTERN.findall(name) for name in names]
-    if any(len(columns) != 1 for columns in found):
+    if any(len(found_in) != 1 for found_in in found):
         return None
-    return np.array([int(columns[0]) for columns in found])
+    return np.array([int(found_in[0]) for found_in in found])
 
 
-def _after_table_cells(preparation):
-    """``preparation`` without a first step of TableCells (in nested pipelines too); None if nothing is left.
+def _renamed(preparation, columns, markers):
+    """A copy of ``preparation`` that knows each input column by its marker.
 
-    TableCells keeps each column as it is, and checks the names it is asked
-    about against the table's own: the steps after it take the markers.
+    A step fitted on named columns (a DataFrame, or pandas output from the
+    step before) checks the names it is asked about against those: in the
+    copy, every step that knew a column by name knows it by its marker.
     """
-    (name, first), rest = preparation.steps[0], preparation.steps[1:]
-    if isinstance(first, Pipeline):
-        inner = _after_table_cells(first)
-        if inner is first:
-            return preparation
-        rest = ([(name, inner)] if inner is not None else []) + rest
-    elif not isinstance(first, TableCells):
-        return preparation
-    return Pipeline(rest) if rest else None
+    preparation = copy.deepcopy(preparation)
+    marker_of = dict(zip(map(str, columns), markers))
+    for part in fitted_parts(preparation):
+        names = getattr(part, "feature_names_in_", None)
+        # A pipeline's or a union's names are a property of the parts the walk reaches.
+        if names is not None and not isinstance(getattr(type(part), "feature_names_in_", None), property):
+            part.feature_names_in_ = np.asarray([marker_of.get(str(name), name) for name in names], dtype=object)
+    return preparation
 
 
 def _encoded_names(preparation, n_features):

@@ -180,13 +180,14 @@ class TableCells(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         cells = _as_cells(X)
         if not len(cells):
             raise ValueError(f"Found array with 0 sample(s) (shape={cells.shape}) while a minimum of 1 is required by TableCells.")
-        # Records n_features_in_ and a DataFrame's column names, which
-        # transform then checks, as scikit-learn's transformers do.
-        validate_data(self, X, skip_check_array=True)
         columns = self._numeric_columns()
         if columns.size and (columns.min() < 0 or columns.max() >= cells.shape[1]):
             raise ValueError(f"numeric_columns {columns.tolist()} name columns beyond the {cells.shape[1]} of X")
-        self._read(cells)
+        self._read(cells, getattr(X, "columns", None))
+        # Records n_features_in_ and a DataFrame's column names, which
+        # transform then checks, as scikit-learn's transformers do; last, so
+        # that a refit refused leaves the earlier fit as it was.
+        validate_data(self, X, skip_check_array=True)
         return self
 
     def transform(self, X):
@@ -204,7 +205,7 @@ class TableCells(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         cells = _as_cells(X)
         validate_data(self, X, skip_check_array=True, reset=False)
-        return self._read(cells)
+        return self._read(cells, getattr(self, "feature_names_in_", None))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -225,18 +226,15 @@ class TableCells(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return columns.astype(int)
 
-    def _read(self, cells):
+    def _read(self, cells, names):
+        """The cells read as numbers or categories; ``names``, the columns' names if any, name them in errors."""
         numeric = set(self._numeric_columns().tolist())
         out = np.empty(cells.shape, dtype=object)
         for column in range(cells.shape[1]):
             read = _number if column in numeric else _category
-            out[:, column] = [read(cell, self._column_name(column)) for cell in cells[:, column]]
+            name = str(column) if names is None else repr(str(names[column]))
+            out[:, column] = [read(cell, name) for cell in cells[:, column]]
         return out
-
-    def _column_name(self, column):
-        if hasattr(self, "feature_names_in_"):
-            return repr(str(self.feature_names_in_[column]))
-        return str(column)
 
 
 def _category_encoder():

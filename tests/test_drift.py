@@ -106,8 +106,11 @@ def test_windows_too_small_to_be_flagged_are_marked_and_all_of_them_warned_of():
     # The 5 of 100 beyond the cut bound a new row's chance at about 0.09:
     # even a window of rows all far out needs 2 rows to reach 0.01.
     result = drift_test(calibration, np.full(250, 1000.0), window_size=100)
-    assert result.min_window_size == np.ceil(np.log(0.01) / np.log(result.bound)) == 2
+    assert result.min_window_size == 2
     assert result.testable.all() and result.drifted.all()
+    # The fewest rows, all far out, that are flagged: one fewer are not.
+    assert drift_test(calibration, np.full(2, 1000.0), window_size=2).drifted.all()
+    assert result.bound > 0.01
     with pytest.warns(UserWarning, match=r"No window can be flagged: at alpha=0.01, with 100 calibration samples, a "
                                          r"window needs 2 rows or more .*pass window_size=2 or more") as caught:
         result = drift_test(calibration, np.full(20, 1000.0), window_size=1)

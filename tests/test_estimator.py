@@ -370,6 +370,10 @@ def test_gaps_text_and_sparse_input_are_refused_with_what_to_put_before_the_dete
     }
     with pytest.raises(error, match=message):
         IBDeepDescription(max_epochs=1).fit(inputs[bad])
+    if bad == "nan":
+        # A gap among the labels is scikit-learn's to name, not a gap in X.
+        with pytest.raises(ValueError, match="Input y contains NaN"):
+            IBDeepDescription(max_epochs=1).fit(X, np.where(np.arange(50) == 3, np.nan, 1.0))
     if bad != "text":  # a frame of four columns is refused for its width first
         with pytest.raises(error, match=message):
             fitted.score_samples(inputs[bad])

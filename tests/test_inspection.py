@@ -59,3 +59,31 @@ def test_columns_without_names_take_those_given_or_positions(payments, fast):
     model = make_pipeline(StandardScaler(), IBDeepDescription(**fast)).fit(X)
     assert explain_columns(model, X[:3]).column_names.tolist() == ["x0", "x1"]
     assert explain_columns(model, X[:3], feature_names=["a", "b"]).column_names.tolist() == ["a", "b"]
+
+
+def test_steps_fitted_on_named_columns_are_traced_to_them(payments, fast):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    pandas_output = make_pipeline(make_preprocessor(payments), IBDeepDescription(**fast))
+    pandas_output.set_output(transform="pandas").fit(payments)
+    columns = ColumnTransformer([
+        ("numbers", StandardScaler(), ["amount", "hour"]),
+        ("categories", OneHotEncoder(sparse_output=False), ["country"]),
+    ])
+    on_a_frame = make_pipeline(columns, IBDeepDescription(**fast)).fit(payments)
+    for model in (pandas_output, on_a_frame):
+        explanation = explain_columns(model, payments.iloc[:4])
+        assert explanation.column_names.tolist() == ["amount", "country", "hour"]
+        np.testing.assert_allclose(explanation.column_contributions.sum(1), explanation.distances, rtol=1e-5)
+    # Tracing asked a copy: the model's own steps keep their names.
+    assert pandas_output[0].named_steps["columns"].feature_names_in_.tolist() == ["amount", "country", "hour"]
+
+
+def test_column_names_must_be_one_per_column_and_not_contradict_x(payments, fast):
+    X = payments[["amount", "hour"]].to_numpy()
+    model = IBDeepDescription(**fast).fit(X)
+    with pytest.raises(ValueError, match=r"1 column names for a model of 2 columns: \['a'\]"):
+        explain_columns(model, X[:3], feature_names=["a"])
+    with pytest.raises(ValueError, match="feature_names names the columns of an X without names"):
+        explain_columns(model, payments[["amount", "hour"]].iloc[:3], feature_names=["a", "b"])

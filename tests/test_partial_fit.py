@@ -400,3 +400,21 @@ def test_priors_that_miss_a_new_class_name_the_classes_and_the_fix(stream, fast)
         detector.partial_fit(X[~first][:50], y[~first][:50])
     detector.set_params(priors=None).partial_fit(X[~first][:50], y[~first][:50])
     assert detector.classes_.tolist() == [0, 1, 2]
+
+
+def test_a_stream_trains_on_every_known_anomaly_it_is_given(stream, fast, monkeypatch):
+    X, y, unseen = stream
+    detector = IBDeepDescription(**fast, validation_fraction=0.3).partial_fit(X[:300], y[:300])
+    trained = []
+    original = _streaming.training_rows
+
+    def recorded(*args, **kwargs):
+        rows, targets = original(*args, **kwargs)
+        trained.append(targets)
+        return rows, targets
+
+    monkeypatch.setattr(_streaming, "training_rows", recorded)
+    batch_labels = np.r_[y[300:330], np.full(10, -1)]
+    detector.partial_fit(np.vstack([X[300:330], unseen[:10]]), batch_labels)
+    # None of the ten is held out, where nothing would validate on it.
+    assert (trained[0] == -1).sum() == 10

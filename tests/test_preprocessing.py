@@ -202,3 +202,13 @@ def test_table_cells_refuse_what_they_cannot_read_and_names_that_are_not_theirs(
     with pytest.raises(ValueError, match="Reshape your data"):
         cells.transform(np.array(["1", "a"], dtype=object))
     assert TableCells().__sklearn_tags__().input_tags.allow_nan
+
+
+def test_a_refit_refused_leaves_the_earlier_fit_as_it_was():
+    cells = TableCells(numeric_columns=[1]).fit(pd.DataFrame({"a": ["x"], "b": ["1"]}))
+    with pytest.raises(ValueError, match="beyond the 1 of X"):
+        cells.fit(pd.DataFrame({"z": ["1"]}))
+    cells.set_params(numeric_columns=[0])
+    with pytest.raises(ValueError, match="column 'a' holds 'x', not a number"):
+        cells.fit(pd.DataFrame({"a": ["x"], "q": ["y"]}))
+    assert cells.feature_names_in_.tolist() == ["a", "b"] and cells.n_features_in_ == 2
