@@ -737,6 +737,10 @@ def warn_if_outlier_flags(y):
     y = np.asarray(y)
     if y.dtype == bool and y.any() and not y.all():
         fix, which = "np.where(y, -1, 0)", "True and False"
+    elif y.dtype.kind in "OUS" and _true_and_false(set(y.tolist())):
+        # As a CSV file writes booleans.
+        true, false = _true_and_false(set(y.tolist()))
+        fix, which = f"np.where(y == {true!r}, -1, 0)", f"{false!r} and {true!r}"
     elif y.dtype.kind in "iuf" and len(y) and set(np.unique(y).tolist()) == {0, 1} and np.mean(y == 1) <= FLAG_LIKE_SHARE:
         fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {np.mean(y == 1):.0%} of the samples)"
     else:
@@ -746,3 +750,11 @@ def warn_if_outlier_flags(y):
         f"pass -1 for the anomalies: y = {fix}; or fit(X) without y, if the flags are for scoring only.",
         UserWarning,
     )
+
+
+def _true_and_false(values):
+    """The two labels among ``values`` that read as true and false (in any case), if they are all there is."""
+    if len(values) != 2:
+        return None
+    read = {str(value).strip().lower(): value for value in values}
+    return (read["true"], read["false"]) if set(read) == {"true", "false"} else None

@@ -178,8 +178,11 @@ def drift_test(calibration_scores, scores, window_size=500, alpha=0.01, top_frac
         warn_at_caller(
             f"No window can be flagged: at alpha={alpha:g}, with {n} calibration samples, a window needs "
             f"{min_window_size} rows or more (all of them far out), and "
-            + (f"these hold {len(scores)}." if len(scores) < min_window_size else
-               f"windows of {window_size} have fewer; pass window_size={min_window_size} or more."),
+            + (
+                f"the scores hold only {len(scores)} row{'' if len(scores) == 1 else 's'}."
+                if len(scores) < min_window_size
+                else f"windows of {window_size} have fewer; pass window_size={min_window_size} or more."
+            ),
             UserWarning,
         )
     return Bunch(

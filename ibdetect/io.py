@@ -45,8 +45,9 @@ INDEX_NAME = "id"
 
 # The formats read, by the end of the file's name.
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".npy": "npy", ".npz": "npz"}
-# How a zip archive (an .npz file) and an .npy file begin.
+# How a zip archive (an .npz file), an .npy file and a gzip file begin.
 ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
 NPY_MAGIC = b"\x93NUMPY"
 # Array data is read in pieces of this size, so that what is allocated is
 # what the file holds, not what its header declares.
@@ -324,8 +325,12 @@ def _csv_rows(path):
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
+            if _starts_with(path, GZIP_MAGIC):
+                raise ValueError(f"{path} is compressed with gzip: name it {Path(path).name}.gz") from None
             raise ValueError(f"{path} is not a UTF-8 text file") from None
         except (gzip.BadGzipFile, EOFError, zlib.error):
+            if not _starts_with(path, GZIP_MAGIC):
+                raise ValueError(f"{path}: its name ends in .gz, but it is not compressed with gzip") from None
             # EOFError: the file ends inside its compressed stream (a copy cut short).
             raise ValueError(f"{path}: its name ends in .gz, but it is not a whole gzip file (damaged, or cut short?)") from None
 
@@ -400,6 +405,8 @@ def _floats(cells, names, where):
         try:
             values.append(float(cell))
         except ValueError:
+            if not cell.strip():
+                raise _NotANumber(f"{where}: column {name!r} is empty (a gap), not a number") from None
             raise _NotANumber(
                 f"{where}: column {name!r} holds {cell!r}, not a number (if it holds labels or row ids, "
                 "name it as the label or id column; if it is no feature, leave it out)"

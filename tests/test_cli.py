@@ -1205,6 +1205,38 @@ def test_fit_warns_of_a_column_named_as_labels_that_is_read_as_a_feature(in_tmp,
         assert run(capsys, f"fit train.csv -o m.ibdetect {option}", *FIT_OPTIONS)[2] == ""
 
 
+def test_fit_warnings_name_the_command_line_s_fix(in_tmp, capsys, make_data):
+    X, _ = make_data(100)
+    flags = (np.arange(len(X)) % 10 == 0).astype(int)
+    write_csv("flags.csv", [*FEATURES, "outlier"], [[*row, flag] for row, flag in zip(X.tolist(), flags)])
+    _, _, err = run(capsys, "fit flags.csv --label-column outlier -o m.ibdetect", *FIT_OPTIONS)
+    assert err == (
+        "ibdetect: warning: column 'outlier' holds only 0 and 1 (1 on 10% of the samples): they train as two known "
+        "normal classes. If they flag anomalies, write -1 for the anomalies in it, or leave it out with "
+        "--ignore-column outlier in place of --label-column\n"
+    )
+    write_csv("rows.csv", FEATURES, X.tolist())
+    status, _, err = run(capsys, "fit rows.csv -o m.ibdetect --contamination 0.05 --n-neighbors 1 "
+                                 "--validation-fraction 0.1", *FIT_OPTIONS)
+    assert status == 0 and "samples held out of training" in err
+    assert err.endswith("To flag a share of new normal rows, score with --alpha 0.05, or fit with --contamination auto.\n")
+
+
+def test_gaps_in_rows_for_a_model_fitted_without_them_name_the_fix(in_tmp, capsys, make_data):
+    X, _ = make_data()
+    write_csv("rows.csv", FEATURES, X.tolist())
+    assert run(capsys, "fit rows.csv -o m.ibdetect", *FIT_OPTIONS)[0] == 0
+    write_csv("gap.csv", FEATURES, [[*X[0, :3].tolist(), ""], *X[1:3].tolist()])
+    assert run(capsys, "score m.ibdetect gap.csv -o s.csv") == (1, "", OneErrorLine(
+        "gap.csv, line 2: column 'f3' is empty (a gap), not a number; the model was fitted on rows without gaps "
+        "and reads none: fill them"
+    ))
+    np.save("nan.npy", np.where(X > 4, np.nan, X))
+    assert run(capsys, "score m.ibdetect nan.npy -o s.csv") == (1, "", OneErrorLine(
+        "cannot score nan.npy: it holds gaps (NaN); fill them: the model was fitted on rows without gaps and reads none"
+    ))
+
+
 def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, capsys, make_data):
     X, y = make_data()
     rows = [[f"r{i}", *row, "note", label] for i, (row, label) in enumerate(zip(X.tolist(), y))]

@@ -116,5 +116,5 @@ def test_windows_too_small_to_be_flagged_are_marked_and_all_of_them_warned_of():
         result = drift_test(calibration, np.full(20, 1000.0), window_size=1)
     assert caught[0].filename == __file__
     assert not result.testable.any() and not result.drifted.any()
-    with pytest.warns(UserWarning, match="a window needs 2 rows or more .*and these hold 1"):
+    with pytest.warns(UserWarning, match="a window needs 2 rows or more .*and the scores hold only 1 row[.]"):
         drift_test(calibration, [1000.0])

@@ -110,18 +110,23 @@ def test_a_gzip_compressed_csv_reads_as_the_plain_one(tmp_path):
     assert chunks[-1][1] == os.path.getsize(tmp_path / "rows.CSV.GZ") < os.path.getsize(tmp_path / "rows.csv")
 
 
-@pytest.mark.parametrize("damage", ["plain text", "cut short"])
-def test_a_damaged_gzip_csv_is_an_error_naming_it(tmp_path, damage):
-    path = tmp_path / "rows.csv.gz"
+@pytest.mark.parametrize("name, damage, message", [
+    ("rows.csv.gz", "plain text", "{path}: its name ends in .gz, but it is not compressed with gzip"),
+    ("rows.csv.gz", "cut short", "{path}: its name ends in .gz, but it is not a whole gzip file (damaged, or cut short?)"),
+    ("rows.csv", "compressed", "{path} is compressed with gzip: name it rows.csv.gz"),
+])
+def test_a_csv_file_not_as_its_name_says_is_an_error_naming_the_fix(tmp_path, name, damage, message):
+    path = tmp_path / name
     text = "a,b\n" + "".join(f"{i},{i * 7 % 13}\n" for i in range(5000))
     if damage == "plain text":
         path.write_text(text)
     else:
         write_gzip(path, text)
+    if damage == "cut short":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ValueError) as error:
         read_data(path)
-    assert str(error.value) == f"{path}: its name ends in .gz, but it is not a whole gzip file (damaged, or cut short?)"
+    assert str(error.value) == message.format(path=path)
 
 
 def test_the_format_goes_by_the_end_of_the_name(tmp_path):

@@ -68,7 +68,8 @@ COMMANDS = {
         "name the features that weigh most in each row's anomaly score",
         "Write a CSV with one row per row of DATA: its distance to the normal data (the anomaly "
         "score), the prediction, the nearest known class, the p-value when the model held out normal "
-        "samples, and the --top features with the largest contributions to the distance, largest first. "
+        "samples, whether the row was read as a whole as having come from elsewhere (row_from_elsewhere; "
+        "not for images), and the --top features with the largest contributions to the distance, largest first. "
         "A CSV column encoded as several features (categories, gaps) counts as one, their contributions "
         "added up. Columns are read as for 'score'. Needs captum: pip install \"ibdetect[explain]\".",
         True,

@@ -131,7 +131,8 @@ def fit(args):
         finally:
             # Before the error of a fit that fails, which they may explain.
             for warning in caught:
-                echo(f"ibdetect: warning: {_fit_warning(warning.message, model, data)}", file=sys.stderr)
+                line = _fit_warning(warning.message, model, data, args.label_column)
+                echo(f"ibdetect: warning: {line}", file=sys.stderr)
     if data.feature_names is not None:
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
@@ -295,6 +296,7 @@ def score(args):
         f"(anomalies: {tally['anomalies']}).",
         file=report,
     )
+    level = args.fdr
     if args.adaptive and tally["rows"]:
         share = normal_share(_pvalue_values(calibration), tally["per_pvalue"])
         level = args.fdr / share
@@ -308,7 +310,8 @@ def score(args):
         # Nothing flagged is what a batch of normal rows gives; p-values too
         # coarse to reach the procedure's cut are worth a word.
         values = _pvalue_values(calibration)
-        coarse = values[0] > args.fdr or pvalues_too_coarse(values, tally["per_pvalue"], args.fdr)
+        # At the level the procedure ran at (--adaptive's, above 1 only when it flags every row).
+        coarse = values[0] > level or pvalues_too_coarse(values, tally["per_pvalue"], min(level, 1.0))
         hint = f" {_coarse_pvalues(len(calibration))}" if coarse else ""
         echo(f"--fdr {args.fdr:g} flagged no row.{hint}", file=report)
     if args.alpha is not None and args.alpha < 1 / (len(calibration) + 1):
@@ -321,7 +324,7 @@ def score(args):
 def _coarse_pvalues(n_calibration):
     """Why p-values may not reach a level: how fine the model's ``n_calibration`` held-out samples make them."""
     return (
-        f"The model's {n_calibration} held-out samples give p-values no smaller than 1/{n_calibration + 1} = "
+        f"The model's {counted(n_calibration, 'held-out sample')} give p-values no smaller than 1/{n_calibration + 1} = "
         f"{1 / (n_calibration + 1):.3g}; a model fitted with a larger --validation-fraction gives finer ones."
     )
 
@@ -527,7 +530,9 @@ def _read_chunks(path, model, doing="scoring", **kwargs):
             except StopIteration:
                 return
             except ValueError as exc:
-                raise CommandError(str(exc)) from None
+                # Read as numbers: the model was fitted on no gaps or text (else it reads cells).
+                fix = "; the model was fitted on rows without gaps and reads none: fill them" if "is empty (a gap)" in str(exc) else ""
+                raise CommandError(f"{exc}{fix}") from None
             _check_features(data, path)
             if first:
                 _warn_if_matched_by_position(model, data, path)
@@ -608,18 +613,36 @@ def _estimator_errors(context):
         raise Interrupted("training was interrupted; nothing was written") from None
     except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         if str(exc).startswith("X holds NaN"):
-            # The Python fix (make_preprocessor) is --scale auto here.
-            raise CommandError(
-                f"{context}: it holds gaps (NaN); fill them, or fit with --scale auto (the default), which fills "
-                "and flags them"
-            ) from None
+            # The Python fix (make_preprocessor) is --scale auto when fitting;
+            # a model fitted on numbers alone reads no gaps.
+            fix = (
+                "fill them, or fit with --scale auto (the default), which fills and flags them"
+                if context.startswith("cannot fit") else
+                "fill them: the model was fitted on rows without gaps and reads none"
+            )
+            raise CommandError(f"{context}: it holds gaps (NaN); {fix}") from None
         raise CommandError(f"{context}: {first_line(exc)}") from None
 
 
-def _fit_warning(warning, model, data):
-    """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, ``--scale``)."""
+def _fit_warning(warning, model, data, label_column):
+    """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, options)."""
+    text = first_line(warning)
+    if text.startswith("y holds only"):
+        # Labels that look like outlier flags: the fix is in the file or the options, not in Python.
+        flags = text.split(":")[0].removeprefix("y holds only ")
+        return (
+            f"column {label_column!r} holds only {flags}: they train as two known normal classes. If they flag "
+            f"anomalies, write -1 for the anomalies in it, or leave it out with --ignore-column {label_column} "
+            "in place of --label-column"
+        )
+    if text.startswith("contamination=") and " To flag a share of new normal samples" in text:
+        level = text.split()[0].removeprefix("contamination=")
+        return (
+            text.split(" To flag a share of new normal samples")[0]
+            + f" To flag a share of new normal rows, score with --alpha {level}, or fit with --contamination auto."
+        )
     if not isinstance(warning, FeatureScaleWarning):
-        return first_line(warning)
+        return text
     # The detector's features are the file's columns, scaled one by one or
     # not at all; a table's preparation makes features of its own.
     prepared = isinstance(first_step(model), TableCells)

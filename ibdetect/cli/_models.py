@@ -14,7 +14,7 @@ from ..io import data_format
 from .._pipelines import final_step, first_step, leaf_steps
 from ._errors import CommandError, first_line
 from ._options import format_value
-from ._text import echo
+from ._text import counted, echo
 
 # What ibdetect fit saves in a model file's metadata, each shown on a line of its own.
 OWN_METADATA = ("label_column", "id_column", "ignore_columns")
@@ -192,7 +192,7 @@ def _held_out_line(detector):
     if not hasattr(detector, "calibration_scores_"):
         return "held out: none (no p-values, --alpha, --fdr or --check-drift)"
     n = len(detector.calibration_scores_)
-    return f"held out: {n} normal samples (the smallest p-value 1/{n + 1} = {1 / (n + 1):.3g})"
+    return f"held out: {counted(n, 'normal sample')} (the smallest p-value 1/{n + 1} = {1 / (n + 1):.3g})"
 
 
 def _score_description(detector):

@@ -14,6 +14,7 @@ never replaced.
 import io
 import os
 import re
+import shlex
 import signal
 import stat
 import sys
@@ -61,7 +62,9 @@ def check_output(output, inputs, allow_stdout):
         raise CommandError("a model cannot be written to standard output; name a file with --output")
     if allow_stdout and output.lower().endswith(".gz"):
         # What may go to standard output is CSV text, which is written as it comes.
-        raise CommandError(f"{output} would hold uncompressed text; compress it on the way: -o - | gzip > {output}")
+        raise CommandError(
+            f"{output} would hold uncompressed text; compress it on the way: -o - | gzip > {shlex.quote(output)}"
+        )
     if os.path.isdir(output):
         raise CommandError(f"{output} is a folder; name a file to write")
     for path in inputs:
