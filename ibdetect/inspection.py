@@ -37,6 +37,7 @@ import re
 
 import numpy as np
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from ._pipelines import final_step, first_step, fitted_parts
 
@@ -88,15 +89,16 @@ def explain_columns(model, X, *, feature_names=None, n_steps=8):
         ``feature_names`` given for an ``X`` with column names, or not one
         per column.
     """
+    if hasattr(X, "columns") and feature_names is not None:
+        raise ValueError("feature_names names the columns of an X without names; X has its own")
+    # Before the explanation, which costs several passes of the network.
+    owners, names = column_owners(model, getattr(X, "columns", feature_names))
     detector, preparation = final_step(model), _preparation(model)
     prepared = X if preparation is None else preparation.transform(X)
     explanation = detector.explain(prepared, n_steps=n_steps)
-    if hasattr(X, "columns") and feature_names is not None:
-        raise ValueError("feature_names names the columns of an X without names; X has its own")
-    owners, names = column_owners(model, getattr(X, "columns", feature_names))
     if preparation is not None:
         explanation.feature_names = _encoded_names(preparation, detector.n_features_in_)
-    explanation.column_contributions = summed_by_owner(explanation.contributions, owners, len(names))
+    explanation.column_contributions = _summed_by_owner(explanation.contributions, owners, len(names))
     explanation.column_names = names
     return explanation
 
@@ -120,6 +122,7 @@ def column_owners(model, feature_names=None):
         The input's columns; where the steps before the detector mix them
         (a PCA), the detector's features, as the steps name them.
     """
+    check_is_fitted(final_step(model))
     preparation, n_features = _preparation(model), final_step(model).n_features_in_
     if preparation is None:
         return np.arange(n_features), _column_names(model, feature_names)
@@ -137,7 +140,7 @@ def _preparation(model):
     return None
 
 
-def summed_by_owner(contributions, owners, n_owners):
+def _summed_by_owner(contributions, owners, n_owners):
     """Each row's contributions added up per owner: the features of one column become the column's."""
     membership = owners[:, None] == np.arange(n_owners)
     return contributions @ membership

@@ -87,3 +87,10 @@ def test_column_names_must_be_one_per_column_and_not_contradict_x(payments, fast
         explain_columns(model, X[:3], feature_names=["a"])
     with pytest.raises(ValueError, match="feature_names names the columns of an X without names"):
         explain_columns(model, payments[["amount", "hour"]].iloc[:3], feature_names=["a", "b"])
+
+
+def test_an_unfitted_model_says_so(payments):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        explain_columns(make_pipeline(StandardScaler(), IBDeepDescription()), payments[["amount", "hour"]])
