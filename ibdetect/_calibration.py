@@ -102,18 +102,26 @@ class StratifiedHoldOut:
         return Subset(dataset, np.flatnonzero(~held_out)), Subset(dataset, np.flatnonzero(held_out))
 
 
-def hold_out(targets, validation_fraction, seed, streaming=False):
+def hold_out(targets, validation_fraction, seed, streaming=False, held_before=0):
     """Mask of the held-out samples: ``validation_fraction`` of each class and of the known anomalies.
 
     Nothing is held out when no normal sample would be. A batch of a
     stream (``streaming``) holds out a normal class's share rounded up or
     down at random, in proportion: its batches hold out that share on
     average, however few of its samples each brings, where rounding down
-    would keep every one of them. It holds out no known anomaly: nothing
+    would keep every one of them. As the held-out rows of all its batches
+    calibrate together, ``"auto"`` holds out more than a tenth of a batch
+    only while the stream has held out fewer than ``MIN_CALIBRATION_SAMPLES``
+    (``held_before`` so far). It holds out no known anomaly: nothing
     validates on a stream's later batches, so one held out would be lost.
     """
     if streaming:
-        held_out = _held_out_mask(targets, validation_fraction, seed, min_class_size=1, round_at_random=True)
+        fraction = validation_fraction
+        if validation_fraction == "auto":
+            n_normal = max(1, int(np.sum(targets != ANOMALY)))
+            needed = (MIN_CALIBRATION_SAMPLES - held_before) / n_normal
+            fraction = min(MAX_AUTO_VALIDATION_FRACTION, max(AUTO_VALIDATION_FRACTION, needed))
+        held_out = _held_out_mask(targets, fraction, seed, min_class_size=1, round_at_random=True)
         held_out &= targets != ANOMALY
         return held_out
     held_out = _held_out_mask(targets, validation_fraction, seed)

@@ -109,7 +109,7 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
     validation_fraction : "auto", float or None, default="auto"
         Share of each class held out of training, rounded down (in
         ``partial_fit``'s later batches, at random in proportion, normal
-        classes only): it reports a validation loss, sets the threshold of
+        classes only, ``"auto"`` a tenth once 19 are held out): it reports a validation loss, sets the threshold of
         ``contamination="auto"`` and calibrates :meth:`pvalues`. ``"auto"``
         holds out more of small data, so that enough calibrate (the user
         guide's rule); None trains on all.
@@ -489,7 +489,9 @@ class IBDeepDescription(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Label
     def _partial_fit(self, X, y, previous):
         _streaming.carry_features(self, previous)
         X, targets, setup = self._check_before_training(X, y, previous, streaming=True)
-        held_out = _calibration.hold_out(targets, self.validation_fraction, setup.seed, streaming=True)
+        held_out = _calibration.hold_out(
+            targets, self.validation_fraction, setup.seed, streaming=True, held_before=previous.n_calibration_seen_
+        )
         # The network trains on the batch and a sample of the earlier ones, lest it forget them.
         self._set_state(_streaming.replay(self, previous, X, targets, held_out, setup))
         X_train, train_targets = _streaming.training_rows(X, targets, held_out, previous, setup)

@@ -235,8 +235,8 @@ def check_explainable(detector):
     if detector.anomaly_score_ == "distance":
         raise ValueError(
             "explain compares a sample with the rows of the k-NN reference, and anomaly_score='distance' "
-            "keeps none; refit with anomaly_score='knn', 'knn+input' or 'knn+density' ('auto' picks one of "
-            "the last two)."
+            "keeps none (the default where labels mark known anomalies with -1); refit with "
+            "anomaly_score='knn', 'knn+input' or 'knn+density'."
         )
     if not hasattr(detector, "reference_inputs_"):
         raise ValueError(

@@ -43,6 +43,7 @@ import numpy as np
 from scipy.stats import beta, binom
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_is_fitted
 
 from ._calibration import check_calibrated
 from ._pipelines import final_step
@@ -117,6 +118,7 @@ def check_drift(model, X, *, window_size=500, alpha=0.01, top_fraction=0.05, con
     drift_test : The same test on anomaly scores already computed.
     """
     detector = final_step(model)
+    check_is_fitted(detector)
     check_calibrated(detector)
     scores = -np.asarray(model.score_samples(X), dtype=np.float64)
     return drift_test(detector.calibration_scores_, scores, window_size, alpha, top_fraction, confidence)

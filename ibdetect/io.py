@@ -45,6 +45,9 @@ INDEX_NAME = "id"
 
 # The formats read, by the end of the file's name.
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".npy": "npy", ".npz": "npz"}
+# Separators of other CSV dialects (spreadsheets in some locales, TSV files):
+# a header of one column that holds one is a file the reader would misread.
+OTHER_SEPARATORS = (";", "\t", "|")
 # How a zip archive (an .npz file), an .npy file and a gzip file begin.
 ZIP_MAGIC = b"PK\x03\x04"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -270,6 +273,7 @@ def _csv_chunks(
     if header is None:
         raise ValueError(f"{path} is empty; expected a header row of column names")
     header = [name.strip() for name in header]
+    _check_separator(header, path)
     id_index = _id_index(header, id_column, path)
     label_index = _label_index(header, label_column, with_labels, path)
     skipped = {id_index, label_index} | {i for i, name in enumerate(header) if name in ignore_columns}
@@ -340,6 +344,16 @@ def _text(path, raw):
     binary = gzip.GzipFile(fileobj=raw, mode="rb") if os.fspath(path).lower().endswith(".gz") else raw
     # utf-8-sig drops the byte order mark that some spreadsheets write.
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+def _check_separator(header, path):
+    """Refuse a header of one column that another separator splits: every row would be one cell of text."""
+    others = [separator for separator in OTHER_SEPARATORS if len(header) == 1 and separator in header[0]]
+    if others:
+        raise ValueError(
+            f"{path}: the header is one column, {header[0]!r}, whose names are separated by {others[0]!r}; "
+            "a CSV file's columns are separated by commas: convert it (pandas: read_csv(path, sep=...).to_csv(...))"
+        )
 
 
 def _id_index(header, id_column, path):

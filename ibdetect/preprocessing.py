@@ -330,7 +330,11 @@ def _number(cell, column):
     try:
         return float(cell)
     except (TypeError, ValueError):
-        raise ValueError(f"column {column} holds {cell!r}, not a number; it held only numbers in training") from None
+        raise ValueError(
+            f"column {column} holds {cell!r}, not a number; it held only numbers in training. Make a cell that marks a "
+            "gap empty; fit on a column of codes as categories (a pandas 'category' column, or text) to read "
+            "new codes as unseen categories"
+        ) from None
 
 
 def _category(cell, column):

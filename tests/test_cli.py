@@ -1208,18 +1208,32 @@ def test_fit_warns_of_a_column_named_as_labels_that_is_read_as_a_feature(in_tmp,
 def test_fit_warnings_name_the_command_line_s_fix(in_tmp, capsys, make_data):
     X, _ = make_data(100)
     flags = (np.arange(len(X)) % 10 == 0).astype(int)
-    write_csv("flags.csv", [*FEATURES, "outlier"], [[*row, flag] for row, flag in zip(X.tolist(), flags)])
-    _, _, err = run(capsys, "fit flags.csv --label-column outlier -o m.ibdetect", *FIT_OPTIONS)
+    write_csv("flags.csv", [*FEATURES, "kind"], [[*row, flag] for row, flag in zip(X.tolist(), flags)])
+    _, _, err = run(capsys, "fit flags.csv --label-column kind -o m.ibdetect", *FIT_OPTIONS)
     assert err == (
-        "ibdetect: warning: column 'outlier' holds only 0 and 1 (1 on 10% of the samples): they train as two known "
+        "ibdetect: warning: column 'kind' holds only 0 and 1 (1 on 10% of the samples): they train as two known "
         "normal classes. If they flag anomalies, write -1 for the anomalies in it, or leave it out with "
-        "--ignore-column outlier in place of --label-column\n"
+        "--ignore-column kind in place of --label-column\n"
     )
     write_csv("rows.csv", FEATURES, X.tolist())
     status, _, err = run(capsys, "fit rows.csv -o m.ibdetect --contamination 0.05 --n-neighbors 1 "
                                  "--validation-fraction 0.1", *FIT_OPTIONS)
     assert status == 0 and "samples held out of training" in err
     assert err.endswith("To flag a share of new normal rows, score with --alpha 0.05, or fit with --contamination auto.\n")
+
+
+@pytest.mark.parametrize("values", [(0, 1), ("false", "true")])
+def test_a_label_column_named_as_flags_is_warned_of_however_many_are_set(in_tmp, capsys, make_data, values):
+    X, _ = make_data(100)
+    # A third set: more than the share of 1s that labels of any name are warned of for.
+    flags = [values[i % 3 == 0] for i in range(len(X))]
+    write_csv("flags.csv", [*FEATURES, "is_outlier"], [[*row, flag] for row, flag in zip(X.tolist(), flags)])
+    _, _, err = run(capsys, "fit flags.csv --label-column is_outlier -o m.ibdetect", *FIT_OPTIONS)
+    assert err == (
+        f"ibdetect: warning: column 'is_outlier' holds flags ({values[0]}, {values[1]}): they train as two known "
+        "normal classes. If they flag anomalies, write -1 for the anomalies in it, or leave it out with "
+        "--ignore-column is_outlier in place of --label-column\n"
+    )
 
 
 def test_gaps_in_rows_for_a_model_fitted_without_them_name_the_fix(in_tmp, capsys, make_data):
@@ -1441,6 +1455,11 @@ def test_fdr_names_the_p_values_steps_only_where_they_could_be_why_nothing_was_f
         assert status == 0 and "(anomalies: 0)." in out
         assert ("--fdr 0.05 flagged no row. The model's 60 held-out samples give p-values no smaller than 1/61" in out) is coarse
         assert out.splitlines()[-1].startswith("--fdr 0.05 flagged no row.")
+    # One row far off among normal ones: as far out as p-values go, but no pile.
+    write_csv("lone.csv", FEATURES, [*(X[:1] + 40).tolist(), *X.tolist()])
+    out = run(capsys, "score m.ibdetect lone.csv -o s.csv --fdr 0.05")[1]
+    assert re.search(r"--fdr 0.05 flagged no row. \d+ rows? beyond every held-out sample \(p = 1/61\); among 121 "
+                     r"rows, a lone one is flagged only with p <= 0.00041: --alpha judges rows one by one.", out)
 
 
 def test_alpha_flags_the_rows_whose_p_value_is_at_most_alpha(workdir, capsys, make_data):
@@ -1587,7 +1606,8 @@ def test_explain_refuses_a_model_whose_scores_it_cannot_explain(in_tmp, capsys, 
     status, out, err = run(capsys, "explain m.ibdetect train.csv -o why.csv")
     assert (status, out) == (1, "")
     assert err == OneErrorLine("cannot explain the scores of m.ibdetect: explain compares a sample with the rows")
-    assert "refit with anomaly_score='knn', 'knn+input' or 'knn+density'" in err
+    assert "--anomaly-score distance keeps none" in err and "fit again with --anomaly-score knn+input" in err
+    assert "anomaly_score=" not in err
     assert not os.path.exists("why.csv")
 
 

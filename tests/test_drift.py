@@ -118,3 +118,10 @@ def test_windows_too_small_to_be_flagged_are_marked_and_all_of_them_warned_of():
     assert not result.testable.any() and not result.drifted.any()
     with pytest.warns(UserWarning, match="a window needs 2 rows or more .*and the scores hold only 1 row[.]"):
         drift_test(calibration, [1000.0])
+
+
+def test_an_unfitted_detector_is_not_fitted_rather_than_uncalibrated():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        check_drift(IBDeepDescription(), np.zeros((10, 3)))

@@ -139,3 +139,17 @@ def test_the_format_goes_by_the_end_of_the_name(tmp_path):
         column_names(tmp_path / "a.npy")
     with pytest.raises(ValueError, match=r"unknown data format '.bz2'; use .csv, .csv.gz, .npy or .npz"):
         read_data(tmp_path / "a.csv.bz2")
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_of_another_separator_is_refused_with_the_one_it_holds(tmp_path, separator):
+    path = tmp_path / "rows.csv"
+    path.write_text(separator.join(["a", "b", "c"]) + "\n" + separator.join(["1", "2", "3"]) + "\n")
+    import re
+
+    with pytest.raises(ValueError, match=rf"the header is one column, .* whose names are separated by "
+                                         rf"{re.escape(repr(separator))}; a CSV file's columns are separated by commas"):
+        read_data(path)
+    # One column with a name of one word is a CSV file all the same.
+    path.write_text("a\n1\n2\n")
+    assert read_data(path).X.tolist() == [[1.0], [2.0]]

@@ -51,6 +51,9 @@ DRIFT_ALPHA = 0.01
 # Column names that say "labels": fit warns when one is read as a feature
 # because no --label-column was given.
 LABEL_LIKE_NAMES = {"label", "labels", "class", "target", "y", "outlier", "anomaly", "is_outlier", "is_anomaly"}
+# Of those, the names of outlier flags: a label column so named, of 0 and 1
+# or true and false, is warned of as flags.
+FLAG_NAMES = {"outlier", "outliers", "anomaly", "anomalies", "is_outlier", "is_anomaly"}
 # Rows per window of --check-drift, unless --drift-window says otherwise.
 DRIFT_WINDOW = 500
 # Cells scored at a time (100,000 rows of 10 features): memory holds one
@@ -132,7 +135,8 @@ def fit(args):
             # Before the error of a fit that fails, which they may explain.
             for warning in caught:
                 line = _fit_warning(warning.message, model, data, args.label_column)
-                echo(f"ibdetect: warning: {line}", file=sys.stderr)
+                if line is not None:
+                    echo(f"ibdetect: warning: {line}", file=sys.stderr)
     if data.feature_names is not None:
         # What fitting on a DataFrame records, in its first step as a pipeline
         # does: the model then checks column names, here or from Python.
@@ -160,7 +164,18 @@ def fit(args):
 
 
 def _warn_of_label_like_columns(data, label_column):
-    """Warn of a feature column named as labels are, when no --label-column was given: it would train as a feature."""
+    """Warn of a feature column named as labels are, when no --label-column was given: it would train as a feature.
+
+    A label column named as outlier flags are, that holds two values as
+    flags do (0 and 1, true and false), is warned of however few are 1.
+    """
+    if label_column is not None and _named_as_flags(label_column) and _two_flag_values(data.y):
+        echo(
+            f"ibdetect: warning: column {label_column!r} holds flags ({', '.join(map(str, np.unique(data.y)))}): "
+            "they train as two known normal classes. If they flag anomalies, write -1 for the anomalies in it, "
+            f"or leave it out with --ignore-column {label_column} in place of --label-column",
+            file=sys.stderr,
+        )
     if label_column is not None or data.feature_names is None:
         return
     named = [name for name in data.feature_names if name.strip().lower() in LABEL_LIKE_NAMES]
@@ -170,6 +185,16 @@ def _warn_of_label_like_columns(data, label_column):
             f"--label-column {named[0]} (or --ignore-column {named[0]} to leave it out)",
             file=sys.stderr,
         )
+
+
+def _named_as_flags(column):
+    return column is not None and column.strip().lower() in FLAG_NAMES
+
+
+def _two_flag_values(labels):
+    """Whether the labels are two values of the kind outlier flags take: 0 and 1, or true and false."""
+    values = {str(label).strip().lower() for label in np.unique(labels).tolist()}
+    return values in ({"0", "1"}, {"true", "false"})
 
 
 def _prepared(detector, scale, data, path):
@@ -313,6 +338,14 @@ def score(args):
         # At the level the procedure ran at (--adaptive's, above 1 only when it flags every row).
         coarse = values[0] > level or pvalues_too_coarse(values, tally["per_pvalue"], min(level, 1.0))
         hint = f" {_coarse_pvalues(len(calibration))}" if coarse else ""
+        beyond, rows = int(tally["per_pvalue"][0]), tally["rows"]
+        if not coarse and beyond and values[0] > level / rows:
+            # A few far rows are what normal rows give too; the procedure
+            # cannot tell them apart, and a user may wonder why they stay.
+            hint = (
+                f" {counted(beyond, 'row')} beyond every held-out sample (p = 1/{len(calibration) + 1}); among "
+                f"{rows} rows, a lone one is flagged only with p <= {level / rows:.2g}: --alpha judges rows one by one."
+            )
         echo(f"--fdr {args.fdr:g} flagged no row.{hint}", file=report)
     if args.alpha is not None and args.alpha < 1 / (len(calibration) + 1):
         echo(f"--alpha {args.alpha:g} can flag no row. {_coarse_pvalues(len(calibration))}", file=report)
@@ -628,6 +661,9 @@ def _fit_warning(warning, model, data, label_column):
     """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, options)."""
     text = first_line(warning)
     if text.startswith("y holds only"):
+        if _named_as_flags(label_column):
+            # _warn_of_label_like_columns said it already.
+            return None
         # Labels that look like outlier flags: the fix is in the file or the options, not in Python.
         flags = text.split(":")[0].removeprefix("y holds only ")
         return (

@@ -108,7 +108,11 @@ def _check_explainable(model, path):
         check_explainable(final_step(model))
         require_captum()
     except (ValueError, ImportError) as exc:
-        raise CommandError(f"cannot explain the scores of {path}: {first_line(exc)}") from None
+        # The estimator's parameter as the command line's option.
+        reason = first_line(exc).replace("anomaly_score='distance'", "--anomaly-score distance").replace(
+            "refit with anomaly_score='knn', 'knn+input' or 'knn+density'", "fit again with --anomaly-score knn+input"
+        )
+        raise CommandError(f"cannot explain the scores of {path}: {reason}") from None
 
 
 def _explanation(model, data, path):
