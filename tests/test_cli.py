@@ -1280,6 +1280,37 @@ def test_fit_keeps_the_id_column_and_the_columns_left_out_for_score(in_tmp, caps
     )
 
 
+def test_a_python_pipeline_that_picks_columns_by_name_scores_and_explains_from_a_csv(in_tmp, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("skops")
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"amount": rng.normal(size=120), "grade": rng.choice(["a", "b"], 120), "hour": rng.normal(size=120)})
+    frame.loc[3, "amount"] = np.nan
+    columns = ColumnTransformer([
+        ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include="number")),
+        ("grades", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["grade"]),
+    ])
+    model = make_pipeline(columns, IBDeepDescription(max_epochs=2, random_state=0)).fit(frame)
+    save(model, "model.ibdetect")
+    # Columns in another order, a gap and a grade never seen: read as pandas would.
+    rows = frame.iloc[:8][["hour", "grade", "amount"]].copy()
+    rows.iloc[1, 1] = "c"
+    rows.to_csv("rows.csv", index=False)
+    status, _, err = run(capsys, "score model.ibdetect rows.csv -o scores.csv")
+    assert (status, err) == (0, "")
+    expected = model.decision_function(rows[["amount", "grade", "hour"]])
+    np.testing.assert_allclose(written_scores("scores.csv"), expected, rtol=1e-5)
+    assert run(capsys, "explain model.ibdetect rows.csv -o why.csv --top 3")[0] == 0
+    header, written = read_scores("why.csv")
+    assert {row[header.index("feature_1")] for row in written} <= {"amount", "grade", "hour"}
+    lines = run(capsys, "info model.ibdetect")[1].splitlines()
+    assert "preparation: ColumnTransformer" in lines[1] and "features: 3 columns, encoded as 4 features (amount, grade, hour)" in lines
+
+
 def test_gzip_compressed_csv_files_fit_score_and_explain_as_plain_ones(in_tmp, capsys, make_data):
     import gzip
     import shutil

@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from .. import IBDeepDescription, demo, persistence
@@ -269,7 +270,7 @@ def score(args):
         model,
         ignore_columns=skipped,
         id_column=id_column,
-        mixed=isinstance(first_step(model), TableCells),
+        mixed=reads_cells(model),
         # What a row becomes in memory: its encoded features, if more than its columns.
         row_width=detector.n_features_in_,
     )
@@ -691,11 +692,14 @@ def _fit_warning(warning, model, data, label_column):
 
 
 def _model_columns(model, data, path):
-    """The data's features in the model's column order, matched by name when both have names."""
+    """The data's features in the model's column order, matched by name when both have names.
+
+    A DataFrame for a model whose first step picks columns by name.
+    """
     names = getattr(model, "feature_names_in_", None)
     if names is None or data.feature_names is None:
         # Only the number of columns can be checked, which the estimator does.
-        return data.X
+        return _as_frame(data.X, names) if needs_frame(model) else data.X
     names = list(names)
     missing = [name for name in names if name not in data.feature_names]
     unexpected = [name for name in data.feature_names if name not in names]
@@ -712,7 +716,43 @@ def _model_columns(model, data, path):
                 "with --label-column, and leave others out with --ignore-column)"
             )
         raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
-    return data.X[:, [data.feature_names.index(name) for name in names]]
+    X = data.X[:, [data.feature_names.index(name) for name in names]]
+    return _as_frame(X, names) if needs_frame(model) else X
+
+
+def needs_frame(model):
+    """Whether the model's first step picks columns by name or type (a ColumnTransformer built in Python)."""
+    first = first_step(model)
+    return isinstance(first, ColumnTransformer) and any(_by_name(columns) for _, _, columns in first.transformers)
+
+
+def _by_name(columns):
+    """Whether a ColumnTransformer's columns are named (or chosen by a function), not positions."""
+    if callable(columns) or isinstance(columns, str):
+        return True
+    return any(isinstance(column, str) for column in np.asarray(columns, dtype=object).ravel().tolist())
+
+
+def reads_cells(model):
+    """Whether the model reads a CSV file's cells as written (text and gaps), not as numbers only."""
+    return isinstance(first_step(model), TableCells) or needs_frame(model)
+
+
+def _as_frame(X, names):
+    """The rows as the DataFrame a model whose first step picks columns by name takes: numbers where a column is."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise CommandError("the model's first step picks columns by name from a pandas DataFrame: install pandas") from None
+    columns = {}
+    for position, name in enumerate(names):
+        column = X[:, position]
+        try:
+            columns[name] = column.astype(np.float64)
+        except (TypeError, ValueError):
+            # Text, with NaN in its gaps, as pandas reads such a column.
+            columns[name] = column
+    return pd.DataFrame(columns)
 
 
 @contextmanager

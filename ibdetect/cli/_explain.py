@@ -17,9 +17,8 @@ from sklearn.utils import Bunch
 
 from .._explanation import check_explainable, on_images, require_captum
 from .._labels import outlier_labels
-from .._pipelines import final_step, first_step
+from .._pipelines import final_step
 from ..inspection import column_owners, explain_columns
-from ..preprocessing import TableCells
 from ._commands import (
     OUTPUT_COLUMNS,
     _columns_matched,
@@ -33,6 +32,7 @@ from ._commands import (
     check_column_options,
     check_no_rows,
     columns_to_read,
+    reads_cells,
 )
 from ._errors import CommandError, first_line
 from ._models import load_model
@@ -73,7 +73,7 @@ def explain(args):
         doing="explaining",
         ignore_columns=skipped,
         id_column=id_column,
-        mixed=isinstance(first_step(model), TableCells),
+        mixed=reads_cells(model),
         row_width=detector.n_features_in_,
     )
     # Filled as the chunks are written, for the summary line.
@@ -130,7 +130,8 @@ def _explanation(model, data, path):
             row_from_elsewhere=None if on_images(detector) else np.zeros(0, dtype=bool),
         )
     with _estimator_errors(f"cannot explain {path}"), _columns_matched():
-        return explain_columns(model, X, feature_names=data.feature_names)
+        # A DataFrame (for a model that picks columns by name) has its own.
+        return explain_columns(model, X, feature_names=None if hasattr(X, "columns") else data.feature_names)
 
 
 def _explained_columns(detector, explanation, names, contributions, top):

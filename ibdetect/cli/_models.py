@@ -152,10 +152,13 @@ def describe_model(model, file_info=None):
     detector = final_step(model)
     names = getattr(first_step(model), "feature_names_in_", None)
     before = leaf_steps(model)[:-1]
-    if len(before) > 1:
-        # Columns are encoded: the file's columns are not the detector's.
+    if before and not (len(before) == 1 and type(before[0]) in persistence.SCALERS.values()):
+        # Columns are prepared: the file's columns may not be the detector's.
         preparation = f"preparation: {', '.join(type(step).__name__ for step in before)}"
-        features = f"{first_step(model).n_features_in_} columns, encoded as {detector.n_features_in_} features"
+        n_columns = first_step(model).n_features_in_
+        features = f"{n_columns} columns" + (
+            f", encoded as {detector.n_features_in_} features" if n_columns != detector.n_features_in_ else ""
+        )
     else:
         preparation = f"scaler: {type(before[0]).__name__ if before else 'none'}"
         features = f"{detector.n_features_in_}"
