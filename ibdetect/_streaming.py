@@ -27,7 +27,7 @@ from ._anomaly_score import (
 from ._calibration import auto_threshold, class_calibration
 from ._fitted import OPTIONAL, FittedAttribute
 from ._labels import ANOMALY
-from ._training import check_monitors
+from ._training import check_monitors, warn_if_outlier_flags
 
 __all__ = [
     "FITTED_STATE",
@@ -170,6 +170,10 @@ def merge_batch(detector, previous, X, y, targets, setup):
         detector.normal_labels_ = classes
     detector.classes_ = classes
     setup["previous_counts"], setup["moved"] = counts, moved
+    if len(classes) > len(previous.classes_):
+        # The classes of the stream so far, as fit checks a first batch's.
+        batch_counts = np.bincount(targets[targets != ANOMALY], minlength=len(classes))
+        warn_if_outlier_flags(classes, counts + batch_counts)
     if len(classes) > len(previous.classes_):
         setup["centers"] = _grown_centers(previous, X, targets, moved, len(classes))
     return targets

@@ -723,26 +723,32 @@ def validate_training_data(detector, X, y, reset=True):
     """
     checked = validated_rows(detector, X, y, ensure_min_samples=2 if reset else 1, reset=reset)
     X, y = (checked, None) if y is None else (checked[0], column_or_1d(checked[1]))
-    if y is not None and reset:
-        # Once per stream: its later batches take the labels of its first.
-        warn_if_outlier_flags(y)
     detector.classes_, detector.normal_labels_, targets = training_classes(
         y, len(X), one_class=detector.loss == "svdd", anomalies_only=not reset
     )
+    if y is not None and reset:
+        # A stream's later batches are checked once merged (_streaming.merge_batch).
+        warn_if_outlier_flags(detector.classes_, np.bincount(targets[targets != ANOMALY], minlength=len(detector.classes_)))
     return X, targets
 
 
-def warn_if_outlier_flags(y):
-    """Warn when ``y`` looks like outlier flags (booleans, or 0 and 1 with few 1s), which train as two normal classes."""
-    y = np.asarray(y)
-    if y.dtype == bool and y.any() and not y.all():
+def warn_if_outlier_flags(classes, counts):
+    """Warn when the known classes look like outlier flags, which train as two normal classes.
+
+    Booleans, ``"true"`` and ``"false"``, or 0 and 1 with 1 on at most
+    ``FLAG_LIKE_SHARE`` of the samples (``counts``, one per class).
+    """
+    classes, counts = np.asarray(classes), np.asarray(counts)
+    if len(classes) != 2:
+        return
+    if classes.dtype == bool:
         fix, which = "np.where(y, -1, 0)", "True and False"
-    elif y.dtype.kind in "OUS" and _true_and_false(set(y.tolist())):
+    elif classes.dtype.kind in "OUS" and _true_and_false(classes.tolist()):
         # As a CSV file writes booleans.
-        true, false = _true_and_false(set(y.tolist()))
+        true, false = _true_and_false(classes.tolist())
         fix, which = f"np.where(y == {true!r}, -1, 0)", f"{false!r} and {true!r}"
-    elif y.dtype.kind in "iuf" and len(y) and set(np.unique(y).tolist()) == {0, 1} and np.mean(y == 1) <= FLAG_LIKE_SHARE:
-        fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {np.mean(y == 1):.0%} of the samples)"
+    elif classes.dtype.kind in "iuf" and classes.tolist() == [0, 1] and counts[1] <= FLAG_LIKE_SHARE * counts.sum():
+        fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {counts[1] / counts.sum():.0%} of the samples)"
     else:
         return
     warn_at_caller(

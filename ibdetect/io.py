@@ -25,6 +25,7 @@ array([[71.2 ,  1.01],
 import csv
 import gzip
 import io
+import itertools
 import math
 import os
 import zipfile
@@ -273,7 +274,11 @@ def _csv_chunks(
     if header is None:
         raise ValueError(f"{path} is empty; expected a header row of column names")
     header = [name.strip() for name in header]
-    _check_separator(header, path)
+    if len(header) == 1:
+        # The first row tells a file of another separator from one column whose name holds it.
+        first = next(rows, None)
+        _check_separator(header[0], first and first[1], path)
+        rows = itertools.chain([first] if first else [], rows)
     id_index = _id_index(header, id_column, path)
     label_index = _label_index(header, label_column, with_labels, path)
     skipped = {id_index, label_index} | {i for i, name in enumerate(header) if name in ignore_columns}
@@ -329,7 +334,7 @@ def _csv_rows(path):
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
-            if _starts_with(path, GZIP_MAGIC):
+            if _starts_with(path, GZIP_MAGIC) and not os.fspath(path).lower().endswith(".gz"):
                 raise ValueError(f"{path} is compressed with gzip: name it {Path(path).name}.gz") from None
             raise ValueError(f"{path} is not a UTF-8 text file") from None
         except (gzip.BadGzipFile, EOFError, zlib.error):
@@ -346,14 +351,20 @@ def _text(path, raw):
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
-def _check_separator(header, path):
-    """Refuse a header of one column that another separator splits: every row would be one cell of text."""
-    others = [separator for separator in OTHER_SEPARATORS if len(header) == 1 and separator in header[0]]
-    if others:
-        raise ValueError(
-            f"{path}: the header is one column, {header[0]!r}, whose names are separated by {others[0]!r}; "
-            "a CSV file's columns are separated by commas: convert it (pandas: read_csv(path, sep=...).to_csv(...))"
-        )
+def _check_separator(name, first_row, path):
+    """Refuse a file of one column whose header and first row split alike on another separator.
+
+    Every row of such a file would be one cell of text; a column whose name
+    holds the separator (``"ratio a|b"``) has rows that do not split so.
+    """
+    for separator in OTHER_SEPARATORS:
+        parts = len(name.split(separator))
+        if parts > 1 and first_row is not None and len(first_row) == 1 and len(first_row[0].split(separator)) == parts:
+            raise ValueError(
+                f"{path}: the header is one column, {name!r}, whose names are separated by {separator!r}, as its "
+                "rows are; a CSV file's columns are separated by commas: convert it (pandas: "
+                f"read_csv(path, sep={separator!r}).to_csv(...))"
+            )
 
 
 def _id_index(header, id_column, path):

@@ -1288,27 +1288,30 @@ def test_a_python_pipeline_that_picks_columns_by_name_scores_and_explains_from_a
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     rng = np.random.RandomState(0)
-    frame = pd.DataFrame({"amount": rng.normal(size=120), "grade": rng.choice(["a", "b"], 120), "hour": rng.normal(size=120)})
+    frame = pd.DataFrame({"amount": rng.normal(size=120), "grade": rng.choice(["a", "b"], 120), "hour": rng.normal(size=120),
+                          "code": rng.choice(["1", "2"], 120), "paid": rng.rand(120) < 0.5})
     frame.loc[3, "amount"] = np.nan
+    # Codes written as numbers but fitted as text, and booleans: each read back as the encoder knows it.
     columns = ColumnTransformer([
         ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include="number")),
-        ("grades", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["grade"]),
+        ("grades", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["grade", "code", "paid"]),
     ])
     model = make_pipeline(columns, IBDeepDescription(max_epochs=2, random_state=0)).fit(frame)
     save(model, "model.ibdetect")
     # Columns in another order, a gap and a grade never seen: read as pandas would.
-    rows = frame.iloc[:8][["hour", "grade", "amount"]].copy()
+    rows = frame.iloc[:8][["hour", "grade", "amount", "code", "paid"]].copy()
     rows.iloc[1, 1] = "c"
     rows.to_csv("rows.csv", index=False)
     status, _, err = run(capsys, "score model.ibdetect rows.csv -o scores.csv")
     assert (status, err) == (0, "")
-    expected = model.decision_function(rows[["amount", "grade", "hour"]])
+    expected = model.decision_function(rows[list(frame.columns)])
     np.testing.assert_allclose(written_scores("scores.csv"), expected, rtol=1e-5)
     assert run(capsys, "explain model.ibdetect rows.csv -o why.csv --top 3")[0] == 0
     header, written = read_scores("why.csv")
-    assert {row[header.index("feature_1")] for row in written} <= {"amount", "grade", "hour"}
+    assert {row[header.index("feature_1")] for row in written} <= set(frame.columns)
     lines = run(capsys, "info model.ibdetect")[1].splitlines()
-    assert "preparation: ColumnTransformer" in lines[1] and "features: 3 columns, encoded as 4 features (amount, grade, hour)" in lines
+    assert "preparation: ColumnTransformer" in lines[1]
+    assert "features: 5 columns, encoded as 8 features (amount, grade, hour, code, paid)" in lines
 
 
 def test_gzip_compressed_csv_files_fit_score_and_explain_as_plain_ones(in_tmp, capsys, make_data):

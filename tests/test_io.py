@@ -148,8 +148,20 @@ def test_a_csv_of_another_separator_is_refused_with_the_one_it_holds(tmp_path, s
     import re
 
     with pytest.raises(ValueError, match=rf"the header is one column, .* whose names are separated by "
-                                         rf"{re.escape(repr(separator))}; a CSV file's columns are separated by commas"):
+                                         rf"{re.escape(repr(separator))}, as its rows are; a CSV file's columns are "
+                                         rf"separated by commas: convert it \(pandas: read_csv\(path, sep={re.escape(repr(separator))}\)"):
         read_data(path)
-    # One column with a name of one word is a CSV file all the same.
-    path.write_text("a\n1\n2\n")
-    assert read_data(path).X.tolist() == [[1.0], [2.0]]
+    # One column, whose name holds the separator or not, is a CSV file all the same.
+    for header in ("a", f"ratio a{separator}b"):
+        path.write_text(f'"{header}"\n1\n2\n')
+        assert read_data(path).X.tolist() == [[1.0], [2.0]]
+
+
+def test_a_gzip_csv_of_another_encoding_is_named_not_utf8(tmp_path):
+    import gzip
+
+    path = tmp_path / "latin.csv.gz"
+    with gzip.open(path, "wb") as file:
+        file.write("caf\u00e9,b\n1,2\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.csv.gz is not a UTF-8 text file$"):
+        read_data(path)

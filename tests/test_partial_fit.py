@@ -418,3 +418,17 @@ def test_a_stream_trains_on_every_known_anomaly_it_is_given(stream, fast, monkey
     detector.partial_fit(np.vstack([X[300:330], unseen[:10]]), batch_labels)
     # None of the ten is held out, where nothing would validate on it.
     assert (trained[0] == -1).sum() == 10
+
+
+def test_flag_like_classes_that_a_later_batch_completes_are_warned_of(stream, fast):
+    import warnings
+
+    X, _, _ = stream
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        detector = IBDeepDescription(**fast).partial_fit(X[:100], np.zeros(100, dtype=int))
+    # 1 on about a tenth of the rows so far, once this batch brings the class 1.
+    labels = (np.arange(20) < 12).astype(int)
+    with pytest.warns(UserWarning, match=r"y holds only 0 and 1 \(1 on 1\d% of the samples\)") as caught:
+        detector.partial_fit(X[100:120], labels)
+    assert caught[0].filename == __file__

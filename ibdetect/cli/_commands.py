@@ -14,7 +14,6 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from .. import IBDeepDescription, demo, persistence
@@ -26,9 +25,19 @@ from .._progress import progress_bar
 from .._training import times_as_much
 from ..drift import drift_test
 from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
-from ..io import column_names, data_format, read_chunks, read_data
+from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share, pvalues_too_coarse
+from ._columns import (
+    check_column_options,
+    check_no_rows,
+    columns_matched,
+    columns_to_read,
+    is_csv,
+    model_columns,
+    not_a_csv,
+    reads_cells,
+)
 from ._errors import CommandError, Interrupted, first_line
 from ._models import add_model_argument, load_model
 from ._options import add_estimator_options
@@ -101,8 +110,8 @@ def fit(args):
     # training, so that a typo costs no training time.
     check_output(args.output, inputs=[args.data], allow_stdout=False)
     left_out = [name for name in [args.id_column, *args.ignore_column] if name is not None]
-    if left_out and not _is_csv(args.data):
-        raise _not_a_csv(args.data)
+    if left_out and not is_csv(args.data):
+        raise not_a_csv(args.data)
     if args.id_column in OUTPUT_COLUMNS:
         # score and explain write the ids first, beside their own columns.
         raise CommandError(f"--id-column {args.id_column} bears the name of a column that score or explain writes")
@@ -443,30 +452,19 @@ def _copy_with_flags(reader, writer, cut):
 
 def _scores(model, data, path):
     """The normality (``score_samples``) and nearest class of each row of a chunk."""
-    X = _model_columns(model, data, path)
+    X = model_columns(model, data, path)
     if not len(X):
         # A header without rows, as a day without data gives: nothing to
         # score, where scikit-learn's checks refuse an empty array.
         check_no_rows(model, X, path)
         return np.zeros(0), np.zeros(0, dtype=object)
-    with _estimator_errors(f"cannot score {path}"), _columns_matched():
+    with _estimator_errors(f"cannot score {path}"), columns_matched():
         if isinstance(model, Pipeline):
             # A pipeline knows no predict_class: its steps before the detector
             # transform X once, then the detector scores and names the class.
             X = model[:-1].transform(X)
         detector = final_step(model)
         return detector.score_samples(X), detector.predict_class(X)
-
-
-def check_no_rows(model, X, path):
-    """Raise a CommandError unless ``X``, a file's rows (none of them), has the model's columns.
-
-    The steps before the detector check the columns of rows; of none, they
-    check nothing, and a wrong file would pass on an empty day.
-    """
-    expected = first_step(model).n_features_in_
-    if X.shape[1] != expected:
-        raise CommandError(f"{path} has {X.shape[1]} feature columns, but the model takes {expected}")
 
 
 def _drift_line(detector, anomaly_scores, window):
@@ -645,7 +643,7 @@ def _estimator_errors(context):
         yield
     except TrainingInterruptedWarning:
         raise Interrupted("training was interrupted; nothing was written") from None
-    except (ValueError, FloatingPointError, EmbeddingCollapseWarning) as exc:
+    except (ValueError, TypeError, FloatingPointError, EmbeddingCollapseWarning) as exc:
         if str(exc).startswith("X holds NaN"):
             # The Python fix (make_preprocessor) is --scale auto when fitting;
             # a model fitted on numbers alone reads no gaps.
@@ -691,79 +689,6 @@ def _fit_warning(warning, model, data, label_column):
     )
 
 
-def _model_columns(model, data, path):
-    """The data's features in the model's column order, matched by name when both have names.
-
-    A DataFrame for a model whose first step picks columns by name.
-    """
-    names = getattr(model, "feature_names_in_", None)
-    if names is None or data.feature_names is None:
-        # Only the number of columns can be checked, which the estimator does.
-        return _as_frame(data.X, names) if needs_frame(model) else data.X
-    names = list(names)
-    missing = [name for name in names if name not in data.feature_names]
-    unexpected = [name for name in data.feature_names if name not in names]
-    if missing or unexpected:
-        problems = [
-            f"{what} {', '.join(columns)}"
-            for what, columns in [("missing", missing), ("unexpected", unexpected)]
-            if columns
-        ]
-        hint = ""
-        if unexpected:
-            hint = (
-                " (the model takes its own columns: name a column of row ids with --id-column, a label column "
-                "with --label-column, and leave others out with --ignore-column)"
-            )
-        raise CommandError(f"{path} does not have the model's feature columns: {'; '.join(problems)}{hint}")
-    X = data.X[:, [data.feature_names.index(name) for name in names]]
-    return _as_frame(X, names) if needs_frame(model) else X
-
-
-def needs_frame(model):
-    """Whether the model's first step picks columns by name or type (a ColumnTransformer built in Python)."""
-    first = first_step(model)
-    return isinstance(first, ColumnTransformer) and any(_by_name(columns) for _, _, columns in first.transformers)
-
-
-def _by_name(columns):
-    """Whether a ColumnTransformer's columns are named (or chosen by a function), not positions."""
-    if callable(columns) or isinstance(columns, str):
-        return True
-    return any(isinstance(column, str) for column in np.asarray(columns, dtype=object).ravel().tolist())
-
-
-def reads_cells(model):
-    """Whether the model reads a CSV file's cells as written (text and gaps), not as numbers only."""
-    return isinstance(first_step(model), TableCells) or needs_frame(model)
-
-
-def _as_frame(X, names):
-    """The rows as the DataFrame a model whose first step picks columns by name takes: numbers where a column is."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise CommandError("the model's first step picks columns by name from a pandas DataFrame: install pandas") from None
-    columns = {}
-    for position, name in enumerate(names):
-        column = X[:, position]
-        try:
-            columns[name] = column.astype(np.float64)
-        except (TypeError, ValueError):
-            # Text, with NaN in its gaps, as pandas reads such a column.
-            columns[name] = column
-    return pd.DataFrame(columns)
-
-
-@contextmanager
-def _columns_matched():
-    # The columns were matched by name, or the data has no names: scikit-learn
-    # would warn that the plain array passed on has no feature names.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
-        yield
-
-
 def add_model_and_rows(parser, data_help):
     """The arguments of a command that reads a model and rows to apply it to: MODEL, DATA and the columns to skip."""
     add_model_argument(parser)
@@ -785,64 +710,6 @@ def _add_column_options(parser, id_help):
         "--ignore-column", metavar="NAME", action="append", default=[],
         help="a CSV column to leave out, such as a note or a date; give it once per column",
     )
-
-
-def columns_to_read(args, info):
-    """The id column and the columns to leave out of a file of rows for the model: ``(id_column, skipped)``.
-
-    The user's options first; then what the model file names (its label
-    column, and the id column and columns left out when it was fitted),
-    each where the file has it, as a file to score need not hold them.
-    """
-    metadata = info.metadata if info else {}
-    id_column = args.id_column
-    if id_column is None and metadata.get("id_column") in _csv_header(args.data):
-        id_column = metadata["id_column"]
-    skipped = [args.label_column, metadata.get("label_column"), *args.ignore_column]
-    skipped += metadata.get("ignore_columns", [])
-    return id_column, [name for name in skipped if name is not None]
-
-
-def _csv_header(path):
-    """The column names of a CSV file, stripped as its reader strips them; none for another file."""
-    if not _is_csv(path):
-        return []
-    try:
-        return column_names(path)
-    except (OSError, ValueError):
-        # The reader of the rows says what is wrong with the file.
-        return []
-
-
-def _is_csv(path):
-    # The file's name says which reader reads it, as in ibdetect.io.
-    return data_format(path) == "csv"
-
-
-def _not_a_csv(path):
-    return CommandError(f"--id-column and --ignore-column name columns of a CSV file, and {path} is none")
-
-
-def check_column_options(args, model, output_columns):
-    """Raise a CommandError where --id-column or --ignore-column cannot mean what they say, before any row is read."""
-    named = [name for name in [args.id_column, *args.ignore_column] if name is not None]
-    if not named:
-        return
-    if not _is_csv(args.data):
-        raise _not_a_csv(args.data)
-    if args.id_column in args.ignore_column:
-        raise CommandError(f"--id-column {args.id_column} is also given to --ignore-column")
-    if args.id_column in output_columns:
-        # It would come first in the output, beside the output's own column of that name.
-        raise CommandError(
-            f"--id-column {args.id_column} bears the name of a column of the output; rename it in {args.data}"
-        )
-    features = getattr(first_step(model), "feature_names_in_", None)
-    taken = [name for name in named if features is not None and name in set(features)]
-    if taken:
-        raise CommandError(
-            f"the model takes {', '.join(taken)} as a feature: --id-column and --ignore-column name other columns"
-        )
 
 
 def _add_label_column(parser, help_text):

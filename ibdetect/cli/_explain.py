@@ -17,22 +17,17 @@ from sklearn.utils import Bunch
 
 from .._explanation import check_explainable, on_images, require_captum
 from .._labels import outlier_labels
-from .._pipelines import final_step
+from .._pipelines import final_step, first_step
 from ..inspection import column_owners, explain_columns
+from ._columns import check_column_options, check_no_rows, columns_matched, columns_to_read, model_columns, reads_cells
 from ._commands import (
     OUTPUT_COLUMNS,
-    _columns_matched,
     _estimator_errors,
-    _model_columns,
     _positive_int,
     _read_chunks,
     _report_stream,
     _write_chunks,
     add_model_and_rows,
-    check_column_options,
-    check_no_rows,
-    columns_to_read,
-    reads_cells,
 )
 from ._errors import CommandError, first_line
 from ._models import load_model
@@ -117,7 +112,7 @@ def _check_explainable(model, path):
 
 def _explanation(model, data, path):
     """The explanation of a chunk's rows, each column's share added up from its features' (ibdetect.inspection)."""
-    X = _model_columns(model, data, path)
+    X = model_columns(model, data, path)
     if not len(X):
         # A header without rows: an explanation of none, as score writes.
         check_no_rows(model, X, path)
@@ -129,9 +124,13 @@ def _explanation(model, data, path):
             pvalues=np.zeros(0) if hasattr(detector, "calibration_scores_") else None,
             row_from_elsewhere=None if on_images(detector) else np.zeros(0, dtype=bool),
         )
-    with _estimator_errors(f"cannot explain {path}"), _columns_matched():
-        # A DataFrame (for a model that picks columns by name) has its own.
-        return explain_columns(model, X, feature_names=None if hasattr(X, "columns") else data.feature_names)
+    with _estimator_errors(f"cannot explain {path}"), columns_matched():
+        # A DataFrame (for a model fitted on one) has its own names; names
+        # of another number of columns leave the estimator to say so.
+        names = data.feature_names
+        if hasattr(X, "columns") or names is None or len(names) != first_step(model).n_features_in_:
+            names = None
+        return explain_columns(model, X, feature_names=names)
 
 
 def _explained_columns(detector, explanation, names, contributions, top):
