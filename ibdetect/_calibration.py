@@ -14,6 +14,7 @@ from torch.utils.data import Subset
 from ._fitted import OPTIONAL, FittedAttribute, finite
 from ._labels import ANOMALY
 from ._warnings import warn_at_caller
+from .exceptions import ContaminationShareWarning
 
 __all__ = [
     "FITTED_STATE",
@@ -248,13 +249,13 @@ def _warn_if_new_samples_fall_farther(contamination, held_out_distances, cut):
     n, flagged = len(held_out_distances), int(np.sum(held_out_distances > cut))
     if n < MIN_HELD_OUT_FOR_RATE or binom.sf(flagged - 1, n, contamination) >= NEW_SAMPLES_FARTHER_LEVEL:
         return
-    warn_at_caller(
+    warn_at_caller(ContaminationShareWarning(
         f"contamination={contamination:g} flags that share of the samples fit was given, as scikit-learn "
         f"defines it, but {flagged} of the {n} samples held out of training ({flagged / n:.0%}): new samples "
         "score farther out than the samples training saw. To flag a share of new normal samples, flag "
         f"pvalues(X) <= {contamination:g} instead, or use contamination='auto'.",
-        UserWarning,
-    )
+        contamination=contamination, flagged=flagged, n_held_out=n,
+    ))
 
 
 def auto_threshold(distances):

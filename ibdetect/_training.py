@@ -33,7 +33,7 @@ from ._net import (
 from ._runtime import PRECISIONS, native_bfloat16, seeded_torch
 from ._warnings import warn_at_caller
 from .encoders import CNNEncoder, MLPEncoder
-from .exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
+from .exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, FlagLabelsWarning, TrainingInterruptedWarning
 from .losses import DeepMCDDLoss, DeepSVDDLoss, IBLoss
 from .transformations import RandomAffine, Rotations
 
@@ -751,11 +751,11 @@ def warn_if_outlier_flags(classes, counts):
         fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {counts[1] / counts.sum():.0%} of the samples)"
     else:
         return
-    warn_at_caller(
+    warn_at_caller(FlagLabelsWarning(
         f"y holds only {which}: they train as two known normal classes. If they flag anomalies, as in PyOD, "
         f"pass -1 for the anomalies: y = {fix}; or fit(X) without y, if the flags are for scoring only.",
-        UserWarning,
-    )
+        labels=which,
+    ))
 
 
 def _true_and_false(values):

@@ -8,7 +8,14 @@ Examples
 ...     warnings.simplefilter("error", EmbeddingCollapseWarning)
 """
 
-__all__ = ["EmbeddingCollapseWarning", "FeatureScaleWarning", "ModelVersionWarning", "TrainingInterruptedWarning"]
+__all__ = [
+    "ContaminationShareWarning",
+    "EmbeddingCollapseWarning",
+    "FeatureScaleWarning",
+    "FlagLabelsWarning",
+    "ModelVersionWarning",
+    "TrainingInterruptedWarning",
+]
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -30,6 +37,38 @@ class FeatureScaleWarning(UserWarning):
         super().__init__(message)
         self.feature = feature
         self.ratio = ratio
+
+
+class FlagLabelsWarning(UserWarning):
+    """The labels look like outlier flags, which train as two known normal classes.
+
+    Attributes
+    ----------
+    labels : str
+        What they hold, as the message says it: ``"True and False"``,
+        ``"'false' and 'true'"`` or ``"0 and 1 (1 on 10% of the samples)"``.
+    """
+
+    def __init__(self, message, labels=None):
+        super().__init__(message)
+        self.labels = labels
+
+
+class ContaminationShareWarning(UserWarning):
+    """A float ``contamination`` flags far more new samples than that share, as the held-out samples show.
+
+    Attributes
+    ----------
+    contamination : float
+    flagged, n_held_out : int
+        How many of the held-out samples lie beyond the threshold, of how many.
+    """
+
+    def __init__(self, message, contamination=None, flagged=None, n_held_out=None):
+        super().__init__(message)
+        self.contamination = contamination
+        self.flagged = flagged
+        self.n_held_out = n_held_out
 
 
 class TrainingInterruptedWarning(UserWarning):

@@ -321,6 +321,11 @@ def test_a_contamination_share_that_flags_far_more_new_samples_says_so():
                                          r"15 of the 30 samples held out of training \(50%\).*pvalues\(X\) <= 0.05") as caught:
         IBDeepDescription(n_neighbors=1, **settings).fit(X)
     assert caught[0].filename == __file__
+    from ibdetect.exceptions import ContaminationShareWarning
+
+    warning = caught[0].message
+    assert isinstance(warning, ContaminationShareWarning)
+    assert (warning.contamination, warning.flagged, warning.n_held_out) == (0.05, 15, 30)
     # The centre distance scores training rows as new ones: no warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -391,6 +391,9 @@ def test_labels_that_look_like_outlier_flags_warn_that_they_train_as_two_classes
                                          r"pass -1 for the anomalies: y = np.where\(") as caught:
         IBDeepDescription(max_epochs=1, random_state=0).fit(X, labels(len(X)))
     assert caught[0].filename == __file__
+    from ibdetect.exceptions import FlagLabelsWarning
+
+    assert caught[0].category is FlagLabelsWarning and caught[0].message.labels.startswith(("True", "0 and 1"))
     # Two classes of about equal size named 0 and 1 are classes.
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="y holds only")

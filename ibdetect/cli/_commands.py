@@ -24,7 +24,13 @@ from .._preparation import require_skops
 from .._progress import progress_bar
 from .._training import times_as_much
 from ..drift import drift_test
-from ..exceptions import EmbeddingCollapseWarning, FeatureScaleWarning, TrainingInterruptedWarning
+from ..exceptions import (
+    ContaminationShareWarning,
+    EmbeddingCollapseWarning,
+    FeatureScaleWarning,
+    FlagLabelsWarning,
+    TrainingInterruptedWarning,
+)
 from ..io import read_chunks, read_data
 from ..preprocessing import TableCells, make_preprocessor
 from ..selection import benjamini_hochberg_cut, normal_share, pvalues_too_coarse
@@ -658,26 +664,25 @@ def _estimator_errors(context):
 
 def _fit_warning(warning, model, data, label_column):
     """A warning of fitting ``model`` on ``data`` as one line of the command line, in its terms (columns, options)."""
-    text = first_line(warning)
-    if text.startswith("y holds only"):
+    if isinstance(warning, FlagLabelsWarning):
         if _named_as_flags(label_column):
             # _warn_of_label_like_columns said it already.
             return None
-        # Labels that look like outlier flags: the fix is in the file or the options, not in Python.
-        flags = text.split(":")[0].removeprefix("y holds only ")
+        # The fix is in the file or the options, not in Python.
         return (
-            f"column {label_column!r} holds only {flags}: they train as two known normal classes. If they flag "
-            f"anomalies, write -1 for the anomalies in it, or leave it out with --ignore-column {label_column} "
+            f"column {label_column!r} holds only {warning.labels}: they train as two known normal classes. If they "
+            f"flag anomalies, write -1 for the anomalies in it, or leave it out with --ignore-column {label_column} "
             "in place of --label-column"
         )
-    if text.startswith("contamination=") and " To flag a share of new normal samples" in text:
-        level = text.split()[0].removeprefix("contamination=")
+    if isinstance(warning, ContaminationShareWarning):
+        level, flagged, n = warning.contamination, warning.flagged, warning.n_held_out
         return (
-            text.split(" To flag a share of new normal samples")[0]
-            + f" To flag a share of new normal rows, score with --alpha {level}, or fit with --contamination auto."
+            f"--contamination {level:g} flags that share of the training rows, but {flagged} of the {n} rows "
+            f"held out of training ({flagged / n:.0%}): new rows score farther out than the rows training saw. "
+            f"To flag a share of new normal rows, score with --alpha {level:g}, or fit with --contamination auto."
         )
     if not isinstance(warning, FeatureScaleWarning):
-        return text
+        return first_line(warning)
     # The detector's features are the file's columns, scaled one by one or
     # not at all; a table's preparation makes features of its own.
     prepared = isinstance(first_step(model), TableCells)
