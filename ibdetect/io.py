@@ -47,7 +47,8 @@ INDEX_NAME = "id"
 # The formats read, by the end of the file's name.
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".npy": "npy", ".npz": "npz"}
 # Separators of other CSV dialects (spreadsheets in some locales, TSV files):
-# a header of one column that holds one is a file the reader would misread.
+# a file of one column whose header and first row split alike on one is a
+# file of that dialect, which the reader would misread.
 OTHER_SEPARATORS = (";", "\t", "|")
 # How a zip archive (an .npz file), an .npy file and a gzip file begin.
 ZIP_MAGIC = b"PK\x03\x04"
