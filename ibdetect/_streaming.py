@@ -204,6 +204,9 @@ def merged_classes(previous, classes, targets):
             f"This batch's labels are {_kind(classes)}, the earlier batches' {_kind(previous)}; "
             "give every batch labels of one kind."
         )
+    if previous.dtype.kind in "iu" and classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
+        # Whole numbers written as floats (2.0): the stream's integer labels.
+        classes = classes.astype(np.int64)
     # np.union1d widens the dtype (longer text, larger ints) as the labels need.
     merged = np.union1d(previous, classes)
     position = {label: index for index, label in enumerate(merged.tolist())}

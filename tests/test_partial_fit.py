@@ -432,3 +432,11 @@ def test_flag_like_classes_that_a_later_batch_completes_are_warned_of(stream, fa
     with pytest.warns(UserWarning, match=r"y holds only 0 and 1 \(1 on 1\d% of the samples\)") as caught:
         detector.partial_fit(X[100:120], labels)
     assert caught[0].filename == __file__
+
+
+def test_whole_number_labels_written_as_floats_keep_a_stream_s_integer_classes(stream, fast):
+    X, y, _ = stream
+    detector = IBDeepDescription(**fast).partial_fit(X[:200], y[:200])
+    detector.partial_fit(X[200:260], y[200:260].astype(float))
+    assert detector.classes_.dtype.kind == "i" and detector.classes_.tolist() == [0, 1, 2]
+    assert detector.predict_class(X[:5]).dtype.kind == "i"
