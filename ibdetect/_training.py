@@ -55,6 +55,7 @@ __all__ = [
     "times_as_much",
     "train",
     "warn_if_collapsed",
+    "looks_like_flags",
     "validate_training_data",
     "warn_if_outlier_flags",
     "warn_if_unscaled",
@@ -739,15 +740,15 @@ def warn_if_outlier_flags(classes, counts):
     ``FLAG_LIKE_SHARE`` of the samples (``counts``, one per class).
     """
     classes, counts = np.asarray(classes), np.asarray(counts)
-    if len(classes) != 2:
+    if not looks_like_flags(classes):
         return
     if classes.dtype == bool:
         fix, which = "np.where(y, -1, 0)", "True and False"
-    elif classes.dtype.kind in "OUS" and _true_and_false(classes.tolist()):
+    elif classes.dtype.kind in "OUS":
         # As a CSV file writes booleans.
         true, false = _true_and_false(classes.tolist())
         fix, which = f"np.where(y == {true!r}, -1, 0)", f"{false!r} and {true!r}"
-    elif classes.dtype.kind in "iuf" and classes.tolist() == [0, 1] and counts[1] <= FLAG_LIKE_SHARE * counts.sum():
+    elif counts[1] <= FLAG_LIKE_SHARE * counts.sum():
         fix, which = "np.where(y == 1, -1, 0)", f"0 and 1 (1 on {counts[1] / counts.sum():.0%} of the samples)"
     else:
         return
@@ -756,6 +757,18 @@ def warn_if_outlier_flags(classes, counts):
         f"pass -1 for the anomalies: y = {fix}; or fit(X) without y, if the flags are for scoring only.",
         labels=which,
     ))
+
+
+def looks_like_flags(classes):
+    """Whether the known classes (sorted, as ``classes_``) are what outlier flags hold: booleans, true and false, or 0 and 1."""
+    classes = np.asarray(classes)
+    if len(classes) != 2:
+        return False
+    if classes.dtype == bool:
+        return True
+    if classes.dtype.kind in "OUS":
+        return _true_and_false(classes.tolist()) is not None
+    return classes.dtype.kind in "iuf" and classes.tolist() == [0, 1]
 
 
 def _true_and_false(values):

@@ -22,7 +22,7 @@ from .._labels import ANOMALY, INLIER, outlier_labels
 from .._pipelines import final_step, first_step
 from .._preparation import require_skops
 from .._progress import progress_bar
-from .._training import times_as_much
+from .._training import looks_like_flags, times_as_much
 from ..drift import drift_test
 from ..exceptions import (
     ContaminationShareWarning,
@@ -185,7 +185,7 @@ def _warn_of_label_like_columns(data, label_column):
     A label column named as outlier flags are, that holds two values as
     flags do (0 and 1, true and false), is warned of however few are 1.
     """
-    if label_column is not None and _named_as_flags(label_column) and _two_flag_values(data.y):
+    if label_column is not None and _named_as_flags(label_column) and looks_like_flags(np.unique(data.y)):
         echo(
             f"ibdetect: warning: column {label_column!r} holds flags ({', '.join(map(str, np.unique(data.y)))}): "
             "they train as two known normal classes. If they flag anomalies, write -1 for the anomalies in it, "
@@ -205,12 +205,6 @@ def _warn_of_label_like_columns(data, label_column):
 
 def _named_as_flags(column):
     return column is not None and column.strip().lower() in FLAG_NAMES
-
-
-def _two_flag_values(labels):
-    """Whether the labels are two values of the kind outlier flags take: 0 and 1, or true and false."""
-    values = {str(label).strip().lower() for label in np.unique(labels).tolist()}
-    return values in ({"0", "1"}, {"true", "false"})
 
 
 def _prepared(detector, scale, data, path):
